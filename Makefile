@@ -1,0 +1,47 @@
+# edgekit — the two commands a fresh machine needs are `make synth` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: synth test tools schemas lint unit bench clean help
+
+help:
+	@echo "make synth    create .venv, install edgekit, synthesize stacks/ into cdktf.out/"
+	@echo "make test     install test deps, build/reuse the real tools, lint, run every test"
+	@echo "make tools    build OpenTofu, CUE and the providers into the tool cache"
+	@echo "make schemas  re-dump the pinned providers' schemas into edgekit/schema/data"
+	@echo "make bench    run the synth benchmark"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+synth: $(STAMP)
+	$(BIN)/edgekit synth
+
+tools:
+	tools/build.sh
+
+schemas: $(STAMP) tools
+	$(BIN)/python tools/dump_schemas.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check edgekit stacks tests bench tools
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not tools"
+
+test: $(STAMP) tools lint
+	$(BIN)/python tools/dump_schemas.py --check
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/synth_scale.py
+
+clean:
+	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,58 @@
+"""edgekit: Python classes in, OpenTofu JSON out.
+
+The public surface is what this module exports; everything else is internal.
+"""
+
+from edgekit.app import App, SynthReport
+from edgekit.core.aspects import Aspect
+from edgekit.core.construct import Construct, Node
+from edgekit.core.elements import (
+    DataSource,
+    Element,
+    Local,
+    Module,
+    Output,
+    Provider,
+    Resource,
+    Variable,
+)
+from edgekit.core.errors import (
+    ConstructError,
+    EdgekitError,
+    OutputError,
+    Problem,
+    SynthError,
+)
+from edgekit.core.overrides import DELETE
+from edgekit.core.refs import Ref
+from edgekit.core.stack import LocalState, R2State, Stack, StateEncryption
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DELETE",
+    "App",
+    "Aspect",
+    "Construct",
+    "ConstructError",
+    "DataSource",
+    "EdgekitError",
+    "Element",
+    "Local",
+    "LocalState",
+    "Module",
+    "Node",
+    "Output",
+    "OutputError",
+    "Problem",
+    "Provider",
+    "R2State",
+    "Ref",
+    "Resource",
+    "Stack",
+    "StateEncryption",
+    "SynthError",
+    "SynthReport",
+    "Variable",
+    "__version__",
+]

@@ -1,0 +1,169 @@
+"""The app: the root of the tree, and the synth of all its stacks into ``cdktf.out/``.
+
+The output layout is the one the cdktf/cdktn CLI writes, so ``cdktf synth`` and
+``edgekit synth`` give the same files::
+
+    cdktf.out/manifest.json
+    cdktf.out/stacks/<stack>/cdk.tf.json
+    cdktf.out/stacks/<stack>/edgekit.tftest.json
+
+Synth reads top to bottom: aspects → render and check every stack → (only if no
+stack has a problem) write everything at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from edgekit.core.construct import Construct
+from edgekit.core.elements import Provider
+from edgekit.core.errors import ConstructError, Problem, SynthError
+from edgekit.core.stack import Stack
+from edgekit.core.synth import Check, StackResult, run_aspects, synth_stack
+from edgekit.core.tftest import test_document
+from edgekit.core.writer import dump_json, write_tree
+from edgekit.providers.pins import PINS
+
+MANIFEST_VERSION = "0.21.0"
+"""The cdktf manifest format version whose layout we write."""
+STACK_FILE = "cdk.tf.json"
+TEST_FILE = "edgekit.tftest.json"
+
+
+@attrs.frozen
+class SynthReport:
+    """What one synth produced, for the CLI to print."""
+
+    outdir: Path
+    stacks: tuple[str, ...]
+    resources: int
+    files: int
+
+
+class App(Construct):
+    """The root construct. Stacks are its children."""
+
+    def __init__(
+        self,
+        *,
+        outdir: str | os.PathLike[str] | None = None,
+        check_schemas: bool = True,
+        checks: Sequence[Check] = (),
+    ) -> None:
+        super().__init__(None, "")
+        self.outdir = Path(outdir or os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
+        self._checks: list[Check] = list(checks)
+        self._schema_check = check_schemas
+        self._aspects_ran = False
+
+    def disable_schema_check(self) -> None:
+        """Skip the provider schema check (the CLI's ``--no-schema-check``)."""
+        self._schema_check = False
+
+    def _all_checks(self) -> list[Check]:
+        if not self._schema_check:
+            return self._checks
+        from edgekit.schema.provider_schema import SchemaCheck  # loaded only when used
+
+        return [SchemaCheck(PINS), *self._checks]
+
+    @property
+    def stacks(self) -> list[Stack]:
+        return [c for c in self.node.children if isinstance(c, Stack)]
+
+    def stack(self, name: str) -> Stack:
+        for stack in self.stacks:
+            if stack.name == name:
+                return stack
+        known = ", ".join(s.name for s in self.stacks) or "none"
+        raise ConstructError(f"no stack named {name!r} (stacks: {known})")
+
+    def synth_results(self, only: Sequence[str] | None = None) -> list[StackResult]:
+        """Render and check the chosen stacks; raise `SynthError` with every problem."""
+        if not self._aspects_ran:
+            run_aspects(self)
+            self._aspects_ran = True
+        chosen = [self.stack(name) for name in only] if only else self.stacks
+        if not chosen:
+            raise SynthError([Problem(path="<app>", message="the app has no stacks")])
+        results = [synth_stack(stack, PINS) for stack in chosen]
+        problems: list[Problem] = []
+        for result in results:
+            problems.extend(result.problems)
+            if not result.problems:
+                for check in self._all_checks():
+                    problems.extend(check(result))
+        if problems:
+            raise SynthError(problems)
+        return results
+
+    def synth_files(self, only: Sequence[str] | None = None) -> dict[str, bytes]:
+        """Every output file (relative path → bytes) of the chosen stacks and the manifest."""
+        return self._files(self.synth_results(only), self._kept(only))
+
+    def synth(self, only: Sequence[str] | None = None) -> SynthReport:
+        """Synthesize and write atomically. On any problem nothing is written."""
+        results = self.synth_results(only)
+        kept = self._kept(only)
+        files = self._files(results, kept)
+        write_tree(self.outdir, files, {f"stacks/{n}": p for n, p in kept.items()})
+        resources = sum(
+            len(r) for res in results for r in res.document.get("resource", {}).values()
+        )
+        return SynthReport(self.outdir, tuple(r.stack.name for r in results), resources,
+                           len(files))
+
+    def _kept(self, only: Sequence[str] | None) -> dict[str, Path]:
+        """Folders of stacks not synthesized this time, carried over unchanged."""
+        if not only:
+            return {}
+        kept = {}
+        for stack in self.stacks:
+            folder = self.outdir / "stacks" / stack.name
+            if stack.name not in only and (folder / STACK_FILE).is_file():
+                kept[stack.name] = folder
+        return kept
+
+    def _files(self, results: list[StackResult], kept: dict[str, Path]) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        for result in results:
+            folder = f"stacks/{result.stack.name}"
+            files[f"{folder}/{STACK_FILE}"] = dump_json(result.document)
+            files[f"{folder}/{TEST_FILE}"] = dump_json(_test_for(result))
+        names = sorted({r.stack.name for r in results} | set(kept))
+        files["manifest.json"] = dump_json(self._manifest(names))
+        return files
+
+    def _manifest(self, names: list[str]) -> dict[str, Any]:
+        stacks = {}
+        for name in names:
+            stack = self.stack(name)
+            stacks[name] = {
+                "name": name,
+                "constructPath": stack.node.path,
+                "workingDirectory": f"stacks/{name}",
+                "synthesizedStackPath": f"stacks/{name}/{STACK_FILE}",
+                "annotations": [],
+                "dependencies": [],
+            }
+        return {"version": MANIFEST_VERSION, "stacks": stacks}
+
+
+def _test_for(result: StackResult) -> dict[str, Any]:
+    aliases: dict[str, list[str]] = {}
+    for item in result.rendered:
+        element = item.element
+        if isinstance(element, Provider) and element.alias:
+            aliases.setdefault(element.type, []).append(element.alias)
+    encryption = result.stack.encryption
+    return test_document(
+        providers=result.providers,
+        aliases=aliases,
+        variables=dict(result.document.get("variable", {})),
+        passphrase_variable=encryption.passphrase_variable if encryption else None,
+    )

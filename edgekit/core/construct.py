@@ -1,0 +1,198 @@
+"""The construct tree: `Construct` exposes `.node`; the tree operations live on `Node`.
+
+Ids are the user's names, validated and never rewritten: an id that is not a
+valid name is rejected, not sanitised. Paths join ids with ``/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from edgekit.core.errors import ConstructError
+
+if TYPE_CHECKING:
+    from edgekit.core.aspects import Aspect
+
+ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+PATH_SEP = "/"
+
+C = TypeVar("C", bound="Construct")
+
+Validation = Callable[[], list[str]]
+"""A validation hook returns messages; the caller decides when to raise."""
+
+
+def check_id(scope_path: str, id: str) -> None:
+    """Reject ids that cannot become OpenTofu names, saying why and how to fix it."""
+    if not isinstance(id, str):
+        raise ConstructError(
+            f"[{scope_path or '<root>'}] construct id must be a string, got {type(id).__name__}"
+        )
+    if "${" in id:
+        raise ConstructError(
+            f"[{scope_path or '<root>'}] a reference cannot be used as a construct id: {id!r}; "
+            "ids are fixed names known before apply"
+        )
+    if not ID_PATTERN.match(id):
+        raise ConstructError(
+            f"[{scope_path or '<root>'}] invalid construct id {id!r}: expected a letter followed "
+            "by letters, digits, '_' or '-' (at most 63 characters)"
+        )
+
+
+class Node:
+    """The tree side of a construct: id, path, scope, children, validations."""
+
+    __slots__ = (
+        "_aspects",
+        "_children",
+        "_path",
+        "_renamed_from",
+        "_validations",
+        "host",
+        "id",
+        "scope",
+    )
+
+    def __init__(self, host: Construct, scope: Construct | None, id: str) -> None:
+        self.host = host
+        self.scope = scope
+        self.id = id
+        self._children: dict[str, Construct] = {}
+        self._validations: list[Validation] = []
+        self._aspects: list[Aspect] = []
+        self._renamed_from: str | None = None
+        if scope is None:
+            self._path = ""
+        else:
+            parent_path = scope.node._path
+            self._path = f"{parent_path}{PATH_SEP}{id}" if parent_path else id
+
+    @property
+    def path(self) -> str:
+        """Ids from the root's child down to this construct, joined by ``/``."""
+        return self._path
+
+    @property
+    def children(self) -> list[Construct]:
+        """Direct children, in the order they were added."""
+        return list(self._children.values())
+
+    @property
+    def scopes(self) -> list[Construct]:
+        """Ancestors from the root down to (and including) this construct."""
+        chain: list[Construct] = []
+        current: Construct | None = self.host
+        while current is not None:
+            chain.append(current)
+            current = current.node.scope
+        chain.reverse()
+        return chain
+
+    @property
+    def root(self) -> Construct:
+        return self.scopes[0]
+
+    def try_find_child(self, id: str) -> Construct | None:
+        return self._children.get(id)
+
+    def find_child(self, id: str) -> Construct:
+        child = self._children.get(id)
+        if child is None:
+            known = ", ".join(sorted(self._children)) or "none"
+            raise ConstructError(f"[{self._path or '<root>'}] no child {id!r} (children: {known})")
+        return child
+
+    def find_all(self) -> list[Construct]:
+        """This construct and every descendant, depth first, in insertion order."""
+        return list(self.walk())
+
+    def walk(self) -> Iterator[Construct]:
+        stack: list[Construct] = [self.host]
+        while stack:
+            current = stack.pop()
+            yield current
+            stack.extend(reversed(current.node._children.values()))
+
+    def add_validation(self, validation: Validation) -> None:
+        self._validations.append(validation)
+
+    def validate(self) -> list[str]:
+        """Messages from this construct's own validation hooks (not its children's)."""
+        messages: list[str] = []
+        for validation in self._validations:
+            messages.extend(validation())
+        return messages
+
+    def add_aspect(self, aspect: Aspect) -> None:
+        """Run `aspect.visit` on this construct and every descendant before synth."""
+        self._aspects.append(aspect)
+
+    @property
+    def aspects(self) -> tuple[Aspect, ...]:
+        return tuple(self._aspects)
+
+    def renamed_from(self, old_id: str) -> None:
+        """Say this construct used to be called `old_id`.
+
+        Every resource and module under it then gets a ``moved`` block from its old
+        address to its new one, so OpenTofu moves state instead of destroying.
+        """
+        check_id(self.scope.node.path if self.scope else "", old_id)
+        if old_id == self.id:
+            raise ConstructError(f"[{self._path}] renamed_from({old_id!r}) names its current id")
+        self._renamed_from = old_id
+
+    @property
+    def old_id(self) -> str | None:
+        return self._renamed_from
+
+    def _attach(self, child: Construct, id: str) -> None:
+        existing = self._children.get(id)
+        if existing is not None:
+            raise ConstructError(
+                f"[{self._path or '<root>'}] duplicate construct id {id!r}: "
+                f"{existing.node.path} already exists; choose another id"
+            )
+        self._children[id] = child
+
+    def __repr__(self) -> str:
+        return f"Node({self._path or '<root>'})"
+
+
+class Construct:
+    """Base of everything in the tree. Its only tree member is `node`."""
+
+    __slots__ = ("__weakref__", "node")
+    node: Node
+
+    def __init__(self, scope: Construct | None, id: str) -> None:
+        if scope is not None:
+            check_id(scope.node.path, id)
+        self.node = Node(self, scope, id)
+        if scope is not None:
+            scope.node._attach(self, id)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.node.path or '<root>'}>"
+
+    def __str__(self) -> str:
+        return self.node.path
+
+
+def find_ancestor(construct: Construct, kind: type[C]) -> C | None:
+    """The nearest ancestor (or self) that is an instance of `kind`."""
+    current: Construct | None = construct
+    while current is not None:
+        if isinstance(current, kind):
+            return current
+        current = current.node.scope
+    return None
+
+
+def ensure(value: Any, kind: type[C], where: str) -> C:
+    if not isinstance(value, kind):
+        raise ConstructError(f"[{where}] expected a {kind.__name__}, got {type(value).__name__}")
+    return value

@@ -1,0 +1,325 @@
+"""Elements: the constructs that become OpenTofu blocks.
+
+Each element knows its section of the JSON document, its key there and its body.
+Its logical name comes from its path below the stack: ids joined by ``_``, with
+``-`` written as ``_`` and the conventional child ids ``Resource``/``Default``
+left out (an L2 construct's main resource takes the L2's name). Two elements
+that end up with the same address are a collision, reported with both paths.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from edgekit.core.construct import Construct
+from edgekit.core.errors import ConstructError
+from edgekit.core.overrides import apply_override, split_path
+from edgekit.core.refs import Ref
+
+HIDDEN_IDS = frozenset({"Resource", "Default"})
+
+
+def stack_of(construct: Construct) -> Construct:
+    """The nearest enclosing stack; elements must live inside one."""
+    current: Construct | None = construct
+    while current is not None:
+        if getattr(current, "is_stack", False):
+            return current
+        current = current.node.scope
+    raise ConstructError(f"[{construct.node.path}] elements must be created inside a Stack")
+
+
+def logical_name(construct: Construct, stack: Construct) -> str:
+    return _join_name(relative_ids(construct, stack), construct.node.path)
+
+
+def relative_ids(construct: Construct, stack: Construct) -> list[str]:
+    """The ids from just below `stack` down to `construct`."""
+    return construct.node.path[len(stack.node.path) + 1 :].split("/")
+
+
+def _join_name(parts: list[str], path: str) -> str:
+    kept = [p for p in parts if p not in HIDDEN_IDS] or parts[-1:]
+    return "_".join(kept).replace("-", "_")
+
+
+class Element(Construct):
+    """A construct that renders one OpenTofu block."""
+
+    __slots__ = ("_overrides", "logical_id", "stack")
+
+    section: ClassVar[str]
+    address_root: ClassVar[str] = ""
+    """What an address starts with: ``var``, ``local``, ``module``, ``output``."""
+
+    def __init__(self, scope: Construct, id: str) -> None:
+        super().__init__(scope, id)
+        self.stack = stack_of(self)
+        self.logical_id = logical_name(self, self.stack)
+        self._overrides: list[tuple[str, Any]] = []
+
+    @property
+    def address(self) -> str:
+        """The OpenTofu address other elements use to refer to this one."""
+        return self._address_for(self.logical_id)
+
+    def ref(self) -> Ref:
+        return Ref(self.address)
+
+    def attr(self, name: str) -> Ref:
+        """A reference to one of this element's attributes."""
+        return Ref(self.address, (name,))
+
+    def override(self, path: str, value: Any) -> None:
+        """Escape hatch: set `path` (dotted) in the rendered body; `DELETE` removes it."""
+        split_path(path)
+        self._overrides.append((path, value))
+
+    def body(self) -> Any:
+        """The block body before overrides; may hold `Ref`s and elements."""
+        raise NotImplementedError
+
+    def rendered_body(self) -> Any:
+        body = self.body()
+        if self._overrides:
+            body = copy.deepcopy(body)
+            for path, value in self._overrides:
+                apply_override(body, path, value)
+        return body
+
+    def old_address(self) -> str | None:
+        """This element's address before a `renamed_from` on it or an ancestor."""
+        parts: list[str] = []
+        renamed = False
+        current: Construct | None = self
+        while current is not None and current is not self.stack:
+            old = current.node.old_id
+            parts.append(old if old else current.node.id)
+            renamed = renamed or bool(old)
+            current = current.node.scope
+        if not renamed:
+            return None
+        parts.reverse()
+        return self._address_for(_join_name(parts, self.node.path))
+
+    def _address_for(self, name: str) -> str:
+        return f"{self.address_root}.{name}"
+
+
+def _meta(
+    body: dict[str, Any],
+    *,
+    provider: Provider | None,
+    depends_on: Sequence[Element | Ref],
+    count: Any,
+    for_each: Any,
+    lifecycle: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    if provider is not None:
+        body["provider"] = provider.meta_ref
+    if depends_on:
+        body["depends_on"] = [d.address if isinstance(d, Element) else d.expression
+                              for d in depends_on]
+    if count is not None:
+        body["count"] = count
+    if for_each is not None:
+        body["for_each"] = for_each
+    if lifecycle:
+        body["lifecycle"] = dict(lifecycle)
+    return body
+
+
+class Resource(Element):
+    """``resource "<type>" "<name>" {...}``."""
+
+    __slots__ = ("_meta_args", "config", "type")
+    section = "resource"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        type: str,
+        config: Mapping[str, Any] | None = None,
+        provider: Provider | None = None,
+        depends_on: Sequence[Element | Ref] = (),
+        count: Any = None,
+        for_each: Any = None,
+        lifecycle: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.type = type
+        super().__init__(scope, id)
+        self.config: dict[str, Any] = dict(config or {})
+        self._meta_args = (provider, tuple(depends_on), count, for_each, lifecycle)
+
+    def _address_for(self, name: str) -> str:
+        return f"{self.type}.{name}"
+
+    def body(self) -> dict[str, Any]:
+        provider, depends_on, count, for_each, lifecycle = self._meta_args
+        return _meta(dict(self.config), provider=provider, depends_on=depends_on,
+                     count=count, for_each=for_each, lifecycle=lifecycle)
+
+
+class DataSource(Resource):
+    """``data "<type>" "<name>" {...}``."""
+
+    __slots__ = ()
+    section = "data"
+
+    def _address_for(self, name: str) -> str:
+        return f"data.{self.type}.{name}"
+
+
+class Variable(Element):
+    """``variable "<name>" {...}``; referenced as ``var.<name>``."""
+
+    __slots__ = ("spec",)
+    section = "variable"
+    address_root = "var"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        type: str | None = None,
+        description: str | None = None,
+        default: Any = None,
+        sensitive: bool = False,
+        nullable: bool | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        spec: dict[str, Any] = {}
+        if type is not None:
+            spec["type"] = type
+        if description is not None:
+            spec["description"] = description
+        if default is not None:
+            spec["default"] = default
+        if sensitive:
+            spec["sensitive"] = True
+        if nullable is not None:
+            spec["nullable"] = nullable
+        self.spec = spec
+
+    def body(self) -> dict[str, Any]:
+        return dict(self.spec)
+
+
+class Output(Element):
+    """``output "<name>" {...}``. Sensitive values must be marked so."""
+
+    __slots__ = ("spec",)
+    section = "output"
+    address_root = "output"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        value: Any,
+        description: str | None = None,
+        sensitive: bool = False,
+    ) -> None:
+        super().__init__(scope, id)
+        spec: dict[str, Any] = {"value": value}
+        if description is not None:
+            spec["description"] = description
+        if sensitive:
+            spec["sensitive"] = True
+        self.spec = spec
+
+    def body(self) -> dict[str, Any]:
+        return dict(self.spec)
+
+
+class Local(Element):
+    """One entry of ``locals {...}``; referenced as ``local.<name>``."""
+
+    __slots__ = ("value",)
+    section = "locals"
+    address_root = "local"
+
+    def __init__(self, scope: Construct, id: str, *, value: Any) -> None:
+        super().__init__(scope, id)
+        self.value = value
+
+    def body(self) -> Any:
+        return self.value
+
+
+class Provider(Element):
+    """``provider "<type>" {...}``, optionally with an alias.
+
+    Without an alias it is the default configuration for its type; with one,
+    resources choose it through their `provider` argument.
+    """
+
+    __slots__ = ("alias", "config", "type")
+    section = "provider"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        type: str,
+        config: Mapping[str, Any] | None = None,
+        alias: str | None = None,
+    ) -> None:
+        self.type = type
+        self.alias = alias
+        super().__init__(scope, id)
+        self.config: dict[str, Any] = dict(config or {})
+
+    @property
+    def address(self) -> str:
+        return f"provider.{self.meta_ref}"
+
+    def _address_for(self, name: str) -> str:
+        return self.address
+
+    @property
+    def meta_ref(self) -> str:
+        """What a resource's `provider` argument says: ``hcloud`` or ``hcloud.eu``."""
+        return f"{self.type}.{self.alias}" if self.alias else self.type
+
+    def body(self) -> dict[str, Any]:
+        body = dict(self.config)
+        if self.alias:
+            body["alias"] = self.alias
+        return body
+
+
+class Module(Element):
+    """``module "<name>" {...}``: a call to an OpenTofu module."""
+
+    __slots__ = ("inputs", "source", "version")
+    section = "module"
+    address_root = "module"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        source: str,
+        version: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.source = source
+        self.version = version
+        self.inputs: dict[str, Any] = dict(inputs or {})
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"source": self.source}
+        if self.version:
+            body["version"] = self.version
+        body.update(self.inputs)
+        return body

@@ -1,0 +1,365 @@
+"""Check emitted blocks against the providers' own schemas, in pure Python.
+
+The schemas are the committed output of ``tofu providers schema -json`` for the
+pinned provider binaries (``edgekit/schema/data/<name>-<version>.json.gz``). A
+provider's schema is loaded the first time a stack uses that provider.
+
+What is checked, for every resource, data source and provider block:
+unknown attributes and blocks, missing required ones, read-only (computed)
+attributes that were set, blocks written as attributes and the reverse, and
+values of the wrong primitive type. Values that are expressions (``${...}``)
+are only known at plan time and are not type-checked here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import gzip
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from edgekit.core.elements import DataSource, Provider, Resource
+from edgekit.core.errors import Problem
+from edgekit.core.synth import ProviderPin, StackResult
+
+RESOURCE_META = frozenset(
+    {"count", "for_each", "provider", "depends_on", "lifecycle", "connection", "provisioner", "//"}
+)
+PROVIDER_META = frozenset({"alias", "//"})
+
+
+@cache
+def load_schema(name: str, version: str) -> dict[str, Any] | None:
+    """The provider's schema (``provider``, ``resource_schemas``, ...) or None if absent."""
+    filename = f"{name}-{version}.json.gz"
+    ref = resources.files("edgekit.schema").joinpath("data", filename)
+    if not ref.is_file():
+        return None
+    dump = orjson.loads(gzip.decompress(ref.read_bytes()))
+    schemas: dict[str, Any] = dump["provider_schemas"]
+    for source, schema in schemas.items():
+        if source.endswith(f"/{name}"):
+            return dict(schema)
+    return None
+
+
+class SchemaCheck:
+    """A synth check: every element against its provider's committed schema."""
+
+    def __init__(self, pins: dict[str, ProviderPin]) -> None:
+        self.pins = pins
+
+    def __call__(self, result: StackResult) -> list[Problem]:
+        problems: list[Problem] = []
+        for item in result.rendered:
+            element = item.element
+            if isinstance(element, Resource):
+                kind = "data_source_schemas" if isinstance(element, DataSource) else \
+                    "resource_schemas"
+                name, type_name, meta = element.type.split("_", 1)[0], element.type, RESOURCE_META
+            elif isinstance(element, Provider):
+                kind, name, type_name, meta = "provider", element.type, element.type, PROVIDER_META
+            else:
+                continue
+            for pointer, message in self._check_element(kind, name, type_name, item.body, meta):
+                problems.append(Problem(path=element.node.path, address=element.address,
+                                        pointer=pointer, message=message))
+        return problems
+
+    def _check_element(
+        self, kind: str, name: str, type_name: str, body: Any, meta: frozenset[str]
+    ) -> list[tuple[str, str]]:
+        pin = self.pins.get(name)
+        if pin is None:
+            return []  # reported once per stack by the terraform block
+        schema = load_schema(pin.name, pin.version)
+        if schema is None:
+            return [("", f"no committed schema for provider {name} {pin.version}; run "
+                     "`make schemas` to dump it from the built provider")]
+        if kind == "provider":
+            block = schema["provider"]["block"]
+        else:
+            table: dict[str, Any] = schema.get(kind, {})
+            entry = table.get(type_name)
+            if entry is None:
+                what = "data source" if kind == "data_source_schemas" else "resource type"
+                return [("", f"unknown {what} {type_name!r} for provider {name} {pin.version}"
+                         + _suggest(type_name, table))]
+            block = entry["block"]
+        out: list[tuple[str, str]] = []
+        compiled = _compiled(pin.name, pin.version, kind, type_name, block)
+        compiled.check(body, "$", out, meta)
+        return out
+
+
+_COMPILED: dict[tuple[str, str, str, str], BlockCheck] = {}
+
+
+def _compiled(name: str, version: str, kind: str, type_name: str,
+              block: dict[str, Any]) -> BlockCheck:
+    key = (name, version, kind, type_name)
+    check = _COMPILED.get(key)
+    if check is None:
+        check = _COMPILED[key] = BlockCheck(block)
+    return check
+
+
+def _suggest(name: str, options: Any) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _is_expression(value: Any) -> bool:
+    return isinstance(value, str) and ("${" in value or "%{" in value)
+
+
+Out = list[tuple[str, str]]
+FieldCheck = Callable[[Any, str, Out], None]
+"""Checks one value; gets the pointer of the *value* (built only when needed)."""
+
+
+class BlockCheck:
+    """A schema block compiled once into per-key checks (synth checks thousands of bodies)."""
+
+    __slots__ = ("fields", "known", "required", "required_blocks")
+
+    def __init__(self, block: dict[str, Any]) -> None:
+        attributes: dict[str, Any] = block.get("attributes", {})
+        blocks: dict[str, Any] = block.get("block_types", {})
+        self.fields: dict[str, FieldCheck] = {}
+        for key, attribute in attributes.items():
+            self.fields[key] = _attribute_check(key, attribute)
+        for key, nested in blocks.items():
+            self.fields[key] = _nested_block_check(key, nested)
+        self.known = sorted(self.fields)
+        self.required = tuple(
+            (key, _describe_attribute(a)) for key, a in sorted(attributes.items())
+            if a.get("required")
+        )
+        self.required_blocks = tuple(
+            (key, n["min_items"]) for key, n in sorted(blocks.items()) if n.get("min_items", 0)
+        )
+
+    def check(self, body: Any, pointer: str, out: Out,
+              meta: frozenset[str] = frozenset({"//"})) -> None:
+        if type(body) is not dict:
+            out.append((pointer, f"expected an object (a block body), got {_kind(body)}"))
+            return
+        fields = self.fields
+        for key, value in body.items():
+            check = fields.get(key)
+            if check is not None:
+                check(value, f"{pointer}.{key}", out)
+            elif key not in meta:
+                hint = _suggest(key, self.known)
+                out.append((f"{pointer}.{key}", f"unknown attribute {key!r}{hint}" if hint else
+                            f"unknown attribute {key!r} (expected one of: "
+                            f"{', '.join(self.known)})"))
+        for key, description in self.required:
+            if key not in body:
+                out.append((f"{pointer}.{key}",
+                            f"missing required attribute {key!r} ({description})"))
+        for key, minimum in self.required_blocks:
+            if key not in body:
+                out.append((f"{pointer}.{key}",
+                            f"missing required block {key!r} (at least {minimum})"))
+
+
+def check_block(body: Any, block: dict[str, Any], pointer: str, out: Out,
+                meta: frozenset[str] = frozenset({"//"})) -> None:
+    """Append (pointer, message) for every way `body` disagrees with `block`."""
+    BlockCheck(block).check(body, pointer, out, meta)
+
+
+def _attribute_check(key: str, attribute: dict[str, Any]) -> FieldCheck:
+    if attribute.get("computed") and not attribute.get("optional") and \
+            not attribute.get("required"):
+        def read_only(value: Any, pointer: str, out: Out) -> None:
+            out.append((pointer, f"{key!r} is read-only (computed by the provider); "
+                        "remove it, or read it with a reference"))
+        return read_only
+    nested = attribute.get("nested_type")
+    if nested is not None:
+        return _nested_attribute_check(key, nested)
+    type_expr = attribute.get("type", "dynamic")
+    fast = _FAST_TYPES.get(type_expr) if isinstance(type_expr, str) else None
+
+    def check(value: Any, pointer: str, out: Out) -> None:
+        if value is None or (fast is not None and type(value) in fast):
+            return
+        if _is_expression(value):
+            return
+        if isinstance(value, dict | list) and type_expr in ("string", "number", "bool"):
+            shape = "an object" if isinstance(value, dict) else "a list"
+            out.append((pointer, f"{key!r} is a {type_expr} attribute, not a block: got {shape}"))
+            return
+        _check_type(value, type_expr, pointer, out)
+
+    return check
+
+
+# Python types that always satisfy a primitive type; anything else takes the slow path.
+_FAST_TYPES: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "number": frozenset({int, float}),
+    "bool": frozenset({bool}),
+}
+
+
+def _nested_attribute_check(key: str, nested: dict[str, Any]) -> FieldCheck:
+    mode = nested.get("nesting_mode", "single")
+    inner = BlockCheck({"attributes": nested.get("attributes", {})})
+
+    def check(value: Any, pointer: str, out: Out) -> None:
+        if value is None or _is_expression(value):
+            return
+        if mode == "single":
+            if isinstance(value, list):
+                out.append((pointer, f"{key!r} is a single nested attribute: write one "
+                            "object, not a list"))
+                return
+            inner.check(value, pointer, out)
+        elif mode in ("list", "set"):
+            if not isinstance(value, list):
+                out.append((pointer, f"{key!r} is a {mode} of objects: write a JSON array, "
+                            f"got {_kind(value)}"))
+                return
+            for i, item in enumerate(value):
+                if not _is_expression(item):
+                    inner.check(item, f"{pointer}[{i}]", out)
+        elif mode == "map":
+            if not isinstance(value, dict):
+                out.append((pointer, f"{key!r} is a map of objects, got {_kind(value)}"))
+                return
+            for name, item in value.items():
+                if not _is_expression(item):
+                    inner.check(item, f"{pointer}.{name}", out)
+
+    return check
+
+
+def _nested_block_check(key: str, nested: dict[str, Any]) -> FieldCheck:
+    mode = nested.get("nesting_mode", "single")
+    inner = BlockCheck(nested["block"])
+    max_items = nested.get("max_items")
+    min_items = nested.get("min_items", 0)
+
+    def check(value: Any, pointer: str, out: Out) -> None:
+        if not isinstance(value, dict | list):
+            out.append((pointer, f"{key!r} is a block: write it as an object or a list of "
+                        f"objects, not {_kind(value)}"))
+            return
+        if mode == "map":
+            items = [(f"{pointer}.{k}", v) for k, v in value.items()] \
+                if isinstance(value, dict) else \
+                [(f"{pointer}[{i}]", v) for i, v in enumerate(value)]
+        elif isinstance(value, dict):
+            items = [(pointer, value)]
+        else:
+            if mode in ("single", "group") and len(value) > 1:
+                out.append((pointer, f"{key!r} is a single block; got {len(value)}"))
+            items = [(f"{pointer}[{i}]", v) for i, v in enumerate(value)]
+        if max_items and len(items) > max_items:
+            out.append((pointer, f"{key!r} allows at most {max_items} block(s), "
+                        f"got {len(items)}"))
+        if min_items and len(items) < min_items:
+            out.append((pointer, f"{key!r} needs at least {min_items} block(s), "
+                        f"got {len(items)}"))
+        for here, item in items:
+            inner.check(item, here, out)
+
+    return check
+
+
+def _check_type(value: Any, type_expr: Any, pointer: str, out: Out) -> None:
+    if value is None or _is_expression(value) or type_expr == "dynamic":
+        return
+    if isinstance(type_expr, str):
+        if not _primitive_ok(value, type_expr):
+            out.append((pointer, f"expected {type_expr}, got {_kind(value)} {_short(value)}"))
+        return
+    kind, inner = type_expr[0], type_expr[1]
+    if kind in ("list", "set"):
+        if not isinstance(value, list):
+            out.append((pointer, f"expected a {kind} of {_type_name(inner)}, got {_kind(value)}"))
+            return
+        for i, item in enumerate(value):
+            _check_type(item, inner, f"{pointer}[{i}]", out)
+    elif kind == "map":
+        if not isinstance(value, dict):
+            out.append((pointer, f"expected a map of {_type_name(inner)}, got {_kind(value)}"))
+            return
+        for name, item in value.items():
+            _check_type(item, inner, f"{pointer}.{name}", out)
+    elif kind == "object":
+        if not isinstance(value, dict):
+            out.append((pointer, f"expected an object, got {_kind(value)}"))
+            return
+        for name, item in value.items():
+            if name not in inner:
+                out.append((f"{pointer}.{name}", f"unknown attribute {name!r} (expected one "
+                            f"of: {', '.join(sorted(inner))})"))
+            else:
+                _check_type(item, inner[name], f"{pointer}.{name}", out)
+    elif kind == "tuple":
+        if not isinstance(value, list) or len(value) != len(inner):
+            out.append((pointer, f"expected a tuple of {len(inner)} items, got {_kind(value)}"))
+            return
+        for i, (item, item_type) in enumerate(zip(value, inner, strict=True)):
+            _check_type(item, item_type, f"{pointer}[{i}]", out)
+
+
+def _primitive_ok(value: Any, type_name: str) -> bool:
+    # OpenTofu converts between primitives where the text allows it; so do we.
+    if type_name == "string":
+        return isinstance(value, str | int | float | bool)
+    if type_name == "number":
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, int | float):
+            return True
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                return False
+            return True
+        return False
+    if type_name == "bool":
+        return isinstance(value, bool) or value in ("true", "false")
+    return True
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _type_name(type_expr: Any) -> str:
+    if isinstance(type_expr, str):
+        return type_expr
+    return f"{type_expr[0]}({_type_name(type_expr[1]) if type_expr[0] != 'object' else '...'})"
+
+
+def _describe_attribute(attribute: dict[str, Any]) -> str:
+    if "nested_type" in attribute:
+        return f"nested {attribute['nested_type'].get('nesting_mode', 'single')} object"
+    return _type_name(attribute.get("type", "dynamic"))

@@ -1,0 +1,73 @@
+"""Shared fixtures: a fresh app per test, and the real tools built by tools/build.sh."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from edgekit import App, LocalState, R2State, Stack
+from tools.toolpaths import plugin_dir, tofu_bin
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> App:
+    return App(outdir=tmp_path / "cdktf.out", check_schemas=False)
+
+
+@pytest.fixture
+def stack(app: App) -> Stack:
+    return Stack(app, "test", state=R2State(account_id=ACCOUNT, bucket="edgekit-state"))
+
+
+@pytest.fixture
+def local_stack(app: App) -> Stack:
+    return Stack(app, "local", state=LocalState(), encryption=None)
+
+
+class Tofu:
+    """The real OpenTofu with the locally built providers; no network, no credentials."""
+
+    def __init__(self) -> None:
+        self.binary = tofu_bin()
+        self.env = {
+            **os.environ,
+            "TF_CLI_CONFIG_FILE": os.devnull,
+            "TF_IN_AUTOMATION": "1",
+            "CHECKPOINT_DISABLE": "1",
+        }
+
+    def __call__(self, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.binary, *args, "-no-color"], cwd=cwd, env=self.env,
+                              capture_output=True, text=True, timeout=300)
+
+    def init(self, cwd: Path, backend: bool = False) -> subprocess.CompletedProcess[str]:
+        """`tofu init` offline; `backend=True` only for stacks with a local backend."""
+        flags = [] if backend else ["-backend=false"]
+        return self(cwd, "init", *flags, "-input=false", f"-plugin-dir={plugin_dir()}")
+
+
+@pytest.fixture(scope="session")
+def tofu() -> Tofu:
+    if not Path(tofu_bin()).is_file():
+        pytest.fail(f"OpenTofu not found at {tofu_bin()}: run `make tools` (make test does)")
+    return Tofu()
+
+
+@pytest.fixture
+def stack_dir_copy(tmp_path: Path) -> Callable[[Path], Path]:
+    """Copy a synthesized stack folder so tofu's .terraform never lands in cdktf.out."""
+
+    def copy(folder: Path) -> Path:
+        target = tmp_path / "tofu" / folder.name
+        shutil.copytree(folder, target)
+        return target
+
+    return copy

@@ -1,0 +1,47 @@
+"""The public surface is deliberate, and the pins agree with the tool builds."""
+
+from __future__ import annotations
+
+import re
+
+import edgekit
+from edgekit.providers.pins import PINS
+from tests.conftest import ROOT
+
+
+def test_public_names_are_locked() -> None:
+    assert sorted(edgekit.__all__) == sorted([
+        "DELETE", "App", "Aspect", "Construct", "ConstructError", "DataSource", "EdgekitError",
+        "Element", "Local", "LocalState", "Module", "Node", "Output", "OutputError", "Problem",
+        "Provider", "R2State", "Ref", "Resource", "Stack", "StateEncryption", "SynthError",
+        "SynthReport", "Variable", "__version__",
+    ])
+    for name in edgekit.__all__:
+        assert hasattr(edgekit, name), name
+
+
+def test_provider_pins_match_tools_versions_env() -> None:
+    text = (ROOT / "tools/versions.env").read_text()
+    block = re.search(r'PROVIDERS="(.*?)"', text, re.S)
+    assert block is not None
+    built = {}
+    for line in block.group(1).strip().splitlines():
+        source, _module, _version, release = line.split()
+        built[source.split("/")[1]] = (source, release)
+    assert built == {name: (pin.source, pin.version) for name, pin in PINS.items()}
+
+
+def test_every_pin_has_a_committed_schema() -> None:
+    for pin in PINS.values():
+        assert (ROOT / f"edgekit/schema/data/{pin.name}-{pin.version}.json.gz").is_file(), pin
+
+
+def test_importing_edgekit_does_not_load_provider_schemas() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, edgekit; "
+            "print('edgekit.schema.provider_schema' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,100 @@
+"""Output is written atomically: a failed synth leaves the previous output untouched."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from edgekit import App, LocalState, OutputError, Resource, Stack, SynthError
+from edgekit.core.writer import write_tree
+
+
+def snapshot_tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def make(outdir: Path) -> tuple[App, Stack]:
+    app = App(outdir=outdir, check_schemas=False)
+    stack = Stack(app, "s", state=LocalState(), encryption=None)
+    Resource(stack, "r", type="random_id", config={"byte_length": 4})
+    return app, stack
+
+
+def test_failed_synth_leaves_previous_output_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "cdktf.out"
+    app, _ = make(out)
+    app.synth()
+    before = snapshot_tree(out)
+    broken, stack = make(out)
+    Resource(stack, "bad", type="random_id", config={"keepers": {"x": "${random_id.nope.hex}"}})
+    with pytest.raises(SynthError, match=r"reference to random_id\.nope"):
+        broken.synth()
+    assert snapshot_tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out"]  # no staging left
+
+
+def test_unwritable_output_folder_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        # root ignores permission bits; a parent that is a file fails for everyone
+        parent = tmp_path / "a-file"
+        parent.write_text("not a folder")
+    else:
+        parent = tmp_path / "locked"
+        parent.mkdir(mode=0o500)
+    app, _ = make(parent / "cdktf.out")
+    with pytest.raises(OutputError, match=r"cannot write output folder .*cdktf\.out"):
+        app.synth()
+    if parent.is_dir():
+        assert list(parent.iterdir()) == []
+    else:
+        assert parent.read_text() == "not a folder"
+
+
+def test_swap_failure_restores_the_old_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    out = tmp_path / "out"
+    write_tree(out, {"a.json": b"old\n"})
+    real_rename = os.rename
+    calls = []
+
+    def flaky_rename(src: str | Path, dst: str | Path) -> None:
+        calls.append((str(src), str(dst)))
+        if len(calls) == 2:  # staging -> out
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", flaky_rename)
+    with pytest.raises(OutputError, match="No space left"):
+        write_tree(out, {"a.json": b"new\n"})
+    monkeypatch.undo()
+    assert (out / "a.json").read_bytes() == b"old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_synthesizing_one_stack_keeps_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "cdktf.out"
+
+    def build(byte_length: int) -> App:
+        app = App(outdir=out, check_schemas=False)
+        for name in ("a", "b"):
+            s = Stack(app, name, state=LocalState(), encryption=None)
+            Resource(s, "r", type="random_id", config={"byte_length": byte_length})
+        return app
+
+    build(4).synth()
+    b_before = (out / "stacks/b/cdk.tf.json").read_bytes()
+    build(8).synth(["a"])
+    assert b'"byte_length": 8' in (out / "stacks/a/cdk.tf.json").read_bytes()
+    assert (out / "stacks/b/cdk.tf.json").read_bytes() == b_before
+    assert set(__import__("json").loads((out / "manifest.json").read_text())["stacks"]) == \
+        {"a", "b"}
+
+
+def test_output_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    make(first)[0].synth()
+    make(second)[0].synth()
+    assert snapshot_tree(first) == snapshot_tree(second)
