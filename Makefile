@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: synth test tools schemas lint unit bench clean help
+.PHONY: synth generate test tools schemas lint unit bench clean help
 
 help:
 	@echo "make synth    create .venv, install edgekit, synthesize stacks/ into cdktf.out/"
@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml
 synth: $(STAMP)
 	$(BIN)/edgekit synth
 
+generate: $(STAMP)
+	$(BIN)/edgekit generate
+
 tools:
 	tools/build.sh
 
@@ -38,6 +41,9 @@ unit: $(STAMP)
 
 test: $(STAMP) tools lint
 	$(BIN)/python tools/dump_schemas.py --check
+	CUE="$$($(BIN)/python -c 'from tools.toolpaths import cue_bin; print(cue_bin())')" && \
+	  cd cue && "$$CUE" vet -c ./...
+	$(BIN)/edgekit check --generated
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

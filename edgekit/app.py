@@ -21,13 +21,13 @@ from typing import Any
 import attrs
 
 from edgekit.core.construct import Construct
-from edgekit.core.elements import Provider
+from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import ConstructError, Problem, SynthError
 from edgekit.core.stack import Stack
 from edgekit.core.synth import Check, StackResult, run_aspects, synth_stack
 from edgekit.core.tftest import test_document
 from edgekit.core.writer import dump_json, write_tree
-from edgekit.providers.pins import PINS
+from edgekit.providers.pins import MOCK_DEFAULTS, PINS
 
 MANIFEST_VERSION = "0.21.0"
 """The cdktf manifest format version whose layout we write."""
@@ -135,6 +135,8 @@ class App(Construct):
             folder = f"stacks/{result.stack.name}"
             files[f"{folder}/{STACK_FILE}"] = dump_json(result.document)
             files[f"{folder}/{TEST_FILE}"] = dump_json(_test_for(result))
+            for name, data in sorted(result.stack.files.items()):
+                files[f"{folder}/{name}"] = dump_json(data)
         names = sorted({r.stack.name for r in results} | set(kept))
         files["manifest.json"] = dump_json(self._manifest(names))
         return files
@@ -156,14 +158,23 @@ class App(Construct):
 
 def _test_for(result: StackResult) -> dict[str, Any]:
     aliases: dict[str, list[str]] = {}
+    mocked: dict[str, dict[str, dict[str, Any]]] = {}
     for item in result.rendered:
         element = item.element
         if isinstance(element, Provider) and element.alias:
             aliases.setdefault(element.type, []).append(element.alias)
+        if isinstance(element, Resource) and not isinstance(element, DataSource):
+            provider = element.type.split("_", 1)[0]
+            if provider in MOCK_DEFAULTS:
+                mocked.setdefault(provider, {})[element.type] = MOCK_DEFAULTS[provider]
     encryption = result.stack.encryption
+    given = {key for name, data in result.stack.files.items() if name.endswith(".tfvars.json")
+             for key in data}
     return test_document(
         providers=result.providers,
         aliases=aliases,
-        variables=dict(result.document.get("variable", {})),
+        variables={k: v for k, v in result.document.get("variable", {}).items()
+                   if k not in given},
         passphrase_variable=encryption.passphrase_variable if encryption else None,
+        mock_resources=mocked,
     )

@@ -1,7 +1,12 @@
 """The `edgekit` command: a thin layer over the library.
 
-    edgekit synth [STACK ...]    synthesize stacks into cdktf.out/ (all by default)
+    edgekit synth [STACK ...]    refresh CUE exports and generated files, synthesize stacks
     edgekit stacks               list the app's stacks
+    edgekit cue export           export CUE to JSON Schema (package data) and env values
+    edgekit generate             write the files generated from cue/ (services/...)
+    edgekit check --generated    exit 1 listing generated files that differ from cue/ now
+    edgekit outputs import --stack S [FILE|-]
+                                 bring `tofu output -json` back into cue/outputs/S.cue
 
 The app is found through ``cdktf.json`` (``"app": "python -m <module>"``) or
 ``--app <module>``; the module must define ``make_app(outdir=None) -> App``.
@@ -22,6 +27,7 @@ from edgekit.core.errors import EdgekitError
 
 if TYPE_CHECKING:
     from edgekit.app import App
+    from edgekit.cue.model import Estate
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -61,10 +67,44 @@ def load_app(module_name: str | None, outdir: str | None, schema_check: bool) ->
     return app
 
 
+def has_cue(root: Path) -> bool:
+    return (root / "cue" / "cue.mod").is_dir()
+
+
+def refresh_cue(root: Path) -> None:
+    from edgekit.cue.export import ensure_fresh
+
+    for path in ensure_fresh(root):
+        print(f"edgekit: re-exported {path.relative_to(root)}", file=sys.stderr)
+
+
+def estates(root: Path) -> list[Estate]:
+    from edgekit.cue.model import Estate
+
+    return [Estate.load(root, name, refresh=False) for name in Estate.env_names(root)]
+
+
+def write_generated(root: Path) -> list[Path]:
+    from edgekit.cue.export import write_atomic
+    from edgekit.cue.generate import differing, generated_files
+
+    files = generated_files(root, estates(root))
+    changed = differing(files)
+    for path in changed:
+        write_atomic(path, files[path])
+    return changed
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    root = Path.cwd()
+    if has_cue(root):
+        refresh_cue(root)
     app = load_app(args.app, args.out, not args.no_schema_check)
     report = app.synth(args.stacks or None)
+    if has_cue(root):
+        for path in write_generated(root):
+            print(f"edgekit: regenerated {path.relative_to(root)}", file=sys.stderr)
     took = time.perf_counter() - started
     print(
         f"edgekit: synthesized {', '.join(report.stacks)} ({report.resources} resources, "
@@ -79,6 +119,81 @@ def cmd_stacks(args: argparse.Namespace) -> int:
     for stack in app.stacks:
         print(stack.name)
     return EXIT_OK
+
+
+def cmd_cue_export(args: argparse.Namespace) -> int:
+    from edgekit.cue.export import render_exports, write_exports
+
+    root = Path.cwd()
+    changed = write_exports(root, render_exports(root))
+    for path in changed:
+        print(f"edgekit: wrote {_rel(path, root)}", file=sys.stderr)
+    print(f"edgekit: CUE export {'updated' if changed else 'already up to date'}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    root = Path.cwd()
+    refresh_cue(root)
+    changed = write_generated(root)
+    for path in changed:
+        print(f"edgekit: wrote {_rel(path, root)}", file=sys.stderr)
+    print(f"edgekit: {len(changed)} generated file(s) updated", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from edgekit.cue.export import render_exports, stale_exports
+    from edgekit.cue.generate import differing, generated_files
+    from edgekit.cue.runner import find_cue
+
+    if not args.generated:
+        raise UsageError("nothing to check: pass --generated")
+    root = Path.cwd()
+    stale = [Path(p) for p in stale_exports(root)]
+    if not stale and find_cue() is not None:
+        stale = differing(render_exports(root))
+    drift = [*stale, *differing(generated_files(root, estates(root)))]
+    if drift:
+        print("edgekit: generated files differ from what cue/ and stacks/ produce now "
+              "(a hand edit, or a forgotten `edgekit generate`):", file=sys.stderr)
+        for path in drift:
+            print(f"  {_rel(path, root)}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print("edgekit: generated files are up to date", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_outputs_import(args: argparse.Namespace) -> int:
+    from edgekit.cue.model import Estate
+    from edgekit.cue.outputs import import_outputs
+
+    root = Path.cwd()
+    if args.file in (None, "-"):
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(args.file).read_text()
+        except OSError as err:
+            raise UsageError(f"cannot read {args.file}: {err.strerror}") from err
+    result = import_outputs(root, args.stack, text, Estate.env_names(root))
+    for name in result.refused_sensitive:
+        print(f"edgekit: refused sensitive output {name!r}: sensitive values never land in "
+              "the repo (read it with `tofu output -raw` where it is needed)", file=sys.stderr)
+    print(f"edgekit: imported {len(result.imported)} output(s) into "
+          f"{_rel(result.path, root)}", file=sys.stderr)
+    refresh_cue(root)
+    for path in write_generated(root):
+        print(f"edgekit: regenerated {_rel(path, root)}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +222,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     stacks = sub.add_parser("stacks", help="list the app's stacks")
     stacks.set_defaults(func=cmd_stacks)
+
+    cue = sub.add_parser("cue", help="work with the CUE source of truth")
+    cue_sub = cue.add_subparsers(dest="cue_command", required=True, metavar="COMMAND")
+    export = cue_sub.add_parser(
+        "export", help="export JSON Schemas and environment values from cue/",
+        description="Run cue vet, then write a JSON Schema per definition into "
+        "edgekit/schema/cue/ and each environment's values into cue/export/. Every file "
+        "carries the hash of the CUE sources; commit them.")
+    export.set_defaults(func=cmd_cue_export)
+
+    generate = sub.add_parser("generate", help="write the files generated from cue/",
+                              description="Refresh the CUE export if cue/ changed, then "
+                              "write services/<svc>/edgekit.json and the Worker's "
+                              "wrangler.jsonc.")
+    generate.set_defaults(func=cmd_generate)
+
+    check = sub.add_parser("check", help="check the repository (see --generated)")
+    check.add_argument("--generated", action="store_true",
+                       help="exit 1 listing every generated file that differs from what "
+                       "cue/ and stacks/ produce now")
+    check.set_defaults(func=cmd_check)
+
+    outputs = sub.add_parser("outputs", help="bring `tofu output -json` back into cue/")
+    outputs_sub = outputs.add_subparsers(dest="outputs_command", required=True,
+                                         metavar="COMMAND")
+    imp = outputs_sub.add_parser(
+        "import", help="import `tofu output -json` of a stack into cue/outputs/<stack>.cue",
+        description="Validate the outputs against #Outputs, refuse sensitive ones, write "
+        "cue/outputs/<stack>.cue (checked with cue vet first), then re-export and "
+        "regenerate. Example: tofu output -json | edgekit outputs import --stack prod")
+    imp.add_argument("--stack", required=True, help="the environment's stack, e.g. prod")
+    imp.add_argument("file", nargs="?", help="a file with `tofu output -json`, or - "
+                     "(default) for standard input")
+    imp.set_defaults(func=cmd_outputs_import)
     return parser
 
 

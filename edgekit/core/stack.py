@@ -117,6 +117,19 @@ class Stack(Construct):
         self.encryption = encryption
         self.required_version = required_version
         self._overrides: list[tuple[str, Any]] = []
+        self._files: dict[str, Any] = {}
+
+    def add_file(self, name: str, data: Any) -> None:
+        """Write `data` as canonical JSON to ``stacks/<stack>/<name>`` beside the stack,
+        e.g. ``placement.auto.tfvars.json``."""
+        if "/" in name or not name.endswith(".json") or name in ("cdk.tf.json",):
+            raise ValueError(f"[{self.node.path}] invalid extra file name {name!r}: expected "
+                             "a plain '*.json' name other than cdk.tf.json")
+        self._files[name] = data
+
+    @property
+    def files(self) -> dict[str, Any]:
+        return dict(self._files)
 
     @property
     def name(self) -> str:

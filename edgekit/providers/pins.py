@@ -24,3 +24,11 @@ def pin_for(name: str) -> ProviderPin:
     except KeyError:
         pinned = ", ".join(sorted(PINS))
         raise KeyError(f"provider {name!r} is not pinned (pinned: {pinned})") from None
+
+
+MOCK_DEFAULTS: dict[str, dict[str, str]] = {
+    # hcloud ids are numbers that other resources take as numbers (server_id,
+    # network_id); `tofu test`'s random mock strings would not convert.
+    "hcloud": {"id": "1001"},
+}
+"""Defaults for mocked resources of a provider in the generated `tofu test` file."""

@@ -1,0 +1,1 @@
+"""L2/L3 constructs. Their properties are attrs classes checked against CUE's JSON Schema."""

@@ -1,0 +1,31 @@
+"""A stack for one environment of the CUE estate (``envs.<name>`` in cue/)."""
+
+from __future__ import annotations
+
+from edgekit.core.construct import Construct
+from edgekit.core.elements import Variable
+from edgekit.core.stack import R2State, Stack
+from edgekit.cue.generate import placement_tfvars
+from edgekit.cue.model import Estate
+
+PLACEMENT_FILE = "placement.auto.tfvars.json"
+
+
+class EnvStack(Stack):
+    """State in the environment's R2 bucket; placement as an OpenTofu variable.
+
+    `placement` (node → services) is declared here and given its value by the
+    generated ``placement.auto.tfvars.json`` beside the stack, so changing
+    placement in CUE changes a variable, not the stack's code.
+    """
+
+    def __init__(self, scope: Construct, estate: Estate) -> None:
+        env = estate.env
+        super().__init__(scope, env.name, state=R2State(
+            account_id=env.cloudflare.account_id, bucket=env.cloudflare.state_bucket))
+        self.estate = estate
+        self.placement = Variable(
+            self, "placement", type="map(list(string))",
+            description="Which glued flakes run on which node (generated from cue/).",
+        )
+        self.add_file(PLACEMENT_FILE, placement_tfvars(estate))

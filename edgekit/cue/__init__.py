@@ -1,0 +1,1 @@
+"""Adapter to CUE: the `cue` CLI, the committed exports, the estate model, generated files."""

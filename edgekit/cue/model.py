@@ -1,0 +1,127 @@
+"""The estate as typed data: services and environments from the committed CUE export.
+
+`Estate.load(root)` makes sure the export is fresh (re-exporting when `cue` is
+installed, refusing otherwise), validates every service and environment against
+its exported JSON Schema, and structures them into these attrs classes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from edgekit.cue.export import ensure_fresh, export_dir, load_export
+from edgekit.schema.props import structure
+
+
+@attrs.frozen(kw_only=True)
+class Needs:
+    postgres: Literal["ro", "rw"] | None = None
+    r2_buckets: tuple[str, ...] = ()
+    kv_namespaces: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Cache:
+    paths: tuple[str, ...] = ()
+    ttl_seconds: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class RateLimit:
+    requests: int
+    period_seconds: int
+
+
+@attrs.frozen(kw_only=True)
+class Service:
+    name: str
+    kind: Literal["vps", "worker"] = "vps"
+    port: int | None = None
+    hostnames: tuple[str, ...] = ()
+    health_path: str = "/healthz"
+    env: dict[str, str] = attrs.field(factory=dict)
+    secrets: tuple[str, ...] = ()
+    needs: Needs = Needs()
+    cache: Cache = Cache()
+    rate_limit: RateLimit | None = None
+
+    @property
+    def pg_role(self) -> str | None:
+        """The Postgres role of this service: ``svc_<name>_<ro|rw>``, or None."""
+        mode = self.needs.postgres
+        return f"svc_{self.name.replace('-', '_')}_{mode}" if mode else None
+
+    @property
+    def pg_database(self) -> str | None:
+        return self.name.replace("-", "_") if self.needs.postgres else None
+
+
+@attrs.frozen(kw_only=True)
+class Node:
+    name: str
+    provider: Literal["hetzner", "linode", "vultr"]
+    region: str
+    size: str
+    roles: tuple[Literal["edge", "postgres"], ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class CloudflareSide:
+    account_id: str
+    zone: str
+    state_bucket: str
+    logs_bucket: str
+
+
+@attrs.frozen(kw_only=True)
+class Env:
+    name: str
+    cloudflare: CloudflareSide
+    nodes: dict[str, Node] = attrs.field(factory=dict)
+    """No nodes: an environment with only its Cloudflare side."""
+    placement: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    """No placement: no service runs anywhere yet."""
+    observed: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    host_label: str | None = None
+
+    def public_hostname(self, host: str) -> str:
+        """The hostname in this environment: the env's label goes before the zone."""
+        zone = self.cloudflare.zone
+        if not self.host_label:
+            return host
+        if host == zone:
+            return f"{self.host_label}.{zone}"
+        if host.endswith(f".{zone}"):
+            return f"{host[: -len(zone) - 1]}.{self.host_label}.{zone}"
+        raise ValueError(f"hostname {host!r} is not in the zone {zone!r} of env {self.name!r}")
+
+    def observed_value(self, output: str) -> Any:
+        """A value imported from `tofu output -json`, or None before the first import."""
+        entry = self.observed.get(output)
+        return entry.get("value") if entry else None
+
+
+@attrs.frozen
+class Estate:
+    root: Path
+    env: Env
+    services: dict[str, Service]
+
+    @classmethod
+    def load(cls, root: Path, env: str, *, refresh: bool = True) -> Estate:
+        if refresh:
+            ensure_fresh(root)
+        data = load_export(root, env)
+        where = f"cue/export/{env}.json"
+        services = {
+            name: structure("Service", Service, spec, f"{where} services.{name}")
+            for name, spec in sorted(data["services"].items())
+        }
+        return cls(root, structure("Env", Env, data["env"], f"{where} env"), services)
+
+    @staticmethod
+    def env_names(root: Path) -> list[str]:
+        return sorted(p.stem for p in export_dir(root).glob("*.json"))

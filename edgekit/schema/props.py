@@ -1,0 +1,154 @@
+"""Validate construct properties against the JSON Schema exported from CUE, then structure
+them into attrs classes with cattrs.
+
+One Draft 2020-12 validator is compiled per definition, on first use, and reused.
+Every error becomes one located line:
+``[prod/edge-1] VpsNode: 70000 is out of range 1-65535 @ $.port``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import cattrs
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from edgekit.core.errors import ConstructError, Problem
+
+PACKAGE_SCHEMA_DIR = Path(__file__).resolve().parent / "cue"
+
+
+def schema_dir() -> Path:
+    """Where the CUE-exported JSON Schemas live: edgekit's package data, unless
+    ``EDGEKIT_SCHEMA_DIR`` points elsewhere (tests use it to work on a copy)."""
+    override = os.environ.get("EDGEKIT_SCHEMA_DIR")
+    return Path(override) if override else PACKAGE_SCHEMA_DIR
+
+T = TypeVar("T")
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+class PropsError(ConstructError):
+    """A construct's properties do not match their CUE definition; every problem listed."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"invalid properties:\n{lines}")
+
+
+@cache
+def schema_for(definition: str) -> dict[str, Any]:
+    path = schema_dir() / f"{definition}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in schema_dir().glob("*.json"))
+        raise KeyError(f"no exported JSON Schema for #{definition} (exported: "
+                       f"{', '.join(known)}); run `edgekit cue export`")
+    schema: dict[str, Any] = json.loads(path.read_bytes())
+    return schema
+
+
+@cache
+def validator_for(definition: str) -> Draft202012Validator:
+    """Compiled once per definition: compiling per call would dominate synth time."""
+    schema = schema_for(definition)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def problems_in(definition: str, data: Any, path: str) -> list[Problem]:
+    errors = sorted(validator_for(definition).iter_errors(data),
+                    key=lambda e: (list(map(str, e.absolute_path)), e.validator or ""))
+    return [Problem(path=path, address=f"#{definition}", message=describe(e),
+                    pointer=pointer_of(e.absolute_path)) for e in _leaves(errors)]
+
+
+def structure(definition: str, cls: type[T], data: Mapping[str, Any], path: str) -> T:
+    """Validate `data` against ``#<definition>`` and build `cls` from it; raise `PropsError`."""
+    problems = problems_in(definition, dict(data), path)
+    if problems:
+        raise PropsError(problems)
+    try:
+        return _converter.structure(dict(data), cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as err:
+        lines = cattrs.transform_error(err) if isinstance(err, cattrs.BaseValidationError) \
+            else [str(err)]
+        raise PropsError(Problem(path=path, address=f"#{definition}", message=line)
+                         for line in lines) from err
+
+
+def pointer_of(parts: Iterable[Any]) -> str:
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
+    """One error per JSON pointer and kind; for anyOf/oneOf the best matching cause.
+
+    CUE exports ``int & >=1`` as ``allOf: [{type: number}, {type: integer, ...}]``, so a
+    string there fails two type checks; the later, more specific one is kept.
+    """
+    chosen: dict[tuple[str, str], ValidationError] = {}
+    for error in errors:
+        if error.context and error.validator in ("anyOf", "oneOf"):
+            error = best_match(error.context) or error
+        key = (pointer_of(error.absolute_path), str(error.validator))
+        chosen[key] = error
+    return list(chosen.values())
+
+
+def describe(error: ValidationError) -> str:
+    """A message that says what was expected and what was given."""
+    v, value, expected = error.validator, error.instance, error.validator_value
+    if v == "required":
+        missing = [m for m in expected if isinstance(error.instance, dict)
+                   and m not in error.instance]
+        return f"missing required property {', '.join(repr(m) for m in missing)}"
+    if v == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
+        listed = ", ".join(repr(e) for e in extra)
+        return f"unknown property {listed} (allowed: {', '.join(allowed) or 'none'})"
+    if v == "type":
+        return f"expected {expected}, got {_json_type(value)} {json.dumps(value)}"
+    if v in ("minimum", "maximum"):
+        low, high = error.schema.get("minimum"), error.schema.get("maximum")
+        if low is not None and high is not None:
+            return f"{json.dumps(value)} is out of range {low}-{high}"
+        side = "below the minimum" if v == "minimum" else "above the maximum"
+        return f"{json.dumps(value)} is {side} {expected}"
+    if v == "enum":
+        return f"expected one of {', '.join(json.dumps(e) for e in expected)}, got " \
+               f"{json.dumps(value)}"
+    if v == "const":
+        return f"expected {json.dumps(expected)}, got {json.dumps(value)}"
+    if v == "pattern":
+        return f"{json.dumps(value)} does not match {expected}"
+    if v == "minItems":
+        return f"expected at least {expected} item(s), got {len(value)}"
+    return str(error.message)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null" if value is None else type(value).__name__
