@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: synth generate test tools schemas lint unit bench clean help
+.PHONY: synth generate test system-deps tools schemas lint unit bench clean help
 
 help:
 	@echo "make synth    create .venv, install edgekit, synthesize stacks/ into cdktf.out/"
@@ -39,7 +39,10 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -m "not tools"
 
-test: $(STAMP) tools lint
+system-deps:
+	tools/system-deps.sh
+
+test: $(STAMP) system-deps tools lint
 	$(BIN)/python tools/dump_schemas.py --check
 	CUE="$$($(BIN)/python -c 'from tools.toolpaths import cue_bin; print(cue_bin())')" && \
 	  cd cue && "$$CUE" vet -c ./...

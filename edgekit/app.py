@@ -43,6 +43,7 @@ class SynthReport:
     stacks: tuple[str, ...]
     resources: int
     files: int
+    warnings: tuple[Problem, ...] = ()
 
 
 class App(Construct):
@@ -115,8 +116,9 @@ class App(Construct):
         resources = sum(
             len(r) for res in results for r in res.document.get("resource", {}).values()
         )
+        warnings = tuple(w for r in results for w in r.warnings)
         return SynthReport(self.outdir, tuple(r.stack.name for r in results), resources,
-                           len(files))
+                           len(files), warnings)
 
     def _kept(self, only: Sequence[str] | None) -> dict[str, Path]:
         """Folders of stacks not synthesized this time, carried over unchanged."""
@@ -138,10 +140,12 @@ class App(Construct):
             for name, data in sorted(result.stack.files.items()):
                 files[f"{folder}/{name}"] = dump_json(data)
         names = sorted({r.stack.name for r in results} | set(kept))
-        files["manifest.json"] = dump_json(self._manifest(names))
+        warnings = {r.stack.name: r.warnings for r in results}
+        files["manifest.json"] = dump_json(self._manifest(names, warnings))
         return files
 
-    def _manifest(self, names: list[str]) -> dict[str, Any]:
+    def _manifest(self, names: list[str],
+                  warnings: dict[str, list[Problem]] | None = None) -> dict[str, Any]:
         stacks = {}
         for name in names:
             stack = self.stack(name)
@@ -150,7 +154,10 @@ class App(Construct):
                 "constructPath": stack.node.path,
                 "workingDirectory": f"stacks/{name}",
                 "synthesizedStackPath": f"stacks/{name}/{STACK_FILE}",
-                "annotations": [],
+                "annotations": [
+                    {"constructPath": w.path, "level": "@cdktf/warn", "message": w.message}
+                    for w in (warnings or {}).get(name, [])
+                ],
                 "dependencies": [],
             }
         return {"version": MANIFEST_VERSION, "stacks": stacks}

@@ -102,6 +102,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         refresh_cue(root)
     app = load_app(args.app, args.out, not args.no_schema_check)
     report = app.synth(args.stacks or None)
+    for warning in report.warnings:
+        print(f"edgekit: warning: {warning}", file=sys.stderr)
     if has_cue(root):
         for path in write_generated(root):
             print(f"edgekit: regenerated {path.relative_to(root)}", file=sys.stderr)

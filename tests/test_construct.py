@@ -88,3 +88,17 @@ def test_every_invalid_id_is_rejected(id: str) -> None:
     stack = Stack(app, "s", state=LocalState(), encryption=None)
     with pytest.raises(ConstructError):
         Construct(stack, id)
+
+
+def test_a_failed_constructor_leaves_the_tree_as_it_was(stack: Stack) -> None:
+    class Broken(Construct):
+        def __init__(self, scope: Construct, id: str) -> None:
+            super().__init__(scope, id)
+            Resource(self, "child", type="random_id", config={"byte_length": 4})
+            raise ValueError("bad props")
+
+    with pytest.raises(ValueError, match="bad props"):
+        Broken(stack, "thing")
+    assert stack.node.children == []
+    # the id is free again
+    assert Construct(stack, "thing").node.path == "test/thing"

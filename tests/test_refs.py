@@ -51,3 +51,8 @@ def test_any_ref_round_trips_through_its_rendering(kind: str, name: str, attrs: 
     rendered = str(ref)
     (expression,) = interpolations(rendered)
     assert list(referenced_addresses(expression)) == [ref.address]
+
+
+def test_templates_nested_in_string_literals_are_scanned() -> None:
+    expr = 'base64encode("#cloud-config\\n${jsonencode(local.cloud)}")'
+    assert list(referenced_addresses(expr)) == ["local.cloud"]

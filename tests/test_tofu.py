@@ -9,10 +9,18 @@ from pathlib import Path
 import pytest
 
 from edgekit import App, LocalState, Resource, Stack, StateEncryption
+from edgekit.providers.pins import PINS
 from stacks import make_app
 from tests.conftest import Tofu
 
-STACKS = [s.name for s in make_app().stacks]
+APP = make_app()
+STACKS = [s.name for s in APP.stacks]
+
+
+def unbuildable(name: str) -> list[str]:
+    """Providers a stack uses that cannot be built here (see tools/versions.env)."""
+    (result,) = [r for r in APP.synth_results([name])]
+    return [p for p in result.providers if not PINS[p].verified]
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +35,10 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_stack_validates_and_passes_tofu_test(
     name: str, synthesized: Path, tofu: Tofu, stack_dir_copy: Callable[[Path], Path]
 ) -> None:
+    missing = unbuildable(name)
+    if missing:
+        pytest.skip(f"stack {name} needs providers that cannot be built here: "
+                    f"{', '.join(missing)} (no version served by the Go module proxy)")
     folder = stack_dir_copy(synthesized / "stacks" / name)
     init = tofu.init(folder)
     assert init.returncode == 0, init.stderr

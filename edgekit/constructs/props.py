@@ -80,6 +80,57 @@ class EdgeWorkerProps:
     """Public hostnames routed to the Worker; none means no routes yet."""
 
 
+@attrs.frozen(kw_only=True)
+class PrivateNetworkProps:
+    name: str
+    provider: Provider
+    region: str
+    cidr: str = "10.0.0.0/16"
+    """The network's range; the provider's subnet takes all of it."""
+
+
+@attrs.frozen(kw_only=True)
+class FirewallProps:
+    name: str
+    provider: Provider
+    admin_ssh_cidrs: tuple[str, ...] = ()
+    """Where admin SSH may come from; empty (default): SSH is closed as well."""
+    private_cidrs: tuple[str, ...] = ()
+    """Private ranges whose nodes may talk to each other; empty: none."""
+    private_ports: tuple[int, ...] = ()
+    """Ports opened to `private_cidrs` only; empty: all ports between private nodes."""
+
+
+@attrs.frozen(kw_only=True)
+class FloatingIpProps:
+    name: str
+    provider: Provider
+    region: str
+
+
+@attrs.frozen(kw_only=True)
+class VolumeProps:
+    name: str
+    size_gb: int
+    region: str
+
+
+@attrs.frozen(kw_only=True)
+class SnapshotProps:
+    name: str
+    description: str = ""
+    """Free text shown in the provider's console; empty by default."""
+
+
+@attrs.frozen(kw_only=True)
+class LoadBalancerProps:
+    name: str
+    provider: Provider
+    region: str
+    listen_port: int
+    target_port: int
+
+
 PROPS: dict[str, type] = {
     "VpsNode": VpsNodeProps,
     "GluedFlake": GluedFlakeProps,
@@ -87,4 +138,10 @@ PROPS: dict[str, type] = {
     "R2LogSink": R2LogSinkProps,
     "PgPrimary": PgPrimaryProps,
     "EdgeWorker": EdgeWorkerProps,
+    "PrivateNetwork": PrivateNetworkProps,
+    "Firewall": FirewallProps,
+    "FloatingIp": FloatingIpProps,
+    "Volume": VolumeProps,
+    "Snapshot": SnapshotProps,
+    "LoadBalancer": LoadBalancerProps,
 }

@@ -6,6 +6,7 @@ valid name is rejected, not sanitised. Paths join ids with ``/``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -174,6 +175,28 @@ class Construct:
         self.node = Node(self, scope, id)
         if scope is not None:
             scope.node._attach(self, id)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A construct whose constructor fails leaves the tree as it was: it is detached
+        from its scope (with everything it created below itself)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def guarded(self: Construct, *args: Any, **kw: Any) -> None:
+            try:
+                init(self, *args, **kw)
+            except BaseException:
+                node = getattr(self, "node", None)
+                if node is not None and node.scope is not None:
+                    siblings = node.scope.node._children
+                    if siblings.get(node.id) is self:
+                        del siblings[node.id]
+                raise
+
+        cls.__init__ = guarded  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.node.path or '<root>'}>"

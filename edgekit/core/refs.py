@@ -89,6 +89,9 @@ def referenced_addresses(expression: str) -> Iterator[str]:
     Function names, string literals, built-ins (``each``, ``count``, ``self``,
     ``path``, ``terraform``) and the encryption roots are not addresses.
     """
+    for literal in _STRING_LITERAL.findall(expression):  # templates nested in strings
+        for inner in interpolations(literal):
+            yield from referenced_addresses(inner)
     bare = _STRING_LITERAL.sub('""', expression)
     local_names = {name for pair in _FOR_NAMES.findall(bare) for name in pair if name}
     for match in _TRAVERSAL.finditer(bare):

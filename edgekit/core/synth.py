@@ -31,6 +31,9 @@ class ProviderPin:
     name: str
     source: str
     version: str
+    verified: bool = True
+    """False when the provider cannot be built here: no committed schema, no tofu checks;
+    synth then warns instead of checking its blocks."""
 
 
 @attrs.frozen
@@ -48,6 +51,7 @@ class StackResult:
     rendered: list[Rendered]
     providers: list[str]
     problems: list[Problem]
+    warnings: list[Problem] = attrs.field(factory=list)
 
 
 def run_aspects(root: Construct) -> None:

@@ -27,6 +27,7 @@ from edgekit.schema.props import schema_dir
 DEFINITIONS = (
     "Service", "Env", "Node", "Outputs",
     "VpsNode", "GluedFlake", "Tunnel", "R2LogSink", "PgPrimary", "EdgeWorker",
+    "PrivateNetwork", "Firewall", "FloatingIp", "Volume", "Snapshot", "LoadBalancer",
 )
 HASH_KEY = "x-edgekit-cue-sha256"
 

@@ -1,0 +1,80 @@
+"""PgPrimary: the one writable Postgres, on a VpsNode of any provider.
+
+It adds to its node: a data volume, snapshots (or Linode backups), a generated password
+per service role (``random_password``; it leaves the stack only as a sensitive output and
+reaches the node inside its boot document, never as plain text in the JSON), and the
+bootstrap SQL (ADR 0004) in the node's boot document. Postgres listens on the node's
+private address only; the node's firewall admits nothing from the internet, and asking
+for a public Postgres is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from edgekit.constructs.base import validated
+from edgekit.constructs.node import VpsNode
+from edgekit.constructs.pg_bootstrap import bootstrap_sql
+from edgekit.constructs.props import PgPrimaryProps
+from edgekit.constructs.storage import Snapshot, Volume
+from edgekit.core.construct import Construct
+from edgekit.core.elements import Output, Resource, stack_of
+from edgekit.core.errors import ConstructError
+from edgekit.cue.model import Service
+
+PG_ADDRESS_OUTPUT = "pg_primary_private_ip"
+PG_PORT = 5432
+
+
+class PgPrimary(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        node: VpsNode,
+        services: Mapping[str, Service],
+        version: int = 16,
+        data_volume_gb: int = 50,
+        snapshots: bool = True,
+        public: bool = False,
+    ) -> None:
+        super().__init__(scope, id)
+        if public:
+            raise ConstructError(
+                f"[{self.node.path}] Postgres is never public: port {PG_PORT} is reachable "
+                "only from the private network (remove public=True; the Worker reads "
+                "through Hyperdrive and services through the private network)")
+        self.props = validated(self, "PgPrimary", PgPrimaryProps, {
+            "node": node.name, "version": version, "data_volume_gb": data_volume_gb,
+            "snapshots": snapshots})
+        if node.private_ip is None:
+            raise ConstructError(
+                f"[{self.node.path}] node {node.node.path} is in no private network; "
+                "Postgres listens only on a private address, so its node must join one")
+        self.host = node
+        self.volume = Volume(self, "data", node=node, size_gb=data_volume_gb)
+        self.snapshot = Snapshot(self, "snapshot", node=node) if snapshots else None
+        stack = stack_of(self)
+        roles = {}
+        for name, service in sorted(services.items()):
+            if service.needs.postgres is None or service.pg_role is None:
+                continue
+            password = Resource(self, f"password-{name}", type="random_password",
+                                config={"length": 32, "special": False})
+            roles[service.pg_role] = {"database": service.pg_database,
+                                      "mode": service.needs.postgres}
+            node.add_secret(f"pg_password_{service.pg_role}", password.attr("result"))
+            Output(stack, f"pg_password_{service.pg_role}", value=password.attr("result"),
+                   sensitive=True, description=f"Postgres password of {service.pg_role}.")
+        node.boot["postgres"] = {
+            "version": self.props.version,
+            # "discover": the node reads its own VPC address at boot (vultr assigns it).
+            "listen_address": node.static_private_ip or "discover",
+            "port": PG_PORT,
+            "private_cidrs": [n.cidr for n in node.networks],
+            "roles": roles,
+            "bootstrap_sql": bootstrap_sql(services),
+        }
+        Output(stack, PG_ADDRESS_OUTPUT, value=node.private_ip,
+               description="Private address of the Postgres primary.")

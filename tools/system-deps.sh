@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# System packages the tests need (Debian 12): PostgreSQL 15 for the real-server tests.
+# Installs only what is missing; needs root (or sudo) the first time.
+set -euo pipefail
+need=()
+[[ -x /usr/lib/postgresql/15/bin/initdb ]] || need+=(postgresql-15)
+command -v runuser >/dev/null || need+=(util-linux)
+if ((${#need[@]} == 0)); then
+  exit 0
+fi
+echo "[system-deps] installing: ${need[*]}" >&2
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+# The Debian package starts a cluster of its own; the tests start throwaway ones.
+$sudo systemctl disable --now postgresql >/dev/null 2>&1 || true
