@@ -1,0 +1,64 @@
+"""Hyperdrive: Worker reads of Postgres go through Hyperdrive and its cache.
+
+Postgres is never public, so Hyperdrive reaches it through a tunnel that runs only on the
+Postgres node (``pg.origin.<zone>`` → ``tcp://127.0.0.1:5432``), protected by Cloudflare
+Access: an Access application on that hostname admits only a service token, whose id and
+secret Hyperdrive presents. Writes go through the services, never through the Worker.
+"""
+
+from __future__ import annotations
+
+from edgekit.constructs.node import VpsNode
+from edgekit.constructs.tunnel import origin_zone
+from edgekit.core.construct import Construct
+from edgekit.core.elements import DataSource, Resource
+from edgekit.core.refs import Ref
+from edgekit.cue.model import Env, Service
+
+
+class Hyperdrive(Construct):
+    def __init__(self, scope: Construct, id: str, *, env: Env, node: VpsNode,
+                 service: Service, password: Ref) -> None:
+        super().__init__(scope, id)
+        account = env.cloudflare.account_id
+        host = f"pg.{origin_zone(env)}"
+        secret = Resource(self, "tunnel-secret", type="random_id", config={"byte_length": 32})
+        tunnel = Resource(self, "tunnel", type="cloudflare_zero_trust_tunnel_cloudflared",
+                          config={"account_id": account, "name": f"{env.name}-pg",
+                                  "config_src": "cloudflare",
+                                  "tunnel_secret": secret.attr("b64_std")})
+        Resource(self, "tunnel-config", type="cloudflare_zero_trust_tunnel_cloudflared_config",
+                 config={"account_id": account, "tunnel_id": tunnel.attr("id"),
+                         "config": {"ingress": [
+                             {"hostname": host, "service": "tcp://127.0.0.1:5432"},
+                             {"service": "http_status:404"}]}})
+        Resource(self, "dns", type="cloudflare_dns_record", config={
+            "zone_id": env.cloudflare.zone_id, "name": host, "type": "CNAME",
+            "content": f"{tunnel.attr('id')}.cfargotunnel.com", "proxied": True, "ttl": 1,
+            "comment": "edgekit Postgres for Hyperdrive (Access protected)"})
+        token = DataSource(self, "tunnel-token",
+                           type="cloudflare_zero_trust_tunnel_cloudflared_token",
+                           config={"account_id": account, "tunnel_id": tunnel.attr("id")})
+        node.add_secret("pg_tunnel_token", f"${{sensitive({token.attr('token').expression})}}")
+        service_token = Resource(self, "service-token",
+                                 type="cloudflare_zero_trust_access_service_token",
+                                 config={"account_id": account, "name": f"{env.name} hyperdrive"})
+        policy = Resource(self, "policy", type="cloudflare_zero_trust_access_policy", config={
+            "account_id": account, "name": f"{env.name} hyperdrive only",
+            "decision": "non_identity",
+            "include": [{"service_token": {"token_id": service_token.attr("id")}}]})
+        Resource(self, "access", type="cloudflare_zero_trust_access_application", config={
+            "account_id": account, "name": f"{env.name} postgres", "type": "self_hosted",
+            "domain": host, "policies": [{"id": policy.attr("id"), "precedence": 1}]})
+        self.resource = Resource(self, "Resource", type="cloudflare_hyperdrive_config", config={
+            "account_id": account, "name": f"{env.name}-pg",
+            "origin": {"host": host, "database": service.pg_database, "user": service.pg_role,
+                       "password": password, "scheme": "postgres",
+                       "access_client_id": service_token.attr("client_id"),
+                       "access_client_secret": service_token.attr("client_secret")},
+            "caching": {"disabled": False, "max_age": 60},
+        })
+
+    @property
+    def id_ref(self) -> Ref:
+        return self.resource.attr("id")

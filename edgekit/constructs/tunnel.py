@@ -1,0 +1,194 @@
+"""Tunnel: Cloudflare Tunnel from the nodes out to Cloudflare; nothing dials in.
+
+Two strategies (ADR 0006):
+
+* ``replicas`` — one tunnel; cloudflared runs with the same token on every node. Cloudflare
+  sends each request to the nearest healthy replica: failover, no weights.
+* ``per_node`` — one tunnel per node, each with its own origin hostnames
+  (``<svc>-<node>.origin.<zone>``), so the edge Worker can spread requests by weight and fail
+  over itself; beside it a Cloudflare Load Balancer per service whose pool origins are
+  ``<tunnel-id>.cfargotunnel.com`` with the service's origin hostname as Host header, the
+  weights from CUE, and an HTTPS monitor on the service's health path.
+
+Either way: ``cloudflare_zero_trust_tunnel_cloudflared`` (remote-managed, secret from
+``random_id``), its ``_config`` with one ingress rule per hostname to
+``http://127.0.0.1:<port>`` and ``http_status:404`` last, proxied CNAMEs to
+``<tunnel-id>.cfargotunnel.com``, and the tunnel token handed to the node as a sensitive
+value inside its boot document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from edgekit.constructs.base import validated
+from edgekit.constructs.node import VpsNode
+from edgekit.constructs.props import TunnelProps
+from edgekit.core.construct import Construct
+from edgekit.core.elements import DataSource, Resource
+from edgekit.core.errors import ConstructError
+from edgekit.cue.model import Env, Service
+
+
+MAX_REPLICAS = 25
+"""Cloudflare's limit of connectors (replicas) per tunnel."""
+
+
+@attrs.frozen
+class Origin:
+    """One way to reach a service behind the tunnel, as the Worker's ORIGINS lists it."""
+
+    service: str
+    node: str | None
+    hostname: str
+    weight: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"url": f"https://{self.hostname}", "weight": self.weight,
+                **({"node": self.node} if self.node else {})}
+
+
+def origin_zone(env: Env) -> str:
+    """Origin hostnames live under ``origin.`` of the environment's zone."""
+    return env.public_hostname(f"origin.{env.cloudflare.zone}")
+
+
+class Tunnel(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        env: Env,
+        services: Mapping[str, Service],
+        nodes: Sequence[VpsNode],
+        strategy: str = "replicas",
+        weights: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.props = validated(self, "Tunnel", TunnelProps, {
+            "name": id, "strategy": strategy, "nodes": [n.name for n in nodes],
+            "weights": dict(weights or {})})
+        unknown = sorted(set(self.props.weights) - {n.name for n in nodes})
+        if unknown:
+            raise ConstructError(f"[{self.node.path}] weights for nodes the tunnel does not "
+                                 f"serve: {', '.join(unknown)}")
+        if self.props.weights and not any(self.props.weights.get(n.name, 1) > 0
+                                          for n in nodes):
+            raise ConstructError(f"[{self.node.path}] every node has weight 0: nothing could "
+                                 "receive traffic; give at least one node a positive weight")
+        if self.props.strategy == "replicas" and len(nodes) > MAX_REPLICAS:
+            raise ConstructError(
+                f"[{self.node.path}] {len(nodes)} replicas, but a tunnel allows at most "
+                f"{MAX_REPLICAS} cloudflared connectors; use strategy='per_node'")
+        portless = sorted(n for n, s in services.items() if s.kind == "vps" and s.port is None)
+        if portless:
+            raise ConstructError(f"[{self.node.path}] service(s) without a port cannot be "
+                                 f"served through the tunnel: {', '.join(portless)}")
+        self.env = env
+        self.account_id = env.cloudflare.account_id
+        self.zone_id = env.cloudflare.zone_id
+        self.services = {n: s for n, s in services.items() if s.kind == "vps"}
+        self.origins: list[Origin] = []
+        if self.props.strategy == "replicas":
+            self._tunnel("Resource", list(nodes), node_suffix=False)
+        else:
+            for node in nodes:
+                self._tunnel(node.name, [node], node_suffix=True)
+            self._load_balancers(nodes)
+
+    def _placed(self, node: VpsNode) -> list[str]:
+        return [s for s in self.env.placement.get(node.name, ()) if s in self.services]
+
+    def _hostname(self, service: str, node: str | None) -> str:
+        label = f"{service}-{node}" if node else service
+        return f"{label}.{origin_zone(self.env)}"
+
+    def _tunnel(self, id: str, nodes: list[VpsNode], *, node_suffix: bool) -> None:
+        scope = self if id == "Resource" else Construct(self, id)
+        secret = Resource(scope, "secret", type="random_id", config={"byte_length": 32})
+        tunnel = Resource(scope, "Resource", type="cloudflare_zero_trust_tunnel_cloudflared",
+                          config={"account_id": self.account_id,
+                                  "name": f"{self.env.name}-{scope.node.path.replace('/', '-')}",
+                                  "config_src": "cloudflare",
+                                  "tunnel_secret": secret.attr("b64_std")})
+        target = f"{tunnel.attr('id')}.cfargotunnel.com"
+        ingress: list[dict[str, Any]] = []
+        names = sorted({s for node in nodes for s in self._placed(node)})
+        for service in names:
+            node_name = nodes[0].name if node_suffix else None
+            host = self._hostname(service, node_name)
+            ingress.append({"hostname": host,
+                            "service": f"http://127.0.0.1:{self.services[service].port}"})
+            Resource(scope, f"dns-{service}", type="cloudflare_dns_record", config={
+                "zone_id": self.zone_id, "name": host, "type": "CNAME", "content": target,
+                "proxied": True, "ttl": 1, "comment": "edgekit tunnel origin"})
+            weight = self.props.weights.get(nodes[0].name, 1) if node_suffix else 1
+            self.origins.append(Origin(service, node_name, host, weight))
+        ingress.append({"service": "http_status:404"})
+        Resource(scope, "config", type="cloudflare_zero_trust_tunnel_cloudflared_config",
+                 config={"account_id": self.account_id, "tunnel_id": tunnel.attr("id"),
+                         "config": {"ingress": ingress}})
+        token = DataSource(scope, "token", type="cloudflare_zero_trust_tunnel_cloudflared_token",
+                           config={"account_id": self.account_id,
+                                   "tunnel_id": tunnel.attr("id")})
+        for node in nodes:
+            node.add_secret("tunnel_token", f"${{sensitive({token.attr('token').expression})}}")
+        if not node_suffix:
+            self.resource = tunnel
+
+    def _load_balancers(self, nodes: Sequence[VpsNode]) -> None:
+        lb_scope = Construct(self, "lb")
+        for service_name, service in sorted(self.services.items()):
+            origins = [o for o in self.origins if o.service == service_name]
+            if not origins:
+                continue
+            host = self._hostname(service_name, None)
+            monitor = Resource(lb_scope, f"monitor-{service_name}",
+                               type="cloudflare_load_balancer_monitor", config={
+                                   "account_id": self.account_id, "type": "https",
+                                   "method": "GET", "path": service.health_path,
+                                   "expected_codes": "200", "interval": 60,
+                                   "header": {"Host": [host]},
+                                   "description": f"{service_name} health through tunnels"})
+            tunnels = {n.name: self.node.find_child(n.name) for n in nodes}
+            pool = Resource(lb_scope, f"pool-{service_name}",
+                            type="cloudflare_load_balancer_pool", config={
+                                "account_id": self.account_id,
+                                "name": f"{self.env.name}-{service_name}",
+                                "monitor": monitor.attr("id"),
+                                "origin_steering": {"policy": "random"},
+                                "origins": [{
+                                    "name": o.node,
+                                    "address": f"{_tunnel_of(tunnels[o.node or '']).attr('id')}"
+                                               ".cfargotunnel.com",
+                                    "weight": _share(o.weight, origins),
+                                    "header": {"host": [o.hostname]},
+                                    "enabled": o.weight > 0,
+                                } for o in origins]})
+            Resource(lb_scope, f"balancer-{service_name}", type="cloudflare_load_balancer",
+                     config={"zone_id": self.zone_id, "name": host,
+                             "default_pools": [pool.attr("id")],
+                             "fallback_pool": pool.attr("id"), "proxied": True,
+                             "steering_policy": "off"})
+
+    def origins_by_service(self) -> dict[str, list[dict[str, Any]]]:
+        """The edge Worker's ORIGINS: service → [{url, weight, node}]."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for origin in self.origins:
+            out.setdefault(origin.service, []).append(origin.as_json())
+        return dict(sorted(out.items()))
+
+
+def _tunnel_of(scope: Construct) -> Resource:
+    found = scope.node.find_child("Resource")
+    assert isinstance(found, Resource)
+    return found
+
+
+def _share(weight: int, origins: Sequence[Origin]) -> float:
+    total = sum(o.weight for o in origins) or 1
+    return round(weight / total, 4)
