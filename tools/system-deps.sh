@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# System packages the tests need (Debian 12): PostgreSQL 15 for the real-server tests.
+# System packages the tests need (Debian 12): PostgreSQL 15 for the real-server tests,
+# Debian's Nix 2.8 for parsing and evaluating the Nix files offline.
 # Installs only what is missing; needs root (or sudo) the first time.
 set -euo pipefail
 need=()
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || need+=(postgresql-15)
 command -v runuser >/dev/null || need+=(util-linux)
+command -v nix-instantiate >/dev/null || need+=(nix-bin)
 if ((${#need[@]} == 0)); then
   exit 0
 fi

@@ -1,0 +1,106 @@
+"""GluedFlake: the construct's checks, each error naming the construct path exactly."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import attrs
+import pytest
+
+from edgekit import App, ConstructError, LocalState, Stack
+from edgekit.constructs.glued_flake import GluedFlake
+from edgekit.cue.model import Estate
+from edgekit.schema.props import PropsError
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Stack:
+    app = App(outdir=tmp_path / "out", check_schemas=False)
+    return Stack(app, "prod", state=LocalState(), encryption=None)
+
+
+@pytest.fixture(scope="module")
+def estate() -> Estate:
+    return Estate.load(ROOT, "prod", refresh=False)
+
+
+def test_the_reference_services_are_glued(stack: Stack, estate: Estate) -> None:
+    api = GluedFlake(stack, "api", path="services/api", root=ROOT, estate=estate)
+    web = GluedFlake(stack, "web", path="services/web", root=ROOT, estate=estate)
+    assert api.flake == ROOT / "services" / "api" / "flake.nix"
+    assert (api.props.service, api.props.path, api.port) == ("api", "services/api", 8080)
+    assert api.nodes == web.nodes == ["edge-1", "edge-2", "edge-tokyo"]
+    assert api.ingress() == [{"hostname": "api.edgekit.example",
+                              "service": "http://127.0.0.1:8080"}]
+    assert web.ingress() == [{"hostname": "www.edgekit.example",
+                              "service": "http://127.0.0.1:8081"}]
+    assert set(api.composed()) == {"edge-1", "edge-2", "edge-tokyo"}
+
+
+def test_staging_hostnames_carry_the_label(stack: Stack) -> None:
+    staging = Estate.load(ROOT, "staging", refresh=False)
+    api = GluedFlake(stack, "api", path="services/api", root=ROOT, estate=staging)
+    assert api.ingress() == [{"hostname": "api.staging.edgekit.example",
+                              "service": "http://127.0.0.1:8080"}]
+
+
+def test_missing_folder(stack: Stack, estate: Estate, tmp_path: Path) -> None:
+    folder = tmp_path / "services" / "api"
+    message = (f"[prod/api] glued flake folder services/api does not exist "
+               f"(expected {folder} with flake.nix, app.py and edgekit.json)")
+    with pytest.raises(ConstructError, match=f"^{re.escape(message)}$"):
+        GluedFlake(stack, "api", path="services/api", root=tmp_path, estate=estate)
+    assert stack.node.try_find_child("api") is None  # a failed construct leaves no trace
+
+
+def test_missing_flake_nix(stack: Stack, estate: Estate, tmp_path: Path) -> None:
+    folder = tmp_path / "services" / "api"
+    folder.mkdir(parents=True)
+    (folder / "app.py").write_text("")
+    message = (f"[prod/glue-api] glued flake services/api has no flake.nix "
+               f"(expected {folder / 'flake.nix'})")
+    with pytest.raises(ConstructError, match=f"^{re.escape(message)}$"):
+        GluedFlake(stack, "glue-api", path="services/api", root=tmp_path, estate=estate)
+
+
+def test_service_placed_nowhere(stack: Stack, estate: Estate) -> None:
+    placement = {node: tuple(s for s in names if s != "web")
+                 for node, names in estate.env.placement.items()}
+    unplaced = attrs.evolve(estate, env=attrs.evolve(estate.env, placement=placement))
+    message = ("[prod/web] service 'web' is placed on no node of env 'prod'; "
+               "add it to envs.prod.placement in cue/envs.cue")
+    with pytest.raises(ConstructError, match=f"^{re.escape(message)}$"):
+        GluedFlake(stack, "web", path="services/web", root=ROOT, estate=unplaced)
+
+
+def test_port_clash_on_a_node(stack: Stack, estate: Estate) -> None:
+    web = attrs.evolve(estate.services["web"], port=8080)
+    clash = attrs.evolve(estate, services={**estate.services, "web": web})
+    message = ("[prod/api] service 'api' and service 'web' both use port 8080 on node "
+               "'edge-1' (ports come from cue/services.cue)")
+    with pytest.raises(ConstructError, match=f"^{re.escape(message)}$"):
+        GluedFlake(stack, "api", path="services/api", root=ROOT, estate=clash)
+
+
+def test_unknown_and_worker_services(stack: Stack, estate: Estate, tmp_path: Path) -> None:
+    for name in ("shop", "edge-worker"):
+        folder = tmp_path / "services" / name
+        folder.mkdir(parents=True)
+        (folder / "flake.nix").write_text("{ outputs = { self }: { }; }\n")
+    with pytest.raises(ConstructError, match=re.escape(
+            "[prod/shop] service 'shop' is not in cue/services.cue "
+            "(known: api, edge-worker, web)")):
+        GluedFlake(stack, "shop", path="services/shop", root=tmp_path, estate=estate)
+    with pytest.raises(ConstructError, match=re.escape(
+            "[prod/worker] service 'edge-worker' is a worker (it runs on Cloudflare); "
+            "it has no glued flake")):
+        GluedFlake(stack, "worker", path="services/edge-worker", root=tmp_path, estate=estate)
+
+
+def test_bad_path_is_refused_by_the_cue_schema(stack: Stack, estate: Estate) -> None:
+    with pytest.raises(PropsError, match=re.escape(
+            '[prod/api] #GluedFlake: "svc/api" does not match ^services/[a-z][a-z0-9-]*$ '
+            "@ $.path")):
+        GluedFlake(stack, "api", path="svc/api", root=ROOT, estate=estate)
