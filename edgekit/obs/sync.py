@@ -1,0 +1,482 @@
+"""Mirror a stack's log objects from R2 into a local folder, resumably.
+
+``sync(client, bucket, stack, dest)`` lists ``otel/<stack>/`` and downloads every object the
+folder does not hold yet, to ``dest/<object key>`` (the bucket layout is kept, so
+``dest/otel/<stack>/<node>/date=…/hour=…/….log.gz``).
+
+Guarantees, whatever happens part way (an exception, Ctrl-C, a killed process):
+
+- **No half files.** Each object is written to a hidden temp file beside its target, flushed,
+  then renamed over the target; the query side reads only ``*.log.gz``.
+- **No duplicates.** The local path is a function of the key, so a download that is repeated
+  (because it was not recorded yet) replaces the same file.
+- **No gaps.** An object is recorded as held (key + ETag) only after its file is in place; a
+  record is one appended, fsynced line of a journal (``.edgekit-sync.json.journal``), folded
+  into ``.edgekit-sync.json`` (written to a temp file and renamed) at the end of every sync.
+  Appending a line makes each record O(1) however many objects are held; a torn last line
+  (the process died mid-write) is ignored and that object is fetched again.
+- **Validated.** An object must gunzip and every line must be a JSON object whose contract
+  fields have the contract types (``timestamp`` an RFC 3339 string, ...). A bad object is not
+  written, not recorded, and listed in the report with the reason; the others still load.
+- A changed ETag means the object was rewritten: it is downloaded again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import attrs
+import boto3
+import orjson
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ProfileNotFound,
+)
+
+from edgekit.obs.contract import OBJECT_SUFFIX, STATE_FILE, LogsError, parse_key, stack_prefix
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+Progress = Callable[[int, int, int], None]
+"""``progress(done, total, bytes_done)``: called once before the first download, then after
+every object is dealt with (written and recorded, or skipped). An exception it raises stops the
+sync; everything recorded so far stays recorded."""
+
+ENDPOINT_ENV = "EDGEKIT_R2_ENDPOINT"
+ACCOUNT_ENV = "CLOUDFLARE_ACCOUNT_ID"
+CREDENTIALS_HELP = (
+    "edgekit reads the R2 S3 credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+    "or from the profile named by --profile or AWS_PROFILE (~/.aws/credentials); "
+    "create them under R2 > Manage API tokens with read access to the logs bucket"
+)
+CREDENTIAL_CODES = frozenset({
+    "AccessDenied",
+    "AuthorizationHeaderMalformed",
+    "ExpiredToken",
+    "InvalidAccessKeyId",
+    "InvalidClientTokenId",
+    "InvalidToken",
+    "SignatureDoesNotMatch",
+    "Unauthorized",
+    "403",
+})
+JOURNAL_SUFFIX = ".journal"
+DEFAULT_WORKERS = 8
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+# -- client -----------------------------------------------------------------------------------
+
+
+def resolve_endpoint(endpoint_url: str | None = None) -> str:
+    """``endpoint_url``, else ``$EDGEKIT_R2_ENDPOINT``, else the account's R2 endpoint."""
+    if endpoint_url:
+        return endpoint_url
+    if env := os.environ.get(ENDPOINT_ENV):
+        return env
+    if account := os.environ.get(ACCOUNT_ENV):
+        return f"https://{account}.r2.cloudflarestorage.com"
+    raise LogsError(
+        f"no R2 endpoint: pass --endpoint, or set {ENDPOINT_ENV} "
+        f"(e.g. https://<account id>.r2.cloudflarestorage.com), or set {ACCOUNT_ENV}"
+    )
+
+
+def make_client(endpoint_url: str | None = None, profile: str | None = None) -> S3Client:
+    """An S3 client for R2: region ``auto``, path-style, checksums only when required.
+
+    R2 rejects the CRC checksum headers newer botocore sends by default, hence
+    ``request_checksum_calculation="when_required"``.
+    """
+    endpoint = resolve_endpoint(endpoint_url)
+    try:
+        session = boto3.session.Session(profile_name=profile)
+    except ProfileNotFound as exc:
+        raise LogsError(f"AWS profile {profile!r} not found; {CREDENTIALS_HELP}") from exc
+    config = Config(
+        region_name="auto",
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"max_attempts": 5, "mode": "standard"},
+        max_pool_connections=DEFAULT_WORKERS * 2,
+    )
+    return session.client("s3", endpoint_url=endpoint, region_name="auto", config=config)
+
+
+def _refused(exc: Exception, bucket: str, endpoint: str) -> LogsError:
+    """Turn a botocore failure into a LogsError that says what to do."""
+    if isinstance(exc, NoCredentialsError):
+        return LogsError(f"no credentials found for {endpoint}; {CREDENTIALS_HELP}")
+    if isinstance(exc, EndpointConnectionError):
+        return LogsError(f"cannot reach {endpoint}: {exc}; check --endpoint / {ENDPOINT_ENV}")
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in CREDENTIAL_CODES:
+            return LogsError(
+                f"the credentials were refused by {endpoint} for bucket {bucket!r} ({code}); "
+                f"{CREDENTIALS_HELP}"
+            )
+        if code == "NoSuchBucket":
+            return LogsError(
+                f"bucket {bucket!r} does not exist at {endpoint}; "
+                "pass --bucket or set EDGEKIT_LOGS_BUCKET"
+            )
+    return LogsError(f"listing or reading bucket {bucket!r} at {endpoint} failed: {exc}")
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Skipped:
+    """An object that was not loaded, and why."""
+
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.reason}"
+
+
+@attrs.define
+class SyncReport:
+    bucket: str
+    prefix: str
+    dest: Path
+    listed: int = 0
+    """Objects under the prefix."""
+    held: int = 0
+    """Objects already held with the same ETag: not downloaded."""
+    downloaded: list[str] = attrs.Factory(list)
+    bytes_downloaded: int = 0
+    skipped: list[Skipped] = attrs.Factory(list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.skipped
+
+    def summary(self) -> str:
+        mb = self.bytes_downloaded / 1e6
+        lines = [
+            f"s3://{self.bucket}/{self.prefix} -> {self.dest}: {self.listed} objects, "
+            f"{len(self.downloaded)} downloaded ({mb:.1f} MB), {self.held} already held, "
+            f"{len(self.skipped)} skipped, {self.seconds:.1f}s"
+        ]
+        lines += [f"  skipped {s}" for s in self.skipped]
+        return "\n".join(lines)
+
+
+# -- validation -------------------------------------------------------------------------------
+
+_STRING_FIELDS = ("observed_timestamp", "severity_text", "trace_id", "span_id", "source_type")
+_OBJECT_FIELDS = ("attributes", "resources")
+
+
+def _check_event(event: Any) -> str | None:
+    if not isinstance(event, dict):
+        return f"not a JSON object but {type(event).__name__}"
+    ts = event.get("timestamp")
+    if ts is not None:
+        if not isinstance(ts, str):
+            return "timestamp is not a string"
+        try:
+            datetime.fromisoformat(ts)
+        except ValueError:
+            return f"timestamp {ts[:40]!r} is not RFC 3339"
+    for name in _STRING_FIELDS:
+        if event.get(name) is not None and not isinstance(event[name], str):
+            return f"{name} is not a string"
+    for name in _OBJECT_FIELDS:
+        if event.get(name) is not None and not isinstance(event[name], dict):
+            return f"{name} is not an object"
+    number = event.get("severity_number")
+    if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
+        return "severity_number is not an integer"
+    return None
+
+
+def validate_object(data: bytes) -> str | None:
+    """Why ``data`` is not a valid log object (gzip NDJSON of events), or None when it is."""
+    try:
+        raw = gzip.decompress(data)  # handles multi-member streams too
+    except (OSError, EOFError, zlib.error) as exc:
+        return f"not a gzip stream ({exc})"
+    return validate_ndjson(raw)
+
+
+def validate_ndjson(raw: bytes) -> str | None:
+    """Why ``raw`` is not NDJSON of contract events, or None when it is."""
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            return f"line {number}: not JSON ({exc})"
+        if (problem := _check_event(event)) is not None:
+            return f"line {number}: {problem}"
+    return None
+
+
+# -- state ------------------------------------------------------------------------------------
+
+
+class SyncState:
+    """Which objects the folder holds: key -> ETag, in ``.edgekit-sync.json`` plus a journal."""
+
+    def __init__(self, dest: Path) -> None:
+        self.path = dest / STATE_FILE
+        self.journal_path = dest / (STATE_FILE + JOURNAL_SUFFIX)
+        self.held: dict[str, str] = {}
+        self._journal: IO[bytes] | None = None
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = orjson.loads(self.path.read_bytes())
+            objects = data.get("objects", {}) if isinstance(data, dict) else {}
+            self.held = {str(k): str(v["etag"]) for k, v in objects.items()}
+        except FileNotFoundError:
+            pass
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
+            self.held = {}  # unreadable: fetch again; paths are per key, so no duplicates
+        with contextlib.suppress(FileNotFoundError), self.journal_path.open("rb") as journal:
+            for line in journal:
+                try:
+                    record = orjson.loads(line)
+                    self.held[str(record["key"])] = str(record["etag"])
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    break  # a torn last line: that object is simply fetched again
+
+    def holds(self, key: str, etag: str, dest: Path) -> bool:
+        return self.held.get(key) == etag and (dest / key).is_file()
+
+    def record(self, key: str, etag: str) -> None:
+        """Durably note that ``key`` at ``etag`` is in place."""
+        if self._journal is None:
+            self._journal = self.journal_path.open("ab")
+        self._journal.write(orjson.dumps({"key": key, "etag": etag}) + b"\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+        self.held[key] = etag
+
+    def compact(self) -> None:
+        """Fold the journal into the state file (atomically), then drop the journal."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        if not self.journal_path.exists() and self.path.exists():
+            return
+        body = orjson.dumps(
+            {"version": 1, "objects": {k: {"etag": v} for k, v in sorted(self.held.items())}}
+        )
+        _write_atomic(self.path, body)
+        self.journal_path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+class TerminalProgress:
+    """A one-line ``objects done/total, MB`` counter on a terminal; silent otherwise."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int, nbytes: int) -> None:
+        if not self.enabled:
+            return
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        mb = nbytes / 1e6
+        self.stream.write(
+            f"\rsync: {done}/{total} objects, {mb:.1f} MB ({mb / elapsed:.1f} MB/s)\x1b[K"
+        )
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+# -- sync -------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Listed:
+    key: str
+    etag: str
+    size: int
+
+
+@attrs.frozen
+class _Fetched:
+    key: str
+    etag: str
+    data: bytes
+    problem: str | None
+
+
+def _etag(value: str) -> str:
+    """An ETag as listing and GET may spell it differently: no quotes, no weak prefix."""
+    return value.removeprefix("W/").strip('"')
+
+
+def _list(client: S3Client, bucket: str, prefix: str) -> Iterator[_Listed]:
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            key = obj.get("Key", "")
+            if key.endswith("/"):
+                continue  # a folder marker some tools create
+            yield _Listed(key, _etag(obj.get("ETag", "")), obj.get("Size", 0))
+
+
+def _fetch(client: S3Client, bucket: str, item: _Listed) -> _Fetched:
+    try:
+        response = client.get_object(Bucket=bucket, Key=item.key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            return _Fetched(item.key, item.etag, b"", "deleted from the bucket during the sync")
+        raise
+    data = response["Body"].read()
+    # The ETag of the bytes we got (it may have changed since the listing).
+    etag = _etag(response.get("ETag", "")) or item.etag
+    if not data.startswith(GZIP_MAGIC) and response.get("ContentEncoding", "") == "gzip":
+        # Stored with Content-Encoding: gzip (as Vector's sink does); a server or proxy that
+        # honours it may hand back the decoded NDJSON. Keep the contract's gzip form on disk.
+        if validate_ndjson(data) is None:
+            return _Fetched(item.key, etag, gzip.compress(data, compresslevel=1), None)
+        return _Fetched(item.key, etag, b"", "not a gzip stream (nor decoded NDJSON)")
+    return _Fetched(item.key, etag, data, validate_object(data))
+
+
+def _write_object(dest: Path, key: str, data: bytes) -> None:
+    target = dest / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def sync(
+    client: S3Client,
+    bucket: str,
+    stack: str,
+    dest: Path,
+    progress: Progress | None = None,
+    *,
+    workers: int = DEFAULT_WORKERS,
+) -> SyncReport:
+    """Download the objects of ``otel/<stack>/`` that ``dest`` does not hold yet.
+
+    Raises LogsError when the bucket cannot be listed or read (refused credentials, no such
+    bucket, endpoint unreachable); nothing is written then. Invalid objects do not raise: they
+    are in ``report.skipped``.
+    """
+    started = time.monotonic()
+    prefix = stack_prefix(stack)
+    endpoint = str(client.meta.endpoint_url)
+    report = SyncReport(bucket=bucket, prefix=prefix, dest=dest)
+    try:
+        listed = list(_list(client, bucket, prefix))
+    except (ClientError, BotoCoreError) as exc:
+        raise _refused(exc, bucket, endpoint) from exc
+    report.listed = len(listed)
+
+    dest.mkdir(parents=True, exist_ok=True)
+    state = SyncState(dest)
+    todo: list[_Listed] = []
+    for item in listed:
+        parsed = parse_key(item.key)
+        if parsed is None or parsed.stack != stack or not item.key.endswith(OBJECT_SUFFIX):
+            report.skipped.append(
+                Skipped(item.key, "key not laid out as otel/<stack>/<node>/date=YYYY-MM-DD/"
+                        "hour=HH/<name>.log.gz")
+            )
+        elif state.holds(item.key, item.etag, dest):
+            report.held += 1
+        else:
+            todo.append(item)
+
+    total = len(todo)
+    done = 0
+    if progress is not None:
+        progress(0, total, 0)
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="edgekit-sync")
+    pending: set[Future[_Fetched]] = set()
+    queue = iter(todo)
+    try:
+
+        def fill() -> None:
+            while len(pending) < 2 * max(1, workers):
+                item = next(queue, None)
+                if item is None:
+                    return
+                pending.add(pool.submit(_fetch, client, bucket, item))
+
+        fill()
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                pending.discard(future)
+                try:
+                    fetched = future.result()
+                except (ClientError, BotoCoreError) as exc:
+                    raise _refused(exc, bucket, endpoint) from exc
+                if fetched.problem is not None:
+                    report.skipped.append(Skipped(fetched.key, fetched.problem))
+                else:
+                    _write_object(dest, fetched.key, fetched.data)
+                    state.record(fetched.key, fetched.etag)
+                    report.downloaded.append(fetched.key)
+                    report.bytes_downloaded += len(fetched.data)
+                done += 1
+                if progress is not None:
+                    progress(done, total, report.bytes_downloaded)
+            fill()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        state.compact()
+    report.seconds = time.monotonic() - started
+    return report
