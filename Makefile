@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: synth generate test system-deps tools schemas lint unit bench clean help
+.PHONY: synth generate test system-deps worker-deps tools schemas lint unit bench clean help
 
 help:
 	@echo "make synth    create .venv, install edgekit, synthesize stacks/ into cdktf.out/"
@@ -42,7 +42,14 @@ unit: $(STAMP)
 system-deps:
 	tools/system-deps.sh
 
-test: $(STAMP) system-deps tools lint
+WORKER_MODULES := services/edge-worker/node_modules/.package-lock.json
+$(WORKER_MODULES): services/edge-worker/package-lock.json
+	cd services/edge-worker && npm ci --no-audit --no-fund --ignore-scripts
+	touch $(WORKER_MODULES)
+
+worker-deps: $(WORKER_MODULES)
+
+test: $(STAMP) system-deps worker-deps tools lint
 	$(BIN)/python tools/dump_schemas.py --check
 	CUE="$$($(BIN)/python -c 'from tools.toolpaths import cue_bin; print(cue_bin())')" && \
 	  cd cue && "$$CUE" vet -c ./...

@@ -139,6 +139,8 @@ class App(Construct):
             files[f"{folder}/{TEST_FILE}"] = dump_json(_test_for(result))
             for name, data in sorted(result.stack.files.items()):
                 files[f"{folder}/{name}"] = dump_json(data)
+            for path, blob in sorted(result.stack.assets.items()):
+                files[f"{folder}/{path}"] = blob
         names = sorted({r.stack.name for r in results} | set(kept))
         warnings = {r.stack.name: r.warnings for r in results}
         files["manifest.json"] = dump_json(self._manifest(names, warnings))

@@ -7,6 +7,7 @@
     edgekit check --generated    exit 1 listing generated files that differ from cue/ now
     edgekit outputs import --stack S [FILE|-]
                                  bring `tofu output -json` back into cue/outputs/S.cue
+    edgekit logs sync|query|tail read the logs the nodes shipped to R2, with DuckDB
 
 The app is found through ``cdktf.json`` (``"app": "python -m <module>"``) or
 ``--app <module>``; the module must define ``make_app(outdir=None) -> App``.
@@ -258,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", nargs="?", help="a file with `tofu output -json`, or - "
                      "(default) for standard input")
     imp.set_defaults(func=cmd_outputs_import)
+
+    from edgekit.obs.cli import add_logs_parser  # boto3/duckdb load only when logs run
+
+    add_logs_parser(sub)
     return parser
 
 

@@ -3,26 +3,48 @@
 prod: two Hetzner edge nodes and one Linode Tokyo node running the glued flakes, the
 Postgres primary on a Vultr Tokyo node with its data volume and snapshots, a private
 network per provider. staging: one Hetzner node running everything, Postgres included.
-Tunnels, the Worker and R2 arrive with the Cloudflare and observability work.
+Both: tunnels from the nodes, the edge Worker on every public hostname, WAF and rate
+limits, Hyperdrive to Postgres, R2 for logs (prod also owns the shared state bucket).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from edgekit.constructs.env_stack import EnvStack
-from edgekit.constructs.patterns import EstateNodes
+from edgekit.constructs.glued_flake import GluedFlake
+from edgekit.constructs.patterns import EstateEdge, EstateNodes
 from edgekit.core.construct import Construct
 from edgekit.cue.model import Estate
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER_SCRIPT = ROOT / "services/edge-worker/src/index.js"
+
+
+def glued_flakes(stack: EnvStack, estate: Estate) -> list[GluedFlake]:
+    """One GluedFlake per service that runs on nodes: checked, and part of placement."""
+    return [GluedFlake(stack, f"flake-{name}", path=f"services/{name}", root=ROOT,
+                       estate=estate)
+            for name, service in sorted(estate.services.items()) if service.kind == "vps"]
 
 
 class ProdStack(EnvStack):
     def __init__(self, scope: Construct, estate: Estate) -> None:
         super().__init__(scope, estate)
+        self.flakes = glued_flakes(self, estate)
         self.estate_nodes = EstateNodes(self, "nodes", estate=estate,
-                                        placement=self.placement)
+                                        placement=self.placement,
+                                        deploy_revision=self.deploy_revision)
+        self.edge = EstateEdge(self, "edge", estate=estate, nodes=self.estate_nodes,
+                               worker_script=WORKER_SCRIPT, manage_state_bucket=True)
 
 
 class StagingStack(EnvStack):
     def __init__(self, scope: Construct, estate: Estate) -> None:
         super().__init__(scope, estate)
+        self.flakes = glued_flakes(self, estate)
         self.estate_nodes = EstateNodes(self, "nodes", estate=estate,
-                                        placement=self.placement)
+                                        placement=self.placement,
+                                        deploy_revision=self.deploy_revision)
+        self.edge = EstateEdge(self, "edge", estate=estate, nodes=self.estate_nodes,
+                               worker_script=WORKER_SCRIPT)

@@ -14,7 +14,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
-cache="${EDGEKIT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/edgekit/tools}"
+cache="${EDGEKIT_TOOLS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/edgekit/tools}"
 bin="$cache/bin"
 plugins="$cache/plugins"
 timings="$cache/build-times.txt"

@@ -29,3 +29,8 @@ class EnvStack(Stack):
             description="Which glued flakes run on which node (generated from cue/).",
         )
         self.add_file(PLACEMENT_FILE, placement_tfvars(estate))
+        self.deploy_revision = Variable(
+            self, "deploy_revision", type="string",
+            description="Commit of this repository the nodes switch to at first boot "
+            "(ADR 0005); e.g. TF_VAR_deploy_revision=$(git rev-parse HEAD).",
+        )

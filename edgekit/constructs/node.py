@@ -12,7 +12,7 @@ its private address for the services that need it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgekit.constructs.base import label, located, validated
@@ -43,6 +43,7 @@ class VpsNode(Construct):
         admin_ssh_cidrs: Sequence[str] = (),
         backups: bool = False,
         placement: Variable | None = None,
+        deploy: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.props = validated(self, "VpsNode", VpsNodeProps, {
@@ -67,9 +68,12 @@ class VpsNode(Construct):
         self.boot: dict[str, Any] = boot_document(
             stack=stack.node.id, node=id, provider=provider, roles=list(self.props.roles),
             placement_variable=placement.logical_id if placement else None)
+        if deploy is not None:
+            self.boot["deploy"] = dict(deploy)
         self.boot_local = Local(self, "boot", value=self.boot)
         self.cloud_local = Local(self, "cloud-config",
-                                 value=cloud_config(self.boot_local.logical_id))
+                                 value=cloud_config(self.boot_local.logical_id,
+                                                    provider if deploy is not None else None))
         self.resource = self._server()
         self.private_ip: Ref | str | None = self._join_networks()
         self._names()[self.name] = self.node.path

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+from edgekit.constructs.boot import deploy_section
 from edgekit.constructs.catalog import catalog
+from edgekit.constructs.edge_security import EdgeSecurity
+from edgekit.constructs.edge_worker import EdgeWorker
+from edgekit.constructs.hyperdrive import Hyperdrive
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_primary import PgPrimary
+from edgekit.constructs.r2 import R2Bucket, R2LogSink
+from edgekit.constructs.tunnel import Tunnel
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Provider, Variable
 from edgekit.cue.model import Estate
@@ -21,7 +28,7 @@ class EstateNodes(Construct):
     provider, the closed nodes, and the Postgres primary on the node with that role."""
 
     def __init__(self, scope: Construct, id: str, *, estate: Estate,
-                 placement: Variable | None = None,
+                 placement: Variable | None = None, deploy_revision: Variable | None = None,
                  admin_ssh_cidrs: Sequence[str] = ()) -> None:
         super().__init__(scope, id)
         env = estate.env
@@ -39,10 +46,60 @@ class EstateNodes(Construct):
                 cidr=f"10.{index}.0.0/16")
         self.nodes: dict[str, VpsNode] = {}
         for name, spec in sorted(env.nodes.items()):
+            deploy = deploy_section(
+                provider=spec.provider, node=name, repository=env.deploy.repository,
+                ref=env.deploy.ref, revision=str(deploy_revision.ref())
+            ) if deploy_revision is not None else None
             self.nodes[name] = VpsNode(
                 self, name, provider=spec.provider, region=spec.region, size=spec.size,
                 roles=spec.roles, networks=[self.networks[spec.provider]],
-                admin_ssh_cidrs=admin_ssh_cidrs, placement=placement)
+                admin_ssh_cidrs=admin_ssh_cidrs, placement=placement, deploy=deploy)
         pg_nodes = [n for n, spec in sorted(env.nodes.items()) if "postgres" in spec.roles]
         self.postgres = [PgPrimary(self, "postgres", node=self.nodes[pg_nodes[0]],
                                    services=estate.services)] if pg_nodes else []
+        for pg in self.postgres:  # each node gets the passwords of the services placed on it
+            for node_name, placed in sorted(env.placement.items()):
+                node = self.nodes[node_name]
+                for service in placed:
+                    role = estate.services[service].pg_role
+                    if role and node is not pg.host:
+                        node.add_secret(f"pg_password_{role}", pg.passwords[service])
+
+
+class EstateEdge(Construct):
+    """The front door of an environment: Tunnel(s) from its nodes, the edge Worker on every
+    public hostname, the managed WAF and rate limits, Hyperdrive to the Postgres primary,
+    and R2 (logs with retention, the services' buckets, optionally the state bucket)."""
+
+    def __init__(self, scope: Construct, id: str, *, estate: Estate, nodes: EstateNodes,
+                 worker_script: Path, manage_state_bucket: bool = False) -> None:
+        super().__init__(scope, id)
+        env = estate.env
+        account = env.cloudflare.account_id
+        token = Variable(scope, "cloudflare_api_token", type="string", sensitive=True,
+                         description="Cloudflare API token (TF_VAR_cloudflare_api_token).")
+        Provider(scope, "cloudflare", type="cloudflare", config={"api_token": token.ref()})
+        placed = [nodes.nodes[name] for name in sorted(env.placement) if name in nodes.nodes]
+        self.tunnel = Tunnel(self, "tunnel", env=env, services=estate.services, nodes=placed,
+                             strategy=env.tunnel.strategy,
+                             weights=env.tunnel.weights if env.tunnel.strategy == "per_node"
+                             else None)
+        self.logs = R2LogSink(self, "logs", account_id=account, bucket=env.cloudflare.logs_bucket,
+                              nodes=list(nodes.nodes.values()))
+        buckets = sorted({b for s in estate.services.values() for b in s.needs.r2_buckets})
+        for bucket in buckets:
+            R2Bucket(self, f"bucket-{bucket}", account_id=account, name=f"{env.name}-{bucket}")
+        if manage_state_bucket:
+            R2Bucket(self, "state-bucket", account_id=account, name=env.cloudflare.state_bucket)
+        hyperdrive_id = None
+        readers = [s for s in estate.services.values() if s.needs.postgres == "ro"]
+        if nodes.postgres and readers:
+            pg = nodes.postgres[0]
+            self.hyperdrive = Hyperdrive(self, "hyperdrive", env=env, node=pg.host,
+                                         service=readers[0],
+                                         password=pg.passwords[readers[0].name])
+            hyperdrive_id = self.hyperdrive.id_ref
+        self.worker = EdgeWorker(self, "worker", estate=estate, script=worker_script,
+                                 origins=self.tunnel.origins_by_service(),
+                                 hyperdrive_id=hyperdrive_id)
+        EdgeSecurity(self, "security", estate=estate)

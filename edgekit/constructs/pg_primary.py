@@ -20,6 +20,7 @@ from edgekit.constructs.storage import Snapshot, Volume
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Output, Resource, stack_of
 from edgekit.core.errors import ConstructError
+from edgekit.core.refs import Ref
 from edgekit.cue.model import Service
 
 PG_ADDRESS_OUTPUT = "pg_primary_private_ip"
@@ -57,6 +58,7 @@ class PgPrimary(Construct):
         self.snapshot = Snapshot(self, "snapshot", node=node) if snapshots else None
         stack = stack_of(self)
         roles = {}
+        self.passwords: dict[str, Ref] = {}
         for name, service in sorted(services.items()):
             if service.needs.postgres is None or service.pg_role is None:
                 continue
@@ -65,6 +67,7 @@ class PgPrimary(Construct):
             roles[service.pg_role] = {"database": service.pg_database,
                                       "mode": service.needs.postgres}
             node.add_secret(f"pg_password_{service.pg_role}", password.attr("result"))
+            self.passwords[name] = password.attr("result")
             Output(stack, f"pg_password_{service.pg_role}", value=password.attr("result"),
                    sensitive=True, description=f"Postgres password of {service.pg_role}.")
         node.boot["postgres"] = {

@@ -32,7 +32,6 @@ from edgekit.core.elements import DataSource, Resource
 from edgekit.core.errors import ConstructError
 from edgekit.cue.model import Env, Service
 
-
 MAX_REPLICAS = 25
 """Cloudflare's limit of connectors (replicas) per tunnel."""
 

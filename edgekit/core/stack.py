@@ -118,6 +118,7 @@ class Stack(Construct):
         self.required_version = required_version
         self._overrides: list[tuple[str, Any]] = []
         self._files: dict[str, Any] = {}
+        self._assets: dict[str, bytes] = {}
 
     def add_file(self, name: str, data: Any) -> None:
         """Write `data` as canonical JSON to ``stacks/<stack>/<name>`` beside the stack,
@@ -130,6 +131,17 @@ class Stack(Construct):
     @property
     def files(self) -> dict[str, Any]:
         return dict(self._files)
+
+    def add_asset(self, path: str, data: bytes) -> None:
+        """Write `data` as is to ``stacks/<stack>/<path>`` (e.g. a Worker script)."""
+        parts = path.split("/")
+        if any(p in ("", ".", "..") for p in parts) or path.startswith("/"):
+            raise ValueError(f"[{self.node.path}] invalid asset path {path!r}")
+        self._assets[path] = data
+
+    @property
+    def assets(self) -> dict[str, bytes]:
+        return dict(self._assets)
 
     @property
     def name(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from edgekit.core.construct import Construct
-from edgekit.core.elements import DataSource, Element, Module, Provider, Resource, Variable
+from edgekit.core.elements import DataSource, Element, Module, Provider, Resource
 from edgekit.core.errors import Problem
 from edgekit.core.overrides import apply_override
 from edgekit.core.render import RenderError, find_reads, render
@@ -239,17 +239,3 @@ def _terraform_block(
 Check = Callable[[StackResult], list[Problem]]
 """A check over a synthesized stack (e.g. provider schemas); returns problems."""
 
-
-def variables_of(result: StackResult) -> dict[str, Any]:
-    return dict(result.document.get("variable", {}))
-
-
-__all__ = [
-    "Check",
-    "ProviderPin",
-    "Rendered",
-    "StackResult",
-    "Variable",
-    "run_aspects",
-    "synth_stack",
-]

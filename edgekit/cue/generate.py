@@ -23,7 +23,8 @@ OTEL_HTTP_ENDPOINT = "http://127.0.0.1:4318"
 """Vector's OTLP/HTTP listener on every node (loopback only)."""
 POSTGRES_PORT = 5432
 WORKER_SERVICE = "edge-worker"
-WORKER_COMPATIBILITY_DATE = "2026-11-01"
+WORKER_COMPATIBILITY_DATE = "2026-04-01"
+"""Pinned, and supported by the workerd the tests run (1.20260426, from wrangler 4.86)."""
 PG_ADDRESS_OUTPUT = "pg_primary_private_ip"
 """The stack output whose imported value is the Postgres primary's private address."""
 
@@ -53,7 +54,12 @@ def service_config(service: Service, estates: Sequence[Estate]) -> dict[str, Any
     envs: dict[str, Any] = {}
     for estate in estates:
         nodes = sorted(n for n, placed in estate.env.placement.items() if service.name in placed)
-        entry: dict[str, Any] = {"nodes": nodes}
+        entry: dict[str, Any] = {
+            "nodes": nodes,
+            # The node's module adds edgekit.node=<node> (it knows which node it is).
+            "otel_resource_attributes": {"deployment.environment": estate.env.name,
+                                         "edgekit.stack": estate.env.name},
+        }
         if service.needs.postgres:
             entry["postgres_host"] = estate.env.observed_value(PG_ADDRESS_OUTPUT)
         envs[estate.env.name] = entry
@@ -95,6 +101,32 @@ def routing_table(estate: Estate) -> dict[str, Any]:
     return table
 
 
+def origin_hostname(estate: Estate, service: str, node: str | None) -> str:
+    """The hostname a service answers on behind the tunnel (per node for ``per_node``)."""
+    env = estate.env
+    label = f"{service}-{node}" if node else service
+    return f"{label}.{env.public_hostname(f'origin.{env.cloudflare.zone}')}"
+
+
+def worker_origins(estate: Estate) -> dict[str, list[dict[str, Any]]]:
+    """The Worker's ORIGINS: service → [{url, weight[, node]}] behind Cloudflare Tunnel."""
+    env = estate.env
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, service in sorted(estate.services.items()):
+        if service.kind != "vps":
+            continue
+        nodes = sorted(n for n, placed in env.placement.items() if name in placed)
+        if not nodes:
+            continue
+        if env.tunnel.strategy == "replicas":
+            out[name] = [{"url": f"https://{origin_hostname(estate, name, None)}",
+                          "weight": 1}]
+        else:
+            out[name] = [{"url": f"https://{origin_hostname(estate, name, node)}",
+                          "weight": env.tunnel.weight(node), "node": node} for node in nodes]
+    return out
+
+
 def _worker_env(estate: Estate) -> dict[str, Any]:
     worker = estate.services[WORKER_SERVICE]
     zone = estate.env.cloudflare.zone
@@ -109,7 +141,8 @@ def _worker_env(estate: Estate) -> dict[str, Any]:
     return {
         "routes": [{"pattern": f"{host}/*", "zone_name": zone} for host in hosts],
         "vars": {"EDGEKIT_ENV": estate.env.name,
-                 "ROUTES": json.dumps(routing_table(estate), sort_keys=True)},
+                 "ROUTES": json.dumps(routing_table(estate), sort_keys=True),
+                 "ORIGINS": json.dumps(worker_origins(estate), sort_keys=True)},
         "kv_namespaces": kv,
     }
 

@@ -69,8 +69,24 @@ class Node:
 
 
 @attrs.frozen(kw_only=True)
+class TunnelSpec:
+    strategy: Literal["replicas", "per_node"] = "replicas"
+    weights: dict[str, int] = attrs.field(factory=dict)
+
+    def weight(self, node: str) -> int:
+        return self.weights.get(node, 1)
+
+
+@attrs.frozen(kw_only=True)
+class DeploySpec:
+    repository: str = "git+https://git.edgekit.example/edgekit"
+    ref: str = "deploy"
+
+
+@attrs.frozen(kw_only=True)
 class CloudflareSide:
     account_id: str
+    zone_id: str
     zone: str
     state_bucket: str
     logs_bucket: str
@@ -86,6 +102,8 @@ class Env:
     """No placement: no service runs anywhere yet."""
     observed: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     host_label: str | None = None
+    tunnel: TunnelSpec = TunnelSpec()
+    deploy: DeploySpec = DeploySpec()
 
     def public_hostname(self, host: str) -> str:
         """The hostname in this environment: the env's label goes before the zone."""

@@ -1,0 +1,76 @@
+"""R2: buckets, and R2LogSink — the only durable log store.
+
+R2LogSink makes the bucket, a lifecycle rule that deletes objects after
+`retention_days`, and an API token that may only write objects of that bucket. Its S3
+credentials (access key id = token id, secret = sha256 of the token value) reach the
+nodes as sensitive values inside their boot documents; they never appear in the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from edgekit.constructs.base import validated
+from edgekit.constructs.node import VpsNode
+from edgekit.constructs.props import R2LogSinkProps
+from edgekit.core.construct import Construct
+from edgekit.core.elements import Resource, stack_of
+from edgekit.core.refs import Ref
+from edgekit.obs.vector import VECTOR_VERSION, vector_settings
+
+# Cloudflare's permission group "Workers R2 Storage Bucket Item Write".
+R2_BUCKET_ITEM_WRITE = "2efd5506f9c8494dacb1fa10a3e7d5b6"
+
+
+class R2Bucket(Construct):
+    def __init__(self, scope: Construct, id: str, *, account_id: str, name: str,
+                 location: str = "apac") -> None:
+        super().__init__(scope, id)
+        self.name = name
+        self.account_id = account_id
+        self.resource = Resource(self, "Resource", type="cloudflare_r2_bucket", config={
+            "account_id": account_id, "name": name, "location": location})
+
+    @property
+    def name_ref(self) -> Ref:
+        return self.resource.attr("name")
+
+
+class R2LogSink(Construct):
+    def __init__(self, scope: Construct, id: str, *, account_id: str, bucket: str,
+                 retention_days: int = 30, location_hint: str = "apac",
+                 nodes: Sequence[VpsNode] = ()) -> None:
+        super().__init__(scope, id)
+        self.props = validated(self, "R2LogSink", R2LogSinkProps, {
+            "bucket": bucket, "retention_days": retention_days,
+            "location_hint": location_hint})
+        self.account_id = account_id
+        self.bucket = R2Bucket(self, "bucket", account_id=account_id, name=bucket,
+                               location=self.props.location_hint)
+        Resource(self, "lifecycle", type="cloudflare_r2_bucket_lifecycle", config={
+            "account_id": account_id, "bucket_name": self.bucket.name_ref,
+            "rules": [{"id": "retention", "enabled": True, "conditions": {"prefix": ""},
+                       "delete_objects_transition": {"condition": {
+                           "type": "Age", "max_age": self.props.retention_days * 86400}}}],
+        })
+        scope_key = f"com.cloudflare.edge.r2.bucket.{account_id}_default_{bucket}"
+        self.token = Resource(self, "writer", type="cloudflare_api_token", config={
+            "name": f"edgekit log writer {bucket}",
+            "policies": [{"effect": "allow", "resources": json.dumps({scope_key: "*"}),
+                          "permission_groups": [{"id": R2_BUCKET_ITEM_WRITE}]}],
+        })
+        self.endpoint = f"https://{account_id}.r2.cloudflarestorage.com"
+        for node in nodes:
+            self.ship_from(node)
+
+    def ship_from(self, node: VpsNode) -> None:
+        """Give `node` the sink: endpoint, bucket and write-only credentials (sensitive)."""
+        node.boot["log_sink"] = {"endpoint": self.endpoint, "bucket": self.props.bucket,
+                                 "region": "auto", "vector_version": VECTOR_VERSION}
+        node.boot["vector"] = vector_settings(stack=stack_of(node).node.id, node=node.name,
+                                              endpoint=self.endpoint, bucket=self.props.bucket)
+        key_id = self.token.attr("id").expression
+        node.add_secret("log_sink_access_key_id", f"${{sensitive({key_id})}}")
+        node.add_secret("log_sink_secret_access_key",
+                        f"${{sha256({self.token.attr('value').expression})}}")
