@@ -35,10 +35,9 @@ build_in_module() {
     return 0
   fi
   local work; work="$(mktemp -d)"
-  trap 'rm -rf "$work"' RETURN
   log "building $(basename "$out") from $module@$version (this can take several minutes)"
   local start=$SECONDS
-  (
+  if ! (
     cd "$work"
     go mod init edgekit.local/build >/dev/null 2>&1
     if [[ -n "$replace" ]]; then
@@ -46,7 +45,12 @@ build_in_module() {
     fi
     go get "$module@$version" >/dev/null
     go build -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"
-  )
+  ); then
+    rm -rf "$work" "$out.tmp"
+    log "FAILED to build $(basename "$out") from $module@$version"
+    return 1
+  fi
+  rm -rf "$work"
   mv -f "$out.tmp" "$out"
   printf '%s' "$want" >"$stamp"
   local took=$((SECONDS - start))

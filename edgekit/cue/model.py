@@ -79,8 +79,8 @@ class TunnelSpec:
 
 @attrs.frozen(kw_only=True)
 class DeploySpec:
-    repository: str = "git+https://git.edgekit.example/edgekit"
-    ref: str = "deploy"
+    repository: str
+    ref: str
 
 
 @attrs.frozen(kw_only=True)
@@ -103,7 +103,8 @@ class Env:
     observed: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     host_label: str | None = None
     tunnel: TunnelSpec = TunnelSpec()
-    deploy: DeploySpec = DeploySpec()
+    deploy: DeploySpec
+    """Required: CUE fills in the repository and ``deploy/<env>`` when not given."""
 
     def public_hostname(self, host: str) -> str:
         """The hostname in this environment: the env's label goes before the zone."""
