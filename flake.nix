@@ -56,6 +56,7 @@
             node = n.composed;
             modules = glued;
             postgresql = n.postgresql;
+            vector = n.vector;
             upgradeFlake = "${deployRepo}?ref=deploy/${n.env}";
           };
       }) estate;

@@ -87,9 +87,10 @@ def estates(root: Path) -> list[Estate]:
 
 def write_generated(root: Path) -> list[Path]:
     from edgekit.cue.export import write_atomic
-    from edgekit.cue.generate import differing, generated_files
+    from edgekit.cue.generate import differing
+    from edgekit.generated import all_generated
 
-    files = generated_files(root, estates(root))
+    files = all_generated(root, estates(root))
     changed = differing(files)
     for path in changed:
         write_atomic(path, files[path])
@@ -148,8 +149,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from edgekit.cue.export import render_exports, stale_exports
-    from edgekit.cue.generate import differing, generated_files
+    from edgekit.cue.generate import differing
     from edgekit.cue.runner import find_cue
+    from edgekit.generated import all_generated
 
     if not args.generated:
         raise UsageError("nothing to check: pass --generated")
@@ -157,7 +159,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     stale = [Path(p) for p in stale_exports(root)]
     if not stale and find_cue() is not None:
         stale = differing(render_exports(root))
-    drift = [*stale, *differing(generated_files(root, estates(root)))]
+    drift = [*stale, *differing(all_generated(root, estates(root)))]
     if drift:
         print("edgekit: generated files differ from what cue/ and stacks/ produce now "
               "(a hand edit, or a forgotten `edgekit generate`):", file=sys.stderr)

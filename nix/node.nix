@@ -18,7 +18,8 @@
 #               the node's services are imported
 #   postgresql  null, or the JSON of edgekit.constructs.pg_bootstrap.nixos_postgresql for the
 #               primary's node (its "edgekit" key becomes the bootstrap oneshot unit)
-#   vector      services.vector.settings (filled by the observability work; {} for now)
+#   vector      services.vector.settings (nix/vector/<env>.json, generated from the env's
+#               R2 log sink: OTLP on loopback, disk buffer, aws_s3 to R2)
 #   tunnelId    the Cloudflare Tunnel's id (services.cloudflared.tunnels.<id>)
 #   tokenFile   the tunnel token, written from the boot document at boot (not in the store)
 #   upgradeFlake  null, or the flake reference system.autoUpgrade follows (ADR 0005:
@@ -139,7 +140,7 @@ let
         };
       };
 
-      # Services speak OTLP to the local Vector (127.0.0.1:4318); settings come later.
+      # Services speak OTLP to the local Vector (127.0.0.1:4318), which ships to R2.
       vector = {
         enable = true;
         journaldAccess = true;

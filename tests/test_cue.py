@@ -343,8 +343,9 @@ def test_outputs_round_trip_through_tofu_test_cue_and_generated_files(
                       config={"name": "pg", "server_type": "cx22", "image": "debian-12"})
     attachment = Resource(stack, "pg-net", type="hcloud_server_network",
                           config={"server_id": server.attr("id"),
-                                  "network_id": network.attr("id")})
+                                  "network_id": network.attr("id"), "ip": "10.0.1.5"})
     Output(stack, "pg_primary_private_ip", value=attachment.attr("ip"))
+    Output(stack, "pg_private_cidr", value=network.attr("ip_range"))
     app.synth()
     folder = tmp_path / "out/stacks/staging"
     tofu = Tofu()
@@ -356,7 +357,7 @@ def test_outputs_round_trip_through_tofu_test_cue_and_generated_files(
               if '"test_state"' in line]
     outputs = states[-1]["test_state"]["values"]["outputs"]
     ip = outputs["pg_primary_private_ip"]["value"]
-    assert isinstance(ip, str) and ip
+    assert ip == "10.0.1.5"
 
     result = edgekit("outputs", "import", "--stack", "staging", stdin=json.dumps(outputs))
     assert result.returncode == 0, result.stderr
@@ -365,4 +366,7 @@ def test_outputs_round_trip_through_tofu_test_cue_and_generated_files(
     api = json.loads((project / "services/api/edgekit.json").read_text())
     assert api["envs"]["staging"]["postgres_host"] == ip
     assert api["envs"]["prod"]["postgres_host"] is None
+    postgres = json.loads((project / "nix/postgresql/staging.json").read_text())
+    assert postgres["settings"]["listen_addresses"] == ip
+    assert not (project / "nix/postgresql/prod.json").exists()
     assert edgekit("check", "--generated").returncode == 0

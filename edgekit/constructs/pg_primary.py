@@ -81,3 +81,5 @@ class PgPrimary(Construct):
         }
         Output(stack, PG_ADDRESS_OUTPUT, value=node.private_ip,
                description="Private address of the Postgres primary.")
+        Output(stack, "pg_private_cidr", value=node.networks[0].cidr,
+               description="Private range allowed to reach Postgres (pg_hba).")
