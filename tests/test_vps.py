@@ -252,3 +252,25 @@ def test_boot_document_never_references_its_own_node(provider: str, tmp_path: Pa
     boot = json.dumps(result.document["locals"])
     assert node.resource.address not in boot
     assert "network_0" not in boot
+
+
+def test_push_deploy_is_an_opt_in_needing_explicit_ssh(tmp_path: Path) -> None:
+    app, stack = new_stack(tmp_path)
+    with pytest.raises(ConstructError, match=r"^\[prod/edge-1\] push_deploy installs NixOS over "
+                       r"SSH from the deployer, so list the deployer's address in "
+                       r"admin_ssh_cidrs"):
+        VpsNode(stack, "edge-1", provider="hetzner", region="fsn1", size="small",
+                push_deploy=True)
+    VpsNode(stack, "edge-1", provider="hetzner", region="fsn1", size="small",
+            push_deploy=True, admin_ssh_cidrs=["203.0.113.7/32"])
+    VpsNode(stack, "edge-2", provider="hetzner", region="fsn1", size="small")
+    (result,) = app.synth_results()
+    modules = result.document["module"]
+    assert list(modules) == ["edge_1_nixos_anywhere"]
+    call = modules["edge_1_nixos_anywhere"]
+    assert call["source"].startswith("github.com/nix-community/nixos-anywhere//terraform/"
+                                     "all-in-one?ref=")
+    assert call["nixos_system_attr"] == ".#nixosConfigurations.edge-1.config.system.build.toplevel"
+    assert call["target_host"] == "${hcloud_server.edge_1.ipv4_address}"
+    rules = result.document["resource"]["hcloud_firewall"]["edge_1_firewall"]["rule"]
+    assert [(r["port"], r["source_ips"]) for r in rules] == [("22", ["203.0.113.7/32"])]

@@ -22,9 +22,14 @@ from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.props import VpsNodeProps
 from edgekit.core.construct import Construct
-from edgekit.core.elements import Local, Resource, Variable, stack_of
+from edgekit.core.elements import Local, Module, Resource, Variable, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
+
+NIXOS_ANYWHERE_MODULE = (
+    "github.com/nix-community/nixos-anywhere//terraform/all-in-one?ref=1.13.0")
+"""Pinned. The module brings its own hashicorp/null and hashicorp/external providers, which
+`tofu init` fetches from the registry: a stack that opts in cannot be initialised offline."""
 
 
 class VpsNode(Construct):
@@ -44,6 +49,7 @@ class VpsNode(Construct):
         backups: bool = False,
         placement: Variable | None = None,
         deploy: Mapping[str, Any] | None = None,
+        push_deploy: bool = False,
     ) -> None:
         super().__init__(scope, id)
         self.props = validated(self, "VpsNode", VpsNodeProps, {
@@ -76,6 +82,8 @@ class VpsNode(Construct):
                                                     provider if deploy is not None else None))
         self.resource = self._server()
         self.private_ip: Ref | str | None = self._join_networks()
+        if push_deploy:
+            self._push_deploy()
         self._names()[self.name] = self.node.path
 
     # -- checks -----------------------------------------------------------------------
@@ -162,6 +170,27 @@ class VpsNode(Construct):
         if self.provider == "linode":
             return first.allocate(self.name)
         return self.resource.attr("internal_ip")
+
+    def _push_deploy(self) -> None:
+        """Opt-in push deployment with nixos-anywhere's OpenTofu module (ADR 0005).
+
+        It installs NixOS over SSH from the machine running `tofu apply`, so SSH must be
+        open to that machine: an explicit exception to the closed firewall.
+        """
+        if not self.props.admin_ssh_cidrs:
+            raise ConstructError(
+                f"[{self.node.path}] push_deploy installs NixOS over SSH from the deployer, "
+                "so list the deployer's address in admin_ssh_cidrs; the default (pull) "
+                "deployment opens nothing")
+        public_ip = {"hetzner": "ipv4_address", "linode": "ip_address",
+                     "vultr": "main_ip"}[self.provider]
+        attr = f".#nixosConfigurations.{self.name}.config.system.build"
+        Module(self, "nixos-anywhere", source=NIXOS_ANYWHERE_MODULE, inputs={
+            "nixos_system_attr": f"{attr}.toplevel",
+            "nixos_partitioner_attr": f"{attr}.diskoScript",
+            "target_host": self.resource.attr(public_ip),
+            "instance_id": self.resource.attr("id"),
+        })
 
     @property
     def static_private_ip(self) -> str | None:

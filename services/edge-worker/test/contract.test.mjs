@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { createServer } from "node:http";
 import { Miniflare } from "miniflare";
 
 const SCRIPT = fileURLToPath(new URL("../src/index.js", import.meta.url));
@@ -96,5 +97,61 @@ describe("generated wrangler.jsonc vars", () => {
         assert.ok(seen[0].headers["x-request-id"], `${host}: request id upstream`);
       }
     });
+  }
+});
+
+/** A local upstream on 127.0.0.1 (free port) answering with its own name. */
+async function upstream(name) {
+  const server = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.end(`${name} ${req.url}`);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, url: `http://127.0.0.1:${server.address().port}` };
+}
+
+describe("generated routing table to local upstreams", () => {
+  const servers = [];
+  const workers = [];
+  after(async () => {
+    await Promise.all(workers.map((mf) => bounded(mf.dispose(), 30000, "dispose")));
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  });
+
+  for (const [envName, vars] of environments()) {
+    test(`${envName}: every public host reaches a local upstream of its own service`,
+      async () => {
+        const routes = JSON.parse(vars.ROUTES);
+        const generated = JSON.parse(vars.ORIGINS);
+        // Keep the generated routing table; stand each generated origin in by a real server.
+        const local = {};
+        for (const [service, list] of Object.entries(generated)) {
+          local[service] = [];
+          for (const origin of list) {
+            const name = `${service}@${origin.node ?? "tunnel"}`;
+            const up = await upstream(name);
+            servers.push(up.server);
+            local[service].push({ ...origin, url: up.url });
+          }
+        }
+        const mf = new Miniflare({
+          modules: true,
+          scriptPath: SCRIPT,
+          compatibilityDate: COMPATIBILITY_DATE,
+          cf: false,
+          bindings: { ROUTES: vars.ROUTES, ORIGINS: JSON.stringify(local) },
+        });
+        workers.push(mf);
+        for (const [host, route] of Object.entries(routes)) {
+          const res = await bounded(mf.dispatchFetch(`https://${host}/hello`), 10000, host);
+          const body = await res.text();
+          assert.equal(res.status, 200, `${host}: ${body}`);
+          assert.match(body, new RegExp(`^${route.service}@\\S+ /hello$`),
+            `${host} should reach ${route.service}, got ${body}`);
+        }
+        const unknown = await mf.dispatchFetch("https://not-in-the-table.example/");
+        await unknown.text();
+        assert.equal(unknown.status, 404);
+      });
   }
 });
