@@ -28,7 +28,11 @@ def glued_flakes(stack: EnvStack, estate: Estate) -> list[GluedFlake]:
             for name, service in sorted(estate.services.items()) if service.kind == "vps"]
 
 
-class ProdStack(EnvStack):
+class EstateStack(EnvStack):
+    """One environment of cue/envs.cue: its glued flakes, nodes and edge."""
+
+    manage_state_bucket = False
+
     def __init__(self, scope: Construct, estate: Estate) -> None:
         super().__init__(scope, estate)
         self.flakes = glued_flakes(self, estate)
@@ -36,15 +40,15 @@ class ProdStack(EnvStack):
                                         placement=self.placement,
                                         deploy_revision=self.deploy_revision)
         self.edge = EstateEdge(self, "edge", estate=estate, nodes=self.estate_nodes,
-                               worker_script=WORKER_SCRIPT, manage_state_bucket=True)
+                               worker_script=WORKER_SCRIPT,
+                               manage_state_bucket=self.manage_state_bucket)
 
 
-class StagingStack(EnvStack):
-    def __init__(self, scope: Construct, estate: Estate) -> None:
-        super().__init__(scope, estate)
-        self.flakes = glued_flakes(self, estate)
-        self.estate_nodes = EstateNodes(self, "nodes", estate=estate,
-                                        placement=self.placement,
-                                        deploy_revision=self.deploy_revision)
-        self.edge = EstateEdge(self, "edge", estate=estate, nodes=self.estate_nodes,
-                               worker_script=WORKER_SCRIPT)
+class ProdStack(EstateStack):
+    """prod owns the R2 bucket that holds every environment's state."""
+
+    manage_state_bucket = True
+
+
+class StagingStack(EstateStack):
+    pass
