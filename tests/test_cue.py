@@ -39,7 +39,7 @@ def cue_present() -> None:
 def project(tmp_path: Path) -> Path:
     """A copy of the project (cue/, services/, stacks/, schemas) to change freely."""
     root = tmp_path / "project"
-    for name in ("cue", "services", "stacks"):
+    for name in ("cue", "services", "stacks", "nix"):
         shutil.copytree(ROOT / name, root / name,
                         ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "cdktf.json", root / "cdktf.json")
