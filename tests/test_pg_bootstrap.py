@@ -7,15 +7,8 @@ then connect as the services' login roles with psycopg and probe what they can a
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -42,9 +35,7 @@ from edgekit.constructs.pg_bootstrap import (
 )
 from edgekit.cue.model import Estate, Needs, Service
 from tests.conftest import ROOT
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-TIMEOUT = 60  # seconds, for every command and every wait
+from tests.pg_server import TEST_HBA, TIMEOUT, PgServer, throwaway_postgres
 
 
 @pytest.fixture(scope="module")
@@ -203,115 +194,10 @@ def test_private_cidr_must_be_private(cidr: str, services: dict[str, Service]) -
 # ---------------------------------------------------------------- a real PostgreSQL 15
 
 
-@attrs.frozen
-class PgServer:
-    base: Path
-    data: Path
-    run: Path
-    port: int
-
-    def as_postgres(self, *argv: str) -> list[str]:
-        """initdb and the server refuse root: run them as the `postgres` OS user."""
-        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else list(argv)
-
-    def pg(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        """A server-side command (initdb, pg_ctl), bounded by TIMEOUT."""
-        return subprocess.run(self.as_postgres(*argv), cwd=self.run, capture_output=True,
-                              text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-
-    def psql(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        """psql as the superuser over loopback (trust for `postgres` on the test cluster)."""
-        command = [str(PG_BIN / "psql"), "-X", "-h", "127.0.0.1", "-p", str(self.port),
-                   "-U", "postgres", *argv]
-        return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
-                              stdin=subprocess.DEVNULL,
-                              env={**os.environ, "PGCONNECT_TIMEOUT": "10"})
-
-    def connect(self, dbname: str, user: str = "postgres", password: str | None = None,
-                **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
-        return psycopg.connect(host="127.0.0.1", port=self.port, dbname=dbname, user=user,
-                               password=password, connect_timeout=10, **kwargs)
-
-    def hba(self, text: str) -> None:
-        """Replace pg_hba.conf, reload, and fail on any line the server could not parse."""
-        (self.data / "pg_hba.conf").write_text(text)
-        with self.connect("postgres", autocommit=True) as conn:
-            conn.execute("SELECT pg_reload_conf()")
-            bad = conn.execute("SELECT line_number, error FROM pg_hba_file_rules "
-                               "WHERE error IS NOT NULL").fetchall()
-        assert bad == [], bad
-
-
-# Superuser over the local socket and loopback; everyone else by password (scram), any
-# database: cross-database logins then reach the CONNECT privilege check, which is what the
-# bootstrap must get right. The generated pg_hba lines are tested on their own below.
-TEST_HBA = """\
-local all postgres               trust
-host  all postgres 127.0.0.1/32  trust
-host  all all      127.0.0.1/32  scram-sha-256
-"""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _owned_by_postgres(path: Path, mode: int) -> None:
-    path.mkdir(mode=mode)
-    if os.geteuid() == 0:
-        shutil.chown(path, "postgres", "postgres")
-    path.chmod(mode)
-
-
-def _stop(server: PgServer) -> None:
-    """Stop the cluster even if pg_ctl misbehaves; every wait is bounded."""
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        server.pg(str(PG_BIN / "pg_ctl"), "-D", str(server.data), "-m", "immediate", "-w",
-                  "-t", "30", "stop")
-    pid_file = server.data / "postmaster.pid"
-    if not pid_file.exists():
-        return
-    # still there: kill the postmaster this fixture started, if that is what the pid is
-    with contextlib.suppress(ValueError, IndexError, OSError):
-        pid = int(pid_file.read_text().split()[0])
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        if str(server.data).encode() in cmdline:
-            os.kill(pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PgServer]:
-    if not (PG_BIN / "initdb").is_file():
-        pytest.fail(f"{PG_BIN / 'initdb'} not found: install postgresql-15 "
-                    "(apt-get install -y postgresql-15) to run the Postgres bootstrap tests")
-    base = Path(tempfile.mkdtemp(prefix="edgekit-pg-"))
-    base.chmod(0o755)  # traversable by the postgres OS user
-    server = PgServer(base, base / "data", base / "run", _free_port())
-    started = False
-    try:
-        _owned_by_postgres(server.data, 0o700)
-        _owned_by_postgres(server.run, 0o755)
-        init = server.pg(str(PG_BIN / "initdb"), "-D", str(server.data), "-U", "postgres",
-                         "-A", "trust", "--no-sync")
-        assert init.returncode == 0, init.stdout + init.stderr
-        (server.data / "pg_hba.conf").write_text(TEST_HBA)
-        options = (f"-c listen_addresses=127.0.0.1 -p {server.port} -k {server.run} "
-                   "-c fsync=off")
-        started = True
-        start = server.pg(str(PG_BIN / "pg_ctl"), "-D", str(server.data), "-l",
-                          str(server.run / "server.log"), "-w", "-t", "30", "-o", options,
-                          "start")
-        log = server.run / "server.log"
-        assert start.returncode == 0, (start.stdout + start.stderr
-                                       + (log.read_text() if log.exists() else ""))
+    with throwaway_postgres("edgekit-pg-") as server:
         yield server
-    finally:
-        if started:
-            _stop(server)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @attrs.frozen

@@ -11,95 +11,30 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import attrs
-import psycopg
 import pytest
 from psycopg import errors
 
 from edgekit.constructs.pg_bootstrap import bootstrap_sql, password_sql
 from edgekit.cue.model import Estate
 from tests.conftest import ROOT
+from tests.pg_server import TIMEOUT, PgServer, free_port, throwaway_postgres
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-TIMEOUT = 60  # seconds, for every command and every wait
 SERVICES = ROOT / "services"
-TEST_HBA = """\
-local all postgres               trust
-host  all postgres 127.0.0.1/32  trust
-host  all all      127.0.0.1/32  scram-sha-256
-"""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-# ---------------------------------------------------------------- PostgreSQL 15
-
-
-@attrs.frozen
-class Pg:
-    base: Path
-    data: Path
-    run: Path
-    port: int
-    password_files: dict[str, Path] = attrs.field(factory=dict)
-
-    def as_postgres(self, *argv: str) -> list[str]:
-        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else list(argv)
-
-    def server(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.as_postgres(*argv), cwd=self.run, capture_output=True,
-                              text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-
-    def psql(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        command = [str(PG_BIN / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
-                   "-p", str(self.port), "-U", "postgres", *argv]
-        return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
-                              stdin=subprocess.DEVNULL,
-                              env={**os.environ, "PGCONNECT_TIMEOUT": "10"})
-
-    def connect(self, dbname: str, user: str = "postgres", password: str | None = None
-                ) -> psycopg.Connection[tuple[Any, ...]]:
-        return psycopg.connect(host="127.0.0.1", port=self.port, dbname=dbname, user=user,
-                               password=password, connect_timeout=10, autocommit=True)
-
-
-def _owned_by_postgres(path: Path, mode: int) -> None:
-    path.mkdir(mode=mode)
-    if os.geteuid() == 0:
-        shutil.chown(path, "postgres", "postgres")
-    path.chmod(mode)
-
-
-def _stop(pg: Pg) -> None:
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        pg.server(str(PG_BIN / "pg_ctl"), "-D", str(pg.data), "-m", "immediate", "-w",
-                  "-t", "30", "stop")
-    pid_file = pg.data / "postmaster.pid"
-    if pid_file.exists():
-        with contextlib.suppress(ValueError, IndexError, OSError):
-            pid = int(pid_file.read_text().split()[0])
-            if str(pg.data).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGKILL)
+Pg = PgServer
 
 
 def _bootstrap(pg: Pg) -> None:
@@ -134,34 +69,9 @@ def _bootstrap(pg: Pg) -> None:
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[Pg]:
-    if not (PG_BIN / "initdb").is_file():
-        pytest.fail(f"{PG_BIN / 'initdb'} not found: install postgresql-15 "
-                    "(apt-get install -y postgresql-15) to run the service tests")
-    base = Path(tempfile.mkdtemp(prefix="edgekit-svc-pg-"))
-    base.chmod(0o755)
-    server = Pg(base, base / "data", base / "run", _free_port())
-    started = False
-    try:
-        _owned_by_postgres(server.data, 0o700)
-        _owned_by_postgres(server.run, 0o755)
-        init = server.server(str(PG_BIN / "initdb"), "-D", str(server.data), "-U", "postgres",
-                             "-A", "trust", "--no-sync")
-        assert init.returncode == 0, init.stdout + init.stderr
-        (server.data / "pg_hba.conf").write_text(TEST_HBA)
-        options = (f"-c listen_addresses=127.0.0.1 -p {server.port} -k {server.run} "
-                   "-c fsync=off")
-        started = True
-        log = server.run / "server.log"
-        start = server.server(str(PG_BIN / "pg_ctl"), "-D", str(server.data), "-l", str(log),
-                              "-w", "-t", "30", "-o", options, "start")
-        assert start.returncode == 0, (start.stdout + start.stderr
-                                       + (log.read_text() if log.exists() else ""))
+    with throwaway_postgres("edgekit-svc-pg-") as server:
         _bootstrap(server)
         yield server
-    finally:
-        if started:
-            _stop(server)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- OTLP/HTTP receiver
@@ -263,7 +173,7 @@ def _request(url: str, method: str = "GET", body: Any = None,
 
 
 def _start(name: str, env: dict[str, str]) -> Running:
-    port = _free_port()
+    port = free_port()
     environment = {key: value for key, value in os.environ.items()
                    if not key.startswith(("PG", "OTEL_"))}
     environment |= {"PORT": str(port), "BIND": "127.0.0.1", "OTEL_SERVICE_NAME": name,
@@ -460,7 +370,7 @@ def test_otel_traces_and_logs_arrive_with_service_name(
 
 
 def test_an_unreachable_collector_never_fails_a_request(pg: Pg, start: Starter) -> None:
-    closed = _free_port()
+    closed = free_port()
     api = start("api", {**_pg_env(pg, "svc_api_rw"),
                         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed}"})
     began = time.monotonic()
@@ -470,7 +380,7 @@ def test_an_unreachable_collector_never_fails_a_request(pg: Pg, start: Starter) 
 
 
 def test_health_is_503_when_postgres_is_unreachable(start: Starter, pg: Pg) -> None:
-    web = start("web", {"PGHOST": "127.0.0.1", "PGPORT": str(_free_port()),
+    web = start("web", {"PGHOST": "127.0.0.1", "PGPORT": str(free_port()),
                         "PGPASSWORD": "x", "OTEL_SDK_DISABLED": "true"})
     status, _, body = _request(f"{web.url}/healthz")
     assert status == 503
