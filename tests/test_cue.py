@@ -370,3 +370,15 @@ def test_outputs_round_trip_through_tofu_test_cue_and_generated_files(
     assert postgres["settings"]["listen_addresses"] == ip
     assert not (project / "nix/postgresql/prod.json").exists()
     assert edgekit("check", "--generated").returncode == 0
+
+
+def test_cdktf_entry_point_reports_stale_exports_without_a_traceback(project: Path) -> None:
+    edit(project / "cue/services.cue", "port: 8080", "port: 8090")
+    env = {**os.environ, "EDGEKIT_SCHEMA_DIR": str(project / "schema"),
+           "EDGEKIT_CUE": str(project / "no-cue-here"), "CDKTF_OUTDIR": str(project / "out")}
+    result = subprocess.run([sys.executable, "-m", "stacks"], cwd=project, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.startswith("edgekit: the CUE exports are stale against cue/")
+    assert "Traceback" not in result.stderr
+    assert not (project / "out").exists()
