@@ -21,11 +21,8 @@ from edgekit.constructs.pg_bootstrap import nixos_postgresql
 from edgekit.core.errors import EdgekitError
 from edgekit.core.writer import dump_json
 from edgekit.cue.generate import HEADER, generated_files
-from edgekit.cue.model import Estate
+from edgekit.cue.model import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Estate
 from edgekit.obs.vector import vector_settings
-
-PG_CIDR_OUTPUT = "pg_private_cidr"
-PG_ADDRESS_OUTPUT = "pg_primary_private_ip"
 
 
 def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:

@@ -9,7 +9,6 @@ secret Hyperdrive presents. Writes go through the services, never through the Wo
 from __future__ import annotations
 
 from edgekit.constructs.node import VpsNode
-from edgekit.constructs.tunnel import origin_zone
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
 from edgekit.core.refs import Ref
@@ -21,7 +20,7 @@ class Hyperdrive(Construct):
                  service: Service, password: Ref) -> None:
         super().__init__(scope, id)
         account = env.cloudflare.account_id
-        host = f"pg.{origin_zone(env)}"
+        host = env.origin_hostname("pg")
         secret = Resource(self, "tunnel-secret", type="random_id", config={"byte_length": 32})
         tunnel = Resource(self, "tunnel", type="cloudflare_zero_trust_tunnel_cloudflared",
                           config={"account_id": account, "name": f"{env.name}-pg",

@@ -21,9 +21,8 @@ from edgekit.core.construct import Construct
 from edgekit.core.elements import Output, Resource, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
-from edgekit.cue.model import Service
+from edgekit.cue.model import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Service
 
-PG_ADDRESS_OUTPUT = "pg_primary_private_ip"
 PG_PORT = 5432
 
 
@@ -81,5 +80,5 @@ class PgPrimary(Construct):
         }
         Output(stack, PG_ADDRESS_OUTPUT, value=node.private_ip,
                description="Private address of the Postgres primary.")
-        Output(stack, "pg_private_cidr", value=node.networks[0].cidr,
+        Output(stack, PG_CIDR_OUTPUT, value=node.networks[0].cidr,
                description="Private range allowed to reach Postgres (pg_hba).")

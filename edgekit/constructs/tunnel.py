@@ -50,11 +50,6 @@ class Origin:
                 **({"node": self.node} if self.node else {})}
 
 
-def origin_zone(env: Env) -> str:
-    """Origin hostnames live under ``origin.`` of the environment's zone."""
-    return env.public_hostname(f"origin.{env.cloudflare.zone}")
-
-
 class Tunnel(Construct):
     def __init__(
         self,
@@ -102,10 +97,6 @@ class Tunnel(Construct):
     def _placed(self, node: VpsNode) -> list[str]:
         return [s for s in self.env.placement.get(node.name, ()) if s in self.services]
 
-    def _hostname(self, service: str, node: str | None) -> str:
-        label = f"{service}-{node}" if node else service
-        return f"{label}.{origin_zone(self.env)}"
-
     def _tunnel(self, id: str, nodes: list[VpsNode], *, node_suffix: bool) -> None:
         scope = self if id == "Resource" else Construct(self, id)
         secret = Resource(scope, "secret", type="random_id", config={"byte_length": 32})
@@ -119,7 +110,7 @@ class Tunnel(Construct):
         names = sorted({s for node in nodes for s in self._placed(node)})
         for service in names:
             node_name = nodes[0].name if node_suffix else None
-            host = self._hostname(service, node_name)
+            host = self.env.origin_hostname(service, node_name)
             ingress.append({"hostname": host,
                             "service": f"http://127.0.0.1:{self.services[service].port}"})
             Resource(scope, f"dns-{service}", type="cloudflare_dns_record", config={
@@ -145,7 +136,7 @@ class Tunnel(Construct):
             origins = [o for o in self.origins if o.service == service_name]
             if not origins:
                 continue
-            host = self._hostname(service_name, None)
+            host = self.env.origin_hostname(service_name)
             monitor = Resource(lb_scope, f"monitor-{service_name}",
                                type="cloudflare_load_balancer_monitor", config={
                                    "account_id": self.account_id, "type": "https",

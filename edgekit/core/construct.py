@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from edgekit.core.errors import ConstructError
 
@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
 ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 PATH_SEP = "/"
-
-C = TypeVar("C", bound="Construct")
 
 Validation = Callable[[], list[str]]
 """A validation hook returns messages; the caller decides when to raise."""
@@ -203,19 +201,3 @@ class Construct:
 
     def __str__(self) -> str:
         return self.node.path
-
-
-def find_ancestor(construct: Construct, kind: type[C]) -> C | None:
-    """The nearest ancestor (or self) that is an instance of `kind`."""
-    current: Construct | None = construct
-    while current is not None:
-        if isinstance(current, kind):
-            return current
-        current = current.node.scope
-    return None
-
-
-def ensure(value: Any, kind: type[C], where: str) -> C:
-    if not isinstance(value, kind):
-        raise ConstructError(f"[{where}] expected a {kind.__name__}, got {type(value).__name__}")
-    return value

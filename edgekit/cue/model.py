@@ -15,6 +15,11 @@ import attrs
 from edgekit.cue.export import ensure_fresh, export_dir, load_export
 from edgekit.schema.props import structure
 
+PG_ADDRESS_OUTPUT = "pg_primary_private_ip"
+"""Stack output (imported back into CUE) with the Postgres primary's private address."""
+PG_CIDR_OUTPUT = "pg_private_cidr"
+"""Stack output with the private range allowed to reach Postgres (pg_hba)."""
+
 
 @attrs.frozen(kw_only=True)
 class Needs:
@@ -105,6 +110,12 @@ class Env:
     tunnel: TunnelSpec = TunnelSpec()
     deploy: DeploySpec
     """Required: CUE fills in the repository and ``deploy/<env>`` when not given."""
+
+    def origin_hostname(self, service: str, node: str | None = None) -> str:
+        """Where a service answers behind Cloudflare Tunnel: ``<svc>[-<node>].origin.<zone>``
+        (per node for the ``per_node`` strategy), with the environment's label."""
+        label = f"{service}-{node}" if node else service
+        return f"{label}.{self.public_hostname(f'origin.{self.cloudflare.zone}')}"
 
     def public_hostname(self, host: str) -> str:
         """The hostname in this environment: the env's label goes before the zone."""

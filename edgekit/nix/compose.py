@@ -17,15 +17,12 @@ from typing import Any
 import attrs
 
 from edgekit.core.errors import EdgekitError
-from edgekit.cue.model import Estate, Node, Service
+from edgekit.cue.model import PG_ADDRESS_OUTPUT, Estate, Node, Service
 
 LOOPBACK = "127.0.0.1"
 OTLP_ENDPOINT = "http://127.0.0.1:4318"
 CATCH_ALL = "http_status:404"
 PG_PORT = 5432
-PG_ADDRESS_OUTPUT = "pg_primary_private_ip"
-"""The stack output (imported into CUE as ``observed``) holding the primary's private address;
-the same name as ``edgekit.constructs.pg_primary.PG_ADDRESS_OUTPUT``."""
 
 
 class ComposeError(EdgekitError):

@@ -108,16 +108,22 @@ def make_client(endpoint_url: str | None = None, profile: str | None = None) -> 
         session = boto3.session.Session(profile_name=profile)
     except ProfileNotFound as exc:
         raise LogsError(f"AWS profile {profile!r} not found; {CREDENTIALS_HELP}") from exc
-    config = Config(
+    return session.client("s3", endpoint_url=endpoint, region_name="auto",
+                          config=client_config(max_attempts=5, pool=DEFAULT_WORKERS * 2))
+
+
+def client_config(*, max_attempts: int, pool: int) -> Config:
+    """What R2 needs: path style, SigV4, and checksums only when required (R2 rejects the
+    newer default checksum headers)."""
+    return Config(
         region_name="auto",
         signature_version="s3v4",
         s3={"addressing_style": "path"},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        retries={"max_attempts": 5, "mode": "standard"},
-        max_pool_connections=DEFAULT_WORKERS * 2,
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        max_pool_connections=pool,
     )
-    return session.client("s3", endpoint_url=endpoint, region_name="auto", config=config)
 
 
 def _refused(exc: Exception, bucket: str, endpoint: str) -> LogsError:

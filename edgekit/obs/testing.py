@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import boto3
 import orjson
-from botocore.config import Config
 
 from edgekit.obs.contract import LogsError
+from edgekit.obs.sync import client_config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -85,17 +85,9 @@ def _free_port_pair(offset: int) -> tuple[int, int]:
 
 def s3_client(endpoint: str, access_key: str, secret_key: str) -> S3Client:
     """A client with explicit keys and the same settings as ``make_client``."""
-    config = Config(
-        region_name="auto",
-        signature_version="s3v4",
-        s3={"addressing_style": "path"},
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        retries={"max_attempts": 2, "mode": "standard"},
-        max_pool_connections=16,
-    )
     return boto3.session.Session().client(
-        "s3", endpoint_url=endpoint, region_name="auto", config=config,
+        "s3", endpoint_url=endpoint, region_name="auto",
+        config=client_config(max_attempts=2, pool=16),
         aws_access_key_id=access_key, aws_secret_access_key=secret_key,
     )
 

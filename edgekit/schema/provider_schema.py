@@ -176,12 +176,6 @@ class BlockCheck:
                             f"missing required block {key!r} (at least {minimum})"))
 
 
-def check_block(body: Any, block: dict[str, Any], pointer: str, out: Out,
-                meta: frozenset[str] = frozenset({"//"})) -> None:
-    """Append (pointer, message) for every way `body` disagrees with `block`."""
-    BlockCheck(block).check(body, pointer, out, meta)
-
-
 def _attribute_check(key: str, attribute: dict[str, Any]) -> FieldCheck:
     if attribute.get("computed") and not attribute.get("optional") and \
             not attribute.get("required"):
