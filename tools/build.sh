@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# Build the real tools edgekit is checked against (OpenTofu, CUE, providers) from
-# the Go module proxy into a cache folder outside the checkout, laid out as an
-# OpenTofu plugin directory. Reuses what is already built; rebuilds a tool only
-# when its pin changes. Prints the cache folder on its last line.
+# Install the real tools edgekit is checked against (OpenTofu, CUE, the providers) into a
+# cache folder outside the checkout, laid out as an OpenTofu plugin directory. For each
+# tool, in order:
+#   1. reuse it when the cache already holds a build of the same pin;
+#   2. install it from a prebuilt bundle (EDGEKIT_TOOL_BUNDLE) when the bundle's
+#      MANIFEST.tsv has an entry whose version and provenance equal the pin exactly and
+#      the unpacked binary's sha256 equals the manifest's (a mismatch is refused);
+#   3. build it from source: the Go module proxy, or for the providers the proxy refuses
+#      the source tarballs in EDGEKIT_GO_SRC (checksums pinned in versions.env).
+# Prints the cache folder on its last line.
 #
-#   tools/build.sh            build what is missing
-#   tools/build.sh --list     show the pins and what is cached
+#   tools/build.sh                      install what is missing
+#   tools/build.sh --list               show the pins and what is cached
+#   tools/build.sh --verify-bundle NAME rebuild NAME (tofu, cue, or a provider name such as
+#                                       random) from source in a scratch folder and compare
+#                                       it byte for byte with the bundled binary
 #
 # EDGEKIT_TOOLS overrides the cache folder
 # (default: ${XDG_CACHE_HOME:-$HOME/.cache}/edgekit/tools).
@@ -15,28 +24,110 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
 cache="${EDGEKIT_TOOLS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/edgekit/tools}"
-bin="$cache/bin"
-plugins="$cache/plugins"
+bundle="${EDGEKIT_TOOL_BUNDLE:-}"
+go_src="${EDGEKIT_GO_SRC:-}"
 timings="$cache/build-times.txt"
-mkdir -p "$bin" "$plugins"
+mkdir -p "$cache/bin" "$cache/plugins"
 export GOFLAGS="-mod=mod -trimpath"
 export CGO_ENABLED=0
+flags="go$GO_VERSION -trimpath -ldflags '-s -w' CGO_ENABLED=0"
 
 log() { printf '[tools] %s\n' "$*" >&2; }
+sha256() { sha256sum "$1" | cut -d' ' -f1; }
+record() { printf '%s %s %ss\n' "$1" "$2" "$3" >>"$timings"; }
 
-# build_in_module OUT PKG MODULE VERSION [REPLACE] [LDFLAGS]
-# Builds PKG from MODULE@VERSION inside a throwaway wrapper module so that a
-# replace directive can be repeated (go install ignores/refuses them).
-build_in_module() {
-  local out="$1" pkg="$2" module="$3" version="$4" replace="${5:-}" ldflags="${6:-}"
-  local stamp="$out.pin" want="$module@$version${replace:+ $replace}${ldflags:+ $ldflags}"
-  if [[ -x "$out" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    log "cached: $(basename "$out") ($module@$version)"
-    return 0
+# The tools, one line each: <kind> <path in the cache> <release version> <args...>
+#   module  PATH VERSION PKG MODULE MODVERSION [REPLACE] [LDFLAGS]
+#   tarball PATH VERSION TARBALL SHA256 [MODULE=TARBALL:SHA256]
+tools() {
+  printf 'module\tbin/tofu\t%s\t%s\t%s\t%s\t%s\t%s\n' "$TOFU_VERSION" "$TOFU_MODULE/cmd/tofu" \
+    "$TOFU_MODULE" "v$TOFU_VERSION" "github.com/hashicorp/hcl/v2=$TOFU_HCL_REPLACE" \
+    "-X $TOFU_MODULE/version.dev=no"
+  printf 'module\tbin/cue\t%s\t%s\t%s\t%s\t\t\n' "$CUE_VERSION" "$CUE_MODULE/cmd/cue" \
+    "$CUE_MODULE" "v$CUE_VERSION"
+  local src mod ver rel sha replace
+  while read -r src mod ver rel; do
+    [[ -z "$src" ]] && continue
+    printf 'module\t%s\t%s\t%s\t%s\t%s\t\t\n' "$(plugin_path "$src" "$rel")" "$rel" "$mod" "$mod" "$ver"
+  done <<<"$PROVIDERS"
+  while read -r src rel tarball sha replace; do
+    [[ -z "$src" ]] && continue
+    printf 'tarball\t%s\t%s\t%s\t%s\t%s\n' "$(plugin_path "$src" "$rel")" "$rel" "$tarball" "$sha" "${replace:-}"
+  done <<<"$SOURCE_PROVIDERS"
+}
+
+plugin_path() {  # plugin_path NS/NAME VERSION
+  printf 'plugins/registry.opentofu.org/%s/%s/linux_amd64/terraform-provider-%s_v%s' \
+    "$1" "$2" "${1#*/}" "$2"
+}
+
+# The provenance string of a tool: written to its .pin file and compared with the
+# bundle manifest's built_from column.
+provenance() {
+  local kind="$1"; shift
+  if [[ "$kind" == module ]]; then
+    local _pkg="$1" module="$2" version="$3" replace="${4:-}" ldflags="${5:-}"
+    printf '%s' "$module@$version${replace:+ $replace}${ldflags:+ $ldflags}"
+  else
+    local tarball="$1" sha="$2" replace="${3:-}"
+    printf 'tarball %s sha256:%s' "$tarball" "$sha"
+    if [[ -n "$replace" ]]; then
+      local target="${replace%%=*}" rest="${replace#*=}"
+      printf ' + replace %s=%s sha256:%s' "$target" "${rest%%:*}" "${rest#*:}"
+    fi
+    printf '; %s' "$flags"
   fi
+}
+
+# from_bundle OUT REL VERSION WANT: 0 when installed from the bundle, 1 otherwise.
+from_bundle() {
+  local out="$1" rel="$2" version="$3" want="$4"
+  [[ -n "$bundle" ]] || return 1
+  local manifest="$bundle/MANIFEST.tsv"
+  if [[ ! -f "$manifest" ]]; then
+    log "EDGEKIT_TOOL_BUNDLE=$bundle has no MANIFEST.tsv: building from source"
+    return 1
+  fi
+  local row; row="$(awk -F'\t' -v p="$rel" '$1 == p' "$manifest")"
+  if [[ -z "$row" ]]; then
+    log "bundle has no entry for $rel: building from source"
+    return 1
+  fi
+  local _path m_version built_from m_sha _rest
+  IFS=$'\t' read -r _path m_version built_from m_sha _rest <<<"$row"
+  if [[ "$m_version" != "$version" || "$built_from" != "$want" ]]; then
+    log "bundle entry for $rel does not match the pin: building from source"
+    log "  pin:    $version $want"
+    log "  bundle: $m_version $built_from"
+    return 1
+  fi
+  if [[ ! -f "$bundle/$rel.xz" ]]; then
+    log "bundle lists $rel but has no $rel.xz: building from source"
+    return 1
+  fi
+  local start=$SECONDS
+  mkdir -p "$(dirname "$out")"
+  xz -dc "$bundle/$rel.xz" >"$out.tmp"
+  local got; got="$(sha256 "$out.tmp")"
+  if [[ "$got" != "$m_sha" ]]; then
+    rm -f "$out.tmp"
+    log "REFUSED bundled $rel: sha256 $got, manifest says $m_sha; building from source"
+    return 1
+  fi
+  chmod 0755 "$out.tmp"
+  mv -f "$out.tmp" "$out"
+  printf '%s' "$want" >"$out.pin"
+  record "$(basename "$out")" "bundle" "$((SECONDS - start))"
+  log "installed $(basename "$out") from the bundle (sha256 verified)"
+}
+
+# build_module OUT PKG MODULE VERSION [REPLACE] [LDFLAGS]
+# Builds PKG from MODULE@VERSION inside a throwaway wrapper module so that a replace
+# directive can be repeated (go install ignores/refuses them).
+build_module() {
+  local out="$1" pkg="$2" module="$3" version="$4" replace="${5:-}" ldflags="${6:-}"
   local work; work="$(mktemp -d)"
   log "building $(basename "$out") from $module@$version (this can take several minutes)"
-  local start=$SECONDS
   if ! (
     cd "$work"
     go mod init edgekit.local/build >/dev/null 2>&1
@@ -51,38 +142,126 @@ build_in_module() {
     return 1
   fi
   rm -rf "$work"
+}
+
+# check_tarball NAME SHA256: path of the verified tarball on stdout.
+check_tarball() {
+  local name="$1" sha="$2"
+  if [[ -z "$go_src" ]]; then
+    log "the Go module proxy does not serve $name's sources; set EDGEKIT_GO_SRC to the folder"
+    log "holding $name (for example ../shared/vendor/go-src), or EDGEKIT_TOOL_BUNDLE"
+    return 1
+  fi
+  local file="$go_src/$name"
+  [[ -f "$file" ]] || { log "$file is missing"; return 1; }
+  local got; got="$(sha256 "$file")"
+  if [[ "$got" != "$sha" ]]; then
+    log "REFUSED $file: sha256 $got, versions.env pins $sha"
+    return 1
+  fi
+  printf '%s' "$file"
+}
+
+# build_tarball OUT TARBALL SHA256 [MODULE=TARBALL:SHA256]
+build_tarball() {
+  local out="$1" tarball="$2" sha="$3" replace="${4:-}"
+  local file; file="$(check_tarball "$tarball" "$sha")" || return 1
+  local work; work="$(mktemp -d)"
+  log "building $(basename "$out") from $tarball (a few minutes)"
+  tar -xJf "$file" -C "$work"
+  local dir="$work/${tarball%.tar.xz}"
+  if [[ -n "$replace" ]]; then
+    local target="${replace%%=*}" rest="${replace#*=}"
+    local dep; dep="$(check_tarball "${rest%%:*}" "${rest#*:}")" || { rm -rf "$work"; return 1; }
+    tar -xJf "$dep" -C "$work"
+    (cd "$dir" && go mod edit -replace "$target=../$(basename "$dep" .tar.xz)")
+  fi
+  if ! (cd "$dir" && go build -ldflags "-s -w" -o "$out.tmp" .); then
+    rm -rf "$work" "$out.tmp"
+    log "FAILED to build $(basename "$out") from $tarball"
+    return 1
+  fi
+  rm -rf "$work"
+}
+
+# build KIND OUT ARGS...: build from source into OUT.tmp
+build() {
+  local kind="$1" out="$2"; shift 2
+  mkdir -p "$(dirname "$out")"
+  if [[ "$kind" == module ]]; then build_module "$out" "$@"; else build_tarball "$out" "$@"; fi
+}
+
+install_tool() {  # install_tool KIND REL VERSION ARGS...
+  local kind="$1" rel="$2" version="$3"; shift 3
+  local out="$cache/$rel" want; want="$(provenance "$kind" "$@")"
+  if [[ -x "$out" && -f "$out.pin" && "$(cat "$out.pin")" == "$want" ]]; then
+    log "cached: $(basename "$out") $version"
+    return 0
+  fi
+  from_bundle "$out" "$rel" "$version" "$want" && return 0
+  command -v go >/dev/null || { log "go is not installed; install Go $GO_VERSION"; return 1; }
+  local start=$SECONDS
+  build "$kind" "$out" "$@" || return 1
   mv -f "$out.tmp" "$out"
-  printf '%s' "$want" >"$stamp"
-  local took=$((SECONDS - start))
-  printf '%s %s %ss\n' "$(basename "$out")" "$module@$version" "$took" >>"$timings"
-  log "built $(basename "$out") in ${took}s"
+  printf '%s' "$want" >"$out.pin"
+  record "$(basename "$out")" "${want%% *}" "$((SECONDS - start))"
+  log "built $(basename "$out") in $((SECONDS - start))s"
 }
 
 list() {
   echo "cache: $cache"
-  echo "tofu  $TOFU_VERSION  $( [[ -x $bin/tofu ]] && echo built || echo missing)"
-  echo "cue   $CUE_VERSION  $( [[ -x $bin/cue ]] && echo built || echo missing)"
-  while read -r src _mod _ver rel; do
-    [[ -z "$src" ]] && continue
-    local f="$plugins/registry.opentofu.org/$src/$rel/linux_amd64/terraform-provider-${src#*/}_v$rel"
-    echo "$src $rel  $( [[ -x $f ]] && echo built || echo missing)"
-  done <<<"$PROVIDERS"
+  local kind rel version
+  while IFS=$'\t' read -r kind rel version _; do
+    printf '%-60s %-8s %s\n' "$rel" "$version" "$( [[ -x $cache/$rel ]] && echo cached || echo missing)"
+  done < <(tools)
+}
+
+verify_bundle() {
+  local name="$1"
+  [[ -n "$bundle" && -f "$bundle/MANIFEST.tsv" ]] || { log "set EDGEKIT_TOOL_BUNDLE to a bundle folder"; return 2; }
+  local row; row="$(tools | awk -F'\t' -v n="$name" \
+    '{ k = $2; sub(/.*\//, "", k); sub(/^terraform-provider-/, "", k); sub(/_v.*/, "", k); if (k == n) print }')"
+  [[ -n "$row" ]] || { log "no tool called $name (tofu, cue or a provider name)"; return 2; }
+  local kind rel version; IFS=$'\t' read -r kind rel version _ <<<"$row"
+  local -a args; IFS=$'\t' read -r -a args <<<"$(cut -f4- <<<"$row")"
+  local want; want="$(provenance "$kind" "${args[@]}")"
+  local m_row; m_row="$(awk -F'\t' -v p="$rel" '$1 == p' "$bundle/MANIFEST.tsv")"
+  [[ -n "$m_row" ]] || { log "the bundle has no entry for $rel"; return 1; }
+  local m_sha; m_sha="$(cut -f4 <<<"$m_row")"
+  [[ "$(cut -f3 <<<"$m_row")" == "$want" ]] || { log "bundle entry for $rel is not the pin ($want)"; return 1; }
+  local scratch; scratch="$(mktemp -d)"
+  local start=$SECONDS
+  build "$kind" "$scratch/$(basename "$rel")" "${args[@]}" || { rm -rf "$scratch"; return 1; }
+  local built; built="$(sha256 "$scratch/$(basename "$rel").tmp")"
+  xz -dc "$bundle/$rel.xz" >"$scratch/bundled"
+  local bundled; bundled="$(sha256 "$scratch/bundled")"
+  local same=0; cmp -s "$scratch/$(basename "$rel").tmp" "$scratch/bundled" || same=1
+  rm -rf "$scratch"
+  echo "rebuilt $name from source in $((SECONDS - start))s"
+  echo "  source build: $built"
+  echo "  bundled:      $bundled"
+  echo "  manifest:     $m_sha"
+  if [[ $same -ne 0 || "$bundled" != "$m_sha" ]]; then
+    echo "MISMATCH: the bundled $name is not what its pinned source builds"
+    return 1
+  fi
+  echo "identical: the bundled $name is what its pinned source builds"
 }
 
 main() {
-  if [[ "${1:-}" == "--list" ]]; then list; return; fi
-  command -v go >/dev/null || { log "go is not installed; install Go >= 1.25"; exit 1; }
-  build_in_module "$bin/tofu" "$TOFU_MODULE/cmd/tofu" "$TOFU_MODULE" "v$TOFU_VERSION" \
-    "github.com/hashicorp/hcl/v2=$TOFU_HCL_REPLACE" \
-    "-X $TOFU_MODULE/version.dev=no"
-  build_in_module "$bin/cue" "$CUE_MODULE/cmd/cue" "$CUE_MODULE" "v$CUE_VERSION"
-  while read -r src mod ver rel; do
-    [[ -z "$src" ]] && continue
-    local name="${src#*/}"
-    local dir="$plugins/registry.opentofu.org/$src/$rel/linux_amd64"
-    mkdir -p "$dir"
-    build_in_module "$dir/terraform-provider-${name}_v$rel" "$mod" "$mod" "$ver"
-  done <<<"$PROVIDERS"
+  case "${1:-}" in
+    --list) list; return ;;
+    --verify-bundle) verify_bundle "${2:?usage: tools/build.sh --verify-bundle NAME}"; return ;;
+    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return ;;
+    "") ;;
+    *) log "unknown argument $1 (see --help)"; return 2 ;;
+  esac
+  local failed=0 kind rel version
+  while IFS=$'\t' read -r kind rel version rest; do
+    local -a args; IFS=$'\t' read -r -a args <<<"$rest"
+    install_tool "$kind" "$rel" "$version" "${args[@]}" || failed=1
+  done < <(tools)
+  ((failed == 0)) || { log "some tools could not be installed (see above)"; return 1; }
   echo "$cache"
 }
 

@@ -31,9 +31,6 @@ class ProviderPin:
     name: str
     source: str
     version: str
-    verified: bool = True
-    """False when the provider cannot be built here: no committed schema, no tofu checks;
-    synth then warns instead of checking its blocks."""
 
 
 @attrs.frozen

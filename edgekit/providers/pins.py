@@ -14,12 +14,11 @@ PINS: dict[str, ProviderPin] = {
         ProviderPin(name="hcloud", source="hetznercloud/hcloud", version="1.68.0"),
         ProviderPin(name="random", source="hashicorp/random", version="3.9.0"),
         ProviderPin(name="cloudflare", source="cloudflare/cloudflare", version="5.24.0"),
-        # No version of these two is served by the Go module proxy reachable here, so
-        # they cannot be built, dumped or run by tofu in tests: blocks for them are
-        # emitted from the providers' documentation and synth warns that they are
-        # unchecked (see README, "Not buildable here").
-        ProviderPin(name="linode", source="linode/linode", version="3.13.0", verified=False),
-        ProviderPin(name="vultr", source="vultr/vultr", version="2.32.0", verified=False),
+        # The module proxy refuses these three: tools/build.sh builds them from the
+        # source tarballs in EDGEKIT_GO_SRC (or installs them from the tool bundle).
+        ProviderPin(name="linode", source="linode/linode", version="3.13.0"),
+        ProviderPin(name="vultr", source="vultr/vultr", version="2.32.0"),
+        ProviderPin(name="digitalocean", source="digitalocean/digitalocean", version="2.99.1"),
     )
 }
 

@@ -55,13 +55,6 @@ class SchemaCheck:
 
     def __call__(self, result: StackResult) -> list[Problem]:
         problems: list[Problem] = []
-        for name in result.providers:
-            pin = self.pins.get(name)
-            if pin is not None and not pin.verified:
-                result.warnings.append(Problem(
-                    path=result.stack.node.path,
-                    message=f"provider {name} {pin.version} could not be built here, so its "
-                    "blocks are not checked against a schema and not run by tofu"))
         for item in result.rendered:
             element = item.element
             if isinstance(element, Resource):
@@ -81,8 +74,8 @@ class SchemaCheck:
         self, kind: str, name: str, type_name: str, body: Any, meta: frozenset[str]
     ) -> list[tuple[str, str]]:
         pin = self.pins.get(name)
-        if pin is None or not pin.verified:
-            return []  # unpinned: reported by the terraform block; unverified: a warning
+        if pin is None:
+            return []  # unpinned: reported by the terraform block
         schema = load_schema(pin.name, pin.version)
         if schema is None:
             return [("", f"no committed schema for provider {name} {pin.version}; run "
