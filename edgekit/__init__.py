@@ -25,7 +25,7 @@ from edgekit.core.errors import (
 )
 from edgekit.core.overrides import DELETE
 from edgekit.core.refs import Ref
-from edgekit.core.stack import LocalState, R2State, Stack, StateEncryption
+from edgekit.core.stack import LocalState, R2State, S3State, Stack, StateEncryption
 
 __version__ = "0.1.0"
 
@@ -49,6 +49,7 @@ __all__ = [
     "R2State",
     "Ref",
     "Resource",
+    "S3State",
     "Stack",
     "StateEncryption",
     "SynthError",

@@ -21,8 +21,10 @@ from typing import Any
 import attrs
 
 from edgekit.core.construct import Construct
+from edgekit.core.crossref import link, stack_order
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import ConstructError, Problem, SynthError
+from edgekit.core.refs import output_name
 from edgekit.core.stack import Stack
 from edgekit.core.synth import Check, StackResult, run_aspects, synth_stack
 from edgekit.core.tftest import test_document
@@ -61,6 +63,18 @@ class App(Construct):
         self._checks: list[Check] = list(checks)
         self._schema_check = check_schemas
         self._aspects_ran = False
+        self._dependencies: dict[str, list[str]] = {}
+
+    @property
+    def dependencies(self) -> dict[str, list[str]]:
+        """Each stack's dependencies (from cross-stack references and `add_dependency`),
+        as of the last synth."""
+        return dict(self._dependencies)
+
+    def ordered_stacks(self) -> list[str]:
+        """Stack names, producers before consumers (synthesizes to find the references)."""
+        self.synth_results()
+        return stack_order([s.name for s in self.stacks], self._dependencies)
 
     def disable_schema_check(self) -> None:
         """Skip the provider schema check (the CLI's ``--no-schema-check``)."""
@@ -92,8 +106,10 @@ class App(Construct):
         chosen = [self.stack(name) for name in only] if only else self.stacks
         if not chosen:
             raise SynthError([Problem(path="<app>", message="the app has no stacks")])
-        results = [synth_stack(stack, PINS) for stack in chosen]
-        problems: list[Problem] = []
+        # Every stack is rendered: a chosen stack may read from (or be read by) another.
+        everything = {stack.name: synth_stack(stack, PINS) for stack in self.stacks}
+        self._dependencies, problems = link(everything, _schema_sensitive)
+        results = [everything[stack.name] for stack in chosen]
         for result in results:
             problems.extend(result.problems)
             if not result.problems:
@@ -160,9 +176,21 @@ class App(Construct):
                     {"constructPath": w.path, "level": "@cdktf/warn", "message": w.message}
                     for w in (warnings or {}).get(name, [])
                 ],
-                "dependencies": [],
+                "dependencies": list(self._dependencies.get(name, [])),
             }
         return {"version": MANIFEST_VERSION, "stacks": stacks}
+
+
+def _schema_sensitive(resource_type: str, attribute: str) -> bool:
+    """Whether the pinned provider's committed schema marks the attribute sensitive."""
+    pin = PINS.get(resource_type.split("_", 1)[0])
+    if pin is None:
+        return False
+    from edgekit.schema.provider_schema import load_schema  # loaded only when used
+
+    schema = load_schema(pin.name, pin.version) or {}
+    block = schema.get("resource_schemas", {}).get(resource_type, {}).get("block", {})
+    return bool(block.get("attributes", {}).get(attribute, {}).get("sensitive", False))
 
 
 def _test_for(result: StackResult) -> dict[str, Any]:
@@ -176,6 +204,10 @@ def _test_for(result: StackResult) -> dict[str, Any]:
             provider = element.type.split("_", 1)[0]
             if provider in MOCK_DEFAULTS:
                 mocked.setdefault(provider, {})[element.type] = MOCK_DEFAULTS[provider]
+    remote: dict[str, list[str]] = {}
+    for ref in result.foreign:
+        remote.setdefault(str(ref.stack), []).append(output_name(ref))
+    remote = {k: sorted(set(v)) for k, v in remote.items()}
     encryption = result.stack.encryption
     given = {key for name, data in result.stack.files.items() if name.endswith(".tfvars.json")
              for key in data}
@@ -186,4 +218,5 @@ def _test_for(result: StackResult) -> dict[str, Any]:
                    if k not in given},
         passphrase_variable=encryption.passphrase_variable if encryption else None,
         mock_resources=mocked,
+        remote_states=remote,
     )

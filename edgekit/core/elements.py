@@ -66,11 +66,11 @@ class Element(Construct):
         return self._address_for(self.logical_id)
 
     def ref(self) -> Ref:
-        return Ref(self.address)
+        return Ref(self.address, (), self.stack.node.id)
 
     def attr(self, name: str) -> Ref:
         """A reference to one of this element's attributes."""
-        return Ref(self.address, (name,))
+        return Ref(self.address, (name,), self.stack.node.id)
 
     def override(self, path: str, value: Any) -> None:
         """Escape hatch: set `path` (dotted) in the rendered body; `DELETE` removes it."""
@@ -134,7 +134,7 @@ def _meta(
 class Resource(Element):
     """``resource "<type>" "<name>" {...}``."""
 
-    __slots__ = ("_meta_args", "config", "type")
+    __slots__ = ("_meta_args", "config", "import_id", "type")
     section = "resource"
 
     def __init__(
@@ -149,11 +149,18 @@ class Resource(Element):
         count: Any = None,
         for_each: Any = None,
         lifecycle: Mapping[str, Any] | None = None,
+        import_id: str | None = None,
     ) -> None:
         self.type = type
         super().__init__(scope, id)
         self.config: dict[str, Any] = dict(config or {})
         self._meta_args = (provider, tuple(depends_on), count, for_each, lifecycle)
+        self.import_id = import_id
+        """Adopt an existing object: synth emits ``import { to, id }`` for this resource."""
+        if import_id is not None and (not isinstance(import_id, str) or not import_id):
+            raise ConstructError(f"[{self.node.path}] import_id must be a non-empty string "
+                                 f"(the provider's id of the existing object), got "
+                                 f"{import_id!r}")
 
     def _address_for(self, name: str) -> str:
         return f"{self.type}.{name}"

@@ -34,15 +34,18 @@ class Ref:
 
     address: str
     attr_path: tuple[str, ...] = ()
+    stack: str | None = None
+    """The stack the element lives in, when known. Used as a value in another stack, the
+    reference is read through that stack's remote state (see ``edgekit.core.crossref``)."""
 
     def attr(self, name: str) -> Ref:
         """A reference one attribute deeper: ``ref.attr("ipv4_address")``."""
-        return Ref(self.address, (*self.attr_path, name))
+        return Ref(self.address, (*self.attr_path, name), self.stack)
 
     def at(self, index: int | str) -> Ref:
         """An index into a list or map: ``ref.attr("network").at(0)``."""
         key = str(index) if isinstance(index, int) else f'"{index}"'
-        return Ref(self.address, (*self.attr_path, f"[{key}]"))
+        return Ref(self.address, (*self.attr_path, f"[{key}]"), self.stack)
 
     @property
     def expression(self) -> str:
@@ -56,6 +59,27 @@ class Ref:
 
     def __format__(self, spec: str) -> str:
         return str(self)
+
+
+REMOTE_STATE = "terraform_remote_state"
+"""The data source type a stack reads another stack's outputs through."""
+
+
+def output_name(ref: Ref) -> str:
+    """The producer's output a cross-stack `ref` reads: its own name for an output
+    (``other.output("x")``), else one edgekit adds: ``xref_<address>_<attrs>``."""
+    if ref.address.startswith("output."):
+        return ref.address.split(".", 1)[1]
+    return "xref_" + re.sub(r"[^A-Za-z0-9_]+", "_", ref.expression).strip("_")
+
+
+def remote_expression(ref: Ref) -> str:
+    """How a consumer stack reads `ref`: through the producer's remote state."""
+    head = f"data.{REMOTE_STATE}.{ref.stack}.outputs.{output_name(ref)}"
+    if ref.address.startswith("output."):
+        for part in ref.attr_path:
+            head += part if part.startswith("[") else f".{part}"
+    return head
 
 
 def interpolations(text: str) -> Iterator[str]:

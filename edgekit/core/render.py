@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from edgekit.core.construct import Construct
-from edgekit.core.refs import Ref, interpolations, referenced_addresses
+from edgekit.core.refs import Ref, interpolations, referenced_addresses, remote_expression
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -23,15 +23,19 @@ class RenderError(Exception):
         self.message = message
 
 
-def render(value: Any, reads: set[str]) -> Any:
+def render(value: Any, reads: set[str], home: str | None = None,
+           foreign: list[Ref] | None = None) -> Any:
     """Plain JSON data for `value`; every address it reads is added to `reads`.
 
+    A `Ref` to an element of another stack than `home` is added to `foreign` and
+    rendered as a read of that stack's remote state (``edgekit.core.crossref``).
     Raises `RenderError` with the pointer of the first value JSON cannot hold.
     """
-    return _render(value, reads, "$")
+    return _render(value, reads, "$", home, foreign if foreign is not None else [])
 
 
-def _render(value: Any, reads: set[str], pointer: str) -> Any:
+def _render(value: Any, reads: set[str], pointer: str, home: str | None = None,
+            foreign: list[Ref] | None = None) -> Any:
     kind = type(value)
     if kind is str:
         if "{" in value:
@@ -42,11 +46,19 @@ def _render(value: Any, reads: set[str], pointer: str) -> Any:
         for key, item in value.items():
             if type(key) is not str:
                 raise RenderError(f"{pointer}", f"object keys must be strings, got {key!r}")
-            out[key] = _render(item, reads, f"{pointer}.{key}")
+            out[key] = _render(item, reads, f"{pointer}.{key}", home, foreign)
         return out
     if kind is list or kind is tuple:
-        return [_render(item, reads, f"{pointer}[{i}]") for i, item in enumerate(value)]
+        return [_render(item, reads, f"{pointer}[{i}]", home, foreign)
+                for i, item in enumerate(value)]
     if kind is Ref:
+        if value.stack is not None and home is not None and value.stack != home:
+            if foreign is not None:
+                foreign.append(value)
+            return "${" + remote_expression(value) + "}"
+        if value.address.startswith("output."):
+            raise RenderError(pointer, f"{value.address} is an output of this stack; read "
+                              "an output only from another stack")
         reads.add(value.address)
         return str(value)
     if value is None or kind in _SCALARS:

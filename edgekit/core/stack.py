@@ -13,6 +13,7 @@ import attrs
 
 from edgekit.core.construct import Construct
 from edgekit.core.overrides import split_path
+from edgekit.core.refs import Ref
 
 TOFU_REQUIRED_VERSION = ">= 1.10.0"
 """`use_lockfile` on the S3 backend needs OpenTofu 1.10."""
@@ -41,6 +42,38 @@ class R2State:
                 "key": self.key or f"{stack_name}/terraform.tfstate",
                 "region": "auto",
                 "endpoints": {"s3": f"https://{self.account_id}.r2.cloudflarestorage.com"},
+                "skip_credentials_validation": True,
+                "skip_region_validation": True,
+                "skip_requesting_account_id": True,
+                "skip_metadata_api_check": True,
+                "skip_s3_checksum": True,
+                "use_path_style": True,
+                "use_lockfile": True,
+            }
+        }
+
+
+@attrs.frozen(kw_only=True)
+class S3State:
+    """State in any S3-protocol bucket (MinIO, SeaweedFS, AWS) through the S3 backend.
+
+    Like `R2State`, credentials come from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``.
+    """
+
+    endpoint: str = attrs.field(validator=attrs.validators.matches_re(r"^https?://\S+$"))
+    bucket: str = attrs.field(
+        validator=attrs.validators.matches_re(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    )
+    key: str | None = None
+    region: str = "us-east-1"
+
+    def backend(self, stack_name: str) -> dict[str, Any]:
+        return {
+            "s3": {
+                "bucket": self.bucket,
+                "key": self.key or f"{stack_name}/terraform.tfstate",
+                "region": self.region,
+                "endpoints": {"s3": self.endpoint},
                 "skip_credentials_validation": True,
                 "skip_region_validation": True,
                 "skip_requesting_account_id": True,
@@ -108,7 +141,7 @@ class Stack(Construct):
         scope: Construct,
         id: str,
         *,
-        state: R2State | LocalState,
+        state: R2State | S3State | LocalState,
         encryption: StateEncryption | None = _DEFAULT_ENCRYPTION,
         required_version: str = TOFU_REQUIRED_VERSION,
     ) -> None:
@@ -119,6 +152,26 @@ class Stack(Construct):
         self._overrides: list[tuple[str, Any]] = []
         self._files: dict[str, Any] = {}
         self._assets: dict[str, bytes] = {}
+        self._dependencies: list[Stack] = []
+
+    def output(self, name: str) -> Ref:
+        """This stack's output `name`, to use in another stack: synth reads it there
+        through this stack's remote state and records the dependency."""
+        if not name.isidentifier():
+            raise ValueError(f"[{self.node.path}] invalid output name {name!r}")
+        return Ref(f"output.{name}", (), self.name)
+
+    def add_dependency(self, other: Stack) -> None:
+        """Order this stack after `other` without reading anything from it."""
+        if other is self:
+            raise ValueError(f"[{self.node.path}] a stack cannot depend on itself")
+        if other not in self._dependencies:
+            self._dependencies.append(other)
+
+    @property
+    def dependencies(self) -> tuple[Stack, ...]:
+        """Stacks this one was told to come after (references add more at synth)."""
+        return tuple(self._dependencies)
 
     def add_file(self, name: str, data: Any) -> None:
         """Write `data` as canonical JSON to ``stacks/<stack>/<name>`` beside the stack,

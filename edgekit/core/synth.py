@@ -18,6 +18,7 @@ from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Element, Module, Provider, Resource
 from edgekit.core.errors import Problem
 from edgekit.core.overrides import apply_override
+from edgekit.core.refs import Ref
 from edgekit.core.render import RenderError, find_reads, render
 from edgekit.core.stack import Stack
 
@@ -49,6 +50,8 @@ class StackResult:
     providers: list[str]
     problems: list[Problem]
     warnings: list[Problem] = attrs.field(factory=list)
+    foreign: list[Ref] = attrs.field(factory=list)
+    """References to elements of other stacks (read through their remote state)."""
 
 
 def run_aspects(root: Construct) -> None:
@@ -64,6 +67,10 @@ def run_aspects(root: Construct) -> None:
             aspect.visit(construct)
 
 
+BUILTIN_PROVIDERS = frozenset({"terraform"})
+"""Built into OpenTofu (``terraform_data``, ``terraform_remote_state``): never required."""
+
+
 def provider_name(resource_type: str) -> str:
     return resource_type.split("_", 1)[0]
 
@@ -77,6 +84,8 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     used_providers: set[str] = set()
     provider_configs: set[str] = set()
     moved: list[dict[str, str]] = []
+    foreign: list[Ref] = []
+    imports: list[dict[str, str]] = []
 
     for construct in stack.node.walk():
         if construct is not stack and getattr(construct, "is_stack", False):
@@ -99,7 +108,7 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
         owners[address] = element
         reads: set[str] = set()
         try:
-            body = render(element.rendered_body(), reads)
+            body = render(element.rendered_body(), reads, stack.name, foreign)
         except RenderError as err:
             problems.append(Problem(path=element.node.path, address=address,
                                     message=err.message, pointer=err.pointer))
@@ -123,6 +132,13 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
             element, DataSource
         ):
             moved.append({"from": old, "to": address})
+        if isinstance(element, Resource) and element.import_id is not None:
+            if isinstance(element, DataSource):
+                problems.append(Problem(path=element.node.path, address=address,
+                                        message="a data source cannot be imported; drop "
+                                        "import_id"))
+            else:
+                imports.append({"to": address, "id": element.import_id})
 
     problems.extend(_check_reads(reads_by_element, owners, provider_configs))
 
@@ -147,12 +163,16 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     document.update(sections)
     if moved:
         document["moved"] = sorted(moved, key=lambda m: (m["to"], m["from"]))
+    if imports:
+        document["import"] = sorted(imports, key=lambda m: m["to"])
     for path, value in stack.overrides:
         try:
             apply_override(document, path, value)
         except (ValueError, IndexError) as err:
             problems.append(Problem(path=stack.node.path, message=f"override failed: {err}"))
-    return StackResult(stack, document, rendered, sorted(used_providers), problems)
+    return StackResult(stack, document, rendered, sorted(used_providers - BUILTIN_PROVIDERS),
+                       problems,
+                       foreign=foreign)
 
 
 def _place(sections: dict[str, Any], element: Element, body: Any) -> None:
@@ -212,7 +232,7 @@ def _terraform_block(
     problems: list[Problem],
 ) -> dict[str, Any]:
     required: dict[str, Any] = {}
-    for name in sorted(used):
+    for name in sorted(used - BUILTIN_PROVIDERS):
         pin = pins.get(name)
         if pin is None:
             problems.append(Problem(

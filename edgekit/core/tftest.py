@@ -35,8 +35,11 @@ def test_document(
     variables: dict[str, Any],
     passphrase_variable: str | None,
     mock_resources: dict[str, dict[str, dict[str, Any]]] | None = None,
+    remote_states: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """`mock_resources`: provider → resource/data type → attribute defaults."""
+    """`mock_resources`: provider → resource/data type → attribute defaults;
+    `remote_states`: other stacks read (data source name → outputs read), overridden
+    with placeholders so the test needs no other stack's state."""
     mocks: dict[str, Any] = {}
     for name in providers:
         base: dict[str, Any] = {}
@@ -64,4 +67,10 @@ def test_document(
         document["mock_provider"] = mocks
     if values:
         document["variables"] = values
+    if remote_states:
+        document["override_data"] = [
+            {"target": f"data.terraform_remote_state.{name}",
+             "values": {"outputs": {o: f"mock-{o}" for o in sorted(outputs)}}}
+            for name, outputs in sorted(remote_states.items())
+        ]
     return document
