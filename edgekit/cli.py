@@ -8,6 +8,8 @@
     edgekit outputs import --stack S [FILE|-]
                                  bring `tofu output -json` back into cue/outputs/S.cue
     edgekit logs sync|query|tail read the logs the nodes shipped to R2, with DuckDB
+    edgekit plan|apply|drift [STACK ...], import, graph
+                                 operate the stacks in dependency order (edgekit/ops/)
 
 The app is found through ``cdktf.json`` (``"app": "python -m <module>"``) or
 ``--app <module>``; the module must define ``make_app(outdir=None) -> App``.
@@ -263,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_outputs_import)
 
     from edgekit.obs.cli import add_logs_parser  # boto3/duckdb load only when logs run
+    from edgekit.ops.cli import add_ops_parsers  # plan, apply, drift, import, graph
+
+    add_ops_parsers(sub)
 
     add_logs_parser(sub)
     return parser

@@ -7,6 +7,7 @@ need=()
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || need+=(postgresql-15)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v nix-instantiate >/dev/null || need+=(nix-bin)
+command -v dot >/dev/null || need+=(graphviz)  # edgekit graph --format svg|png
 if ((${#need[@]} == 0)); then
   exit 0
 fi

@@ -1,0 +1,164 @@
+"""Running the real `tofu` in a synthesized stack folder, with init done once.
+
+The stack folder (``cdktf.out/stacks/<stack>``) is replaced on every synth, so what
+must survive lives under ``.edgekit/`` in the project: the OpenTofu data dir per
+stack (``TF_DATA_DIR``: providers, backend settings), the lock file it wrote, and a
+stamp of the ``terraform`` block it was initialised for. `init` runs again only when
+that block changes (providers, backend) or the data dir is gone.
+
+Plain ``tofu`` in a stack folder keeps working: this only drives it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+
+from edgekit.core.errors import EdgekitError
+
+LOCK_FILE = ".terraform.lock.hcl"
+TIMEOUT = 1800.0
+
+
+class OpsError(EdgekitError):
+    """An operation on stacks failed; the message says which stack and what to do."""
+
+
+def find_tofu() -> str:
+    """``$EDGEKIT_TOFU``, the edgekit tool cache, or ``tofu`` on PATH."""
+    explicit = os.environ.get("EDGEKIT_TOFU")
+    if explicit:
+        return explicit
+    cache = Path(os.environ.get("EDGEKIT_TOOLS") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgekit" / "tools")
+    cached = cache / "bin" / "tofu"
+    if cached.is_file():
+        return str(cached)
+    found = shutil.which("tofu")
+    if found is None:
+        raise OpsError("OpenTofu not found: install `tofu`, set EDGEKIT_TOFU, or run "
+                       "`make tools`")
+    return found
+
+
+@attrs.frozen
+class Workspace:
+    """Where a project's synthesized stacks and edgekit's own tofu files are."""
+
+    root: Path
+    outdir: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / ".edgekit"
+
+    def stack_dir(self, stack: str) -> Path:
+        return self.outdir / "stacks" / stack
+
+    def data_dir(self, stack: str) -> Path:
+        return self.home / "tofu" / stack
+
+    def plan_file(self, stack: str) -> Path:
+        return self.home / "plans" / f"{stack}.tfplan"
+
+    def plan_meta(self, stack: str) -> Path:
+        return self.home / "plans" / f"{stack}.json"
+
+    def document(self, stack: str) -> dict[str, Any]:
+        path = self.stack_dir(stack) / "cdk.tf.json"
+        try:
+            data: dict[str, Any] = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as err:
+            raise OpsError(f"stack {stack!r}: cannot read {path}: {err}; run `edgekit "
+                           "synth`") from err
+        return data
+
+    def config_hash(self, stack: str) -> str:
+        """sha256 over the stack folder's files (what a saved plan was made from)."""
+        digest = hashlib.sha256()
+        folder = self.stack_dir(stack)
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder).as_posix()
+            if path.is_file() and not rel.startswith(".terraform") and rel != LOCK_FILE:
+                digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+
+@attrs.define
+class Tofu:
+    """The tofu binary with the environment every run gets (secrets included, in memory)."""
+
+    workspace: Workspace
+    env: Mapping[str, str]
+    binary: str = attrs.field(factory=find_tofu)
+    plugin_dir: str | None = None
+    secrets: Sequence[str] = ()
+    """Values never to print: replaced by ``***`` in any output edgekit shows."""
+
+    def run(self, stack: str, *args: str, cwd: Path | None = None,
+            check: bool = False) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, "TF_DATA_DIR": str(self.workspace.data_dir(stack)),
+               "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+        try:
+            done = subprocess.run([self.binary, *args], cwd=cwd or self.workspace.stack_dir(
+                stack), env=env, capture_output=True, text=True, timeout=TIMEOUT)
+        except OSError as err:
+            raise OpsError(f"cannot run {self.binary}: {err}") from err
+        except subprocess.TimeoutExpired as err:
+            raise OpsError(f"stack {stack!r}: `tofu {args[0]}` took longer than "
+                           f"{TIMEOUT:.0f}s") from err
+        if check and done.returncode != 0:
+            raise OpsError(f"stack {stack!r}: `tofu {args[0]}` failed:\n"
+                           + self.redact(done.stderr or done.stdout).strip())
+        return done
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+    def init(self, stack: str) -> bool:
+        """`tofu init` unless done for this ``terraform`` block; True when it ran."""
+        data_dir = self.workspace.data_dir(stack)
+        folder = self.workspace.stack_dir(stack)
+        block = self.workspace.document(stack).get("terraform", {})
+        stamp = hashlib.sha256(orjson.dumps(
+            {k: block.get(k) for k in ("backend", "required_providers")},
+            option=orjson.OPT_SORT_KEYS)).hexdigest()
+        stamp_file = data_dir / "edgekit-init.stamp"
+        cached_lock = data_dir / LOCK_FILE
+        if (stamp_file.is_file() and stamp_file.read_text() == stamp
+                and cached_lock.is_file()):
+            if not (folder / LOCK_FILE).is_file():
+                shutil.copyfile(cached_lock, folder / LOCK_FILE)
+            return False
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if cached_lock.is_file() and not (folder / LOCK_FILE).is_file():
+            shutil.copyfile(cached_lock, folder / LOCK_FILE)
+        args = ["init", "-input=false", "-reconfigure", "-no-color"]
+        if self.plugin_dir:
+            args.append(f"-plugin-dir={self.plugin_dir}")
+        self.run(stack, *args, check=True)
+        if (folder / LOCK_FILE).is_file():
+            shutil.copyfile(folder / LOCK_FILE, cached_lock)
+        else:
+            cached_lock.write_text("# no providers\n")
+        stamp_file.write_text(stamp)
+        return True
+
+    def show_json(self, stack: str, plan: Path) -> dict[str, Any]:
+        done = self.run(stack, "show", "-json", "-no-color", str(plan), check=True)
+        try:
+            data: dict[str, Any] = orjson.loads(done.stdout)
+        except orjson.JSONDecodeError as err:
+            raise OpsError(f"stack {stack!r}: `tofu show -json` printed no JSON") from err
+        return data
