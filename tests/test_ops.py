@@ -56,7 +56,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
 
 
 @pytest.fixture
-def project(s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     bucket = f"state-{tmp_path.name.lower().replace('_', '-')[-40:]}".rstrip("-")
     s3.client().create_bucket(Bucket=bucket)
     module = f"opsapp_{abs(hash(str(tmp_path)))}"
@@ -87,13 +87,14 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def plan_json(capsys: pytest.CaptureFixture[str], *stacks: str) -> tuple[int, dict[str, Any]]:
-    code, out, err = run(capsys, "plan", *stacks, "--json", "--env-file", "secrets.env")
+    code, out, _ = run(capsys, "plan", *stacks, "--json", "--env-file", "secrets.env")
     return code, json.loads(out)
 
 
 def stack_of(document: dict[str, Any], name: str) -> dict[str, Any]:
-    (found,) = [s for s in document["stacks"] if s["stack"] == name]
-    return found
+    found: list[dict[str, Any]] = [s for s in document["stacks"] if s["stack"] == name]
+    assert len(found) == 1, document
+    return found[0]
 
 
 def tofu_for(project: Path) -> Tofu:
@@ -136,7 +137,7 @@ def test_plan_apply_replan_and_cross_stack_reference(
     assert outputs["seen"]["value"] == produced["xref_random_id_id_hex"]["value"]
     assert len(outputs["seen"]["value"]) == 8
     # the state in the bucket is encrypted: the hex never appears in plain text
-    body = project and _object(project, "net/terraform.tfstate")
+    body = _object(project, "net/terraform.tfstate")
     assert outputs["seen"]["value"].encode() not in body
     assert b"encrypted_data" in body
 

@@ -13,8 +13,8 @@ def test_public_names_are_locked() -> None:
     assert sorted(edgekit.__all__) == sorted([
         "DELETE", "App", "Aspect", "Construct", "ConstructError", "DataSource", "EdgekitError",
         "Element", "Local", "LocalState", "Module", "Node", "Output", "OutputError", "Problem",
-        "Provider", "R2State", "Ref", "Resource", "S3State", "Stack", "StateEncryption", "SynthError",
-        "SynthReport", "Variable", "__version__",
+        "Provider", "R2State", "Ref", "Resource", "S3State", "Stack", "StateEncryption",
+        "SynthError", "SynthReport", "Variable", "__version__",
     ])
     for name in edgekit.__all__:
         assert hasattr(edgekit, name), name
