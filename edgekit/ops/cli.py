@@ -174,6 +174,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_graph(args: argparse.Namespace) -> int:
     from edgekit.ops import graph
+    from edgekit.ops.tofu import OpsError
 
     workspace = _workspace(args)
     if not args.no_synth:
@@ -184,7 +185,12 @@ def cmd_graph(args: argparse.Namespace) -> int:
     text = graph.mermaid(documents) if args.format == "mermaid" else graph.dot(documents)
     data = text.encode() if args.format in ("dot", "mermaid") else \
         graph.render_image(text, args.format)
-    if args.output:
+    if args.embed:
+        if args.format != "mermaid":
+            raise OpsError("--embed writes a mermaid block; pass --format mermaid")
+        graph.embed(Path(args.embed), text)
+        print(f"edgekit: updated the picture in {args.embed}", file=sys.stderr)
+    elif args.output:
         Path(args.output).write_bytes(data)
     else:
         sys.stdout.buffer.write(data)
@@ -261,6 +267,8 @@ def add_ops_parsers(sub: Any) -> None:
     graph.add_argument("stacks", nargs="*", metavar="STACK", help="stacks (default: all)")
     graph.add_argument("--format", choices=("dot", "mermaid", "svg", "png"), default="dot")
     graph.add_argument("--output", "-o", help="write here instead of stdout")
+    graph.add_argument("--embed", metavar="FILE", help="replace the block after "
+                       "'<!-- edgekit graph -->' in FILE (e.g. docs/structure/index.md)")
     graph.add_argument("--out", help="synth output folder (default: cdktf.out)")
     graph.add_argument("--no-synth", action="store_true", help="use cdktf.out as it is")
     graph.set_defaults(func=cmd_graph)

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from edgekit.core.refs import REMOTE_STATE, interpolations, referenced_addresses
@@ -31,7 +32,6 @@ ROLES: dict[str, str] = {
     "digitalocean_volume": "volume",
     "cloudflare_hyperdrive_config": "Hyperdrive",
     "cloudflare_r2_bucket": "R2",
-    "cloudflare_dns_record": "DNS",
 }
 """Resource types drawn, with the role they play."""
 
@@ -77,6 +77,8 @@ def build(documents: Documents) -> tuple[dict[str, dict[str, str]], set[tuple[st
                         role = ROLES.get(rtype, rtype)
                         nodes[stack][key] = f"{role}: {name}"
                         shown.add(key)
+        for name, value in doc.get("locals", {}).items():
+            reads[f"{stack}/local.{name}"] = {f"{stack}/{a}" for a in _reads(value)}
         outputs[stack] = {f"{stack}/output.{n}": {f"{stack}/{a}" for a in _reads(o)}
                           for n, o in doc.get("output", {}).items()}
         for out, targets in outputs[stack].items():
@@ -156,6 +158,21 @@ def render_image(dot_text: str, fmt: str) -> bytes:
 
         raise OpsError(f"dot -T{fmt} failed: {done.stderr.decode(errors='replace')}")
     return done.stdout
+
+
+MARKER = "<!-- edgekit graph -->"
+_BLOCK = re.compile(re.escape(MARKER) + r"\n```mermaid\n.*?```\n", re.DOTALL)
+
+
+def embed(page: Path, picture: str) -> None:
+    """Replace the mermaid block after `MARKER` in `page` (append one if missing)."""
+    text = page.read_text()
+    block = f"{MARKER}\n```mermaid\n{picture}```\n"
+    if _BLOCK.search(text):
+        text = _BLOCK.sub(lambda _: block, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    page.write_text(text)
 
 
 def stacks_of(names: Iterable[str], documents: Documents) -> dict[str, dict[str, Any]]:

@@ -61,11 +61,16 @@ def import_call(tofu: Tofu, stack: str, resource_type: str, import_id: str,
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     after: dict[str, Any] = {}
+    hidden: dict[str, Any] = {}
     for rc in plan.get("resource_changes", []):
         if rc.get("address") == address:
             after = rc.get("change", {}).get("after") or {}
+            hidden = rc.get("change", {}).get("after_sensitive") or {}
     config = {k: after[k] for k in generated_names(hcl)
               if after.get(k) not in (None, [], {}) and k != "id"}
+    for key in config:
+        if hidden.get(key):  # never printed: the user passes a Variable instead
+            config[key] = Secret(key)
     return python_call(name, resource_type, config, import_id)
 
 
@@ -76,7 +81,16 @@ def python_call(name: str, resource_type: str, config: dict[str, Any], import_id
     return "\n".join(lines)
 
 
+class Secret(str):
+    """A sensitive attribute's place in the printed call."""
+
+    def __repr__(self) -> str:
+        return f"Variable(self, {str(self)!r}, type='string', sensitive=True).ref()"
+
+
 def _py(value: Any) -> str:
+    if isinstance(value, Secret):
+        return repr(value)
     if value is True or value is False or value is None:
         return repr(value)
     if isinstance(value, dict):
