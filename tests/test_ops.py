@@ -183,6 +183,32 @@ def test_replace_is_listed_asked_for_and_a_stale_plan_refused(
 
 
 @pytest.mark.tools
+def test_plan_made_before_a_dependency_was_applied_is_refused_and_init_is_cached(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(capsys, "plan", "net", "--env-file", "secrets.env")[0] == 2
+    assert run(capsys, "apply", "net", "--env-file", "secrets.env")[0] == 0
+    monkeypatch.setenv("OPS_GEN", "2")  # net's value changes: app must follow
+    code, doc = plan_json(capsys)
+    assert code == 2
+    assert stack_of(doc, "net")["replace"] == 1
+    assert stack_of(doc, "app")["add"] == 1
+    code, _, err = run(capsys, "apply", "--yes", "--env-file", "secrets.env")
+    assert code == 1
+    assert "the plan of 'app' was made before net was applied; run `edgekit plan` again" in err
+    assert "applied: net" in err
+    code, doc = plan_json(capsys, "app")  # re-planned: reads net's new value
+    assert code == 2
+    assert run(capsys, "apply", "app", "--env-file", "secrets.env")[0] == 0
+    tofu = tofu_for(project)
+    assert tofu.init("net") is False  # the same terraform block: no second init
+    assert (project / ".edgekit/tofu/net/edgekit-init.stamp").is_file()
+    seen = json.loads(tofu.run("app", "output", "-json", check=True).stdout)["seen"]["value"]
+    produced = json.loads(tofu.run("net", "output", "-json", check=True).stdout)
+    assert seen == produced["xref_random_id_id_hex"]["value"]
+
+
+@pytest.mark.tools
 def test_drift_reports_no_drift_as_json_and_exit_0(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

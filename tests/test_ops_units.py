@@ -97,6 +97,33 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(
     assert "\x1b[31" not in stream.getvalue()
 
 
+def test_progress_shows_steps_with_elapsed_time_on_a_terminal_only(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgekit.ops.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    stream = Tty()
+    progress = Progress(stream)
+    with progress.step("net", "plan"):
+        pass
+    assert re.search(r"net: plan \(\d+\.\ds\)", stream.getvalue())
+    quiet = io.StringIO()
+    with Progress(quiet).step("net", "plan"):
+        pass
+    assert quiet.getvalue() == ""
+    monkeypatch.setenv("CI", "true")
+    ci = Tty()
+    with Progress(ci).step("net", "plan"):
+        pass
+    assert ci.getvalue() == ""
+
+
 def test_env_file_parsing_never_shows_values(tmp_path: Path) -> None:
     path = tmp_path / "e.env"
     path.write_text("# c\n\nexport A='x y'\nB=\"q\"  # note\nC=plain\n")
