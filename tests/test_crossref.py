@@ -6,6 +6,7 @@ The same references resolve through real remote state in tests/test_ops.py."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from edgekit import App, DataSource, LocalState, Output, Resource, Stack, SynthE
 from edgekit.core.crossref import stack_order
 from edgekit.core.errors import ConstructError
 from edgekit.core.stack import S3State, StateEncryption
+from tests.conftest import Tofu
 
 S3 = S3State(endpoint="http://127.0.0.1:9000", bucket="state")
 
@@ -183,3 +185,24 @@ def test_import_id_emits_an_import_block(tmp_path: Path) -> None:
         Resource(s, "c", type="random_id", import_id="")
     DataSource(s, "d", type="random_id", import_id="x")
     assert "[s/d] data.random_id.d: a data source cannot be imported" in problems(app)
+
+
+@pytest.mark.tools
+def test_consumer_passes_tofu_test_without_the_producers_state(
+    tmp_path: Path, tofu: Tofu, stack_dir_copy: Callable[[Path], Path]
+) -> None:
+    """The generated test overrides the remote state: no other stack's state is needed."""
+    app = App(outdir=tmp_path / "out")
+    net = Stack(app, "net", state=S3)
+    pw = Resource(net, "pw", type="random_password", config={"length": 20})
+    web = Stack(app, "web", state=S3)
+    Resource(web, "a", type="terraform_data", config={"input": pw.attr("result")})
+    Resource(web, "b", type="random_id", config={"byte_length": 4})
+    app.synth()
+    folder = stack_dir_copy(tmp_path / "out/stacks/web")
+    assert tofu.init(folder).returncode == 0
+    validate = tofu(folder, "validate")
+    assert validate.returncode == 0, validate.stderr
+    test = tofu(folder, "test")
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert "2 passed, 0 failed" in test.stdout
