@@ -47,13 +47,50 @@ def _dest(args: argparse.Namespace) -> Path:
     return LOGS_ROOT / stack if stack else LOGS_ROOT
 
 
+def log_sink(stack: str, root: Path) -> tuple[str, str]:
+    """(bucket, R2 endpoint) of `stack`'s log sink, from the environment's CUE export."""
+    from edgekit.cue.model import Estate
+
+    names = Estate.env_names(root)
+    if stack not in names:
+        raise LogsError(
+            f"stack {stack!r} has no log sink: only environments ship logs (cue/envs.cue "
+            f"`cloudflare.logs_bucket`; environments: {', '.join(names) or 'none'}); pass "
+            "--bucket and --endpoint to read another bucket")
+    side = Estate.load(root, stack, refresh=False).env.cloudflare
+    return side.logs_bucket, f"https://{side.account_id}.r2.cloudflarestorage.com"
+
+
+def resolve_sink(args: argparse.Namespace, root: Path) -> tuple[str, str | None]:
+    """--bucket/--endpoint when given; else the stack's sink in the CUE export; without a
+    CUE project, $EDGEKIT_LOGS_BUCKET (or edgekit-logs) and the usual endpoint lookup."""
+    from edgekit.obs.sync import ENDPOINT_ENV
+
+    endpoint = args.endpoint or os.environ.get(ENDPOINT_ENV)
+    if args.bucket:
+        return args.bucket, endpoint
+    if (root / "cue" / "export").is_dir():
+        bucket, r2 = log_sink(args.stack, root)
+        return bucket, endpoint or r2
+    return default_bucket(), endpoint
+
+
 def cmd_logs_sync(args: argparse.Namespace) -> int:
     from edgekit.obs.sync import TerminalProgress, make_client, sync
 
-    client = make_client(endpoint_url=args.endpoint, profile=args.profile)
-    bucket = args.bucket or default_bucket()
+    bucket, endpoint = resolve_sink(args, Path.cwd())
+    client = make_client(endpoint_url=endpoint, profile=args.profile)
     report = sync(client, bucket, args.stack, _dest(args), progress=TerminalProgress())
     print(report.summary())
+    if report.listed == 0:
+        from edgekit.obs.sync import other_prefixes
+
+        others = other_prefixes(client, bucket, report.prefix)
+        hint = (f"the bucket holds {', '.join(others)}: is --stack or the bucket wrong?"
+                if others else "have the nodes shipped any logs yet?")
+        print(f"edgekit: no objects under s3://{bucket}/{report.prefix}; {hint}",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
@@ -121,11 +158,12 @@ def add_logs_parser(
         "--profile / AWS_PROFILE. Endpoint: --endpoint, $EDGEKIT_R2_ENDPOINT, or\n"
         "https://$CLOUDFLARE_ACCOUNT_ID.r2.cloudflarestorage.com.")
     s.add_argument("--stack", required=True, help="the stack whose logs to fetch, e.g. prod")
-    s.add_argument("--bucket", help=f"the logs bucket (default: ${BUCKET_ENV} or "
-                   f"{DEFAULT_BUCKET})")
+    s.add_argument("--bucket", help="the logs bucket (default: the stack's "
+                   "`cloudflare.logs_bucket` in cue/export/<stack>.json)")
     _add_dest(s, "(default: .edgekit/logs/<stack>)")
     s.add_argument("--endpoint", metavar="URL",
-                   help="S3 endpoint (default: $EDGEKIT_R2_ENDPOINT or the account's R2)")
+                   help="S3 endpoint (default: $EDGEKIT_R2_ENDPOINT, else the R2 of the "
+                   "stack's `cloudflare.account_id` in the CUE export)")
     s.add_argument("--profile", metavar="P", help="AWS profile holding the R2 keys")
     s.set_defaults(func=cmd_logs_sync)
 

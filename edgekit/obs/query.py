@@ -138,6 +138,7 @@ def _new_connection() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET autoinstall_known_extensions = false")
     return con
 
 
@@ -219,9 +220,30 @@ def _strip(sql: str) -> str:
     return sql.strip().rstrip(";").strip()
 
 
+ALLOWED_STATEMENTS = frozenset({"SELECT", "EXPLAIN"})
+
+
+def check_read_only(sql: str) -> None:
+    """Refuse anything but one read-only statement (SELECT, WITH, FROM, DESCRIBE, EXPLAIN):
+    a query over the mirror never writes files (COPY ... TO), attaches databases, installs
+    or loads extensions, or creates objects."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise LogsError(f"query failed: {exc}") from exc
+    if len(statements) != 1:
+        raise LogsError(f"expected one SQL statement, got {len(statements)}; queries over the "
+                        "logs are read-only SELECTs")
+    kind = statements[0].type.name
+    if kind not in ALLOWED_STATEMENTS:
+        raise LogsError(f"refused a {kind} statement: queries over the logs are read-only "
+                        "(SELECT ... FROM logs); use --csv/--parquet to write a result")
+
+
 def query(dest: Path, sql: str, params: Sequence[object] = ()) -> tuple[list[str], Rows]:
     """Run ``sql`` (which may use the view ``logs``); the column names and the rows."""
     sql = _strip(sql)
+    check_read_only(sql)
     con = connect_for(dest, sql, params)
     try:
         con.execute(sql, list(params))
@@ -244,6 +266,7 @@ def export(dest: Path, sql: str, out: Path, fmt: Format) -> None:
     out = out.resolve()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     sql = _strip(sql)
+    check_read_only(sql)
     con = connect_for(dest, sql)
     try:
         con.execute(f"COPY ({sql}) TO {_quote(tmp.as_posix())} ({options})")

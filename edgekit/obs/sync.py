@@ -276,12 +276,14 @@ class SyncState:
         return self.held.get(key) == etag and (dest / key).is_file()
 
     def record(self, key: str, etag: str) -> None:
-        """Durably note that ``key`` at ``etag`` is in place."""
+        """Note that ``key`` at ``etag`` is in place (its file is already fsynced).
+
+        The line is flushed, not fsynced: a record lost in a crash only means that object
+        is fetched again into the same path; `compact` makes the records durable."""
         if self._journal is None:
             self._journal = self.journal_path.open("ab")
         self._journal.write(orjson.dumps({"key": key, "etag": etag}) + b"\n")
         self._journal.flush()
-        os.fsync(self._journal.fileno())
         self.held[key] = etag
 
     def compact(self) -> None:
@@ -369,6 +371,46 @@ def _list(client: S3Client, bucket: str, prefix: str) -> Iterator[_Listed]:
             yield _Listed(key, _etag(obj.get("ETag", "")), obj.get("Size", 0))
 
 
+def other_prefixes(client: S3Client, bucket: str, prefix: str, limit: int = 5) -> list[str]:
+    """Up to `limit` stack prefixes (``otel/<stack>/``) in the bucket other than `prefix`."""
+    root = prefix.split("/", 1)[0] + "/"
+    try:
+        page = client.list_objects_v2(Bucket=bucket, Prefix=root, Delimiter="/", MaxKeys=100)
+    except (ClientError, BotoCoreError):
+        return []
+    found = [str(p.get("Prefix", "")) for p in page.get("CommonPrefixes", [])]
+    return [p for p in found if p and p != prefix][:limit]
+
+
+@attrs.frozen
+class _Staged:
+    fetched: _Fetched
+    tmp: Path | None
+    """The object written and fsynced beside its target, not yet renamed into place."""
+    size: int = 0
+
+
+def _fetch_and_stage(client: S3Client, bucket: str, item: _Listed, dest: Path) -> _Staged:
+    """Fetch, validate and (when valid) write one object to a temp file, in a worker
+    thread: the network waits, the gunzips and the fsyncs of many objects overlap. The
+    rename into place (and the record) happen in the caller, one object at a time."""
+    fetched = _fetch(client, bucket, item)
+    if fetched.problem is not None:
+        return _Staged(fetched, None)
+    target = dest / fetched.key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(fetched.data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return _Staged(_Fetched(fetched.key, fetched.etag, b"", None), tmp, len(fetched.data))
+
+
 def _fetch(client: S3Client, bucket: str, item: _Listed) -> _Fetched:
     try:
         response = client.get_object(Bucket=bucket, Key=item.key)
@@ -386,21 +428,6 @@ def _fetch(client: S3Client, bucket: str, item: _Listed) -> _Fetched:
             return _Fetched(item.key, etag, gzip.compress(data, compresslevel=1), None)
         return _Fetched(item.key, etag, b"", "not a gzip stream (nor decoded NDJSON)")
     return _Fetched(item.key, etag, data, validate_object(data))
-
-
-def _write_object(dest: Path, key: str, data: bytes) -> None:
-    target = dest / key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def sync(
@@ -448,7 +475,7 @@ def sync(
     if progress is not None:
         progress(0, total, 0)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="edgekit-sync")
-    pending: set[Future[_Fetched]] = set()
+    pending: set[Future[_Staged]] = set()
     queue = iter(todo)
     try:
 
@@ -457,7 +484,7 @@ def sync(
                 item = next(queue, None)
                 if item is None:
                     return
-                pending.add(pool.submit(_fetch, client, bucket, item))
+                pending.add(pool.submit(_fetch_and_stage, client, bucket, item, dest))
 
         fill()
         while pending:
@@ -465,16 +492,17 @@ def sync(
             for future in finished:
                 pending.discard(future)
                 try:
-                    fetched = future.result()
+                    staged = future.result()
                 except (ClientError, BotoCoreError) as exc:
                     raise _refused(exc, bucket, endpoint) from exc
-                if fetched.problem is not None:
-                    report.skipped.append(Skipped(fetched.key, fetched.problem))
+                fetched = staged.fetched
+                if fetched.problem is not None or staged.tmp is None:
+                    report.skipped.append(Skipped(fetched.key, fetched.problem or "not written"))
                 else:
-                    _write_object(dest, fetched.key, fetched.data)
+                    os.replace(staged.tmp, dest / fetched.key)  # in place, then recorded
                     state.record(fetched.key, fetched.etag)
                     report.downloaded.append(fetched.key)
-                    report.bytes_downloaded += len(fetched.data)
+                    report.bytes_downloaded += staged.size
                 done += 1
                 if progress is not None:
                     progress(done, total, report.bytes_downloaded)
@@ -483,6 +511,11 @@ def sync(
         for future in pending:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+        for future in pending:  # staged but never put in place: no temp file stays behind
+            if future.done() and not future.cancelled() and future.exception() is None:
+                tmp = future.result().tmp
+                if tmp is not None:
+                    tmp.unlink(missing_ok=True)
         state.compact()
     report.seconds = time.monotonic() - started
     return report

@@ -1,0 +1,115 @@
+"""`edgekit logs` as part of the operating commands: the stack's sink comes from its CUE
+export, a stack without one is an error, an empty prefix is never silent, and queries over
+the mirror are read-only."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from edgekit.cli import main
+from edgekit.obs.contract import LogsError
+from edgekit.obs.query import check_read_only, query
+from edgekit.obs.testing import SeaweedS3, gzip_ndjson, upload, vector_objects
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sync_args(**kw: object) -> argparse.Namespace:
+    base: dict[str, object] = {"stack": "staging", "bucket": None, "endpoint": None,
+                               "dest": None, "profile": None}
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_sink_comes_from_the_stacks_cue_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgekit.cue.model import Estate
+    from edgekit.obs.cli import resolve_sink
+
+    monkeypatch.delenv("EDGEKIT_R2_ENDPOINT", raising=False)
+    monkeypatch.setenv("EDGEKIT_LOGS_BUCKET", "edgekit-logs")  # ignored with a CUE project
+    for stack in ("staging", "prod"):
+        side = Estate.load(ROOT, stack, refresh=False).env.cloudflare
+        bucket, endpoint = resolve_sink(sync_args(stack=stack), ROOT)
+        assert bucket == side.logs_bucket
+        assert endpoint == f"https://{side.account_id}.r2.cloudflarestorage.com"
+    assert resolve_sink(sync_args(), ROOT)[0] == "edgekit-logs-staging"
+    assert resolve_sink(sync_args(bucket="other", endpoint="http://127.0.0.1:1"), ROOT) == (
+        "other", "http://127.0.0.1:1")
+
+
+def test_a_stack_without_a_log_sink_is_an_error(capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    code = main(["logs", "sync", "--stack", "example"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "stack 'example' has no log sink" in err
+    assert "environments: prod, staging" in err
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    s3 = SeaweedS3.start(tmp_path_factory.mktemp("seaweed"))
+    try:
+        yield s3
+    finally:
+        s3.stop()
+
+
+@pytest.mark.tools
+def test_zero_objects_is_never_silent(server: SeaweedS3, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    client = server.client()
+    client.create_bucket(Bucket="logs-zero")
+    objects = vector_objects(stacks=["prod"], nodes=["edge-1"], services=["api"],
+                             start=datetime(2026, 11, 29, tzinfo=UTC), hours=1,
+                             objects_per_hour=2, events_per_object=3)
+    upload(client, "logs-zero", {k: gzip_ndjson(v) for k, v in objects.items()})
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    base = ["logs", "sync", "--bucket", "logs-zero", "--endpoint", server.endpoint]
+    assert main([*base, "--stack", "staging", "--dest", "s"]) == 1
+    err = capsys.readouterr().err
+    assert "no objects under s3://logs-zero/otel/staging/" in err
+    assert "the bucket holds otel/prod/: is --stack or the bucket wrong?" in err
+    assert main([*base, "--stack", "prod", "--dest", "p"]) == 0
+    out = capsys.readouterr().out
+    assert "2 objects, 2 downloaded" in out
+    client.create_bucket(Bucket="logs-empty")
+    assert main(["logs", "sync", "--bucket", "logs-empty", "--endpoint", server.endpoint,
+                 "--stack", "prod", "--dest", "e"]) == 1
+    assert "have the nodes shipped any logs yet?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sql", [
+    "COPY (SELECT * FROM logs) TO '/tmp/edgekit-leak.csv'",
+    "ATTACH '/tmp/edgekit-other.db'",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "CREATE TABLE t AS SELECT * FROM logs",
+    "SELECT 1; DROP VIEW logs",
+    "PRAGMA version",
+])
+def test_queries_are_read_only(sql: str, tmp_path: Path) -> None:
+    with pytest.raises(LogsError, match="read-only"):
+        check_read_only(sql)
+    with pytest.raises(LogsError, match="read-only"):
+        query(tmp_path, sql)
+    assert not Path("/tmp/edgekit-leak.csv").exists()
+
+
+def test_reads_are_allowed(tmp_path: Path) -> None:
+    for sql in ("SELECT 1", "WITH a AS (SELECT 1 AS x) SELECT x FROM a", "FROM logs",
+                "DESCRIBE logs", "EXPLAIN SELECT 1"):
+        check_read_only(sql)
+    assert query(tmp_path, "SELECT 41 + 1 AS n") == (["n"], [(42,)])
+    shutil.rmtree(tmp_path, ignore_errors=True)
