@@ -90,12 +90,54 @@ def timed_interleaved(
     return out
 
 
+def resync_bench(count: int) -> int:
+    """Upload ``count`` small valid objects, sync them once, then time re-syncs."""
+    body = gzip.compress(orjson.dumps(make_event(datetime(2026, 11, 29, tzinfo=UTC), "api",
+                                                 "edge-1", random.Random(1))) + b"\n")
+    start = datetime(2026, 11, 29, tzinfo=UTC)
+    keys = [object_key(STACK, NODES[i % len(NODES)], start + timedelta(hours=i // 1000),
+                       start + timedelta(hours=i // 1000, seconds=i)) for i in range(count)]
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
+        server = SeaweedS3.start(Path(tmp))
+        try:
+            client = server.client()
+            client.create_bucket(Bucket=BUCKET)
+            up = time.perf_counter()
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(lambda k: client.put_object(Bucket=BUCKET, Key=k, Body=body),
+                              keys))
+            print(f"uploaded {count} objects in {time.perf_counter() - up:.1f}s")
+            dest = Path(tmp) / "mirror"
+            first = sync(client, BUCKET, STACK, dest)
+            print(f"first sync {first.seconds:.2f} s, {len(first.downloaded)} objects "
+                  f"({len(first.downloaded) / first.seconds:.0f} objects/s)")
+            if os.environ.get("EDGEKIT_BENCH_PROFILE"):
+                import cProfile
+                import pstats
+
+                profiler = cProfile.Profile()
+                profiler.runcall(sync, client, BUCKET, STACK, dest)
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
+            times = [sync(client, BUCKET, STACK, dest).seconds for _ in range(5)]
+            print(f"resync  best {min(times):.3f} s, median {statistics.median(times):.3f} s "
+                  f"for {count} objects already held (load average {os.getloadavg()[0]:.1f} "
+                  f"on {os.cpu_count()} CPUs)")
+        finally:
+            server.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("mb", nargs="?", type=float, default=50.0,
                         help="megabytes of NDJSON to generate (default 50)")
     parser.add_argument("--repeat", type=int, default=20, help="query runs after a warm-up")
+    parser.add_argument("--resync-objects", type=int, default=0, metavar="N",
+                        help="also time a re-sync with nothing new over N small objects "
+                        "(e.g. 10000), then exit")
     args = parser.parse_args(argv)
+    if args.resync_objects:
+        return resync_bench(args.resync_objects)
     if weed_binary() is None:
         print(f"SeaweedFS not found; {INSTALL_HINT}", file=sys.stderr)
         return 1

@@ -113,3 +113,34 @@ def test_reads_are_allowed(tmp_path: Path) -> None:
         check_read_only(sql)
     assert query(tmp_path, "SELECT 41 + 1 AS n") == (["n"], [(42,)])
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.tools
+def test_listing_pages_folders_and_odd_keys(server: SeaweedS3, tmp_path: Path) -> None:
+    """The fast listing (ElementTree in botocore's before-parse hook, folders in parallel)
+    sees every key exactly once, across pages, with URL-encoded keys decoded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edgekit.obs.sync import _list, sync
+
+    client = server.client()
+    client.create_bucket(Bucket="logs-list")
+    body = gzip_ndjson(next(iter(vector_objects(
+        stacks=["prod"], nodes=["edge-1"], services=["api"],
+        start=datetime(2026, 11, 29, tzinfo=UTC), hours=1, objects_per_hour=1,
+        events_per_object=1).values())))
+    keys = [f"otel/prod/edge-{i % 2}/date=2026-11-29/hour=00/{i:05d}-x.log.gz"
+            for i in range(2100)]  # edge-0 holds 1050 keys: two pages
+    odd = "otel/prod/edge-1/date=2026-11-29/hour=00/a b+c%d ü&<x>.log.gz"
+    top = "otel/prod/stray.log.gz"
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: client.put_object(Bucket="logs-list", Key=k, Body=body),
+                      [*keys, odd, top]))
+    listed = list(_list(client, "logs-list", "otel/prod/"))
+    assert sorted(i.key for i in listed) == sorted([*keys, odd, top])
+    assert all(i.size == len(body) and i.etag for i in listed)
+    report = sync(client, "logs-list", "prod", tmp_path / "m")
+    assert report.listed == len(keys) + 2 and len(report.downloaded) == len(keys)
+    assert {s.key for s in report.skipped} == {top, odd}  # named exactly, decoded
+    again = sync(client, "logs-list", "prod", tmp_path / "m")
+    assert again.held == len(keys) and again.downloaded == []
