@@ -67,8 +67,9 @@ def run_aspects(root: Construct) -> None:
             aspect.visit(construct)
 
 
-BUILTIN_PROVIDERS = frozenset({"terraform"})
-"""Built into OpenTofu (``terraform_data``, ``terraform_remote_state``): never required."""
+BUILTIN_PROVIDER = "terraform"
+"""OpenTofu's built-in provider (``terraform_data``, ``terraform_remote_state``): needs no
+pin, no download, no mock."""
 
 
 def provider_name(resource_type: str) -> str:
@@ -118,7 +119,8 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
                                     message=f"override failed: {err}"))
             continue
         if isinstance(element, Resource):
-            used_providers.add(provider_name(element.type))
+            if provider_name(element.type) != BUILTIN_PROVIDER:
+                used_providers.add(provider_name(element.type))
             for dep in body.get("depends_on", []) if isinstance(body, dict) else []:
                 reads.add(dep)
         if isinstance(element, Provider):
@@ -170,8 +172,7 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
             apply_override(document, path, value)
         except (ValueError, IndexError) as err:
             problems.append(Problem(path=stack.node.path, message=f"override failed: {err}"))
-    return StackResult(stack, document, rendered, sorted(used_providers - BUILTIN_PROVIDERS),
-                       problems,
+    return StackResult(stack, document, rendered, sorted(used_providers), problems,
                        foreign=foreign)
 
 
@@ -232,7 +233,7 @@ def _terraform_block(
     problems: list[Problem],
 ) -> dict[str, Any]:
     required: dict[str, Any] = {}
-    for name in sorted(used - BUILTIN_PROVIDERS):
+    for name in sorted(used):
         pin = pins.get(name)
         if pin is None:
             problems.append(Problem(

@@ -36,10 +36,12 @@ def test_document(
     passphrase_variable: str | None,
     mock_resources: dict[str, dict[str, dict[str, Any]]] | None = None,
     remote_states: dict[str, list[str]] | None = None,
+    assertions: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """`mock_resources`: provider → resource/data type → attribute defaults;
     `remote_states`: other stacks read (data source name → outputs read), overridden
-    with placeholders so the test needs no other stack's state."""
+    with placeholders so the test needs no other stack's state;
+    `assertions`: ``assert`` blocks checked after the mocked apply."""
     mocks: dict[str, Any] = {}
     for name in providers:
         base: dict[str, Any] = {}
@@ -63,6 +65,9 @@ def test_document(
             "step_2_apply": {"command": "apply"},
         },
     }
+    if assertions:
+        # After the apply every configured value is known (a plan leaves some unknown).
+        document["run"]["step_2_apply"]["assert"] = assertions
     if mocks:  # an empty mock_provider object is a syntax error (missing block label)
         document["mock_provider"] = mocks
     if values:
