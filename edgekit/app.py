@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from edgekit.core.construct import Construct
-from edgekit.core.crossref import link, stack_order
+from edgekit.core.crossref import explain_foreign_reads, link, stack_order
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import ConstructError, Problem, SynthError
 from edgekit.core.refs import output_name
@@ -116,7 +116,7 @@ class App(Construct):
                 for check in self._all_checks():
                     problems.extend(check(result))
         if problems:
-            raise SynthError(problems)
+            raise SynthError(explain_foreign_reads(problems, everything))
         return results
 
     def synth_files(self, only: Sequence[str] | None = None) -> dict[str, bytes]:

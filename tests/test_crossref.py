@@ -206,3 +206,15 @@ def test_consumer_passes_tofu_test_without_the_producers_state(
     test = tofu(folder, "test")
     assert test.returncode == 0, test.stdout + test.stderr
     assert "2 passed, 0 failed" in test.stdout
+
+
+def test_a_foreign_read_inside_a_string_says_where_it_is(tmp_path: Path) -> None:
+    app = App(outdir=tmp_path / "out")
+    net = Stack(app, "net", state=S3)
+    rid = Resource(net, "id", type="random_id", config={"byte_length": 4})
+    web = Stack(app, "web", state=S3)
+    Resource(web, "a", type="terraform_data", config={"input": f"id-{rid.attr('hex')}"})
+    text = problems(app)
+    assert ("[web/a] terraform_data.a: reference to random_id.id, which is not in stack "
+            "'web'; it is in stack 'net': pass the Ref itself as the value (not inside a "
+            "string) to read it through that stack's remote state @ $.input") in text

@@ -93,6 +93,30 @@ def _mark_sensitive(value: Any, expression: str) -> Any:
     return value
 
 
+def explain_foreign_reads(problems: list[Problem],
+                          results: Mapping[str, StackResult]) -> list[Problem]:
+    """A "not in stack" read of an address another stack has (a Ref inside an f-string or
+    a hand-written ``${...}``) says where it is and how to read it across stacks."""
+    owners: dict[str, list[str]] = {}
+    for name, result in results.items():
+        for item in result.rendered:
+            owners.setdefault(item.element.address, []).append(name)
+    out = []
+    for problem in problems:
+        address = problem.message.split(" ", 3)[2].rstrip(",") \
+            if problem.message.startswith("reference to ") else ""
+        stacks = [s for s in owners.get(address, []) if f"stack {s!r}" not in problem.message]
+        if "which is not in stack" in problem.message and stacks:
+            problem = Problem(path=problem.path, address=problem.address,
+                              pointer=problem.pointer, message=(
+                                  f"{problem.message.split('; did you mean')[0]}; it is in "
+                                  f"stack {stacks[0]!r}: pass the Ref itself as the value "
+                                  "(not inside a string) to read it through that stack's "
+                                  "remote state"))
+        out.append(problem)
+    return out
+
+
 def _publish(producer: StackResult, ref: Ref,
              sensitive: Sensitive) -> tuple[Problem | None, bool]:
     """Make sure the producer has the output `ref` reads; say whether it is sensitive."""
