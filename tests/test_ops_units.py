@@ -169,6 +169,9 @@ def test_graph_is_deterministic_and_follows_cross_stack_reads() -> None:
     assert "random_id" not in text  # not part of the estate's shape
     assert "n_web_cloudflare_workers_script_w --> n_net_hcloud_server_a" in text
     assert "n_web_cloudflare_r2_bucket_logs -->" not in text
+    placed = graph.mermaid(docs, {"net": {"a": ["api", "web"]}})
+    assert 'n_net_service_api["service: api"]' in placed
+    assert "n_net_hcloud_server_a --> n_net_service_web" in placed
     dot = graph.dot(docs)
     assert 'subgraph "cluster_net"' in dot
     assert "n_web_cloudflare_workers_script_w -> n_net_hcloud_server_a;" in dot
@@ -184,7 +187,8 @@ def test_docs_structure_embeds_the_current_picture(tmp_path: Path) -> None:
     make_app(outdir=out).synth()
     workspace = Workspace(tmp_path, out)
     names = sorted(p.name for p in (out / "stacks").iterdir())
-    picture = graph.mermaid({n: workspace.document(n) for n in names})
+    picture = graph.mermaid({n: workspace.document(n) for n in names}, graph.placements_of(
+        {n: workspace.stack_dir(n) for n in names}))
     page = (ROOT / "docs/structure/index.md").read_text()
     match = re.search(r"<!-- edgekit graph -->\n```mermaid\n(.*?)```\n", page, re.DOTALL)
     assert match, "docs/structure/index.md lost its <!-- edgekit graph --> block"

@@ -182,7 +182,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     args.stacks = args.stacks or []
     order, _ = _order(args, workspace)
     documents = {name: workspace.document(name) for name in order}
-    text = graph.mermaid(documents) if args.format == "mermaid" else graph.dot(documents)
+    placements = graph.placements_of({name: workspace.stack_dir(name) for name in order})
+    text = (graph.mermaid(documents, placements) if args.format == "mermaid"
+            else graph.dot(documents, placements))
     data = text.encode() if args.format in ("dot", "mermaid") else \
         graph.render_image(text, args.format)
     if args.embed:

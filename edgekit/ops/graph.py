@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,10 @@ def _reads(value: Any) -> set[str]:
     return found
 
 
-def build(documents: Documents) -> tuple[dict[str, dict[str, str]], set[tuple[str, str]]]:
-    """(stack → node id → label, edges between node ids)."""
+def build(documents: Documents, placements: Mapping[str, Mapping[str, list[str]]] = {},
+          ) -> tuple[dict[str, dict[str, str]], set[tuple[str, str]]]:
+    """(stack → node id → label, edges between node ids). `placements`: per stack, node →
+    services (the stack's ``placement.auto.tfvars.json``): drawn as services on their node."""
     nodes: dict[str, dict[str, str]] = {}
     reads: dict[str, set[str]] = {}  # node id → node ids it reads (all elements)
     shown: set[str] = set()
@@ -88,6 +90,16 @@ def build(documents: Documents) -> tuple[dict[str, dict[str, str]], set[tuple[st
         for target in _reachable(source, reads, shown):
             if target != source:
                 edges.add((source, target))
+    for stack, placement in sorted(placements.items()):
+        members = nodes.get(stack, {})
+        for node, services in sorted(placement.items()):
+            suffix = "_" + node.replace("-", "_")
+            hosts = [k for k, label in members.items() if label.startswith("node: ")
+                     and (label[6:] == suffix[1:] or label.endswith(suffix))]
+            for service in sorted(services):
+                key = f"{stack}/service.{service}"
+                members[key] = f"service: {service}"
+                edges.update((host, key) for host in hosts)
     return nodes, edges
 
 
@@ -121,8 +133,8 @@ def _ident(key: str) -> str:
     return "n_" + re.sub(r"[^A-Za-z0-9]", "_", key)
 
 
-def dot(documents: Documents) -> str:
-    nodes, edges = build(documents)
+def dot(documents: Documents, placements: Mapping[str, Mapping[str, list[str]]] = {}) -> str:
+    nodes, edges = build(documents, placements)
     lines = ["digraph estate {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
     for stack, members in sorted(nodes.items()):
         lines.append(f'  subgraph "cluster_{stack}" {{')
@@ -133,8 +145,9 @@ def dot(documents: Documents) -> str:
     return "\n".join([*lines, "}"]) + "\n"
 
 
-def mermaid(documents: Documents) -> str:
-    nodes, edges = build(documents)
+def mermaid(documents: Documents,
+            placements: Mapping[str, Mapping[str, list[str]]] = {}) -> str:
+    nodes, edges = build(documents, placements)
     lines = ["flowchart LR"]
     for stack, members in sorted(nodes.items()):
         lines.append(f'  subgraph {_ident(stack)}["{stack}"]')
@@ -175,5 +188,13 @@ def embed(page: Path, picture: str) -> None:
     page.write_text(text)
 
 
-def stacks_of(names: Iterable[str], documents: Documents) -> dict[str, dict[str, Any]]:
-    return {n: documents[n] for n in names}
+def placements_of(stack_dirs: Mapping[str, Path]) -> dict[str, dict[str, list[str]]]:
+    """Each stack's ``placement`` from its ``placement.auto.tfvars.json``, when it has one."""
+    import orjson
+
+    out: dict[str, dict[str, list[str]]] = {}
+    for stack, folder in sorted(stack_dirs.items()):
+        path = folder / "placement.auto.tfvars.json"
+        if path.is_file():
+            out[stack] = dict(orjson.loads(path.read_bytes()).get("placement", {}))
+    return out
