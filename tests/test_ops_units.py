@@ -219,3 +219,26 @@ def test_unknown_stack_is_exit_1_not_2(tmp_path: Path, monkeypatch: pytest.Monke
     code = main(["plan", "nope", "--out", str(tmp_path / "out")])
     assert code == 1
     assert "no stack named nope" in capsys.readouterr().err
+
+
+def test_apply_asks_on_a_terminal_and_only_yes_confirms(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edgekit.ops.cli import _ask
+
+    class Stdin(io.StringIO):
+        def __init__(self, text: str, tty: bool) -> None:
+            super().__init__(text)
+            self.tty = tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+    monkeypatch.setattr("sys.stdin", Stdin("yes\n", True))
+    assert _ask("net: replace random_id.id") is True
+    assert "net: replace random_id.id" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", Stdin("y\n", True))
+    assert _ask("q") is False
+    monkeypatch.setattr("sys.stdin", Stdin("yes\n", False))  # no terminal: never asks
+    assert _ask("q") is False
+    assert capsys.readouterr().err == ""
