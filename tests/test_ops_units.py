@@ -239,6 +239,7 @@ def test_apply_asks_on_a_terminal_and_only_yes_confirms(
     assert "net: replace random_id.id" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", Stdin("y\n", True))
     assert _ask("q") is False
+    capsys.readouterr()
     monkeypatch.setattr("sys.stdin", Stdin("yes\n", False))  # no terminal: never asks
     assert _ask("q") is False
     assert capsys.readouterr().err == ""
