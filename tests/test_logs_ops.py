@@ -121,7 +121,8 @@ def test_listing_pages_folders_and_odd_keys(server: SeaweedS3, tmp_path: Path) -
     sees every key exactly once, across pages, with URL-encoded keys decoded."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from edgekit.obs.sync import _list, sync
+    from edgekit.obs.fetch import list_objects
+    from edgekit.obs.sync import sync
 
     client = server.client()
     client.create_bucket(Bucket="logs-list")
@@ -136,7 +137,7 @@ def test_listing_pages_folders_and_odd_keys(server: SeaweedS3, tmp_path: Path) -
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda k: client.put_object(Bucket="logs-list", Key=k, Body=body),
                       [*keys, odd, top]))
-    listed = list(_list(client, "logs-list", "otel/prod/"))
+    listed = list(list_objects(client, "logs-list", "otel/prod/"))
     assert sorted(i.key for i in listed) == sorted([*keys, odd, top])
     assert all(i.size == len(body) and i.etag for i in listed)
     report = sync(client, "logs-list", "prod", tmp_path / "m")
@@ -144,3 +145,33 @@ def test_listing_pages_folders_and_odd_keys(server: SeaweedS3, tmp_path: Path) -
     assert {s.key for s in report.skipped} == {top, odd}  # named exactly, decoded
     again = sync(client, "logs-list", "prod", tmp_path / "m")
     assert again.held == len(keys) and again.downloaded == []
+
+
+def test_streamed_check_matches_the_whole_object_check() -> None:
+    """Fed in pieces of any size, the streaming check finds what validate_object finds."""
+    import gzip as gz
+
+    from edgekit.obs.fetch import GunzipCheck, validate_object
+
+    good = b'{"timestamp": "2026-11-29T08:00:00Z", "severity_number": 9}\n'
+    cases = {
+        "ok": gz.compress(good * 50),
+        "two members": gz.compress(good * 3) + gz.compress(good * 2),
+        "bad line 3": gz.compress(good * 2 + b'{"severity_number": true}\n' + good),
+        "not json 2": gz.compress(good + b'{"mess\n' + good),
+        "truncated": gz.compress(good * 200)[:-9],
+        "not gzip": b"plain text\n",
+        "empty": b"",
+    }
+    for name, data in cases.items():
+        whole = validate_object(data)
+        for size in (1, 7, 4096):
+            check = GunzipCheck()
+            for i in range(0, len(data), size):
+                check.feed(data[i:i + size])
+            streamed = check.finish()
+            assert (streamed is None) == (whole is None), (name, size, streamed, whole)
+            if whole is not None and whole.startswith("line"):
+                assert streamed == whole, (name, size)
+            if whole is not None and not whole.startswith("line"):
+                assert streamed is not None and streamed.startswith("not a gzip stream")

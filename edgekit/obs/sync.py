@@ -6,13 +6,15 @@ folder does not hold yet, to ``dest/<object key>`` (the bucket layout is kept, s
 
 Guarantees, whatever happens part way (an exception, Ctrl-C, a killed process):
 
-- **No half files.** Each object is written to a hidden temp file beside its target, flushed,
-  then renamed over the target; the query side reads only ``*.log.gz``.
+- **No half files.** Each object is streamed (``edgekit.obs.fetch``) into a hidden temp file
+  beside its target, checked on the way, fsynced, then renamed over the target; the query
+  side reads only ``*.log.gz``.
 - **No duplicates.** The local path is a function of the key, so a download that is repeated
   (because it was not recorded yet) replaces the same file.
 - **No gaps.** An object is recorded as held (key + ETag) only after its file is in place; a
-  record is one appended, fsynced line of a journal (``.edgekit-sync.json.journal``), folded
-  into ``.edgekit-sync.json`` (written to a temp file and renamed) at the end of every sync.
+  record is one appended line of a journal (``.edgekit-sync.json.journal``; a line lost in a
+  crash means that object is fetched again), folded into ``.edgekit-sync.json`` (written to
+  a temp file, fsynced and renamed) at the end of every sync.
   Appending a line makes each record O(1) however many objects are held; a torn last line
   (the process died mid-write) is ignored and that object is fetched again.
 - **Validated.** An object must gunzip and every line must be a JSON object whose contract
@@ -24,19 +26,13 @@ Guarantees, whatever happens part way (an exception, Ctrl-C, a killed process):
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import sys
-import threading
 import time
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
-from xml.etree import ElementTree
+from typing import IO, TYPE_CHECKING
 
 import attrs
 import boto3
@@ -51,6 +47,10 @@ from botocore.exceptions import (
 )
 
 from edgekit.obs.contract import OBJECT_SUFFIX, STATE_FILE, LogsError, parse_key, stack_prefix
+from edgekit.obs.fetch import Listed, Staged, fetch_and_stage, list_objects
+from edgekit.obs.fetch import other_prefixes as other_prefixes  # re-exported
+from edgekit.obs.fetch import validate_ndjson as validate_ndjson  # re-exported
+from edgekit.obs.fetch import validate_object as validate_object  # re-exported
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -80,7 +80,6 @@ CREDENTIAL_CODES = frozenset({
 })
 JOURNAL_SUFFIX = ".journal"
 DEFAULT_WORKERS = 8
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 # -- client -----------------------------------------------------------------------------------
@@ -191,58 +190,6 @@ class SyncReport:
         ]
         lines += [f"  skipped {s}" for s in self.skipped]
         return "\n".join(lines)
-
-
-# -- validation -------------------------------------------------------------------------------
-
-_STRING_FIELDS = ("observed_timestamp", "severity_text", "trace_id", "span_id", "source_type")
-_OBJECT_FIELDS = ("attributes", "resources")
-
-
-def _check_event(event: Any) -> str | None:
-    if not isinstance(event, dict):
-        return f"not a JSON object but {type(event).__name__}"
-    ts = event.get("timestamp")
-    if ts is not None:
-        if not isinstance(ts, str):
-            return "timestamp is not a string"
-        try:
-            datetime.fromisoformat(ts)
-        except ValueError:
-            return f"timestamp {ts[:40]!r} is not RFC 3339"
-    for name in _STRING_FIELDS:
-        if event.get(name) is not None and not isinstance(event[name], str):
-            return f"{name} is not a string"
-    for name in _OBJECT_FIELDS:
-        if event.get(name) is not None and not isinstance(event[name], dict):
-            return f"{name} is not an object"
-    number = event.get("severity_number")
-    if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
-        return "severity_number is not an integer"
-    return None
-
-
-def validate_object(data: bytes) -> str | None:
-    """Why ``data`` is not a valid log object (gzip NDJSON of events), or None when it is."""
-    try:
-        raw = gzip.decompress(data)  # handles multi-member streams too
-    except (OSError, EOFError, zlib.error) as exc:
-        return f"not a gzip stream ({exc})"
-    return validate_ndjson(raw)
-
-
-def validate_ndjson(raw: bytes) -> str | None:
-    """Why ``raw`` is not NDJSON of contract events, or None when it is."""
-    for number, line in enumerate(raw.split(b"\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            return f"line {number}: not JSON ({exc})"
-        if (problem := _check_event(event)) is not None:
-            return f"line {number}: {problem}"
-    return None
 
 
 # -- state ------------------------------------------------------------------------------------
@@ -361,167 +308,6 @@ class TerminalProgress:
 # -- sync -------------------------------------------------------------------------------------
 
 
-@attrs.frozen
-class _Listed:
-    key: str
-    etag: str
-    size: int
-
-
-@attrs.frozen
-class _Fetched:
-    key: str
-    etag: str
-    data: bytes
-    problem: str | None
-
-
-def _etag(value: str) -> str:
-    """An ETag as listing and GET may spell it differently: no quotes, no weak prefix."""
-    return value.removeprefix("W/").strip('"')
-
-
-_LISTED = threading.local()
-"""Per thread: the pages the ``before-parse`` hook read (the hook runs in the caller's thread)."""
-
-
-def _grab_listing(response_dict: dict[str, Any], **_: Any) -> None:
-    """botocore's generic XML parser costs about 1 ms per key (1 s per 1,000-key page on a
-    busy machine), and a re-sync with nothing new is mostly listing. So each ListObjectsV2
-    body is read here with ElementTree (expat); botocore parses only what is left: the
-    pagination fields."""
-    pages: list[list[_Listed]] | None = getattr(_LISTED, "pages", None)
-    if pages is None or response_dict.get("status_code") != 200:
-        return
-    try:
-        root = ElementTree.fromstring(response_dict["body"])
-    except ElementTree.ParseError:
-        return  # botocore parses it (or reports it) as usual
-    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-    encoded = root.findtext(f"{ns}EncodingType") == "url"
-    items: list[_Listed] = []
-    for node in root.findall(f"{ns}Contents"):
-        key = node.findtext(f"{ns}Key") or ""
-        items.append(_Listed(unquote_plus(key) if encoded else key,
-                             _etag(node.findtext(f"{ns}ETag") or ""),
-                             int(node.findtext(f"{ns}Size") or 0)))
-        root.remove(node)
-    pages.append(items)
-    response_dict["body"] = ElementTree.tostring(root)
-
-
-def _list_pages(client: S3Client, bucket: str, prefix: str,
-                delimiter: str = "") -> Iterator[tuple[list[_Listed], list[str]]]:
-    """(objects, common prefixes) of each page under `prefix`."""
-    event = "before-parse.s3.ListObjectsV2"
-    client.meta.events.register(event, _grab_listing, unique_id="edgekit-fast-list")
-    pages: list[list[_Listed]] = []
-    _LISTED.pages = pages
-    try:
-        token: str | None = None
-        while True:
-            args: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-            if delimiter:
-                args["Delimiter"] = delimiter
-            if token:
-                args["ContinuationToken"] = token
-            before = len(pages)
-            page = client.list_objects_v2(**args)
-            if len(pages) > before:
-                items = pages.pop()
-            else:  # the hook did not run: botocore's own parse
-                items = [_Listed(o.get("Key", ""), _etag(o.get("ETag", "")), o.get("Size", 0))
-                         for o in page.get("Contents", [])]
-            subs = [str(p.get("Prefix", "")) for p in page.get("CommonPrefixes", [])]
-            yield [i for i in items if not i.key.endswith("/")], subs  # "/": folder markers
-            token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
-            if not token:
-                return
-    finally:
-        _LISTED.pages = None
-
-
-def _list(client: S3Client, bucket: str, prefix: str,
-          workers: int = DEFAULT_WORKERS) -> Iterator[_Listed]:
-    """Every object under `prefix`: the objects right under it, then each sub-folder (a
-    node) listed in parallel, sub-folders in key order. Pages of one folder follow each
-    other (continuation tokens); folders do not wait for each other."""
-    subs: list[str] = []
-    for items, found in _list_pages(client, bucket, prefix, "/"):
-        yield from items
-        subs.extend(found)
-    if len(subs) == 1:
-        for items, _ in _list_pages(client, bucket, subs[0]):
-            yield from items
-        return
-
-    def whole(sub: str) -> list[_Listed]:
-        return [item for items, _ in _list_pages(client, bucket, sub) for item in items]
-
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(subs)))) as pool:
-        for listed in pool.map(whole, sorted(subs)):
-            yield from listed
-
-
-def other_prefixes(client: S3Client, bucket: str, prefix: str, limit: int = 5) -> list[str]:
-    """Up to `limit` stack prefixes (``otel/<stack>/``) in the bucket other than `prefix`."""
-    root = prefix.split("/", 1)[0] + "/"
-    try:
-        page = client.list_objects_v2(Bucket=bucket, Prefix=root, Delimiter="/", MaxKeys=100)
-    except (ClientError, BotoCoreError):
-        return []
-    found = [str(p.get("Prefix", "")) for p in page.get("CommonPrefixes", [])]
-    return [p for p in found if p and p != prefix][:limit]
-
-
-@attrs.frozen
-class _Staged:
-    fetched: _Fetched
-    tmp: Path | None
-    """The object written and fsynced beside its target, not yet renamed into place."""
-    size: int = 0
-
-
-def _fetch_and_stage(client: S3Client, bucket: str, item: _Listed, dest: Path) -> _Staged:
-    """Fetch, validate and (when valid) write one object to a temp file, in a worker
-    thread: the network waits, the gunzips and the fsyncs of many objects overlap. The
-    rename into place (and the record) happen in the caller, one object at a time."""
-    fetched = _fetch(client, bucket, item)
-    if fetched.problem is not None:
-        return _Staged(fetched, None)
-    target = dest / fetched.key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(fetched.data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return _Staged(_Fetched(fetched.key, fetched.etag, b"", None), tmp, len(fetched.data))
-
-
-def _fetch(client: S3Client, bucket: str, item: _Listed) -> _Fetched:
-    try:
-        response = client.get_object(Bucket=bucket, Key=item.key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
-            return _Fetched(item.key, item.etag, b"", "deleted from the bucket during the sync")
-        raise
-    data = response["Body"].read()
-    # The ETag of the bytes we got (it may have changed since the listing).
-    etag = _etag(response.get("ETag", "")) or item.etag
-    if not data.startswith(GZIP_MAGIC) and response.get("ContentEncoding", "") == "gzip":
-        # Stored with Content-Encoding: gzip (as Vector's sink does); a server or proxy that
-        # honours it may hand back the decoded NDJSON. Keep the contract's gzip form on disk.
-        if validate_ndjson(data) is None:
-            return _Fetched(item.key, etag, gzip.compress(data, compresslevel=1), None)
-        return _Fetched(item.key, etag, b"", "not a gzip stream (nor decoded NDJSON)")
-    return _Fetched(item.key, etag, data, validate_object(data))
-
-
 def sync(
     client: S3Client,
     bucket: str,
@@ -542,7 +328,7 @@ def sync(
     endpoint = str(client.meta.endpoint_url)
     report = SyncReport(bucket=bucket, prefix=prefix, dest=dest)
     try:
-        listed = list(_list(client, bucket, prefix))
+        listed = list(list_objects(client, bucket, prefix, workers))
     except (ClientError, BotoCoreError) as exc:
         raise _refused(exc, bucket, endpoint) from exc
     report.listed = len(listed)
@@ -550,7 +336,7 @@ def sync(
     dest.mkdir(parents=True, exist_ok=True)
     state = SyncState(dest)
     present = files_under(dest, prefix) if state.held else set()
-    todo: list[_Listed] = []
+    todo: list[Listed] = []
     for item in listed:
         parsed = parse_key(item.key)
         if parsed is None or parsed.stack != stack or not item.key.endswith(OBJECT_SUFFIX):
@@ -568,7 +354,7 @@ def sync(
     if progress is not None:
         progress(0, total, 0)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="edgekit-sync")
-    pending: set[Future[_Staged]] = set()
+    pending: set[Future[Staged]] = set()
     queue = iter(todo)
     try:
 
@@ -577,7 +363,7 @@ def sync(
                 item = next(queue, None)
                 if item is None:
                     return
-                pending.add(pool.submit(_fetch_and_stage, client, bucket, item, dest))
+                pending.add(pool.submit(fetch_and_stage, client, bucket, item, dest))
 
         fill()
         while pending:
@@ -588,13 +374,12 @@ def sync(
                     staged = future.result()
                 except (ClientError, BotoCoreError) as exc:
                     raise _refused(exc, bucket, endpoint) from exc
-                fetched = staged.fetched
-                if fetched.problem is not None or staged.tmp is None:
-                    report.skipped.append(Skipped(fetched.key, fetched.problem or "not written"))
+                if staged.problem is not None or staged.tmp is None:
+                    report.skipped.append(Skipped(staged.key, staged.problem or "not written"))
                 else:
-                    os.replace(staged.tmp, dest / fetched.key)  # in place, then recorded
-                    state.record(fetched.key, fetched.etag)
-                    report.downloaded.append(fetched.key)
+                    os.replace(staged.tmp, dest / staged.key)  # in place, then recorded
+                    state.record(staged.key, staged.etag)
+                    report.downloaded.append(staged.key)
                     report.bytes_downloaded += staged.size
                 done += 1
                 if progress is not None:
