@@ -275,7 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # argparse refused the command line
+        from edgekit.ops.cli import usage_exit_code
+
+        return usage_exit_code(argv, done.code)
     try:
         code: int = args.func(args)
         return code

@@ -213,6 +213,15 @@ def test_help_texts_and_exit_codes_are_documented(capsys: pytest.CaptureFixture[
             assert word in text, (command, word)
 
 
+def test_a_bad_command_line_is_1_for_plan_and_drift(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--no-such-flag"]) == 1
+    assert main(["drift", "--json", "--markdown"]) == 1
+    assert main(["graph", "--format", "gif"]) == 2  # elsewhere argparse's 2 stands
+    assert main(["--app", "stacks", "plan", "--bogus"]) == 1
+    assert main(["plan", "--help"]) == 0
+    assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
+
+
 def test_unknown_stack_is_exit_1_not_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(ROOT)

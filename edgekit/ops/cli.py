@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,22 @@ import orjson
 from edgekit.core.errors import EdgekitError
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+EXIT_2_MEANS_CHANGES = frozenset({"plan", "drift"})
+
+
+def usage_exit_code(argv: Sequence[str] | None, code: object) -> int:
+    """argparse exits 2 on a bad command line; for plan and drift 2 means "changes", so a
+    bad command line is 1 there (``--help`` stays 0)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["--app"]:
+        words = words[2:]
+    command = next((w for w in words if not w.startswith("-")), None)
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if status == 2 and command in EXIT_2_MEANS_CHANGES:
+        return EXIT_ERROR
+    return status
 
 
 def _workspace(args: argparse.Namespace) -> Any:
