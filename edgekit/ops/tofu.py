@@ -87,7 +87,8 @@ class Workspace:
         folder = self.stack_dir(stack)
         for path in sorted(folder.rglob("*")):
             rel = path.relative_to(folder).as_posix()
-            if path.is_file() and not rel.startswith(".terraform") and rel != LOCK_FILE:
+            if (path.is_file() and not rel.startswith(".terraform") and rel != LOCK_FILE
+                    and ".tfstate" not in rel):  # a local backend's state is not config
                 digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
         return digest.hexdigest()
 
