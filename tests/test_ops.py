@@ -222,6 +222,31 @@ def test_drift_reports_no_drift_as_json_and_exit_0(
 
 
 @pytest.mark.tools
+def test_drift_sees_a_producer_changed_behind_the_consumers_back(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of band for `app`: net is replaced by another run; app's refresh reads the new
+    value through real remote state and reports its output as no longer current."""
+    for stack in ("net", "app"):
+        assert run(capsys, "plan", stack, "--env-file", "secrets.env")[0] == 2
+        assert run(capsys, "apply", stack, "--env-file", "secrets.env")[0] == 0
+    code, out, _ = run(capsys, "drift", "--json", "--env-file", "secrets.env")
+    assert code == 0, out
+    monkeypatch.setenv("OPS_GEN", "2")
+    assert run(capsys, "plan", "net", "--env-file", "secrets.env")[0] == 2
+    assert run(capsys, "apply", "net", "--yes", "--env-file", "secrets.env")[0] == 0
+    code, out, _ = run(capsys, "drift", "app", "--json", "--env-file", "secrets.env",
+                       "--markdown", "drift.md")
+    assert code == 2, out
+    app = stack_of(json.loads(out), "app")
+    assert app["status"] == "drift" and app["outputs_changed"] == ["seen"]
+    assert "| `app` | **drift** |" in Path("drift.md").read_text()
+    code, out, _ = run(capsys, "drift", "app", "--env-file", "secrets.env")
+    assert code == 2
+    assert "app: 0 changed outside OpenTofu\n  outputs no longer current: seen" in out
+
+
+@pytest.mark.tools
 def test_import_block_adopts_an_existing_object_and_import_prints_the_call(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

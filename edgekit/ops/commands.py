@@ -84,7 +84,9 @@ def drift(tofu: Tofu, stacks: Sequence[str], progress: Progress) -> list[StackSu
             continue
         finally:
             scratch.unlink(missing_ok=True)
-        summary.status = "drift" if summary.drifted else "no-changes"
+        # Resources changed outside OpenTofu, or outputs that no longer match the world
+        # (e.g. a value read from another stack's state that changed since this apply).
+        summary.status = "drift" if summary.drifted or summary.outputs_changed else "no-changes"
         summary.seconds = time.perf_counter() - started
         summaries.append(summary)
     return summaries

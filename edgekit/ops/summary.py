@@ -93,10 +93,13 @@ def text_lines(s: StackSummary, kind: str = "plan") -> list[tuple[str, str]]:
         return [("bold red", f"{s.stack}: error"), *(("red", "  " + line)
                                                      for line in s.error.splitlines())]
     if kind == "drift":
-        if not s.drifted:
+        if not s.drifted and not s.outputs_changed:
             return [("green", f"{s.stack}: no drift")]
         lines = [("yellow", f"{s.stack}: {len(s.drifted)} changed outside OpenTofu")]
-        return lines + [("yellow", f"  ~ {d['address']} ({d['drift']})") for d in s.drifted]
+        lines += [("yellow", f"  ~ {d['address']} ({d['drift']})") for d in s.drifted]
+        if s.outputs_changed:
+            lines.append(("yellow", f"  outputs no longer current: {', '.join(s.outputs_changed)}"))
+        return lines
     if s.status == "no-changes":
         return [("green", f"{s.stack}: no changes")]
     style = "bold red" if s.risky else "yellow"
