@@ -43,11 +43,11 @@ def link(
     problems: list[Problem] = []
     for name, result in results.items():
         for other in result.stack.dependencies:
-            if other.name not in results:
+            if other not in results:
                 problems.append(Problem(path=result.stack.node.path, message=(
-                    f"depends on stack {other.name!r}, which is not in the app")))
+                    f"depends on stack {other!r}, which is not in the app")))
             else:
-                deps[name].add(other.name)
+                deps[name].add(other)
         seen: set[tuple[str, str]] = set()
         for ref in result.foreign:
             assert ref.stack is not None

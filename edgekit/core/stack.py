@@ -152,7 +152,7 @@ class Stack(Construct):
         self._overrides: list[tuple[str, Any]] = []
         self._files: dict[str, Any] = {}
         self._assets: dict[str, bytes] = {}
-        self._dependencies: list[Stack] = []
+        self._dependencies: list[str] = []
 
     def output(self, name: str) -> Ref:
         """This stack's output `name`, to use in another stack: synth reads it there
@@ -162,16 +162,17 @@ class Stack(Construct):
         return Ref(f"output.{name}", (), self.name)
 
     def add_dependency(self, other: Stack) -> None:
-        """Order this stack after `other` without reading anything from it."""
+        """`other` must be applied before this stack, though nothing is read from it
+        (written to the manifest; references between stacks add dependencies at synth)."""
         if other is self:
             raise ValueError(f"[{self.node.path}] a stack cannot depend on itself")
-        if other not in self._dependencies:
-            self._dependencies.append(other)
+        if other.name not in self._dependencies:
+            self._dependencies.append(other.name)
 
     @property
-    def dependencies(self) -> tuple[Stack, ...]:
-        """Stacks this one was told to come after (references add more at synth)."""
-        return tuple(self._dependencies)
+    def dependencies(self) -> list[str]:
+        """Names of the stacks this one was told to come after."""
+        return list(self._dependencies)
 
     def add_file(self, name: str, data: Any) -> None:
         """Write `data` as canonical JSON to ``stacks/<stack>/<name>`` beside the stack,
