@@ -183,16 +183,43 @@ def test_replace_is_listed_asked_for_and_a_stale_plan_refused(
 
 
 @pytest.mark.tools
+def test_fresh_estate_plans_every_stack_and_consumers_wait_for_their_producers(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, doc = plan_json(capsys)  # nothing applied yet: app cannot read net's state
+    assert code == 2, doc
+    assert stack_of(doc, "net")["add"] == 2
+    app = stack_of(doc, "app")
+    assert (app["status"], app["waits_for"]) == ("waiting", ["net"])
+    code, out, _ = run(capsys, "plan", "--env-file", "secrets.env", "--markdown", "p.md")
+    assert "app: waits for net (reads its state): planned again after `edgekit apply` " \
+        "applies net" in out
+    assert "| `app` | waits for net |" in Path("p.md").read_text()
+    code, _, err = run(capsys, "apply", "--env-file", "secrets.env")
+    assert code == 0, err
+    assert "applied: net" in err
+    assert "app (and the stacks after it) waited for these: run `edgekit plan` and " \
+        "`edgekit apply` again" in err
+    code, doc = plan_json(capsys)
+    assert code == 2 and stack_of(doc, "app")["add"] == 1
+    assert stack_of(doc, "net")["status"] == "no-changes"
+    code, _, err = run(capsys, "apply", "--env-file", "secrets.env")
+    assert code == 0 and "applied: app; unchanged: net" in err
+    assert plan_json(capsys)[0] == 0
+
+
+@pytest.mark.tools
 def test_plan_made_before_a_dependency_was_applied_is_refused_and_init_is_cached(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert run(capsys, "plan", "net", "--env-file", "secrets.env")[0] == 2
-    assert run(capsys, "apply", "net", "--env-file", "secrets.env")[0] == 0
+    for stack in ("net", "app"):
+        assert run(capsys, "plan", stack, "--env-file", "secrets.env")[0] == 2
+        assert run(capsys, "apply", stack, "--env-file", "secrets.env")[0] == 0
     monkeypatch.setenv("OPS_GEN", "2")  # net's value changes: app must follow
-    code, doc = plan_json(capsys)
-    assert code == 2
-    assert stack_of(doc, "net")["replace"] == 1
-    assert stack_of(doc, "app")["add"] == 1
+    code, doc = plan_json(capsys, "net")
+    assert code == 2 and stack_of(doc, "net")["replace"] == 1
+    code, doc = plan_json(capsys, "app")  # planned on its own: net's old value
+    assert code == 0
     code, _, err = run(capsys, "apply", "--yes", "--env-file", "secrets.env")
     assert code == 1
     assert "the plan of 'app' was made before net was applied; run `edgekit plan` again" in err
@@ -206,19 +233,6 @@ def test_plan_made_before_a_dependency_was_applied_is_refused_and_init_is_cached
     seen = json.loads(tofu.run("app", "output", "-json", check=True).stdout)["seen"]["value"]
     produced = json.loads(tofu.run("net", "output", "-json", check=True).stdout)
     assert seen == produced["xref_random_id_id_hex"]["value"]
-
-
-@pytest.mark.tools
-def test_drift_reports_no_drift_as_json_and_exit_0(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run(capsys, "plan", "net", "--env-file", "secrets.env")[0] == 2
-    assert run(capsys, "apply", "net", "--env-file", "secrets.env")[0] == 0
-    code, out, _ = run(capsys, "drift", "net", "--json", "--env-file", "secrets.env")
-    assert code == 0, out
-    doc = json.loads(out)
-    assert doc["command"] == "drift"
-    assert stack_of(doc, "net")["status"] == "no-changes"
 
 
 @pytest.mark.tools

@@ -252,3 +252,14 @@ def test_apply_asks_on_a_terminal_and_only_yes_confirms(
     monkeypatch.setattr("sys.stdin", Stdin("yes\n", False))  # no terminal: never asks
     assert _ask("q") is False
     assert capsys.readouterr().err == ""
+
+
+def test_a_waiting_stack_is_shown_and_counts_as_changes() -> None:
+    from edgekit.ops.summary import StackSummary
+
+    s = StackSummary("app", status="waiting", waits_for=["net"])
+    assert text_lines(s) == [("yellow", "app: waits for net (reads its state): planned again "
+                                        "after `edgekit apply` applies net")]
+    assert s.as_json()["waits_for"] == ["net"]
+    assert exit_code([s]) == 2
+    assert "| `app` | waits for net | 0 | 0 | 0 | 0 |" in markdown([s])

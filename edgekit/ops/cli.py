@@ -168,6 +168,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     print(f"edgekit: applied: {applied}; unchanged: {', '.join(result.unchanged) or 'none'}",
           file=sys.stderr)
+    if result.waiting:
+        print(f"edgekit: {result.waiting} (and the stacks after it) waited for these: run "
+              "`edgekit plan` and `edgekit apply` again", file=sys.stderr)
     return EXIT_OK
 
 

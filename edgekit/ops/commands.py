@@ -32,14 +32,32 @@ def _failed(stack: str, text: str, started: float) -> StackSummary:
 
 
 def plan(tofu: Tofu, stacks: Sequence[str], progress: Progress) -> list[StackSummary]:
+    """Plan each stack in order. A stack that reads the state of a stack planned with
+    changes in this run waits: its plan would read state that is about to change (or does
+    not exist yet, on a first deploy); `apply` stops before it and says to plan again."""
     workspace = tofu.workspace
     summaries = []
+    pending: set[str] = set()  # stacks of this run whose state will change
     for stack in stacks:
         started = time.perf_counter()
         plan_file, meta = workspace.plan_file(stack), workspace.plan_meta(stack)
         plan_file.parent.mkdir(parents=True, exist_ok=True)
         plan_file.unlink(missing_ok=True)
         meta.unlink(missing_ok=True)
+        try:
+            waits = sorted(workspace.remote_reads(stack) & pending)
+        except OpsError as err:
+            summaries.append(_failed(stack, str(err), started))
+            continue
+        if waits:
+            pending.add(stack)
+            meta.write_bytes(orjson.dumps({
+                "stack": stack, "config": workspace.config_hash(stack), "created": time.time(),
+                "changes": True, "risky": False, "replaced": [], "destroyed": [],
+                "waits_for": waits,
+            }))
+            summaries.append(StackSummary(stack, status="waiting", waits_for=waits))
+            continue
         try:
             with progress.step(stack, "init"):
                 tofu.init(stack)
@@ -54,6 +72,8 @@ def plan(tofu: Tofu, stacks: Sequence[str], progress: Progress) -> list[StackSum
             summaries.append(_failed(stack, str(err), started))
             continue
         summary.seconds = time.perf_counter() - started
+        if summary.status == "changes":
+            pending.add(stack)
         meta.write_bytes(orjson.dumps({
             "stack": stack, "config": workspace.config_hash(stack), "created": time.time(),
             "changes": summary.status == "changes", "risky": summary.risky,
@@ -98,6 +118,8 @@ class ApplyResult:
     unchanged: tuple[str, ...]
     failed: str | None = None
     error: str = ""
+    waiting: str | None = None
+    """The first stack that waited for this apply: plan it (and what follows) again."""
 
 
 Confirm = Callable[[str], bool]
@@ -117,7 +139,12 @@ def apply(tofu: Tofu, stacks: Sequence[str], deps: Mapping[str, Sequence[str]],
 
     for stack in stacks:
         meta = metas[stack]
-        newer = [d for d in deps.get(stack, ()) if applied_at.get(d, 0.0) > meta["created"]]
+        if meta.get("waits_for"):
+            return ApplyResult(tuple(applied), tuple(unchanged), waiting=stack)
+        # Only a stack whose state this one reads can make its plan stale; an order-only
+        # dependency (`add_dependency`) cannot.
+        reads = workspace.remote_reads(stack) & set(deps.get(stack, ()))
+        newer = sorted(d for d in reads if applied_at.get(d, 0.0) > meta["created"])
         if newer:
             return stop(stack, f"the plan of {stack!r} was made before {', '.join(newer)} "
                         "was applied; run `edgekit plan` again")
@@ -132,6 +159,10 @@ def apply(tofu: Tofu, stacks: Sequence[str], deps: Mapping[str, Sequence[str]],
                             "resources (pass --yes to apply without asking)")
         plan_file = workspace.plan_file(stack)
         started = time.perf_counter()
+        try:
+            tofu.init(stack)  # cached: puts back the lock file a re-synth removed
+        except OpsError as err:
+            return stop(stack, str(err))
         with progress.step(stack, "apply"):
             done = tofu.run(stack, "apply", "-input=false", "-no-color", "-lock-timeout=60s",
                             str(plan_file))
@@ -148,9 +179,11 @@ def apply(tofu: Tofu, stacks: Sequence[str], deps: Mapping[str, Sequence[str]],
 def _meta(tofu: Tofu, stack: str) -> dict[str, Any]:
     workspace = tofu.workspace
     path: Path = workspace.plan_meta(stack)
-    if not path.is_file() or not workspace.plan_file(stack).is_file():
+    if not path.is_file():
         raise OpsError(f"no saved plan for stack {stack!r}; run `edgekit plan {stack}` first")
     meta: dict[str, Any] = orjson.loads(path.read_bytes())
+    if not meta.get("waits_for") and not workspace.plan_file(stack).is_file():
+        raise OpsError(f"no saved plan for stack {stack!r}; run `edgekit plan {stack}` first")
     if meta.get("config") != workspace.config_hash(stack):
         raise OpsError(f"the saved plan of {stack!r} is stale: the stack changed since "
                        f"`edgekit plan` (re-synthesized); run `edgekit plan {stack}` again")

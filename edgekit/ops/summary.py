@@ -17,7 +17,8 @@ KINDS = ("add", "change", "replace", "destroy", "import")
 class StackSummary:
     stack: str
     status: str = "no-changes"
-    """``changes``, ``no-changes``, ``drift``, ``error``, ``applied``, ``skipped``."""
+    """``changes``, ``no-changes``, ``waiting`` (reads the state of a stack with changes not
+    applied yet: planned after that apply), ``drift``, ``error``."""
     add: int = 0
     change: int = 0
     replace: int = 0
@@ -27,6 +28,7 @@ class StackSummary:
     destroyed: list[str] = attrs.field(factory=list)
     drifted: list[dict[str, str]] = attrs.field(factory=list)
     outputs_changed: list[str] = attrs.field(factory=list)
+    waits_for: list[str] = attrs.field(factory=list)
     error: str = ""
     seconds: float = 0.0
 
@@ -42,6 +44,8 @@ class StackSummary:
                 "seconds": round(self.seconds, 2)}
         if self.drifted:
             data["drifted"] = self.drifted
+        if self.waits_for:
+            data["waits_for"] = self.waits_for
         if self.error:
             data["error"] = self.error
         return data
@@ -102,6 +106,10 @@ def text_lines(s: StackSummary, kind: str = "plan") -> list[tuple[str, str]]:
         return lines
     if s.status == "no-changes":
         return [("green", f"{s.stack}: no changes")]
+    if s.status == "waiting":
+        after = ", ".join(s.waits_for)
+        return [("yellow", f"{s.stack}: waits for {after} (reads its state): planned again "
+                 f"after `edgekit apply` applies {after}")]
     style = "bold red" if s.risky else "yellow"
     lines = [(style, f"{s.stack}: {counts(s)}")]
     lines += [("bold red", f"  -/+ {a} (replace)") for a in s.replaced]
@@ -118,6 +126,8 @@ def markdown(summaries: Sequence[StackSummary], kind: str = "plan") -> str:
     for s in summaries:
         status = {"changes": "changes", "no-changes": "no changes", "error": "**error**",
                   "drift": "**drift**"}.get(s.status, s.status)
+        if s.waits_for:
+            status = f"waits for {', '.join(s.waits_for)}"
         if s.risky:
             status = "**replace/destroy**"
         out.append(f"| `{s.stack}` | {status} | {s.add} | {s.change} | {s.replace} | "
@@ -137,9 +147,9 @@ def markdown(summaries: Sequence[StackSummary], kind: str = "plan") -> str:
 
 
 def exit_code(summaries: Sequence[StackSummary]) -> int:
-    """0 no changes, 2 changes (or drift), 1 any error."""
+    """0 no changes, 2 changes (or drift, or a stack waiting for one), 1 any error."""
     if any(s.status == "error" for s in summaries):
         return 1
-    if any(s.status in ("changes", "drift") for s in summaries):
+    if any(s.status in ("changes", "drift", "waiting") for s in summaries):
         return 2
     return 0

@@ -81,6 +81,10 @@ class Workspace:
                            "synth`") from err
         return data
 
+    def remote_reads(self, stack: str) -> set[str]:
+        """The stacks whose state `stack` reads (its ``terraform_remote_state`` sources)."""
+        return set(self.document(stack).get("data", {}).get("terraform_remote_state", {}))
+
     def config_hash(self, stack: str) -> str:
         """sha256 over the stack folder's files (what a saved plan was made from)."""
         digest = hashlib.sha256()
