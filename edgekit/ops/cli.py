@@ -13,11 +13,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from edgekit.core.errors import EdgekitError
+
+if TYPE_CHECKING:
+    from edgekit.ops.summary import StackSummary
+    from edgekit.ops.tofu import Tofu, Workspace
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -38,7 +42,7 @@ def usage_exit_code(argv: Sequence[str] | None, code: object) -> int:
     return status
 
 
-def _workspace(args: argparse.Namespace) -> Any:
+def _workspace(args: argparse.Namespace) -> Workspace:
     from edgekit.ops.tofu import Workspace
 
     root = Path.cwd()
@@ -56,7 +60,8 @@ def _synth(args: argparse.Namespace, only: list[str] | None = None) -> None:
     app.synth(only or None)
 
 
-def _order(args: argparse.Namespace, workspace: Any) -> tuple[list[str], dict[str, list[str]]]:
+def _order(args: argparse.Namespace,
+           workspace: Workspace) -> tuple[list[str], dict[str, list[str]]]:
     from edgekit.core.crossref import stack_order
     from edgekit.ops.tofu import OpsError
 
@@ -73,7 +78,7 @@ def _order(args: argparse.Namespace, workspace: Any) -> tuple[list[str], dict[st
     return stack_order(args.stacks or names, deps), deps
 
 
-def _tofu(args: argparse.Namespace, workspace: Any) -> Any:
+def _tofu(args: argparse.Namespace, workspace: Workspace) -> Tofu:
     from edgekit.ops.secrets import operator_env
     from edgekit.ops.tofu import Tofu
 
@@ -92,7 +97,7 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
     return run
 
 
-def _report(args: argparse.Namespace, kind: str, summaries: list[Any]) -> int:
+def _report(args: argparse.Namespace, kind: str, summaries: list[StackSummary]) -> int:
     from rich.text import Text
 
     from edgekit.ops.progress import console
@@ -112,7 +117,9 @@ def _report(args: argparse.Namespace, kind: str, summaries: list[Any]) -> int:
     return code
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Any, Any, list[str], dict[str, list[str]]]:
+def _prepare(
+    args: argparse.Namespace,
+) -> tuple[Workspace, Tofu, list[str], dict[str, list[str]]]:
     from edgekit.ops.secrets import check_variables
 
     workspace = _workspace(args)
