@@ -44,6 +44,8 @@ class SynthReport:
     resources: int
     files: int
     warnings: tuple[Problem, ...] = ()
+    suppressed: tuple[str, ...] = ()
+    """Check findings silenced by ``node.suppress``, each with its reason."""
 
 
 class App(Construct):
@@ -55,16 +57,24 @@ class App(Construct):
         outdir: str | os.PathLike[str] | None = None,
         check_schemas: bool = True,
         checks: Sequence[Check] = (),
+        rules: bool = True,
     ) -> None:
         super().__init__(None, "")
         self.outdir = Path(outdir or os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
         self._checks: list[Check] = list(checks)
         self._schema_check = check_schemas
         self._aspects_ran = False
+        self._rules = rules
+        self.rule_findings: list[Any] = []
+        """Findings of the last synth that did not stop it (warnings, suppressed)."""
 
     def disable_schema_check(self) -> None:
         """Skip the provider schema check (the CLI's ``--no-schema-check``)."""
         self._schema_check = False
+
+    def disable_rules(self) -> None:
+        """Skip the preflight rules (`edgekit check` runs them itself, over every stack)."""
+        self._rules = False
 
     def _all_checks(self) -> list[Check]:
         if not self._schema_check:
@@ -99,6 +109,11 @@ class App(Construct):
             if not result.problems:
                 for check in self._all_checks():
                     problems.extend(check(result))
+        if not problems and self._rules:
+            from edgekit.check.context import synth_rules  # the rules load only when used
+
+            errors, self.rule_findings = synth_rules(self, results)
+            problems.extend(errors)
         if problems:
             raise SynthError(problems)
         return results
@@ -117,8 +132,10 @@ class App(Construct):
             len(r) for res in results for r in res.document.get("resource", {}).values()
         )
         warnings = tuple(w for r in results for w in r.warnings)
+        suppressed = tuple(f"{f} (suppressed: {f.suppressed})" for f in self.rule_findings
+                           if f.suppressed is not None)
         return SynthReport(self.outdir, tuple(r.stack.name for r in results), resources,
-                           len(files), warnings)
+                           len(files), warnings, suppressed)
 
     def _kept(self, only: Sequence[str] | None) -> dict[str, Path]:
         """Folders of stacks not synthesized this time, carried over unchanged."""

@@ -4,6 +4,7 @@
     edgekit stacks               list the app's stacks
     edgekit cue export           export CUE to JSON Schema (package data) and env values
     edgekit generate             write the files generated from cue/ (services/...)
+    edgekit check [STACK ...]    preflight rules (--list, --format text|json|sarif)
     edgekit check --generated    exit 1 listing generated files that differ from cue/ now
     edgekit outputs import --stack S [FILE|-]
                                  bring `tofu output -json` back into cue/outputs/S.cue
@@ -106,6 +107,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     report = app.synth(args.stacks or None)
     for warning in report.warnings:
         print(f"edgekit: warning: {warning}", file=sys.stderr)
+    for line in report.suppressed:
+        print(f"edgekit: {line}", file=sys.stderr)
     if has_cue(root):
         for path in write_generated(root):
             print(f"edgekit: regenerated {path.relative_to(root)}", file=sys.stderr)
@@ -154,7 +157,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edgekit.generated import all_generated
 
     if not args.generated:
-        raise UsageError("nothing to check: pass --generated")
+        return cmd_check_rules(args)
+    if args.stacks or args.list:
+        raise UsageError("--generated checks files, not stacks or rules; run it alone")
     root = Path.cwd()
     stale = [Path(p) for p in stale_exports(root)]
     if not stale and find_cue() is not None:
@@ -168,6 +173,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     print("edgekit: generated files are up to date", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_check_rules(args: argparse.Namespace) -> int:
+    from edgekit.check.command import check, list_rules
+
+    if args.list:
+        sys.stdout.write(list_rules(args.format))
+        return EXIT_OK
+    return check(Path.cwd(), args.stacks, args.format,
+                 lambda: load_app(args.app, None, True))
 
 
 def cmd_outputs_import(args: argparse.Namespace) -> int:
@@ -243,7 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
                               "wrangler.jsonc.")
     generate.set_defaults(func=cmd_generate)
 
-    check = sub.add_parser("check", help="check the repository (see --generated)")
+    check = sub.add_parser(
+        "check", help="preflight rules over the stacks (or --generated files)",
+        description="Run every rule (what would fail at apply or open a hole) over the "
+        "synthesized stacks and the CUE estate. Exit 0: no error; 1: errors; 2: usage. "
+        "Silence a rule for a construct with node.suppress('EK1xx', reason=...).")
+    check.add_argument("stacks", nargs="*", metavar="STACK",
+                       help="stacks to check (default: all)")
+    check.add_argument("--list", action="store_true",
+                       help="print the rule catalogue with sources and fixes")
+    check.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                       help="output format (sarif: SARIF 2.1.0 for code-scanning UIs)")
     check.add_argument("--generated", action="store_true",
                        help="exit 1 listing every generated file that differs from what "
                        "cue/ and stacks/ produce now")

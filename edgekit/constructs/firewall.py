@@ -58,7 +58,7 @@ class Firewall(Construct):
                     net = ipaddress.ip_network(cidr)
                     Resource(self, f"rule-{i}-{j}", type="vultr_firewall_rule", config={
                         "firewall_group_id": self.resource.attr("id"),
-                        "protocol": rule["protocol"], "port": rule["port"],
+                        "protocol": rule["protocol"], "port": rule["port"].replace("-", ":"),
                         "ip_type": "v6" if net.version == 6 else "v4",
                         "subnet": str(net.network_address), "subnet_size": net.prefixlen,
                         "notes": rule["why"],
