@@ -16,22 +16,37 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from edgekit.constructs.base import label, validated
+from edgekit.constructs.base import check_cidrs, label, listed, validated
 from edgekit.constructs.props import FirewallProps
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
+from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 
 
 class Firewall(Construct):
     def __init__(self, scope: Construct, id: str, *, provider: str,
                  admin_ssh_cidrs: Sequence[str] = (), private_cidrs: Sequence[str] = (),
-                 private_ports: Sequence[int] = ()) -> None:
+                 private_ports: Sequence[int] = (), allow_from_anywhere: bool = False,
+                 reason: str | None = None) -> None:
         super().__init__(scope, id)
         self.props = validated(self, "Firewall", FirewallProps, {
-            "name": id, "provider": provider, "admin_ssh_cidrs": list(admin_ssh_cidrs),
-            "private_cidrs": list(private_cidrs), "private_ports": list(private_ports),
+            "name": id, "provider": provider,
+            "admin_ssh_cidrs": listed(self, "admin_ssh_cidrs", admin_ssh_cidrs),
+            "private_cidrs": listed(self, "private_cidrs", private_cidrs),
+            "private_ports": listed(self, "private_ports", private_ports),
         })
+        check_cidrs(self, "admin_ssh_cidrs", self.props.admin_ssh_cidrs)
+        check_cidrs(self, "private_cidrs", self.props.private_cidrs)
+        if allow_from_anywhere:
+            if not reason or not reason.strip():
+                raise ConstructError(f"[{self.node.path}] allow_from_anywhere=True needs a "
+                                     "reason (it is printed with every check and synth)")
+            # an explicit, visible exception to rule EK101 (no inbound from the internet)
+            self.node.suppress("EK101", reason=reason)
+        elif reason is not None:
+            raise ConstructError(f"[{self.node.path}] reason is only for "
+                                 "allow_from_anywhere=True")
         self.provider = self.props.provider
         rules = self._rules()
         name = label(self)

@@ -31,19 +31,32 @@ def _defined(document: Mapping[str, Any]) -> set[str]:
     return names
 
 
+def _elements(document: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(address, body) of every element that can hold references."""
+    for section, prefix in (("resource", ""), ("data", "data.")):
+        block = document.get(section)
+        for type_name, bodies in block.items() if isinstance(block, Mapping) else ():
+            for name, body in bodies.items() if isinstance(bodies, Mapping) else ():
+                yield f"{prefix}{type_name}.{name}", body
+    for section, prefix in (("output", "output."), ("locals", "local."), ("module", "module.")):
+        block = document.get(section)
+        for name, body in block.items() if isinstance(block, Mapping) else ():
+            yield f"{prefix}{name}", body
+    block = document.get("provider")
+    for type_name, body in block.items() if isinstance(block, Mapping) else ():
+        yield f"provider.{type_name}", body
+
+
 def _references(stack: StackView) -> Iterator[Hit]:
     defined = _defined(stack.document)
-    for section in ("resource", "data", "output", "locals", "module", "provider"):
-        block = stack.document.get(section)
-        for pointer, text in strings(block, f"$.{section}"):
+    for address, body in _elements(stack.document):
+        for pointer, text in strings(body):
             for inner in INTERPOLATION.findall(text):
                 for head, name in REFERENCE.findall(inner):
-                    if head in NOT_ADDRESSES:
-                        continue
-                    address = f"{head}.{name}"
-                    if address not in defined:
-                        yield Hit(message=f"reference to {address}, which is not in the "
-                                  "stack", stack=stack.name, path=stack.name, pointer=pointer)
+                    target = f"{head}.{name}"
+                    if head not in NOT_ADDRESSES and target not in defined:
+                        yield stack.hit(address, f"reference to {target}, which is not in "
+                                        "the stack", pointer)
 
 
 def _schemas(stack: StackView) -> Iterator[Hit]:
