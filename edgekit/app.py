@@ -14,6 +14,7 @@ stack has a problem) write everything at once.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ class SynthReport:
     files: int
     warnings: tuple[Problem, ...] = ()
     suppressed: tuple[str, ...] = ()
-    """Check findings silenced by ``node.suppress``, each with its reason."""
+    """Check rules silenced by ``node.suppress``: one line per rule and reason."""
 
 
 class App(Construct):
@@ -122,20 +123,30 @@ class App(Construct):
         """Every output file (relative path → bytes) of the chosen stacks and the manifest."""
         return self._files(self.synth_results(only), self._kept(only))
 
-    def synth(self, only: Sequence[str] | None = None) -> SynthReport:
-        """Synthesize and write atomically. On any problem nothing is written."""
+    def prepare(self, only: Sequence[str] | None = None
+                ) -> tuple[SynthReport, dict[str, bytes], dict[str, Path]]:
+        """Synthesize without writing: the report, every output file (relative path →
+        bytes) and the folders of stacks not synthesized this time, to carry over."""
         results = self.synth_results(only)
         kept = self._kept(only)
         files = self._files(results, kept)
-        write_tree(self.outdir, files, {f"stacks/{n}": p for n, p in kept.items()})
         resources = sum(
             len(r) for res in results for r in res.document.get("resource", {}).values()
         )
         warnings = tuple(w for r in results for w in r.warnings)
-        suppressed = tuple(f"{f} (suppressed: {f.suppressed})" for f in self.rule_findings
-                           if f.suppressed is not None)
-        return SynthReport(self.outdir, tuple(r.stack.name for r in results), resources,
-                           len(files), warnings, suppressed)
+        counts = Counter((f.rule, f.suppressed) for f in self.rule_findings
+                         if f.suppressed is not None)
+        suppressed = tuple(f"{rule} suppressed for {n} finding(s) (`edgekit check` lists "
+                           f"them): {reason}" for (rule, reason), n in sorted(counts.items()))
+        report = SynthReport(self.outdir, tuple(r.stack.name for r in results), resources,
+                             len(files), warnings, suppressed)
+        return report, files, {f"stacks/{n}": p for n, p in kept.items()}
+
+    def synth(self, only: Sequence[str] | None = None) -> SynthReport:
+        """Synthesize and write atomically. On any problem nothing is written."""
+        report, files, keep = self.prepare(only)
+        write_tree(self.outdir, files, keep)
+        return report
 
     def _kept(self, only: Sequence[str] | None) -> dict[str, Path]:
         """Folders of stacks not synthesized this time, carried over unchanged."""

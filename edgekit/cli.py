@@ -87,7 +87,7 @@ def estates(root: Path) -> list[Estate]:
 
 
 def write_generated(root: Path) -> list[Path]:
-    from edgekit.cue.export import write_atomic
+    from edgekit.core.files import write_atomic
     from edgekit.cue.generate import differing
     from edgekit.generated import all_generated
 
@@ -99,19 +99,21 @@ def write_generated(root: Path) -> list[Path]:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    from edgekit.project import synth_project
+
     started = time.perf_counter()
     root = Path.cwd()
-    if has_cue(root):
-        refresh_cue(root)
-    app = load_app(args.app, args.out, not args.no_schema_check)
-    report = app.synth(args.stacks or None)
+    done = synth_project(root, lambda: load_app(args.app, args.out, not args.no_schema_check),
+                         args.stacks)
+    report = done.synth
+    for path in done.reexported:
+        print(f"edgekit: re-exported {_rel(path, root)}", file=sys.stderr)
     for warning in report.warnings:
         print(f"edgekit: warning: {warning}", file=sys.stderr)
     for line in report.suppressed:
         print(f"edgekit: {line}", file=sys.stderr)
-    if has_cue(root):
-        for path in write_generated(root):
-            print(f"edgekit: regenerated {path.relative_to(root)}", file=sys.stderr)
+    for path in done.regenerated:
+        print(f"edgekit: regenerated {_rel(path, root)}", file=sys.stderr)
     took = time.perf_counter() - started
     print(
         f"edgekit: synthesized {', '.join(report.stacks)} ({report.resources} resources, "

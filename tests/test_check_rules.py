@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -10,7 +10,7 @@ import pytest
 
 from edgekit.check.context import context_from_documents
 from edgekit.check.engine import REGISTRY, Context, Finding, catalogue, run
-from edgekit.cue.model import Estate, Node, Service, TunnelSpec
+from edgekit.cue.model import Estate, TunnelSpec
 from tests.conftest import ROOT
 
 ZONE_ID = "fedcba9876543210fedcba9876543210"
@@ -362,7 +362,7 @@ def test_ek171_timestamp_is_per_run() -> None:
 # --- the catalogue -------------------------------------------------------------------------
 
 def test_every_rule_has_a_source_a_fix_and_a_test() -> None:
-    text = open(__file__).read()
+    text = Path(__file__).read_text()
     for entry in catalogue():
         assert entry.title and entry.fix and entry.source, entry.id
         assert f'"{entry.id}"' in text, f"no test triggers {entry.id}"
@@ -379,5 +379,3 @@ def test_a_crashing_rule_becomes_a_finding_not_a_traceback() -> None:
     found = run(Context(), [entry])
     assert "the rule could not run on this input (KeyError: 'boom')" in found[0].message
 
-
-Check = Callable[[Context], list[Finding]]

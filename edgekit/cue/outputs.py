@@ -17,7 +17,8 @@ from typing import Any
 import attrs
 
 from edgekit.core.errors import EdgekitError
-from edgekit.cue.export import cue_dir, write_atomic
+from edgekit.core.files import write_atomic
+from edgekit.cue.export import cue_dir
 from edgekit.cue.runner import run_cue
 from edgekit.schema.props import problems_in
 
