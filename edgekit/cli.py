@@ -189,17 +189,24 @@ def cmd_check_rules(args: argparse.Namespace) -> int:
 
 def cmd_outputs_import(args: argparse.Namespace) -> int:
     from edgekit.cue.model import Estate
-    from edgekit.cue.outputs import import_outputs
+    from edgekit.cue.outputs import MAX_INPUT_BYTES, import_outputs
 
     root = Path.cwd()
     if args.file in (None, "-"):
-        text = sys.stdin.read()
+        text = sys.stdin.read(MAX_INPUT_BYTES + 1)
     else:
         try:
-            text = Path(args.file).read_text()
-        except OSError as err:
-            raise UsageError(f"cannot read {args.file}: {err.strerror}") from err
+            with open(args.file, encoding="utf-8") as handle:
+                text = handle.read(MAX_INPUT_BYTES + 1)
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"cannot read {args.file}: "
+                             f"{getattr(err, 'strerror', None) or err}") from err
     result = import_outputs(root, args.stack, text, Estate.env_names(root))
+    if not result.written:
+        print(f"edgekit: nothing new to import for stack {args.stack!r}; "
+              f"{_rel(result.path, root)} and every generated file left as they were",
+              file=sys.stderr)
+        return EXIT_OK
     for name in result.refused_sensitive:
         print(f"edgekit: refused sensitive output {name!r}: sensitive values never land in "
               "the repo (read it with `tofu output -raw` where it is needed)", file=sys.stderr)
