@@ -22,7 +22,6 @@ from edgekit.cue.export import cue_dir
 from edgekit.cue.runner import run_cue
 from edgekit.schema.props import problems_in
 
-
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 """`tofu output -json` of a stack is kilobytes; anything over this is not one."""
 
