@@ -10,11 +10,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from edgekit import App, LocalState, R2State, Stack
 from tools.toolpaths import plugin_dir, tofu_bin
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests: a fixed, derandomized profile keeps `make test` fast and repeatable;
+# HYPOTHESIS_PROFILE=full explores more.
+settings.register_profile("fixed", max_examples=40, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow], database=None)
+settings.register_profile("full", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 
 
