@@ -110,7 +110,7 @@ SERVICES = {name: structure("Service", Service, spec, f"services.{name}")
 
 @st.composite
 def env_values(draw: st.DrawFn) -> dict[str, Any]:
-    env = copy.deepcopy(STAGING["env"])
+    env: dict[str, Any] = copy.deepcopy(STAGING["env"])
     node_names = draw(st.lists(names, min_size=1, max_size=3, unique=True))
     env["nodes"] = {}
     for n in node_names:
