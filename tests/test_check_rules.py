@@ -127,6 +127,19 @@ def test_ek103_passes_each_providers_own_format() -> None:
     assert findings("EK103", docs(s=ok)) == []
 
 
+def test_ek104_linode_firewall_rule_label_and_empty_lists() -> None:
+    bad = {"linode_firewall": {"fw": {"label": "fw1", "inbound": [
+        {"label": "r0", "action": "ACCEPT", "ipv4": ["10.0.0.0/8"], "ipv6": []}]}}}
+    found = findings("EK104", docs(s=bad))
+    assert sorted((f.pointer, f.message) for f in found) == [
+        ("$.inbound[0].ipv6", "ipv6 is an empty list; the provider wants at least one "
+         "address (or no ipv6 at all)"),
+        ("$.inbound[0].label", "rule label 'r0' is 2 characters; expected 3-32")]
+    ok = {"linode_firewall": {"fw": {"label": "fw1", "inbound": [
+        {"label": "rule-0", "action": "ACCEPT", "ipv4": ["10.0.0.0/8"]}]}}}
+    assert findings("EK104", docs(s=ok)) == []
+
+
 # --- EK111 secrets -------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("key", "value", "why"), [

@@ -59,11 +59,7 @@ class Firewall(Construct):
         elif self.provider == "linode":
             self.resource = Resource(self, "Resource", type="linode_firewall", config={
                 "label": name, "inbound_policy": "DROP", "outbound_policy": "ACCEPT",
-                "inbound": [{"label": f"r{i}", "action": "ACCEPT",
-                             "protocol": r["protocol"].upper(), "ports": r["port"],
-                             "ipv4": [c for c in r["cidrs"] if ":" not in c],
-                             "ipv6": [c for c in r["cidrs"] if ":" in c]}
-                            for i, r in enumerate(rules)],
+                "inbound": [_linode_rule(i, r) for i, r in enumerate(rules)],
             })
         else:
             self.resource = Resource(self, "Resource", type="vultr_firewall_group",
@@ -94,3 +90,15 @@ class Firewall(Construct):
     @property
     def id_ref(self) -> Ref:
         return self.resource.attr("id")
+
+
+def _linode_rule(index: int, rule: dict[str, Any]) -> dict[str, Any]:
+    """A linode_firewall inbound rule: label 3-32 characters, and ipv4/ipv6 only when
+    non-empty (linode 3.13.0 linode/firewall/framework_schema_resource.go validators)."""
+    body: dict[str, Any] = {"label": f"rule-{index}", "action": "ACCEPT",
+                            "protocol": rule["protocol"].upper(), "ports": rule["port"]}
+    for family, cidrs in (("ipv4", [c for c in rule["cidrs"] if ":" not in c]),
+                          ("ipv6", [c for c in rule["cidrs"] if ":" in c])):
+        if cidrs:
+            body[family] = cidrs
+    return body

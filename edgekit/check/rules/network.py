@@ -133,3 +133,26 @@ def port_range_format(ctx: Context) -> Iterator[Hit]:
                     problem = _range_problem(value, pattern, form)
                     if problem:
                         yield stack.hit(address, problem, pointer)
+
+
+@rule("EK104", title="linode firewall rules: label 3-32 characters, address lists not empty",
+      severity="error",
+      source="linode 3.13.0 linode/firewall/framework_schema_resource.go (rule label "
+      "LengthBetween(3, 32); ipv4/ipv6 SizeAtLeast(1))",
+      fix="give each rule a label of 3-32 characters; leave out ipv4 or ipv6 when empty")
+def linode_firewall_rules(ctx: Context) -> Iterator[Hit]:
+    for stack in ctx.stacks:
+        for _, address, body in stack.resources("linode_firewall"):
+            for direction in ("inbound", "outbound"):
+                for i, rule_ in enumerate(blocks(body.get(direction))):
+                    label = rule_.get("label")
+                    if isinstance(label, str) and not is_expression(label) and \
+                            not 3 <= len(label) <= 32:
+                        yield stack.hit(address, f"rule label {label!r} is {len(label)} "
+                                        "characters; expected 3-32",
+                                        f"$.{direction}[{i}].label")
+                    for family in ("ipv4", "ipv6"):
+                        if rule_.get(family) == []:
+                            yield stack.hit(address, f"{family} is an empty list; the "
+                                            "provider wants at least one address (or no "
+                                            f"{family} at all)", f"$.{direction}[{i}].{family}")
