@@ -285,3 +285,33 @@ def test_building_the_app_never_writes(project_copy: Path, cli: RunCli) -> None:
         env={**os.environ, "EDGEKIT_SCHEMA_DIR": str(project_copy / "schema")})
     assert result.returncode == 0, result.stderr
     assert tree_of(project_copy) == before
+
+
+def test_warnings_print_and_do_not_stop_synth(project_copy: Path, cli: RunCli) -> None:
+    services = project_copy / "cue/services.cue"
+    services.write_text(services.read_text().replace(
+        'env: LOG_LEVEL:  "info"', 'env: {LOG_LEVEL: "info", BUILD: "q8Z3vLx0Rk2P9mW7tY4bN6cJ1hF5sD8a"}',
+        1))
+    result = cli("synth")
+    assert result.returncode == 0, result.stderr
+    assert "edgekit: warning: [prod] cue/services.cue: EK112 service 'web' env BUILD is a " \
+        "plain value and its value is a random-looking string" in result.stderr
+    assert "re-exported cue/export/prod.json" in result.stderr
+    checked = cli("check")
+    assert checked.returncode == 0
+    assert "warning: EK112 [prod] cue/services.cue: service 'web' env BUILD" in checked.stdout
+    assert "0 error(s), 1 warning(s)" in checked.stdout
+
+
+def test_secret_in_cue_env_stops_synth(project_copy: Path, cli: RunCli) -> None:
+    services = project_copy / "cue/services.cue"
+    services.write_text(services.read_text().replace(
+        'env: LOG_LEVEL:  "info"', 'env: {LOG_LEVEL: "info", DB_PASSWORD: "hunter2"}', 1))
+    before = tree_of(project_copy)
+    result = cli("synth")
+    assert result.returncode == 1
+    no_traceback(result)
+    assert "EK111 [prod] cue/services.cue: service 'web' env DB_PASSWORD is a plain value and " \
+        "its name says it is a secret" in result.stderr
+    assert "move it to the service's `secrets` list" in result.stderr
+    assert tree_of(project_copy) == before

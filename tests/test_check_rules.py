@@ -148,7 +148,6 @@ def test_ek104_linode_firewall_rule_label_and_empty_lists() -> None:
     ("CERT", "-----BEGIN RSA PRIVATE KEY-----\nMIIB", "a PEM block"),
     ("DB_PASSWORD", "hunter2", "its name says it is a secret"),
     ("SESSION_KEY", "abc", "its name says it is a secret"),
-    ("BLOB", "q8Z3vLx0Rk2P9mW7tY4bN6cJ1hF5sD8a", "random-looking string"),
 ])
 def test_ek111_secret_looking_env(prod: Estate, key: str, value: str, why: str) -> None:
     api = prod.services["api"]
@@ -164,6 +163,19 @@ def test_ek111_passes_plain_settings(prod: Estate) -> None:
     env = {**api.env, "OTEL_ENDPOINT": "http://127.0.0.1:4318", "REGION": "ap-northeast-1"}
     services = {**prod.services, "api": attrs.evolve(api, env=env)}
     assert findings("EK111", estates(attrs.evolve(prod, services=services))) == []
+
+
+def test_ek112_random_looking_value_is_a_warning(prod: Estate) -> None:
+    api = prod.services["api"]
+
+    def with_blob(value: str) -> Context:
+        services = {**prod.services, "api": attrs.evolve(api, env={**api.env, "BLOB": value})}
+        return estates(attrs.evolve(prod, services=services))
+
+    found = one("EK112", with_blob("q8Z3vLx0Rk2P9mW7tY4bN6cJ1hF5sD8a"))
+    assert found.severity == "warning"
+    assert "random-looking string" in found.message
+    assert findings("EK112", with_blob("eu-central-1-production-cluster")) == []
 
 
 # --- EK121-EK127 estate --------------------------------------------------------------------
@@ -392,3 +404,21 @@ def test_a_crashing_rule_becomes_a_finding_not_a_traceback() -> None:
     found = run(Context(), [entry])
     assert "the rule could not run on this input (KeyError: 'boom')" in found[0].message
 
+
+
+def test_ek105_enum_values_from_the_schema_and_the_provider_sources() -> None:
+    bad = {"cloudflare_dns_record": {"r": {**dns("a.example.com"), "type": "NOPE"}},
+           "linode_firewall": {"fw": {"label": "fw1", "inbound_policy": "MAYBE"}},
+           "cloudflare_ruleset": {"rs": {"zone_id": ZONE_ID, "kind": "zone",
+                                         "phase": "http_ratelimit", "name": "x",
+                                         "rules": [{"action": "explode", "expression": "t"}]}}}
+    found = {(f.address, f.pointer): f.message for f in findings("EK105", docs(s=bad))}
+    assert found[("cloudflare_dns_record.r", "$.type")].startswith(
+        "type 'NOPE' is not one of A, AAAA, CNAME")
+    assert found[("linode_firewall.fw", "$.inbound_policy")] == \
+        "inbound_policy 'MAYBE' is not one of ACCEPT, DROP"
+    assert "rules.action 'explode' is not one of block" in \
+        found[("cloudflare_ruleset.rs", "$.rules[0].action")]
+    ok = {"cloudflare_dns_record": {"r": dns("a.example.com")},
+          "linode_firewall": {"fw": {"label": "fw1", "inbound_policy": "DROP"}}}
+    assert findings("EK105", docs(s=ok)) == []

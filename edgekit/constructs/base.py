@@ -25,9 +25,12 @@ def located(construct: Construct, err: CatalogError | ValueError) -> ConstructEr
 
 
 def label(construct: Construct) -> str:
-    """A provider-side name: the stack and the construct's path below it, dash-joined."""
+    """A provider-side name: the stack and the construct's path below it, dash-joined.
+
+    Never truncated: a name too long for a provider is reported by check rule EK141, and
+    two paths that map to one name (case, '_' vs '-') by EK142, each naming both paths."""
     parts = construct.node.path.split("/")
-    return "-".join(parts).lower().replace("_", "-")[:63]
+    return "-".join(parts).lower().replace("_", "-")
 
 
 def listed(construct: Construct, name: str, value: Iterable[Any]) -> list[Any]:

@@ -99,3 +99,84 @@ def documents_valid(ctx: Context) -> Iterator[Hit]:
             continue
         yield from _schemas(stack)
         yield from _references(stack)
+
+
+AVAILABLE = re.compile(r"Available values: ((?:\"[^\"]*\"(?:, )?)+)")
+QUOTED = re.compile(r"\"([^\"]*)\"")
+# Enumerations a provider validates but its schema dump does not describe.
+KNOWN_ENUMS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("linode_firewall", "inbound_policy"): ("ACCEPT", "DROP"),
+    ("linode_firewall", "outbound_policy"): ("ACCEPT", "DROP"),
+    ("linode_firewall", "inbound", "action"): ("ACCEPT", "DROP"),
+    ("linode_firewall", "outbound", "action"): ("ACCEPT", "DROP"),
+    ("linode_firewall", "inbound", "protocol"): ("TCP", "UDP", "ICMP", "IPENCAP"),
+    ("linode_firewall", "outbound", "protocol"): ("TCP", "UDP", "ICMP", "IPENCAP"),
+    ("vultr_instance", "backups"): ("enabled", "disabled"),
+    ("vultr_firewall_rule", "ip_type"): ("v4", "v6"),
+    ("vultr_firewall_rule", "protocol"): ("icmp", "tcp", "udp", "gre", "ah", "esp"),
+    ("hcloud_firewall", "rule", "direction"): ("in", "out"),
+    ("hcloud_firewall", "rule", "protocol"): ("tcp", "udp", "icmp", "gre", "esp"),
+}
+Enums = dict[tuple[str, ...], tuple[str, ...]]
+
+
+def _schema_enums(block: Mapping[str, Any], prefix: tuple[str, ...], out: Enums) -> None:
+    for key, attribute in block.get("attributes", {}).items():
+        found = AVAILABLE.search(attribute.get("description") or "")
+        if found:
+            out[(*prefix, key)] = tuple(QUOTED.findall(found.group(1)))
+        nested = attribute.get("nested_type")
+        if nested:
+            _schema_enums(nested, (*prefix, key), out)
+    for key, nested_block in block.get("block_types", {}).items():
+        _schema_enums(nested_block.get("block", {}), (*prefix, key), out)
+
+
+_ENUMS: dict[str, Enums] = {}
+
+
+def enums_for(type_name: str) -> Enums:
+    """Attribute path (below the resource) → allowed values, from the schema and the table."""
+    if type_name not in _ENUMS:
+        from edgekit.providers.pins import PINS
+        from edgekit.schema.provider_schema import load_schema
+
+        found: Enums = {}
+        pin = PINS.get(type_name.split("_", 1)[0])
+        schema = load_schema(pin.name, pin.version) if pin else None
+        entry = (schema or {}).get("resource_schemas", {}).get(type_name)
+        if entry:
+            _schema_enums(entry["block"], (), found)
+        for (owner, *path), values in KNOWN_ENUMS.items():
+            if owner == type_name:
+                found[tuple(path)] = values
+        _ENUMS[type_name] = found
+    return _ENUMS[type_name]
+
+
+def _values_at(value: Any, path: tuple[str, ...], pointer: str) -> Iterator[tuple[str, Any]]:
+    if not path:
+        yield pointer, value
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _values_at(item, path, f"{pointer}[{index}]")
+    elif isinstance(value, Mapping) and path[0] in value:
+        yield from _values_at(value[path[0]], path[1:], f"{pointer}.{path[0]}")
+
+
+@rule("EK105", title="enumerated attributes hold one of the provider's values",
+      severity="error",
+      source="\"Available values\" in edgekit/schema/data/cloudflare-*.json.gz; linode 3.13.0 "
+      "linode/firewall/framework_schema_resource.go (OneOf); vultr 2.32.0 "
+      "vultr/resource_vultr_instance.go, resource_vultr_firewall_rule.go (StringInSlice); "
+      "hcloud docs/resources/firewall.md (direction in|out)",
+      fix="use one of the listed values (they are case-sensitive)")
+def enum_values(ctx: Context) -> Iterator[Hit]:
+    for stack in ctx.stacks:
+        for type_name, address, body in stack.resources():
+            for path, allowed in sorted(enums_for(type_name).items()):
+                for pointer, value in _values_at(body, path, "$"):
+                    if isinstance(value, str) and "${" not in value and value not in allowed:
+                        yield stack.hit(address, f"{'.'.join(path)} {value!r} is not one of "
+                                        f"{', '.join(allowed)}", pointer)

@@ -38,10 +38,31 @@ def looks_secret(name: str, value: str) -> str | None:
             return f"its value looks like {what}"
     if SECRET_NAME.search(name) and not value.startswith("/"):
         return "its name says it is a secret"
+    return None
+
+
+def looks_random(value: str) -> str | None:
+    """Why `value` looks like a generated token (a weaker sign than `looks_secret`)."""
     if TOKEN_LIKE.match(value) and entropy_bits(value) >= 4.0 and \
             len({c.isdigit() for c in value} | {c.isupper() for c in value}) > 1:
         return f"its value is a random-looking string ({entropy_bits(value):.1f} bits/char)"
     return None
+
+
+def _env_values(ctx: Context) -> Iterator[tuple[str, str, str, str]]:
+    """(env name, service, key, value) of every plain env value, each service once."""
+    seen: set[str] = set()
+    for estate in ctx.estates:
+        for name, service in sorted(estate.services.items()):
+            if name not in seen:
+                seen.add(name)
+                for key, value in sorted(service.env.items()):
+                    yield estate.env.name, name, key, value
+
+
+def _hit(env: str, service: str, key: str, message: str) -> Hit:
+    return Hit(message=message, stack=env, path=env, address="cue/services.cue",
+               pointer=f"$.services.{service}.env.{key}")
 
 
 @rule("EK111", title="no secret as a plain env value in CUE",
@@ -51,16 +72,21 @@ def looks_secret(name: str, value: str) -> str | None:
       fix="move it to the service's `secrets` list (a name; the value reaches the node as a "
       "secret), and rotate it: it is in the git history")
 def plain_secret_env(ctx: Context) -> Iterator[Hit]:
-    seen: set[str] = set()
-    for estate in ctx.estates:
-        for name, service in sorted(estate.services.items()):
-            if name in seen:
-                continue
-            seen.add(name)
-            for key, value in sorted(service.env.items()):
-                why = looks_secret(key, value)
-                if why:
-                    yield Hit(message=f"service {name!r} env {key} is a plain value and {why}",
-                              stack=estate.env.name, path=estate.env.name,
-                              address="cue/services.cue",
-                              pointer=f"$.services.{name}.env.{key}")
+    for env, service, key, value in _env_values(ctx):
+        why = looks_secret(key, value)
+        if why:
+            yield _hit(env, service, key, f"service {service!r} env {key} is a plain value "
+                       f"and {why}")
+
+
+@rule("EK112", title="plain env values that look like generated tokens",
+      severity="warning",
+      source="adr/0003-cue-exports-and-generated-files.md (values in cue/ are committed)",
+      fix="if it is a secret, move it to `secrets` and rotate it; if not, suppress EK112 on "
+      "the stack with the reason")
+def random_looking_env(ctx: Context) -> Iterator[Hit]:
+    for env, service, key, value in _env_values(ctx):
+        why = None if looks_secret(key, value) else looks_random(value)
+        if why:
+            yield _hit(env, service, key, f"service {service!r} env {key} is a plain value "
+                       f"and {why}")
