@@ -71,12 +71,27 @@ def required_attributes(type_name: str) -> list[str]:
     return sorted(k for k, v in block.get("attributes", {}).items() if v.get("required"))
 
 
+Change = Callable[[Doc], Any]
+
+
+def setter(key: str, value: Any) -> Change:
+    return lambda body: body.__setitem__(key, value)
+
+
+def popper(key: str) -> Change:
+    return lambda body: body.pop(key)
+
+
+def rule_setter(block: str, key: str, value: Any) -> Change:
+    return lambda body: body[block][0].__setitem__(key, value)
+
+
 def mutants(doc: Doc) -> Iterator[Mutant]:
     """Every single mutation of one stack's document, by kind."""
     for type_name, name, body in resources(doc):
         address = f"{type_name}.{name}"
 
-        def mutate(kind: str, what: str, change: Callable[[Doc], None],
+        def mutate(kind: str, what: str, change: Change,
                    address: str = address, type_name: str = type_name, name: str = name
                    ) -> Mutant:
             mutated = copy.deepcopy(doc)
@@ -86,19 +101,17 @@ def mutants(doc: Doc) -> Iterator[Mutant]:
         present = [k for k in required_attributes(type_name) if k in body]
         if present:
             key = present[0]
-            yield mutate("drop a required attribute", key, lambda b, k=key: b.pop(k))
-            yield mutate("change a type", f"{key} -> list", lambda b, k=key: b.__setitem__(
-                k, [{"x": 1}]))
-        yield mutate("unknown attribute", "sise", lambda b: b.__setitem__("sise", 1))
+            yield mutate("drop a required attribute", key, popper(key))
+            yield mutate("change a type", f"{key} -> list", setter(key, [{"x": 1}]))
+        yield mutate("unknown attribute", "sise", setter("sise", 1))
         for (enum_type, block, attr), bad in ENUMS.items():
             if enum_type != type_name:
                 continue
             if block and body.get(block):
                 yield mutate("invalid enum value", f"{block}[0].{attr}",
-                             lambda b, bl=block, a=attr, v=bad: b[bl][0].__setitem__(a, v))
+                             rule_setter(block, attr, bad))
             elif not block and attr in body:
-                yield mutate("invalid enum value", attr,
-                             lambda b, a=attr, v=bad: b.__setitem__(a, v))
+                yield mutate("invalid enum value", attr, setter(attr, bad))
         refs = [(k, v) for k, v in body.items() if isinstance(v, str) and v.startswith("${")
                 and "." in v and not v.startswith(("${var.", "${local."))]
         if refs:
@@ -106,25 +119,22 @@ def mutants(doc: Doc) -> Iterator[Mutant]:
             inner = value[2:].split("}")[0].split(".")
             if len(inner) >= 2:
                 broken = "${" + ".".join([inner[0], "nope", *inner[2:]]) + "}"
-                yield mutate("bad reference", key, lambda b, k=key, v=broken: b.__setitem__(
-                    k, v))
+                yield mutate("bad reference", key, setter(key, broken))
         if type_name in NAME_FIELDS and NAME_FIELDS[type_name] in body:
             field = NAME_FIELDS[type_name]
-            yield mutate("label too long / bad characters", field,
-                         lambda b, f=field: b.__setitem__(f, "x" * 70 + "_"))
+            yield mutate("label too long / bad characters", field, setter(field, "x" * 70 + "_"))
         if type_name == "hcloud_firewall" and body.get("rule"):
             yield mutate("world-open inbound rule", "rule[0].source_ips",
-                         lambda b: b["rule"][0].__setitem__("source_ips", ["0.0.0.0/0"]))
+                         rule_setter("rule", "source_ips", ["0.0.0.0/0"]))
             yield mutate("CIDR with host bits", "rule[0].source_ips",
-                         lambda b: b["rule"][0].__setitem__("source_ips", ["10.0.0.7/16"]))
+                         rule_setter("rule", "source_ips", ["10.0.0.7/16"]))
         if type_name == "vultr_firewall_rule":
-            yield mutate("port range format", "port", lambda b: b.__setitem__("port",
-                                                                               "1-65535"))
-            yield mutate("world-open inbound rule", "subnet", lambda b: b.update(
-                subnet="0.0.0.0", subnet_size=0))
+            yield mutate("port range format", "port", setter("port", "1-65535"))
+            yield mutate("world-open inbound rule", "subnet",
+                         lambda body: body.update(subnet="0.0.0.0", subnet_size=0))
         if type_name == "hcloud_server":
-            yield mutate("per-deploy value in user_data", "user_data", lambda b: b.__setitem__(
-                "user_data", "#cloud-config\n# ${timestamp()}"))
+            yield mutate("per-deploy value in user_data", "user_data",
+                         setter("user_data", "#cloud-config\n# ${timestamp()}"))
 
 
 def select(all_mutants: list[Mutant], per_kind: int) -> list[Mutant]:

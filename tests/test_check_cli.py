@@ -290,8 +290,8 @@ def test_building_the_app_never_writes(project_copy: Path, cli: RunCli) -> None:
 def test_warnings_print_and_do_not_stop_synth(project_copy: Path, cli: RunCli) -> None:
     services = project_copy / "cue/services.cue"
     services.write_text(services.read_text().replace(
-        'env: LOG_LEVEL:  "info"', 'env: {LOG_LEVEL: "info", BUILD: "q8Z3vLx0Rk2P9mW7tY4bN6cJ1hF5sD8a"}',
-        1))
+        'env: LOG_LEVEL:  "info"',
+        'env: {LOG_LEVEL: "info", BUILD: "q8Z3vLx0Rk2P9mW7tY4bN6cJ1hF5sD8a"}', 1))
     result = cli("synth")
     assert result.returncode == 0, result.stderr
     assert "edgekit: warning: [prod] cue/services.cue: EK112 service 'web' env BUILD is a " \
