@@ -422,3 +422,16 @@ def test_ek105_enum_values_from_the_schema_and_the_provider_sources() -> None:
     ok = {"cloudflare_dns_record": {"r": dns("a.example.com")},
           "linode_firewall": {"fw": {"label": "fw1", "inbound_policy": "DROP"}}}
     assert findings("EK105", docs(s=ok)) == []
+
+
+def test_ek126_tunnel_that_serves_only_404() -> None:
+    def tunnel(*ingress: dict[str, str]) -> Context:
+        return docs(s={"cloudflare_zero_trust_tunnel_cloudflared_config": {"t": {
+            "account_id": ACCOUNT, "tunnel_id": "x", "config": {"ingress": list(ingress)}}}})
+
+    found = one("EK126", tunnel({"service": "http_status:404"}))
+    assert "every request gets the catch-all (http_status:404)" in found.message
+    assert found.pointer == "$.config.ingress"
+    assert findings("EK126", tunnel({"hostname": "api.example.com",
+                                     "service": "http://127.0.0.1:8080"},
+                                    {"service": "http_status:404"})) == []

@@ -156,3 +156,22 @@ def linode_firewall_rules(ctx: Context) -> Iterator[Hit]:
                             yield stack.hit(address, f"{family} is an empty list; the "
                                             "provider wants at least one address (or no "
                                             f"{family} at all)", f"$.{direction}[{i}].{family}")
+
+
+@rule("EK126", title="a tunnel routes at least one hostname (not only the 404 catch-all)",
+      severity="error",
+      source="https://developers.cloudflare.com/cloudflare-one/networks/connectors/"
+      "cloudflare-tunnel/configure-tunnels/local-management/configuration-file/ (ingress "
+      "rules; the last one catches everything)",
+      fix="place at least one service on the tunnel's node(s) in cue/envs.cue, or drop the "
+      "tunnel")
+def tunnel_serves_only_404(ctx: Context) -> Iterator[Hit]:
+    for stack in ctx.stacks:
+        for _, address, body in stack.resources(
+                "cloudflare_zero_trust_tunnel_cloudflared_config"):
+            config = body.get("config")
+            ingress = blocks(config.get("ingress") if isinstance(config, dict) else None)
+            if ingress and not any(rule_.get("hostname") for rule_ in ingress):
+                yield stack.hit(address, "the tunnel's ingress has no hostname rule: every "
+                                "request gets the catch-all "
+                                f"({ingress[-1].get('service', '?')})", "$.config.ingress")
