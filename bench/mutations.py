@@ -122,7 +122,7 @@ def mutants(doc: Doc) -> Iterator[Mutant]:
                 yield mutate("bad reference", key, setter(key, broken))
         if type_name in NAME_FIELDS and NAME_FIELDS[type_name] in body:
             field = NAME_FIELDS[type_name]
-            yield mutate("label too long / bad characters", field, setter(field, "x" * 70 + "_"))
+            yield mutate("label too long / bad characters", field, setter(field, "x" * 130 + "_"))
         if type_name == "hcloud_firewall" and body.get("rule"):
             yield mutate("world-open inbound rule", "rule[0].source_ips",
                          rule_setter("rule", "source_ips", ["0.0.0.0/0"]))

@@ -306,6 +306,7 @@ def test_ek133_stack_manages_its_own_backend_bucket() -> None:
     ("linode_firewall", {"label": "prod-nodes-edge-tokyo-firewall-xyz"}, "expected 3-32"),
     ("linode_vpc", {"label": "net_linode"}, "ASCII letters, digits and dashes"),
     ("hcloud_server", {"name": "edge_1"}, "a hostname (RFC 1123)"),
+    ("hcloud_firewall", {"name": "f" * 129}, "is 129 characters; expected 1-128"),
     ("vultr_instance", {"hostname": "-pg"}, "a hostname (RFC 1123)"),
     ("digitalocean_droplet", {"name": "edge 1"}, "hostname characters"),
     ("cloudflare_r2_bucket", {"name": "Logs_Bucket"}, "lowercase letters"),

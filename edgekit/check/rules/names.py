@@ -35,6 +35,10 @@ LINODE_API = "https://techdocs.akamai.com/linode-api/reference/post-linode-insta
 NAME_RULES: dict[str, list[NameRule]] = {
     "hcloud_server": [NameRule(("name",), 1, 63, HOSTNAME, "a hostname (RFC 1123): letters, "
                                "digits, '-', dot-separated labels", HETZNER_API)],
+    "hcloud_firewall": [NameRule(("name",), 1, 128, re.compile(r"^\S(.*\S)?$"),
+                                 "at most 128 characters, no leading or trailing space",
+                                 "https://docs.hetzner.cloud/reference/cloud#firewalls-"
+                                 "create-a-firewall (name limited to 128 characters)")],
     "linode_instance": [NameRule(("label",), 3, 50, LINODE_LABEL,
                                  "letters, digits, '-', '_', '.', starting and ending with a "
                                  "letter or digit, no '--', '__' or '..'",
