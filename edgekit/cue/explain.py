@@ -1,7 +1,7 @@
 """CUE's error output in edgekit terms, for the mistakes people make by hand in cue/.
 
 ``envs.prod.placement."edge-1".2: 2 errors in empty disjunction: conflicting values "api"
-and "apii"`` becomes ``cue/envs.cue: environment 'prod', node 'edge-1' is given 'apii',
+and "apii"`` becomes ``./envs.cue:36:28: environment 'prod', node 'edge-1' is given 'apii',
 which is not a service that runs on nodes (expected one of: api, web) @ placement.edge-1[2]``.
 Lines CUE writes that match no known mistake are kept as they are.
 """
@@ -16,7 +16,7 @@ PLACEMENT_ITEM = re.compile(
 CONFLICT = re.compile(r'conflicting values "(?P<allowed>[^"]+)" and "(?P<given>[^"]+)"')
 PLACEMENT_NODE = re.compile(
     r'^envs\.(?P<env>[\w-]+)\.placement\."?(?P<node>[\w-]+)"?: field not allowed')
-LOCATION = re.compile(r"^\s+\./(?P<file>[\w./-]+):(?P<line>\d+):\d+")
+LOCATION = re.compile(r"^\s+(?P<where>\./[\w./-]+:\d+:\d+)")
 
 
 def explain(detail: str) -> str:
@@ -48,7 +48,8 @@ def explain(detail: str) -> str:
             while i < len(lines) and lines[i].startswith((" ", "\t")):
                 block.append(lines[i])
                 i += 1
-            out.append(f"{_where(block)}environment {node['env']!r}: placement names node "
+            out.append(f"{_where(block, last=False)}environment {node['env']!r}: placement "
+                       f"names node "
                        f"{node['node']!r}, which is not a node of the environment (add it under "
                        f"nodes, or fix the name) @ placement.{node['node']}")
             continue
@@ -57,10 +58,8 @@ def explain(detail: str) -> str:
     return "\n".join(out)
 
 
-def _where(block: list[str]) -> str:
-    """``cue/<file>:<line>: `` of the last location CUE names (the user's value), or ''."""
+def _where(block: list[str], last: bool = True) -> str:
+    """``./<file>:<line>:<col>: `` (in the CUE module) of the location of the user's value
+    (CUE lists it last for a conflict, first for a field not allowed), or ''."""
     found = [m for m in map(LOCATION.match, block) if m]
-    if not found:
-        return ""
-    last = found[-1]
-    return f"cue/{last['file']}:{last['line']}: "
+    return f"{found[-1 if last else 0]['where']}: " if found else ""
