@@ -315,3 +315,16 @@ def test_secret_in_cue_env_stops_synth(project_copy: Path, cli: RunCli) -> None:
         "its name says it is a secret" in result.stderr
     assert "move it to the service's `secrets` list" in result.stderr
     assert tree_of(project_copy) == before
+
+
+def test_check_reads_cue_as_it_is_now_and_writes_nothing(project_copy: Path,
+                                                         cli: RunCli) -> None:
+    """cue/ changed since the last export: check judges the new values, in memory."""
+    services = project_copy / "cue/services.cue"
+    services.write_text(services.read_text().replace("port: 8081", "port: 4317", 1))
+    before = tree_of(project_copy)
+    result = cli("check")
+    assert result.returncode == 1
+    assert "EK121" in result.stdout and "port 4317" in result.stdout
+    assert "OTLP/gRPC input (Vector)" in result.stdout
+    assert tree_of(project_copy) == before

@@ -21,6 +21,7 @@ from edgekit.check.report import (
     findings_text,
 )
 from edgekit.core.errors import SynthError
+from edgekit.core.files import overlay
 
 if TYPE_CHECKING:
     from edgekit.app import App
@@ -61,6 +62,19 @@ def _as_findings(err: SynthError) -> list[Finding]:
 
 def check(root: Path, stacks: Sequence[str], fmt: str,
           load_app: Callable[[], App]) -> int:
+    """Run every rule; CUE exports that are stale against cue/ are re-rendered in memory
+    (never written: `edgekit check` changes no file)."""
+    exports: dict[Path, bytes] = {}
+    if (root / "cue" / "cue.mod").is_dir():
+        from edgekit.cue.export import fresh_exports
+
+        exports, _ = fresh_exports(root)
+    with overlay(exports):
+        return _check(root, stacks, fmt, load_app)
+
+
+def _check(root: Path, stacks: Sequence[str], fmt: str,
+           load_app: Callable[[], App]) -> int:
     rules = catalogue()
     estates = load_estates(root)
     early = run(Context(estates=tuple(estates)),
