@@ -150,3 +150,43 @@ def test_output_path_that_is_a_file_or_a_symlink_is_refused(tmp_path: Path, kind
     else:
         assert out.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "elsewhere"]
+
+
+def test_transaction_commit_puts_back_what_it_replaced(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rename that fails half way through the commit restores the files already replaced,
+    removes what was staged, and leaves the output folder as it was."""
+    a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "cdktf.out"
+    a.write_text("old a")
+    b.write_text("old b")
+    write_tree(out, {"m.json": b"old\n"})
+    real_replace = os.replace
+    calls: list[str] = []
+
+    def flaky_replace(src: str | Path, dst: str | Path) -> None:
+        calls.append(str(dst))
+        if Path(dst) == b:
+            raise OSError(28, "No space left on device", str(dst))
+        real_replace(src, dst)
+
+    transaction = files.Transaction()
+    transaction.stage_file(a, b"new a")
+    transaction.stage_file(b, b"new b")
+    transaction.stage_tree(out, {"m.json": b"new\n"})
+    monkeypatch.setattr(os, "replace", flaky_replace)
+    with pytest.raises(OutputError, match=r"nothing was changed: cannot write .*b\.json: No "
+                       "space left on device; the disk is full"):
+        transaction.commit()
+    monkeypatch.undo()
+    assert (a.read_text(), b.read_text()) == ("old a", "old b")
+    assert (out / "m.json").read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "cdktf.out"]
+
+
+def test_write_atomic_names_the_path_and_the_reason(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match=r"cannot write .*file/sub/x.json: .*a parent of it "
+                       "is a file|cannot write .*file/sub/x.json"):
+        files.write_atomic(blocker / "sub" / "x.json", b"{}")
+    assert blocker.read_text() == "x"

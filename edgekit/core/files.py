@@ -170,14 +170,16 @@ class Transaction:
 
     def commit(self) -> None:
         done: list[tuple[Path, Path | None]] = []  # (target, backup of the old file)
+        pending: Path | None = None  # a backup made for a replace that has not happened yet
         try:
             for tmp, target in self._files:
                 backup = None
                 if target.exists():
-                    backup = target.with_name(f".{target.name}.{os.getpid()}.bak")
+                    backup = pending = target.with_name(f".{target.name}.{os.getpid()}.bak")
                     os.link(target, backup)
                 os.replace(tmp, target)
                 done.append((target, backup))
+                pending = None
             for target in self._deletes:
                 if target.exists():
                     backup = target.with_name(f".{target.name}.{os.getpid()}.bak")
@@ -186,6 +188,8 @@ class Transaction:
             for staging, target in self._trees:
                 swap_in(staging, target)
         except OSError as err:
+            if pending is not None:
+                pending.unlink(missing_ok=True)
             for target, backup in reversed(done):  # put the old files back
                 if backup is not None:
                     os.replace(backup, target)
