@@ -310,6 +310,7 @@ def test_ek133_stack_manages_its_own_backend_bucket() -> None:
     ("vultr_instance", {"hostname": "-pg"}, "a hostname (RFC 1123)"),
     ("digitalocean_droplet", {"name": "edge 1"}, "hostname characters"),
     ("cloudflare_r2_bucket", {"name": "Logs_Bucket"}, "lowercase letters"),
+    ("cloudflare_workers_script", {"script_name": "Edge.Worker"}, "lowercase letters"),
 ])
 def test_ek141_provider_name_rules(type_name: str, body: dict[str, Any], expected: str
                                    ) -> None:
@@ -319,7 +320,8 @@ def test_ek141_provider_name_rules(type_name: str, body: dict[str, Any], expecte
 def test_ek141_passes_good_names() -> None:
     ok = {"linode_instance": {"a": {"label": "prod-edge_tokyo.1"}},
           "hcloud_server": {"b": {"name": "edge-1"}},
-          "cloudflare_r2_bucket": {"c": {"name": "edgekit-logs"}}}
+          "cloudflare_r2_bucket": {"c": {"name": "edgekit-logs"}},
+          "cloudflare_workers_script": {"d": {"script_name": "prod-edge_worker"}}}
     assert findings("EK141", docs(s=ok)) == []
 
 

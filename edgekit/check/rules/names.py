@@ -18,6 +18,7 @@ LINODE_LABEL = re.compile(r"^[A-Za-z0-9](?!.*(--|__|\.\.))[A-Za-z0-9._-]*[A-Za-z
 LETTERS_DIGITS_DASHES = re.compile(r"^[A-Za-z0-9-]+$")
 R2_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
 DO_NAME = re.compile(r"^[A-Za-z0-9.-]+$")
+WORKER_NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]*$")
 
 
 @attrs.frozen
@@ -65,6 +66,12 @@ NAME_RULES: dict[str, list[NameRule]] = {
     "digitalocean_vpc": [NameRule(("name",), 1, 255, DO_NAME,
                                   "alphanumeric characters, dashes and periods",
                                   "digitalocean 2.99.1 docs/resources/vpc.md")],
+    "cloudflare_workers_script": [NameRule(("script_name",), 1, 63, WORKER_NAME,
+                                           "lowercase letters, digits, '-' and '_', not "
+                                           "starting with '-'",
+                                           "https://developers.cloudflare.com/api/resources/"
+                                           "workers/subresources/scripts/ (workers_script_name "
+                                           "^[a-z0-9_][a-z0-9-_]*$; at most 63 characters)")],
     "cloudflare_r2_bucket": [NameRule(("name",), 3, 63, R2_BUCKET,
                                       "lowercase letters, digits and '-', starting and ending "
                                       "with a letter or digit",
