@@ -30,6 +30,9 @@ from tests.conftest import ACCOUNT, ROOT
 PATH_IN_MESSAGE = re.compile(r"\[[^\]]+\]|@ \$|cue/export/")
 
 names = st.from_regex(r"\A[a-z][a-z0-9-]{0,12}\Z", fullmatch=True)
+# Valid node names that are also hostnames: #Name allows a trailing '-', which the providers
+# refuse in a hostname (EK141 reports it), so the always-valid case leaves it out.
+host_names = st.from_regex(r"\A[a-z]([a-z0-9-]{0,11}[a-z0-9])?\Z", fullmatch=True)
 PROVIDERS = ["hetzner", "linode", "vultr"]
 hosts = st.builds(lambda a, b, c, d: f"{a}.{b}.{c}.{d}", *[st.integers(0, 255)] * 4)
 
@@ -165,7 +168,7 @@ def offered(draw: st.DrawFn) -> tuple[str, str, str]:
 
 @given(where=offered(), ssh=st.lists(st.builds(lambda h: f"{h}/32", hosts), max_size=3),
        roles=st.lists(st.sampled_from(["edge", "postgres"]), max_size=2, unique=True),
-       name=names)
+       name=host_names)
 def test_valid_vps_node_properties_always_synthesize(where: tuple[str, str, str],
                                                       ssh: list[str], roles: list[str],
                                                       name: str) -> None:
