@@ -328,3 +328,14 @@ def test_check_reads_cue_as_it_is_now_and_writes_nothing(project_copy: Path,
     assert "EK121" in result.stdout and "port 4317" in result.stdout
     assert "OTLP/gRPC input (Vector)" in result.stdout
     assert tree_of(project_copy) == before
+
+
+def test_check_reports_a_tree_that_cannot_be_built_as_a_finding(project_copy: Path,
+                                                                 cli: RunCli) -> None:
+    add_to_example(project_copy, "Firewall(self, 'admin', provider='hetzner', "
+                   "admin_ssh_cidrs='203.0.113.7/32')")
+    result = cli("check", "--format", "json")
+    assert result.returncode == 1
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert (finding["rule"], finding["construct_path"]) == ("EK100", "example/admin")
+    assert finding["message"].startswith("admin_ssh_cidrs must be a list of strings")

@@ -6,6 +6,7 @@ or service is reported as findings instead of failing while the stacks are built
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from edgekit.check.report import (
     findings_sarif,
     findings_text,
 )
-from edgekit.core.errors import SynthError
+from edgekit.core.errors import ConstructError, SynthError
 from edgekit.core.files import overlay
 
 if TYPE_CHECKING:
@@ -60,6 +61,15 @@ def _as_findings(err: SynthError) -> list[Finding]:
                     fix="see the message") for p in err.problems]
 
 
+def _construct_finding(err: ConstructError) -> Finding:
+    text = str(err)
+    found = re.match(r"^\[([^\]]*)\] ", text)
+    path = found.group(1) if found else ""
+    message = text[found.end():] if found else text
+    return Finding(rule="EK100", severity="error", message=message, path=path,
+                   stack=path.split("/", 1)[0], fix="see the message")
+
+
 def check(root: Path, stacks: Sequence[str], fmt: str,
           load_app: Callable[[], App]) -> int:
     """Run every rule; CUE exports that are stale against cue/ are re-rendered in memory
@@ -82,7 +92,11 @@ def _check(root: Path, stacks: Sequence[str], fmt: str,
     if errors(early):  # the stacks cannot be built from this estate
         sys.stdout.write(render(early, rules, fmt))
         return 1
-    app = load_app()
+    try:
+        app = load_app()
+    except ConstructError as err:  # the tree itself could not be built: one EK100 finding
+        sys.stdout.write(render([_construct_finding(err)], rules, fmt))
+        return 1
     app.disable_schema_check()  # EK100 checks the documents
     app.disable_rules()
     try:
