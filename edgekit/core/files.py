@@ -1,7 +1,8 @@
 """Every write edgekit makes to disk goes through here: one atomic file write, and one
 transaction that stages many files and folders and then swaps them all in.
 
-* `write_atomic(path, data)` — a temp file beside `path`, fsynced, renamed over it.
+* `write_atomic(path, data)` — a temp file beside `path`, fsynced, renamed over it;
+  `publish(tmp, path)` the same last step for a file another program wrote (DuckDB).
 * `Transaction` — stage files (`stage_file`) and whole folders (`stage_tree`), then
   `commit()`: folders are swapped in by an exchange rename (``renameat2`` with
   ``RENAME_EXCHANGE``), so there is never a moment without the folder; files are renamed
@@ -68,6 +69,16 @@ def write_atomic(path: Path, data: bytes) -> None:
         if isinstance(err, OSError):
             raise OutputError(describe(err, path)) from err
         raise
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Move a file another program wrote beside `path` (e.g. DuckDB's COPY) over it,
+    atomically; the temp file never stays behind."""
+    try:
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(describe(err, path)) from err
 
 
 def exchange(a: Path, b: Path) -> bool:
