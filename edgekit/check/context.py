@@ -3,8 +3,12 @@ JSON documents alone; and the hook every synth runs."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from edgekit.check.engine import Context, Finding, StackView, catalogue, run
 from edgekit.core.construct import Construct
@@ -16,6 +20,8 @@ if TYPE_CHECKING:
 
 
 SYNTH_DOES = frozenset({"EK100"})
+BETWEEN_STACKS = frozenset({"EK131", "EK132", "EK142"})
+"""Rules that compare stacks: a synth of some stacks also sees the others' last output."""
 """Rules a synth already enforces itself (schemas, references), skipped by its hook."""
 
 
@@ -54,6 +60,24 @@ def context_from_documents(documents: Mapping[str, Mapping[str, Any]],
                    estates=tuple(estates))
 
 
+def _kept_views(root: Construct, synthesized: set[str]) -> list[StackView]:
+    """The previous output of the app's other stacks (``cdktf.out/stacks/<s>/cdk.tf.json``)."""
+    outdir = getattr(root, "outdir", None)
+    views = []
+    for child in root.node.children:
+        name = child.node.id
+        if not getattr(child, "is_stack", False) or name in synthesized or outdir is None:
+            continue
+        path = Path(outdir) / "stacks" / name / "cdk.tf.json"
+        try:
+            document = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(document, dict):
+            views.append(StackView(name, document))
+    return views
+
+
 def as_problem(finding: Finding) -> Problem:
     return Problem(path=finding.path or finding.stack or "<app>", address=finding.address,
                    pointer=finding.pointer,
@@ -65,7 +89,13 @@ def synth_rules(root: Construct, results: Sequence[StackResult]
     """Run every rule for a synth: error problems (they stop the write), and the findings
     that do not (warnings, suppressed), which the results and the report carry."""
     rules = [r for r in catalogue() if r.id not in SYNTH_DOES]
-    findings = run(context_for(root, results), rules)
+    ctx = context_for(root, results)
+    findings = run(ctx, [r for r in rules if r.id not in BETWEEN_STACKS])
+    kept = _kept_views(root, {r.stack.name for r in results})
+    between = run(attrs.evolve(ctx, stacks=(*ctx.stacks, *kept)),
+                  [r for r in rules if r.id in BETWEEN_STACKS])
+    names = {r.stack.name for r in results}
+    findings.extend(f for f in between if f.stack in names)  # not the kept stacks' own
     by_stack = {r.stack.name: r for r in results}
     errors: list[Problem] = []
     others: list[Finding] = []
