@@ -76,6 +76,7 @@ test: $(STAMP) system-deps worker-deps tools lint verify-bundle $(SARIF_SCHEMA)
 	CUE="$$($(BIN)/python -c 'from tools.toolpaths import cue_bin; print(cue_bin())')" && \
 	  cd cue && "$$CUE" vet -c ./...
 	$(BIN)/edgekit check --generated
+	$(BIN)/edgekit check
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
