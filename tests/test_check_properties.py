@@ -180,3 +180,14 @@ def test_valid_vps_node_properties_always_synthesize(where: tuple[str, str, str]
                 admin_ssh_cidrs=ssh)
 
     assert build_or_error(build) is not None
+
+
+def test_cue_not_equal_constraints_read_as_sentences() -> None:
+    app = App(outdir="/nonexistent/never-written")
+    stack = Stack(app, "prop", state=R2State(account_id=ACCOUNT, bucket="edgekit-state"))
+    try:
+        VpsNode(stack, "n", provider="hetzner", region="", size="cx22")
+    except EdgekitError as err:
+        assert '[prop/n] #VpsNode: must not be "" @ $.region' in str(err)
+    else:
+        raise AssertionError("an empty region was accepted")

@@ -144,6 +144,8 @@ def describe(error: ValidationError) -> str:
         return f"{json.dumps(value)} does not match {expected}"
     if v == "minItems":
         return f"expected at least {expected} item(s), got {len(value)}"
+    if v == "not" and isinstance(expected, dict) and set(expected) == {"const"}:
+        return f"must not be {json.dumps(expected['const'])}"  # CUE's `!=` constraint
     return str(error.message)
 
 
