@@ -46,6 +46,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from edgekit.core.files import publish, write_atomic
 from edgekit.obs.contract import OBJECT_SUFFIX, STATE_FILE, LogsError, parse_key, stack_prefix
 from edgekit.obs.fetch import Listed, Staged, fetch_and_stage, list_objects
 from edgekit.obs.fetch import other_prefixes as other_prefixes  # re-exported
@@ -251,7 +252,7 @@ class SyncState:
         body = orjson.dumps(
             {"version": 1, "objects": {k: {"etag": v} for k, v in sorted(self.held.items())}}
         )
-        _write_atomic(self.path, body)
+        write_atomic(self.path, body)
         self.journal_path.unlink(missing_ok=True)
 
     def close(self) -> None:
@@ -270,15 +271,6 @@ def files_under(dest: Path, prefix: str) -> set[str]:
         rel = folder[cut:].replace(os.sep, "/")
         found.update(f"{rel}/{name}" for name in names)
     return found
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -377,7 +369,7 @@ def sync(
                 if staged.problem is not None or staged.tmp is None:
                     report.skipped.append(Skipped(staged.key, staged.problem or "not written"))
                 else:
-                    os.replace(staged.tmp, dest / staged.key)  # in place, then recorded
+                    publish(staged.tmp, dest / staged.key)  # in place, then recorded
                     state.record(staged.key, staged.etag)
                     report.downloaded.append(staged.key)
                     report.bytes_downloaded += staged.size

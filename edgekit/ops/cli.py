@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from edgekit.core.errors import EdgekitError
+from edgekit.core.files import write_atomic
 
 if TYPE_CHECKING:
     from edgekit.ops.summary import StackSummary
@@ -105,7 +106,7 @@ def _report(args: argparse.Namespace, kind: str, summaries: list[StackSummary]) 
 
     code = exit_code(summaries)
     if args.markdown:
-        Path(args.markdown).write_text(markdown(summaries, kind))
+        write_atomic(Path(args.markdown), markdown(summaries, kind).encode())
     if args.json:
         sys.stdout.write(orjson.dumps({"command": kind, "exit_code": code, "stacks": [
             s.as_json() for s in summaries]}, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -219,7 +220,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         graph.embed(Path(args.embed), text)
         print(f"edgekit: updated the picture in {args.embed}", file=sys.stderr)
     elif args.output:
-        Path(args.output).write_bytes(data)
+        write_atomic(Path(args.output), data)
     else:
         sys.stdout.buffer.write(data)
     return EXIT_OK

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import orjson
 
+from edgekit.core.files import write_atomic
 from edgekit.ops.progress import Progress
 from edgekit.ops.summary import StackSummary, counts, from_plan
 from edgekit.ops.tofu import OpsError, Tofu
@@ -51,7 +52,7 @@ def plan(tofu: Tofu, stacks: Sequence[str], progress: Progress) -> list[StackSum
             continue
         if waits:
             pending.add(stack)
-            meta.write_bytes(orjson.dumps({
+            write_atomic(meta, orjson.dumps({
                 "stack": stack, "config": workspace.config_hash(stack), "created": time.time(),
                 "changes": True, "risky": False, "replaced": [], "destroyed": [],
                 "waits_for": waits,
@@ -74,7 +75,7 @@ def plan(tofu: Tofu, stacks: Sequence[str], progress: Progress) -> list[StackSum
         summary.seconds = time.perf_counter() - started
         if summary.status == "changes":
             pending.add(stack)
-        meta.write_bytes(orjson.dumps({
+        write_atomic(meta, orjson.dumps({
             "stack": stack, "config": workspace.config_hash(stack), "created": time.time(),
             "changes": summary.status == "changes", "risky": summary.risky,
             "replaced": summary.replaced, "destroyed": summary.destroyed,

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edgekit.core.files import write_atomic
 from edgekit.core.refs import REMOTE_STATE, interpolations, referenced_addresses
 
 ROLES: dict[str, str] = {
@@ -185,7 +186,7 @@ def embed(page: Path, picture: str) -> None:
         text = _BLOCK.sub(lambda _: block, text, count=1)
     else:
         text = text.rstrip("\n") + "\n\n" + block
-    page.write_text(text)
+    write_atomic(page, text.encode())
 
 
 def placements_of(stack_dirs: Mapping[str, Path]) -> dict[str, dict[str, list[str]]]:

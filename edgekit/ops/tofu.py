@@ -23,6 +23,7 @@ import attrs
 import orjson
 
 from edgekit.core.errors import EdgekitError
+from edgekit.core.files import write_atomic
 
 LOCK_FILE = ".terraform.lock.hcl"
 TIMEOUT = 1800.0
@@ -144,20 +145,18 @@ class Tofu:
         if (stamp_file.is_file() and stamp_file.read_text() == stamp
                 and cached_lock.is_file()):
             if not (folder / LOCK_FILE).is_file():
-                shutil.copyfile(cached_lock, folder / LOCK_FILE)
+                write_atomic(folder / LOCK_FILE, cached_lock.read_bytes())
             return False
         data_dir.mkdir(parents=True, exist_ok=True)
         if cached_lock.is_file() and not (folder / LOCK_FILE).is_file():
-            shutil.copyfile(cached_lock, folder / LOCK_FILE)
+            write_atomic(folder / LOCK_FILE, cached_lock.read_bytes())
         args = ["init", "-input=false", "-reconfigure", "-no-color"]
         if self.plugin_dir:
             args.append(f"-plugin-dir={self.plugin_dir}")
         self.run(stack, *args, check=True)
-        if (folder / LOCK_FILE).is_file():
-            shutil.copyfile(folder / LOCK_FILE, cached_lock)
-        else:
-            cached_lock.write_text("# no providers\n")
-        stamp_file.write_text(stamp)
+        lock = folder / LOCK_FILE
+        write_atomic(cached_lock, lock.read_bytes() if lock.is_file() else b"# no providers\n")
+        write_atomic(stamp_file, stamp.encode())
         return True
 
     def show_json(self, stack: str, plan: Path) -> dict[str, Any]:
