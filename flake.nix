@@ -56,6 +56,7 @@
             node = n.composed;
             modules = glued;
             postgresql = n.postgresql;
+            pgbackrest = n.pgbackrest;
             vector = n.vector;
             upgradeFlake = "${deployRepo}?ref=deploy/${n.env}";
           };

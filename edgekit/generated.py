@@ -7,7 +7,9 @@ For the Nix side (read by ``nix/estate.nix`` at evaluation time, through the fla
 * ``nix/postgresql/<env>.json`` — ``services.postgresql`` of the primary, written once the
   primary's private address and network range have come back from ``tofu output -json``
   (`edgekit outputs import`); until then the file does not exist and the node gets no
-  Postgres settings.
+  Postgres settings;
+* ``nix/pgbackrest/<env>.json`` — pgBackRest on the primary (ADR 0011), for every env with
+  a node of role ``postgres``: from CUE alone.
 
 This module sits at the top (like the CLI) because it joins adapters and constructs.
 """
@@ -23,6 +25,7 @@ from edgekit.core.writer import dump_json
 from edgekit.cue.generate import HEADER, generated_files
 from edgekit.cue.model import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Estate
 from edgekit.obs.vector import vector_settings
+from edgekit.pg.backup import BackupError, nixos_pgbackrest, settings_for
 
 
 def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:
@@ -48,6 +51,13 @@ def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:
                     f"{err}") from err
             files[root / "nix" / "postgresql" / f"{env.name}.json"] = dump_json(
                 {"//": HEADER, **settings})
+        if any("postgres" in n.roles for n in env.nodes.values()):
+            try:
+                backups = nixos_pgbackrest(settings_for(env))
+            except BackupError as err:
+                raise EdgekitError(f"cue/envs.cue envs.{env.name}.postgres.backups: {err}") from err
+            files[root / "nix" / "pgbackrest" / f"{env.name}.json"] = dump_json(
+                {"//": HEADER, **backups})
     return files
 
 

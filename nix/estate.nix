@@ -8,13 +8,16 @@
 #                  edgekit.constructs.pg_bootstrap.nixos_postgresql for the primary of <env>
 #                  (it needs the primary's private address, known after the first apply)
 #
-# Result: node -> { env; provider; roles; composed; postgresql; vector; }, where `composed` is the
+# Result: node -> { env; provider; roles; composed; postgresql; pgbackrest; vector; }, where `composed` is the
 # node's entry of nix/compose.nix. Node names are flake attributes
 # (nixosConfigurations.<node>), so a node name used by two environments is an error.
-{ exportDir ? ../cue/export, postgresqlDir ? ./postgresql, vectorDir ? ./vector }:
+#   pgbackrestDir  nix/pgbackrest: <env>.json, edgekit.pg.backup.nixos_pgbackrest for the
+#                  primary of <env> (generated from CUE alone; ADR 0011)
+{ exportDir ? ../cue/export, postgresqlDir ? ./postgresql, vectorDir ? ./vector
+, pgbackrestDir ? ./pgbackrest }:
 let
   inherit (builtins) attrNames filter foldl' fromJSON hasAttr head mapAttrs match pathExists
-    readDir readFile;
+    readDir readFile removeAttrs;
 
   files = filter (f: match ".*\\.json" f != null) (attrNames (readDir exportDir));
 
@@ -40,6 +43,7 @@ let
       };
       pgFile = postgresqlDir + "/${env.name}.json";
       vectorFile = vectorDir + "/${env.name}.json";
+      backrestFile = pgbackrestDir + "/${env.name}.json";
       vector = if pathExists vectorFile then fromJSON (readFile vectorFile) else { };
     in
     mapAttrs (node: c: {
@@ -48,6 +52,8 @@ let
       roles = env.nodes.${node}.roles or [ ];
       composed = c;
       postgresql = if c.postgres && pathExists pgFile then fromJSON (readFile pgFile) else null;
+      pgbackrest = if c.postgres && pathExists backrestFile
+        then removeAttrs (fromJSON (readFile backrestFile)) [ "//" ] else null;
       vector = vector.${node} or { };
     }) composed;
 in

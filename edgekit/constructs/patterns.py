@@ -12,12 +12,14 @@ from edgekit.constructs.edge_worker import EdgeWorker
 from edgekit.constructs.hyperdrive import Hyperdrive
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.node import VpsNode
+from edgekit.constructs.pg_backups import PgBackups
 from edgekit.constructs.pg_primary import PgPrimary
 from edgekit.constructs.r2 import R2Bucket, R2LogSink
 from edgekit.constructs.tunnel import Tunnel
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Provider, Variable
 from edgekit.cue.model import Estate
+from edgekit.pg.backup import settings_for
 
 # How each provider's API token reaches OpenTofu: a sensitive variable (TF_VAR_<name>).
 TOKEN_ARGUMENT = {"hetzner": "token", "linode": "token", "vultr": "api_key"}
@@ -91,6 +93,11 @@ class EstateEdge(Construct):
             R2Bucket(self, f"bucket-{bucket}", account_id=account, name=f"{env.name}-{bucket}")
         if manage_state_bucket:
             R2Bucket(self, "state-bucket", account_id=account, name=env.cloudflare.state_bucket)
+        if nodes.postgres:  # continuous WAL + base backups of the primary (ADR 0011)
+            pg = nodes.postgres[0]
+            self.backups = PgBackups(self, "pg-backups", account_id=account,
+                                     settings=settings_for(env, pg_version=pg.props.version),
+                                     node=pg.host)
         hyperdrive_id = None
         readers = [s for s in estate.services.values() if s.needs.postgres == "ro"]
         if nodes.postgres and readers:

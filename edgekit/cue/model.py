@@ -98,6 +98,23 @@ class CloudflareSide:
 
 
 @attrs.frozen(kw_only=True)
+class PgBackupsSpec:
+    """Backups of the environment's Postgres (ADR 0011); defaults as in cue/schema.cue."""
+
+    bucket: str = ""
+    """Empty only when built by hand; CUE fills in ``edgekit-pg-<env>``."""
+    retention_full: int = 4
+    full_calendar: str = "Sun *-*-* 03:00:00"
+    diff_calendar: str = "Mon..Sat *-*-* 03:00:00"
+    archive_timeout_seconds: int = 60
+
+
+@attrs.frozen(kw_only=True)
+class PgSpec:
+    backups: PgBackupsSpec = PgBackupsSpec()
+
+
+@attrs.frozen(kw_only=True)
 class Env:
     name: str
     cloudflare: CloudflareSide
@@ -108,6 +125,7 @@ class Env:
     observed: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     host_label: str | None = None
     tunnel: TunnelSpec = TunnelSpec()
+    postgres: PgSpec = PgSpec()
     deploy: DeploySpec
     """Required: CUE fills in the repository and ``deploy/<env>`` when not given."""
 

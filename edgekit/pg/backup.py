@@ -20,9 +20,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from edgekit.cue.model import Env
 
 WRAPPER = "edgekit-pgbackrest"
 """The command on the node: exports the secrets from their files, then execs pgbackrest."""
@@ -194,3 +197,19 @@ def restore_commands(settings: BackupSettings, target: datetime | None = None, *
         argv += ["--type=time", f"--target={target.strftime('%Y-%m-%d %H:%M:%S.%f%z')}",
                  "--target-action=promote"]
     return [argv + ["restore"]]
+
+
+def r2_endpoint_host(account_id: str) -> str:
+    return f"{account_id}.r2.cloudflarestorage.com"
+
+
+def settings_for(env: Env, *, pg_version: int = 16) -> BackupSettings:
+    """The backup settings of an environment, from its CUE values."""
+    spec = env.postgres.backups
+    return BackupSettings(
+        stanza=env.name, bucket=spec.bucket or f"edgekit-pg-{env.name}",
+        endpoint=r2_endpoint_host(env.cloudflare.account_id),
+        retention_full=spec.retention_full, full_calendar=spec.full_calendar,
+        diff_calendar=spec.diff_calendar,
+        archive_timeout_seconds=spec.archive_timeout_seconds,
+        pg_path=f"/var/lib/postgresql/{pg_version}")
