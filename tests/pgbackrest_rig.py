@@ -30,7 +30,8 @@ BUCKET = "edgekit-pg-drill"
 def self_signed(folder: Path) -> tuple[Path, Path]:
     cert, key = folder / "s3.crt", folder / "s3.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True, timeout=TIMEOUT)
     return cert, key
@@ -52,6 +53,9 @@ class Rig:
     wrapper: Path
     options: str
     """The server's command-line options (port, socket, archive settings)."""
+    cipher_pass: str
+    repo_env: dict[str, str]
+    """What an operator's machine sets to reach this repository instead of R2."""
 
     def backrest(self, *argv: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
         """The generated wrapper as the postgres OS user, as the node's timers run it."""
@@ -118,13 +122,13 @@ class Rig:
 
 
 @contextlib.contextmanager
-def backed_up_postgres(tmp: Path, *, stanza: str = "drill",
+def backed_up_postgres(tmp: Path, *, stanza: str = "drill", bucket: str = BUCKET,
                        archive_timeout_seconds: int = 60) -> Iterator[Rig]:
     """PostgreSQL 15 with WAL archiving on, a stanza created in SeaweedFS over TLS."""
     cert, key = self_signed(tmp)
     s3 = SeaweedS3.start(tmp / "s3", tls=(cert, key))
     try:
-        s3.client().create_bucket(Bucket=BUCKET)
+        s3.client().create_bucket(Bucket=bucket)
         assert s3.https_endpoint is not None
         # pgBackRest 2.45 matches only DNS names of the certificate: "localhost", which
         # resolves to 127.0.0.1 here (the weed gateway listens on that alone).
@@ -132,7 +136,8 @@ def backed_up_postgres(tmp: Path, *, stanza: str = "drill",
         host = "localhost"
         with throwaway_postgres("edgekit-pgbackrest-") as pg:
             keys = _postgres_owned(pg.base / "keys", 0o700)
-            for name, value in {"pgbackrest_cipher_pass": secrets.token_urlsafe(48),
+            cipher = secrets.token_urlsafe(48)
+            for name, value in {"pgbackrest_cipher_pass": cipher,
                                 "pgbackrest_s3_key": s3.access_key,
                                 "pgbackrest_s3_key_secret": s3.secret_key}.items():
                 (keys / name).write_text(value)
@@ -142,7 +147,7 @@ def backed_up_postgres(tmp: Path, *, stanza: str = "drill",
             ca_file = pg.base / "s3-ca.crt"  # readable by the postgres OS user
             shutil.copyfile(cert, ca_file)
             ca_file.chmod(0o644)
-            settings = BackupSettings(stanza=stanza, bucket=BUCKET, endpoint=host,
+            settings = BackupSettings(stanza=stanza, bucket=bucket, endpoint=host,
                                       archive_timeout_seconds=archive_timeout_seconds,
                                       pg_path=str(pg.data), pg_port=pg.port)
             conf = pg.base / "pgbackrest.conf"
@@ -163,7 +168,10 @@ def backed_up_postgres(tmp: Path, *, stanza: str = "drill",
             options = " ".join([f"-p {pg.port}", f"-k {pg.run}",
                                 "-c listen_addresses=127.0.0.1", "-c fsync=off",
                                 *(f"-c {k}={_quote(v)}" for k, v in archive.items())])
-            rig = Rig(pg, s3, settings, wrapper, options)
+            repo_env = {"PGBACKREST_REPO1_S3_ENDPOINT": host,
+                        "PGBACKREST_REPO1_STORAGE_PORT": port,
+                        "PGBACKREST_REPO1_STORAGE_CA_FILE": str(ca_file)}
+            rig = Rig(pg, s3, settings, wrapper, options, cipher, repo_env)
             rig.stop()
             rig.start()
             rig.ok("stanza-create")

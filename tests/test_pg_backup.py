@@ -4,6 +4,7 @@ PostgreSQL 15, the real pgBackRest and SeaweedFS (signatures checked, over TLS).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from edgekit.cli import main
 from edgekit.pg.backup import (
     SECRETS,
     BackupError,
@@ -22,6 +24,7 @@ from edgekit.pg.backup import (
     restore_commands,
     wrapper_script,
 )
+from tests.conftest import ROOT
 from tests.pgbackrest_rig import Rig, backed_up_postgres
 
 SETTINGS = BackupSettings(stanza="prod", bucket="edgekit-pg-prod",
@@ -42,7 +45,7 @@ def test_conf_is_encrypted_r2_with_retention_and_no_secret() -> None:
 
 
 def test_a_secret_in_the_conf_is_refused() -> None:
-    with pytest.raises(BackupError, match="repo1-cipher-pass.*environment"):
+    with pytest.raises(BackupError, match=r"repo1-cipher-pass.*environment"):
         pgbackrest_conf(SETTINGS, extra_global={"repo1-cipher-pass": "x"})
 
 
@@ -74,9 +77,22 @@ def test_archive_settings_and_nixos_side() -> None:
     assert nixos["conf"] == pgbackrest_conf(SETTINGS)
 
 
+def test_cli_prints_the_restore(monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(["pg", "restore", "--stack", "prod", "--to", "2026-11-30T12:00:00+09:00"]) == 0
+    out = capsys.readouterr().out
+    assert ("runuser -u postgres -- edgekit-pgbackrest --stanza=prod --delta --type=time "
+            "'--target=2026-11-30 12:00:00.000000+0900' --target-action=promote restore") in out
+    assert main(["pg", "restore", "--stack", "prod", "--to", "2026-11-30 12:00"]) == 1
+    assert "has no time zone" in capsys.readouterr().err
+    assert main(["pg", "backups", "--stack", "nope"]) == 1
+    assert "no environment 'nope'" in capsys.readouterr().err
+
+
 def test_restore_needs_a_time_zone() -> None:
     with pytest.raises(BackupError, match="no time zone"):
-        restore_commands(SETTINGS, datetime(2026, 11, 30, 12, 0))  # noqa: DTZ001
+        restore_commands(SETTINGS, datetime(2026, 11, 30, 12, 0))
     argv = restore_commands(SETTINGS, datetime(2026, 11, 30, 12, 0, 1, 5, tzinfo=UTC))[0]
     assert "--target=2026-11-30 12:00:01.000005+0000" in argv
     assert argv[-1] == "restore" and "--target-action=promote" in argv
@@ -108,8 +124,10 @@ def _restore(rig: Rig, target: datetime | None) -> None:
     rig.wait_promoted()
 
 
-def test_point_in_time_restore_drill(tmp_path: Path) -> None:
-    with backed_up_postgres(tmp_path) as rig:
+def test_point_in_time_restore_drill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # stanza and bucket as CUE gives them for staging, so `edgekit pg backups` finds them
+    with backed_up_postgres(tmp_path, stanza="staging", bucket="edgekit-pg-staging") as rig:
         with rig.pg.connect("postgres", autocommit=True) as conn:
             conn.execute("CREATE TABLE drill (batch text NOT NULL, n int NOT NULL)")
         _insert(rig, "before-backup", 1000)
@@ -126,6 +144,23 @@ def test_point_in_time_restore_drill(tmp_path: Path) -> None:
         assert _batches(rig) == {"before-backup": 1000, "after-backup": 500}
         info = rig.ok("info")
         assert "full backup" in info and "status: ok" in info
+
+        # the operator's view: `edgekit pg backups` with the real pgbackrest, CUE settings
+        monkeypatch.chdir(ROOT)
+        for name, value in {**rig.repo_env, "EDGEKIT_PG_CIPHER_PASS": rig.cipher_pass,
+                            "AWS_ACCESS_KEY_ID": rig.s3.access_key,
+                            "AWS_SECRET_ACCESS_KEY": rig.s3.secret_key}.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        assert main(["pg", "backups", "--stack", "staging"]) == 0
+        listing = capsys.readouterr().out
+        assert "stanza staging: ok (cipher aes-256-cbc)" in listing
+        assert len(re.findall(r"^  \d{8}-\d{6}F +full ", listing, re.MULTILINE)) == 1, listing
+
+        monkeypatch.setenv("EDGEKIT_PG_CIPHER_PASS", "not-the-passphrase")
+        assert main(["pg", "backups", "--stack", "staging"]) == 1
+        wrong = capsys.readouterr()
+        assert "20261" not in wrong.out  # no backup listed without the right passphrase
 
 
 def test_an_interrupted_backup_leaves_the_previous_one_restorable(tmp_path: Path) -> None:

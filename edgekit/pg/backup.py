@@ -196,7 +196,7 @@ def restore_commands(settings: BackupSettings, target: datetime | None = None, *
                               "give one, e.g. 2026-11-30T12:00:00+00:00")
         argv += ["--type=time", f"--target={target.strftime('%Y-%m-%d %H:%M:%S.%f%z')}",
                  "--target-action=promote"]
-    return [argv + ["restore"]]
+    return [[*argv, "restore"]]
 
 
 def r2_endpoint_host(account_id: str) -> str:
