@@ -10,6 +10,7 @@ from edgekit.constructs.catalog import catalog
 from edgekit.constructs.edge_security import EdgeSecurity
 from edgekit.constructs.edge_worker import EdgeWorker
 from edgekit.constructs.hyperdrive import Hyperdrive
+from edgekit.constructs.mesh import Mesh, MeshError, mesh_plan, private_path_problems
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_backups import PgBackups
@@ -18,6 +19,7 @@ from edgekit.constructs.r2 import R2Bucket, R2LogSink
 from edgekit.constructs.tunnel import Tunnel
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Provider, Variable
+from edgekit.core.errors import ConstructError
 from edgekit.cue.model import Estate
 from edgekit.pg.backup import settings_for
 
@@ -56,6 +58,14 @@ class EstateNodes(Construct):
                 self, name, provider=spec.provider, region=spec.region, size=spec.size,
                 roles=spec.roles, networks=[self.networks[spec.provider]],
                 admin_ssh_cidrs=admin_ssh_cidrs, placement=placement, deploy=deploy)
+        problems = private_path_problems(env, estate.services)
+        if problems:
+            raise ConstructError("\n".join(f"[{self.node.path}] {p}" for p in problems))
+        try:
+            plan = mesh_plan(env)
+        except MeshError as err:
+            raise ConstructError(f"[{self.node.path}] cue/envs.cue {err}") from err
+        self.mesh = Mesh(self, "mesh", plan=plan, nodes=self.nodes) if plan.addresses else None
         pg_nodes = [n for n, spec in sorted(env.nodes.items()) if "postgres" in spec.roles]
         self.postgres = [PgPrimary(self, "postgres", node=self.nodes[pg_nodes[0]],
                                    services=estate.services)] if pg_nodes else []

@@ -71,6 +71,8 @@ class Node:
     region: str
     size: str
     roles: tuple[Literal["edge", "postgres"], ...] = ()
+    mesh_host: int | None = None
+    """Host number in the env's WireGuard mesh; None: the node is not in the mesh."""
 
 
 @attrs.frozen(kw_only=True)
@@ -95,6 +97,15 @@ class CloudflareSide:
     zone: str
     state_bucket: str
     logs_bucket: str
+
+
+@attrs.frozen(kw_only=True)
+class MeshSpec:
+    """The env's WireGuard mesh (ADR 0010); defaults as in cue/schema.cue."""
+
+    cidr: str = "10.100.0.0/24"
+    port: int = 51820
+    public_keys: dict[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)
@@ -126,6 +137,7 @@ class Env:
     host_label: str | None = None
     tunnel: TunnelSpec = TunnelSpec()
     postgres: PgSpec = PgSpec()
+    mesh: MeshSpec = MeshSpec()
     deploy: DeploySpec
     """Required: CUE fills in the repository and ``deploy/<env>`` when not given."""
 
