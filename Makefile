@@ -28,6 +28,7 @@ generate: $(STAMP)
 
 tools:
 	tools/build.sh
+	tools/build-wireguard-go.sh
 
 schemas: $(STAMP) tools
 	$(BIN)/python tools/dump_schemas.py
