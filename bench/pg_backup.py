@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.pg_server import PG_BIN  # noqa: E402
-from tests.pgbackrest_rig import backed_up_postgres  # noqa: E402
+from tests.pg_server import PG_BIN
+from tests.pgbackrest_rig import backed_up_postgres
 
 
 def main() -> None:
