@@ -57,6 +57,7 @@
             modules = glued;
             postgresql = n.postgresql;
             pgbackrest = n.pgbackrest;
+            mesh = n.mesh;
             vector = n.vector;
             upgradeFlake = "${deployRepo}?ref=deploy/${n.env}";
           };

@@ -29,19 +29,29 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=int, default=68)
     parser.add_argument("--archive-timeout", type=int, default=60)
+    parser.add_argument("--data", choices=("pgbench", "random"), default="pgbench",
+                        help="pgbench tables (compress ~20x) or random hex text (~2x)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-pg-") as tmp, \
             backed_up_postgres(Path(tmp), archive_timeout_seconds=args.archive_timeout) as rig:
         start = time.monotonic()
-        done = rig.pg.pg(str(PG_BIN / "pgbench"), "-i", "-q", "-s", str(args.scale),
-                         "-h", str(rig.pg.run), "-p", str(rig.pg.port), "-U", "postgres",
-                         "postgres")
-        assert done.returncode == 0, done.stderr
+        if args.data == "pgbench":
+            done = rig.pg.pg(str(PG_BIN / "pgbench"), "-i", "-q", "-s", str(args.scale),
+                             "-h", str(rig.pg.run), "-p", str(rig.pg.port), "-U", "postgres",
+                             "postgres")
+            assert done.returncode == 0, done.stderr
+        else:  # about 15 MB per scale unit, like pgbench
+            with rig.pg.connect("postgres", autocommit=True) as conn:
+                conn.execute("CREATE TABLE noise (v text)")
+                for _ in range(args.scale):
+                    conn.execute("INSERT INTO noise SELECT string_agg(md5(random()::text), '') "
+                                 "FROM generate_series(1, 8) g, generate_series(1, 40000) r "
+                                 "GROUP BY r")
         with rig.pg.connect("postgres") as conn:
             row = conn.execute("SELECT sum(pg_database_size(datname)) FROM pg_database"
                                ).fetchone()
         size_mb = int(row[0]) / 2**20 if row else 0.0
-        print(f"database: {size_mb:.0f} MB (pgbench -s {args.scale}, "
+        print(f"database: {size_mb:.0f} MB ({args.data} -s {args.scale}, "
               f"loaded in {time.monotonic() - start:.0f} s)")
         rig.wait_archived()
 

@@ -8,6 +8,8 @@ For the Nix side (read by ``nix/estate.nix`` at evaluation time, through the fla
   primary's private address and network range have come back from ``tofu output -json``
   (`edgekit outputs import`); until then the file does not exist and the node gets no
   Postgres settings;
+* ``nix/mesh/<env>.json`` — the WireGuard mesh of every node and Postgres on the mesh
+  (ADR 0010; `edgekit.constructs.mesh.nixos_mesh`), from CUE and the imported endpoints;
 * ``nix/pgbackrest/<env>.json`` — pgBackRest on the primary (ADR 0011), for every env with
   a node of role ``postgres``: from CUE alone.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from edgekit.constructs.mesh import MeshError, nixos_mesh
 from edgekit.constructs.pg_bootstrap import nixos_postgresql
 from edgekit.core.errors import EdgekitError
 from edgekit.core.writer import dump_json
@@ -51,6 +54,13 @@ def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:
                     f"{err}") from err
             files[root / "nix" / "postgresql" / f"{env.name}.json"] = dump_json(
                 {"//": HEADER, **settings})
+        try:
+            mesh = nixos_mesh(env, estate.services,
+                              address if isinstance(address, str) else None)
+        except MeshError as err:
+            raise EdgekitError(f"cue/envs.cue {err}") from err
+        if mesh["nodes"]:
+            files[root / "nix" / "mesh" / f"{env.name}.json"] = dump_json({"//": HEADER, **mesh})
         if any("postgres" in n.roles for n in env.nodes.values()):
             try:
                 backups = nixos_pgbackrest(settings_for(env))

@@ -25,6 +25,8 @@
 #   pgbackrest  null, or the JSON of edgekit.pg.backup.nixos_pgbackrest for the primary's node
 #               (nix/pgbackrest/<env>.json): WAL archiving and base backups to R2, through
 #               nix/pgbackrest.nix (ADR 0011)
+#   mesh        null, or the node's entry of nix/mesh/<env>.json (the WireGuard mesh and, on
+#               the primary, Postgres on the mesh), through nix/mesh.nix (ADR 0010)
 #   upgradeFlake  null, or the flake reference system.autoUpgrade follows (ADR 0005:
 #               "<repo>?ref=deploy/<env>"); the node pulls "<upgradeFlake>#<name>"
 #
@@ -40,6 +42,7 @@
 , upgradeFlake ? null
 , pgPasswordDir ? "/run/keys/edgekit-pg"
 , pgbackrest ? null
+, mesh ? null
 }:
 let
   inherit (builtins) attrNames concatStringsSep filter hasAttr listToAttrs map removeAttrs
@@ -169,4 +172,5 @@ let
 in
 imported
 ++ (if pgbackrest == null then [ ] else [ (import ./pgbackrest.nix { settings = pgbackrest; }) ])
+++ (if mesh == null then [ ] else [ (import ./mesh.nix { settings = mesh; }) ])
 ++ [ ({ lib, config, pkgs, ... }: data { inherit lib config pkgs; }) ]

@@ -62,7 +62,7 @@ class MeshPlan:
 
 def mesh_plan(env: Env) -> MeshPlan:
     network = ipaddress.ip_network(env.mesh.cidr)
-    addresses: dict[str, str] = {}
+    addresses: dict[str, str] = {}  # same arithmetic as Env.mesh_address
     owner: dict[int, str] = {}
     problems = []
     for name, node in sorted(env.nodes.items()):
@@ -207,3 +207,34 @@ class Mesh(Construct):
                     "firewall_group_id": node.firewall.id_ref, "protocol": "udp",
                     "port": port, "ip_type": "v4", "subnet": f"${{{expr}}}",
                     "subnet_size": 32, "notes": why})
+
+
+PRIVATE_KEY_FILE = "/var/lib/edgekit/wireguard/private"
+PG_PORT = 5432
+
+
+def nixos_mesh(env: Env, services: Mapping[str, Service],
+               private_address: str | None = None) -> dict[str, Any]:
+    """``nix/mesh/<env>.json``: per mesh node, what ``nix/mesh.nix`` configures (interface,
+    address, port, peers with known keys and endpoints, the key file made at first boot);
+    on the primary also Postgres' listen addresses (mesh + `private_address`, the provider's
+    private address once imported) and its pg_hba (`mesh_hba`). ``primary`` is the
+    address services use as PGHOST."""
+    plan = mesh_plan(env)
+    observed = env.observed_value(ENDPOINTS_OUTPUT)
+    endpoints = {k: v for k, v in observed.items() if isinstance(v, str)} \
+        if isinstance(observed, dict) else {}
+    primary = primary_node(env)
+    prefix = plan.cidr.split("/")[1]
+    nodes: dict[str, Any] = {}
+    for name, address in sorted(plan.addresses.items()):
+        entry: dict[str, Any] = {
+            "interface": INTERFACE, "address": f"{address}/{prefix}",
+            "listenPort": plan.port, "privateKeyFile": PRIVATE_KEY_FILE,
+            "peers": peers_of(plan, name, endpoints), "postgres": None}
+        if name == primary:
+            listen = [address, *([private_address] if private_address else [])]
+            entry["postgres"] = {"listen": listen, "port": PG_PORT,
+                                 "authentication": mesh_hba(env, services, plan)}
+        nodes[name] = entry
+    return {"primary": plan.addresses.get(primary) if primary else None, "nodes": nodes}

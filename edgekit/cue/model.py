@@ -7,6 +7,7 @@ its exported JSON Schema, and structures them into these attrs classes.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -136,7 +137,8 @@ class Env:
     observed: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     host_label: str | None = None
     tunnel: TunnelSpec = TunnelSpec()
-    postgres: PgSpec = PgSpec()
+    postgres: PgSpec
+    """Required: CUE fills in the backup bucket ``edgekit-pg-<env>`` and the defaults."""
     mesh: MeshSpec = MeshSpec()
     deploy: DeploySpec
     """Required: CUE fills in the repository and ``deploy/<env>`` when not given."""
@@ -157,6 +159,14 @@ class Env:
         if host.endswith(f".{zone}"):
             return f"{host[: -len(zone) - 1]}.{self.host_label}.{zone}"
         raise ValueError(f"hostname {host!r} is not in the zone {zone!r} of env {self.name!r}")
+
+    def mesh_address(self, node: str) -> str | None:
+        """The node's address in the WireGuard mesh (``mesh.cidr`` + ``mesh_host``), or None
+        for a node outside the mesh."""
+        spec = self.nodes.get(node)
+        if spec is None or spec.mesh_host is None:
+            return None
+        return str(ipaddress.ip_network(self.mesh.cidr).network_address + spec.mesh_host)
 
     def observed_value(self, output: str) -> Any:
         """A value imported from `tofu output -json`, or None before the first import."""

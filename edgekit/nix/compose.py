@@ -155,12 +155,13 @@ def compose(
 
 
 def postgres_place(estate: Estate) -> PostgresPlace | None:
-    """The primary's node (roles contain ``postgres``) and its imported private address."""
+    """The primary's node (roles contain ``postgres``) and the address services reach it
+    at: its WireGuard mesh address (ADR 0010), else its imported private address."""
     env = estate.env
     nodes = [n for n in sorted(env.nodes) if "postgres" in env.nodes[n].roles]
     if not nodes:
         return None
-    host = env.observed_value(PG_ADDRESS_OUTPUT)
+    host = env.mesh_address(nodes[0]) or env.observed_value(PG_ADDRESS_OUTPUT)
     return PostgresPlace(node=nodes[0], host=host if isinstance(host, str) else None)
 
 

@@ -1,0 +1,66 @@
+# The node's place in the environment's WireGuard mesh (ADR 0010): a NixOS module from its
+# entry of nix/mesh/<env>.json (edgekit.constructs.mesh.nixos_mesh, generated).
+#
+# Pure: no nixpkgs is imported; the module is a function of `lib` and `pkgs` (wireguard-tools,
+# coreutils), so tests evaluate it against nix/stubs.nix.
+#
+#   settings.interface / address / listenPort   the interface, its mesh address, UDP port
+#   settings.privateKeyFile   made on the node at first boot (generatePrivateKeyFile); the
+#                             private key never leaves the node. edgekit-mesh-key prints the
+#                             public key to the journal (shipped to R2 by Vector) and keeps it
+#                             in /var/lib/edgekit/wireguard/public, to be put into CUE
+#                             (envs.<env>.mesh.public_keys).
+#   settings.peers            [{ name; publicKey; allowedIPs; endpoint; persistentKeepalive; }]
+#   settings.postgres         null, or on the primary { listen; port; authentication; }:
+#                             Postgres listens on the mesh (+ provider-private) address only
+#                             and pg_hba admits exactly the mesh addresses of the nodes whose
+#                             services need it, per role. These override the private-network
+#                             settings of nix/postgresql/<env>.json.
+{ settings }:
+{ lib, pkgs, ... }:
+let
+  inherit (builtins) concatStringsSep dirOf map;
+  iface = settings.interface;
+  pg = settings.postgres;
+in
+{
+  networking.wireguard.interfaces.${iface} = {
+    ips = [ settings.address ];
+    listenPort = settings.listenPort;
+    privateKeyFile = settings.privateKeyFile;
+    generatePrivateKeyFile = true;
+    peers = map (p: {
+      inherit (p) publicKey allowedIPs endpoint persistentKeepalive;
+      name = p.name;
+    }) settings.peers;
+  };
+  # The provider firewall admits this port only from the other nodes' public addresses.
+  networking.firewall.allowedUDPPorts = [ settings.listenPort ];
+  networking.firewall.interfaces.${iface}.allowedTCPPorts =
+    if pg == null then [ ] else [ pg.port ];
+
+  systemd.services.edgekit-mesh-key = {
+    description = "edgekit: publish this node's WireGuard public key";
+    wantedBy = [ "multi-user.target" ];
+    after = [ "wireguard-${iface}.service" ];
+    wants = [ "wireguard-${iface}.service" ];
+    serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
+    path = [ pkgs.wireguard-tools pkgs.coreutils ];
+    script = ''
+      public=${dirOf settings.privateKeyFile}/public
+      wg pubkey < ${settings.privateKeyFile} > "$public.tmp"
+      mv "$public.tmp" "$public"
+      echo "edgekit-mesh-public-key node=${iface} key=$(cat "$public")"
+    '';
+  };
+} // (if pg == null then { } else {
+  services.postgresql = {
+    settings.listen_addresses = lib.mkOverride 40 (concatStringsSep "," pg.listen);
+    authentication = lib.mkOverride 40 (concatStringsSep "\n"
+      ([ "local all all peer" ] ++ pg.authentication) + "\n");
+  };
+  systemd.services.postgresql = {
+    after = [ "wireguard-${iface}.service" ];
+    wants = [ "wireguard-${iface}.service" ];
+  };
+})
