@@ -32,10 +32,12 @@ let
     let nodes = filter (n: builtins.elem "postgres" (env.nodes.${n}.roles or [ ]))
       (attrNames (env.nodes or { }));
       meshPrimary = (meshOf env).primary;
-    in if nodes == [ ] then null else {
+      observedHost = (env.observed.pg_primary_private_ip or { }).value or null;
+    in if (env.postgres.kind or "self") == "managed"
+    then { node = null; host = observedHost; }  # ManagedPg (ADR 0012): on no node of ours
+    else if nodes == [ ] then null else {
       node = head nodes;
-      host = if meshPrimary != null then meshPrimary
-        else (env.observed.pg_primary_private_ip or { }).value or null;
+      host = if meshPrimary != null then meshPrimary else observedHost;
     };
 
   perEnv = file:

@@ -122,7 +122,18 @@ class PgBackupsSpec:
 
 
 @attrs.frozen(kw_only=True)
+class ManagedPgSpec:
+    provider: Literal["linode", "vultr", "digitalocean"]
+    region: str
+    plan: str
+    version: int = 16
+
+
+@attrs.frozen(kw_only=True)
 class PgSpec:
+    kind: Literal["self", "managed"] = "self"
+    """"self": PgPrimary on the postgres node; "managed": ManagedPg from `managed`."""
+    managed: ManagedPgSpec | None = None
     backups: PgBackupsSpec = PgBackupsSpec()
 
 

@@ -34,9 +34,10 @@ class ComposeError(EdgekitError):
 
 @attrs.frozen(kw_only=True)
 class PostgresPlace:
-    """Where the primary runs: its node, and its private address once known."""
+    """Where the primary runs: its node (None: a managed database, on no node of ours),
+    and the address services reach it at, once known."""
 
-    node: str
+    node: str | None
     host: str | None = None
     port: int = PG_PORT
 
@@ -128,7 +129,9 @@ def compose(
     if nodes and extra:
         raise ComposeError(f"placement names node '{extra[0]}', which is not a node of the "
                            f"environment (nodes: {', '.join(sorted(nodes))})")
-    if postgres is not None:
+    if postgres is not None and postgres.node is None:
+        pg_nodes: list[str] = []
+    elif postgres is not None and postgres.node is not None:
         if nodes and postgres.node not in nodes:
             raise ComposeError(f"postgres node '{postgres.node}' is not a node of the "
                                "environment")
@@ -158,6 +161,9 @@ def postgres_place(estate: Estate) -> PostgresPlace | None:
     """The primary's node (roles contain ``postgres``) and the address services reach it
     at: its WireGuard mesh address (ADR 0010), else its imported private address."""
     env = estate.env
+    if env.postgres.kind == "managed":  # ManagedPg outputs its host under the same name
+        managed = env.observed_value(PG_ADDRESS_OUTPUT)
+        return PostgresPlace(node=None, host=managed if isinstance(managed, str) else None)
     nodes = [n for n in sorted(env.nodes) if "postgres" in env.nodes[n].roles]
     if not nodes:
         return None
