@@ -188,8 +188,13 @@ class Mesh(Construct):
                description="Public IPv4 of every mesh node (WireGuard endpoints).")
 
     def _open(self, name: str, node: VpsNode, sources: Sequence[str]) -> None:
+        """Open the mesh port to `sources` (the other nodes' public IPv4 expressions), and
+        promise in the generated `tofu test` that it is open to nothing else."""
         port, why = str(self.plan.port), "wireguard mesh"
         cidrs = [f"${{{expr}}}/32" for expr in sources]
+        peers = ", ".join(f'format("%s/32", {expr})' for expr in sources)
+        promise = (f"the WireGuard port of {name} admits UDP {port} from the other mesh "
+                   "nodes' public addresses only")
         if node.provider == "hetzner":
             firewall = Resource(self, f"{name}-firewall", type="hcloud_firewall", config={
                 "name": f"{stack_of(self).node.id}-{name}-mesh",
@@ -197,17 +202,30 @@ class Mesh(Construct):
                           "source_ips": cidrs, "description": why}]})
             Resource(self, f"{name}-attachment", type="hcloud_firewall_attachment", config={
                 "firewall_id": firewall.attr("id"), "server_ids": [node.id_ref]})
+            firewall.node.add_assertion("mesh-peers-only", (
+                f'alltrue([for r in {firewall.address}.rule : r.protocol == "udp" && '
+                f'r.port == "{port}" && length(setsubtract(r.source_ips, [{peers}])) == 0])'),
+                promise)
         elif node.provider == "linode":
-            inbound = node.firewall.resource.config.setdefault("inbound", [])
+            resource = node.firewall.resource
+            inbound = resource.config.setdefault("inbound", [])
             inbound.append({"label": "wireguard-mesh", "action": "ACCEPT", "protocol": "UDP",
                             "ports": port, "ipv4": cidrs})
+            node.firewall.node.add_assertion("mesh-peers-only", (
+                f'alltrue([for r in {resource.address}.inbound : r.label != "wireguard-mesh" '
+                f'|| (r.protocol == "UDP" && r.ports == "{port}" && length(setsubtract('
+                f"r.ipv4 == null ? [] : r.ipv4, [{peers}])) == 0 && "
+                "length(r.ipv6 == null ? [] : r.ipv6) == 0)])"), promise)
         else:
-            for index, expr in enumerate(sources):
-                Resource(self, f"{name}-rule-{index}", type="vultr_firewall_rule", config={
-                    "firewall_group_id": node.firewall.id_ref, "protocol": "udp",
-                    "port": port, "ip_type": "v4", "subnet": f"${{{expr}}}",
-                    "subnet_size": 32, "notes": why})
-
+            rules = [Resource(self, f"{name}-rule-{index}", type="vultr_firewall_rule", config={
+                "firewall_group_id": node.firewall.id_ref, "protocol": "udp",
+                "port": port, "ip_type": "v4", "subnet": f"${{{expr}}}",
+                "subnet_size": 32, "notes": why}) for index, expr in enumerate(sources)]
+            addresses = ", ".join(r.address for r in rules)
+            rules[0].node.add_assertion("mesh-peers-only", (
+                f'alltrue([for r in [{addresses}] : r.protocol == "udp" && r.port == "{port}" '
+                f"&& r.subnet_size == 32 && contains([{', '.join(sources)}], r.subnet)])"),
+                promise)
 
 PRIVATE_KEY_FILE = "/var/lib/edgekit/wireguard/private"
 PG_PORT = 5432
