@@ -5,11 +5,13 @@
 # coreutils), so tests evaluate it against nix/stubs.nix.
 #
 #   settings.interface / address / listenPort   the interface, its mesh address, UDP port
+#   settings.node             the node's name
 #   settings.privateKeyFile   made on the node at first boot (generatePrivateKeyFile); the
-#                             private key never leaves the node. edgekit-mesh-key prints the
-#                             public key to the journal (shipped to R2 by Vector) and keeps it
-#                             in /var/lib/edgekit/wireguard/public, to be put into CUE
-#                             (envs.<env>.mesh.public_keys).
+#                             private key never leaves the node. edgekit-mesh-key keeps the
+#                             public key in /var/lib/edgekit/wireguard/public and sends it as
+#                             one OTLP log record (service edgekit-mesh) to the local Vector,
+#                             which ships it to R2; `edgekit logs mesh-keys --stack <env>`
+#                             prints envs.<env>.mesh.public_keys for cue/.
 #   settings.peers            [{ name; publicKey; allowedIPs; endpoint; persistentKeepalive; }]
 #   settings.postgres         null, or on the primary { listen; port; authentication; }:
 #                             Postgres listens on the mesh (+ provider-private) address only
@@ -22,6 +24,10 @@ let
   inherit (builtins) concatStringsSep dirOf map;
   iface = settings.interface;
   pg = settings.postgres;
+  # edgekit.obs.mesh_keys reads these back from the synced logs.
+  serviceName = "edgekit-mesh";
+  prefix = "edgekit-mesh-public-key ";
+  otlpLogs = "http://127.0.0.1:4318/v1/logs";
 in
 {
   networking.wireguard.interfaces.${iface} = {
@@ -42,15 +48,23 @@ in
   systemd.services.edgekit-mesh-key = {
     description = "edgekit: publish this node's WireGuard public key";
     wantedBy = [ "multi-user.target" ];
-    after = [ "wireguard-${iface}.service" ];
+    after = [ "wireguard-${iface}.service" "vector.service" ];
     wants = [ "wireguard-${iface}.service" ];
     serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
-    path = [ pkgs.wireguard-tools pkgs.coreutils ];
+    path = [ pkgs.wireguard-tools pkgs.coreutils pkgs.curl ];
     script = ''
       public=${dirOf settings.privateKeyFile}/public
       wg pubkey < ${settings.privateKeyFile} > "$public.tmp"
       mv "$public.tmp" "$public"
-      echo "edgekit-mesh-public-key node=${iface} key=$(cat "$public")"
+      key=$(cat "$public")
+      echo "edgekit-mesh-public-key $key"
+      record='{"resourceLogs":[{"resource":{"attributes":['
+      record="$record"'{"key":"service.name","value":{"stringValue":"${serviceName}"}},'
+      record="$record"'{"key":"host.name","value":{"stringValue":"${settings.node}"}}]},'
+      record="$record"'"scopeLogs":[{"logRecords":[{"timeUnixNano":"'"$(date +%s%N)"'",'
+      record="$record"'"severityText":"INFO","body":{"stringValue":"${prefix}'"$key"'"}}]}]}]}'
+      curl --fail --silent --show-error --retry 20 --retry-connrefused --retry-delay 3 \
+        -H 'Content-Type: application/json' --data "$record" ${otlpLogs}
     '';
   };
 } // (if pg == null then { } else {

@@ -40,6 +40,7 @@ rec {
     coreutils = "coreutils";
     pgbackrest = "pgbackrest";
     wireguard-tools = "wireguard-tools";
+    curl = "curl";
   };
 
   nixpkgs = {

@@ -247,7 +247,7 @@ def nixos_mesh(env: Env, services: Mapping[str, Service],
     nodes: dict[str, Any] = {}
     for name, address in sorted(plan.addresses.items()):
         entry: dict[str, Any] = {
-            "interface": INTERFACE, "address": f"{address}/{prefix}",
+            "node": name, "interface": INTERFACE, "address": f"{address}/{prefix}",
             "listenPort": plan.port, "privateKeyFile": PRIVATE_KEY_FILE,
             "peers": peers_of(plan, name, endpoints), "postgres": None}
         if name == primary:
