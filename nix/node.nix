@@ -171,6 +171,10 @@ let
   };
 in
 imported
-++ (if pgbackrest == null then [ ] else [ (import ./pgbackrest.nix { settings = pgbackrest; }) ])
-++ (if mesh == null then [ ] else [ (import ./mesh.nix { settings = mesh; }) ])
+# pgBackRest and the mesh's Postgres settings only where this node runs Postgres.
+++ (if pgbackrest == null || pg == null then [ ]
+    else [ (import ./pgbackrest.nix { settings = pgbackrest; }) ])
+++ (if mesh == null then [ ] else [ (import ./mesh.nix {
+      settings = if pg == null then mesh // { postgres = null; } else mesh;
+    }) ])
 ++ [ ({ lib, config, pkgs, ... }: data { inherit lib config pkgs; }) ]

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from edgekit.core.errors import EdgekitError
-from edgekit.cue.model import PG_ADDRESS_OUTPUT, Estate, Node, Service
+from edgekit.cue.model import Estate, Node, Service
 
 LOOPBACK = "127.0.0.1"
 OTLP_ENDPOINT = "http://127.0.0.1:4318"
@@ -162,13 +162,11 @@ def postgres_place(estate: Estate) -> PostgresPlace | None:
     at: its WireGuard mesh address (ADR 0010), else its imported private address."""
     env = estate.env
     if env.postgres.kind == "managed":  # ManagedPg outputs its host under the same name
-        managed = env.observed_value(PG_ADDRESS_OUTPUT)
-        return PostgresPlace(node=None, host=managed if isinstance(managed, str) else None)
+        return PostgresPlace(node=None, host=env.postgres_host())
     nodes = [n for n in sorted(env.nodes) if "postgres" in env.nodes[n].roles]
     if not nodes:
         return None
-    host = env.mesh_address(nodes[0]) or env.observed_value(PG_ADDRESS_OUTPUT)
-    return PostgresPlace(node=nodes[0], host=host if isinstance(host, str) else None)
+    return PostgresPlace(node=nodes[0], host=env.postgres_host())
 
 
 def compose_estate(estate: Estate) -> dict[str, dict[str, Any]]:
