@@ -4,6 +4,7 @@ stack synthesizes and passes the real `tofu validate` and `tofu test` for every 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,65 @@ def test_services_get_the_managed_host_as_pghost() -> None:
     node = compose_estate(estate)["staging-1"]
     assert node["env"]["api"]["PGHOST"] == "vultr-prod-db.example"
     assert node["postgres"] is False
+
+
+# -- roles and grants on a managed database, as its (non-superuser) admin ---------------------
+
+ADMIN_HBA = ("local all postgres trust\nhost all postgres 127.0.0.1/32 trust\n"
+             "host all all 127.0.0.1/32 scram-sha-256\n")
+
+
+def test_pg_bootstrap_as_a_managed_admin(monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A real PostgreSQL 15 whose admin is not a superuser (CREATEDB CREATEROLE, like the
+    providers' admin roles): the bootstrap applies from `tofu output -json`, twice."""
+    import io
+    import subprocess
+
+    from edgekit.cli import main
+    from tests.pg_server import PG_BIN, throwaway_postgres
+
+    api_pw, web_pw = "ApiPassword0123456789abcdefXYZ01", "WebPassword0123456789abcdefXYZ02"
+    with throwaway_postgres("edgekit-managed-", hba=ADMIN_HBA) as pg:
+        created = pg.psql("-c", "CREATE ROLE vultradmin LOGIN CREATEDB CREATEROLE "
+                          "PASSWORD 'admin-secret-0123456789'")
+        assert created.returncode == 0, created.stderr
+        url = f"postgresql://vultradmin:admin-secret-0123456789@127.0.0.1:{pg.port}/postgres"
+        outputs = {"pg_admin_url": {"sensitive": True, "type": "string", "value": url},
+                   "pg_password_svc_api_rw": {"sensitive": True, "value": api_pw},
+                   "pg_password_svc_web_ro": {"sensitive": True, "value": web_pw}}
+        monkeypatch.chdir(ROOT)
+        for _ in range(2):  # idempotent
+            monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(outputs)))
+            assert main(["pg", "bootstrap", "--stack", "prod"]) == 0
+            err = capsys.readouterr().err
+            assert "applied as 'vultradmin'" in err and "admin-secret" not in err
+
+        def psql(user: str, password: str, db: str, sql: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [str(PG_BIN / "psql"), "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                 "-p", str(pg.port), "-U", user, "-d", db, "-c", sql],
+                capture_output=True, text=True, timeout=60,
+                env={**os.environ, "PGPASSWORD": password})
+
+        owner = psql("vultradmin", "admin-secret-0123456789", "api",
+                     "SET ROLE api_owner; CREATE TABLE app.items (id int); RESET ROLE;")
+        assert owner.returncode == 0, owner.stderr
+        rw = psql("svc_api_rw", api_pw, "api", "INSERT INTO items VALUES (1); "
+                  "SELECT count(*) FROM items")
+        assert rw.returncode == 0 and rw.stdout.strip().endswith("1"), rw.stderr
+        assert psql("svc_web_ro", web_pw, "api", "SELECT 1").returncode != 0  # no CONNECT
+        ro = psql("svc_web_ro", web_pw, "web", "CREATE TABLE app.x (id int)")
+        assert ro.returncode != 0
+
+
+def test_pg_bootstrap_needs_the_outputs(monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from edgekit.cli import main
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("sys.stdin", io.StringIO("{}"))
+    assert main(["pg", "bootstrap", "--stack", "prod"]) == 1
+    assert "pg_admin_url" in capsys.readouterr().err

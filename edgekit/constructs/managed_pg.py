@@ -40,6 +40,8 @@ ManagedProvider = Literal["linode", "vultr", "digitalocean"]
 MANAGED_PROVIDERS: tuple[ManagedProvider, ...] = ("linode", "vultr", "digitalocean")
 VERSIONS = (15, 16, 17)
 PORT_OUTPUT = "pg_port"
+ADMIN_URL_OUTPUT = "pg_admin_url"
+"""Sensitive: the admin connection `edgekit pg bootstrap` applies the roles and grants with."""
 
 
 class ManagedPg(Construct):
@@ -82,6 +84,7 @@ class ManagedPg(Construct):
         self.allow_list = ([f"{ip}/32" for ip in self.client_ips] if provider == "linode"
                            else list(self.client_ips))
         self.passwords: dict[str, Ref] = {}
+        self.admin_url: Ref | str = ""
         name = label(self)
         if provider == "linode":
             self.resource = self._linode(name, region, plan, version)
@@ -98,6 +101,8 @@ class ManagedPg(Construct):
         Output(stack, PG_ADDRESS_OUTPUT, value=self.host,
                description="Host of the managed Postgres (private where the provider allows).")
         Output(stack, PORT_OUTPUT, value=self.port, description="Port of the managed Postgres.")
+        Output(stack, ADMIN_URL_OUTPUT, value=self.admin_url, sensitive=True,
+               description="Admin connection URL (edgekit pg bootstrap reads it).")
 
     def _random_passwords(self) -> None:
         for service_name in self.services:
@@ -117,6 +122,10 @@ class ManagedPg(Construct):
                                          "public_access": bool(self.allow_list)}
         db = Resource(self, "Resource", type="linode_database_postgresql_v2", config=config)
         self.host, self.port = db.attr("host_primary"), db.attr("port")
+        self.admin_url = _url(db.attr("root_username").expression,
+                              db.attr("root_password").expression,
+                              db.attr("host_primary").expression, db.attr("port").expression,
+                              '"postgres"')
         return db
 
     def _vultr(self, name: str, region: str, plan: str, version: int) -> Resource:
@@ -135,6 +144,9 @@ class ManagedPg(Construct):
                 "database_id": db.attr("id"), "username": service.pg_role,
                 "password": self.passwords[service_name]})
         self.host, self.port = db.attr("host"), db.attr("port")
+        self.admin_url = _url(db.attr("user").expression, db.attr("password").expression,
+                              db.attr("host").expression, db.attr("port").expression,
+                              db.attr("dbname").expression)
         return db
 
     def _digitalocean(self, name: str, region: str, plan: str, version: int) -> Resource:
@@ -158,4 +170,11 @@ class ManagedPg(Construct):
         private = self.network is not None
         self.host = db.attr("private_host" if private else "host")
         self.port = db.attr("port")
+        self.admin_url = db.attr("private_uri" if private else "uri")
         return db
+
+
+def _url(user: str, password: str, host: str, port: str, database: str) -> str:
+    """A libpq URL from OpenTofu expressions, credentials URL-encoded, TLS required."""
+    return (f"postgresql://${{urlencode({user})}}:${{urlencode({password})}}@${{{host}}}:"
+            f"${{{port}}}/${{{database}}}?sslmode=require")

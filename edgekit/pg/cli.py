@@ -2,6 +2,8 @@
 
     edgekit pg backups --stack prod                 list backups and the WAL archive (R2)
     edgekit pg restore --stack prod --to TIME       print the restore onto a fresh primary
+    tofu output -json | edgekit pg bootstrap --stack prod
+                                                    roles and grants on a managed Postgres
 
 ``backups`` runs the real pgBackRest (``pgbackrest info``) against the stack's repository
 with the settings generated from CUE; the secrets come from the environment, never from a
@@ -17,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,6 +180,49 @@ def cmd_pg_restore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_pg_bootstrap(args: argparse.Namespace) -> int:
+    """Apply the roles, databases and grants to a managed Postgres (ADR 0012) as its admin,
+    with the admin URL and the role passwords from `tofu output -json` on standard input."""
+    from urllib.parse import unquote, urlsplit
+
+    from edgekit.cue.model import Estate
+    from edgekit.pg.managed_bootstrap import managed_bootstrap_sql, password_script
+
+    root = Path.cwd()
+    if args.stack not in Estate.env_names(root):
+        raise PgError(f"no environment {args.stack!r} in cue/")
+    estate = Estate.load(root, args.stack)
+    try:
+        outputs = json.loads(sys.stdin.read())
+        url = str(outputs["pg_admin_url"]["value"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise PgError("expected `tofu output -json` of the stack on standard input, with the "
+                      "sensitive output pg_admin_url (a stack whose postgres.kind is "
+                      "\"managed\")") from err
+    passwords = {}
+    for service in estate.services.values():
+        role = service.pg_role
+        entry = outputs.get(f"pg_password_{role}") if role else None
+        if role and isinstance(entry, dict) and isinstance(entry.get("value"), str):
+            passwords[role] = entry["value"]
+    admin = unquote(urlsplit(url).username or "")
+    psql = shutil.which("psql")
+    if psql is None:
+        raise PgError("psql is not installed (apt-get install postgresql-client)")
+    try:
+        script = managed_bootstrap_sql(estate.services, admin) + password_script(passwords)
+    except ValueError as err:
+        raise PgError(str(err)) from err
+    done = subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
+                          input=script, capture_output=True, text=True, timeout=TIMEOUT)
+    if done.returncode != 0:
+        detail = done.stderr.replace(url, "<pg_admin_url>").strip()
+        raise PgError(f"the bootstrap failed as {admin!r}: {detail}")
+    print(f"edgekit: roles, databases and grants of {args.stack} applied as {admin!r}; "
+          f"passwords set for {', '.join(sorted(passwords)) or 'no role'}", file=sys.stderr)
+    return EXIT_OK
+
+
 def add_pg_parser(sub: Any) -> None:
     pg = sub.add_parser("pg", help="the environment's Postgres: backups and restore")
     pg_sub = pg.add_subparsers(dest="pg_command", required=True, metavar="COMMAND")
@@ -193,5 +239,13 @@ def add_pg_parser(sub: Any) -> None:
     restore.add_argument("--stack", required=True, help="the environment, e.g. prod")
     restore.add_argument("--to", help="target time, e.g. 2026-11-30T12:00:00Z")
     restore.set_defaults(func=cmd_pg_restore)
+    boot = pg_sub.add_parser(
+        "bootstrap", help="apply roles, databases and grants to a managed Postgres",
+        description="Read `tofu output -json` of the stack on standard input (its sensitive "
+        "pg_admin_url and pg_password_<role> outputs) and apply the idempotent bootstrap of "
+        "ADR 0004 as the managed database's admin role (ADR 0012). Example: "
+        "tofu output -json | edgekit pg bootstrap --stack prod")
+    boot.add_argument("--stack", required=True, help="the environment, e.g. prod")
+    boot.set_defaults(func=cmd_pg_bootstrap)
 
 
