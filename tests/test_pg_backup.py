@@ -198,3 +198,34 @@ def test_an_interrupted_backup_leaves_the_previous_one_restorable(tmp_path: Path
         _restore(rig, None)  # the newest complete backup, then all archived WAL
 
         assert _batches(rig) == {"first": 100, "second": 100}
+
+
+# -- the stack side: bucket, scoped token, secrets as references --------------------------------
+
+def test_pg_backups_in_the_stack() -> None:
+    import json as _json
+
+    from stacks import make_app
+
+    (result,) = make_app().synth_results(["prod"])
+    document = result.document
+    buckets = {b["name"] for b in document["resource"]["cloudflare_r2_bucket"].values()}
+    assert "edgekit-pg-prod" in buckets
+    token = document["resource"]["cloudflare_api_token"]["edge_pg_backups_token"]
+    (policy,) = token["policies"]
+    assert _json.loads(policy["resources"]) == {
+        "com.cloudflare.edge.r2.bucket.0123456789abcdef0123456789abcdef_default_edgekit-pg-prod":
+            "*"}
+    assert document["resource"]["random_password"]["edge_pg_backups_cipher_pass"] == {
+        "length": 64, "special": False}
+    secrets = document["locals"]["nodes_pg_tokyo_boot"]["secrets"]
+    assert secrets["pgbackrest_cipher_pass"] == \
+        "${random_password.edge_pg_backups_cipher_pass.result}"
+    assert secrets["pgbackrest_s3_key_secret"].startswith("${sha256(")
+    assert document["output"]["pg_backup_cipher_pass"]["sensitive"] is True
+    boot = document["locals"]["nodes_pg_tokyo_boot"]["pg_backups"]
+    assert boot == {"stanza": "prod", "bucket": "edgekit-pg-prod", "retention_full": 4,
+                    "endpoint": "0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com"}
+    # only the primary gets the backup secrets
+    edge = document["locals"]["nodes_edge_1_boot"]["secrets"]
+    assert not any(name.startswith("pgbackrest") for name in edge)
