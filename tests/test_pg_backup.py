@@ -198,6 +198,9 @@ def test_an_interrupted_backup_leaves_the_previous_one_restorable(tmp_path: Path
         _restore(rig, None)  # the newest complete backup, then all archived WAL
 
         assert _batches(rig) == {"first": 100, "second": 100}
+        # and the repository takes the next backup (on the restore's new timeline)
+        rig.ok("--type=full", "backup", timeout=180)
+        assert rig.ok("info").count("full backup:") == 2
 
 
 # -- the stack side: bucket, scoped token, secrets as references --------------------------------
