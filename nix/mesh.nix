@@ -21,7 +21,7 @@
 { settings }:
 { lib, pkgs, ... }:
 let
-  inherit (builtins) concatStringsSep dirOf map;
+  inherit (builtins) concatStringsSep dirOf map toString;
   iface = settings.interface;
   pg = settings.postgres;
   # edgekit.obs.mesh_keys reads these back from the synced logs.
@@ -40,8 +40,12 @@ in
       name = p.name;
     }) settings.peers;
   };
-  # The provider firewall admits this port only from the other nodes' public addresses.
-  networking.firewall.allowedUDPPorts = [ settings.listenPort ];
+  # The provider firewall admits this port only from the other nodes' public addresses; the
+  # node's own firewall does the same (replies to handshakes this node starts pass as
+  # established traffic either way).
+  networking.firewall.extraCommands = concatStringsSep "\n" (map (p:
+    "iptables -A nixos-fw -p udp --dport ${toString settings.listenPort} "
+    + "-s ${p.endpointHost} -j nixos-fw-accept") settings.peers);
   networking.firewall.interfaces.${iface}.allowedTCPPorts =
     if pg == null then [ ] else [ pg.port ];
 

@@ -74,7 +74,8 @@ def test_peers_only_with_known_key_and_endpoint() -> None:
     plan = mesh_plan(env)
     assert peers_of(plan, "edge-tokyo", {"pg-tokyo": "198.51.100.7"}) == [{
         "name": "pg-tokyo", "publicKey": KEY_A, "allowedIPs": ["10.100.0.1/32"],
-        "endpoint": "198.51.100.7:51820", "persistentKeepalive": 25}]
+        "endpoint": "198.51.100.7:51820", "endpointHost": "198.51.100.7",
+        "persistentKeepalive": 25}]
     assert peers_of(plan, "pg-tokyo", {"pg-tokyo": "198.51.100.7"}) == []  # no endpoint yet
 
 

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from edgekit.constructs.mesh import nixos_mesh
@@ -76,6 +77,21 @@ def test_mesh_module_on_the_primary_and_an_edge_node() -> None:
     assert hba[-2:] == ["host all all 0.0.0.0/0 reject", "host all all ::/0 reject"]
     assert primary["networking"]["firewall"]["interfaces"]["wg-edgekit"]["allowedTCPPorts"] \
         == [5432]
+    assert primary["networking"]["firewall"]["extraCommands"] == ""  # no peer known yet
+    assert "allowedUDPPorts" not in primary["networking"]["firewall"]
+    keyed = attrs.evolve(estate.env, mesh=attrs.evolve(estate.env.mesh, public_keys={
+        "edge-1": "Zm9vYmFyIGZvb2JhciBmb29iYXIgZm9vYmFyIGZvb2I=",
+        "pg-tokyo": "cGctdG9reW8tcHVibGljLWtleS0wMTIzNDU2Nzg5YWI="}), observed={
+        "mesh_endpoints": {"sensitive": False, "type": "object",
+                           "value": {"edge-1": "203.0.113.11", "pg-tokyo": "203.0.113.31"}}})
+    peered = _module(ROOT / "nix" / "mesh.nix",
+                     nixos_mesh(keyed, estate.services)["nodes"]["pg-tokyo"])
+    (peer,) = peered["networking"]["wireguard"]["interfaces"]["wg-edgekit"]["peers"]
+    assert peer == {"name": "edge-1", "publicKey": "Zm9vYmFyIGZvb2JhciBmb29iYXIgZm9vYmFyIGZvb2I=",
+                    "allowedIPs": ["10.100.0.11/32"], "endpoint": "203.0.113.11:51820",
+                    "persistentKeepalive": 25}
+    assert peered["networking"]["firewall"]["extraCommands"] == (
+        "iptables -A nixos-fw -p udp --dport 51820 -s 203.0.113.11 -j nixos-fw-accept")
     edge = _module(ROOT / "nix" / "mesh.nix", data["nodes"]["edge-1"])
     assert "postgresql" not in edge.get("services", {})
     assert edge["networking"]["firewall"]["interfaces"]["wg-edgekit"]["allowedTCPPorts"] == []

@@ -96,7 +96,8 @@ def peers_of(plan: MeshPlan, node: str, endpoints: Mapping[str, str]) -> list[di
         if name == node or key is None or host is None:
             continue
         peers.append({"name": name, "publicKey": key, "allowedIPs": [f"{address}/32"],
-                      "endpoint": f"{host}:{plan.port}", "persistentKeepalive": 25})
+                      "endpoint": f"{host}:{plan.port}", "endpointHost": host,
+                      "persistentKeepalive": 25})
     return peers
 
 
