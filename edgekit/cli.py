@@ -11,6 +11,7 @@
     edgekit logs sync|query|tail read the logs the nodes shipped to R2, with DuckDB
     edgekit plan|apply|drift [STACK ...], import, graph
                                  operate the stacks in dependency order (edgekit/ops/)
+    edgekit pg backups|restore   list the Postgres backups in R2; print a point-in-time restore
 
 The app is found through ``cdktf.json`` (``"app": "python -m <module>"``) or
 ``--app <module>``; the module must define ``make_app(outdir=None) -> App``.
@@ -304,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_ops_parsers(sub)
 
     add_logs_parser(sub)
+    from edgekit.pg.cli import add_pg_parser
+
+    add_pg_parser(sub)
     return parser
 
 
