@@ -132,10 +132,15 @@ class Tunnel(Construct):
 
     def _load_balancers(self, nodes: Sequence[VpsNode]) -> None:
         lb_scope = Construct(self, "lb")
+        tunnels = {n.name: _tunnel_of(self.node.find_child(n.name)) for n in nodes}
+        by_service: dict[str, list[Origin]] = {}
+        for origin in self.origins:
+            by_service.setdefault(origin.service, []).append(origin)
         for service_name, service in sorted(self.services.items()):
-            origins = [o for o in self.origins if o.service == service_name]
+            origins = by_service.get(service_name)
             if not origins:
                 continue
+            total = sum(o.weight for o in origins) or 1  # once per service: linear in nodes
             host = self.env.origin_hostname(service_name)
             monitor = Resource(lb_scope, f"monitor-{service_name}",
                                type="cloudflare_load_balancer_monitor", config={
@@ -144,7 +149,6 @@ class Tunnel(Construct):
                                    "expected_codes": "200", "interval": 60,
                                    "header": {"Host": [host]},
                                    "description": f"{service_name} health through tunnels"})
-            tunnels = {n.name: self.node.find_child(n.name) for n in nodes}
             pool = Resource(lb_scope, f"pool-{service_name}",
                             type="cloudflare_load_balancer_pool", config={
                                 "account_id": self.account_id,
@@ -153,9 +157,9 @@ class Tunnel(Construct):
                                 "origin_steering": {"policy": "random"},
                                 "origins": [{
                                     "name": o.node,
-                                    "address": f"{_tunnel_of(tunnels[o.node or '']).attr('id')}"
+                                    "address": f"{tunnels[o.node or ''].attr('id')}"
                                                ".cfargotunnel.com",
-                                    "weight": _share(o.weight, origins),
+                                    "weight": round(o.weight / total, 4),
                                     "header": {"host": [o.hostname]},
                                     "enabled": o.weight > 0,
                                 } for o in origins]})
@@ -177,8 +181,3 @@ def _tunnel_of(scope: Construct) -> Resource:
     found = scope.node.find_child("Resource")
     assert isinstance(found, Resource)
     return found
-
-
-def _share(weight: int, origins: Sequence[Origin]) -> float:
-    total = sum(o.weight for o in origins) or 1
-    return round(weight / total, 4)

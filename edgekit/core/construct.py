@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, cast
 
 from edgekit.core.errors import ConstructError
 
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 PATH_SEP = "/"
+
+_NO_CHILDREN: dict[str, Any] = cast(dict[str, Any], MappingProxyType({}))
+"""Shared by every leaf: read-only, replaced by a dict when a first child is attached."""
 
 Validation = Callable[[], list[str]]
 """A validation hook returns messages; the caller decides when to raise."""
@@ -59,9 +63,11 @@ class Node:
         self.host = host
         self.scope = scope
         self.id = id
-        self._children: dict[str, Construct] = {}
-        self._validations: list[Validation] = []
-        self._aspects: list[Aspect] = []
+        # Created on first use: most constructs of a large tree are leaves without
+        # validations or aspects, and three empty containers each add up.
+        self._children: dict[str, Construct] = _NO_CHILDREN
+        self._validations: list[Validation] | None = None
+        self._aspects: list[Aspect] | None = None
         self._renamed_from: str | None = None
         if scope is None:
             self._path = ""
@@ -116,22 +122,26 @@ class Node:
             stack.extend(reversed(current.node._children.values()))
 
     def add_validation(self, validation: Validation) -> None:
+        if self._validations is None:
+            self._validations = []
         self._validations.append(validation)
 
     def validate(self) -> list[str]:
         """Messages from this construct's own validation hooks (not its children's)."""
         messages: list[str] = []
-        for validation in self._validations:
+        for validation in self._validations or ():
             messages.extend(validation())
         return messages
 
     def add_aspect(self, aspect: Aspect) -> None:
         """Run `aspect.visit` on this construct and every descendant before synth."""
+        if self._aspects is None:
+            self._aspects = []
         self._aspects.append(aspect)
 
     @property
     def aspects(self) -> tuple[Aspect, ...]:
-        return tuple(self._aspects)
+        return tuple(self._aspects or ())
 
     def renamed_from(self, old_id: str) -> None:
         """Say this construct used to be called `old_id`.
@@ -155,6 +165,8 @@ class Node:
                 f"[{self._path or '<root>'}] duplicate construct id {id!r}: "
                 f"{existing.node.path} already exists; choose another id"
             )
+        if self._children is _NO_CHILDREN:
+            self._children = {}
         self._children[id] = child
 
     def __repr__(self) -> str:

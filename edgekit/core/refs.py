@@ -21,6 +21,7 @@ _BUILTIN_ROOTS = frozenset({"count", "each", "self", "path", "terraform", "key_p
 _IDENT = r"[A-Za-z_][A-Za-z0-9_-]*"
 _TRAVERSAL = re.compile(rf"(?<![A-Za-z0-9_.\-\"]){_IDENT}(?:\.{_IDENT})+")
 _STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+_OPENING = re.compile(r"[$%]\{")
 _FOR_NAMES = re.compile(rf"\bfor\s+({_IDENT})(?:\s*,\s*({_IDENT}))?\s+in\b")
 
 
@@ -63,24 +64,31 @@ def interpolations(text: str) -> Iterator[str]:
 
     ``$${`` and ``%%{`` are escapes for literal text and are skipped.
     """
-    i, n = 0, len(text)
-    while i < n - 1:
+    end = 0
+    for match in _OPENING.finditer(text):
+        i = match.start()
+        if i < end:
+            continue  # inside the expression yielded last
         ch = text[i]
-        if ch in "$%" and text[i + 1] == "{":
-            if i > 0 and text[i - 1] == ch and (i < 2 or text[i - 2] != ch):
-                i += 2  # escaped: $${ or %%{
-                continue
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if text[j] == "{":
-                    depth += 1
-                elif text[j] == "}":
-                    depth -= 1
-                j += 1
-            yield text[i + 2 : j - 1]
-            i = j
+        if i > 0 and text[i - 1] == ch and (i < 2 or text[i - 2] != ch):
+            continue  # escaped: $${ or %%{
+        end = _closing(text, i + 2)
+        yield text[i + 2 : end - 1]
+
+
+def _closing(text: str, j: int) -> int:
+    """The index just past the ``}`` that closes the brace opened before `j`."""
+    depth, n = 1, len(text)
+    while j < n and depth:
+        close = text.find("}", j)
+        opening = text.find("{", j, close if close >= 0 else n)
+        if opening >= 0:
+            depth, j = depth + 1, opening + 1
+        elif close >= 0:
+            depth, j = depth - 1, close + 1
         else:
-            i += 1
+            j = n
+    return j
 
 
 def referenced_addresses(expression: str) -> Iterator[str]:

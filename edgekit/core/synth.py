@@ -58,7 +58,10 @@ def run_aspects(root: Construct) -> None:
     registered on an ancestor run before those registered lower down. Constructs
     an aspect adds are not visited in the same pass.
     """
-    for construct in root.node.find_all():
+    constructs = root.node.find_all()
+    if not any(c.node.aspects for c in constructs):
+        return  # no aspect anywhere (the common case): nothing can add one either
+    for construct in constructs:
         inherited = [a for scope in construct.node.scopes for a in scope.node.aspects]
         for aspect in inherited:
             aspect.visit(construct)
@@ -73,18 +76,21 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     sections: dict[str, Any] = {}
     rendered: list[Rendered] = []
     owners: dict[str, Element] = {}
-    reads_by_element: list[tuple[Element, Any, set[str]]] = []
+    reads_by_element: list[tuple[Element, Any, tuple[str, ...]]] = []
     used_providers: set[str] = set()
     provider_configs: set[str] = set()
     moved: list[dict[str, str]] = []
 
-    for construct in stack.node.walk():
+    constructs = list(stack.node.walk())
+    renamed = any(c.node.old_id for c in constructs)  # else no element has an old address
+    for construct in constructs:
         if construct is not stack and getattr(construct, "is_stack", False):
             problems.append(Problem(path=construct.node.path,
                                     message="stacks cannot be nested inside other stacks"))
             continue
-        for message in construct.node.validate():
-            problems.append(Problem(path=construct.node.path, message=message))
+        if construct.node._validations:
+            for message in construct.node.validate():
+                problems.append(Problem(path=construct.node.path, message=message))
         if not isinstance(construct, Element):
             continue
         element = construct
@@ -115,10 +121,11 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
         if isinstance(element, Provider):
             used_providers.add(element.type)
             provider_configs.add(element.meta_ref)
-        reads_by_element.append((element, body, reads))
+        if reads or isinstance(element, Resource):
+            reads_by_element.append((element, body, tuple(reads)))  # tuples: half a set
         rendered.append(Rendered(element, body))
         _place(sections, element, body)
-        old = element.old_address()
+        old = element.old_address() if renamed else None
         if old is not None and isinstance(element, Resource | Module) and not isinstance(
             element, DataSource
         ):
@@ -149,7 +156,7 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
         document["moved"] = sorted(moved, key=lambda m: (m["to"], m["from"]))
     for path, value in stack.overrides:
         try:
-            apply_override(document, path, value)
+            apply_override(document, path, value, copy_on_write=True)  # bodies are shared
         except (ValueError, IndexError) as err:
             problems.append(Problem(path=stack.node.path, message=f"override failed: {err}"))
     return StackResult(stack, document, rendered, sorted(used_providers), problems)
@@ -166,7 +173,7 @@ def _place(sections: dict[str, Any], element: Element, body: Any) -> None:
 
 
 def _check_reads(
-    reads_by_element: Iterable[tuple[Element, Any, set[str]]],
+    reads_by_element: Iterable[tuple[Element, Any, tuple[str, ...]]],
     owners: Mapping[str, Element],
     provider_configs: set[str],
 ) -> list[Problem]:

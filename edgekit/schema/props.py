@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from edgekit.core.errors import ConstructError, Problem
+from edgekit.schema.fastcheck import Predicate, compile_schema
 
 PACKAGE_SCHEMA_DIR = Path(__file__).resolve().parent / "cue"
 
@@ -57,13 +58,21 @@ def schema_for(definition: str) -> dict[str, Any]:
 
 @cache
 def validator_for(definition: str) -> Draft202012Validator:
-    """Compiled once per definition: compiling per call would dominate synth time."""
-    schema = schema_for(definition)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    """Compiled once per definition: compiling per call would dominate synth time. The
+    schemas themselves are checked against the metaschema by the tests, not here."""
+    return Draft202012Validator(schema_for(definition))
+
+
+@cache
+def predicate_for(definition: str) -> Predicate | None:
+    """The fast valid-or-not check of ``#<definition>`` (None: always use jsonschema)."""
+    return compile_schema(schema_for(definition))
 
 
 def problems_in(definition: str, data: Any, path: str) -> list[Problem]:
+    valid = predicate_for(definition)
+    if valid is not None and valid(data):
+        return []  # the common case; jsonschema describes what is wrong otherwise
     errors = sorted(validator_for(definition).iter_errors(data),
                     key=lambda e: (list(map(str, e.absolute_path)), e.validator or ""))
     return [Problem(path=path, address=f"#{definition}", message=describe(e),

@@ -1,8 +1,8 @@
 """Check emitted blocks against the providers' own schemas, in pure Python.
 
 The schemas are the committed output of ``tofu providers schema -json`` for the
-pinned provider binaries (``edgekit/schema/data/<name>-<version>.json.gz``). A
-provider's schema is loaded the first time a stack uses that provider.
+pinned provider binaries (``edgekit/schema/data/<name>-<version>.json.gz``). Only the
+types a stack uses are parsed, the first time it uses them (`schema_index`).
 
 What is checked, for every resource, data source and provider block:
 unknown attributes and blocks, missing required ones, read-only (computed)
@@ -14,37 +14,18 @@ are only known at plan time and are not type-checked here.
 from __future__ import annotations
 
 import difflib
-import gzip
 from collections.abc import Callable
-from functools import cache
-from importlib import resources
 from typing import Any
-
-import orjson
 
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import Problem
 from edgekit.core.synth import ProviderPin, StackResult
+from edgekit.schema import schema_index
 
 RESOURCE_META = frozenset(
     {"count", "for_each", "provider", "depends_on", "lifecycle", "connection", "provisioner", "//"}
 )
 PROVIDER_META = frozenset({"alias", "//"})
-
-
-@cache
-def load_schema(name: str, version: str) -> dict[str, Any] | None:
-    """The provider's schema (``provider``, ``resource_schemas``, ...) or None if absent."""
-    filename = f"{name}-{version}.json.gz"
-    ref = resources.files("edgekit.schema").joinpath("data", filename)
-    if not ref.is_file():
-        return None
-    dump = orjson.loads(gzip.decompress(ref.read_bytes()))
-    schemas: dict[str, Any] = dump["provider_schemas"]
-    for source, schema in schemas.items():
-        if source.endswith(f"/{name}"):
-            return dict(schema)
-    return None
 
 
 class SchemaCheck:
@@ -76,36 +57,27 @@ class SchemaCheck:
         pin = self.pins.get(name)
         if pin is None:
             return []  # unpinned: reported by the terraform block
-        schema = load_schema(pin.name, pin.version)
-        if schema is None:
-            return [("", f"no committed schema for provider {name} {pin.version}; run "
-                     "`make schemas` to dump it from the built provider")]
-        if kind == "provider":
-            block = schema["provider"]["block"]
-        else:
-            table: dict[str, Any] = schema.get(kind, {})
-            entry = table.get(type_name)
-            if entry is None:
+        key = (pin.name, pin.version, kind, type_name)
+        compiled = _COMPILED.get(key)
+        if compiled is None:
+            schema = schema_index.load(pin.name, pin.version)
+            if schema is None:
+                return [("", f"no committed schema for provider {name} {pin.version}; run "
+                         "`make schemas` to dump it from the built provider")]
+            block = schema.provider_block() if kind == "provider" else \
+                schema.block(kind, type_name)
+            if block is None:
                 what = "data source" if kind == "data_source_schemas" else "resource type"
                 return [("", f"unknown {what} {type_name!r} for provider {name} {pin.version}"
-                         + _suggest(type_name, table))]
-            block = entry["block"]
+                         + _suggest(type_name, schema.types(kind)))]
+            compiled = _COMPILED[key] = BlockCheck(block)
         out: list[tuple[str, str]] = []
-        compiled = _compiled(pin.name, pin.version, kind, type_name, block)
         compiled.check(body, "$", out, meta)
         return out
 
 
 _COMPILED: dict[tuple[str, str, str, str], BlockCheck] = {}
-
-
-def _compiled(name: str, version: str, kind: str, type_name: str,
-              block: dict[str, Any]) -> BlockCheck:
-    key = (name, version, kind, type_name)
-    check = _COMPILED.get(key)
-    if check is None:
-        check = _COMPILED[key] = BlockCheck(block)
-    return check
+"""Each type's schema parsed from its committed dump and compiled once, when first used."""
 
 
 def _suggest(name: str, options: Any) -> str:
