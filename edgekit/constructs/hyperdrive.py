@@ -9,6 +9,7 @@ secret Hyperdrive presents. Writes go through the services, never through the Wo
 from __future__ import annotations
 
 from edgekit.constructs.node import VpsNode
+from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
 from edgekit.core.refs import Ref
@@ -26,15 +27,16 @@ class Hyperdrive(Construct):
                           config={"account_id": account, "name": f"{env.name}-pg",
                                   "config_src": "cloudflare",
                                   "tunnel_secret": secret.attr("b64_std")})
-        Resource(self, "tunnel-config", type="cloudflare_zero_trust_tunnel_cloudflared_config",
-                 config={"account_id": account, "tunnel_id": tunnel.attr("id"),
-                         "config": {"ingress": [
-                             {"hostname": host, "service": "tcp://127.0.0.1:5432"},
-                             {"service": "http_status:404"}]}})
-        Resource(self, "dns", type="cloudflare_dns_record", config={
+        tunnel_ends_with_catch_all(Resource(
+            self, "tunnel-config", type="cloudflare_zero_trust_tunnel_cloudflared_config",
+            config={"account_id": account, "tunnel_id": tunnel.attr("id"),
+                    "config": {"ingress": [
+                        {"hostname": host, "service": "tcp://127.0.0.1:5432"},
+                        {"service": "http_status:404"}]}}))
+        dns_record_proxied(Resource(self, "dns", type="cloudflare_dns_record", config={
             "zone_id": env.cloudflare.zone_id, "name": host, "type": "CNAME",
             "content": f"{tunnel.attr('id')}.cfargotunnel.com", "proxied": True, "ttl": 1,
-            "comment": "edgekit Postgres for Hyperdrive (Access protected)"})
+            "comment": "edgekit Postgres for Hyperdrive (Access protected)"}))
         token = DataSource(self, "tunnel-token",
                            type="cloudflare_zero_trust_tunnel_cloudflared_token",
                            config={"account_id": account, "tunnel_id": tunnel.attr("id")})

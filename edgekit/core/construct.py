@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
+import attrs
+
 from edgekit.core.errors import ConstructError
 
 if TYPE_CHECKING:
@@ -22,6 +24,22 @@ PATH_SEP = "/"
 
 _NO_CHILDREN: dict[str, Any] = cast(dict[str, Any], MappingProxyType({}))
 """Shared by every leaf: read-only, replaced by a dict when a first child is attached."""
+
+
+@attrs.frozen(kw_only=True)
+class TestAssertion:
+    """One promise a construct makes, checked by the generated `tofu test` file."""
+
+    __test__ = False  # not a pytest class
+    name: str
+    path: str
+    condition: str
+    message: str
+
+    def block(self) -> dict[str, str]:
+        return {"condition": "${" + self.condition + "}",
+                "error_message": f"[{self.name}] {self.path}: {self.message}"}
+
 
 Validation = Callable[[], list[str]]
 """A validation hook returns messages; the caller decides when to raise."""
@@ -50,6 +68,7 @@ class Node:
 
     __slots__ = (
         "_aspects",
+        "_assertions",
         "_children",
         "_path",
         "_renamed_from",
@@ -64,10 +83,11 @@ class Node:
         self.scope = scope
         self.id = id
         # Created on first use: most constructs of a large tree are leaves without
-        # validations or aspects, and three empty containers each add up.
+        # validations, aspects or assertions, and empty containers add up.
         self._children: dict[str, Construct] = _NO_CHILDREN
         self._validations: list[Validation] | None = None
         self._aspects: list[Aspect] | None = None
+        self._assertions: list[TestAssertion] | None = None
         self._renamed_from: str | None = None
         if scope is None:
             self._path = ""
@@ -142,6 +162,26 @@ class Node:
     @property
     def aspects(self) -> tuple[Aspect, ...]:
         return tuple(self._aspects or ())
+
+    def add_assertion(self, name: str, condition: str, message: str) -> None:
+        """Promise something about this construct's resources, checked by the generated
+        ``tofu test`` after its mocked apply.
+
+        `name` is a stable kebab-case id (``firewall-closed``); `condition` an OpenTofu
+        expression over the stack's addresses (without ``${}``); `message` says what the
+        promise is. A failing run prints ``[name] path: message``.
+        """
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", name):
+            raise ConstructError(f"[{self._path}] assertion name {name!r}: expected "
+                                 "lowercase letters, digits and '-'")
+        if self._assertions is None:
+            self._assertions = []
+        self._assertions.append(TestAssertion(name=name, path=self._path,
+                                              condition=condition, message=message))
+
+    @property
+    def assertions(self) -> tuple[TestAssertion, ...]:
+        return tuple(self._assertions or ())
 
     def renamed_from(self, old_id: str) -> None:
         """Say this construct used to be called `old_id`.
