@@ -83,8 +83,12 @@ class Element(Construct):
         """The block body before overrides; may hold `Ref`s and elements."""
         raise NotImplementedError
 
+    def _body_view(self) -> Any:
+        """The body for rendering, which only reads it (so it may share the config)."""
+        return self.body()
+
     def rendered_body(self) -> Any:
-        body = self.body()
+        body = self._body_view()
         if self._overrides:
             body = copy.deepcopy(body)
             for path, value in self._overrides:
@@ -167,6 +171,13 @@ class Resource(Element):
     def body(self) -> dict[str, Any]:
         if self._meta_args is None:
             return dict(self.config)
+        return self._with_meta()
+
+    def _body_view(self) -> Any:
+        return self.config if self._meta_args is None else self._with_meta()
+
+    def _with_meta(self) -> dict[str, Any]:
+        assert self._meta_args is not None
         provider, depends_on, count, for_each, lifecycle = self._meta_args
         return _meta(dict(self.config), provider=provider, depends_on=depends_on,
                      count=count, for_each=for_each, lifecycle=lifecycle)

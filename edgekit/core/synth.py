@@ -9,6 +9,7 @@ Nothing here touches the disk; every problem is collected, none raised early.
 from __future__ import annotations
 
 import difflib
+import gc
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -77,6 +78,19 @@ def provider_name(resource_type: str) -> str:
 
 
 def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
+    """Render and check one stack. The cyclic garbage collector is paused meanwhile: synth
+    allocates only acyclic data (dicts, lists, strings), and on a large tree each of its
+    passes would walk every construct again for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _synth_stack(stack, pins)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     problems: list[Problem] = []
     sections: dict[str, Any] = {}
     rendered: list[Rendered] = []
@@ -127,8 +141,12 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
         if isinstance(element, Provider):
             used_providers.add(element.type)
             provider_configs.add(element.meta_ref)
-        if reads or isinstance(element, Resource):
-            reads_by_element.append((element, body, tuple(reads)))  # tuples: half a set
+        # Kept for the end only what may fail there: reads of addresses not seen yet
+        # (most read an element created before them), and aliased provider arguments.
+        pending = tuple(a for a in reads if a not in owners)
+        if pending or (isinstance(element, Resource) and isinstance(body, dict)
+                       and "provider" in body):
+            reads_by_element.append((element, body, pending))
         rendered.append(Rendered(element, body))
         _place(sections, element, body)
         old = element.old_address() if renamed else None

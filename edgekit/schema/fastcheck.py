@@ -70,6 +70,18 @@ def json_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _all(checks: list[Predicate]) -> Predicate:
+    """One predicate that holds when every check holds, without a loop for few checks."""
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda v: first(v) and second(v)
+    return lambda v: all(check(v) for check in checks)
+
+
 def _always(value: Any) -> bool:
     return True
 
@@ -82,6 +94,7 @@ class _Compiler:
     def __init__(self, root: Any) -> None:
         self.root = root
         self.refs: dict[str, Predicate] = {}
+        self.compiling: set[str] = set()
 
     def compile(self, schema: Any) -> Predicate:
         if schema is True:
@@ -95,16 +108,13 @@ class _Compiler:
                 raise Unsupported(key)  # e.g. $id, if/then, dependentSchemas, format
         checks = [build(self, schema) for keys, build in _BUILDERS
                   if not keys.isdisjoint(schema)]
-        if not checks:
-            return _always
-        if len(checks) == 1:
-            return checks[0]
-        return lambda v: all(check(v) for check in checks)
+        return _all(checks)
 
     def ref(self, target: str) -> Predicate:
         if not target.startswith("#/"):
             raise Unsupported(f"$ref {target}")
         if target not in self.refs:
+            self.compiling.add(target)
             self.refs[target] = _never  # placeholder while compiling recursive schemas
             node: Any = self.root
             for part in target[2:].split("/"):
@@ -113,7 +123,10 @@ class _Compiler:
                     raise Unsupported(f"$ref {target}")
                 node = node[part]
             self.refs[target] = self.compile(node)
-        refs = self.refs
+            self.compiling.discard(target)
+        if target not in self.compiling:
+            return self.refs[target]
+        refs = self.refs  # a recursive reference: looked up when called
         return lambda v: refs[target](v)
 
 
@@ -153,8 +166,7 @@ def _not(c: _Compiler, schema: dict[str, Any]) -> Predicate:
 
 
 def _all_of(c: _Compiler, schema: dict[str, Any]) -> Predicate:
-    inner = [c.compile(s) for s in schema["allOf"]]
-    return lambda v: all(check(v) for check in inner)
+    return _all([c.compile(s) for s in schema["allOf"]])
 
 
 def _any_of(c: _Compiler, schema: dict[str, Any]) -> Predicate:

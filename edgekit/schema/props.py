@@ -13,14 +13,16 @@ import os
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cattrs
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
 
 from edgekit.core.errors import ConstructError, Problem
 from edgekit.schema.fastcheck import Predicate, compile_schema
+
+if TYPE_CHECKING:  # jsonschema is imported only to describe invalid properties
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 PACKAGE_SCHEMA_DIR = Path(__file__).resolve().parent / "cue"
 
@@ -60,6 +62,8 @@ def schema_for(definition: str) -> dict[str, Any]:
 def validator_for(definition: str) -> Draft202012Validator:
     """Compiled once per definition: compiling per call would dominate synth time. The
     schemas themselves are checked against the metaschema by the tests, not here."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(schema_for(definition))
 
 
@@ -106,6 +110,8 @@ def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
     CUE exports ``int & >=1`` as ``allOf: [{type: number}, {type: integer, ...}]``, so a
     string there fails two type checks; the later, more specific one is kept.
     """
+    from jsonschema.exceptions import best_match
+
     chosen: dict[tuple[str, str], ValidationError] = {}
     for error in errors:
         if error.context and error.validator in ("anyOf", "oneOf"):
