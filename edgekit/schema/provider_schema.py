@@ -97,7 +97,7 @@ FieldCheck = Callable[[Any, str, Out], None]
 class BlockCheck:
     """A schema block compiled once into per-key checks (synth checks thousands of bodies)."""
 
-    __slots__ = ("fields", "known", "required", "required_blocks")
+    __slots__ = ("blocks", "fields", "known", "required", "required_blocks")
 
     def __init__(self, block: dict[str, Any]) -> None:
         attributes: dict[str, Any] = block.get("attributes", {})
@@ -105,8 +105,10 @@ class BlockCheck:
         self.fields: dict[str, FieldCheck] = {}
         for key, attribute in attributes.items():
             self.fields[key] = _attribute_check(key, attribute)
+        self.blocks: dict[str, BlockCheck] = {}
         for key, nested in blocks.items():
-            self.fields[key] = _nested_block_check(key, nested)
+            inner = self.blocks[key] = BlockCheck(nested["block"])
+            self.fields[key] = _nested_block_check(key, nested, inner)
         self.known = sorted(self.fields)
         self.required = tuple(
             (key, _describe_attribute(a)) for key, a in sorted(attributes.items())
@@ -122,10 +124,13 @@ class BlockCheck:
             out.append((pointer, f"expected an object (a block body), got {_kind(body)}"))
             return
         fields = self.fields
+        dynamic: set[str] = set()
         for key, value in body.items():
             check = fields.get(key)
             if check is not None:
                 check(value, f"{pointer}.{key}", out)
+            elif key == "dynamic" and self.blocks:
+                dynamic = self._check_dynamic(value, f"{pointer}.dynamic", out)
             elif key not in meta:
                 hint = _suggest(key, self.known)
                 out.append((f"{pointer}.{key}", f"unknown attribute {key!r}{hint}" if hint else
@@ -136,9 +141,46 @@ class BlockCheck:
                 out.append((f"{pointer}.{key}",
                             f"missing required attribute {key!r} ({description})"))
         for key, minimum in self.required_blocks:
-            if key not in body:
+            if key not in body and key not in dynamic:
                 out.append((f"{pointer}.{key}",
                             f"missing required block {key!r} (at least {minimum})"))
+
+
+    def _check_dynamic(self, value: Any, pointer: str, out: Out) -> set[str]:
+        """``dynamic "<block>" { for_each, iterator, labels, content }`` blocks: each label
+        names a nested block type, `content` is checked as that block. Returns the labels."""
+        specs = [(pointer, value)] if isinstance(value, dict) else \
+            [(f"{pointer}[{i}]", v) for i, v in enumerate(value)] \
+            if isinstance(value, list) else []
+        if not specs or not all(isinstance(v, dict) for _, v in specs):
+            out.append((pointer, "'dynamic' takes an object of blocks by type: "
+                        '{"<block type>": {"for_each": ..., "content": {...}}}'))
+            return set()
+        labels: set[str] = set()
+        for here, by_label in specs:
+            for label, spec in by_label.items():
+                at = f"{here}.{label}"
+                inner = self.blocks.get(label)
+                if inner is None:
+                    out.append((at, f"no nested block type {label!r} to generate"
+                                + (_suggest(label, self.blocks) or
+                                   f" (block types: {', '.join(sorted(self.blocks))})")))
+                    continue
+                labels.add(label)
+                for item_at, item in ([(at, spec)] if not isinstance(spec, list) else
+                                      [(f"{at}[{i}]", x) for i, x in enumerate(spec)]):
+                    if not isinstance(item, dict) or "for_each" not in item \
+                            or "content" not in item:
+                        out.append((item_at, "a dynamic block needs 'for_each' and 'content'"))
+                        continue
+                    for key in sorted(set(item) - _DYNAMIC_KEYS):
+                        out.append((f"{item_at}.{key}", f"unknown argument {key!r} of a "
+                                    "dynamic block (for_each, iterator, labels, content)"))
+                    inner.check(item["content"], f"{item_at}.content", out)
+        return labels
+
+
+_DYNAMIC_KEYS = frozenset({"for_each", "iterator", "labels", "content", "//"})
 
 
 def _attribute_check(key: str, attribute: dict[str, Any]) -> FieldCheck:
@@ -208,9 +250,8 @@ def _nested_attribute_check(key: str, nested: dict[str, Any]) -> FieldCheck:
     return check
 
 
-def _nested_block_check(key: str, nested: dict[str, Any]) -> FieldCheck:
+def _nested_block_check(key: str, nested: dict[str, Any], inner: BlockCheck) -> FieldCheck:
     mode = nested.get("nesting_mode", "single")
-    inner = BlockCheck(nested["block"])
     max_items = nested.get("max_items")
     min_items = nested.get("min_items", 0)
 
