@@ -56,7 +56,7 @@ def check_id(scope_path: str, id: str) -> None:
             f"[{scope_path or '<root>'}] a reference cannot be used as a construct id: {id!r}; "
             "ids are fixed names known before apply"
         )
-    if not ID_PATTERN.match(id):
+    if not ID_PATTERN.fullmatch(id):  # match() would accept a trailing newline
         raise ConstructError(
             f"[{scope_path or '<root>'}] invalid construct id {id!r}: expected a letter followed "
             "by letters, digits, '_' or '-' (at most 63 characters)"
