@@ -27,7 +27,14 @@ from edgekit.core.overrides import DELETE
 from edgekit.core.refs import Ref
 from edgekit.core.stack import LocalState, R2State, Stack, StateEncryption
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":  # read from the distribution's metadata, when first asked
+        from edgekit.core.version import edgekit_version
+
+        return edgekit_version()
+    raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
+
 
 __all__ = [
     "DELETE",

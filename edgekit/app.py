@@ -24,7 +24,7 @@ from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import ConstructError, Problem, SynthError
 from edgekit.core.stack import Stack
-from edgekit.core.synth import Check, StackResult, run_aspects, synth_stack
+from edgekit.core.synth import Check, StackResult, provider_name, run_aspects, synth_stack
 from edgekit.core.tftest import test_document
 from edgekit.core.writer import dump_json, write_tree
 from edgekit.providers.pins import MOCK_DEFAULTS, PINS
@@ -173,7 +173,7 @@ def _test_for(result: StackResult) -> dict[str, Any]:
         if isinstance(element, Provider) and element.alias:
             aliases.setdefault(element.type, []).append(element.alias)
         if isinstance(element, Resource) and not isinstance(element, DataSource):
-            provider = element.type.split("_", 1)[0]
+            provider = provider_name(element.type)
             if provider in MOCK_DEFAULTS:
                 mocked.setdefault(provider, {})[element.type] = MOCK_DEFAULTS[provider]
     encryption = result.stack.encryption

@@ -46,3 +46,16 @@ def test_importing_edgekit_does_not_load_provider_schemas() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_the_version_is_written_once_and_read_from_the_metadata(tmp_path: object) -> None:
+    from importlib.metadata import version
+
+    from edgekit import App, LocalState, Stack
+    from edgekit.testing import synth
+
+    assert edgekit.__version__ == version("edgekit")
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'\nversion = "{edgekit.__version__}"\n' in pyproject
+    stack = Stack(App(outdir=f"{tmp_path}/out"), "s", state=LocalState())
+    assert synth(stack)["//"]["metadata"]["generator"] == f"edgekit {version('edgekit')}"

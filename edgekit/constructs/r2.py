@@ -17,6 +17,7 @@ from edgekit.constructs.props import R2LogSinkProps
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource, stack_of
 from edgekit.core.refs import Ref
+from edgekit.core.stack import r2_endpoint
 from edgekit.obs.vector import VECTOR_VERSION, vector_settings
 
 # Cloudflare's permission group "Workers R2 Storage Bucket Item Write".
@@ -60,7 +61,7 @@ class R2LogSink(Construct):
             "policies": [{"effect": "allow", "resources": json.dumps({scope_key: "*"}),
                           "permission_groups": [{"id": R2_BUCKET_ITEM_WRITE}]}],
         })
-        self.endpoint = f"https://{account_id}.r2.cloudflarestorage.com"
+        self.endpoint = r2_endpoint(account_id)
         for node in nodes:
             self.ship_from(node)
 

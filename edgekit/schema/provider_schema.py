@@ -19,7 +19,7 @@ from typing import Any
 
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import Problem
-from edgekit.core.synth import ProviderPin, StackResult
+from edgekit.core.synth import ProviderPin, StackResult, provider_name
 from edgekit.schema import schema_index
 
 RESOURCE_META = frozenset(
@@ -41,7 +41,7 @@ class SchemaCheck:
             if isinstance(element, Resource):
                 kind = "data_source_schemas" if isinstance(element, DataSource) else \
                     "resource_schemas"
-                name, type_name, meta = element.type.split("_", 1)[0], element.type, RESOURCE_META
+                name, type_name, meta = provider_name(element.type), element.type, RESOURCE_META
             elif isinstance(element, Provider):
                 kind, name, type_name, meta = "provider", element.type, element.type, PROVIDER_META
             else:
