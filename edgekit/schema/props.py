@@ -27,11 +27,25 @@ if TYPE_CHECKING:  # jsonschema is imported only to describe invalid properties
 PACKAGE_SCHEMA_DIR = Path(__file__).resolve().parent / "cue"
 
 
+_project_schemas: Path | None = None
+
+
 def schema_dir() -> Path:
-    """Where the CUE-exported JSON Schemas live: edgekit's package data, unless
-    ``EDGEKIT_SCHEMA_DIR`` points elsewhere (tests use it to work on a copy)."""
+    """Where the CUE-exported JSON Schemas live: ``EDGEKIT_SCHEMA_DIR`` when set (tests
+    work on a copy), else the project's own export when edgekit is installed apart from
+    the project (`use_project_schemas`), else edgekit's package data."""
     override = os.environ.get("EDGEKIT_SCHEMA_DIR")
-    return Path(override) if override else PACKAGE_SCHEMA_DIR
+    return Path(override) if override else _project_schemas or PACKAGE_SCHEMA_DIR
+
+
+def use_project_schemas(folder: Path | None) -> None:
+    """Validate properties against the schemas a project exported from its own cue/ (set
+    by `edgekit.cue.export` when edgekit runs from a wheel); None: the package's."""
+    global _project_schemas
+    if folder != _project_schemas:
+        _project_schemas = folder
+        for cached in (schema_for, validator_for, predicate_for):
+            cached.cache_clear()
 
 T = TypeVar("T")
 
