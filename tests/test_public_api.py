@@ -15,9 +15,28 @@ def test_public_names_are_locked() -> None:
         "Element", "Local", "LocalState", "Module", "Node", "Output", "OutputError", "Problem",
         "Provider", "R2State", "Ref", "Resource", "Stack", "StateEncryption", "SynthError",
         "SynthReport", "Variable", "__version__",
+        # the constructs a stack is written with, loaded on first use
+        "VpsNode", "PrivateNetwork", "Firewall", "Volume", "Snapshot", "FloatingIp",
+        "LoadBalancer", "PgPrimary", "Tunnel", "EdgeWorker", "EdgeSecurity", "Hyperdrive",
+        "GluedFlake", "R2Bucket", "R2LogSink",
+        # the estate's typed values they take
+        "Estate", "Env", "Service", "Needs", "RateLimit", "CloudflareSide", "DeploySpec",
     ])
     for name in edgekit.__all__:
         assert hasattr(edgekit, name), name
+    assert set(edgekit.__all__) <= set(dir(edgekit))
+
+
+def test_importing_edgekit_loads_no_construct() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, edgekit; print(sorted(m for m in sys.modules "
+            "if m.startswith(('edgekit.constructs', 'edgekit.cue', 'jsonschema', "
+            "'importlib.metadata'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
 
 
 def test_provider_pins_match_tools_versions_env() -> None:

@@ -52,6 +52,24 @@ class Origin:
 
 
 class Tunnel(Construct):
+    """Cloudflare Tunnel from the nodes to Cloudflare, serving the services placed on them
+    (``env.placement``); ``strategy`` ``replicas`` or ``per_node`` (ADR 0006, module doc).
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import CloudflareSide, DeploySpec, Env, Service
+    >>> env = Env(name="prod", deploy=DeploySpec(repository="github:me/estate", ref="deploy/prod"),
+    ...           cloudflare=CloudflareSide(account_id="0" * 32, zone_id="1" * 32,
+    ...                                     zone="example.com", state_bucket="state",
+    ...                                     logs_bucket="logs"),
+    ...           placement={"edge-1": ("api",)})
+    >>> from edgekit import Tunnel, VpsNode
+    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    >>> tunnel = Tunnel(stack, "tunnel", env=env, nodes=[node],
+    ...                 services={"api": Service(name="api", port=8080)})
+    >>> sorted(tunnel.origins_by_service())
+    ['api']
+    """
     def __init__(
         self,
         scope: Construct,
