@@ -1,7 +1,7 @@
 """GluedFlake: one service's NixOS flake (``services/<svc>/flake.nix``) in the construct tree.
 
 A glued flake is the unit of deployment of a service (see the convention in
-``services/api/flake.nix``). The construct emits no OpenTofu resource: it checks, when the
+``services/lib/flake.nix``). The construct emits no OpenTofu resource: it checks, when the
 stack is built (which is synth time), that what the top-level ``flake.nix`` will compose for
 this environment can work, and raises `ConstructError` naming its path when it cannot:
 
