@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import cattrs
+import attrs
 
 from edgekit.core.errors import ConstructError, Problem
 from edgekit.schema.fastcheck import Predicate, compile_schema
@@ -49,7 +51,14 @@ def use_project_schemas(folder: Path | None) -> None:
 
 T = TypeVar("T")
 
-_converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+@cache
+def _cattrs_converter() -> Any:
+    """cattrs, for what the plain structuring below refuses: its messages name the field."""
+    import cattrs
+
+    return cattrs.Converter(forbid_extra_keys=True)
 
 
 class PropsError(ConstructError):
@@ -103,12 +112,59 @@ def structure(definition: str, cls: type[T], data: Mapping[str, Any], path: str)
     if problems:
         raise PropsError(problems)
     try:
-        return _converter.structure(dict(data), cls)
+        return _build(cls, data)  # schema-valid data: the plain path (no cattrs at all)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        pass
+    import cattrs
+
+    try:
+        result: T = _cattrs_converter().structure(dict(data), cls)
+        return result
     except (cattrs.BaseValidationError, ValueError, TypeError) as err:
         lines = cattrs.transform_error(err) if isinstance(err, cattrs.BaseValidationError) \
             else [str(err)]
         raise PropsError(Problem(path=path, address=f"#{definition}", message=line)
                          for line in lines) from err
+
+
+def _build(cls: type[T], data: Mapping[str, Any]) -> T:
+    """An attrs instance from data the JSON Schema accepted: nested attrs classes, tuples
+    from lists, dicts and optionals by the field types; anything unexpected raises (then
+    cattrs runs and says what is wrong)."""
+    fields = _fields_of(typing.cast(Any, cls))
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise TypeError(f"unknown fields {sorted(unknown)}")
+    return cls(**{name: convert(value) if convert else value
+                  for name, value in data.items() for convert in (fields[name],)})
+
+
+Convert = Callable[[Any], Any] | None
+
+
+@cache
+def _fields_of(cls: type) -> dict[str, Convert]:
+    hints = typing.get_type_hints(cls)
+    return {field.name: _converter_for(hints[field.name]) for field in attrs.fields(cls)}
+
+
+def _converter_for(annotation: Any) -> Convert:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if attrs.has(annotation):
+        return lambda value: _build(annotation, value)
+    if origin is tuple:
+        item = _converter_for(args[0])
+        return (lambda value: tuple(map(item, value))) if item else tuple
+    if origin is dict:
+        inner = _converter_for(args[1])
+        return (lambda value: {k: inner(v) for k, v in value.items()}) if inner else dict
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if len(options) != 1:
+            return None
+        option = _converter_for(options[0])
+        return (lambda value: None if value is None else option(value)) if option else None
+    return None  # str, int, bool, Literal[...], Any: the schema checked them
 
 
 def pointer_of(parts: Iterable[Any]) -> str:
