@@ -1,8 +1,9 @@
 """The user's stacks. `make_app` builds the app; `python -m stacks` synthesizes it.
 
 `cdktf.json` runs ``python -m stacks`` (so ``cdktf synth`` works) and
-``edgekit synth`` calls `make_app` directly. Environment stacks take their values
-from the CUE export (refreshed first when cue/ changed and `cue` is installed).
+``edgekit synth`` calls `make_app` directly; both refresh the CUE export first (in the
+same transaction as the output, see `edgekit.project`). Building the app only reads the
+export, so importing and calling `make_app` never writes a file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def make_app(outdir: str | os.PathLike[str] | None = None) -> App:
     app = App(outdir=outdir)
     ExampleStack(app, "example")
-    ProdStack(app, Estate.load(ROOT, "prod"))
+    ProdStack(app, Estate.load(ROOT, "prod", refresh=False))
     StagingStack(app, Estate.load(ROOT, "staging", refresh=False))
     return app

@@ -28,6 +28,16 @@ def glued_flakes(stack: EnvStack, estate: Estate) -> list[GluedFlake]:
             for name, service in sorted(estate.services.items()) if service.kind == "vps"]
 
 
+KNOWN_HOLES = {
+    "EK132": "known: the zone's entrypoint rulesets move to one `zone` stack (issue 11)",
+    "EK133": "known: the state bucket moves to a `bootstrap` stack (issue 11)",
+    "EK161": "known: origin hostnames get protection and certificate cover (issue 11)",
+    "EK171": "known: user_data becomes first-boot only (issue 11)",
+}
+"""Defects `edgekit check` finds in the reference estate today, tracked by issue 11; each
+suppression is printed by every synth until its fix removes it from this table."""
+
+
 class EstateStack(EnvStack):
     """One environment of cue/envs.cue: its glued flakes, nodes and edge."""
 
@@ -35,6 +45,8 @@ class EstateStack(EnvStack):
 
     def __init__(self, scope: Construct, estate: Estate) -> None:
         super().__init__(scope, estate)
+        for rule_id, reason in KNOWN_HOLES.items():
+            self.node.suppress(rule_id, reason=reason)
         self.flakes = glued_flakes(self, estate)
         self.estate_nodes = EstateNodes(self, "nodes", estate=estate,
                                         placement=self.placement,

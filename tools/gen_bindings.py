@@ -26,6 +26,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edgekit.core.files import write_atomic  # noqa: E402
 from edgekit.core.synth import ProviderPin  # noqa: E402
 from edgekit.providers.pins import PINS  # noqa: E402
 from edgekit.schema.schema_index import dump_path  # noqa: E402
@@ -236,7 +237,7 @@ def main() -> int:
             if not target.is_file() or target.read_text() != text:
                 stale.append(filename)
                 if not args.check:
-                    target.write_text(text)
+                    write_atomic(target, text.encode())
             print(f"{'stale' if filename in stale else 'ok'}: edgekit/bindings/{filename} "
                   f"({len(text) // 1024} KiB)")
     return 1 if args.check and stale else 0

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from edgekit.core.errors import ConstructError, Problem
+from edgekit.core.files import exists, generation, read_bytes
 from edgekit.schema.fastcheck import Predicate, compile_schema
 
 if TYPE_CHECKING:  # jsonschema is imported only to describe invalid properties
@@ -44,13 +45,9 @@ def use_project_schemas(folder: Path | None) -> None:
     """Validate properties against the schemas a project exported from its own cue/ (set
     by `edgekit.cue.export` when edgekit runs from a wheel); None: the package's."""
     global _project_schemas
-    if folder != _project_schemas:
-        _project_schemas = folder
-        for cached in (schema_for, validator_for, predicate_for):
-            cached.cache_clear()
+    _project_schemas = folder  # the caches below are keyed by the folder
 
 T = TypeVar("T")
-
 
 
 @cache
@@ -70,30 +67,42 @@ class PropsError(ConstructError):
         super().__init__(f"invalid properties:\n{lines}")
 
 
-@cache
 def schema_for(definition: str) -> dict[str, Any]:
-    path = schema_dir() / f"{definition}.json"
-    if not path.is_file():
+    return _schema_for(definition, schema_dir(), generation())
+
+
+@cache
+def _schema_for(definition: str, folder: Path, _generation: int) -> dict[str, Any]:
+    path = folder / f"{definition}.json"
+    if not exists(path):
         known = sorted(p.stem for p in schema_dir().glob("*.json"))
         raise KeyError(f"no exported JSON Schema for #{definition} (exported: "
                        f"{', '.join(known)}); run `edgekit cue export`")
-    schema: dict[str, Any] = json.loads(path.read_bytes())
+    schema: dict[str, Any] = json.loads(read_bytes(path))
     return schema
 
 
-@cache
 def validator_for(definition: str) -> Draft202012Validator:
     """Compiled once per definition: compiling per call would dominate synth time. The
     schemas themselves are checked against the metaschema by the tests, not here."""
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(schema_for(definition))
+    return _validator_for(definition, schema_dir(), generation())
 
 
 @cache
+def _validator_for(definition: str, folder: Path, _generation: int) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_schema_for(definition, folder, _generation))
+
+
 def predicate_for(definition: str) -> Predicate | None:
     """The fast valid-or-not check of ``#<definition>`` (None: always use jsonschema)."""
-    return compile_schema(schema_for(definition))
+    return _predicate_for(definition, schema_dir(), generation())
+
+
+@cache
+def _predicate_for(definition: str, folder: Path, _generation: int) -> Predicate | None:
+    return compile_schema(_schema_for(definition, folder, _generation))
 
 
 def problems_in(definition: str, data: Any, path: str) -> list[Problem]:
@@ -220,6 +229,8 @@ def describe(error: ValidationError) -> str:
         return f"{json.dumps(value)} does not match {expected}"
     if v == "minItems":
         return f"expected at least {expected} item(s), got {len(value)}"
+    if v == "not" and isinstance(expected, dict) and set(expected) == {"const"}:
+        return f"must not be {json.dumps(expected['const'])}"  # CUE's `!=` constraint
     return str(error.message)
 
 
