@@ -60,7 +60,7 @@ def _commands(code: str) -> list[list[str]]:
         line = re.sub(r"\s+#.*$", "", raw).strip()
         if not line or line.startswith("#"):
             continue
-        for part in re.split(r"\s*(?:&&|\|)\s*", line):
+        for part in re.split(r"\s+(?:&&|\|)\s+", line):  # `a|b` is notation, not a pipe
             words = shlex.split(part.replace("$(", "(").replace("…", "x"))
             if words and words[0] not in ("cd", "export"):
                 out.append(words)

@@ -77,6 +77,7 @@ class ProviderSchema:
     def __init__(self, raw: bytes, index: dict[str, Any]) -> None:
         self._raw = raw
         self._index = index
+        self._blocks: dict[tuple[str, str], dict[str, Any]] = {}
 
     def types(self, section: str) -> dict[str, list[int]]:
         """The type names of `section` (``resource_schemas``, ``data_source_schemas``)."""
@@ -89,11 +90,15 @@ class ProviderSchema:
         return block
 
     def block(self, section: str, type_name: str) -> dict[str, Any] | None:
-        """The schema block of one type, or None if the provider has no such type."""
-        span = self.types(section).get(type_name)
-        if span is None:
-            return None
-        block: dict[str, Any] = orjson.loads(self._raw[span[0]:span[1]])["block"]
+        """The schema block of one type, or None if the provider has no such type. Parsed
+        once (the schema check and the rules share it); treat it as read-only."""
+        block = self._blocks.get((section, type_name))
+        if block is None:
+            span = self.types(section).get(type_name)
+            if span is None:
+                return None
+            block = self._blocks[section, type_name] = \
+                orjson.loads(self._raw[span[0]:span[1]])["block"]
         return block
 
 
