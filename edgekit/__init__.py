@@ -56,6 +56,7 @@ _LAZY = {
     "RateLimit": "edgekit.cue.model",
     "CloudflareSide": "edgekit.cue.model",
     "DeploySpec": "edgekit.cue.model",
+    "PgSpec": "edgekit.cue.model",
 }
 """Public names imported on first use: name → module."""
 
@@ -73,7 +74,16 @@ if TYPE_CHECKING:
     from edgekit.constructs.r2 import R2Bucket, R2LogSink
     from edgekit.constructs.storage import Snapshot, Volume
     from edgekit.constructs.tunnel import Tunnel
-    from edgekit.cue.model import CloudflareSide, DeploySpec, Env, Estate, Needs, RateLimit, Service
+    from edgekit.cue.model import (
+        CloudflareSide,
+        DeploySpec,
+        Env,
+        Estate,
+        Needs,
+        PgSpec,
+        RateLimit,
+        Service,
+    )
 
     __version__: str
 
@@ -125,6 +135,7 @@ __all__ = [
     "Output",
     "OutputError",
     "PgPrimary",
+    "PgSpec",
     "PrivateNetwork",
     "Problem",
     "Provider",

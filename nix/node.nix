@@ -22,6 +22,11 @@
 #               R2 log sink: OTLP on loopback, disk buffer, aws_s3 to R2)
 #   tunnelId    the Cloudflare Tunnel's id (services.cloudflared.tunnels.<id>)
 #   tokenFile   the tunnel token, written from the boot document at boot (not in the store)
+#   pgbackrest  null, or the JSON of edgekit.pg.backup.nixos_pgbackrest for the primary's node
+#               (nix/pgbackrest/<env>.json): WAL archiving and base backups to R2, through
+#               nix/pgbackrest.nix (ADR 0011)
+#   mesh        null, or the node's entry of nix/mesh/<env>.json (the WireGuard mesh and, on
+#               the primary, Postgres on the mesh), through nix/mesh.nix (ADR 0010)
 #   upgradeFlake  null, or the flake reference system.autoUpgrade follows (ADR 0005:
 #               "<repo>?ref=deploy/<env>"); the node pulls "<upgradeFlake>#<name>"
 #
@@ -36,6 +41,8 @@
 , tokenFile ? "/run/keys/edgekit/tunnel-token"
 , upgradeFlake ? null
 , pgPasswordDir ? "/run/keys/edgekit-pg"
+, pgbackrest ? null
+, mesh ? null
 }:
 let
   inherit (builtins) attrNames concatStringsSep filter hasAttr listToAttrs map removeAttrs
@@ -163,4 +170,11 @@ let
     };
   };
 in
-imported ++ [ ({ lib, config, pkgs, ... }: data { inherit lib config pkgs; }) ]
+imported
+# pgBackRest and the mesh's Postgres settings only where this node runs Postgres.
+++ (if pgbackrest == null || pg == null then [ ]
+    else [ (import ./pgbackrest.nix { settings = pgbackrest; }) ])
+++ (if mesh == null then [ ] else [ (import ./mesh.nix {
+      settings = if pg == null then mesh // { postgres = null; } else mesh;
+    }) ])
+++ [ ({ lib, config, pkgs, ... }: data { inherit lib config pkgs; }) ]

@@ -15,6 +15,7 @@ rec {
     mkEnableOption = description: { _option = { inherit description; default = false; }; };
     mkIf = condition: value: if condition then value else { };
     mkForce = value: { _type = "override"; priority = 50; content = value; };
+    mkOverride = priority: value: { _type = "override"; inherit priority; content = value; };
     types = {
       package = "package";
       str = "str";
@@ -37,6 +38,9 @@ rec {
     nix = "nix";
     jq = "jq";
     coreutils = "coreutils";
+    pgbackrest = "pgbackrest";
+    wireguard-tools = "wireguard-tools";
+    curl = "curl";
   };
 
   nixpkgs = {

@@ -17,6 +17,7 @@ from edgekit import (
     LocalState,
     Needs,
     PgPrimary,
+    PgSpec,
     PrivateNetwork,
     Provider,
     R2LogSink,
@@ -48,7 +49,7 @@ class Shop(Stack):
                                             zone_id="fedcba9876543210fedcba9876543210",
                                             zone="example.com", state_bucket="shop-state",
                                             logs_bucket="shop-logs"),
-                  placement={"web-1": ("shop",), "web-2": ("shop",)})
+                  placement={"web-1": ("shop",), "web-2": ("shop",)}, postgres=PgSpec())
         eu = PrivateNetwork(self, "net-eu", provider="hetzner", region="nbg1")
         web = [VpsNode(self, name, provider="hetzner", region="nbg1", size="small",
                        roles=["edge"], networks=[eu]) for name in ("web-1", "web-2")]

@@ -21,6 +21,7 @@ def test_public_names_are_locked() -> None:
         "GluedFlake", "R2Bucket", "R2LogSink",
         # the estate's typed values they take
         "Estate", "Env", "Service", "Needs", "RateLimit", "CloudflareSide", "DeploySpec",
+        "PgSpec",
     ])
     for name in edgekit.__all__:
         assert hasattr(edgekit, name), name

@@ -49,6 +49,21 @@ def dns_not_proxied(doc: Doc) -> None:
     doc["resource"]["cloudflare_dns_record"]["edge_tunnel_edge_1_dns_web"]["proxied"] = False
 
 
+def mesh_open_hetzner(doc: Doc) -> None:
+    doc["resource"]["hcloud_firewall"]["nodes_mesh_edge_1_firewall"]["rule"][0]["source_ips"] \
+        .append("198.51.100.0/24")
+
+
+def mesh_open_linode(doc: Doc) -> None:
+    inbound = doc["resource"]["linode_firewall"]["nodes_edge_tokyo_firewall"]["inbound"]
+    mesh = next(r for r in inbound if r["label"] == "wireguard-mesh")
+    mesh["ipv4"].append("198.51.100.7/32")
+
+
+def mesh_port_moved_vultr(doc: Doc) -> None:
+    doc["resource"]["vultr_firewall_rule"]["nodes_mesh_pg_tokyo_rule_1"]["port"] = "5432"
+
+
 CASES: list[tuple[Callable[[Doc], None], list[str]]] = [
     (world_open_hetzner, ["[firewall-closed] prod/nodes/edge-1/firewall"]),
     (world_open_linode, ["[firewall-closed] prod/nodes/edge-tokyo/firewall"]),
@@ -58,6 +73,10 @@ CASES: list[tuple[Callable[[Doc], None], list[str]]] = [
     (postgres_reachable_from_outside, ["[postgres-not-public] prod/nodes/pg-tokyo/firewall"]),
     (tunnel_without_catch_all, ["[tunnel-catch-all] prod/edge/tunnel/edge-2/config"]),
     (dns_not_proxied, ["[dns-proxied] prod/edge/tunnel/edge-1/dns-web"]),
+    # ADR 0010: the mesh port is the one exception, open to the other nodes only.
+    (mesh_open_hetzner, ["[mesh-peers-only] prod/nodes/mesh/edge-1-firewall"]),
+    (mesh_open_linode, ["[mesh-peers-only] prod/nodes/edge-tokyo/firewall"]),
+    (mesh_port_moved_vultr, ["[mesh-peers-only] prod/nodes/mesh/pg-tokyo-rule-0"]),
 ]
 
 

@@ -22,12 +22,12 @@ class Hyperdrive(Construct):
 
     >>> from edgekit import App, LocalState, Stack
     >>> stack = Stack(App(), "prod", state=LocalState())
-    >>> from edgekit import CloudflareSide, DeploySpec, Env, Service
+    >>> from edgekit import CloudflareSide, DeploySpec, Env, PgSpec, Service
     >>> env = Env(name="prod", deploy=DeploySpec(repository="github:me/estate", ref="deploy/prod"),
     ...           cloudflare=CloudflareSide(account_id="0" * 32, zone_id="1" * 32,
     ...                                     zone="example.com", state_bucket="state",
     ...                                     logs_bucket="logs"),
-    ...           placement={"edge-1": ("api",)})
+    ...           placement={"edge-1": ("api",)}, postgres=PgSpec())
     >>> from edgekit import Hyperdrive, Needs, PgPrimary, PrivateNetwork, VpsNode
     >>> net = PrivateNetwork(stack, "net", provider="vultr", region="tokyo")
     >>> db = VpsNode(stack, "db", provider="vultr", region="tokyo", size="medium",
