@@ -27,7 +27,14 @@ from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import ConstructError, Problem, SynthError
 from edgekit.core.refs import output_name
 from edgekit.core.stack import Stack
-from edgekit.core.synth import Check, StackResult, run_aspects, synth_stack
+from edgekit.core.synth import (
+    Check,
+    StackResult,
+    gc_paused,
+    provider_name,
+    run_aspects,
+    synth_stack,
+)
 from edgekit.core.tftest import test_document
 from edgekit.core.writer import dump_json, write_tree
 from edgekit.providers.pins import MOCK_DEFAULTS, MOCK_TYPE_DEFAULTS, PINS
@@ -109,6 +116,7 @@ class App(Construct):
         known = ", ".join(s.name for s in self.stacks) or "none"
         raise ConstructError(f"no stack named {name!r} (stacks: {known})")
 
+    @gc_paused
     def synth_results(self, only: Sequence[str] | None = None) -> list[StackResult]:
         """Render and check the chosen stacks; raise `SynthError` with every problem."""
         if not self._aspects_ran:
@@ -214,11 +222,11 @@ def _schema_sensitive(resource_type: str, attribute: str) -> bool:
     pin = PINS.get(resource_type.split("_", 1)[0])
     if pin is None:
         return False
-    from edgekit.schema.provider_schema import load_schema  # loaded only when used
+    from edgekit.schema import schema_index  # loaded only when used
 
-    schema = load_schema(pin.name, pin.version) or {}
-    block = schema.get("resource_schemas", {}).get(resource_type, {}).get("block", {})
-    return bool(block.get("attributes", {}).get(attribute, {}).get("sensitive", False))
+    schema = schema_index.load(pin.name, pin.version)
+    block = schema.block("resource_schemas", resource_type) if schema is not None else None
+    return bool((block or {}).get("attributes", {}).get(attribute, {}).get("sensitive", False))
 
 
 def _test_for(result: StackResult) -> dict[str, Any]:
@@ -229,7 +237,7 @@ def _test_for(result: StackResult) -> dict[str, Any]:
         if isinstance(element, Provider) and element.alias:
             aliases.setdefault(element.type, []).append(element.alias)
         if isinstance(element, Resource) and not isinstance(element, DataSource):
-            provider = element.type.split("_", 1)[0]
+            provider = provider_name(element.type)
             defaults = {**MOCK_DEFAULTS.get(provider, {}),
                         **MOCK_TYPE_DEFAULTS.get(element.type, {})}
             if defaults:

@@ -30,7 +30,7 @@
 #   upgradeFlake  null, or the flake reference system.autoUpgrade follows (ADR 0005:
 #               "<repo>?ref=deploy/<env>"); the node pulls "<upgradeFlake>#<name>"
 #
-# Every glued flake's module follows the convention in services/api/flake.nix: it declares
+# Every glued flake's module follows the convention in services/lib/flake.nix: it declares
 # services.edgekit.<svc>.{enable, environment, passwordFile}; this file switches it on.
 { name
 , node
