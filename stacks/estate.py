@@ -36,9 +36,7 @@ class EstateStack(EnvStack):
     def __init__(self, scope: Construct, estate: Estate) -> None:
         super().__init__(scope, estate)
         self.flakes = glued_flakes(self, estate)
-        self.estate_nodes = EstateNodes(self, "nodes", estate=estate,
-                                        placement=self.placement,
-                                        deploy_revision=self.deploy_revision)
+        self.estate_nodes = EstateNodes(self, "nodes", estate=estate)
         self.edge = EstateEdge(self, "edge", estate=estate, nodes=self.estate_nodes,
                                worker_script=WORKER_SCRIPT,
                                manage_state_bucket=self.manage_state_bucket)

@@ -44,11 +44,7 @@ class Firewall(Construct):
         elif self.provider == "linode":
             self.resource = Resource(self, "Resource", type="linode_firewall", config={
                 "label": name, "inbound_policy": "DROP", "outbound_policy": "ACCEPT",
-                "inbound": [{"label": f"r{i}", "action": "ACCEPT",
-                             "protocol": r["protocol"].upper(), "ports": r["port"],
-                             "ipv4": [c for c in r["cidrs"] if ":" not in c],
-                             "ipv6": [c for c in r["cidrs"] if ":" in c]}
-                            for i, r in enumerate(rules)],
+                "inbound": [_linode_rule(i, r) for i, r in enumerate(rules)],
             })
         else:
             self.resource = Resource(self, "Resource", type="vultr_firewall_group",
@@ -58,7 +54,8 @@ class Firewall(Construct):
                     net = ipaddress.ip_network(cidr)
                     Resource(self, f"rule-{i}-{j}", type="vultr_firewall_rule", config={
                         "firewall_group_id": self.resource.attr("id"),
-                        "protocol": rule["protocol"], "port": rule["port"],
+                        "protocol": rule["protocol"],
+                        "port": rule["port"].replace("-", ":"),
                         "ip_type": "v6" if net.version == 6 else "v4",
                         "subnet": str(net.network_address), "subnet_size": net.prefixlen,
                         "notes": rule["why"],
@@ -79,3 +76,17 @@ class Firewall(Construct):
     @property
     def id_ref(self) -> Ref:
         return self.resource.attr("id")
+
+
+def _linode_rule(index: int, rule: dict[str, Any]) -> dict[str, Any]:
+    """A linode_firewall inbound rule. The provider's validators (linode 3.13.0,
+    linode/firewall/framework_schema_resource.go): `label` 3-32 characters, `ipv4`/`ipv6`
+    absent or non-empty."""
+    out: dict[str, Any] = {"label": f"rule-{index}-{rule['why'].replace(' ', '-')}"[:32],
+                           "action": "ACCEPT", "protocol": rule["protocol"].upper(),
+                           "ports": rule["port"]}
+    for key, cidrs in (("ipv4", [c for c in rule["cidrs"] if ":" not in c]),
+                       ("ipv6", [c for c in rule["cidrs"] if ":" in c])):
+        if cidrs:
+            out[key] = cidrs
+    return out

@@ -28,8 +28,7 @@ class EstateNodes(Construct):
     provider, the closed nodes, and the Postgres primary on the node with that role."""
 
     def __init__(self, scope: Construct, id: str, *, estate: Estate,
-                 placement: Variable | None = None, deploy_revision: Variable | None = None,
-                 admin_ssh_cidrs: Sequence[str] = ()) -> None:
+                 pull_deploy: bool = True, admin_ssh_cidrs: Sequence[str] = ()) -> None:
         super().__init__(scope, id)
         env = estate.env
         providers = sorted({n.provider for n in env.nodes.values()})
@@ -48,12 +47,11 @@ class EstateNodes(Construct):
         for name, spec in sorted(env.nodes.items()):
             deploy = deploy_section(
                 provider=spec.provider, node=name, repository=env.deploy.repository,
-                ref=env.deploy.ref, revision=str(deploy_revision.ref())
-            ) if deploy_revision is not None else None
+                ref=env.deploy.ref) if pull_deploy else None
             self.nodes[name] = VpsNode(
                 self, name, provider=spec.provider, region=spec.region, size=spec.size,
                 roles=spec.roles, networks=[self.networks[spec.provider]],
-                admin_ssh_cidrs=admin_ssh_cidrs, placement=placement, deploy=deploy)
+                admin_ssh_cidrs=admin_ssh_cidrs, deploy=deploy)
         pg_nodes = [n for n, spec in sorted(env.nodes.items()) if "postgres" in spec.roles]
         self.postgres = [PgPrimary(self, "postgres", node=self.nodes[pg_nodes[0]],
                                    services=estate.services)] if pg_nodes else []
