@@ -99,9 +99,19 @@ class App(Construct):
             if not result.problems:
                 for check in self._all_checks():
                     problems.extend(check(result))
+        if not problems:
+            problems.extend(self._across_stacks(results))
         if problems:
             raise SynthError(problems)
         return results
+
+    def _across_stacks(self, results: list[StackResult]) -> list[Problem]:
+        """Checks over all stacks at once (also those not chosen this time)."""
+        from edgekit.schema.singletons import zone_singleton_problems
+
+        chosen = {r.stack.name for r in results}
+        others = [synth_stack(s, PINS) for s in self.stacks if s.name not in chosen]
+        return zone_singleton_problems([*results, *(r for r in others if not r.problems)])
 
     def synth_files(self, only: Sequence[str] | None = None) -> dict[str, bytes]:
         """Every output file (relative path → bytes) of the chosen stacks and the manifest."""
@@ -160,7 +170,7 @@ class App(Construct):
                     {"constructPath": w.path, "level": "@cdktf/warn", "message": w.message}
                     for w in (warnings or {}).get(name, [])
                 ],
-                "dependencies": [],
+                "dependencies": stack.dependencies,
             }
         return {"version": MANIFEST_VERSION, "stacks": stacks}
 

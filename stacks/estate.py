@@ -4,7 +4,8 @@ prod: two Hetzner edge nodes and one Linode Tokyo node running the glued flakes,
 Postgres primary on a Vultr Tokyo node with its data volume and snapshots, a private
 network per provider. staging: one Hetzner node running everything, Postgres included.
 Both: tunnels from the nodes, the edge Worker on every public hostname, WAF and rate
-limits, Hyperdrive to Postgres, R2 for logs (prod also owns the shared state bucket).
+limits, Hyperdrive to Postgres, R2 for logs. The state bucket is the bootstrap stack's, the
+zone's WAF, rate limits and settings the zone stack's (edgekit.constructs.account_stacks).
 """
 
 from __future__ import annotations
@@ -31,22 +32,9 @@ def glued_flakes(stack: EnvStack, estate: Estate) -> list[GluedFlake]:
 class EstateStack(EnvStack):
     """One environment of cue/envs.cue: its glued flakes, nodes and edge."""
 
-    manage_state_bucket = False
-
     def __init__(self, scope: Construct, estate: Estate) -> None:
         super().__init__(scope, estate)
         self.flakes = glued_flakes(self, estate)
         self.estate_nodes = EstateNodes(self, "nodes", estate=estate)
         self.edge = EstateEdge(self, "edge", estate=estate, nodes=self.estate_nodes,
-                               worker_script=WORKER_SCRIPT,
-                               manage_state_bucket=self.manage_state_bucket)
-
-
-class ProdStack(EstateStack):
-    """prod owns the R2 bucket that holds every environment's state."""
-
-    manage_state_bucket = True
-
-
-class StagingStack(EstateStack):
-    pass
+                               worker_script=WORKER_SCRIPT)

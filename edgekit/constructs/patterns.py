@@ -7,7 +7,6 @@ from pathlib import Path
 
 from edgekit.constructs.boot import deploy_section
 from edgekit.constructs.catalog import catalog
-from edgekit.constructs.edge_security import EdgeSecurity
 from edgekit.constructs.edge_worker import EdgeWorker
 from edgekit.constructs.hyperdrive import Hyperdrive
 from edgekit.constructs.network import PrivateNetwork
@@ -17,7 +16,7 @@ from edgekit.constructs.r2 import R2Bucket, R2LogSink
 from edgekit.constructs.tunnel import Tunnel
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Provider, Variable
-from edgekit.cue.model import Estate
+from edgekit.cue.model import PG_ADDRESS_OUTPUT, Estate
 
 # How each provider's API token reaches OpenTofu: a sensitive variable (TF_VAR_<name>).
 TOKEN_ARGUMENT = {"hetzner": "token", "linode": "token", "vultr": "api_key"}
@@ -67,10 +66,11 @@ class EstateNodes(Construct):
 class EstateEdge(Construct):
     """The front door of an environment: Tunnel(s) from its nodes, the edge Worker on every
     public hostname, the managed WAF and rate limits, Hyperdrive to the Postgres primary,
-    and R2 (logs with retention, the services' buckets, optionally the state bucket)."""
+    and R2 (logs with retention, the services' buckets). Zone-wide pieces (WAF, rate
+    limits, zone settings) are the zone stack's; the state bucket the bootstrap stack's."""
 
     def __init__(self, scope: Construct, id: str, *, estate: Estate, nodes: EstateNodes,
-                 worker_script: Path, manage_state_bucket: bool = False) -> None:
+                 worker_script: Path) -> None:
         super().__init__(scope, id)
         env = estate.env
         account = env.cloudflare.account_id
@@ -87,17 +87,17 @@ class EstateEdge(Construct):
         buckets = sorted({b for s in estate.services.values() for b in s.needs.r2_buckets})
         for bucket in buckets:
             R2Bucket(self, f"bucket-{bucket}", account_id=account, name=f"{env.name}-{bucket}")
-        if manage_state_bucket:
-            R2Bucket(self, "state-bucket", account_id=account, name=env.cloudflare.state_bucket)
         hyperdrive_id = None
         readers = [s for s in estate.services.values() if s.needs.postgres == "ro"]
         if nodes.postgres and readers:
             pg = nodes.postgres[0]
+            # Created once Postgres can answer: after the primary's address came back
+            # from `tofu output` (ADR 0007); before that, only its path.
+            ready = env.observed_value(PG_ADDRESS_OUTPUT) is not None
             self.hyperdrive = Hyperdrive(self, "hyperdrive", env=env, node=pg.host,
                                          service=readers[0],
-                                         password=pg.passwords[readers[0].name])
+                                         password=pg.passwords[readers[0].name], ready=ready)
             hyperdrive_id = self.hyperdrive.id_ref
         self.worker = EdgeWorker(self, "worker", estate=estate, script=worker_script,
                                  origins=self.tunnel.origins_by_service(),
                                  hyperdrive_id=hyperdrive_id)
-        EdgeSecurity(self, "security", estate=estate)

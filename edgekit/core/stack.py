@@ -119,6 +119,16 @@ class Stack(Construct):
         self._overrides: list[tuple[str, Any]] = []
         self._files: dict[str, Any] = {}
         self._assets: dict[str, bytes] = {}
+        self._dependencies: list[str] = []
+
+    def add_dependency(self, other: Stack) -> None:
+        """`other` must be applied before this stack (written to the manifest)."""
+        if other.name not in self._dependencies:
+            self._dependencies.append(other.name)
+
+    @property
+    def dependencies(self) -> list[str]:
+        return list(self._dependencies)
 
     def add_file(self, name: str, data: Any) -> None:
         """Write `data` as canonical JSON to ``stacks/<stack>/<name>`` beside the stack,
