@@ -37,6 +37,10 @@ rec {
     nix = "nix";
     jq = "jq";
     coreutils = "coreutils";
+    cloudflared = "/nix/store/cloudflared";
+    util-linux = "util-linux";
+    e2fsprogs = "e2fsprogs";
+    runtimeShell = "/bin/sh";
   };
 
   nixpkgs = {

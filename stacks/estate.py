@@ -1,7 +1,7 @@
 """The reference estate's environments, built from cue/envs.cue.
 
 prod: two Hetzner edge nodes and one Linode Tokyo node running the glued flakes, the
-Postgres primary on a Vultr Tokyo node with its data volume and snapshots, a private
+Postgres primary on a Vultr Tokyo node with its data volume, a private
 network per provider. staging: one Hetzner node running everything, Postgres included.
 Both: tunnels from the nodes, the edge Worker on every public hostname, WAF and rate
 limits, Hyperdrive to Postgres, R2 for logs. The state bucket is the bootstrap stack's, the

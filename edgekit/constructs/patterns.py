@@ -77,7 +77,9 @@ class EstateEdge(Construct):
         token = Variable(scope, "cloudflare_api_token", type="string", sensitive=True,
                          description="Cloudflare API token (TF_VAR_cloudflare_api_token).")
         Provider(scope, "cloudflare", type="cloudflare", config={"api_token": token.ref()})
-        placed = [nodes.nodes[name] for name in sorted(env.placement) if name in nodes.nodes]
+        # Only nodes running services get the services' tunnel token (and so a cloudflared).
+        placed = [nodes.nodes[name] for name, names in sorted(env.placement.items())
+                  if name in nodes.nodes and names]
         self.tunnel = Tunnel(self, "tunnel", env=env, services=estate.services, nodes=placed,
                              strategy=env.tunnel.strategy,
                              weights=env.tunnel.weights if env.tunnel.strategy == "per_node"
