@@ -4,13 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Where tools/build.sh finds prebuilt tools and the provider sources the Go module proxy
+# refuses. Defaults: the shared folders beside the checkout, when they exist; unset, every
+# tool is built from source (see README "Development").
+EDGEKIT_TOOL_BUNDLE ?= $(abspath $(wildcard ../shared/toolcache))
+EDGEKIT_GO_SRC ?= $(abspath $(wildcard ../shared/vendor/go-src))
+export EDGEKIT_TOOL_BUNDLE EDGEKIT_GO_SRC
+# The tool rebuilt from source by `make test` and compared byte for byte with the bundle.
+VERIFY_TOOL ?= vultr
 
-.PHONY: synth generate test system-deps worker-deps tools schemas lint unit bench clean help
+.PHONY: synth generate test system-deps worker-deps tools verify-bundle schemas lint unit bench clean help
 
 help:
 	@echo "make synth    create .venv, install edgekit, synthesize stacks/ into cdktf.out/"
 	@echo "make test     install test deps, build/reuse the real tools, lint, run every test"
-	@echo "make tools    build OpenTofu, CUE and the providers into the tool cache"
+	@echo "make tools    install OpenTofu, CUE and the providers into the tool cache"
+	@echo "              (from EDGEKIT_TOOL_BUNDLE when it matches, else built from source)"
 	@echo "make schemas  re-dump the pinned providers' schemas into edgekit/schema/data"
 	@echo "make bench    run the synth benchmark"
 
@@ -28,6 +37,10 @@ generate: $(STAMP)
 
 tools:
 	tools/build.sh
+
+verify-bundle:
+	@if [ -n "$(EDGEKIT_TOOL_BUNDLE)" ]; then tools/build.sh --verify-bundle $(VERIFY_TOOL); \
+	else echo "no tool bundle (EDGEKIT_TOOL_BUNDLE unset): every tool was built from source"; fi
 
 schemas: $(STAMP) tools
 	$(BIN)/python tools/dump_schemas.py
@@ -49,7 +62,7 @@ $(WORKER_MODULES): services/edge-worker/package-lock.json
 
 worker-deps: $(WORKER_MODULES)
 
-test: $(STAMP) system-deps worker-deps tools lint
+test: $(STAMP) system-deps worker-deps tools lint verify-bundle
 	$(BIN)/python tools/dump_schemas.py --check
 	CUE="$$($(BIN)/python -c 'from tools.toolpaths import cue_bin; print(cue_bin())')" && \
 	  cd cue && "$$CUE" vet -c ./...

@@ -189,6 +189,9 @@ def _test_for(result: StackResult) -> dict[str, Any]:
     encryption = result.stack.encryption
     given = {key for name, data in result.stack.files.items() if name.endswith(".tfvars.json")
              for key in data}
+    assertions = sorted(
+        (a for c in result.stack.node.walk() for a in c.node.assertions),
+        key=lambda a: (a.path, a.name, a.condition))
     return test_document(
         providers=result.providers,
         aliases=aliases,
@@ -196,4 +199,5 @@ def _test_for(result: StackResult) -> dict[str, Any]:
                    if k not in given},
         passphrase_variable=encryption.passphrase_variable if encryption else None,
         mock_resources=mocked,
+        assertions=[a.block() for a in assertions],
     )

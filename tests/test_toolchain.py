@@ -44,3 +44,72 @@ def test_every_pinned_provider_is_in_the_plugin_dir(name: str) -> None:
     binary = (Path(plugin_dir()) / "registry.opentofu.org" / pin.source / pin.version /
               "linux_amd64" / f"terraform-provider-{name}_v{pin.version}")
     assert binary.is_file(), f"{binary} missing: run `make tools`"
+
+
+def bundle_row(name: str) -> list[str]:
+    """The shared bundle's manifest row for provider `name`, as build.sh's pin describes it."""
+    pin = PINS[name]
+    rel = (f"plugins/registry.opentofu.org/{pin.source}/{pin.version}/linux_amd64/"
+           f"terraform-provider-{name}_v{pin.version}")
+    stamp = Path(plugin_dir()) / rel.removeprefix("plugins/")
+    built_from = Path(f"{stamp}.pin").read_text()
+    return [rel, pin.version, built_from]
+
+
+def run_build(tmp: Path, bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """tools/build.sh with an empty cache and no Go on PATH: nothing can be built from
+    source, so only the bundle can install a tool."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "EDGEKIT_TOOLS": str(tmp / "cache"),
+           "EDGEKIT_TOOL_BUNDLE": str(bundle)}
+    return subprocess.run([str(ROOT / "tools/build.sh"), *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def fake_bundle(tmp: Path, payload: bytes, sha: str) -> tuple[Path, str]:
+    import lzma
+
+    bundle = tmp / "bundle"
+    rel, version, built_from = bundle_row("random")
+    (bundle / rel).parent.mkdir(parents=True)
+    (bundle / f"{rel}.xz").write_bytes(lzma.compress(payload))
+    (bundle / "MANIFEST.tsv").write_text(
+        "path\tversion\tbuilt_from\tsha256\tbytes\tbuild_s\n"
+        f"{rel}\t{version}\t{built_from}\t{sha}\t{len(payload)}\t\n")
+    return bundle, rel
+
+
+@pytest.mark.tools
+def test_a_bundled_tool_is_installed_when_its_checksum_verifies(tmp_path: Path) -> None:
+    import hashlib
+
+    payload = b"#!/bin/sh\necho bundled\n"
+    bundle, rel = fake_bundle(tmp_path, payload, hashlib.sha256(payload).hexdigest())
+    result = run_build(tmp_path, bundle, "--only", "random")
+    assert result.returncode == 0, result.stderr
+    assert "from the bundle (sha256 verified)" in result.stderr
+    installed = tmp_path / "cache" / rel
+    assert installed.read_bytes() == payload
+    assert Path(f"{installed}.pin").read_text() == bundle_row("random")[2]
+
+
+@pytest.mark.tools
+def test_a_bundled_tool_whose_checksum_differs_is_refused(tmp_path: Path) -> None:
+    bundle, rel = fake_bundle(tmp_path, b"tampered", "0" * 64)
+    result = run_build(tmp_path, bundle, "--only", "random")
+    assert result.returncode != 0
+    assert "REFUSED bundled" in result.stderr
+    assert not (tmp_path / "cache" / rel).exists()
+
+
+@pytest.mark.tools
+def test_a_bundle_entry_built_from_another_pin_is_not_used(tmp_path: Path) -> None:
+    import hashlib
+
+    payload = b"other"
+    bundle, rel = fake_bundle(tmp_path, payload, hashlib.sha256(payload).hexdigest())
+    manifest = bundle / "MANIFEST.tsv"
+    manifest.write_text(manifest.read_text().replace("@v1.3.2", "@v9.9.9"))
+    result = run_build(tmp_path, bundle, "--only", "random")
+    assert result.returncode != 0
+    assert "does not match the pin" in result.stderr
+    assert not (tmp_path / "cache" / rel).exists()

@@ -12,6 +12,7 @@
 #
 #   tools/build.sh                      install what is missing
 #   tools/build.sh --list               show the pins and what is cached
+#   tools/build.sh --only NAME          install one tool (tofu, cue or a provider name)
 #   tools/build.sh --verify-bundle NAME rebuild NAME (tofu, cue, or a provider name such as
 #                                       random) from source in a scratch folder and compare
 #                                       it byte for byte with the bundled binary
@@ -216,11 +217,15 @@ list() {
   done < <(tools)
 }
 
+tool_row() {  # tool_row NAME: the tools() line of tofu, cue or a provider
+  tools | awk -F'\t' -v n="$1" \
+    '{ k = $2; sub(/.*\//, "", k); sub(/^terraform-provider-/, "", k); sub(/_v.*/, "", k); if (k == n) print }'
+}
+
 verify_bundle() {
   local name="$1"
   [[ -n "$bundle" && -f "$bundle/MANIFEST.tsv" ]] || { log "set EDGEKIT_TOOL_BUNDLE to a bundle folder"; return 2; }
-  local row; row="$(tools | awk -F'\t' -v n="$name" \
-    '{ k = $2; sub(/.*\//, "", k); sub(/^terraform-provider-/, "", k); sub(/_v.*/, "", k); if (k == n) print }')"
+  local row; row="$(tool_row "$name")"
   [[ -n "$row" ]] || { log "no tool called $name (tofu, cue or a provider name)"; return 2; }
   local kind rel version; IFS=$'\t' read -r kind rel version _ <<<"$row"
   local -a args; IFS=$'\t' read -r -a args <<<"$(cut -f4- <<<"$row")"
@@ -252,15 +257,23 @@ main() {
   case "${1:-}" in
     --list) list; return ;;
     --verify-bundle) verify_bundle "${2:?usage: tools/build.sh --verify-bundle NAME}"; return ;;
+    --only) ;;
     -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return ;;
     "") ;;
     *) log "unknown argument $1 (see --help)"; return 2 ;;
   esac
+  local selected
+  if [[ "${1:-}" == --only ]]; then
+    selected="$(tool_row "${2:?usage: tools/build.sh --only NAME}")"
+    [[ -n "$selected" ]] || { log "no tool called $2 (tofu, cue or a provider name)"; return 2; }
+  else
+    selected="$(tools)"
+  fi
   local failed=0 kind rel version
   while IFS=$'\t' read -r kind rel version rest; do
     local -a args; IFS=$'\t' read -r -a args <<<"$rest"
     install_tool "$kind" "$rel" "$version" "${args[@]}" || failed=1
-  done < <(tools)
+  done <<<"$selected"
   ((failed == 0)) || { log "some tools could not be installed (see above)"; return 1; }
   echo "$cache"
 }

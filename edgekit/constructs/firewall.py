@@ -44,22 +44,60 @@ class Firewall(Construct):
         elif self.provider == "linode":
             self.resource = Resource(self, "Resource", type="linode_firewall", config={
                 "label": name, "inbound_policy": "DROP", "outbound_policy": "ACCEPT",
-                "inbound": [_linode_rule(i, r) for i, r in enumerate(rules)],
+                "inbound": [linode_rule(r) for r in rules],
             })
         else:
             self.resource = Resource(self, "Resource", type="vultr_firewall_group",
                                      config={"description": name})
+            self.vultr_rules: list[Resource] = []
             for i, rule in enumerate(rules):
                 for j, cidr in enumerate(rule["cidrs"]):
                     net = ipaddress.ip_network(cidr)
-                    Resource(self, f"rule-{i}-{j}", type="vultr_firewall_rule", config={
+                    self.vultr_rules.append(Resource(
+                        self, f"rule-{i}-{j}", type="vultr_firewall_rule", config={
                         "firewall_group_id": self.resource.attr("id"),
                         "protocol": rule["protocol"],
                         "port": rule["port"].replace("-", ":"),
                         "ip_type": "v6" if net.version == 6 else "v4",
                         "subnet": str(net.network_address), "subnet_size": net.prefixlen,
                         "notes": rule["why"],
-                    })
+                    }))
+        self.node.add_assertion(
+            "firewall-closed", self._no_source_is(["0.0.0.0/0", "::/0"]),
+            "no inbound rule admits the whole internet (0.0.0.0/0 or ::/0)")
+
+    def promise_private_only(self, name: str, message: str) -> None:
+        """Add the assertion that every inbound rule but admin SSH (port 22) admits only
+        this firewall's private networks (e.g. for the Postgres node)."""
+        private = _hcl_list(self.props.private_cidrs)
+        address = self.resource.address
+        if self.provider == "hetzner":
+            condition = (f"alltrue([for r in {address}.rule : r.port == \"22\" || "
+                         f"length(setsubtract(r.source_ips, {private})) == 0])")
+        elif self.provider == "linode":
+            condition = (f"alltrue([for r in {address}.inbound : r.ports == \"22\" || "
+                         f"length(setsubtract(concat(r.ipv4 == null ? [] : r.ipv4, "
+                         f"r.ipv6 == null ? [] : r.ipv6), {private})) == 0])")
+        else:
+            rules = ", ".join(r.address for r in self.vultr_rules)
+            condition = (f"alltrue([for r in [{rules}] : r.port == \"22\" || "
+                         f"contains({private}, format(\"%s/%d\", r.subnet, r.subnet_size))])")
+        self.node.add_assertion(name, condition, message)
+
+    def _no_source_is(self, cidrs: list[str]) -> str:
+        """An OpenTofu condition: no inbound rule of this firewall admits any of `cidrs`."""
+        banned = _hcl_list(cidrs)
+        address = self.resource.address
+        if self.provider == "hetzner":
+            return (f"alltrue([for r in {address}.rule : length(setintersection("
+                    f"r.source_ips == null ? [] : r.source_ips, {banned})) == 0])")
+        if self.provider == "linode":
+            return (f'{address}.inbound_policy == "DROP" && alltrue([for r in '
+                    f"{address}.inbound : length(setintersection(concat(r.ipv4 == null ? [] "
+                    f": r.ipv4, r.ipv6 == null ? [] : r.ipv6), {banned})) == 0])")
+        rules = ", ".join(r.address for r in self.vultr_rules)
+        return (f"alltrue([for r in [{rules}] : !contains({banned}, "
+                f"format(\"%s/%d\", r.subnet, r.subnet_size))])")
 
     def _rules(self) -> list[dict[str, Any]]:
         rules: list[dict[str, Any]] = []
@@ -78,15 +116,20 @@ class Firewall(Construct):
         return self.resource.attr("id")
 
 
-def _linode_rule(index: int, rule: dict[str, Any]) -> dict[str, Any]:
-    """A linode_firewall inbound rule. The provider's validators (linode 3.13.0,
-    linode/firewall/framework_schema_resource.go): `label` 3-32 characters, `ipv4`/`ipv6`
-    absent or non-empty."""
-    out: dict[str, Any] = {"label": f"rule-{index}-{rule['why'].replace(' ', '-')}"[:32],
-                           "action": "ACCEPT", "protocol": rule["protocol"].upper(),
-                           "ports": rule["port"]}
-    for key, cidrs in (("ipv4", [c for c in rule["cidrs"] if ":" not in c]),
-                       ("ipv6", [c for c in rule["cidrs"] if ":" in c])):
+def linode_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """One ``inbound`` block of a ``linode_firewall``. The provider's validators (run by
+    ``tofu validate``) want a 3-32 character label and non-empty ``ipv4``/``ipv6`` lists
+    when given, so an address family without CIDRs is left out."""
+    body: dict[str, Any] = {
+        "label": f"{rule['why'].replace(' ', '-')}-{rule['port']}",
+        "action": "ACCEPT", "protocol": rule["protocol"].upper(), "ports": rule["port"],
+    }
+    for family, cidrs in (("ipv4", [c for c in rule["cidrs"] if ":" not in c]),
+                          ("ipv6", [c for c in rule["cidrs"] if ":" in c])):
         if cidrs:
-            out[key] = cidrs
-    return out
+            body[family] = cidrs
+    return body
+
+
+def _hcl_list(items: Sequence[str]) -> str:
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"

@@ -17,6 +17,7 @@ and True once the primary's address came back from ``tofu output`` (ADR 0007).
 from __future__ import annotations
 
 from edgekit.constructs.node import VpsNode
+from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
 from edgekit.core.errors import ConstructError
@@ -43,16 +44,18 @@ class Hyperdrive(Construct):
                                   "config_src": "cloudflare",
                                   "tunnel_secret": secret.attr("b64_std")})
         self.ingress_service = f"tcp://{node.private_ip}:{PG_PORT}"
-        config = Resource(self, "tunnel-config",
-                          type="cloudflare_zero_trust_tunnel_cloudflared_config",
-                          config={"account_id": account, "tunnel_id": tunnel.attr("id"),
-                                  "config": {"ingress": [
-                                      {"hostname": host, "service": self.ingress_service},
-                                      {"service": "http_status:404"}]}})
+        config = Resource(
+            self, "tunnel-config", type="cloudflare_zero_trust_tunnel_cloudflared_config",
+            config={"account_id": account, "tunnel_id": tunnel.attr("id"),
+                    "config": {"ingress": [
+                        {"hostname": host, "service": self.ingress_service},
+                        {"service": "http_status:404"}]}})
+        tunnel_ends_with_catch_all(config)
         dns = Resource(self, "dns", type="cloudflare_dns_record", config={
             "zone_id": env.cloudflare.zone_id, "name": host, "type": "CNAME",
             "content": f"{tunnel.attr('id')}.cfargotunnel.com", "proxied": True, "ttl": 1,
             "comment": "edgekit Postgres for Hyperdrive (Access protected)"})
+        dns_record_proxied(dns)
         token = DataSource(self, "tunnel-token",
                            type="cloudflare_zero_trust_tunnel_cloudflared_token",
                            config={"account_id": account, "tunnel_id": tunnel.attr("id")})

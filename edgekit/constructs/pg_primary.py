@@ -55,6 +55,10 @@ class PgPrimary(Construct):
                 f"[{self.node.path}] node {node.node.path} is in no private network; "
                 "Postgres listens only on a private address, so its node must join one")
         self.host = node
+        node.firewall.promise_private_only(
+            "postgres-not-public",
+            f"the Postgres node admits nothing but admin SSH from outside its private "
+            f"networks (port {PG_PORT} stays private)")
         self.volume = Volume(self, "data", node=node, size_gb=data_volume_gb)
         stack = stack_of(self)
         roles = {}

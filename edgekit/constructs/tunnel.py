@@ -26,6 +26,7 @@ import attrs
 
 from edgekit.constructs.base import validated
 from edgekit.constructs.node import VpsNode
+from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.constructs.props import TunnelProps
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
@@ -113,15 +114,17 @@ class Tunnel(Construct):
             host = self.env.origin_hostname(service, node_name)
             ingress.append({"hostname": host,
                             "service": f"http://127.0.0.1:{self.services[service].port}"})
-            Resource(scope, f"dns-{service}", type="cloudflare_dns_record", config={
-                "zone_id": self.zone_id, "name": host, "type": "CNAME", "content": target,
-                "proxied": True, "ttl": 1, "comment": "edgekit tunnel origin"})
+            dns_record_proxied(Resource(
+                scope, f"dns-{service}", type="cloudflare_dns_record", config={
+                    "zone_id": self.zone_id, "name": host, "type": "CNAME", "content": target,
+                    "proxied": True, "ttl": 1, "comment": "edgekit tunnel origin"}))
             weight = self.props.weights.get(nodes[0].name, 1) if node_suffix else 1
             self.origins.append(Origin(service, node_name, host, weight))
         ingress.append({"service": "http_status:404"})
-        Resource(scope, "config", type="cloudflare_zero_trust_tunnel_cloudflared_config",
-                 config={"account_id": self.account_id, "tunnel_id": tunnel.attr("id"),
-                         "config": {"ingress": ingress}})
+        tunnel_ends_with_catch_all(Resource(
+            scope, "config", type="cloudflare_zero_trust_tunnel_cloudflared_config",
+            config={"account_id": self.account_id, "tunnel_id": tunnel.attr("id"),
+                    "config": {"ingress": ingress}}))
         token = DataSource(scope, "token", type="cloudflare_zero_trust_tunnel_cloudflared_token",
                            config={"account_id": self.account_id,
                                    "tunnel_id": tunnel.attr("id")})

@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from edgekit.core.errors import ConstructError
 
 if TYPE_CHECKING:
@@ -18,6 +20,21 @@ if TYPE_CHECKING:
 
 ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 PATH_SEP = "/"
+
+@attrs.frozen(kw_only=True)
+class TestAssertion:
+    """One promise a construct makes, checked by the generated `tofu test` file."""
+
+    __test__ = False  # not a pytest class
+    name: str
+    path: str
+    condition: str
+    message: str
+
+    def block(self) -> dict[str, str]:
+        return {"condition": "${" + self.condition + "}",
+                "error_message": f"[{self.name}] {self.path}: {self.message}"}
+
 
 Validation = Callable[[], list[str]]
 """A validation hook returns messages; the caller decides when to raise."""
@@ -46,6 +63,7 @@ class Node:
 
     __slots__ = (
         "_aspects",
+        "_assertions",
         "_children",
         "_path",
         "_renamed_from",
@@ -62,6 +80,7 @@ class Node:
         self._children: dict[str, Construct] = {}
         self._validations: list[Validation] = []
         self._aspects: list[Aspect] = []
+        self._assertions: list[TestAssertion] = []
         self._renamed_from: str | None = None
         if scope is None:
             self._path = ""
@@ -132,6 +151,24 @@ class Node:
     @property
     def aspects(self) -> tuple[Aspect, ...]:
         return tuple(self._aspects)
+
+    def add_assertion(self, name: str, condition: str, message: str) -> None:
+        """Promise something about this construct's resources, checked by the generated
+        ``tofu test`` after its mocked apply.
+
+        `name` is a stable kebab-case id (``firewall-closed``); `condition` an OpenTofu
+        expression over the stack's addresses (without ``${}``); `message` says what the
+        promise is. A failing run prints ``[name] path: message``.
+        """
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", name):
+            raise ConstructError(f"[{self._path}] assertion name {name!r}: expected "
+                                 "lowercase letters, digits and '-'")
+        self._assertions.append(TestAssertion(name=name, path=self._path,
+                                              condition=condition, message=message))
+
+    @property
+    def assertions(self) -> tuple[TestAssertion, ...]:
+        return tuple(self._assertions)
 
     def renamed_from(self, old_id: str) -> None:
         """Say this construct used to be called `old_id`.

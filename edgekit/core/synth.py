@@ -64,6 +64,11 @@ def run_aspects(root: Construct) -> None:
             aspect.visit(construct)
 
 
+BUILTIN_PROVIDER = "terraform"
+"""OpenTofu's built-in provider (``terraform_data``, ``terraform_remote_state``): needs no
+pin, no download, no mock."""
+
+
 def provider_name(resource_type: str) -> str:
     return resource_type.split("_", 1)[0]
 
@@ -109,7 +114,8 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
                                     message=f"override failed: {err}"))
             continue
         if isinstance(element, Resource):
-            used_providers.add(provider_name(element.type))
+            if provider_name(element.type) != BUILTIN_PROVIDER:
+                used_providers.add(provider_name(element.type))
             for dep in body.get("depends_on", []) if isinstance(body, dict) else []:
                 reads.add(dep)
         if isinstance(element, Provider):

@@ -35,8 +35,10 @@ def test_document(
     variables: dict[str, Any],
     passphrase_variable: str | None,
     mock_resources: dict[str, dict[str, dict[str, Any]]] | None = None,
+    assertions: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """`mock_resources`: provider → resource/data type → attribute defaults."""
+    """`mock_resources`: provider → resource/data type → attribute defaults;
+    `assertions`: ``assert`` blocks checked after the mocked apply."""
     mocks: dict[str, Any] = {}
     for name in providers:
         base: dict[str, Any] = {}
@@ -60,6 +62,9 @@ def test_document(
             "step_2_apply": {"command": "apply"},
         },
     }
+    if assertions:
+        # After the apply every configured value is known (a plan leaves some unknown).
+        document["run"]["step_2_apply"]["assert"] = assertions
     if mocks:  # an empty mock_provider object is a syntax error (missing block label)
         document["mock_provider"] = mocks
     if values:

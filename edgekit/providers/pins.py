@@ -35,7 +35,7 @@ MOCK_DEFAULTS: dict[str, dict[str, str]] = {
     # hcloud ids are numbers that other resources take as numbers (server_id,
     # network_id); `tofu test`'s random mock strings would not convert.
     "hcloud": {"id": "1001"},
-    # linode ids are numbers too (vpc_id, subnet_id, firewall_id, linode_id).
+    # linode ids are numbers too (vpc_id, firewall_id, linode_id take numbers).
     "linode": {"id": "1002"},
 }
 """Defaults for mocked resources of a provider in the generated `tofu test` file."""
