@@ -102,4 +102,6 @@ class EstateEdge(Construct):
             hyperdrive_id = self.hyperdrive.id_ref
         self.worker = EdgeWorker(self, "worker", estate=estate, script=worker_script,
                                  origins=self.tunnel.origins_by_service(),
-                                 hyperdrive_id=hyperdrive_id)
+                                 hyperdrive_id=hyperdrive_id,
+                                 origin_access=(self.tunnel.access_client_id,
+                                                self.tunnel.access_client_secret))
