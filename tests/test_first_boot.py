@@ -13,6 +13,7 @@ import os
 import shlex
 import stat
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -304,3 +305,37 @@ def test_no_service_process_can_read_another_services_secret(tmp_path: Path) -> 
         if name.startswith("edgekit-cloudflared-"):
             assert loaded == [f"/run/keys/edgekit/{name[20:].replace('-', '_')}"]
     assert os.geteuid() == 0 and stat.S_ISDIR(os.stat("/run").st_mode)
+
+
+def test_metadata_service_answers_root_only(tmp_path: Path) -> None:
+    """The metadata address serves user data (secrets included) to any local process. The
+    node's generated firewall rule, applied with the real iptables in a network namespace
+    this test creates, with a stand-in metadata server on 169.254.169.254 inside it."""
+    rule = _node_modules("prod", "edge-1")["config"]["networking"]["firewall"]
+    assert rule["extraStopCommands"].startswith(rule["extraCommands"].replace(" -I ", " -D "))
+    namespace = f"edgekit-md-{os.getpid()}"
+    script = textwrap.dedent(f"""\
+        ip link set lo up && ip addr add 169.254.169.254/32 dev lo
+        {shlex.quote(sys.executable)} -m http.server --bind 169.254.169.254 80 \\
+            >/dev/null 2>&1 & server=$!
+        trap 'kill $server' EXIT
+        for _ in $(seq 1 50); do
+          curl -s -m 1 -o /dev/null http://169.254.169.254/ && break; sleep 0.1
+        done
+        echo "before $(setpriv --reuid=65534 --regid=65534 --clear-groups \\
+            curl -s -m 2 -o /dev/null -w '%{{http_code}}' http://169.254.169.254/)"
+        {rule["extraCommands"]}
+        echo "root $(curl -s -m 2 -o /dev/null -w '%{{http_code}}' http://169.254.169.254/)"
+        echo "nobody $(setpriv --reuid=65534 --regid=65534 --clear-groups \\
+            curl -s -m 2 -o /dev/null -w '%{{http_code}}' http://169.254.169.254/)"
+        """)
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        done = subprocess.run(["ip", "netns", "exec", namespace, "sh", "-c", script],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        subprocess.run(["ip", "netns", "del", namespace], check=True)
+    lines = done.stdout.splitlines()
+    assert "before 200" in lines, done.stdout + done.stderr  # the stand-in answers anyone
+    assert "root 200" in lines, done.stdout + done.stderr
+    assert "nobody 000" in lines, done.stdout + done.stderr

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # System packages the tests need (Debian 12): PostgreSQL 15 for the real-server tests,
-# Debian's Nix 2.8 for parsing and evaluating the Nix files offline.
+# Debian's Nix 2.8 for parsing and evaluating the Nix files offline, jq and iptables for the
+# first-boot tests.
 # Installs only what is missing; needs root (or sudo) the first time.
 set -euo pipefail
 need=()
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || need+=(postgresql-15)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v nix-instantiate >/dev/null || need+=(nix-bin)
+# The first-boot tests run the generated secrets script (jq) and the node's metadata
+# firewall rule (iptables) in namespaces they create.
+command -v jq >/dev/null || need+=(jq)
+command -v iptables >/dev/null || need+=(iptables)
 if ((${#need[@]} == 0)); then
   exit 0
 fi
