@@ -25,6 +25,7 @@ from edgekit.constructs.boot import (
     INFECT_PROVIDER,
     LUSTRATE_KEEP,
     cloud_config,
+    first_switch_nix,
     infect_command,
 )
 from edgekit.constructs.pg_bootstrap import nixos_postgresql
@@ -118,8 +119,9 @@ def test_a_failed_conversion_does_not_reboot(tmp_path: Path) -> None:
 def test_first_switch_does_not_kill_its_own_unit(tmp_path: Path) -> None:
     """`nixos-rebuild switch` from a unit the new configuration does not have stops that
     unit (and the switch) half-way: build the boot entry, then reboot into it."""
-    (tmp_path / "first-switch.nix").write_text(FIRST_SWITCH_NIX)
-    parse(tmp_path / "first-switch.nix")
+    for provider in INFECT_PROVIDER:
+        (tmp_path / f"{provider}.nix").write_text(first_switch_nix(provider))
+        parse(tmp_path / f"{provider}.nix")
     assert 'nixos-rebuild boot --flake "$flake"' in FIRST_SWITCH_NIX
     assert "nixos-rebuild switch" not in FIRST_SWITCH_NIX
     assert FIRST_SWITCH_NIX.index("touch /var/lib/edgekit/switched") < \
@@ -138,6 +140,18 @@ def test_every_provider_converts_to_nixos(docs: dict[str, Any]) -> None:
         config = docs[stack]["locals"][f"nodes_{node.replace('-', '_')}_cloud_config"]
         assert config["runcmd"] == [infect_command(boot["provider"])], node
     assert cloud_config("x", "linode")["runcmd"] == [infect_command("linode")]
+
+
+def test_linode_conversion_installs_no_boot_sector() -> None:
+    """A Linode disk has no partition table (its GRUB 2 profile reads grub.cfg from the
+    filesystem): nixos-infect's generation must not try to install GRUB on it."""
+    linode = first_switch_nix("linode")
+    assert 'boot.loader.grub.device = lib.mkForce "nodev";' in linode
+    assert "nodev" not in first_switch_nix("hetzner")
+    document = cloud_config("x", "linode")
+    (written,) = [f for f in document["write_files"] if f["path"].endswith("first-switch.nix")]
+    assert "mkForce \"nodev\"" in written["content"]
+    assert 'grub = "nodev"' in (ROOT / "nix/base.nix").read_text()
 
 
 # -- Postgres data ------------------------------------------------------------------------

@@ -46,8 +46,9 @@ INFECT_PROVIDER: dict[str, str | None] = {"hetzner": "hetznercloud", "vultr": "v
 # builds, once, the node's configuration from the deploy ref in boot.json and reboots into
 # it. `nixos-rebuild boot`, not `switch`: the node's configuration has no such unit, so a
 # switch would stop this unit (and its nixos-rebuild) half-way.
-FIRST_SWITCH_NIX = """{ pkgs, ... }: {
+FIRST_SWITCH_NIX = """{ pkgs, lib, ... }: {
   nix.settings.experimental-features = [ "nix-command" "flakes" ];
+  # @PROVIDER@
   systemd.services.edgekit-first-switch = {
     wantedBy = [ "multi-user.target" ];
     after = [ "network-online.target" ];
@@ -64,6 +65,19 @@ FIRST_SWITCH_NIX = """{ pkgs, ... }: {
   };
 }
 """
+
+
+# Per provider, what nixos-infect's own generation needs to boot. Linode disks are raw
+# filesystems without a partition table, booted by the config profile's "GRUB 2" from
+# /boot/grub/grub.cfg: install no boot sector (nix/base.nix says the same for the node).
+INFECT_BOOT = {"linode": 'boot.loader.grub.device = lib.mkForce "nodev";'}
+
+
+def first_switch_nix(provider: str) -> str:
+    """The module nixos-infect imports (NIXOS_IMPORT) on `provider`."""
+    extra = INFECT_BOOT.get(provider, "no provider-specific boot settings")
+    line = extra if provider in INFECT_BOOT else f"# {extra}"
+    return FIRST_SWITCH_NIX.replace("# @PROVIDER@", line)
 
 
 def deploy_section(*, provider: str, node: str, repository: str, ref: str) -> dict[str, Any]:
@@ -115,8 +129,9 @@ def cloud_config(boot_local: str, provider: str | None = None) -> dict[str, Any]
         }],
     }
     if provider in INFECT_PROVIDER:
+        content = first_switch_nix(provider)
         document["write_files"].append({"path": FIRST_SWITCH_PATH, "permissions": "0644",
-                                        "content": FIRST_SWITCH_NIX.replace("${", "$${")})
+                                        "content": content.replace("${", "$${")})
         document["runcmd"] = [infect_command(provider)]
     return document
 
