@@ -5,7 +5,7 @@ account_stacks`), then runs plain OpenTofu in its folder with the local, encrypt
 in the repository's git-ignored ``.edgekit/bootstrap/``:
 
     tofu init -input=false -backend-config=path=<repo>/.edgekit/bootstrap/terraform.tfstate
-    tofu apply -input=false            (or `tofu validate` with --dry-run)
+    tofu apply                         (asks first; --yes: -auto-approve; --dry-run: validate)
 
 Credentials are checked first, with a message saying what to export; nothing is run
 without them. `EDGEKIT_TOFU` names the tofu binary (default: `tofu` on PATH) and
@@ -70,7 +70,8 @@ def tofu_steps(tofu: str, state: Path, *, plugin_dir: str | None, dry_run: bool,
         init.append(f"-plugin-dir={plugin_dir}")
     if dry_run:
         return [init, [tofu, "validate"]]
-    return [init, [tofu, "apply", "-input=false", *(["-auto-approve"] if auto_approve else [])]]
+    # Without --yes tofu asks before applying (so no -input=false: it would refuse to ask).
+    return [init, [tofu, "apply", *(["-input=false", "-auto-approve"] if auto_approve else [])]]
 
 
 def run_bootstrap(app: App, root: Path, *, stack: str = "bootstrap", dry_run: bool = False,

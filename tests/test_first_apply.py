@@ -212,3 +212,17 @@ def test_postgres_tunnel_points_at_the_address_postgres_listens_on(
                 if k.endswith("_boot") and "postgres" in v)
     assert boot["postgres"]["listen_address"] in (listen, "discover")
     assert "pg_tunnel_token" in boot["secrets"]
+
+
+def test_bootstrap_asks_before_applying_unless_told_not_to(tmp_path: Path) -> None:
+    """`tofu apply -input=false` without -auto-approve refuses to run at all."""
+    from edgekit.bootstrap import tofu_steps
+
+    state = tmp_path / "s.tfstate"
+    init, apply = tofu_steps("tofu", state, plugin_dir=None, dry_run=False, auto_approve=False)
+    assert init == ["tofu", "init", "-input=false", f"-backend-config=path={state}"]
+    assert apply == ["tofu", "apply"]
+    _, yes = tofu_steps("tofu", state, plugin_dir="/p", dry_run=False, auto_approve=True)
+    assert yes == ["tofu", "apply", "-input=false", "-auto-approve"]
+    _, check = tofu_steps("tofu", state, plugin_dir="/p", dry_run=True, auto_approve=False)
+    assert check == ["tofu", "validate"]
