@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from edgekit.constructs.node import FIRST_BOOT_ONLY, VpsNode
 from edgekit.cue.generate import placement_tfvars
 from edgekit.cue.model import Estate
 from stacks import make_app
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Tofu
 
 SERVERS = {"hcloud_server": "hetzner", "linode_instance": "linode", "vultr_instance": "vultr"}
 REF = re.compile(r"\b(var|local)\.([A-Za-z0-9_-]+)")
@@ -181,3 +183,77 @@ def test_the_reference_estate_uses_only_orderable_types() -> None:
         for node in Estate.load(ROOT, env, refresh=False).env.nodes.values():
             cat = CATALOGS[node.provider]
             assert node.size not in cat.retired and node.region not in cat.retired, node
+
+
+def deploy_twice(folder: Path, tofu: Tofu) -> subprocess.CompletedProcess[str]:
+    """The real tofu, mocked clouds: apply once, then apply a second deploy with every
+    non-credential input changed (placement moved) and assert each server's user data is
+    the value the first apply gave it. (OpenTofu cannot mix `run.<x>` and resources in one
+    assertion: the first value reaches the second run as a variable.) The servers'
+    `lifecycle.ignore_changes` is taken out first, so what is compared is the configured
+    user data itself, not only what the provider would keep."""
+    document = json.loads((folder / "cdk.tf.json").read_text())
+    for server_type, name, _ in servers(document):
+        document["resource"][server_type][name].pop("lifecycle")
+    (folder / "cdk.tf.json").write_text(json.dumps(document))
+    generated = json.loads((folder / "edgekit.tftest.json").read_text())
+    placement = json.loads((folder / "placement.auto.tfvars.json").read_text())["placement"]
+    moved = {node: [*reversed(services), "moved"] for node, services in placement.items()}
+    outputs: dict[str, Any] = {}
+    variables: dict[str, Any] = {}
+    given: dict[str, Any] = {"placement": moved}
+    asserts = []
+    for server_type, name, _ in servers(document):
+        attr = "metadata[0].user_data" if server_type == "linode_instance" else "user_data"
+        outputs[f"user_data_{name}"] = {"value": f"${{{server_type}.{name}.{attr}}}",
+                                        "sensitive": True}
+        variables[f"first_user_data_{name}"] = {"type": "string", "default": "",
+                                                "sensitive": True}
+        given[f"first_user_data_{name}"] = f"${{run.step_1_first_deploy.user_data_{name}}}"
+        asserts.append({
+            "condition": f"${{{server_type}.{name}.{attr} == var.first_user_data_{name}}}",
+            "error_message": f"{server_type}.{name}: user data changed between deploys"})
+    (folder / "deploy_check.tf.json").write_text(
+        json.dumps({"output": outputs, "variable": variables}))
+    (folder / "deploy.tftest.json").write_text(json.dumps({
+        "mock_provider": generated["mock_provider"],
+        "variables": generated["variables"],
+        "run": {
+            "step_1_first_deploy": {"command": "apply"},
+            "step_2_second_deploy": {"command": "apply", "variables": given,
+                                     "assert": asserts},
+        },
+    }))
+    assert tofu.init(folder).returncode == 0
+    return tofu(folder, "test", "-filter=deploy.tftest.json")
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_two_deploys_give_every_server_the_same_user_data_in_real_tofu(
+        tmp_path: Path, stack: str, tofu: Tofu,
+        stack_dir_copy: Callable[[Path], Path]) -> None:
+    out = tmp_path / "out"
+    make_app(outdir=out).synth([stack])
+    folder = stack_dir_copy(out / "stacks" / stack)
+    run = deploy_twice(folder, tofu)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "2 passed, 0 failed" in run.stdout
+
+
+@pytest.mark.tools
+def test_the_two_deploy_check_catches_user_data_that_reads_a_deploy_input(
+        tmp_path: Path, tofu: Tofu, stack_dir_copy: Callable[[Path], Path]) -> None:
+    """The check above can fail: with placement back in the boot document (as before
+    issue 11), the second deploy changes the server's user data."""
+    out = tmp_path / "out"
+    make_app(outdir=out).synth(["staging"])
+    folder = stack_dir_copy(out / "stacks" / "staging")
+    document = json.loads((folder / "cdk.tf.json").read_text())
+    document["locals"]["nodes_staging_1_boot"]["services"] = \
+        '${lookup(var.placement, "staging-1", [])}'
+    (folder / "cdk.tf.json").write_text(json.dumps(document))
+    run = deploy_twice(folder, tofu)
+    assert run.returncode != 0
+    assert "hcloud_server.nodes_staging_1: user data changed between deploys" in run.stdout \
+        + run.stderr
