@@ -88,8 +88,13 @@ let
     [ -n "$device" ] || { echo "edgekit: boot.json names no Postgres volume" >&2; exit 1; }
     for _ in $(seq 1 60); do [ -b "$device" ] && break; sleep 2; done
     [ -b "$device" ] || { echo "edgekit: Postgres volume $device did not appear" >&2; exit 1; }
-    if [ -z "$(blkid -o value -s TYPE "$device")" ]; then
+    type=$(blkid -o value -s TYPE "$device" || true)
+    label=$(blkid -o value -s LABEL "$device" || true)
+    if [ -z "$type" ]; then
       mkfs.ext4 -q -L ${pgDataLabel} "$device"
+    elif [ "$type" = ext4 ] && [ "$label" != ${pgDataLabel} ]; then
+      # Hetzner formats a new volume as ext4 (hcloud_volume.format) without a label.
+      e2label "$device" ${pgDataLabel}
     fi
   '';
 

@@ -178,7 +178,8 @@ def test_postgres_data_lives_on_its_volume(docs: dict[str, Any], stack: str, nod
     volume = units["edgekit-pg-volume"]
     assert volume["before"] == ["var-lib-postgresql.mount"]
     assert "mkfs.ext4 -q -L edgekit-pgdata" in volume["script"]
-    assert 'if [ -z "$(blkid -o value -s TYPE "$device")" ]' in volume["script"]
+    assert 'if [ -z "$type" ]; then' in volume["script"]
+    assert "e2label \"$device\" edgekit-pgdata" in volume["script"]  # hetzner's ext4
     snapshots = {t for t in docs[stack]["resource"] if t.endswith("_snapshot")}
     assert snapshots == set()  # backups are continuous (pgBackRest, issue 13)
 
@@ -353,3 +354,52 @@ def test_metadata_service_answers_root_only(tmp_path: Path) -> None:
     assert "before 200" in lines, done.stdout + done.stderr  # the stand-in answers anyone
     assert "root 200" in lines, done.stdout + done.stderr
     assert "nobody 000" in lines, done.stdout + done.stderr
+
+
+def run_volume_script(tmp_path: Path, script: str, device: str, after: str) -> str:
+    boot = tmp_path / "boot.json"
+    boot.write_text(json.dumps({"postgres": {"volume_device": device}}))
+    wrapper = textwrap.dedent(f"""\
+        set -e
+        export PATH="$PATH:/usr/sbin:/sbin"
+        mount -t tmpfs edgekit-etc /etc
+        mkdir -p /etc/edgekit && cp {boot} /etc/edgekit/boot.json
+        sh -e -c {shlex.quote(script)}
+        {after}
+        """)
+    done = subprocess.run(["unshare", "--mount", "--fork", "sh", "-c", wrapper],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_postgres_volume_is_formatted_once_and_never_again(tmp_path: Path) -> None:
+    """The generated format-once unit on a real block device (a loop device this test
+    attaches): a blank volume gets ext4 with the label the mount uses; a second boot keeps
+    the data; Hetzner's pre-formatted, unlabelled ext4 volume is labelled, not wiped."""
+    estate = Estate.load(ROOT, "staging", refresh=False)
+    pg = nixos_postgresql(estate.services, listen_address="10.0.1.5",
+                          private_cidr="10.0.0.0/16")
+    script = _node_modules("staging", "staging-1", postgresql=pg)["config"]["systemd"][
+        "services"]["edgekit-pg-volume"]["script"]
+    image = tmp_path / "volume.img"
+    image.write_bytes(b"")
+    os.truncate(image, 32 * 1024 * 1024)
+    device = subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    write = (f"mount /dev/disk/by-label/edgekit-pgdata {mnt} 2>/dev/null || mount {device} "
+             f"{mnt}; echo kept > {mnt}/PG_VERSION; umount {mnt}")
+    read = f"blkid -o value -s LABEL {device}; mount {device} {mnt}; cat {mnt}/PG_VERSION; " \
+           f"umount {mnt}"
+    try:
+        assert run_volume_script(tmp_path, script, device, write) == ""
+        assert run_volume_script(tmp_path, script, device, read).split() == [
+            "edgekit-pgdata", "kept"]
+        # Hetzner: the volume arrives as ext4 without a label, perhaps already used.
+        subprocess.run(["e2label", device, ""], check=True)
+        assert run_volume_script(tmp_path, script, device, read).split() == [
+            "edgekit-pgdata", "kept"]
+    finally:
+        subprocess.run(["losetup", "--detach", device], check=True)
