@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages the tests need (Debian 12): PostgreSQL 15 for the real-server tests,
-# Debian's Nix 2.8 for parsing and evaluating the Nix files offline, jq and iptables for the
-# first-boot tests.
+# Debian's Nix 2.8 for parsing and evaluating the Nix files offline, jq, iptables and
+# e2fsprogs for the first-boot tests.
 # Installs only what is missing; needs root (or sudo) the first time.
 set -euo pipefail
 need=()
@@ -11,7 +11,9 @@ command -v nix-instantiate >/dev/null || need+=(nix-bin)
 # The first-boot tests run the generated secrets script (jq) and the node's metadata
 # firewall rule (iptables) in namespaces they create.
 command -v jq >/dev/null || need+=(jq)
-command -v iptables >/dev/null || need+=(iptables)
+[[ -x /usr/sbin/iptables ]] || need+=(iptables)
+# ... and format a loop device as the Postgres data volume (mkfs.ext4, e2label, blkid).
+[[ -x /usr/sbin/mkfs.ext4 ]] || need+=(e2fsprogs)
 if ((${#need[@]} == 0)); then
   exit 0
 fi
