@@ -32,10 +32,11 @@ from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 
 FIRST_BOOT_ONLY = {"hetzner": ["user_data"], "linode": ["metadata"], "vultr": ["user_data"]}
-"""The arguments holding a node's user data, per provider: all ForceNew (hcloud
-``user_data``; linode ``metadata``, linode/instance/schema_resource.go; vultr ``user_data``,
-vultr/resource_vultr_instance.go), so `lifecycle.ignore_changes` keeps a changed document
-from replacing the server."""
+"""The arguments holding a node's user data, per provider: all force a new server (hcloud
+``user_data``: hetznercloud/terraform-provider-hcloud issues 338 and 372, "forces
+replacement"; linode ``metadata``: linode/instance/schema_resource.go, ForceNew; vultr
+``user_data``: vultr/resource_vultr_instance.go, ForceNew), so `lifecycle.ignore_changes`
+keeps a changed document from replacing the server."""
 
 NIXOS_ANYWHERE_MODULE = (
     "github.com/nix-community/nixos-anywhere//terraform/all-in-one?ref=1.13.0")
