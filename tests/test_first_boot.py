@@ -8,6 +8,7 @@ generated data, evaluated. Each test is named after the failure it prevents.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -24,6 +25,7 @@ from edgekit.constructs.boot import (
     FIRST_SWITCH_NIX,
     INFECT_PROVIDER,
     LUSTRATE_KEEP,
+    NIXOS_INFECT_SHA256,
     cloud_config,
     first_switch_nix,
     infect_command,
@@ -66,25 +68,33 @@ def stand_ins(folder: Path, infect_body: str) -> Path:
     return bin_dir
 
 
-# nixos-infect's own lustrate step, as in its source: it rewrites the file with `>`.
+# nixos-infect's own lustrate step and reboot, as in its source at NIXOS_INFECT_COMMIT
+# (older versions started the file with `>`; this stand-in does, to be stricter).
 INFECT = """#!/bin/bash
-[ -n "$NO_REBOOT" ] || { echo "would reboot before edgekit could keep /etc/edgekit"; exit 3; }
 echo "PROVIDER=${PROVIDER:-} NIXOS_IMPORT=$NIXOS_IMPORT" > /root/infect.env
 echo etc/nixos                   > /etc/NIXOS_LUSTRATE
 echo etc/resolv.conf            >> /etc/NIXOS_LUSTRATE
 echo root/.nix-defexpr/channels >> /etc/NIXOS_LUSTRATE
+[ -n "$NO_REBOOT" ] || { echo "would reboot before edgekit could keep /etc/edgekit"; exit 3; }
 """
 
 
-def run_conversion(tmp_path: Path, provider: str, infect: str) -> tuple[int, str, str]:
+def run_conversion(tmp_path: Path, provider: str, infect: str,
+                   checksum: str | None = None) -> tuple[int, str, str]:
+    """Run the generated command; `checksum` None: the stand-in's own (a download of the
+    pinned script), else that expected checksum (e.g. the real one: a tampered download)."""
     bin_dir = stand_ins(tmp_path, infect)
+    command = infect_command(provider)
+    if checksum is None:
+        command = command.replace(NIXOS_INFECT_SHA256,
+                                  hashlib.sha256(infect.encode()).hexdigest())
     script = textwrap.dedent(f"""\
         set -u
         mount -t tmpfs edgekit-etc /etc && mount -t tmpfs edgekit-root /root
         mount -t tmpfs edgekit-log /var/log
         mkdir -p /etc/edgekit && echo '{{}}' > /etc/edgekit/boot.json
         echo stale > /etc/NIXOS_LUSTRATE
-        PATH={bin_dir}:$PATH sh -c {shlex.quote(infect_command(provider))}
+        PATH={bin_dir}:$PATH sh -c {shlex.quote(command)}
         code=$?
         cp /etc/NIXOS_LUSTRATE {tmp_path}/lustrate 2>/dev/null
         cp /root/infect.env {tmp_path}/infect.env 2>/dev/null
@@ -114,6 +124,16 @@ def test_lustrate_keeps_etc_edgekit_and_only_then_reboots(tmp_path: Path, provid
 def test_a_failed_conversion_does_not_reboot(tmp_path: Path) -> None:
     code, lustrate, systemctl = run_conversion(tmp_path, "hetzner", "#!/bin/sh\nexit 7\n")
     assert code != 0 and systemctl == "" and lustrate == "stale\n"
+
+
+def test_a_tampered_nixos_infect_never_runs(tmp_path: Path) -> None:
+    """The script is fetched from the network and run as root: it must be the pinned one."""
+    assert f"echo '{NIXOS_INFECT_SHA256}  /root/nixos-infect' | sha256sum --check" in \
+        infect_command("vultr")
+    code, lustrate, systemctl = run_conversion(tmp_path, "vultr", INFECT,
+                                               checksum=NIXOS_INFECT_SHA256)
+    assert code != 0 and systemctl == "" and lustrate == "stale\n"
+    assert not (tmp_path / "infect.env").exists()
 
 
 def test_first_switch_does_not_kill_its_own_unit(tmp_path: Path) -> None:

@@ -35,6 +35,12 @@ SWITCHED_MARKER = "/var/lib/edgekit/switched"
 NIXOS_INFECT_COMMIT = "7563801d3ae68c975e4027f4e31a3906dca95f30"
 NIXOS_INFECT_URL = (f"https://raw.githubusercontent.com/elitak/nixos-infect/"
                     f"{NIXOS_INFECT_COMMIT}/nixos-infect")
+NIXOS_INFECT_SHA256 = "4cc3b5f8e4333ab4f02906d80a836c1b36e2887a51abf4eba4d9113b33934393"
+"""sha256 of `nixos-infect` at `NIXOS_INFECT_COMMIT` (``git show <commit>:nixos-infect``).
+What that version does, read in it: appends ``etc/nixos``, ``etc/resolv.conf``, the channels
+and the SSH host keys to /etc/NIXOS_LUSTRATE, then reboots unless ``NO_REBOOT`` is set;
+imports ``NIXOS_IMPORT`` into its configuration.nix; autodetects ``hetznercloud``; puts GRUB
+on the first of /dev/vda, /dev/sda, … on BIOS machines."""
 NIX_CHANNEL = "nixos-25.11"
 # nixos-infect's PROVIDER names (its per-host network quirks). Linode has none: the generic
 # path, on a Debian 12 image in a region with the Metadata service (catalog.py), whose
@@ -104,13 +110,14 @@ def boot_document(*, stack: str, node: str, provider: str, roles: list[str]) -> 
 
 
 def infect_command(provider: str) -> str:
-    """The one runcmd line converting the stock image: fetch, run without reboot, keep
+    """The one runcmd line converting the stock image: fetch, check, run without reboot, keep
     /etc/edgekit through the lustrate step, reboot. Chained with ``&&``: any failure stops
     it before the reboot, with the log in /var/log/nixos-infect.log."""
     name = INFECT_PROVIDER[provider]
     env = " ".join([*([f"PROVIDER={name}"] if name else []), "NO_REBOOT=1",
                     f"NIX_CHANNEL={NIX_CHANNEL}", f"NIXOS_IMPORT={FIRST_SWITCH_PATH}"])
     return (f"curl -fsSL -o /root/nixos-infect {NIXOS_INFECT_URL}"
+            f" && echo '{NIXOS_INFECT_SHA256}  /root/nixos-infect' | sha256sum --check --quiet"
             f" && {env} bash /root/nixos-infect > /var/log/nixos-infect.log 2>&1"
             f" && grep -qx etc/nixos {LUSTRATE_FILE}"
             f" && echo {LUSTRATE_KEEP} >> {LUSTRATE_FILE}"
