@@ -62,11 +62,21 @@ $(WORKER_MODULES): services/edge-worker/package-lock.json
 
 worker-deps: $(WORKER_MODULES)
 
-test: $(STAMP) system-deps worker-deps tools lint verify-bundle
+# The SARIF 2.1.0 JSON Schema (OASIS), from Microsoft's npm package, for the test that
+# validates `edgekit check --format sarif` (kept in the venv, not committed).
+SARIF_SCHEMA := $(VENV)/sarif-schema-2.1.0.json
+$(SARIF_SCHEMA): | $(STAMP)
+	tmp="$$(mktemp -d)" && cd "$$tmp" && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 \
+	  >/dev/null && tar xzf microsoft-jest-sarif-1.0.0-beta.0.tgz \
+	  package/lib/schemas/sarif-2.1.0-rtm.5.json && \
+	  mv package/lib/schemas/sarif-2.1.0-rtm.5.json "$(CURDIR)/$(SARIF_SCHEMA)" && rm -rf "$$tmp"
+
+test: $(STAMP) system-deps worker-deps tools lint verify-bundle $(SARIF_SCHEMA)
 	$(BIN)/python tools/dump_schemas.py --check
 	CUE="$$($(BIN)/python -c 'from tools.toolpaths import cue_bin; print(cue_bin())')" && \
 	  cd cue && "$$CUE" vet -c ./...
 	$(BIN)/edgekit check --generated
+	$(BIN)/edgekit check
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

@@ -14,6 +14,7 @@ stack has a problem) write everything at once.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ class SynthReport:
     resources: int
     files: int
     warnings: tuple[Problem, ...] = ()
+    suppressed: tuple[str, ...] = ()
+    """Check rules silenced by ``node.suppress``: one line per rule and reason."""
 
 
 class App(Construct):
@@ -55,16 +58,24 @@ class App(Construct):
         outdir: str | os.PathLike[str] | None = None,
         check_schemas: bool = True,
         checks: Sequence[Check] = (),
+        rules: bool = True,
     ) -> None:
         super().__init__(None, "")
         self.outdir = Path(outdir or os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
         self._checks: list[Check] = list(checks)
         self._schema_check = check_schemas
         self._aspects_ran = False
+        self._rules = rules
+        self.rule_findings: list[Any] = []
+        """Findings of the last synth that did not stop it (warnings, suppressed)."""
 
     def disable_schema_check(self) -> None:
         """Skip the provider schema check (the CLI's ``--no-schema-check``)."""
         self._schema_check = False
+
+    def disable_rules(self) -> None:
+        """Skip the preflight rules (`edgekit check` runs them itself, over every stack)."""
+        self._rules = False
 
     def _all_checks(self) -> list[Check]:
         if not self._schema_check:
@@ -99,36 +110,43 @@ class App(Construct):
             if not result.problems:
                 for check in self._all_checks():
                     problems.extend(check(result))
-        if not problems:
-            problems.extend(self._across_stacks(results))
+        if not problems and self._rules:
+            from edgekit.check.context import synth_rules  # the rules load only when used
+
+            errors, self.rule_findings = synth_rules(self, results)
+            problems.extend(errors)
         if problems:
             raise SynthError(problems)
         return results
-
-    def _across_stacks(self, results: list[StackResult]) -> list[Problem]:
-        """Checks over all stacks at once (also those not chosen this time)."""
-        from edgekit.schema.singletons import zone_singleton_problems
-
-        chosen = {r.stack.name for r in results}
-        others = [synth_stack(s, PINS) for s in self.stacks if s.name not in chosen]
-        return zone_singleton_problems([*results, *(r for r in others if not r.problems)])
 
     def synth_files(self, only: Sequence[str] | None = None) -> dict[str, bytes]:
         """Every output file (relative path → bytes) of the chosen stacks and the manifest."""
         return self._files(self.synth_results(only), self._kept(only))
 
-    def synth(self, only: Sequence[str] | None = None) -> SynthReport:
-        """Synthesize and write atomically. On any problem nothing is written."""
+    def prepare(self, only: Sequence[str] | None = None
+                ) -> tuple[SynthReport, dict[str, bytes], dict[str, Path]]:
+        """Synthesize without writing: the report, every output file (relative path →
+        bytes) and the folders of stacks not synthesized this time, to carry over."""
         results = self.synth_results(only)
         kept = self._kept(only)
         files = self._files(results, kept)
-        write_tree(self.outdir, files, {f"stacks/{n}": p for n, p in kept.items()})
         resources = sum(
             len(r) for res in results for r in res.document.get("resource", {}).values()
         )
         warnings = tuple(w for r in results for w in r.warnings)
-        return SynthReport(self.outdir, tuple(r.stack.name for r in results), resources,
-                           len(files), warnings)
+        counts = Counter((f.rule, f.suppressed) for f in self.rule_findings
+                         if f.suppressed is not None)
+        suppressed = tuple(f"{rule} suppressed for {n} finding(s) (`edgekit check` lists "
+                           f"them): {reason}" for (rule, reason), n in sorted(counts.items()))
+        report = SynthReport(self.outdir, tuple(r.stack.name for r in results), resources,
+                             len(files), warnings, suppressed)
+        return report, files, {f"stacks/{n}": p for n, p in kept.items()}
+
+    def synth(self, only: Sequence[str] | None = None) -> SynthReport:
+        """Synthesize and write atomically. On any problem nothing is written."""
+        report, files, keep = self.prepare(only)
+        write_tree(self.outdir, files, keep)
+        return report
 
     def _kept(self, only: Sequence[str] | None) -> dict[str, Path]:
         """Folders of stacks not synthesized this time, carried over unchanged."""

@@ -5,6 +5,7 @@
     edgekit stacks               list the app's stacks
     edgekit cue export           export CUE to JSON Schema (package data) and env values
     edgekit generate             write the files generated from cue/ (services/...)
+    edgekit check [STACK ...]    preflight rules (--list, --format text|json|sarif)
     edgekit check --generated    exit 1 listing generated files that differ from cue/ now
     edgekit outputs import --stack S [FILE|-]
                                  bring `tofu output -json` back into cue/outputs/S.cue
@@ -87,7 +88,7 @@ def estates(root: Path) -> list[Estate]:
 
 
 def write_generated(root: Path) -> list[Path]:
-    from edgekit.cue.export import write_atomic
+    from edgekit.core.files import write_atomic
     from edgekit.cue.generate import differing
     from edgekit.generated import all_generated
 
@@ -99,17 +100,21 @@ def write_generated(root: Path) -> list[Path]:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    from edgekit.project import synth_project
+
     started = time.perf_counter()
     root = Path.cwd()
-    if has_cue(root):
-        refresh_cue(root)
-    app = load_app(args.app, args.out, not args.no_schema_check)
-    report = app.synth(args.stacks or None)
+    done = synth_project(root, lambda: load_app(args.app, args.out, not args.no_schema_check),
+                         args.stacks)
+    report = done.synth
+    for path in done.reexported:
+        print(f"edgekit: re-exported {_rel(path, root)}", file=sys.stderr)
     for warning in report.warnings:
         print(f"edgekit: warning: {warning}", file=sys.stderr)
-    if has_cue(root):
-        for path in write_generated(root):
-            print(f"edgekit: regenerated {path.relative_to(root)}", file=sys.stderr)
+    for line in report.suppressed:
+        print(f"edgekit: {line}", file=sys.stderr)
+    for path in done.regenerated:
+        print(f"edgekit: regenerated {_rel(path, root)}", file=sys.stderr)
     took = time.perf_counter() - started
     print(
         f"edgekit: synthesized {', '.join(report.stacks)} ({report.resources} resources, "
@@ -173,7 +178,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edgekit.generated import all_generated
 
     if not args.generated:
-        raise UsageError("nothing to check: pass --generated")
+        return cmd_check_rules(args)
+    if args.stacks or args.list:
+        raise UsageError("--generated checks files, not stacks or rules; run it alone")
     root = Path.cwd()
     stale = [Path(p) for p in stale_exports(root)]
     if not stale and find_cue() is not None:
@@ -189,19 +196,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check_rules(args: argparse.Namespace) -> int:
+    from edgekit.check.command import check, list_rules
+
+    if args.list:
+        sys.stdout.write(list_rules(args.format))
+        return EXIT_OK
+    return check(Path.cwd(), args.stacks, args.format,
+                 lambda: load_app(args.app, None, True))
+
+
 def cmd_outputs_import(args: argparse.Namespace) -> int:
     from edgekit.cue.model import Estate
-    from edgekit.cue.outputs import import_outputs
+    from edgekit.cue.outputs import MAX_INPUT_BYTES, import_outputs
 
     root = Path.cwd()
     if args.file in (None, "-"):
-        text = sys.stdin.read()
+        text = sys.stdin.read(MAX_INPUT_BYTES + 1)
     else:
         try:
-            text = Path(args.file).read_text()
-        except OSError as err:
-            raise UsageError(f"cannot read {args.file}: {err.strerror}") from err
+            with open(args.file, encoding="utf-8") as handle:
+                text = handle.read(MAX_INPUT_BYTES + 1)
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"cannot read {args.file}: "
+                             f"{getattr(err, 'strerror', None) or err}") from err
     result = import_outputs(root, args.stack, text, Estate.env_names(root))
+    if not result.written:
+        print(f"edgekit: nothing new to import for stack {args.stack!r}; "
+              f"{_rel(result.path, root)} and every generated file left as they were",
+              file=sys.stderr)
+        return EXIT_OK
     for name in result.refused_sensitive:
         print(f"edgekit: refused sensitive output {name!r}: sensitive values never land in "
               "the repo (read it with `tofu output -raw` where it is needed)", file=sys.stderr)
@@ -274,7 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
                               "wrangler.jsonc.")
     generate.set_defaults(func=cmd_generate)
 
-    check = sub.add_parser("check", help="check the repository (see --generated)")
+    check = sub.add_parser(
+        "check", help="preflight rules over the stacks (or --generated files)",
+        description="Run every rule (what would fail at apply or open a hole) over the "
+        "synthesized stacks and the CUE estate. Exit 0: no error; 1: errors; 2: usage. "
+        "Silence a rule for a construct with node.suppress('EK1xx', reason=...).")
+    check.add_argument("stacks", nargs="*", metavar="STACK",
+                       help="stacks to check (default: all)")
+    check.add_argument("--list", action="store_true",
+                       help="print the rule catalogue with sources and fixes")
+    check.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                       help="output format (sarif: SARIF 2.1.0 for code-scanning UIs)")
     check.add_argument("--generated", action="store_true",
                        help="exit 1 listing every generated file that differs from what "
                        "cue/ and stacks/ produce now")

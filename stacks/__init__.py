@@ -1,8 +1,9 @@
 """The user's stacks. `make_app` builds the app; `python -m stacks` synthesizes it.
 
 `cdktf.json` runs ``python -m stacks`` (so ``cdktf synth`` works) and
-``edgekit synth`` calls `make_app` directly. Environment stacks take their values
-from the CUE export (refreshed first when cue/ changed and `cue` is installed).
+``edgekit synth`` calls `make_app` directly; both refresh the CUE export first (in the
+same transaction as the output, see `edgekit.project`). Building the app only reads the
+export, so importing and calling `make_app` never writes a file.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def make_app(outdir: str | os.PathLike[str] | None = None) -> App:
     app = App(outdir=outdir)
     ExampleStack(app, "example")
-    estates = [Estate.load(ROOT, "prod"), Estate.load(ROOT, "staging", refresh=False)]
+    estates = [Estate.load(ROOT, name, refresh=False) for name in ("prod", "staging")]
     bootstrap = BootstrapStack(app, "bootstrap", estates=estates)
     zone = ZoneStack(app, "zone", estates=estates)
     zone.add_dependency(bootstrap)

@@ -5,15 +5,24 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from edgekit import App, LocalState, R2State, Stack
 from tools.toolpaths import plugin_dir, tofu_bin
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests: a fixed, derandomized profile keeps `make test` fast and repeatable;
+# HYPOTHESIS_PROFILE=full explores more.
+settings.register_profile("fixed", max_examples=40, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow], database=None)
+settings.register_profile("full", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 
 
@@ -71,3 +80,43 @@ def stack_dir_copy(tmp_path: Path) -> Callable[[Path], Path]:
         return target
 
     return copy
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of the project to run the CLI in: tests never write into the checkout.
+
+    The CUE-exported JSON Schemas are copied too (``EDGEKIT_SCHEMA_DIR`` points there).
+    """
+    root = tmp_path / "project"
+    for name in ("cue", "services", "stacks", "nix"):
+        shutil.copytree(ROOT / name, root / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "node_modules"))
+    shutil.copy(ROOT / "cdktf.json", root / "cdktf.json")
+    shutil.copytree(ROOT / "edgekit/schema/cue", root / "schema")
+    return root
+
+
+def tree_of(root: Path) -> dict[str, bytes]:
+    """Every file below `root` (bytes), to assert that nothing changed."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+RunCli = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def cli(project_copy: Path) -> RunCli:
+    """Run `python -m edgekit.cli ARGS` (or `python -m stacks` with module=) in the copy."""
+
+    def run(*args: str, stdin: str | None = None, module: str = "edgekit.cli",
+            env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+            ) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "EDGEKIT_SCHEMA_DIR": str(project_copy / "schema"),
+                    **(env or {})}
+        return subprocess.run([*prefix, sys.executable, "-m", module, *args],
+                              cwd=project_copy, env=full_env, input=stdin,
+                              capture_output=True, text=True, timeout=300)
+
+    return run

@@ -1,4 +1,5 @@
-"""The `edgekit` command, driven through its entry point and as a real subprocess."""
+"""The `edgekit` command, driven through its entry point and as a real subprocess, in a
+copy of the project (tests never write into the checkout)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from tests.conftest import ROOT
 
 
 @pytest.fixture(autouse=True)
-def in_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
+def in_project_copy(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project_copy)
+    monkeypatch.setenv("EDGEKIT_SCHEMA_DIR", str(project_copy / "schema"))
 
 
 def test_synth_writes_the_cdktf_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -55,12 +57,12 @@ def test_help_explains_the_commands() -> None:
     assert "--no-schema-check" in result.stdout
 
 
-def test_cdktf_entry_point_writes_the_same_bytes(tmp_path: Path) -> None:
+def test_cdktf_entry_point_writes_the_same_bytes(tmp_path: Path, project_copy: Path) -> None:
     """`cdktf synth` runs `python -m stacks` with CDKTF_OUTDIR; it must match edgekit synth."""
     via_edgekit, via_cdktf = tmp_path / "edgekit", tmp_path / "cdktf"
     assert main(["synth", "--out", str(via_edgekit)]) == 0
     env = {**os.environ, "CDKTF_OUTDIR": str(via_cdktf)}
-    subprocess.run([sys.executable, "-m", "stacks"], cwd=ROOT, env=env, check=True,
+    subprocess.run([sys.executable, "-m", "stacks"], cwd=project_copy, env=env, check=True,
                    capture_output=True)
     files = sorted(p.relative_to(via_edgekit) for p in via_edgekit.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(via_cdktf) for p in via_cdktf.rglob("*") if p.is_file())

@@ -136,11 +136,13 @@ CUE_CASES = {
                            'and "api"'),
     "placement on unknown node": ("envs.cue", '"staging-1": ["api", "web"]',
                                   '"staging-9": ["api", "web"]',
-                                  'envs.staging.placement."staging-9": field not allowed'),
+                                  "environment 'staging': placement names node "
+                                  "'staging-9', which is not a node of the environment"),
     "placement of unknown service": ("envs.cue", '"staging-1": ["api", "web"]',
                                      '"staging-1": ["api", "wbe"]',
-                                     'envs.staging.placement."staging-1".1: conflicting '
-                                     'values "api" and "wbe"'),
+                                     "environment 'staging': node 'staging-1' is given "
+                                     "'wbe', which is not a service that runs on nodes "
+                                     "(expected one of: api, web) @ placement.staging-1[1]"),
 }
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from edgekit import App, LocalState, OutputError, Resource, Stack, SynthError
+from edgekit.core import files
 from edgekit.core.writer import write_tree
 
 
@@ -55,8 +57,10 @@ def test_unwritable_output_folder_is_a_clear_error_and_writes_nothing(tmp_path: 
 
 def test_swap_failure_restores_the_old_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                ) -> None:
+    """Where the exchange rename is not supported, the two-rename fallback still restores."""
     out = tmp_path / "out"
     write_tree(out, {"a.json": b"old\n"})
+    monkeypatch.setattr(files, "exchange", lambda a, b: False)
     real_rename = os.rename
     calls = []
 
@@ -98,3 +102,91 @@ def test_output_is_byte_identical_across_runs(tmp_path: Path) -> None:
     make(first)[0].synth()
     make(second)[0].synth()
     assert snapshot_tree(first) == snapshot_tree(second)
+
+
+def test_the_output_folder_never_goes_missing_during_a_swap(tmp_path: Path) -> None:
+    """The swap is one exchange rename: a reader polling cdktf.out never finds it absent."""
+    out = tmp_path / "cdktf.out"
+    write_tree(out, {"manifest.json": b"0\n"})
+    missing: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            if not (out / "manifest.json").is_file():
+                missing.append(1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for n in range(200):
+            write_tree(out, {"manifest.json": f"{n}\n".encode()})
+    finally:
+        stop.set()
+        watcher.join()
+    assert missing == []
+    assert (out / "manifest.json").read_text() == "199\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out"]
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink"])
+def test_output_path_that_is_a_file_or_a_symlink_is_refused(tmp_path: Path, kind: str) -> None:
+    out = tmp_path / "cdktf.out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    if kind == "file":
+        out.write_text("not a folder")
+        expected = "exists and is not a folder"
+    else:
+        out.symlink_to(elsewhere)
+        expected = r"is a symlink \(to .*elsewhere\); edgekit replaces the output folder"
+    app, _ = make(out)
+    with pytest.raises(OutputError, match=expected):
+        app.synth()
+    assert (elsewhere / "keep.txt").read_text() == "mine"
+    if kind == "file":
+        assert out.read_text() == "not a folder"
+    else:
+        assert out.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "elsewhere"]
+
+
+def test_transaction_commit_puts_back_what_it_replaced(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rename that fails half way through the commit restores the files already replaced,
+    removes what was staged, and leaves the output folder as it was."""
+    a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "cdktf.out"
+    a.write_text("old a")
+    b.write_text("old b")
+    write_tree(out, {"m.json": b"old\n"})
+    real_replace = os.replace
+    calls: list[str] = []
+
+    def flaky_replace(src: str | Path, dst: str | Path) -> None:
+        calls.append(str(dst))
+        if Path(dst) == b:
+            raise OSError(28, "No space left on device", str(dst))
+        real_replace(src, dst)
+
+    transaction = files.Transaction()
+    transaction.stage_file(a, b"new a")
+    transaction.stage_file(b, b"new b")
+    transaction.stage_tree(out, {"m.json": b"new\n"})
+    monkeypatch.setattr(os, "replace", flaky_replace)
+    with pytest.raises(OutputError, match=r"nothing was changed: cannot write .*b\.json: No "
+                       "space left on device; the disk is full"):
+        transaction.commit()
+    monkeypatch.undo()
+    assert (a.read_text(), b.read_text()) == ("old a", "old b")
+    assert (out / "m.json").read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "cdktf.out"]
+
+
+def test_write_atomic_names_the_path_and_the_reason(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match=r"cannot write .*file/sub/x.json: .*a parent of it "
+                       "is a file|cannot write .*file/sub/x.json"):
+        files.write_atomic(blocker / "sub" / "x.json", b"{}")
+    assert blocker.read_text() == "x"

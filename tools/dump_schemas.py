@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edgekit.core.files import write_atomic  # noqa: E402
 from edgekit.providers.pins import PINS  # noqa: E402
 from tools.toolpaths import plugin_dir, tofu_bin  # noqa: E402
 
@@ -75,8 +76,7 @@ def main() -> int:
         if current != gzip.decompress(data):
             stale.append(name)
             if not args.check:
-                DATA.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+                write_atomic(target, data)
         print(f"{'stale' if name in stale else 'ok'}: {name} ({len(data) // 1024} KiB)")
     return 1 if args.check and stale else 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from edgekit.constructs.catalog import CatalogError
@@ -23,6 +25,36 @@ def located(construct: Construct, err: CatalogError | ValueError) -> ConstructEr
 
 
 def label(construct: Construct) -> str:
-    """A provider-side name: the stack and the construct's path below it, dash-joined."""
+    """A provider-side name: the stack and the construct's path below it, dash-joined.
+
+    Never truncated: a name too long for a provider is reported by check rule EK141, and
+    two paths that map to one name (case, '_' vs '-') by EK142, each naming both paths."""
     parts = construct.node.path.split("/")
-    return "-".join(parts).lower().replace("_", "-")[:63]
+    return "-".join(parts).lower().replace("_", "-")
+
+
+def listed(construct: Construct, name: str, value: Iterable[Any]) -> list[Any]:
+    """A list property as a list; a lone string is refused (it would split into characters)."""
+    if isinstance(value, str | bytes):
+        raise ConstructError(f"[{construct.node.path}] {name} must be a list of strings, got "
+                             f"the string {value!r}; write [{value!r}]")
+    return list(value)
+
+
+def check_cidrs(construct: Construct, name: str, cidrs: Iterable[str]) -> None:
+    """CIDRs must be networks: ``203.0.113.7/24`` (host bits set) is refused, not widened."""
+    bad = []
+    for index, cidr in enumerate(cidrs):
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError:
+            try:
+                network = ipaddress.ip_network(cidr, strict=False).with_prefixlen
+            except ValueError:
+                bad.append(f"{cidr!r} is not a network @ $.{name}[{index}]")
+            else:
+                bad.append(f"{cidr!r} has host bits set (the network is {network}, one host "
+                           f"is {cidr.split('/')[0]}/{'32' if ':' not in cidr else '128'})"
+                           f" @ $.{name}[{index}]")
+    if bad:
+        raise ConstructError(f"[{construct.node.path}] {name}: " + "; ".join(bad))

@@ -16,22 +16,37 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from edgekit.constructs.base import label, validated
+from edgekit.constructs.base import check_cidrs, label, listed, validated
 from edgekit.constructs.props import FirewallProps
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
+from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 
 
 class Firewall(Construct):
     def __init__(self, scope: Construct, id: str, *, provider: str,
                  admin_ssh_cidrs: Sequence[str] = (), private_cidrs: Sequence[str] = (),
-                 private_ports: Sequence[int] = ()) -> None:
+                 private_ports: Sequence[int] = (), allow_from_anywhere: bool = False,
+                 reason: str | None = None) -> None:
         super().__init__(scope, id)
         self.props = validated(self, "Firewall", FirewallProps, {
-            "name": id, "provider": provider, "admin_ssh_cidrs": list(admin_ssh_cidrs),
-            "private_cidrs": list(private_cidrs), "private_ports": list(private_ports),
+            "name": id, "provider": provider,
+            "admin_ssh_cidrs": listed(self, "admin_ssh_cidrs", admin_ssh_cidrs),
+            "private_cidrs": listed(self, "private_cidrs", private_cidrs),
+            "private_ports": listed(self, "private_ports", private_ports),
         })
+        check_cidrs(self, "admin_ssh_cidrs", self.props.admin_ssh_cidrs)
+        check_cidrs(self, "private_cidrs", self.props.private_cidrs)
+        if allow_from_anywhere:
+            if not reason or not reason.strip():
+                raise ConstructError(f"[{self.node.path}] allow_from_anywhere=True needs a "
+                                     "reason (it is printed with every check and synth)")
+            # an explicit, visible exception to rule EK101 (no inbound from the internet)
+            self.node.suppress("EK101", reason=reason)
+        elif reason is not None:
+            raise ConstructError(f"[{self.node.path}] reason is only for "
+                                 "allow_from_anywhere=True")
         self.provider = self.props.provider
         rules = self._rules()
         name = label(self)
@@ -56,15 +71,15 @@ class Firewall(Construct):
                     self.vultr_rules.append(Resource(
                         self, f"rule-{i}-{j}", type="vultr_firewall_rule", config={
                         "firewall_group_id": self.resource.attr("id"),
-                        "protocol": rule["protocol"],
-                        "port": rule["port"].replace("-", ":"),
+                        "protocol": rule["protocol"], "port": rule["port"].replace("-", ":"),
                         "ip_type": "v6" if net.version == 6 else "v4",
                         "subnet": str(net.network_address), "subnet_size": net.prefixlen,
                         "notes": rule["why"],
                     }))
-        self.node.add_assertion(
-            "firewall-closed", self._no_source_is(["0.0.0.0/0", "::/0"]),
-            "no inbound rule admits the whole internet (0.0.0.0/0 or ::/0)")
+        if not allow_from_anywhere:  # else: the explicit, suppressed exception to EK101
+            self.node.add_assertion(
+                "firewall-closed", self._no_source_is(["0.0.0.0/0", "::/0"]),
+                "no inbound rule admits the whole internet (0.0.0.0/0 or ::/0)")
 
     def promise_private_only(self, name: str, message: str) -> None:
         """Add the assertion that every inbound rule but admin SSH (port 22) admits only

@@ -1,7 +1,7 @@
 """Hyperdrive: Worker reads of Postgres go through Hyperdrive and its cache.
 
 Postgres is never public, so Hyperdrive reaches it through a tunnel that runs only on the
-Postgres node (``pg.origin.<zone>`` → ``tcp://<private address>:5432``: the address
+Postgres node (``pg-origin.<zone>`` → ``tcp://<private address>:5432``: the address
 Postgres listens on, never loopback, where it does not), protected by Cloudflare Access:
 an Access application on that hostname admits only a service token, whose id and secret
 Hyperdrive presents. The node runs a cloudflared for this tunnel's token

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edgekit.constructs.base import label, located, validated
+from edgekit.constructs.base import label, listed, located, validated
 from edgekit.constructs.boot import boot_document, cloud_config, user_data_expression
 from edgekit.constructs.catalog import CatalogError, resolve_image, resolve_region, resolve_size
 from edgekit.constructs.firewall import Firewall
@@ -65,7 +65,9 @@ class VpsNode(Construct):
         super().__init__(scope, id)
         self.props = validated(self, "VpsNode", VpsNodeProps, {
             "name": id, "provider": provider, "region": region, "size": size, "image": image,
-            "roles": list(roles), "admin_ssh_cidrs": list(admin_ssh_cidrs), "backups": backups,
+            "roles": listed(self, "roles", roles),
+            "admin_ssh_cidrs": listed(self, "admin_ssh_cidrs", admin_ssh_cidrs),
+            "backups": backups,
             "private_network": networks[0].node.id if networks else None,
         })
         try:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 PATH_SEP = "/"
+SUPPRESS_RULE = re.compile(r"^EK[0-9]{3}$")
 
 @attrs.frozen(kw_only=True)
 class TestAssertion:
@@ -67,6 +68,7 @@ class Node:
         "_children",
         "_path",
         "_renamed_from",
+        "_suppressions",
         "_validations",
         "host",
         "id",
@@ -82,6 +84,7 @@ class Node:
         self._aspects: list[Aspect] = []
         self._assertions: list[TestAssertion] = []
         self._renamed_from: str | None = None
+        self._suppressions: dict[str, str] = {}
         if scope is None:
             self._path = ""
         else:
@@ -180,6 +183,25 @@ class Node:
         if old_id == self.id:
             raise ConstructError(f"[{self._path}] renamed_from({old_id!r}) names its current id")
         self._renamed_from = old_id
+
+    def suppress(self, rule: str, *, reason: str) -> None:
+        """Silence check rule `rule` (``EK1xx``) for this construct and everything below it.
+
+        The reason is required and is printed with every finding it silences, so a
+        suppression stays visible in `edgekit check` and `edgekit synth` output.
+        """
+        if not isinstance(rule, str) or not SUPPRESS_RULE.match(rule):
+            raise ConstructError(f"[{self._path or '<root>'}] suppress({rule!r}): expected a "
+                                 "rule id like 'EK101' (see `edgekit check --list`)")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ConstructError(f"[{self._path or '<root>'}] suppress({rule!r}) needs a "
+                                 "reason: say why the finding is acceptable here")
+        self._suppressions[rule] = reason.strip()
+
+    @property
+    def suppressions(self) -> dict[str, str]:
+        """Rule id → reason, for this construct only (not its ancestors)."""
+        return dict(self._suppressions)
 
     @property
     def old_id(self) -> str | None:

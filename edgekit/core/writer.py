@@ -1,22 +1,20 @@
 """The only code that writes synth output to disk, and it does so atomically.
 
 All files are rendered in memory first. They are written into a fresh sibling
-folder, which then replaces the output folder by rename. If anything fails on
-the way, the previous output folder is left exactly as it was.
+folder, which then replaces the output folder by an exchange rename
+(`edgekit.core.files`). If anything fails on the way, the previous output folder
+is left exactly as it was.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from edgekit.core.errors import OutputError
+from edgekit.core.files import Transaction
 
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
 
@@ -31,41 +29,8 @@ def write_tree(outdir: Path, files: Mapping[str, bytes], keep: Mapping[str, Path
 
     `keep` maps relative folder names to existing folders copied in unchanged
     (stacks not synthesized this time). Raises `OutputError`; on error the old
-    `outdir` is untouched.
+    `outdir` is untouched. The swap is an exchange rename: `outdir` never goes missing.
     """
-    outdir = outdir.absolute()
-    parent = outdir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.new-", dir=parent))
-    except OSError as err:
-        raise OutputError(
-            f"cannot write output folder {outdir}: {err.strerror or err}; "
-            "check that its parent folder exists and is writable"
-        ) from err
-    try:
-        for rel, source in sorted(keep.items()):
-            shutil.copytree(source, staging / rel)
-        for rel, data in sorted(files.items()):
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        _swap(staging, outdir)
-    except OSError as err:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise OutputError(f"cannot write output folder {outdir}: {err}") from err
-
-
-def _swap(staging: Path, outdir: Path) -> None:
-    if not outdir.exists():
-        os.rename(staging, outdir)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old-", dir=outdir.parent))
-    os.rmdir(retired)
-    os.rename(outdir, retired)
-    try:
-        os.rename(staging, outdir)
-    except OSError:
-        os.rename(retired, outdir)  # put the old output back
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
+    with Transaction() as transaction:
+        transaction.stage_tree(outdir, files, keep)
+        transaction.commit()

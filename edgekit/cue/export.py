@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from edgekit.core.errors import EdgekitError
+from edgekit.core.files import read_bytes, staged_in, write_atomic
 from edgekit.core.writer import dump_json
 from edgekit.cue.runner import find_cue, run_cue
 from edgekit.schema.props import schema_dir
@@ -78,32 +77,27 @@ def render_exports(root: Path) -> dict[Path, bytes]:
     return files
 
 
+def export_changes(root: Path, files: dict[Path, bytes]) -> tuple[dict[Path, bytes],
+                                                                   list[Path]]:
+    """What writing `files` would change: files to (re)write, and exports to delete."""
+    changed = {path: data for path, data in sorted(files.items())
+               if not (path.is_file() and path.read_bytes() == data)}
+    deleted = []
+    for folder in (export_dir(root), schema_dir()):
+        for old in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+            if old not in files:
+                deleted.append(old)
+    return changed, deleted
+
+
 def write_exports(root: Path, files: dict[Path, bytes]) -> list[Path]:
     """Write the files that changed (each atomically); drop exports no longer produced."""
-    changed = []
-    for path, data in sorted(files.items()):
-        if path.is_file() and path.read_bytes() == data:
-            continue
+    changed, deleted = export_changes(root, files)
+    for path, data in changed.items():
         write_atomic(path, data)
-        changed.append(path)
-    for folder, pattern in ((export_dir(root), "*.json"), (schema_dir(), "*.json")):
-        for old in folder.glob(pattern) if folder.is_dir() else ():
-            if old not in files:
-                old.unlink()
-                changed.append(old)
-    return changed
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    for old in deleted:
+        old.unlink()
+    return [*changed, *deleted]
 
 
 def stale_exports(root: Path) -> list[str]:
@@ -128,14 +122,14 @@ def _hash_of(path: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def ensure_fresh(root: Path) -> list[Path]:
-    """Re-export when cue/ changed and `cue` is installed; otherwise refuse stale exports.
+def fresh_exports(root: Path) -> tuple[dict[Path, bytes], list[Path]]:
+    """The export files to write and delete so the exports match cue/ (nothing written).
 
-    Returns the files rewritten (empty when everything was fresh).
+    Empty when they are fresh; refuses stale exports when `cue` is not installed.
     """
     stale = stale_exports(root)
     if not stale:
-        return []
+        return {}, []
     if find_cue() is None:
         listed = "\n".join(f"  {s}" for s in stale)
         raise StaleExportError(
@@ -143,14 +137,45 @@ def ensure_fresh(root: Path) -> list[Path]:
             f"`edgekit cue export`):\n{listed}\nrefresh them with `edgekit cue export` "
             "(needs cue: `make tools` builds it) and commit the result"
         )
-    return write_exports(root, render_exports(root))
+    return export_changes(root, render_exports(root))
+
+
+def ensure_fresh(root: Path) -> list[Path]:
+    """Re-export when cue/ changed and `cue` is installed; otherwise refuse stale exports.
+
+    Returns the files rewritten (empty when everything was fresh).
+    """
+    changed, deleted = fresh_exports(root)
+    for path, data in changed.items():
+        write_atomic(path, data)
+    for old in deleted:
+        old.unlink()
+    return [*changed, *deleted]
+
+
+def export_names(root: Path) -> list[str]:
+    """Environments with an export: on disk, or staged by a synth that re-exported."""
+    folder = export_dir(root)
+    on_disk = {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
+    return sorted(on_disk | {p.stem for p in staged_in(folder, ".json")})
 
 
 def load_export(root: Path, env: str) -> dict[str, Any]:
     path = export_dir(root) / f"{env}.json"
-    if not path.is_file():
-        known = sorted(p.stem for p in export_dir(root).glob("*.json"))
+    try:
+        raw = read_bytes(path)
+    except OSError:
+        known = export_names(root)
         raise EdgekitError(f"no CUE export for environment {env!r} (exported: "
-                           f"{', '.join(known) or 'none'}); is envs.{env} defined in cue/?")
-    data: dict[str, Any] = json.loads(path.read_bytes())
+                           f"{', '.join(known) or 'none'}); is envs.{env} defined in cue/?"
+                           ) from None
+    try:
+        data: dict[str, Any] = json.loads(raw)
+    except ValueError as err:
+        raise EdgekitError(f"cue/export/{env}.json is not valid JSON ({err}); regenerate it "
+                           "with `edgekit cue export`") from err
+    if not isinstance(data, dict) or not isinstance(data.get("env"), dict) or \
+            not isinstance(data.get("services"), dict):
+        raise EdgekitError(f"cue/export/{env}.json: expected an object with 'env' and "
+                           "'services' @ $; regenerate it with `edgekit cue export`")
     return data

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import attrs
 
-from edgekit.cue.export import ensure_fresh, export_dir, load_export
+from edgekit.cue.export import ensure_fresh, export_names, load_export
 from edgekit.schema.props import structure
 
 PG_ADDRESS_OUTPUT = "pg_primary_private_ip"
@@ -156,4 +156,4 @@ class Estate:
 
     @staticmethod
     def env_names(root: Path) -> list[str]:
-        return sorted(p.stem for p in export_dir(root).glob("*.json"))
+        return export_names(root)

@@ -17,9 +17,13 @@ from typing import Any
 import attrs
 
 from edgekit.core.errors import EdgekitError
-from edgekit.cue.export import cue_dir, write_atomic
+from edgekit.core.files import write_atomic
+from edgekit.cue.export import cue_dir
 from edgekit.cue.runner import run_cue
 from edgekit.schema.props import problems_in
+
+MAX_INPUT_BYTES = 10 * 1024 * 1024
+"""`tofu output -json` of a stack is kilobytes; anything over this is not one."""
 
 
 class OutputsError(EdgekitError):
@@ -31,6 +35,7 @@ class ImportResult:
     path: Path
     imported: tuple[str, ...]
     refused_sensitive: tuple[str, ...]
+    written: bool = True
 
 
 def parse_outputs(text: str, stack: str) -> tuple[dict[str, Any], list[str]]:
@@ -76,9 +81,15 @@ def import_outputs(root: Path, stack: str, text: str, envs: list[str]) -> Import
         raise OutputsError(f"stack {stack!r} is not an environment of cue/ (environments: "
                            f"{', '.join(envs) or 'none'}); outputs can only flow back into "
                            "an environment's CUE")
+    if len(text) > MAX_INPUT_BYTES:
+        raise OutputsError(f"outputs for stack {stack!r}: the input is over "
+                           f"{MAX_INPUT_BYTES // (1024 * 1024)} MB; expected the output of "
+                           "`tofu output -json` (kilobytes); nothing was written")
     plain, refused = parse_outputs(text, stack)
-    source = render_cue(stack, plain)
     target = cue_dir(root) / "outputs" / f"{stack}.cue"
+    if not plain and not refused:
+        return ImportResult(target, (), (), written=False)
+    source = render_cue(stack, plain)
     with tempfile.TemporaryDirectory() as tmp:
         trial = Path(tmp) / "cue"
         shutil.copytree(cue_dir(root), trial, ignore=shutil.ignore_patterns("export"))
@@ -86,5 +97,7 @@ def import_outputs(root: Path, stack: str, text: str, envs: list[str]) -> Import
         formatted = run_cue(["fmt", "-"], trial, stdin=source)
         (trial / "outputs" / f"{stack}.cue").write_text(formatted)
         run_cue(["vet", "-c", "./..."], trial)
+    if target.is_file() and target.read_text() == formatted:
+        return ImportResult(target, tuple(sorted(plain)), tuple(refused), written=False)
     write_atomic(target, formatted.encode())
     return ImportResult(target, tuple(sorted(plain)), tuple(refused))

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from edgekit.core.errors import EdgekitError
+from edgekit.cue.explain import explain
 
 
 class CueError(EdgekitError):
@@ -37,5 +38,5 @@ def run_cue(args: list[str], cwd: Path, stdin: str | None = None) -> str:
                             input=stdin, timeout=120)
     if result.returncode != 0:
         detail = result.stderr.strip() or result.stdout.strip()
-        raise CueError(f"cue {' '.join(args)} failed in {cwd}:\n{detail}")
+        raise CueError(f"cue {' '.join(args)} failed in {cwd}:\n{explain(detail)}")
     return result.stdout

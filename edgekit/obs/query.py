@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import duckdb
 
+from edgekit.core.files import publish
 from edgekit.obs.contract import OBJECT_SUFFIX, PATH_RE_SQL, LogsError
 
 RAW_COLUMNS: dict[str, str] = {
@@ -247,7 +248,7 @@ def export(dest: Path, sql: str, out: Path, fmt: Format) -> None:
     con = connect_for(dest, sql)
     try:
         con.execute(f"COPY ({sql}) TO {_quote(tmp.as_posix())} ({options})")
-        os.replace(tmp, out)
+        publish(tmp, out)
     except duckdb.Error as exc:
         raise LogsError(f"query failed: {exc}") from exc
     finally:

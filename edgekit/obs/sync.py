@@ -47,6 +47,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from edgekit.core.files import write_atomic
 from edgekit.obs.contract import OBJECT_SUFFIX, STATE_FILE, LogsError, parse_key, stack_prefix
 
 if TYPE_CHECKING:
@@ -294,22 +295,13 @@ class SyncState:
         body = orjson.dumps(
             {"version": 1, "objects": {k: {"etag": v} for k, v in sorted(self.held.items())}}
         )
-        _write_atomic(self.path, body)
+        write_atomic(self.path, body)
         self.journal_path.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -389,18 +381,7 @@ def _fetch(client: S3Client, bucket: str, item: _Listed) -> _Fetched:
 
 
 def _write_object(dest: Path, key: str, data: bytes) -> None:
-    target = dest / key
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(dest / key, data)
 
 
 def sync(

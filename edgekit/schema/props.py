@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from edgekit.core.errors import ConstructError, Problem
+from edgekit.core.files import exists, generation, read_bytes
 
 PACKAGE_SCHEMA_DIR = Path(__file__).resolve().parent / "cue"
 
@@ -44,21 +45,29 @@ class PropsError(ConstructError):
         super().__init__(f"invalid properties:\n{lines}")
 
 
-@cache
 def schema_for(definition: str) -> dict[str, Any]:
-    path = schema_dir() / f"{definition}.json"
-    if not path.is_file():
+    return _schema_for(definition, schema_dir(), generation())
+
+
+@cache
+def _schema_for(definition: str, folder: Path, _generation: int) -> dict[str, Any]:
+    path = folder / f"{definition}.json"
+    if not exists(path):
         known = sorted(p.stem for p in schema_dir().glob("*.json"))
         raise KeyError(f"no exported JSON Schema for #{definition} (exported: "
                        f"{', '.join(known)}); run `edgekit cue export`")
-    schema: dict[str, Any] = json.loads(path.read_bytes())
+    schema: dict[str, Any] = json.loads(read_bytes(path))
     return schema
 
 
-@cache
 def validator_for(definition: str) -> Draft202012Validator:
     """Compiled once per definition: compiling per call would dominate synth time."""
-    schema = schema_for(definition)
+    return _validator_for(definition, schema_dir(), generation())
+
+
+@cache
+def _validator_for(definition: str, folder: Path, _generation: int) -> Draft202012Validator:
+    schema = _schema_for(definition, folder, _generation)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
@@ -135,6 +144,8 @@ def describe(error: ValidationError) -> str:
         return f"{json.dumps(value)} does not match {expected}"
     if v == "minItems":
         return f"expected at least {expected} item(s), got {len(value)}"
+    if v == "not" and isinstance(expected, dict) and set(expected) == {"const"}:
+        return f"must not be {json.dumps(expected['const'])}"  # CUE's `!=` constraint
     return str(error.message)
 
 

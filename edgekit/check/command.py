@@ -1,0 +1,109 @@
+"""`edgekit check`: run every rule over the app's stacks and the CUE estates.
+
+Estate rules run first on the CUE exports alone, so an export that names an unknown node
+or service is reported as findings instead of failing while the stacks are built.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edgekit.check.context import context_for
+from edgekit.check.engine import Context, Finding, Rule, catalogue, errors, run
+from edgekit.check.report import (
+    catalogue_json,
+    catalogue_text,
+    findings_json,
+    findings_sarif,
+    findings_text,
+)
+from edgekit.core.errors import ConstructError, SynthError
+from edgekit.core.files import overlay
+
+if TYPE_CHECKING:
+    from edgekit.app import App
+    from edgekit.cue.model import Estate
+
+ESTATE_CONCERNS = frozenset({"estate", "secrets"})
+
+
+def render(findings: Sequence[Finding], rules: Sequence[Rule], fmt: str) -> str:
+    from edgekit import __version__
+
+    if fmt == "json":
+        return findings_json(findings)
+    if fmt == "sarif":
+        return findings_sarif(findings, rules, __version__)
+    return findings_text(findings)
+
+
+def list_rules(fmt: str) -> str:
+    rules = catalogue()
+    return catalogue_json(rules) if fmt in ("json", "sarif") else catalogue_text(rules)
+
+
+def load_estates(root: Path) -> list[Estate]:
+    from edgekit.cue.model import Estate
+
+    if not (root / "cue" / "cue.mod").is_dir():
+        return []
+    return [Estate.load(root, name, refresh=False) for name in Estate.env_names(root)]
+
+
+def _as_findings(err: SynthError) -> list[Finding]:
+    """Problems a synth itself finds (ids, references, overrides), as EK100 findings."""
+    return [Finding(rule="EK100", severity="error", message=p.message, path=p.path,
+                    address=p.address, pointer=p.pointer, stack=p.path.split("/", 1)[0],
+                    fix="see the message") for p in err.problems]
+
+
+def _construct_finding(err: ConstructError) -> Finding:
+    text = str(err)
+    found = re.match(r"^\[([^\]]*)\] ", text)
+    path = found.group(1) if found else ""
+    message = text[found.end():] if found else text
+    return Finding(rule="EK100", severity="error", message=message, path=path,
+                   stack=path.split("/", 1)[0], fix="see the message")
+
+
+def check(root: Path, stacks: Sequence[str], fmt: str,
+          load_app: Callable[[], App]) -> int:
+    """Run every rule; CUE exports that are stale against cue/ are re-rendered in memory
+    (never written: `edgekit check` changes no file)."""
+    exports: dict[Path, bytes] = {}
+    if (root / "cue" / "cue.mod").is_dir():
+        from edgekit.cue.export import fresh_exports
+
+        exports, _ = fresh_exports(root)
+    with overlay(exports):
+        return _check(root, stacks, fmt, load_app)
+
+
+def _check(root: Path, stacks: Sequence[str], fmt: str,
+           load_app: Callable[[], App]) -> int:
+    rules = catalogue()
+    estates = load_estates(root)
+    early = run(Context(estates=tuple(estates)),
+                [r for r in rules if r.concern in ESTATE_CONCERNS])
+    if errors(early):  # the stacks cannot be built from this estate
+        sys.stdout.write(render(early, rules, fmt))
+        return 1
+    try:
+        app = load_app()
+    except ConstructError as err:  # the tree itself could not be built: one EK100 finding
+        sys.stdout.write(render([_construct_finding(err)], rules, fmt))
+        return 1
+    app.disable_schema_check()  # EK100 checks the documents
+    app.disable_rules()
+    try:
+        results = app.synth_results(stacks or None)
+    except SynthError as err:
+        sys.stdout.write(render(_as_findings(err), rules, fmt))
+        return 1
+    findings = run(context_for(app, results, estates), rules)
+    sys.stdout.write(render(findings, rules, fmt))
+    return 1 if errors(findings) else 0

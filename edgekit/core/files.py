@@ -1,0 +1,265 @@
+"""Every write edgekit makes to disk goes through here: one atomic file write, and one
+transaction that stages many files and folders and then swaps them all in.
+
+* `write_atomic(path, data)` — a temp file beside `path`, fsynced, renamed over it;
+  `publish(tmp, path)` the same last step for a file another program wrote (DuckDB).
+* `Transaction` — stage files (`stage_file`) and whole folders (`stage_tree`), then
+  `commit()`: folders are swapped in by an exchange rename (``renameat2`` with
+  ``RENAME_EXCHANGE``), so there is never a moment without the folder; files are renamed
+  over their targets, and if one rename fails the ones already done are put back. Until
+  `commit`, nothing the user sees has changed; `abort` (or leaving the ``with`` block on an
+  exception) removes everything staged.
+* `overlay(files)` — while staged files are not committed yet, code that reads them
+  (`read_bytes`) sees the staged bytes (synth reads CUE exports it just rendered).
+
+Errors are `OutputError`s naming the path and what to do, never a bare errno.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+
+from edgekit.core.errors import OutputError
+
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+_OVERLAY: dict[Path, bytes] = {}
+_generation = 0
+
+
+def describe(err: OSError, path: Path) -> str:
+    """An OSError as a sentence with a hint, for the cases users meet."""
+    reason = err.strerror or str(err)
+    hints = {
+        errno.EROFS: "the file system is mounted read-only; write elsewhere (--out) or "
+                     "remount it writable",
+        errno.EACCES: "no permission; check the folder's owner and mode",
+        errno.EPERM: "not permitted; check the folder's owner, mode and attributes",
+        errno.ENOSPC: "the disk is full",
+        errno.ENOTDIR: "a parent of it is a file, not a folder",
+    }
+    hint = hints.get(err.errno or 0)
+    return f"cannot write {path}: {reason}" + (f"; {hint}" if hint else "")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically (readers see the old or the new file)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise OutputError(describe(err, path)) from err
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise OutputError(describe(err, path)) from err
+        raise
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Move a file another program wrote beside `path` (e.g. DuckDB's COPY) over it,
+    atomically; the temp file never stays behind."""
+    try:
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(describe(err, path)) from err
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False if unsupported."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def check_folder_target(path: Path) -> None:
+    """A folder edgekit replaces must be a real folder (or absent): never a file or a link."""
+    if path.is_symlink():
+        raise OutputError(
+            f"{path} is a symlink (to {os.readlink(path)}); edgekit replaces the output "
+            "folder as a whole and does not write through links: remove the link, or pass "
+            "the real folder with --out")
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} exists and is not a folder; move it away or pass "
+                          "another --out")
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Put folder `staging` at `target`; the old folder, if any, is removed afterwards."""
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    if exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.rmdir(retired)
+    os.rename(target, retired)  # fallback: two renames (a moment without `target`)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        os.rename(retired, target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+class Transaction:
+    """Stage files and folders, then swap them all in (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._files: list[tuple[Path, Path]] = []  # (staged temp, target)
+        self._trees: list[tuple[Path, Path]] = []
+        self._deletes: list[Path] = []
+        self.targets: list[Path] = []
+
+    def stage_delete(self, path: Path) -> None:
+        """Remove `path` at commit (put back if the commit fails)."""
+        self._deletes.append(path)
+        self.targets.append(path)
+
+    def stage_file(self, path: Path, data: bytes) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new",
+                                       dir=path.parent)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as err:
+            raise OutputError(describe(err, path)) from err
+        self._files.append((Path(tmp), path))
+        self.targets.append(path)
+
+    def stage_tree(self, target: Path, files: Mapping[str, bytes],
+                   keep: Mapping[str, Path] = {}) -> None:
+        """Stage a folder holding exactly `files`, plus `keep` folders copied in unchanged."""
+        target = target.absolute()
+        check_folder_target(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+        except OSError as err:
+            raise OutputError(f"cannot write output folder {target}: "
+                              f"{describe(err, target.parent)}") from err
+        self._trees.append((staging, target))
+        try:
+            for rel, source in sorted(keep.items()):
+                shutil.copytree(source, staging / rel)
+            for rel, data in sorted(files.items()):
+                path = staging / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+        except OSError as err:
+            raise OutputError(f"cannot write output folder {target}: "
+                              f"{describe(err, staging)}") from err
+        self.targets.append(target)
+
+    def commit(self) -> None:
+        done: list[tuple[Path, Path | None]] = []  # (target, backup of the old file)
+        pending: Path | None = None  # a backup made for a replace that has not happened yet
+        try:
+            for tmp, target in self._files:
+                backup = None
+                if target.exists():
+                    backup = pending = target.with_name(f".{target.name}.{os.getpid()}.bak")
+                    os.link(target, backup)
+                os.replace(tmp, target)
+                done.append((target, backup))
+                pending = None
+            for target in self._deletes:
+                if target.exists():
+                    backup = target.with_name(f".{target.name}.{os.getpid()}.bak")
+                    os.replace(target, backup)
+                    done.append((target, backup))
+            for staging, target in self._trees:
+                swap_in(staging, target)
+        except OSError as err:
+            if pending is not None:
+                pending.unlink(missing_ok=True)
+            for target, backup in reversed(done):  # put the old files back
+                if backup is not None:
+                    os.replace(backup, target)
+                else:
+                    target.unlink(missing_ok=True)
+            self.abort()
+            raise OutputError(f"nothing was changed: {describe(err, Path(err.filename or '?'))}"
+                              ) from err
+        for _, backup in done:
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+        self._files, self._trees, self._deletes = [], [], []
+
+    def abort(self) -> None:
+        for tmp, _ in self._files:
+            tmp.unlink(missing_ok=True)
+        for staging, _ in self._trees:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._files, self._trees, self._deletes = [], [], []
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if kind is not None:
+            self.abort()
+
+
+@contextlib.contextmanager
+def overlay(files: Mapping[Path, bytes]) -> Iterator[None]:
+    """While active, `read_bytes` of these paths returns the given bytes (staged, unwritten)."""
+    global _generation
+    saved = dict(_OVERLAY)
+    _OVERLAY.update({p.absolute(): data for p, data in files.items()})
+    _generation += 1
+    try:
+        yield
+    finally:
+        _OVERLAY.clear()
+        _OVERLAY.update(saved)
+        _generation += 1
+
+
+def generation() -> int:
+    """Changes whenever the overlay does (part of cache keys of what is read through it)."""
+    return _generation
+
+
+def read_bytes(path: Path) -> bytes:
+    staged = _OVERLAY.get(path.absolute())
+    return staged if staged is not None else path.read_bytes()
+
+
+def exists(path: Path) -> bool:
+    return path.absolute() in _OVERLAY or path.is_file()
+
+
+def staged_in(folder: Path, suffix: str) -> list[Path]:
+    """Overlay paths directly in `folder` ending in `suffix` (files not written yet)."""
+    folder = folder.absolute()
+    return [p for p in _OVERLAY if p.parent == folder and p.name.endswith(suffix)]
