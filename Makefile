@@ -37,6 +37,7 @@ generate: $(STAMP)
 
 tools:
 	tools/build.sh
+	tools/build-wireguard-go.sh
 
 verify-bundle:
 	@if [ -n "$(EDGEKIT_TOOL_BUNDLE)" ]; then tools/build.sh --verify-bundle $(VERIFY_TOOL); \

@@ -59,6 +59,8 @@
             node = n.composed;
             modules = glued;
             postgresql = n.postgresql;
+            pgbackrest = n.pgbackrest;
+            mesh = n.mesh;
             vector = n.vector;
             upgradeFlake = "${deployRepo}?ref=deploy/${n.env}";
           };

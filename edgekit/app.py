@@ -28,7 +28,7 @@ from edgekit.core.stack import Stack
 from edgekit.core.synth import Check, StackResult, run_aspects, synth_stack
 from edgekit.core.tftest import test_document
 from edgekit.core.writer import dump_json, write_tree
-from edgekit.providers.pins import MOCK_DEFAULTS, PINS
+from edgekit.providers.pins import MOCK_DEFAULTS, MOCK_TYPE_DEFAULTS, PINS
 
 MANIFEST_VERSION = "0.21.0"
 """The cdktf manifest format version whose layout we write."""
@@ -202,8 +202,10 @@ def _test_for(result: StackResult) -> dict[str, Any]:
             aliases.setdefault(element.type, []).append(element.alias)
         if isinstance(element, Resource) and not isinstance(element, DataSource):
             provider = element.type.split("_", 1)[0]
-            if provider in MOCK_DEFAULTS:
-                mocked.setdefault(provider, {})[element.type] = MOCK_DEFAULTS[provider]
+            defaults = {**MOCK_DEFAULTS.get(provider, {}),
+                        **MOCK_TYPE_DEFAULTS.get(element.type, {})}
+            if defaults:
+                mocked.setdefault(provider, {})[element.type] = defaults
     encryption = result.stack.encryption
     given = {key for name, data in result.stack.files.items() if name.endswith(".tfvars.json")
              for key in data}

@@ -10,6 +10,7 @@
     edgekit outputs import --stack S [FILE|-]
                                  bring `tofu output -json` back into cue/outputs/S.cue
     edgekit logs sync|query|tail read the logs the nodes shipped to R2, with DuckDB
+    edgekit pg backups|restore   list the Postgres backups in R2; print a point-in-time restore
 
 The app is found through ``cdktf.json`` (``"app": "python -m <module>"``) or
 ``--app <module>``; the module must define ``make_app(outdir=None) -> App``.
@@ -330,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edgekit.obs.cli import add_logs_parser  # boto3/duckdb load only when logs run
 
     add_logs_parser(sub)
+    from edgekit.pg.cli import add_pg_parser
+
+    add_pg_parser(sub)
     return parser
 
 

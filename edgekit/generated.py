@@ -4,10 +4,15 @@ From the CUE adapter: ``services/<svc>/edgekit.json`` and the Worker's ``wrangle
 For the Nix side (read by ``nix/estate.nix`` at evaluation time, through the flake):
 
 * ``nix/vector/<env>.json`` — node → ``services.vector.settings`` (OTLP in, R2 out);
-* ``nix/postgresql/<env>.json`` — ``services.postgresql`` of the primary, written once the
-  primary's private address and network range have come back from ``tofu output -json``
+* ``nix/postgresql/<env>.json`` — ``services.postgresql`` of the primary: on its WireGuard
+  mesh address when it has one (ADR 0010; from CUE alone), else written once the primary's
+  private address and network range have come back from ``tofu output -json``
   (`edgekit outputs import`); until then the file does not exist and the node gets no
-  Postgres settings.
+  Postgres settings;
+* ``nix/mesh/<env>.json`` — the WireGuard mesh of every node and Postgres on the mesh
+  (ADR 0010; `edgekit.constructs.mesh.nixos_mesh`), from CUE and the imported endpoints;
+* ``nix/pgbackrest/<env>.json`` — pgBackRest on the primary (ADR 0011), for every env with
+  a node of role ``postgres``: from CUE alone.
 
 This module sits at the top (like the CLI) because it joins adapters and constructs.
 """
@@ -17,12 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from edgekit.constructs.mesh import MeshError, nixos_mesh
 from edgekit.constructs.pg_bootstrap import nixos_postgresql
 from edgekit.core.errors import EdgekitError
 from edgekit.core.writer import dump_json
 from edgekit.cue.generate import HEADER, generated_files
 from edgekit.cue.model import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Estate
 from edgekit.obs.vector import vector_settings
+from edgekit.pg.backup import BackupError, nixos_pgbackrest, settings_for
 
 
 def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:
@@ -37,10 +44,19 @@ def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:
             {"//": HEADER, **settings})
         address = env.observed_value(PG_ADDRESS_OUTPUT)
         cidr = env.observed_value(PG_CIDR_OUTPUT)
-        if isinstance(address, str) and isinstance(cidr, str):
+        primary = next((n for n, spec in sorted(env.nodes.items())
+                        if "postgres" in spec.roles), None)
+        mesh_address = env.mesh_address(primary) if primary else None
+        if mesh_address is not None and env.postgres.kind == "self":
+            # On the mesh (ADR 0010) Postgres needs nothing from apply: nix/mesh.nix narrows
+            # pg_hba to the clients' /32s and adds the provider-private address once known.
+            listen, network = mesh_address, env.mesh.cidr
+        else:
+            listen, network = address, cidr
+        if isinstance(listen, str) and isinstance(network, str):
             try:
-                settings = nixos_postgresql(estate.services, listen_address=address,
-                                            private_cidr=cidr)
+                settings = nixos_postgresql(estate.services, listen_address=listen,
+                                            private_cidr=network)
             except ValueError as err:
                 raise EdgekitError(
                     f"cue/outputs/{env.name}.cue: the imported {PG_ADDRESS_OUTPUT} "
@@ -48,6 +64,20 @@ def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:
                     f"{err}") from err
             files[root / "nix" / "postgresql" / f"{env.name}.json"] = dump_json(
                 {"//": HEADER, **settings})
+        try:
+            mesh = nixos_mesh(env, estate.services,
+                              address if isinstance(address, str) else None)
+        except MeshError as err:
+            raise EdgekitError(f"cue/envs.cue {err}") from err
+        if mesh["nodes"]:
+            files[root / "nix" / "mesh" / f"{env.name}.json"] = dump_json({"//": HEADER, **mesh})
+        if any("postgres" in n.roles for n in env.nodes.values()):
+            try:
+                backups = nixos_pgbackrest(settings_for(env))
+            except BackupError as err:
+                raise EdgekitError(f"cue/envs.cue envs.{env.name}.postgres.backups: {err}") from err
+            files[root / "nix" / "pgbackrest" / f"{env.name}.json"] = dump_json(
+                {"//": HEADER, **backups})
     return files
 
 

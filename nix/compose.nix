@@ -60,7 +60,8 @@ let
 
   pgNodes =
     if postgres != null then
-      (if nodes != { } && !(hasAttr postgres.node nodes)
+      (if (postgres.node or null) == null then [ ]  # a managed database: on no node
+       else if nodes != { } && !(hasAttr postgres.node nodes)
        then fail "postgres node ${quote postgres.node} is not a node of the environment"
        else [ postgres.node ])
     else filter (n: elem "postgres" (nodes.${n}.roles or [ ])) (attrNames nodes);

@@ -8,22 +8,36 @@
 #                  edgekit.constructs.pg_bootstrap.nixos_postgresql for the primary of <env>
 #                  (it needs the primary's private address, known after the first apply)
 #
-# Result: node -> { env; provider; roles; composed; postgresql; vector; }, where `composed` is the
+# Result: node -> { env; provider; roles; composed; postgresql; pgbackrest; mesh; vector; }, where `composed` is the
 # node's entry of nix/compose.nix. Node names are flake attributes
 # (nixosConfigurations.<node>), so a node name used by two environments is an error.
-{ exportDir ? ../cue/export, postgresqlDir ? ./postgresql, vectorDir ? ./vector }:
+#   pgbackrestDir  nix/pgbackrest: <env>.json, edgekit.pg.backup.nixos_pgbackrest for the
+#                  primary of <env> (generated from CUE alone; ADR 0011)
+#   meshDir        nix/mesh: <env>.json, edgekit.constructs.mesh.nixos_mesh: every mesh node's
+#                  WireGuard settings and `primary`, the address services use as PGHOST
+{ exportDir ? ../cue/export, postgresqlDir ? ./postgresql, vectorDir ? ./vector
+, pgbackrestDir ? ./pgbackrest, meshDir ? ./mesh }:
 let
   inherit (builtins) attrNames filter foldl' fromJSON hasAttr head mapAttrs match pathExists
-    readDir readFile;
+    readDir readFile removeAttrs;
 
   files = filter (f: match ".*\\.json" f != null) (attrNames (readDir exportDir));
 
+  meshOf = env:
+    let file = meshDir + "/${env.name}.json";
+    in if pathExists file then fromJSON (readFile file) else { primary = null; nodes = { }; };
+
+  # Services reach the primary at its mesh address (ADR 0010), else its private address.
   pgPlace = env:
     let nodes = filter (n: builtins.elem "postgres" (env.nodes.${n}.roles or [ ]))
       (attrNames (env.nodes or { }));
-    in if nodes == [ ] then null else {
+      meshPrimary = (meshOf env).primary;
+      observedHost = (env.observed.pg_primary_private_ip or { }).value or null;
+    in if (env.postgres.kind or "self") == "managed"
+    then { node = null; host = observedHost; }  # ManagedPg (ADR 0012): on no node of ours
+    else if nodes == [ ] then null else {
       node = head nodes;
-      host = (env.observed.pg_primary_private_ip or { }).value or null;
+      host = if meshPrimary != null then meshPrimary else observedHost;
     };
 
   perEnv = file:
@@ -39,6 +53,7 @@ let
       };
       pgFile = postgresqlDir + "/${env.name}.json";
       vectorFile = vectorDir + "/${env.name}.json";
+      backrestFile = pgbackrestDir + "/${env.name}.json";
       vector = if pathExists vectorFile then fromJSON (readFile vectorFile) else { };
     in
     mapAttrs (node: c: {
@@ -47,6 +62,9 @@ let
       roles = env.nodes.${node}.roles or [ ];
       composed = c;
       postgresql = if c.postgres && pathExists pgFile then fromJSON (readFile pgFile) else null;
+      mesh = (meshOf env).nodes.${node} or null;
+      pgbackrest = if c.postgres && pathExists backrestFile
+        then removeAttrs (fromJSON (readFile backrestFile)) [ "//" ] else null;
       vector = vector.${node} or { };
     }) composed;
 in

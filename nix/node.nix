@@ -11,7 +11,9 @@
 #   "pg_password_<role>" -> <pgPasswordDir>/<role>   root:postgres 0440 on the primary (the
 #                                                     bootstrap unit runs as postgres), root
 #                                                     0400 elsewhere
-#   any other <name>     -> <keysDir>/<name>          root 0400
+#   "pgbackrest_<name>"  -> <keysDir>/<name>          root:postgres 0440 on the primary
+#                                                     (archive_command runs in the server)
+#   any other <name>     -> <keysDir>/<name>          root 0400 (directory 0711: no listing)
 #   the log sink's keys  -> <keysDir>/vector.env      root 0400, AWS_* lines for Vector
 # A service gets only its own secret, through systemd (LoadCredential / EnvironmentFile, read
 # by PID 1 as root): no service user can read any of these files, and no service's unit
@@ -28,6 +30,11 @@
 #               R2 log sink: OTLP on loopback, disk buffer, aws_s3 to R2)
 #   vectorVersion  the Vector version edgekit pins (edgekit.obs.vector.VECTOR_VERSION); Vector
 #               refuses to start with any other (tests/test_first_boot.py keeps them equal)
+#   pgbackrest  null, or the JSON of edgekit.pg.backup.nixos_pgbackrest for the primary's node
+#               (nix/pgbackrest/<env>.json): WAL archiving and base backups to R2, through
+#               nix/pgbackrest.nix (ADR 0011)
+#   mesh        null, or the node's entry of nix/mesh/<env>.json (the WireGuard mesh and, on
+#               the primary, Postgres on the mesh), through nix/mesh.nix (ADR 0010)
 #   upgradeFlake  null, or the flake reference system.autoUpgrade follows (ADR 0005:
 #               "<repo>?ref=deploy/<env>"); the node pulls "<upgradeFlake>#<name>"
 #   pgDataLabel the filesystem label of the primary's data volume (edgekit.constructs.
@@ -45,6 +52,8 @@
 , keysDir ? "/run/keys/edgekit"
 , pgPasswordDir ? "/run/keys/edgekit-pg"
 , pgDataLabel ? "edgekit-pgdata"
+, pgbackrest ? null
+, mesh ? null
 }:
 let
   inherit (builtins) attrNames concatStringsSep filter hasAttr listToAttrs map removeAttrs
@@ -135,12 +144,13 @@ let
 
   keysScript = ''
     boot=/etc/edgekit/boot.json
-    install -d -m 0700 -o root -g root ${keysDir}
+    install -d -m 0711 -o root -g root ${keysDir}
     install -d -m 0750 -o root -g ${pgGroup} ${pgPasswordDir}
     umask 0377
     for key in $(jq -r '.secrets // {} | keys[]' "$boot"); do
       case "$key" in
         pg_password_*) file=${pgPasswordDir}/''${key#pg_password_}; group=${pgGroup} ;;
+        pgbackrest_*) file=${keysDir}/$key; group=${pgGroup} ;;
         *) file=${keysDir}/$key; group=root ;;
       esac
       jq -j --arg k "$key" '.secrets[$k]' "$boot" > "$file.tmp"
@@ -264,4 +274,11 @@ let
     };
   };
 in
-imported ++ [ ({ lib, config, pkgs, ... }: data { inherit lib config pkgs; }) ]
+imported
+# pgBackRest and the mesh's Postgres settings only where this node runs Postgres.
+++ (if pgbackrest == null || pg == null then [ ]
+    else [ (import ./pgbackrest.nix { settings = pgbackrest; }) ])
+++ (if mesh == null then [ ] else [ (import ./mesh.nix {
+      settings = if pg == null then mesh // { postgres = null; } else mesh;
+    }) ])
+++ [ ({ lib, config, pkgs, ... }: data { inherit lib config pkgs; }) ]

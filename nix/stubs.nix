@@ -15,6 +15,7 @@ rec {
     mkEnableOption = description: { _option = { inherit description; default = false; }; };
     mkIf = condition: value: if condition then value else { };
     mkForce = value: { _type = "override"; priority = 50; content = value; };
+    mkOverride = priority: value: { _type = "override"; inherit priority; content = value; };
     types = {
       package = "package";
       str = "str";
@@ -41,6 +42,9 @@ rec {
     util-linux = "util-linux";
     e2fsprogs = "e2fsprogs";
     runtimeShell = "/bin/sh";
+    pgbackrest = "pgbackrest";
+    wireguard-tools = "wireguard-tools";
+    curl = "curl";
   };
 
   nixpkgs = {

@@ -10,7 +10,7 @@ import pytest
 
 from edgekit.check.context import context_from_documents
 from edgekit.check.engine import REGISTRY, Context, Finding, catalogue, run
-from edgekit.cue.model import Estate, TunnelSpec
+from edgekit.cue.model import Estate, ManagedPgSpec, TunnelSpec
 from tests.conftest import ROOT
 
 ZONE_ID = "fedcba9876543210fedcba9876543210"
@@ -244,6 +244,10 @@ def test_ek127_postgres_needed_but_no_postgres_node(prod: Estate) -> None:
     found = one("EK127", estates(with_env(prod, nodes=nodes)))
     assert "api, web need(s) Postgres, but no node of environment 'prod'" in found.message
     assert findings("EK127", estates(prod)) == []
+    # a managed database (ADR 0012) runs on no node of ours
+    managed = attrs.evolve(prod.env.postgres, kind="managed", managed=ManagedPgSpec(
+        provider="vultr", region="nrt", plan="vultr-dbaas-startup-cc-1-55-2"))
+    assert findings("EK127", estates(with_env(prod, nodes=nodes, postgres=managed))) == []
 
 
 # --- EK131-EK133 between stacks --------------------------------------------------------------

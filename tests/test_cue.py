@@ -365,12 +365,17 @@ def test_outputs_round_trip_through_tofu_test_cue_and_generated_files(
     assert result.returncode == 0, result.stderr
     export = json.loads((project / "cue/export/staging.json").read_text())
     assert export["env"]["observed"]["pg_primary_private_ip"]["value"] == ip
+    # Services reach the primary on the WireGuard mesh (ADR 0010): its mesh address comes
+    # from CUE; the imported private address is what Postgres also listens on.
     api = json.loads((project / "services/api/edgekit.json").read_text())
-    assert api["envs"]["staging"]["postgres_host"] == ip
-    assert api["envs"]["prod"]["postgres_host"] is None
+    assert api["envs"]["staging"]["postgres_host"] == "10.100.0.1"
+    assert api["envs"]["prod"]["postgres_host"] == "10.100.0.1"
     postgres = json.loads((project / "nix/postgresql/staging.json").read_text())
-    assert postgres["settings"]["listen_addresses"] == ip
-    assert not (project / "nix/postgresql/prod.json").exists()
+    assert postgres["settings"]["listen_addresses"] == "10.100.0.1"
+    mesh = json.loads((project / "nix/mesh/staging.json").read_text())
+    assert mesh["nodes"]["staging-1"]["postgres"]["listen"] == ["10.100.0.1", ip]
+    prod_mesh = json.loads((project / "nix/mesh/prod.json").read_text())
+    assert prod_mesh["nodes"]["pg-tokyo"]["postgres"]["listen"] == ["10.100.0.1"]
     assert edgekit("check", "--generated").returncode == 0
 
 

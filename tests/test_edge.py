@@ -127,7 +127,7 @@ def test_hyperdrive_reaches_postgres_through_an_access_protected_tunnel(tmp_path
     ingress = of_type(doc, "cloudflare_zero_trust_tunnel_cloudflared_config")[
         "edge_hyperdrive_tunnel_config"]["config"]["ingress"]
     assert ingress[0] == {"hostname": "pg-origin.edgekit.example",
-                          "service": "tcp://${vultr_instance.nodes_pg_tokyo.internal_ip}:5432"}
+                          "service": "tcp://10.100.0.1:5432"}  # its mesh address
     assert "pg_tunnel_token" in doc["locals"]["nodes_pg_tokyo_boot"]["secrets"]
 
 

@@ -211,21 +211,20 @@ def test_hyperdrive_is_created_after_its_access_app_dns_and_tunnel_config(
             "id": "${cloudflare_hyperdrive_config.edge_hyperdrive.id}"} in bindings
 
 
-@pytest.mark.parametrize(("env", "listen"), [
-    ("prod", "${vultr_instance.nodes_pg_tokyo.internal_ip}"),  # vultr assigns it
-    ("staging", "10.0.1.10"),
-])
+@pytest.mark.parametrize(("env", "node"), [("prod", "pg-tokyo"), ("staging", "staging-1")])
 def test_postgres_tunnel_points_at_the_address_postgres_listens_on(
-        tmp_path: Path, env: str, listen: str) -> None:
-    """Postgres listens on its private address only: an ingress to 127.0.0.1:5432 reached
-    nothing."""
-    doc = edge_doc(tmp_path, Estate.load(ROOT, env, refresh=False))
+        tmp_path: Path, env: str, node: str) -> None:
+    """Postgres listens on its mesh address (ADR 0010) only: an ingress to 127.0.0.1:5432
+    reached nothing."""
+    estate = Estate.load(ROOT, env, refresh=False)
+    listen = estate.env.mesh_address(node)
+    assert listen is not None and listen == estate.env.postgres_host()
+    doc = edge_doc(tmp_path, estate)
     ingress = of_type(doc, "cloudflare_zero_trust_tunnel_cloudflared_config")[
         "edge_hyperdrive_tunnel_config"]["config"]["ingress"]
     assert ingress[0]["service"] == f"tcp://{listen}:5432"
     boot = next(v for k, v in doc["locals"].items()
                 if k.endswith("_boot") and "postgres" in v)
-    assert boot["postgres"]["listen_address"] in (listen, "discover")
     assert "pg_tunnel_token" in boot["secrets"]
 
 

@@ -311,11 +311,12 @@ def test_no_service_process_can_read_another_services_secret(tmp_path: Path) -> 
     script = config["systemd"]["services"]["edgekit-keys"]["script"]
     secrets = {"tunnel_token": "T", "pg_tunnel_token": "P", "log_sink_access_key_id": "K",
                "log_sink_secret_access_key": "S", "pg_password_svc_api_rw": "A",
-               "pg_password_svc_web_ro": "W"}
+               "pg_password_svc_web_ro": "W", "pgbackrest_cipher_pass": "C"}
     files = ["/etc/edgekit/boot.json", "/run/keys/edgekit/tunnel_token",
              "/run/keys/edgekit/pg_tunnel_token", "/run/keys/edgekit/vector.env",
              "/run/keys/edgekit/log_sink_secret_access_key",
-             "/run/keys/edgekit-pg/svc_api_rw", "/run/keys/edgekit-pg/svc_web_ro"]
+             "/run/keys/edgekit-pg/svc_api_rw", "/run/keys/edgekit-pg/svc_web_ro",
+             "/run/keys/edgekit/pgbackrest_cipher_pass"]
     probes = "\n".join(can_read(user, f) for user in ("svc", "postgres", "root") for f in files)
     out = run_keys_script(tmp_path, script, secrets, probes
                           + "\ncat /run/keys/edgekit/vector.env"
@@ -325,11 +326,13 @@ def test_no_service_process_can_read_another_services_secret(tmp_path: Path) -> 
     for f in files:
         assert f"svc denied {f}" in lines  # any DynamicUser service: nothing at all
         assert f"root reads {f}" in lines
-    for f in files:  # postgres: only the passwords it sets (its bootstrap unit)
-        expected = "reads" if f.startswith("/run/keys/edgekit-pg/") else "denied"
+    for f in files:  # postgres: only the passwords it sets and pgBackRest's keys
+        expected = "reads" if f.startswith("/run/keys/edgekit-pg/") or "pgbackrest" in f \
+            else "denied"
         assert f"postgres {expected} {f}" in lines
     assert "AWS_ACCESS_KEY_ID=K" in lines and "AWS_SECRET_ACCESS_KEY=S" in lines
-    assert "/run/keys/edgekit 700 root:root" in lines
+    assert "/run/keys/edgekit 711 root:root" in lines
+    assert "/run/keys/edgekit/pgbackrest_cipher_pass 440 root:postgres" in lines
     assert "/run/keys/edgekit/tunnel_token 400 root:root" in lines
     assert "/run/keys/edgekit-pg/svc_api_rw 440 root:postgres" in lines
     # services get their own secret through systemd only: no unit names another's file

@@ -113,6 +113,7 @@ def test_prod_composition() -> None:
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SERVICE_NAME": "api",
         "OTEL_RESOURCE_ATTRIBUTES": "host.name=edge-1,deployment.environment=prod",
         "PGDATABASE": "api", "PGUSER": "svc_api_rw", "PGPORT": "5432",
+        "PGHOST": "10.100.0.1",  # the primary's WireGuard mesh address (ADR 0010)
     }
     assert edge["env"]["web"]["PGUSER"] == "svc_web_ro"
     assert not any(edge["postgres"] for edge in (nodes["edge-1"], nodes["edge-tokyo"]))
@@ -351,7 +352,8 @@ def test_top_level_flake_has_a_configuration_per_node_and_a_dev_shell() -> None:
                                        "inputs": {"nixpkgs": {"follows": "nixpkgs"}}}
     nodes = {node for env in Estate.env_names(ROOT) for node in _estate(env).env.nodes}
     assert set(result["nodes"]) == nodes
-    # base + the node's glued modules + node.nix's own module
-    assert result["nodes"]["edge-1"]["moduleCount"] == 4
-    assert result["nodes"]["pg-tokyo"]["moduleCount"] == 2
+    # base + the node's glued modules + the mesh (ADR 0010) + node.nix's own module;
+    # the primary also gets pgBackRest (ADR 0011)
+    assert result["nodes"]["edge-1"]["moduleCount"] == 5
+    assert result["nodes"]["pg-tokyo"]["moduleCount"] == 4
     assert result["shell"] == ["opentofu", "cue", {"python3": ["psycopg"]}, "nodejs", "nix"]

@@ -58,6 +58,19 @@ def origin_outside_access(doc: Doc) -> None:
 def origin_access_lets_anyone_in(doc: Doc) -> None:
     policy = doc["resource"]["cloudflare_zero_trust_access_policy"]["edge_tunnel_access_policy"]
     policy.update(decision="allow", include=[{"everyone": {}}])
+def mesh_open_hetzner(doc: Doc) -> None:
+    doc["resource"]["hcloud_firewall"]["nodes_mesh_edge_1_firewall"]["rule"][0]["source_ips"] \
+        .append("198.51.100.0/24")
+
+
+def mesh_open_linode(doc: Doc) -> None:
+    inbound = doc["resource"]["linode_firewall"]["nodes_edge_tokyo_firewall"]["inbound"]
+    mesh = next(r for r in inbound if r["label"] == "wireguard-mesh")
+    mesh["ipv4"].append("198.51.100.7/32")
+
+
+def mesh_port_moved_vultr(doc: Doc) -> None:
+    doc["resource"]["vultr_firewall_rule"]["nodes_mesh_pg_tokyo_rule_1"]["port"] = "5432"
 
 
 CASES: list[tuple[Callable[[Doc], None], list[str]]] = [
@@ -71,6 +84,10 @@ CASES: list[tuple[Callable[[Doc], None], list[str]]] = [
     (dns_not_proxied, ["[dns-proxied] prod/edge/tunnel/edge-1/dns-web"]),
     (origin_outside_access, ["[origins-behind-access] prod/edge/tunnel/access"]),
     (origin_access_lets_anyone_in, ["[origins-behind-access] prod/edge/tunnel/access"]),
+    # ADR 0010: the mesh port is the one exception, open to the other nodes only.
+    (mesh_open_hetzner, ["[mesh-peers-only] prod/nodes/mesh/edge-1-firewall"]),
+    (mesh_open_linode, ["[mesh-peers-only] prod/nodes/edge-tokyo/firewall"]),
+    (mesh_port_moved_vultr, ["[mesh-peers-only] prod/nodes/mesh/pg-tokyo-rule-0"]),
 ]
 
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # System packages the tests need (Debian 12): PostgreSQL 15 for the real-server tests,
-# Debian's Nix 2.8 for parsing and evaluating the Nix files offline, jq, iptables and
-# e2fsprogs for the first-boot tests.
+# Debian's Nix 2.8 for parsing and evaluating the Nix files offline, pgBackRest for the
+# restore drill, wireguard-tools (`wg`) and iproute2 for the mesh test (wireguard-go itself
+# is built from the Go module proxy by tools/build-wireguard-go.sh), openssl for the
+# drill's throwaway TLS certificate.
+# jq, iptables and e2fsprogs for the first-boot tests.
 # Installs only what is missing; needs root (or sudo) the first time.
 set -euo pipefail
 need=()
@@ -14,6 +17,10 @@ command -v jq >/dev/null || need+=(jq)
 [[ -x /usr/sbin/iptables ]] || need+=(iptables)
 # ... and format a loop device as the Postgres data volume (mkfs.ext4, e2label, blkid).
 [[ -x /usr/sbin/mkfs.ext4 ]] || need+=(e2fsprogs)
+command -v pgbackrest >/dev/null || need+=(pgbackrest)
+command -v wg >/dev/null || need+=(wireguard-tools)
+command -v ip >/dev/null || need+=(iproute2)
+command -v openssl >/dev/null || need+=(openssl)
 if ((${#need[@]} == 0)); then
   exit 0
 fi
@@ -21,6 +28,7 @@ echo "[system-deps] installing: ${need[*]}" >&2
 sudo=""
 [[ $(id -u) -eq 0 ]] || sudo="sudo"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+# --no-install-recommends: wireguard-tools would otherwise pull in a kernel image
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
 # The Debian package starts a cluster of its own; the tests start throwaway ones.
 $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true

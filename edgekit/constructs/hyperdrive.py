@@ -43,7 +43,9 @@ class Hyperdrive(Construct):
                           config={"account_id": account, "name": f"{env.name}-pg",
                                   "config_src": "cloudflare",
                                   "tunnel_secret": secret.attr("b64_std")})
-        self.ingress_service = f"tcp://{node.private_ip}:{PG_PORT}"
+        # Where Postgres listens: its mesh address (ADR 0010), else its private address.
+        listen = env.mesh_address(node.name) or node.private_ip
+        self.ingress_service = f"tcp://{listen}:{PG_PORT}"
         config = Resource(
             self, "tunnel-config", type="cloudflare_zero_trust_tunnel_cloudflared_config",
             config={"account_id": account, "tunnel_id": tunnel.attr("id"),

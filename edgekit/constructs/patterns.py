@@ -9,17 +9,32 @@ from edgekit.constructs.boot import deploy_section
 from edgekit.constructs.catalog import catalog
 from edgekit.constructs.edge_worker import EdgeWorker
 from edgekit.constructs.hyperdrive import Hyperdrive
+from edgekit.constructs.managed_pg import ManagedPg
+from edgekit.constructs.mesh import Mesh, MeshError, mesh_plan, private_path_problems
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.node import VpsNode
+from edgekit.constructs.pg_backups import PgBackups
 from edgekit.constructs.pg_primary import PgPrimary
 from edgekit.constructs.r2 import R2Bucket, R2LogSink
 from edgekit.constructs.tunnel import Tunnel
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Provider, Variable
+from edgekit.core.errors import ConstructError
+from edgekit.core.refs import Ref
 from edgekit.cue.model import PG_ADDRESS_OUTPUT, Estate
+from edgekit.pg.backup import settings_for
 
 # How each provider's API token reaches OpenTofu: a sensitive variable (TF_VAR_<name>).
-TOKEN_ARGUMENT = {"hetzner": "token", "linode": "token", "vultr": "api_key"}
+TOKEN_ARGUMENT = {"hetzner": "token", "linode": "token", "vultr": "api_key",
+                  "digitalocean": "token"}
+
+
+def _provider(scope: Construct, provider: str) -> None:
+    """The provider block and its sensitive token variable."""
+    tofu_name = "digitalocean" if provider == "digitalocean" else catalog(provider).tofu_provider
+    token = Variable(scope, f"{tofu_name}_token", type="string", sensitive=True,
+                     description=f"{provider} API token (TF_VAR_{tofu_name}_token).")
+    Provider(scope, tofu_name, type=tofu_name, config={TOKEN_ARGUMENT[provider]: token.ref()})
 
 
 class EstateNodes(Construct):
@@ -33,11 +48,7 @@ class EstateNodes(Construct):
         providers = sorted({n.provider for n in env.nodes.values()})
         self.networks: dict[str, PrivateNetwork] = {}
         for index, provider in enumerate(providers):
-            tofu_name = catalog(provider).tofu_provider
-            token = Variable(scope, f"{tofu_name}_token", type="string", sensitive=True,
-                             description=f"{provider} API token (TF_VAR_{tofu_name}_token).")
-            Provider(scope, tofu_name, type=tofu_name,
-                     config={TOKEN_ARGUMENT[provider]: token.ref()})
+            _provider(scope, provider)
             first = next(n for n in env.nodes.values() if n.provider == provider)
             self.networks[provider] = PrivateNetwork(
                 self, f"net-{provider}", provider=provider, region=first.region,
@@ -51,16 +62,54 @@ class EstateNodes(Construct):
                 self, name, provider=spec.provider, region=spec.region, size=spec.size,
                 roles=spec.roles, networks=[self.networks[spec.provider]],
                 admin_ssh_cidrs=admin_ssh_cidrs, deploy=deploy)
+        managed = env.postgres.kind == "managed"
+        problems = [] if managed else private_path_problems(env, estate.services)
+        if problems:
+            raise ConstructError("\n".join(f"[{self.node.path}] {p}" for p in problems))
+        try:
+            plan = mesh_plan(env)
+        except MeshError as err:
+            raise ConstructError(f"[{self.node.path}] cue/envs.cue {err}") from err
+        self.mesh = Mesh(self, "mesh", plan=plan, nodes=self.nodes) if plan.addresses else None
         pg_nodes = [n for n, spec in sorted(env.nodes.items()) if "postgres" in spec.roles]
+        self.managed = self._managed(scope, estate, pg_nodes, providers) if managed else None
         self.postgres = [PgPrimary(self, "postgres", node=self.nodes[pg_nodes[0]],
-                                   services=estate.services)] if pg_nodes else []
-        for pg in self.postgres:  # each node gets the passwords of the services placed on it
+                                   services=estate.services)] if pg_nodes and not managed else []
+        pools: list[tuple[dict[str, Ref], VpsNode | None]] = [
+            (pg.passwords, pg.host) for pg in self.postgres]
+        if self.managed is not None:
+            pools.append((self.managed.passwords, None))
+        for passwords, host in pools:  # each node gets the passwords of its services
             for node_name, placed in sorted(env.placement.items()):
                 node = self.nodes[node_name]
                 for service in placed:
                     role = estate.services[service].pg_role
-                    if role and node is not pg.host:
-                        node.add_secret(f"pg_password_{role}", pg.passwords[service])
+                    if role and node is not host:
+                        node.add_secret(f"pg_password_{role}", passwords[service])
+
+    def _managed(self, scope: Construct, estate: Estate, pg_nodes: Sequence[str],
+                 providers: Sequence[str]) -> ManagedPg:
+        """The environment's managed Postgres (ADR 0012), when CUE chooses it."""
+        env = estate.env
+        spec = env.postgres.managed
+        where = f"[{self.node.path}] cue/envs.cue envs.{env.name}.postgres"
+        if spec is None:
+            raise ConstructError(f"{where}: kind is \"managed\" but managed "
+                                 "{provider, region, plan} is not set")
+        if pg_nodes:
+            raise ConstructError(f"{where}: kind is \"managed\" but node {pg_nodes[0]} has "
+                                 "role 'postgres'; choose one (remove the role, or kind: "
+                                 "\"self\")")
+        if spec.provider not in providers:
+            _provider(scope, spec.provider)
+        network = self.networks.get(spec.provider)
+        if network is not None and network.region != spec.region:
+            network = None  # VPCs are regional: the allow-list it is
+        clients = [self.nodes[n] for n, placed in sorted(env.placement.items())
+                   if any(estate.services[s].needs.postgres for s in placed)]
+        return ManagedPg(self, "managed-postgres", provider=spec.provider,
+                         region=spec.region, plan=spec.plan, services=estate.services,
+                         clients=clients, network=network, version=spec.version)
 
 
 class EstateEdge(Construct):
@@ -89,6 +138,11 @@ class EstateEdge(Construct):
         buckets = sorted({b for s in estate.services.values() for b in s.needs.r2_buckets})
         for bucket in buckets:
             R2Bucket(self, f"bucket-{bucket}", account_id=account, name=f"{env.name}-{bucket}")
+        if nodes.postgres:  # continuous WAL + base backups of the primary (ADR 0011)
+            pg = nodes.postgres[0]
+            self.backups = PgBackups(self, "pg-backups", account_id=account,
+                                     settings=settings_for(env, pg_version=pg.props.version),
+                                     node=pg.host)
         hyperdrive_id = None
         readers = [s for s in estate.services.values() if s.needs.postgres == "ro"]
         if nodes.postgres and readers:

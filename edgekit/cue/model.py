@@ -7,6 +7,7 @@ its exported JSON Schema, and structures them into these attrs classes.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,6 +72,8 @@ class Node:
     region: str
     size: str
     roles: tuple[Literal["edge", "postgres"], ...] = ()
+    mesh_host: int | None = None
+    """Host number in the env's WireGuard mesh; None: the node is not in the mesh."""
 
 
 @attrs.frozen(kw_only=True)
@@ -98,6 +101,43 @@ class CloudflareSide:
 
 
 @attrs.frozen(kw_only=True)
+class MeshSpec:
+    """The env's WireGuard mesh (ADR 0010); defaults as in cue/schema.cue."""
+
+    cidr: str = "10.100.0.0/24"
+    port: int = 51820
+    public_keys: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class PgBackupsSpec:
+    """Backups of the environment's Postgres (ADR 0011); defaults as in cue/schema.cue."""
+
+    bucket: str = ""
+    """Empty only when built by hand; CUE fills in ``edgekit-pg-<env>``."""
+    retention_full: int = 4
+    full_calendar: str = "Sun *-*-* 03:00:00"
+    diff_calendar: str = "Mon..Sat *-*-* 03:00:00"
+    archive_timeout_seconds: int = 60
+
+
+@attrs.frozen(kw_only=True)
+class ManagedPgSpec:
+    provider: Literal["linode", "vultr", "digitalocean"]
+    region: str
+    plan: str
+    version: int = 16
+
+
+@attrs.frozen(kw_only=True)
+class PgSpec:
+    kind: Literal["self", "managed"] = "self"
+    """"self": PgPrimary on the postgres node; "managed": ManagedPg from `managed`."""
+    managed: ManagedPgSpec | None = None
+    backups: PgBackupsSpec = PgBackupsSpec()
+
+
+@attrs.frozen(kw_only=True)
 class Env:
     name: str
     cloudflare: CloudflareSide
@@ -108,6 +148,9 @@ class Env:
     observed: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     host_label: str | None = None
     tunnel: TunnelSpec = TunnelSpec()
+    postgres: PgSpec
+    """Required: CUE fills in the backup bucket ``edgekit-pg-<env>`` and the defaults."""
+    mesh: MeshSpec = MeshSpec()
     deploy: DeploySpec
     """Required: CUE fills in the repository and ``deploy/<env>`` when not given."""
 
@@ -129,6 +172,27 @@ class Env:
         if host.endswith(f".{zone}"):
             return f"{host[: -len(zone) - 1]}.{self.host_label}.{zone}"
         raise ValueError(f"hostname {host!r} is not in the zone {zone!r} of env {self.name!r}")
+
+    def mesh_address(self, node: str) -> str | None:
+        """The node's address in the WireGuard mesh (``mesh.cidr`` + ``mesh_host``), or None
+        for a node outside the mesh."""
+        spec = self.nodes.get(node)
+        if spec is None or spec.mesh_host is None:
+            return None
+        return str(ipaddress.ip_network(self.mesh.cidr).network_address + spec.mesh_host)
+
+    def postgres_host(self) -> str | None:
+        """Where services reach Postgres: the primary's mesh address (ADR 0010) when it is
+        self-hosted on a mesh node, else the imported `PG_ADDRESS_OUTPUT` (the private
+        address, or a managed database's host), or None before the first import."""
+        if self.postgres.kind == "self":
+            primary = next((n for n, s in sorted(self.nodes.items()) if "postgres" in s.roles),
+                           None)
+            mesh = self.mesh_address(primary) if primary else None
+            if mesh is not None:
+                return mesh
+        host = self.observed_value(PG_ADDRESS_OUTPUT)
+        return host if isinstance(host, str) else None
 
     def observed_value(self, output: str) -> Any:
         """A value imported from `tofu output -json`, or None before the first import."""

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from edgekit.core.errors import EdgekitError
-from edgekit.cue.model import PG_ADDRESS_OUTPUT, Estate, Node, Service
+from edgekit.cue.model import Estate, Node, Service
 
 LOOPBACK = "127.0.0.1"
 OTLP_ENDPOINT = "http://127.0.0.1:4318"
@@ -38,9 +38,10 @@ class ComposeError(EdgekitError):
 
 @attrs.frozen(kw_only=True)
 class PostgresPlace:
-    """Where the primary runs: its node, and its private address once known."""
+    """Where the primary runs: its node (None: a managed database, on no node of ours),
+    and the address services reach it at, once known."""
 
-    node: str
+    node: str | None
     host: str | None = None
     port: int = PG_PORT
 
@@ -120,7 +121,9 @@ def compose(
     if nodes and extra:
         raise ComposeError(f"placement names node '{extra[0]}', which is not a node of the "
                            f"environment (nodes: {', '.join(sorted(nodes))})")
-    if postgres is not None:
+    if postgres is not None and postgres.node is None:
+        pg_nodes: list[str] = []
+    elif postgres is not None and postgres.node is not None:
         if nodes and postgres.node not in nodes:
             raise ComposeError(f"postgres node '{postgres.node}' is not a node of the "
                                "environment")
@@ -144,13 +147,15 @@ def compose(
 
 
 def postgres_place(estate: Estate) -> PostgresPlace | None:
-    """The primary's node (roles contain ``postgres``) and its imported private address."""
+    """The primary's node (roles contain ``postgres``) and the address services reach it
+    at: its WireGuard mesh address (ADR 0010), else its imported private address."""
     env = estate.env
+    if env.postgres.kind == "managed":  # ManagedPg outputs its host under the same name
+        return PostgresPlace(node=None, host=env.postgres_host())
     nodes = [n for n in sorted(env.nodes) if "postgres" in env.nodes[n].roles]
     if not nodes:
         return None
-    host = env.observed_value(PG_ADDRESS_OUTPUT)
-    return PostgresPlace(node=nodes[0], host=host if isinstance(host, str) else None)
+    return PostgresPlace(node=nodes[0], host=env.postgres_host())
 
 
 def compose_estate(estate: Estate) -> dict[str, dict[str, Any]]:

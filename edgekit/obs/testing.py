@@ -101,6 +101,8 @@ class SeaweedS3:
     access_key: str
     secret_key: str
     log_path: Path
+    https_endpoint: str | None = None
+    """With ``tls=(cert, key)``: the same S3 gateway over TLS (pgBackRest speaks only TLS)."""
 
     @classmethod
     def start(
@@ -110,6 +112,7 @@ class SeaweedS3:
         access_key: str = "edgekit-test-key",
         secret_key: str = "edgekit-test-secret-0123456789",
         timeout: float = 60.0,
+        tls: tuple[Path, Path] | None = None,
     ) -> SeaweedS3:
         binary = weed_binary()
         if binary is None:
@@ -123,6 +126,12 @@ class SeaweedS3:
             binary, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-master.telemetry=false", *(f"-{flag}={port}" for flag, port in ports.items()),
         ]
+        https_endpoint = None
+        if tls is not None:
+            https_port = _free_ports(1)[0]
+            args += [f"-s3.port.https={https_port}", f"-s3.cert.file={tls[0]}",
+                     f"-s3.key.file={tls[1]}"]
+            https_endpoint = f"https://127.0.0.1:{https_port}"
         env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key,
                "AWS_SECRET_ACCESS_KEY": secret_key}
         log_path = workdir / "weed.log"
@@ -130,7 +139,7 @@ class SeaweedS3:
             proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=workdir)
         server = cls(proc, f"http://127.0.0.1:{ports['s3.port']}", access_key, secret_key,
-                     log_path)
+                     log_path, https_endpoint)
         try:
             server._wait_ready(timeout)
         except BaseException:

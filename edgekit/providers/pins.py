@@ -39,3 +39,12 @@ MOCK_DEFAULTS: dict[str, dict[str, str]] = {
     "linode": {"id": "1002"},
 }
 """Defaults for mocked resources of a provider in the generated `tofu test` file."""
+
+MOCK_TYPE_DEFAULTS: dict[str, dict[str, object]] = {
+    # Public addresses other resources validate as IPs (the WireGuard mesh's firewall
+    # rules, ADR 0010); documentation addresses (RFC 5737), never reachable.
+    "hcloud_server": {"ipv4_address": "203.0.113.11"},
+    "linode_instance": {"ipv4": ["203.0.113.21"]},
+    "vultr_instance": {"main_ip": "203.0.113.31"},
+}
+"""Per resource type, merged over `MOCK_DEFAULTS` in the generated `tofu test` file."""

@@ -126,10 +126,13 @@ def tunnel_unplaced_node(ctx: Context) -> Iterator[Hit]:
 @rule("EK127", title="services that need Postgres have a node with the postgres role",
       severity="error", source="edgekit/constructs/patterns.py (the primary runs on the "
       "node with the postgres role)",
-      fix="add 'postgres' to the roles of one node of the environment in cue/envs.cue")
+      fix="add 'postgres' to the roles of one node of the environment in cue/envs.cue, or "
+      "choose a managed database (postgres.kind: \"managed\", ADR 0012)")
 def postgres_missing(ctx: Context) -> Iterator[Hit]:
     for estate in ctx.estates:
         env = estate.env
+        if env.postgres.kind == "managed":  # ManagedPg (ADR 0012): on no node of ours
+            continue
         if any("postgres" in node.roles for node in env.nodes.values()):
             continue
         placed = {s for services in env.placement.values() for s in services}

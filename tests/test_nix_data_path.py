@@ -1,0 +1,152 @@
+"""The Nix side of the private data path: nix/pgbackrest.nix and nix/mesh.nix evaluated
+with Debian's real nix-instantiate against nix/stubs.nix, from the generated JSON; and the
+estate wiring (PGHOST is the primary's mesh address, in Nix and in Python alike)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from edgekit.constructs.mesh import nixos_mesh
+from edgekit.cue.model import Estate
+from edgekit.nix.compose import compose_estate
+from edgekit.nix.evaluate import INSTALL_HINT, evaluate, evaluate_file
+from edgekit.pg.backup import nixos_pgbackrest, settings_for
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.tools
+STUBS = json.dumps(str(ROOT / "nix" / "stubs.nix"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nix() -> None:
+    if shutil.which("nix-instantiate") is None:
+        pytest.fail(f"nix-instantiate is not installed; install it: {INSTALL_HINT}")
+
+
+def _module(path: Path, settings: dict[str, Any]) -> Any:
+    expression = (f"settings: let s = import {STUBS}; in "
+                  f"import {json.dumps(str(path))} {{ inherit settings; }} "
+                  "{ lib = s.lib; pkgs = s.pkgs \"x86_64-linux\"; }")
+    return evaluate(expression, settings)
+
+
+def test_pgbackrest_module() -> None:
+    estate = Estate.load(ROOT, "prod", refresh=False)
+    data = nixos_pgbackrest(settings_for(estate.env))
+    config = _module(ROOT / "nix" / "pgbackrest.nix", data)
+    assert config["environment"]["etc"]["pgbackrest/pgbackrest.conf"]["text"] == data["conf"]
+    assert config["services"]["postgresql"]["settings"]["archive_mode"] == "on"
+    units = config["systemd"]["services"]
+    assert set(units) == {"edgekit-pgbackrest-full", "edgekit-pgbackrest-diff",
+                          "edgekit-pgbackrest-stanza", "postgresql"}
+    assert units["edgekit-pgbackrest-full"]["script"] == \
+        "'edgekit-pgbackrest' '--stanza=prod' '--type=full' 'backup'"
+    assert units["edgekit-pgbackrest-full"]["serviceConfig"]["User"] == "postgres"
+    timers = config["systemd"]["timers"]
+    assert timers["edgekit-pgbackrest-full"]["timerConfig"]["OnCalendar"] == "Sun *-*-* 03:00:00"
+    assert timers["edgekit-pgbackrest-diff"]["timerConfig"]["OnCalendar"] == \
+        "Mon..Sat *-*-* 03:00:00"
+    wrapper = units["postgresql"]["path"][0]
+    assert wrapper["name"] == "edgekit-pgbackrest"
+    assert wrapper["runtimeInputs"] == ["pgbackrest", "coreutils"]
+    assert "PGBACKREST_REPO1_CIPHER_PASS=\"$(cat /run/keys/edgekit/pgbackrest_cipher_pass)\"" \
+        in wrapper["text"]
+    assert config["users"]["users"]["postgres"]["extraGroups"] == ["keys"]
+
+
+def test_mesh_module_on_the_primary_and_an_edge_node() -> None:
+    estate = Estate.load(ROOT, "prod", refresh=False)
+    data = nixos_mesh(estate.env, estate.services, "10.2.0.3")
+    primary = _module(ROOT / "nix" / "mesh.nix", data["nodes"]["pg-tokyo"])
+    wg = primary["networking"]["wireguard"]["interfaces"]["wg-edgekit"]
+    assert wg["ips"] == ["10.100.0.1/24"] and wg["listenPort"] == 51820
+    assert wg["generatePrivateKeyFile"] is True
+    assert wg["privateKeyFile"] == "/var/lib/edgekit/wireguard/private"
+    pg = primary["services"]["postgresql"]
+    assert pg["settings"]["listen_addresses"] == {"_type": "override", "priority": 40,
+                                                  "content": "10.100.0.1,10.2.0.3"}
+    hba = pg["authentication"]["content"].splitlines()
+    assert hba[0] == "local all all peer"
+    assert "host api svc_api_rw 10.100.0.21/32 scram-sha-256" in hba
+    assert hba[-2:] == ["host all all 0.0.0.0/0 reject", "host all all ::/0 reject"]
+    assert primary["networking"]["firewall"]["interfaces"]["wg-edgekit"]["allowedTCPPorts"] \
+        == [5432]
+    assert primary["networking"]["firewall"]["extraCommands"] == ""  # no peer known yet
+    assert "allowedUDPPorts" not in primary["networking"]["firewall"]
+    keyed = attrs.evolve(estate.env, mesh=attrs.evolve(estate.env.mesh, public_keys={
+        "edge-1": "Zm9vYmFyIGZvb2JhciBmb29iYXIgZm9vYmFyIGZvb2I=",
+        "pg-tokyo": "cGctdG9reW8tcHVibGljLWtleS0wMTIzNDU2Nzg5YWI="}), observed={
+        "mesh_endpoints": {"sensitive": False, "type": "object",
+                           "value": {"edge-1": "203.0.113.11", "pg-tokyo": "203.0.113.31"}}})
+    peered = _module(ROOT / "nix" / "mesh.nix",
+                     nixos_mesh(keyed, estate.services)["nodes"]["pg-tokyo"])
+    (peer,) = peered["networking"]["wireguard"]["interfaces"]["wg-edgekit"]["peers"]
+    assert peer == {"name": "edge-1", "publicKey": "Zm9vYmFyIGZvb2JhciBmb29iYXIgZm9vYmFyIGZvb2I=",
+                    "allowedIPs": ["10.100.0.11/32"], "endpoint": "203.0.113.11:51820",
+                    "persistentKeepalive": 25}
+    assert peered["networking"]["firewall"]["extraCommands"] == (
+        "iptables -A nixos-fw -p udp --dport 51820 -s 203.0.113.11 -j nixos-fw-accept")
+    edge = _module(ROOT / "nix" / "mesh.nix", data["nodes"]["edge-1"])
+    assert "postgresql" not in edge.get("services", {})
+    assert edge["networking"]["firewall"]["interfaces"]["wg-edgekit"]["allowedTCPPorts"] == []
+    assert "wg pubkey < /var/lib/edgekit/wireguard/private" in \
+        edge["systemd"]["services"]["edgekit-mesh-key"]["script"]
+
+
+def test_services_reach_the_primary_at_its_mesh_address() -> None:
+    estate_nix = evaluate_file(ROOT / "nix" / "estate.nix", {})
+    for env in ("prod", "staging"):
+        estate = Estate.load(ROOT, env, refresh=False)
+        python = compose_estate(estate)
+        for node, composed in python.items():
+            assert estate_nix[node]["composed"] == composed
+    assert estate_nix["edge-1"]["composed"]["env"]["api"]["PGHOST"] == "10.100.0.1"
+    assert estate_nix["edge-1"]["mesh"]["address"] == "10.100.0.11/24"
+    assert estate_nix["pg-tokyo"]["pgbackrest"]["stanzaCreate"][-1] == "stanza-create"
+    assert estate_nix["staging-1"]["composed"]["env"]["api"]["PGHOST"] == "10.100.0.1"
+
+
+def test_mesh_key_unit_publishes_an_otlp_record(tmp_path: Path) -> None:
+    """Run the unit's script with `wg` and `curl` stand-ins: it keeps the public key beside
+    the private one and posts one OTLP/JSON log record that mesh-keys reads back."""
+    import os
+    import subprocess
+
+    estate = Estate.load(ROOT, "prod", refresh=False)
+    entry = dict(nixos_mesh(estate.env, estate.services)["nodes"]["edge-1"])
+    entry["privateKeyFile"] = str(tmp_path / "wg" / "private")
+    (tmp_path / "wg").mkdir()
+    (tmp_path / "wg" / "private").write_text("private-key-material\n")
+    config = _module(ROOT / "nix" / "mesh.nix", entry)
+    unit = config["systemd"]["services"]["edgekit-mesh-key"]
+    assert unit["path"] == ["wireguard-tools", "coreutils", "curl"]
+    assert unit["after"] == ["wireguard-wg-edgekit.service", "vector.service"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    key = "Zm9vYmFyIGZvb2JhciBmb29iYXIgZm9vYmFyIGZvb2I="
+    (bin_dir / "wg").write_text(f"#!/bin/sh\ncat >/dev/null; echo {key}\n")
+    (bin_dir / "curl").write_text(
+        "#!/bin/sh\nwhile [ $# -gt 0 ]; do case $1 in --data) shift; printf %s \"$1\" "
+        f"> {tmp_path}/posted;; http*) echo \"$1\" > {tmp_path}/url;; esac; shift; done\n")
+    for tool in ("wg", "curl"):
+        (bin_dir / tool).chmod(0o755)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", unit["script"]],
+                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "wg" / "public").read_text().strip() == key
+    assert (tmp_path / "url").read_text().strip() == "http://127.0.0.1:4318/v1/logs"
+    record = json.loads((tmp_path / "posted").read_text())
+    resource = record["resourceLogs"][0]
+    attributes = {a["key"]: a["value"]["stringValue"]
+                  for a in resource["resource"]["attributes"]}
+    assert attributes == {"service.name": "edgekit-mesh", "host.name": "edge-1"}
+    log = resource["scopeLogs"][0]["logRecords"][0]
+    assert log["body"]["stringValue"] == f"edgekit-mesh-public-key {key}"
+    assert int(log["timeUnixNano"]) > 0
