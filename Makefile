@@ -20,7 +20,7 @@ help:
 	@echo "make test     install test deps, build/reuse the real tools, lint, run every test"
 	@echo "make tools    install OpenTofu, CUE and the providers into the tool cache"
 	@echo "              (from EDGEKIT_TOOL_BUNDLE when it matches, else built from source)"
-	@echo "make schemas  re-dump the pinned providers' schemas into edgekit/schema/data"
+	@echo "make schemas  re-dump the pinned providers' schemas into edgekit/schema/data (and the bindings)"
 	@echo "make bench    run the synth benchmark"
 
 $(STAMP): pyproject.toml
@@ -45,6 +45,7 @@ verify-bundle:
 
 schemas: $(STAMP) tools
 	$(BIN)/python tools/dump_schemas.py
+	$(BIN)/python tools/gen_bindings.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check edgekit stacks tests bench tools

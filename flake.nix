@@ -8,7 +8,7 @@
 #                               service placed twice, a port clash, an unknown service or a
 #                               worker on a node); ingress is the tunnels' (tunnel.py)
 #   services/<svc>/flake.nix    the glued flakes (inputs below): each gives nixosModules.default
-#                               and packages.<system>.default (convention: services/api/flake.nix)
+#                               and packages.<system>.default (convention: services/lib/flake.nix)
 #   nix/node.nix                a composed node + the glued modules -> the node's NixOS modules:
 #                               its services, one cloudflared per tunnel token (root-only
 #                               credentials, ADR 0008), Vector (pinned version, R2 keys from
@@ -17,7 +17,7 @@
 #                               edgekit's nixos_postgresql) and system.autoUpgrade
 #   nix/base.nix                the provider's disk layout and the closed defaults (no SSH)
 #
-# The pure parts (nix/compose.nix, nix/estate.nix, nix/node.nix, services/*/unit.nix) need no
+# The pure parts (nix/compose.nix, nix/estate.nix, nix/node.nix, services/lib/unit.nix) need no
 # nixpkgs: tests/test_nix.py evaluates them offline with nix-instantiate and checks that
 # nix/compose.nix agrees with edgekit/nix/compose.py. Deployment is a pull (ADR 0005): a
 # node switches to nixosConfigurations.<its name> of this repository at a pinned revision,
@@ -29,8 +29,16 @@
 
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
-    api = { url = "path:./services/api"; inputs.nixpkgs.follows = "nixpkgs"; };
-    web = { url = "path:./services/web"; inputs.nixpkgs.follows = "nixpkgs"; };
+    # What the glued flakes share (services/lib/flake.nix); each follows this one.
+    edgekit-service = { url = "path:./services/lib"; inputs.nixpkgs.follows = "nixpkgs"; };
+    api = {
+      url = "path:./services/api";
+      inputs = { nixpkgs.follows = "nixpkgs"; edgekit-service.follows = "edgekit-service"; };
+    };
+    web = {
+      url = "path:./services/web";
+      inputs = { nixpkgs.follows = "nixpkgs"; edgekit-service.follows = "edgekit-service"; };
+    };
   };
 
   outputs = { self, nixpkgs, ... }@inputs:

@@ -35,7 +35,7 @@ from edgekit.check.context import context_from_documents  # noqa: E402
 from edgekit.check.engine import Finding, run  # noqa: E402
 from edgekit.cue.model import Estate  # noqa: E402
 from edgekit.providers.pins import PINS  # noqa: E402
-from edgekit.schema.provider_schema import load_schema  # noqa: E402
+from edgekit.schema import schema_index  # noqa: E402
 from tools.toolpaths import plugin_dir, tofu_bin  # noqa: E402
 
 Doc = dict[str, Any]
@@ -66,8 +66,8 @@ def resources(doc: Doc) -> Iterator[tuple[str, str, Doc]]:
 
 def required_attributes(type_name: str) -> list[str]:
     pin = PINS.get(type_name.split("_", 1)[0])
-    schema = load_schema(pin.name, pin.version) if pin else None
-    block = (schema or {}).get("resource_schemas", {}).get(type_name, {}).get("block", {})
+    schema = schema_index.load(pin.name, pin.version) if pin else None
+    block = (schema.block("resource_schemas", type_name) if schema else None) or {}
     return sorted(k for k, v in block.get("attributes", {}).items() if v.get("required"))
 
 

@@ -1,7 +1,13 @@
 """edgekit: Python classes in, OpenTofu JSON out.
 
-The public surface is what this module exports; everything else is internal.
+The public surface is what this module exports; everything else is internal. The core
+(App, Stack, Resource, ...) is imported with the package; the constructs a stack is
+written with (VpsNode, Tunnel, ...) and the estate's typed values (Service, Env, ...)
+load on first use, so ``import edgekit`` stays cheap. Each has a docstring with a call
+that works (the tests run them).
 """
+
+from typing import TYPE_CHECKING
 
 from edgekit.app import App, SynthReport
 from edgekit.core.aspects import Aspect
@@ -27,32 +33,127 @@ from edgekit.core.overrides import DELETE
 from edgekit.core.refs import Ref
 from edgekit.core.stack import LocalState, R2State, Stack, StateEncryption
 
-__version__ = "0.1.0"
+_LAZY = {
+    "VpsNode": "edgekit.constructs.node",
+    "PrivateNetwork": "edgekit.constructs.network",
+    "Firewall": "edgekit.constructs.firewall",
+    "Volume": "edgekit.constructs.storage",
+    "Snapshot": "edgekit.constructs.storage",
+    "FloatingIp": "edgekit.constructs.addresses",
+    "LoadBalancer": "edgekit.constructs.load_balancer",
+    "PgPrimary": "edgekit.constructs.pg_primary",
+    "Tunnel": "edgekit.constructs.tunnel",
+    "EdgeWorker": "edgekit.constructs.edge_worker",
+    "EdgeSecurity": "edgekit.constructs.edge_security",
+    "Hyperdrive": "edgekit.constructs.hyperdrive",
+    "GluedFlake": "edgekit.constructs.glued_flake",
+    "R2Bucket": "edgekit.constructs.r2",
+    "R2LogSink": "edgekit.constructs.r2",
+    "Estate": "edgekit.cue.model",
+    "Env": "edgekit.cue.model",
+    "Service": "edgekit.cue.model",
+    "Needs": "edgekit.cue.model",
+    "RateLimit": "edgekit.cue.model",
+    "CloudflareSide": "edgekit.cue.model",
+    "DeploySpec": "edgekit.cue.model",
+    "PgSpec": "edgekit.cue.model",
+}
+"""Public names imported on first use: name → module."""
+
+if TYPE_CHECKING:
+    from edgekit.constructs.addresses import FloatingIp
+    from edgekit.constructs.edge_security import EdgeSecurity
+    from edgekit.constructs.edge_worker import EdgeWorker
+    from edgekit.constructs.firewall import Firewall
+    from edgekit.constructs.glued_flake import GluedFlake
+    from edgekit.constructs.hyperdrive import Hyperdrive
+    from edgekit.constructs.load_balancer import LoadBalancer
+    from edgekit.constructs.network import PrivateNetwork
+    from edgekit.constructs.node import VpsNode
+    from edgekit.constructs.pg_primary import PgPrimary
+    from edgekit.constructs.r2 import R2Bucket, R2LogSink
+    from edgekit.constructs.storage import Snapshot, Volume
+    from edgekit.constructs.tunnel import Tunnel
+    from edgekit.cue.model import (
+        CloudflareSide,
+        DeploySpec,
+        Env,
+        Estate,
+        Needs,
+        PgSpec,
+        RateLimit,
+        Service,
+    )
+
+    __version__: str
+
+
+def __getattr__(name: str) -> object:
+    if name == "__version__":  # read from the distribution's metadata, when first asked
+        from edgekit.core.version import edgekit_version
+
+        return edgekit_version()
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
+
 
 __all__ = [
     "DELETE",
     "App",
     "Aspect",
+    "CloudflareSide",
     "Construct",
     "ConstructError",
     "DataSource",
+    "DeploySpec",
+    "EdgeSecurity",
+    "EdgeWorker",
     "EdgekitError",
     "Element",
+    "Env",
+    "Estate",
+    "Firewall",
+    "FloatingIp",
+    "GluedFlake",
+    "Hyperdrive",
+    "LoadBalancer",
     "Local",
     "LocalState",
     "Module",
+    "Needs",
     "Node",
     "Output",
     "OutputError",
+    "PgPrimary",
+    "PgSpec",
+    "PrivateNetwork",
     "Problem",
     "Provider",
+    "R2Bucket",
+    "R2LogSink",
     "R2State",
+    "RateLimit",
     "Ref",
     "Resource",
+    "Service",
+    "Snapshot",
     "Stack",
     "StateEncryption",
     "SynthError",
     "SynthReport",
+    "Tunnel",
     "Variable",
+    "Volume",
+    "VpsNode",
     "__version__",
 ]

@@ -25,7 +25,14 @@ from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import ConstructError, Problem, SynthError
 from edgekit.core.stack import Stack
-from edgekit.core.synth import Check, StackResult, run_aspects, synth_stack
+from edgekit.core.synth import (
+    Check,
+    StackResult,
+    gc_paused,
+    provider_name,
+    run_aspects,
+    synth_stack,
+)
 from edgekit.core.tftest import test_document
 from edgekit.core.writer import dump_json, write_tree
 from edgekit.providers.pins import MOCK_DEFAULTS, MOCK_TYPE_DEFAULTS, PINS
@@ -95,6 +102,7 @@ class App(Construct):
         known = ", ".join(s.name for s in self.stacks) or "none"
         raise ConstructError(f"no stack named {name!r} (stacks: {known})")
 
+    @gc_paused
     def synth_results(self, only: Sequence[str] | None = None) -> list[StackResult]:
         """Render and check the chosen stacks; raise `SynthError` with every problem."""
         if not self._aspects_ran:
@@ -201,7 +209,7 @@ def _test_for(result: StackResult) -> dict[str, Any]:
         if isinstance(element, Provider) and element.alias:
             aliases.setdefault(element.type, []).append(element.alias)
         if isinstance(element, Resource) and not isinstance(element, DataSource):
-            provider = element.type.split("_", 1)[0]
+            provider = provider_name(element.type)
             defaults = {**MOCK_DEFAULTS.get(provider, {}),
                         **MOCK_TYPE_DEFAULTS.get(element.type, {})}
             if defaults:

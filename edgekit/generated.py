@@ -25,6 +25,7 @@ from pathlib import Path
 from edgekit.constructs.mesh import MeshError, nixos_mesh
 from edgekit.constructs.pg_bootstrap import nixos_postgresql
 from edgekit.core.errors import EdgekitError
+from edgekit.core.stack import r2_endpoint
 from edgekit.core.writer import dump_json
 from edgekit.cue.generate import HEADER, generated_files
 from edgekit.cue.model import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Estate
@@ -36,7 +37,7 @@ def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:
     files: dict[Path, bytes] = {}
     for estate in estates:
         env = estate.env
-        endpoint = f"https://{env.cloudflare.account_id}.r2.cloudflarestorage.com"
+        endpoint = r2_endpoint(env.cloudflare.account_id)
         settings = {node: vector_settings(stack=env.name, node=node, endpoint=endpoint,
                                           bucket=env.cloudflare.logs_bucket)
                     for node in sorted(env.nodes)}

@@ -12,6 +12,8 @@ import difflib
 import json
 from typing import Any
 
+import orjson
+
 from edgekit.app import App
 from edgekit.core.stack import Stack
 
@@ -19,12 +21,15 @@ from edgekit.core.stack import Stack
 def synth(stack: Stack) -> dict[str, Any]:
     """The stack's document as plain data, checked like a real synth; nothing is written.
 
-    Raises `SynthError` with every problem, exactly as ``edgekit synth`` would.
+    Raises `SynthError` with every problem, exactly as ``edgekit synth`` would. The
+    result is the stack's own copy: changing it changes nothing in the stack.
     """
     root = stack.node.root
     if not isinstance(root, App):
         raise TypeError(f"stack {stack.name!r} is not inside an App")
-    return root.synth_results([stack.name])[0].document
+    document = root.synth_results([stack.name])[0].document
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(document))
+    return copied
 
 
 def assert_resource(

@@ -40,7 +40,7 @@
 #   pgDataLabel the filesystem label of the primary's data volume (edgekit.constructs.
 #               pg_primary.DATA_LABEL), mounted on /var/lib/postgresql
 #
-# Every glued flake's module follows the convention in services/api/flake.nix: it declares
+# Every glued flake's module follows the convention in services/lib/flake.nix: it declares
 # services.edgekit.<svc>.{enable, environment, passwordFile}; this file switches it on.
 { name
 , node

@@ -294,7 +294,9 @@ def test_glued_flake_pure_parts(svc: str) -> None:
     edgekit = json.loads((ROOT / "services" / svc / "edgekit.json").read_text())
     expression = (
         f"let s = import {_nix(STUBS)}; "
-        f"f = s.flake {_nix(ROOT / 'services' / svc / 'flake.nix')} {{ }}; "
+        f"service = s.flake {_nix(ROOT / 'services' / 'lib' / 'flake.nix')} {{ }}; "
+        f"f = s.flake {_nix(ROOT / 'services' / svc / 'flake.nix')} "
+        "{ edgekit-service = service; }; "
         f"flake = import {_nix(ROOT / 'services' / svc / 'flake.nix')}; "
         f"m = f.nixosModules.default {{ lib = s.lib; pkgs = s.pkgs \"x86_64-linux\"; "
         f"config.services.edgekit.{svc} = {{ enable = true; package = \"/nix/store/p\"; "
@@ -304,12 +306,16 @@ def test_glued_flake_pure_parts(svc: str) -> None:
         f"defaults = m.options.services.edgekit.{svc}; "
         f"unit = m.config.systemd.services.\"edgekit-{svc}\"; }}")
     result = evaluate(expression)
-    assert list(result["inputs"]) == ["nixpkgs"]
+    assert result["inputs"] == {
+        "nixpkgs": {"url": "github:NixOS/nixpkgs/nixos-25.11"},
+        "edgekit-service": {"url": "path:../lib", "inputs": {"nixpkgs": {"follows": "nixpkgs"}}},
+    }
     assert result["edgekit"] == edgekit
     package = result["package"]
     assert package["name"] == f"edgekit-{svc}"
     assert package["runtimeInputs"] == [{"python3": ["psycopg"]}]
     assert "-app.py" in package["text"] and "-edgekit.json" in package["text"]
+    assert 'export PYTHONPATH="/nix/store/' in package["text"]  # the service library
     assert result["defaults"]["passwordFile"]["_option"]["default"] == \
         f"/run/keys/edgekit-pg/{edgekit['postgres']['role']}"
     unit = result["unit"]
@@ -332,8 +338,9 @@ def test_glued_flake_pure_parts(svc: str) -> None:
 ])
 def test_unit_refuses_secrets_in_the_store_and_public_binds(arguments: str,
                                                             message: str) -> None:
-    expression = (f"import {_nix(ROOT / 'services' / 'api' / 'unit.nix')} "
-                  f"{{ package = \"/nix/store/p\"; {arguments} }}")
+    expression = (f"import {_nix(ROOT / 'services' / 'lib' / 'unit.nix')} "
+                  f"{{ package = \"/nix/store/p\"; {arguments} edgekit = builtins.fromJSON "
+                  f"(builtins.readFile {_nix(ROOT / 'services' / 'api' / 'edgekit.json')}); }}")
     with pytest.raises(NixEvalError, match=message.replace(".", r"\.")):
         evaluate(expression)
 
@@ -341,15 +348,19 @@ def test_unit_refuses_secrets_in_the_store_and_public_binds(arguments: str,
 def test_top_level_flake_has_a_configuration_per_node_and_a_dev_shell() -> None:
     expression = (
         f"let s = import {_nix(STUBS)}; "
-        f"glued = svc: s.flake ({_nix(ROOT / 'services')} + \"/${{svc}}/flake.nix\") {{ }}; "
+        f"service = s.flake {_nix(ROOT / 'services' / 'lib' / 'flake.nix')} {{ }}; "
+        f"glued = svc: s.flake ({_nix(ROOT / 'services')} + \"/${{svc}}/flake.nix\") "
+        "{ edgekit-service = service; }; "
         f"top = s.flake {_nix(ROOT / 'flake.nix')} "
         "{ api = glued \"api\"; web = glued \"web\"; }; "
         f"flake = import {_nix(ROOT / 'flake.nix')}; "
         "in { inputs = flake.inputs; nodes = top.nixosConfigurations; "
         "shell = top.devShells.x86_64-linux.default.packages; }")
     result = evaluate(expression)
-    assert result["inputs"]["api"] == {"url": "path:./services/api",
-                                       "inputs": {"nixpkgs": {"follows": "nixpkgs"}}}
+    assert result["inputs"]["api"] == {"url": "path:./services/api", "inputs": {
+        "nixpkgs": {"follows": "nixpkgs"}, "edgekit-service": {"follows": "edgekit-service"}}}
+    assert result["inputs"]["edgekit-service"] == {
+        "url": "path:./services/lib", "inputs": {"nixpkgs": {"follows": "nixpkgs"}}}
     nodes = {node for env in Estate.env_names(ROOT) for node in _estate(env).env.nodes}
     assert set(result["nodes"]) == nodes
     # base + the node's glued modules + the mesh (ADR 0010) + node.nix's own module;

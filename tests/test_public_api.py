@@ -15,9 +15,29 @@ def test_public_names_are_locked() -> None:
         "Element", "Local", "LocalState", "Module", "Node", "Output", "OutputError", "Problem",
         "Provider", "R2State", "Ref", "Resource", "Stack", "StateEncryption", "SynthError",
         "SynthReport", "Variable", "__version__",
+        # the constructs a stack is written with, loaded on first use
+        "VpsNode", "PrivateNetwork", "Firewall", "Volume", "Snapshot", "FloatingIp",
+        "LoadBalancer", "PgPrimary", "Tunnel", "EdgeWorker", "EdgeSecurity", "Hyperdrive",
+        "GluedFlake", "R2Bucket", "R2LogSink",
+        # the estate's typed values they take
+        "Estate", "Env", "Service", "Needs", "RateLimit", "CloudflareSide", "DeploySpec",
+        "PgSpec",
     ])
     for name in edgekit.__all__:
         assert hasattr(edgekit, name), name
+    assert set(edgekit.__all__) <= set(dir(edgekit))
+
+
+def test_importing_edgekit_loads_no_construct() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, edgekit; print(sorted(m for m in sys.modules "
+            "if m.startswith(('edgekit.constructs', 'edgekit.cue', 'jsonschema', "
+            "'importlib.metadata'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
 
 
 def test_provider_pins_match_tools_versions_env() -> None:
@@ -46,3 +66,16 @@ def test_importing_edgekit_does_not_load_provider_schemas() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_the_version_is_written_once_and_read_from_the_metadata(tmp_path: object) -> None:
+    from importlib.metadata import version
+
+    from edgekit import App, LocalState, Stack
+    from edgekit.testing import synth
+
+    assert edgekit.__version__ == version("edgekit")
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'\nversion = "{edgekit.__version__}"\n' in pyproject
+    stack = Stack(App(outdir=f"{tmp_path}/out"), "s", state=LocalState())
+    assert synth(stack)["//"]["metadata"]["generator"] == f"edgekit {version('edgekit')}"

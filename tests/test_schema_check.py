@@ -119,3 +119,27 @@ def test_cloudflare_nested_attributes_are_objects_not_blocks(checked: tuple[App,
     (line,) = lines(app)
     assert "'config' is a single nested attribute: write one object, not a list @ $.config" \
         in line
+
+
+def test_dynamic_blocks_are_checked_against_the_block_they_generate(
+        checked: tuple[App, Stack]) -> None:
+    app, stack = checked
+    Resource(stack, "ok", type="hcloud_firewall", config={"name": "ok", "dynamic": {"rule": {
+        "for_each": "${[22]}", "iterator": "p",
+        "content": {"direction": "in", "protocol": "tcp", "port": "${p.value}",
+                    "source_ips": ["10.0.0.0/8"]}}}})
+    Resource(stack, "bad", type="hcloud_firewall", config={"name": "bad", "dynamic": {
+        "rules": {"for_each": "${[1]}", "content": {}},
+        "rule": {"for_each": "${[1]}", "content": {"direction": "in", "protocl": "tcp"},
+                 "iterater": "x"},
+    }})
+    assert lines(app) == [
+        "[s/bad] hcloud_firewall.bad: no nested block type 'rules' to generate; did you mean "
+        "'rule'? @ $.dynamic.rules",
+        "[s/bad] hcloud_firewall.bad: unknown argument 'iterater' of a dynamic block "
+        "(for_each, iterator, labels, content) @ $.dynamic.rule.iterater",
+        "[s/bad] hcloud_firewall.bad: unknown attribute 'protocl'; did you mean 'protocol'? "
+        "@ $.dynamic.rule.content.protocl",
+        "[s/bad] hcloud_firewall.bad: missing required attribute 'protocol' (string) "
+        "@ $.dynamic.rule.content.protocol",
+    ]

@@ -177,7 +177,9 @@ def _start(name: str, env: dict[str, str]) -> Running:
     environment = {key: value for key, value in os.environ.items()
                    if not key.startswith(("PG", "OTEL_"))}
     environment |= {"PORT": str(port), "BIND": "127.0.0.1", "OTEL_SERVICE_NAME": name,
-                    "OTEL_BSP_SCHEDULE_DELAY": "100", **env}
+                    "OTEL_BSP_SCHEDULE_DELAY": "100",
+                    "PYTHONPATH": str(SERVICES / "lib"),  # what the glued flake packages
+                    **env}
     process = subprocess.Popen([sys.executable, str(SERVICES / name / "app.py")],
                                env=environment, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -161,6 +161,31 @@ def test_overrides_do_not_mutate_the_callers_config(app: App, stack: Stack) -> N
     assert shared == {"keepers": {"a": "1"}}
 
 
+def test_stack_overrides_and_testing_synth_leave_shared_config_alone(
+    app: App, stack: Stack
+) -> None:
+    """Bodies share plain nested data with the elements' config (copy on write): a stack
+    override copies what it changes, and `edgekit.testing.synth` returns its own copy."""
+    from edgekit.testing import synth
+
+    shared = {"keepers": {"a": "1"}, "list": [{"x": 1}]}
+    Resource(stack, "r", type="random_id", config=shared)
+    boot = {"secrets": {"t": "x"}}
+    Local(stack, "boot", value=boot)
+    stack.override("resource.random_id.r.keepers.a", "2")
+    stack.override("resource.random_id.r.list.0.x", 2)
+    stack.override("locals.boot.secrets.t", "y")
+    document = doc(app)
+    assert document["resource"]["random_id"]["r"]["keepers"] == {"a": "2"}
+    assert document["resource"]["random_id"]["r"]["list"] == [{"x": 2}]
+    assert document["locals"]["boot"] == {"secrets": {"t": "y"}}
+    assert shared == {"keepers": {"a": "1"}, "list": [{"x": 1}]}
+    assert boot == {"secrets": {"t": "x"}}
+    copied = synth(stack)
+    copied["locals"]["boot"]["secrets"]["t"] = "z"
+    assert boot == {"secrets": {"t": "x"}}
+
+
 def test_aspects_visit_every_construct_below_them_once(app: App, stack: Stack) -> None:
     seen: list[str] = []
 

@@ -3,7 +3,8 @@
     .venv/bin/python tools/dump_schemas.py [--check]
 
 Needs the tools built by tools/build.sh. Writes
-``edgekit/schema/data/<name>-<version>.json.gz`` (deterministic gzip). With
+``edgekit/schema/data/<name>-<version>.json.gz`` (deterministic gzip) and its index
+``<name>-<version>.index.json`` (where each type's schema sits in it). With
 ``--check`` it writes nothing and exits 1 if a committed dump differs from what
 the built provider reports.
 """
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from edgekit.core.files import write_atomic  # noqa: E402
 from edgekit.providers.pins import PINS  # noqa: E402
+from edgekit.schema.schema_index import build_index, render_index  # noqa: E402
 from tools.toolpaths import plugin_dir, tofu_bin  # noqa: E402
 
 DATA = ROOT / "edgekit" / "schema" / "data"
@@ -60,6 +62,7 @@ def dump_all(names: list[str] | None = None) -> dict[str, bytes]:
                   "provider_schemas": {source: dump["provider_schemas"][source]}}
         raw = json.dumps(single, sort_keys=True, separators=(",", ":")).encode()
         files[f"{pin.name}-{pin.version}.json.gz"] = gzip.compress(raw, 9, mtime=0)
+        files[f"{pin.name}-{pin.version}.index.json"] = render_index(build_index(raw))
     return files
 
 
@@ -72,8 +75,9 @@ def main() -> int:
     stale = []
     for name, data in sorted(files.items()):
         target = DATA / name
-        current = gzip.decompress(target.read_bytes()) if target.is_file() else b""
-        if current != gzip.decompress(data):
+        unpack = gzip.decompress if name.endswith(".gz") else bytes
+        current = unpack(target.read_bytes()) if target.is_file() else b""
+        if current != unpack(data):
             stale.append(name)
             if not args.check:
                 write_atomic(target, data)

@@ -16,6 +16,15 @@ from edgekit.core.refs import Ref
 
 
 class FloatingIp(Construct):
+    """A floating (reserved) IPv4 address of the node's provider, assigned to the node.
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import FloatingIp, VpsNode
+    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    >>> FloatingIp(stack, "ip", node=node).node.path
+    'prod/ip'
+    """
     def __init__(self, scope: Construct, id: str, *, node: VpsNode) -> None:
         super().__init__(scope, id)
         self.props = validated(self, "FloatingIp", FloatingIpProps,

@@ -25,6 +25,24 @@ ZONE_SETTINGS: dict[str, Any] = {"ssl": "strict", "always_use_https": "on",
 
 
 class EdgeSecurity(Construct):
+    """The zone's managed WAF, a rate limit per service and environment, the zone settings.
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import CloudflareSide, DeploySpec, Env, PgSpec, Service
+    >>> env = Env(name="prod", deploy=DeploySpec(repository="github:me/estate", ref="deploy/prod"),
+    ...           cloudflare=CloudflareSide(account_id="0" * 32, zone_id="1" * 32,
+    ...                                     zone="example.com", state_bucket="state",
+    ...                                     logs_bucket="logs"),
+    ...           placement={"edge-1": ("api",)}, postgres=PgSpec())
+    >>> from pathlib import Path
+    >>> from edgekit import EdgeSecurity, Estate, RateLimit
+    >>> estate = Estate(Path("."), env, {"api": Service(
+    ...     name="api", port=8080, hostnames=("api.example.com",),
+    ...     rate_limit=RateLimit(requests=100, period_seconds=60))})
+    >>> EdgeSecurity(stack, "security", estates=[estate]).node.id
+    'security'
+    """
     def __init__(self, scope: Construct, id: str, *, estates: Sequence[Estate]) -> None:
         super().__init__(scope, id)
         zones = sorted({e.env.cloudflare.zone_id for e in estates})

@@ -29,6 +29,28 @@ ASSET = "assets/edge-worker/index.js"
 
 
 class EdgeWorker(Construct):
+    """The edge Worker on every public hostname of the estate's services, uploaded from
+    `script`, routing by host to `origins` (e.g. `Tunnel.origins_by_service`).
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import CloudflareSide, DeploySpec, Env, PgSpec, Service
+    >>> env = Env(name="prod", deploy=DeploySpec(repository="github:me/estate", ref="deploy/prod"),
+    ...           cloudflare=CloudflareSide(account_id="0" * 32, zone_id="1" * 32,
+    ...                                     zone="example.com", state_bucket="state",
+    ...                                     logs_bucket="logs"),
+    ...           placement={"edge-1": ("api",)}, postgres=PgSpec())
+    >>> from pathlib import Path
+    >>> from edgekit import EdgeWorker, Estate
+    >>> estate = Estate(Path("."), env, {
+    ...     "api": Service(name="api", port=8080, hostnames=("api.example.com",))})
+    >>> worker = EdgeWorker(stack, "worker", estate=estate,
+    ...                     script=Path("services/edge-worker/src/index.js"),
+    ...                     origins={"api": [{"url": "https://api.origin.example.com",
+    ...                                       "weight": 1}]})
+    >>> worker.resource.type
+    'cloudflare_workers_script'
+    """
     def __init__(
         self,
         scope: Construct,

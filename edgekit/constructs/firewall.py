@@ -25,6 +25,18 @@ from edgekit.core.refs import Ref
 
 
 class Firewall(Construct):
+    """A firewall that drops all inbound traffic from the internet; only admin SSH from the
+    CIDRs listed and traffic between private networks get through. `VpsNode` makes one for
+    each node unless given one.
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import Firewall
+    >>> fw = Firewall(stack, "fw", provider="linode", admin_ssh_cidrs=["203.0.113.7/32"],
+    ...               private_cidrs=["10.0.0.0/16"], private_ports=[5432])
+    >>> fw.resource.type
+    'linode_firewall'
+    """
     def __init__(self, scope: Construct, id: str, *, provider: str,
                  admin_ssh_cidrs: Sequence[str] = (), private_cidrs: Sequence[str] = (),
                  private_ports: Sequence[int] = (), allow_from_anywhere: bool = False,

@@ -1,7 +1,7 @@
 """GluedFlake: one service's NixOS flake (``services/<svc>/flake.nix``) in the construct tree.
 
 A glued flake is the unit of deployment of a service (see the convention in
-``services/api/flake.nix``). The construct emits no OpenTofu resource: it checks, when the
+``services/lib/flake.nix``). The construct emits no OpenTofu resource: it checks, when the
 stack is built (which is synth time), that what the top-level ``flake.nix`` will compose for
 this environment can work, and raises `ConstructError` naming its path when it cannot:
 
@@ -30,6 +30,18 @@ FLAKE_FILE = "flake.nix"
 
 
 class GluedFlake(Construct):
+    """A service's glued flake (``services/<svc>/flake.nix``), checked against its CUE
+    service and placed on nodes by the estate's placement.
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from pathlib import Path
+    >>> from edgekit import Estate, GluedFlake
+    >>> estate = Estate.load(Path("."), "staging", refresh=False)  # from the project root
+    >>> GluedFlake(stack, "flake-api", path="services/api", root=Path("."),
+    ...            estate=estate).node.id
+    'flake-api'
+    """
     def __init__(self, scope: Construct, id: str, *, path: str, root: Path,
                  estate: Estate) -> None:
         super().__init__(scope, id)

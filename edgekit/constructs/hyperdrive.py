@@ -29,6 +29,27 @@ PG_PORT = 5432
 
 
 class Hyperdrive(Construct):
+    """Cloudflare Hyperdrive to the Postgres primary on `node`, through an Access-protected
+    tunnel, as `service`'s role with its `password`.
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import CloudflareSide, DeploySpec, Env, PgSpec, Service
+    >>> env = Env(name="prod", deploy=DeploySpec(repository="github:me/estate", ref="deploy/prod"),
+    ...           cloudflare=CloudflareSide(account_id="0" * 32, zone_id="1" * 32,
+    ...                                     zone="example.com", state_bucket="state",
+    ...                                     logs_bucket="logs"),
+    ...           placement={"edge-1": ("api",)}, postgres=PgSpec())
+    >>> from edgekit import Hyperdrive, Needs, PgPrimary, PrivateNetwork, VpsNode
+    >>> net = PrivateNetwork(stack, "net", provider="vultr", region="tokyo")
+    >>> db = VpsNode(stack, "db", provider="vultr", region="tokyo", size="medium",
+    ...              roles=["postgres"], networks=[net])
+    >>> web = Service(name="web", port=8081, needs=Needs(postgres="ro"))
+    >>> pg = PgPrimary(stack, "postgres", node=db, services={"web": web})
+    >>> Hyperdrive(stack, "hyperdrive", env=env, node=db, service=web,
+    ...            password=pg.passwords["web"]).node.id
+    'hyperdrive'
+    """
     def __init__(self, scope: Construct, id: str, *, env: Env, node: VpsNode,
                  service: Service, password: Ref, ready: bool = True) -> None:
         super().__init__(scope, id)

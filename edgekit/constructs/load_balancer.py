@@ -24,6 +24,18 @@ from edgekit.core.errors import ConstructError
 
 
 class LoadBalancer(Construct):
+    """The provider's load balancer in front of nodes of one private network: an explicit
+    opt-in, since Cloudflare Tunnel is the front door (`public_ingress_acknowledged`).
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import LoadBalancer, PrivateNetwork, VpsNode
+    >>> net = PrivateNetwork(stack, "net", provider="hetzner", region="nbg1")
+    >>> nodes = [VpsNode(stack, f"web-{i}", provider="hetzner", region="nbg1", size="small",
+    ...                  networks=[net]) for i in (1, 2)]
+    >>> lb = LoadBalancer(stack, "lb", provider="hetzner", region="nbg1", network=net,
+    ...                   targets=nodes, public_ingress_acknowledged=True)
+    """
     def __init__(self, scope: Construct, id: str, *, provider: str, region: str,
                  network: PrivateNetwork, targets: Sequence[VpsNode], listen_port: int = 443,
                  target_port: int = 443, public_ingress_acknowledged: bool = False) -> None:

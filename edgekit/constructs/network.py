@@ -21,6 +21,16 @@ HETZNER_ZONES = {"fsn1": "eu-central", "nbg1": "eu-central", "hel1": "eu-central
 
 
 class PrivateNetwork(Construct):
+    """A private network of one provider in one region (the whole ``cidr`` is one subnet);
+    nodes that join it get fixed private addresses.
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import PrivateNetwork
+    >>> net = PrivateNetwork(stack, "net", provider="vultr", region="tokyo", cidr="10.2.0.0/16")
+    >>> net.region, net.cidr
+    ('nrt', '10.2.0.0/16')
+    """
     def __init__(self, scope: Construct, id: str, *, provider: str, region: str,
                  cidr: str = "10.0.0.0/16") -> None:
         super().__init__(scope, id)

@@ -45,6 +45,23 @@ NIXOS_ANYWHERE_MODULE = (
 
 
 class VpsNode(Construct):
+    """A closed execution node: the server, its own closed `Firewall` (unless one is given),
+    its private networks and the boot document; ``provider`` is ``hetzner``, ``linode`` or
+    ``vultr``, ``region``/``size`` native or portable aliases (``tokyo``, ``small``).
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import PrivateNetwork, VpsNode
+    >>> net = PrivateNetwork(stack, "net", provider="hetzner", region="nbg1")
+    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small",
+    ...                roles=["edge"], networks=[net], admin_ssh_cidrs=["203.0.113.7/32"])
+    >>> node.resource.type, node.private_ip
+    ('hcloud_server', '10.0.1.10')
+
+    Other options: ``image`` (default ``debian-12``), ``firewall``, ``backups``,
+    ``placement`` (the stack's placement `Variable`), ``deploy`` (the pull-deploy section
+    of the boot document), ``push_deploy`` (nixos-anywhere over SSH; ADR 0005).
+    """
     def __init__(
         self,
         scope: Construct,

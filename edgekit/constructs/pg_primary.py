@@ -31,6 +31,21 @@ DATA_LABEL = "edgekit-pgdata"
 
 
 class PgPrimary(Construct):
+    """The one writable Postgres on `node`: a data volume, snapshots, one generated password
+    per service role (``svc_<name>_<ro|rw>``, from each service's ``needs.postgres``) and
+    the idempotent bootstrap SQL (ADR 0004). ``public=True`` is refused.
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import Needs, PgPrimary, PrivateNetwork, Service, VpsNode
+    >>> net = PrivateNetwork(stack, "net", provider="vultr", region="tokyo")
+    >>> db = VpsNode(stack, "db", provider="vultr", region="tokyo", size="medium",
+    ...              roles=["postgres"], networks=[net])
+    >>> pg = PgPrimary(stack, "postgres", node=db, services={
+    ...     "api": Service(name="api", port=8080, needs=Needs(postgres="rw"))})
+    >>> sorted(pg.passwords)
+    ['api']
+    """
     def __init__(
         self,
         scope: Construct,

@@ -17,6 +17,7 @@ from edgekit.constructs.props import R2LogSinkProps
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource, stack_of
 from edgekit.core.refs import Ref
+from edgekit.core.stack import r2_endpoint
 from edgekit.obs.vector import VECTOR_VERSION, vector_settings
 
 # Cloudflare's permission group "Workers R2 Storage Bucket Item Write".
@@ -24,6 +25,14 @@ R2_BUCKET_ITEM_WRITE = "2efd5506f9c8494dacb1fa10a3e7d5b6"
 
 
 class R2Bucket(Construct):
+    """An R2 bucket of the account.
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import R2Bucket
+    >>> R2Bucket(stack, "uploads", account_id="0" * 32, name="prod-uploads").node.id
+    'uploads'
+    """
     def __init__(self, scope: Construct, id: str, *, account_id: str, name: str,
                  location: str = "apac") -> None:
         super().__init__(scope, id)
@@ -38,6 +47,18 @@ class R2Bucket(Construct):
 
 
 class R2LogSink(Construct):
+    """The logs bucket with a retention rule and a write-only token; each node in `nodes`
+    (or given later with `ship_from`) gets the sink and its Vector settings.
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import R2LogSink, VpsNode
+    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    >>> logs = R2LogSink(stack, "logs", account_id="0" * 32, bucket="prod-logs",
+    ...                  retention_days=14, nodes=[node])
+    >>> node.boot["log_sink"]["bucket"]
+    'prod-logs'
+    """
     def __init__(self, scope: Construct, id: str, *, account_id: str, bucket: str,
                  retention_days: int = 30, location_hint: str = "apac",
                  nodes: Sequence[VpsNode] = ()) -> None:
@@ -60,7 +81,7 @@ class R2LogSink(Construct):
             "policies": [{"effect": "allow", "resources": json.dumps({scope_key: "*"}),
                           "permission_groups": [{"id": R2_BUCKET_ITEM_WRITE}]}],
         })
-        self.endpoint = f"https://{account_id}.r2.cloudflarestorage.com"
+        self.endpoint = r2_endpoint(account_id)
         for node in nodes:
             self.ship_from(node)
 

@@ -21,6 +21,15 @@ from edgekit.core.errors import ConstructError
 
 
 class Volume(Construct):
+    """A block volume attached to a node, in the node's region.
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import Volume, VpsNode
+    >>> node = VpsNode(stack, "db", provider="vultr", region="tokyo", size="medium")
+    >>> Volume(stack, "data", node=node, size_gb=100).node.path
+    'prod/data'
+    """
     def __init__(self, scope: Construct, id: str, *, node: VpsNode, size_gb: int,
                  region: str | None = None) -> None:
         super().__init__(scope, id)
@@ -66,6 +75,15 @@ class Volume(Construct):
 
 
 class Snapshot(Construct):
+    """A snapshot of a node's disk (Linode has none: it turns on the node's managed backups).
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import Snapshot, VpsNode
+    >>> node = VpsNode(stack, "db", provider="hetzner", region="nbg1", size="small")
+    >>> Snapshot(stack, "db-snapshot", node=node, description="before upgrade").node.id
+    'db-snapshot'
+    """
     def __init__(self, scope: Construct, id: str, *, node: VpsNode,
                  description: str = "") -> None:
         super().__init__(scope, id)

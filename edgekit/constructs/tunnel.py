@@ -57,6 +57,24 @@ class Origin:
 
 
 class Tunnel(Construct):
+    """Cloudflare Tunnel from the nodes to Cloudflare, serving the services placed on them
+    (``env.placement``); ``strategy`` ``replicas`` or ``per_node`` (ADR 0006, module doc).
+
+    >>> from edgekit import App, LocalState, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> from edgekit import CloudflareSide, DeploySpec, Env, PgSpec, Service
+    >>> env = Env(name="prod", deploy=DeploySpec(repository="github:me/estate", ref="deploy/prod"),
+    ...           cloudflare=CloudflareSide(account_id="0" * 32, zone_id="1" * 32,
+    ...                                     zone="example.com", state_bucket="state",
+    ...                                     logs_bucket="logs"),
+    ...           placement={"edge-1": ("api",)}, postgres=PgSpec())
+    >>> from edgekit import Tunnel, VpsNode
+    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    >>> tunnel = Tunnel(stack, "tunnel", env=env, nodes=[node],
+    ...                 services={"api": Service(name="api", port=8080)})
+    >>> sorted(tunnel.origins_by_service())
+    ['api']
+    """
     def __init__(
         self,
         scope: Construct,
@@ -183,10 +201,15 @@ class Tunnel(Construct):
 
     def _load_balancers(self, nodes: Sequence[VpsNode]) -> None:
         lb_scope = Construct(self, "lb")
+        tunnels = {n.name: _tunnel_of(self.node.find_child(n.name)) for n in nodes}
+        by_service: dict[str, list[Origin]] = {}
+        for origin in self.origins:
+            by_service.setdefault(origin.service, []).append(origin)
         for service_name, service in sorted(self.services.items()):
-            origins = [o for o in self.origins if o.service == service_name]
+            origins = by_service.get(service_name)
             if not origins:
                 continue
+            total = sum(o.weight for o in origins) or 1  # once per service: linear in nodes
             host = self.env.origin_hostname(service_name)
             self._balancer_hosts.add(host)
             monitor = Resource(lb_scope, f"monitor-{service_name}",
@@ -199,7 +222,6 @@ class Tunnel(Construct):
                                               "CF-Access-Client-Secret":
                                                   [self.access_client_secret]},
                                    "description": f"{service_name} health through tunnels"})
-            tunnels = {n.name: self.node.find_child(n.name) for n in nodes}
             pool = Resource(lb_scope, f"pool-{service_name}",
                             type="cloudflare_load_balancer_pool", config={
                                 "account_id": self.account_id,
@@ -208,9 +230,9 @@ class Tunnel(Construct):
                                 "origin_steering": {"policy": "random"},
                                 "origins": [{
                                     "name": o.node,
-                                    "address": f"{_tunnel_of(tunnels[o.node or '']).attr('id')}"
+                                    "address": f"{tunnels[o.node or ''].attr('id')}"
                                                ".cfargotunnel.com",
-                                    "weight": _share(o.weight, origins),
+                                    "weight": round(o.weight / total, 4),
                                     "header": {"host": [o.hostname]},
                                     "enabled": o.weight > 0,
                                 } for o in origins]})
@@ -232,8 +254,3 @@ def _tunnel_of(scope: Construct) -> Resource:
     found = scope.node.find_child("Resource")
     assert isinstance(found, Resource)
     return found
-
-
-def _share(weight: int, origins: Sequence[Origin]) -> float:
-    total = sum(o.weight for o in origins) or 1
-    return round(weight / total, 4)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
 ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 PATH_SEP = "/"
 SUPPRESS_RULE = re.compile(r"^EK[0-9]{3}$")
+
+_NO_CHILDREN: dict[str, Any] = cast(dict[str, Any], MappingProxyType({}))
+"""Shared by every leaf: read-only, replaced by a dict when a first child is attached."""
+
 
 @attrs.frozen(kw_only=True)
 class TestAssertion:
@@ -52,7 +57,7 @@ def check_id(scope_path: str, id: str) -> None:
             f"[{scope_path or '<root>'}] a reference cannot be used as a construct id: {id!r}; "
             "ids are fixed names known before apply"
         )
-    if not ID_PATTERN.match(id):
+    if not ID_PATTERN.fullmatch(id):  # match() would accept a trailing newline
         raise ConstructError(
             f"[{scope_path or '<root>'}] invalid construct id {id!r}: expected a letter followed "
             "by letters, digits, '_' or '-' (at most 63 characters)"
@@ -79,10 +84,12 @@ class Node:
         self.host = host
         self.scope = scope
         self.id = id
-        self._children: dict[str, Construct] = {}
-        self._validations: list[Validation] = []
-        self._aspects: list[Aspect] = []
-        self._assertions: list[TestAssertion] = []
+        # Created on first use: most constructs of a large tree are leaves without
+        # validations, aspects or assertions, and empty containers add up.
+        self._children: dict[str, Construct] = _NO_CHILDREN
+        self._validations: list[Validation] | None = None
+        self._aspects: list[Aspect] | None = None
+        self._assertions: list[TestAssertion] | None = None
         self._renamed_from: str | None = None
         self._suppressions: dict[str, str] = {}
         if scope is None:
@@ -138,22 +145,26 @@ class Node:
             stack.extend(reversed(current.node._children.values()))
 
     def add_validation(self, validation: Validation) -> None:
+        if self._validations is None:
+            self._validations = []
         self._validations.append(validation)
 
     def validate(self) -> list[str]:
         """Messages from this construct's own validation hooks (not its children's)."""
         messages: list[str] = []
-        for validation in self._validations:
+        for validation in self._validations or ():
             messages.extend(validation())
         return messages
 
     def add_aspect(self, aspect: Aspect) -> None:
         """Run `aspect.visit` on this construct and every descendant before synth."""
+        if self._aspects is None:
+            self._aspects = []
         self._aspects.append(aspect)
 
     @property
     def aspects(self) -> tuple[Aspect, ...]:
-        return tuple(self._aspects)
+        return tuple(self._aspects or ())
 
     def add_assertion(self, name: str, condition: str, message: str) -> None:
         """Promise something about this construct's resources, checked by the generated
@@ -166,12 +177,14 @@ class Node:
         if not re.fullmatch(r"[a-z][a-z0-9-]*", name):
             raise ConstructError(f"[{self._path}] assertion name {name!r}: expected "
                                  "lowercase letters, digits and '-'")
+        if self._assertions is None:
+            self._assertions = []
         self._assertions.append(TestAssertion(name=name, path=self._path,
                                               condition=condition, message=message))
 
     @property
     def assertions(self) -> tuple[TestAssertion, ...]:
-        return tuple(self._assertions)
+        return tuple(self._assertions or ())
 
     def renamed_from(self, old_id: str) -> None:
         """Say this construct used to be called `old_id`.
@@ -214,6 +227,8 @@ class Node:
                 f"[{self._path or '<root>'}] duplicate construct id {id!r}: "
                 f"{existing.node.path} already exists; choose another id"
             )
+        if self._children is _NO_CHILDREN:
+            self._children = {}
         self._children[id] = child
 
     def __repr__(self) -> str:

@@ -58,7 +58,7 @@ class Element(Construct):
         super().__init__(scope, id)
         self.stack = stack_of(self)
         self.logical_id = logical_name(self, self.stack)
-        self._overrides: list[tuple[str, Any]] = []
+        self._overrides: list[tuple[str, Any]] | None = None  # created by a first override
 
     @property
     def address(self) -> str:
@@ -75,14 +75,20 @@ class Element(Construct):
     def override(self, path: str, value: Any) -> None:
         """Escape hatch: set `path` (dotted) in the rendered body; `DELETE` removes it."""
         split_path(path)
+        if self._overrides is None:
+            self._overrides = []
         self._overrides.append((path, value))
 
     def body(self) -> Any:
         """The block body before overrides; may hold `Ref`s and elements."""
         raise NotImplementedError
 
+    def _body_view(self) -> Any:
+        """The body for rendering, which only reads it (so it may share the config)."""
+        return self.body()
+
     def rendered_body(self) -> Any:
-        body = self.body()
+        body = self._body_view()
         if self._overrides:
             body = copy.deepcopy(body)
             for path, value in self._overrides:
@@ -131,6 +137,9 @@ def _meta(
     return body
 
 
+_NO_META: tuple[Any, ...] = (None, (), None, None, None)
+
+
 class Resource(Element):
     """``resource "<type>" "<name>" {...}``."""
 
@@ -153,12 +162,22 @@ class Resource(Element):
         self.type = type
         super().__init__(scope, id)
         self.config: dict[str, Any] = dict(config or {})
-        self._meta_args = (provider, tuple(depends_on), count, for_each, lifecycle)
+        meta = (provider, tuple(depends_on), count, for_each, lifecycle)
+        self._meta_args = meta if meta != _NO_META else None
 
     def _address_for(self, name: str) -> str:
         return f"{self.type}.{name}"
 
     def body(self) -> dict[str, Any]:
+        if self._meta_args is None:
+            return dict(self.config)
+        return self._with_meta()
+
+    def _body_view(self) -> Any:
+        return self.config if self._meta_args is None else self._with_meta()
+
+    def _with_meta(self) -> dict[str, Any]:
+        assert self._meta_args is not None
         provider, depends_on, count, for_each, lifecycle = self._meta_args
         return _meta(dict(self.config), provider=provider, depends_on=depends_on,
                      count=count, for_each=for_each, lifecycle=lifecycle)

@@ -7,6 +7,7 @@ A numeric part indexes a list; missing dicts along the way are created. Setting
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Final
 
 
@@ -25,18 +26,28 @@ def split_path(path: str) -> list[str]:
     return path.split(".")
 
 
-def apply_override(body: dict[str, Any], path: str, value: Any) -> None:
-    """Set (or with `DELETE` remove) `path` in `body`, creating dicts on the way."""
+def apply_override(body: dict[str, Any], path: str, value: Any, *,
+                   copy_on_write: bool = False) -> None:
+    """Set (or with `DELETE` remove) `path` in `body`, creating dicts on the way.
+
+    With `copy_on_write`, every container below `body` on the way is replaced by a
+    shallow copy first, so data `body` shares with others is left as it was.
+    """
     parts = split_path(path)
     target: Any = body
     for i, part in enumerate(parts[:-1]):
         if isinstance(target, list):
-            target = target[_index(target, part, parts[: i + 1])]
+            index = _index(target, part, parts[: i + 1])
+            if copy_on_write and isinstance(target[index], dict | list):
+                target[index] = copy.copy(target[index])
+            target = target[index]
             continue
         nxt = target.get(part)
         if not isinstance(nxt, dict | list):
             nxt = {}
             target[part] = nxt
+        elif copy_on_write:
+            nxt = target[part] = copy.copy(nxt)
         target = nxt
     last = parts[-1]
     if isinstance(target, list):

@@ -20,7 +20,7 @@ import attrs
 _BUILTIN_ROOTS = frozenset({"count", "each", "self", "path", "terraform", "key_provider", "method"})
 _IDENT = r"[A-Za-z_][A-Za-z0-9_-]*"
 _TRAVERSAL = re.compile(rf"(?<![A-Za-z0-9_.\-\"]){_IDENT}(?:\.{_IDENT})+")
-_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+_OPENING = re.compile(r"[$%]\{")
 _FOR_NAMES = re.compile(rf"\bfor\s+({_IDENT})(?:\s*,\s*({_IDENT}))?\s+in\b")
 
 
@@ -61,43 +61,115 @@ class Ref:
 def interpolations(text: str) -> Iterator[str]:
     """The expressions inside ``${...}`` and ``%{...}`` of a template string.
 
-    ``$${`` and ``%%{`` are escapes for literal text and are skipped.
+    ``$${`` and ``%%{`` are escapes for literal text and are skipped. Inside an
+    expression, quoted strings are skipped whole (they may hold braces and templates).
     """
-    i, n = 0, len(text)
-    while i < n - 1:
+    i = 0
+    while True:
+        match = _OPENING.search(text, i)
+        if match is None:
+            return
+        j = match.start()
+        ch = text[j]
+        if j > 0 and text[j - 1] == ch and (j < 2 or text[j - 2] != ch):
+            i = j + 2  # escaped: $${ or %%{
+            continue
+        end = _code(text, j + 2, nested=True)[2]
+        yield text[j + 2 : end - 1]
+        i = end
+
+
+def _code(text: str, i: int, *, nested: bool) -> tuple[str, list[str], int]:
+    """Scan expression code from `i`: (the code with every string literal blanked to
+    ``""``, the bodies of those literals, the index just past the closing ``}`` when
+    `nested`, else the end)."""
+    n = len(text)
+    if not nested and '"' not in text:
+        return text[i:], [], n  # the common case: no string literal to skip
+    if nested:
+        close = text.find("}", i)
+        if close >= 0 and '"' not in text[i:close] and "{" not in text[i:close]:
+            return text[i:close], [], close + 1  # ${a.b}: nothing nested
+    depth, start = 0, i
+    bare: list[str] = []
+    literals: list[str] = []
+    while i < n:
         ch = text[i]
-        if ch in "$%" and text[i + 1] == "{":
-            if i > 0 and text[i - 1] == ch and (i < 2 or text[i - 2] != ch):
-                i += 2  # escaped: $${ or %%{
-                continue
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if text[j] == "{":
-                    depth += 1
-                elif text[j] == "}":
-                    depth -= 1
-                j += 1
-            yield text[i + 2 : j - 1]
-            i = j
+        if ch == '"':
+            end = _string_end(text, i + 1)
+            bare.append(text[start:i] + '""')
+            literals.append(text[i + 1 : end - 1])
+            i = start = end
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            if nested and depth == 0:
+                bare.append(text[start:i])
+                return "".join(bare), literals, i + 1
+            depth -= 1
+        i += 1
+    bare.append(text[start:])
+    return "".join(bare), literals, n
+
+
+def _string_end(text: str, i: int) -> int:
+    """The index just past the quote closing the string whose body starts at `i`."""
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+        elif ch == '"':
+            return i + 1
+        elif ch in "$%" and text.startswith("{", i + 1):
+            i = _code(text, i + 2, nested=True)[2]  # a template inside the string
+        elif ch in "$%" and text.startswith(ch + "{", i + 1):
+            i += 3  # escaped
         else:
             i += 1
+    return n
 
 
-def referenced_addresses(expression: str) -> Iterator[str]:
+def template_addresses(text: str, names: frozenset[str] = frozenset()) -> Iterator[str]:
+    """Element addresses a template string reads.
+
+    `names` are local names in scope (iterators of enclosing ``dynamic`` blocks). A
+    ``%{ for x in ... }`` directive brings ``x`` into scope up to its ``%{ endfor }``.
+    """
+    scopes = [names]
+    for expression in interpolations(text):
+        directive = expression.strip().lstrip("~").strip()
+        if directive.startswith("for ") or directive.startswith("for\t"):
+            yield from referenced_addresses(expression, scopes[-1])
+            found = {n for pair in _FOR_NAMES.findall(directive) for n in pair if n}
+            scopes.append(scopes[-1] | found)
+        elif directive.rstrip("~").strip() == "endfor":
+            if len(scopes) > 1:
+                scopes.pop()
+        else:
+            yield from referenced_addresses(expression, scopes[-1])
+
+
+def referenced_addresses(expression: str, names: frozenset[str] = frozenset()
+                         ) -> Iterator[str]:
     """Element addresses an expression reads, e.g. ``var.x``, ``hcloud_server.a``.
 
     Function names, string literals, built-ins (``each``, ``count``, ``self``,
-    ``path``, ``terraform``) and the encryption roots are not addresses.
+    ``path``, ``terraform``), the encryption roots, the names a ``for`` expression
+    binds and the local `names` in scope are not addresses.
     """
-    for literal in _STRING_LITERAL.findall(expression):  # templates nested in strings
-        for inner in interpolations(literal):
-            yield from referenced_addresses(inner)
-    bare = _STRING_LITERAL.sub('""', expression)
+    bare, literals, _ = _code(expression, 0, nested=False)
     local_names = {name for pair in _FOR_NAMES.findall(bare) for name in pair if name}
+    if local_names:
+        names = names | local_names
+    for literal in literals:  # templates nested in strings
+        if "{" in literal:
+            yield from template_addresses(literal, names)
     for match in _TRAVERSAL.finditer(bare):
         parts = match.group(0).split(".")
         root = parts[0]
-        if root in _BUILTIN_ROOTS or root in local_names:
+        if root in _BUILTIN_ROOTS or root in names:
             continue
         if root in ("var", "local", "module"):
             yield f"{root}.{parts[1]}"

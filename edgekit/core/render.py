@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from edgekit.core.construct import Construct
-from edgekit.core.refs import Ref, interpolations, referenced_addresses
+from edgekit.core.refs import Ref, template_addresses
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -21,68 +21,152 @@ class RenderError(Exception):
         super().__init__(message)
         self.pointer = pointer
         self.message = message
+        self._inner: list[str] = []
+
+    def _within(self, part: str) -> RenderError:
+        """Record that the bad value sits below `part`; the pointer is built only on error."""
+        self._inner.append(part)
+        self.pointer = "$" + "".join(reversed(self._inner))
+        return self
+
+
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 def render(value: Any, reads: set[str]) -> Any:
     """Plain JSON data for `value`; every address it reads is added to `reads`.
 
+    Copy on write: a dict or list that holds only plain data is returned as it is, so
+    a body shares what it does not change with the element's configuration (the
+    document is read, never mutated: overrides copy the containers they change).
     Raises `RenderError` with the pointer of the first value JSON cannot hold.
     """
-    return _render(value, reads, "$")
+    return _render(value, reads, _NO_NAMES)
 
 
-def _render(value: Any, reads: set[str], pointer: str) -> Any:
+def _render(value: Any, reads: set[str], names: frozenset[str]) -> Any:
+    """`names`: local names in scope (iterators of the enclosing ``dynamic`` blocks)."""
     kind = type(value)
     if kind is str:
         if "{" in value:
-            _scan(value, reads)
+            reads.update(template_addresses(value, names))
         return value
     if kind is dict:
-        out = {}
+        out = None
         for key, item in value.items():
             if type(key) is not str:
-                raise RenderError(f"{pointer}", f"object keys must be strings, got {key!r}")
-            out[key] = _render(item, reads, f"{pointer}.{key}")
-        return out
+                raise RenderError("$", f"object keys must be strings, got {key!r}")
+            try:
+                new = _dynamic(item, reads, names, labels=True) if key == "dynamic" \
+                    else _render(item, reads, names)
+            except RenderError as err:
+                raise err._within(f".{key}") from None
+            if new is not item:
+                if out is None:
+                    out = dict(value)
+                out[key] = new
+        return value if out is None else out
     if kind is list or kind is tuple:
-        return [_render(item, reads, f"{pointer}[{i}]") for i, item in enumerate(value)]
+        items = None
+        for i, item in enumerate(value):
+            try:
+                new = _render(item, reads, names)
+            except RenderError as err:
+                raise err._within(f"[{i}]") from None
+            if new is not item:
+                if items is None:
+                    items = list(value)
+                items[i] = new
+        if items is None:
+            return value if kind is list else list(value)
+        return items
     if kind is Ref:
         reads.add(value.address)
         return str(value)
     if value is None or kind in _SCALARS:
         if kind is float and value != value:
-            raise RenderError(pointer, "NaN cannot be written as JSON")
+            raise RenderError("$", "NaN cannot be written as JSON")
         return value
     if isinstance(value, Construct) and hasattr(value, "address"):
         address: str = value.address
         reads.add(address)
         return address
     if isinstance(value, set | frozenset):
-        raise RenderError(pointer, "sets have no stable order; pass a sorted list")
+        raise RenderError("$", "sets have no stable order; pass a sorted list")
     if isinstance(value, dict):
-        return _render(dict(value), reads, pointer)
+        return _render(dict(value), reads, names)
     raise RenderError(
-        pointer, f"cannot write a {kind.__name__} as JSON; expected a string, number, bool, "
+        "$", f"cannot write a {kind.__name__} as JSON; expected a string, number, bool, "
         "list, dict, Ref or element"
     )
 
 
-def _scan(text: str, reads: set[str]) -> None:
-    for expression in interpolations(text):
-        reads.update(referenced_addresses(expression))
+def _dynamic(value: Any, reads: set[str], names: frozenset[str], *, labels: bool,
+             iterator: str = "") -> Any:
+    """A ``dynamic`` block: ``{label: body}`` (or a list of those), each body an object
+    (or a list) whose ``content`` sees the iterator (``iterator``, else the label)."""
+    if isinstance(value, list | tuple):
+        return _each(value, lambda i, item: _dynamic(item, reads, names, labels=labels,
+                                                     iterator=iterator))
+    if type(value) is not dict:
+        return _render(value, reads, names)
+    if labels:
+        return _each_key(value, lambda label, body: _dynamic(body, reads, names,
+                                                             labels=False, iterator=label))
+    own = value.get("iterator")
+    inner = names | {own if isinstance(own, str) else iterator}
+    return _each_key(value, lambda key, item: _render(item, reads, inner if key == "content"
+                                                      else names))
 
 
-def find_reads(value: Any, address: str, pointer: str = "$") -> Iterator[str]:
-    """JSON pointers in `value` (already rendered) where `address` is read."""
+def _each_key(value: dict[str, Any], render_item: Any) -> dict[str, Any]:
+    out = None
+    for key, item in value.items():
+        try:
+            new = render_item(key, item)
+        except RenderError as err:
+            raise err._within(f".{key}") from None
+        if new is not item:
+            if out is None:
+                out = dict(value)
+            out[key] = new
+    return value if out is None else out
+
+
+def _each(value: list[Any] | tuple[Any, ...], render_item: Any) -> list[Any]:
+    items = list(value)
+    for i, item in enumerate(value):
+        try:
+            items[i] = render_item(i, item)
+        except RenderError as err:
+            raise err._within(f"[{i}]") from None
+    return value if isinstance(value, list) and all(
+        a is b for a, b in zip(items, value, strict=True)) else items
+
+
+def find_reads(value: Any, address: str, pointer: str = "$",
+               names: frozenset[str] = _NO_NAMES, dynamic: str = "") -> Iterator[str]:
+    """JSON pointers in `value` (already rendered) where `address` is read.
+
+    `dynamic` follows the shape of a ``dynamic`` block as `_dynamic` does: ``labels``
+    (label → body), ``body:<iterator>`` (a body whose ``content`` sees the iterator).
+    """
     if isinstance(value, str):
-        if "{" in value:
-            for expression in interpolations(value):
-                if address in set(referenced_addresses(expression)):
-                    yield pointer
-                    return
+        if "{" in value and address in set(template_addresses(value, names)):
+            yield pointer
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from find_reads(item, address, f"{pointer}.{key}")
+            here = f"{pointer}.{key}"
+            if dynamic == "labels":
+                yield from find_reads(item, address, here, names, f"body:{key}")
+            elif dynamic.startswith("body:"):
+                own = value.get("iterator")
+                inner = names | {own if isinstance(own, str) else dynamic[5:]}
+                yield from find_reads(item, address, here,
+                                      inner if key == "content" else names)
+            else:
+                yield from find_reads(item, address, here, names,
+                                      "labels" if key == "dynamic" else "")
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from find_reads(item, address, f"{pointer}[{i}]")
+            yield from find_reads(item, address, f"{pointer}[{i}]", names, dynamic)

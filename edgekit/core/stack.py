@@ -18,6 +18,12 @@ TOFU_REQUIRED_VERSION = ">= 1.10.0"
 """`use_lockfile` on the S3 backend needs OpenTofu 1.10."""
 
 
+
+def r2_endpoint(account_id: str) -> str:
+    """The S3-protocol endpoint of a Cloudflare account's R2 (state, logs, buckets)."""
+    return f"https://{account_id}.r2.cloudflarestorage.com"
+
+
 @attrs.frozen(kw_only=True)
 class R2State:
     """State in a Cloudflare R2 bucket through OpenTofu's S3 backend.
@@ -40,7 +46,7 @@ class R2State:
                 "bucket": self.bucket,
                 "key": self.key or f"{stack_name}/terraform.tfstate",
                 "region": "auto",
-                "endpoints": {"s3": f"https://{self.account_id}.r2.cloudflarestorage.com"},
+                "endpoints": {"s3": r2_endpoint(self.account_id)},
                 "skip_credentials_validation": True,
                 "skip_region_validation": True,
                 "skip_requesting_account_id": True,

@@ -16,12 +16,12 @@ import orjson
 
 from edgekit.core.files import Transaction
 
-_JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+_JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
 
 def dump_json(data: Any) -> bytes:
     """Canonical JSON: sorted keys, two-space indent, trailing newline."""
-    return orjson.dumps(data, option=_JSON_OPTIONS) + b"\n"
+    return orjson.dumps(data, option=_JSON_OPTIONS)  # the newline without a copy
 
 
 def write_tree(outdir: Path, files: Mapping[str, bytes], keep: Mapping[str, Path] = {}) -> None:

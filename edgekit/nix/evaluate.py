@@ -22,6 +22,7 @@ from edgekit.core.errors import EdgekitError
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 COMPOSE_NIX = ROOT / "nix" / "compose.nix"
+"""Where compose.nix is when edgekit runs from its source tree (not in a wheel install)."""
 INSTALL_HINT = "apt-get install -y nix-bin  (Debian's Nix 2.8; no daemon needed as root)"
 TIMEOUT = 120  # seconds
 
@@ -103,9 +104,21 @@ def evaluate_file(path: Path, arguments: Mapping[str, Any] | None = None) -> Any
     return evaluate(f"import {_nix_string(str(path.resolve()))}", arguments)
 
 
-def evaluate_compose(arguments: Mapping[str, Any], *, compose_nix: Path = COMPOSE_NIX
+def compose_nix_path(root: Path | None = None) -> Path:
+    """The project's ``nix/compose.nix`` (`root`, default the current folder), else the
+    one of the source tree edgekit runs from. A wheel install has no source tree: the
+    file belongs to the project, beside its ``flake.nix``."""
+    for candidate in ((root or Path.cwd()) / "nix" / "compose.nix", COMPOSE_NIX):
+        if candidate.is_file():
+            return candidate
+    raise NixError(f"no nix/compose.nix in {root or Path.cwd()}: run this in the project "
+                   "folder (the one with flake.nix and nix/)")
+
+
+def evaluate_compose(arguments: Mapping[str, Any], *, compose_nix: Path | None = None
                      ) -> dict[str, Any]:
     """``nix/compose.nix`` applied to `arguments` (see `edgekit.nix.compose.nix_arguments`)."""
+    compose_nix = compose_nix or compose_nix_path()
     value = evaluate_file(compose_nix, arguments)
     if not isinstance(value, dict):
         raise NixError(f"{compose_nix} returned {type(value).__name__}, expected an attrset")

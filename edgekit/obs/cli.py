@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from edgekit.core.stack import r2_endpoint
 from edgekit.obs.contract import LogsError
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
@@ -131,7 +132,7 @@ def add_logs_parser(
         "and listed; the exit code is then 1.\n\n"
         "Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (an R2 API token), or\n"
         "--profile / AWS_PROFILE. Endpoint: --endpoint, $EDGEKIT_R2_ENDPOINT, or\n"
-        "https://$CLOUDFLARE_ACCOUNT_ID.r2.cloudflarestorage.com.")
+        f"{r2_endpoint('$CLOUDFLARE_ACCOUNT_ID')}.")
     s.add_argument("--stack", required=True, help="the stack whose logs to fetch, e.g. prod")
     s.add_argument("--bucket", help=f"the logs bucket (default: ${BUCKET_ENV} or "
                    f"{DEFAULT_BUCKET})")

@@ -48,6 +48,7 @@ from botocore.exceptions import (
 )
 
 from edgekit.core.files import write_atomic
+from edgekit.core.stack import r2_endpoint
 from edgekit.obs.contract import OBJECT_SUFFIX, STATE_FILE, LogsError, parse_key, stack_prefix
 
 if TYPE_CHECKING:
@@ -91,10 +92,10 @@ def resolve_endpoint(endpoint_url: str | None = None) -> str:
     if env := os.environ.get(ENDPOINT_ENV):
         return env
     if account := os.environ.get(ACCOUNT_ENV):
-        return f"https://{account}.r2.cloudflarestorage.com"
+        return r2_endpoint(account)
     raise LogsError(
         f"no R2 endpoint: pass --endpoint, or set {ENDPOINT_ENV} "
-        f"(e.g. https://<account id>.r2.cloudflarestorage.com), or set {ACCOUNT_ENV}"
+        f"(e.g. {r2_endpoint('<account id>')}), or set {ACCOUNT_ENV}"
     )
 
 

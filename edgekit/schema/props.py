@@ -10,30 +10,52 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import cattrs
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+import attrs
 
 from edgekit.core.errors import ConstructError, Problem
 from edgekit.core.files import exists, generation, read_bytes
+from edgekit.schema.fastcheck import Predicate, compile_schema
+
+if TYPE_CHECKING:  # jsonschema is imported only to describe invalid properties
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 PACKAGE_SCHEMA_DIR = Path(__file__).resolve().parent / "cue"
 
 
+_project_schemas: Path | None = None
+
+
 def schema_dir() -> Path:
-    """Where the CUE-exported JSON Schemas live: edgekit's package data, unless
-    ``EDGEKIT_SCHEMA_DIR`` points elsewhere (tests use it to work on a copy)."""
+    """Where the CUE-exported JSON Schemas live: ``EDGEKIT_SCHEMA_DIR`` when set (tests
+    work on a copy), else the project's own export when edgekit is installed apart from
+    the project (`use_project_schemas`), else edgekit's package data."""
     override = os.environ.get("EDGEKIT_SCHEMA_DIR")
-    return Path(override) if override else PACKAGE_SCHEMA_DIR
+    return Path(override) if override else _project_schemas or PACKAGE_SCHEMA_DIR
+
+
+def use_project_schemas(folder: Path | None) -> None:
+    """Validate properties against the schemas a project exported from its own cue/ (set
+    by `edgekit.cue.export` when edgekit runs from a wheel); None: the package's."""
+    global _project_schemas
+    _project_schemas = folder  # the caches below are keyed by the folder
 
 T = TypeVar("T")
 
-_converter = cattrs.Converter(forbid_extra_keys=True)
+
+@cache
+def _cattrs_converter() -> Any:
+    """cattrs, for what the plain structuring below refuses: its messages name the field."""
+    import cattrs
+
+    return cattrs.Converter(forbid_extra_keys=True)
 
 
 class PropsError(ConstructError):
@@ -61,18 +83,32 @@ def _schema_for(definition: str, folder: Path, _generation: int) -> dict[str, An
 
 
 def validator_for(definition: str) -> Draft202012Validator:
-    """Compiled once per definition: compiling per call would dominate synth time."""
+    """Compiled once per definition: compiling per call would dominate synth time. The
+    schemas themselves are checked against the metaschema by the tests, not here."""
     return _validator_for(definition, schema_dir(), generation())
 
 
 @cache
 def _validator_for(definition: str, folder: Path, _generation: int) -> Draft202012Validator:
-    schema = _schema_for(definition, folder, _generation)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_schema_for(definition, folder, _generation))
+
+
+def predicate_for(definition: str) -> Predicate | None:
+    """The fast valid-or-not check of ``#<definition>`` (None: always use jsonschema)."""
+    return _predicate_for(definition, schema_dir(), generation())
+
+
+@cache
+def _predicate_for(definition: str, folder: Path, _generation: int) -> Predicate | None:
+    return compile_schema(_schema_for(definition, folder, _generation))
 
 
 def problems_in(definition: str, data: Any, path: str) -> list[Problem]:
+    valid = predicate_for(definition)
+    if valid is not None and valid(data):
+        return []  # the common case; jsonschema describes what is wrong otherwise
     errors = sorted(validator_for(definition).iter_errors(data),
                     key=lambda e: (list(map(str, e.absolute_path)), e.validator or ""))
     return [Problem(path=path, address=f"#{definition}", message=describe(e),
@@ -85,12 +121,59 @@ def structure(definition: str, cls: type[T], data: Mapping[str, Any], path: str)
     if problems:
         raise PropsError(problems)
     try:
-        return _converter.structure(dict(data), cls)
+        return _build(cls, data)  # schema-valid data: the plain path (no cattrs at all)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        pass
+    import cattrs
+
+    try:
+        result: T = _cattrs_converter().structure(dict(data), cls)
+        return result
     except (cattrs.BaseValidationError, ValueError, TypeError) as err:
         lines = cattrs.transform_error(err) if isinstance(err, cattrs.BaseValidationError) \
             else [str(err)]
         raise PropsError(Problem(path=path, address=f"#{definition}", message=line)
                          for line in lines) from err
+
+
+def _build(cls: type[T], data: Mapping[str, Any]) -> T:
+    """An attrs instance from data the JSON Schema accepted: nested attrs classes, tuples
+    from lists, dicts and optionals by the field types; anything unexpected raises (then
+    cattrs runs and says what is wrong)."""
+    fields = _fields_of(typing.cast(Any, cls))
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise TypeError(f"unknown fields {sorted(unknown)}")
+    return cls(**{name: convert(value) if convert else value
+                  for name, value in data.items() for convert in (fields[name],)})
+
+
+Convert = Callable[[Any], Any] | None
+
+
+@cache
+def _fields_of(cls: type) -> dict[str, Convert]:
+    hints = typing.get_type_hints(cls)
+    return {field.name: _converter_for(hints[field.name]) for field in attrs.fields(cls)}
+
+
+def _converter_for(annotation: Any) -> Convert:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if attrs.has(annotation):
+        return lambda value: _build(annotation, value)
+    if origin is tuple:
+        item = _converter_for(args[0])
+        return (lambda value: tuple(map(item, value))) if item else tuple
+    if origin is dict:
+        inner = _converter_for(args[1])
+        return (lambda value: {k: inner(v) for k, v in value.items()}) if inner else dict
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if len(options) != 1:
+            return None
+        option = _converter_for(options[0])
+        return (lambda value: None if value is None else option(value)) if option else None
+    return None  # str, int, bool, Literal[...], Any: the schema checked them
 
 
 def pointer_of(parts: Iterable[Any]) -> str:
@@ -106,6 +189,8 @@ def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
     CUE exports ``int & >=1`` as ``allOf: [{type: number}, {type: integer, ...}]``, so a
     string there fails two type checks; the later, more specific one is kept.
     """
+    from jsonschema.exceptions import best_match
+
     chosen: dict[tuple[str, str], ValidationError] = {}
     for error in errors:
         if error.context and error.validator in ("anyOf", "oneOf"):

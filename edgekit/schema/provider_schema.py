@@ -1,8 +1,8 @@
 """Check emitted blocks against the providers' own schemas, in pure Python.
 
 The schemas are the committed output of ``tofu providers schema -json`` for the
-pinned provider binaries (``edgekit/schema/data/<name>-<version>.json.gz``). A
-provider's schema is loaded the first time a stack uses that provider.
+pinned provider binaries (``edgekit/schema/data/<name>-<version>.json.gz``). Only the
+types a stack uses are parsed, the first time it uses them (`schema_index`).
 
 What is checked, for every resource, data source and provider block:
 unknown attributes and blocks, missing required ones, read-only (computed)
@@ -14,37 +14,18 @@ are only known at plan time and are not type-checked here.
 from __future__ import annotations
 
 import difflib
-import gzip
 from collections.abc import Callable
-from functools import cache
-from importlib import resources
 from typing import Any
-
-import orjson
 
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import Problem
-from edgekit.core.synth import ProviderPin, StackResult
+from edgekit.core.synth import ProviderPin, StackResult, provider_name
+from edgekit.schema import schema_index
 
 RESOURCE_META = frozenset(
     {"count", "for_each", "provider", "depends_on", "lifecycle", "connection", "provisioner", "//"}
 )
 PROVIDER_META = frozenset({"alias", "//"})
-
-
-@cache
-def load_schema(name: str, version: str) -> dict[str, Any] | None:
-    """The provider's schema (``provider``, ``resource_schemas``, ...) or None if absent."""
-    filename = f"{name}-{version}.json.gz"
-    ref = resources.files("edgekit.schema").joinpath("data", filename)
-    if not ref.is_file():
-        return None
-    dump = orjson.loads(gzip.decompress(ref.read_bytes()))
-    schemas: dict[str, Any] = dump["provider_schemas"]
-    for source, schema in schemas.items():
-        if source.endswith(f"/{name}"):
-            return dict(schema)
-    return None
 
 
 class SchemaCheck:
@@ -60,7 +41,7 @@ class SchemaCheck:
             if isinstance(element, Resource):
                 kind = "data_source_schemas" if isinstance(element, DataSource) else \
                     "resource_schemas"
-                name, type_name, meta = element.type.split("_", 1)[0], element.type, RESOURCE_META
+                name, type_name, meta = provider_name(element.type), element.type, RESOURCE_META
             elif isinstance(element, Provider):
                 kind, name, type_name, meta = "provider", element.type, element.type, PROVIDER_META
             else:
@@ -76,36 +57,27 @@ class SchemaCheck:
         pin = self.pins.get(name)
         if pin is None:
             return []  # unpinned: reported by the terraform block
-        schema = load_schema(pin.name, pin.version)
-        if schema is None:
-            return [("", f"no committed schema for provider {name} {pin.version}; run "
-                     "`make schemas` to dump it from the built provider")]
-        if kind == "provider":
-            block = schema["provider"]["block"]
-        else:
-            table: dict[str, Any] = schema.get(kind, {})
-            entry = table.get(type_name)
-            if entry is None:
+        key = (pin.name, pin.version, kind, type_name)
+        compiled = _COMPILED.get(key)
+        if compiled is None:
+            schema = schema_index.load(pin.name, pin.version)
+            if schema is None:
+                return [("", f"no committed schema for provider {name} {pin.version}; run "
+                         "`make schemas` to dump it from the built provider")]
+            block = schema.provider_block() if kind == "provider" else \
+                schema.block(kind, type_name)
+            if block is None:
                 what = "data source" if kind == "data_source_schemas" else "resource type"
                 return [("", f"unknown {what} {type_name!r} for provider {name} {pin.version}"
-                         + _suggest(type_name, table))]
-            block = entry["block"]
+                         + _suggest(type_name, schema.types(kind)))]
+            compiled = _COMPILED[key] = BlockCheck(block)
         out: list[tuple[str, str]] = []
-        compiled = _compiled(pin.name, pin.version, kind, type_name, block)
         compiled.check(body, "$", out, meta)
         return out
 
 
 _COMPILED: dict[tuple[str, str, str, str], BlockCheck] = {}
-
-
-def _compiled(name: str, version: str, kind: str, type_name: str,
-              block: dict[str, Any]) -> BlockCheck:
-    key = (name, version, kind, type_name)
-    check = _COMPILED.get(key)
-    if check is None:
-        check = _COMPILED[key] = BlockCheck(block)
-    return check
+"""Each type's schema parsed from its committed dump and compiled once, when first used."""
 
 
 def _suggest(name: str, options: Any) -> str:
@@ -125,7 +97,7 @@ FieldCheck = Callable[[Any, str, Out], None]
 class BlockCheck:
     """A schema block compiled once into per-key checks (synth checks thousands of bodies)."""
 
-    __slots__ = ("fields", "known", "required", "required_blocks")
+    __slots__ = ("blocks", "fields", "known", "required", "required_blocks")
 
     def __init__(self, block: dict[str, Any]) -> None:
         attributes: dict[str, Any] = block.get("attributes", {})
@@ -133,8 +105,10 @@ class BlockCheck:
         self.fields: dict[str, FieldCheck] = {}
         for key, attribute in attributes.items():
             self.fields[key] = _attribute_check(key, attribute)
+        self.blocks: dict[str, BlockCheck] = {}
         for key, nested in blocks.items():
-            self.fields[key] = _nested_block_check(key, nested)
+            inner = self.blocks[key] = BlockCheck(nested["block"])
+            self.fields[key] = _nested_block_check(key, nested, inner)
         self.known = sorted(self.fields)
         self.required = tuple(
             (key, _describe_attribute(a)) for key, a in sorted(attributes.items())
@@ -150,10 +124,13 @@ class BlockCheck:
             out.append((pointer, f"expected an object (a block body), got {_kind(body)}"))
             return
         fields = self.fields
+        dynamic: set[str] = set()
         for key, value in body.items():
             check = fields.get(key)
             if check is not None:
                 check(value, f"{pointer}.{key}", out)
+            elif key == "dynamic" and self.blocks:
+                dynamic = self._check_dynamic(value, f"{pointer}.dynamic", out)
             elif key not in meta:
                 hint = _suggest(key, self.known)
                 out.append((f"{pointer}.{key}", f"unknown attribute {key!r}{hint}" if hint else
@@ -164,9 +141,46 @@ class BlockCheck:
                 out.append((f"{pointer}.{key}",
                             f"missing required attribute {key!r} ({description})"))
         for key, minimum in self.required_blocks:
-            if key not in body:
+            if key not in body and key not in dynamic:
                 out.append((f"{pointer}.{key}",
                             f"missing required block {key!r} (at least {minimum})"))
+
+
+    def _check_dynamic(self, value: Any, pointer: str, out: Out) -> set[str]:
+        """``dynamic "<block>" { for_each, iterator, labels, content }`` blocks: each label
+        names a nested block type, `content` is checked as that block. Returns the labels."""
+        specs = [(pointer, value)] if isinstance(value, dict) else \
+            [(f"{pointer}[{i}]", v) for i, v in enumerate(value)] \
+            if isinstance(value, list) else []
+        if not specs or not all(isinstance(v, dict) for _, v in specs):
+            out.append((pointer, "'dynamic' takes an object of blocks by type: "
+                        '{"<block type>": {"for_each": ..., "content": {...}}}'))
+            return set()
+        labels: set[str] = set()
+        for here, by_label in specs:
+            for label, spec in by_label.items():
+                at = f"{here}.{label}"
+                inner = self.blocks.get(label)
+                if inner is None:
+                    out.append((at, f"no nested block type {label!r} to generate"
+                                + (_suggest(label, self.blocks) or
+                                   f" (block types: {', '.join(sorted(self.blocks))})")))
+                    continue
+                labels.add(label)
+                for item_at, item in ([(at, spec)] if not isinstance(spec, list) else
+                                      [(f"{at}[{i}]", x) for i, x in enumerate(spec)]):
+                    if not isinstance(item, dict) or "for_each" not in item \
+                            or "content" not in item:
+                        out.append((item_at, "a dynamic block needs 'for_each' and 'content'"))
+                        continue
+                    for key in sorted(set(item) - _DYNAMIC_KEYS):
+                        out.append((f"{item_at}.{key}", f"unknown argument {key!r} of a "
+                                    "dynamic block (for_each, iterator, labels, content)"))
+                    inner.check(item["content"], f"{item_at}.content", out)
+        return labels
+
+
+_DYNAMIC_KEYS = frozenset({"for_each", "iterator", "labels", "content", "//"})
 
 
 def _attribute_check(key: str, attribute: dict[str, Any]) -> FieldCheck:
@@ -236,9 +250,8 @@ def _nested_attribute_check(key: str, nested: dict[str, Any]) -> FieldCheck:
     return check
 
 
-def _nested_block_check(key: str, nested: dict[str, Any]) -> FieldCheck:
+def _nested_block_check(key: str, nested: dict[str, Any], inner: BlockCheck) -> FieldCheck:
     mode = nested.get("nesting_mode", "single")
-    inner = BlockCheck(nested["block"])
     max_items = nested.get("max_items")
     min_items = nested.get("min_items", 0)
 

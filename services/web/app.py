@@ -1,19 +1,10 @@
 """The `web` service: read-only, cacheable HTML pages, with OpenTelemetry logs and traces.
 
-Self-contained (Python 3.11 stdlib, plus psycopg 3 when Postgres is configured), because the
-glued flake in this folder packages exactly this file and ``edgekit.json``.
-
-Configuration: ``edgekit.json`` beside this file (``EDGEKIT_CONFIG`` names another), generated
-from CUE: port, health path, Postgres role and database. The environment overrides it:
-
-- ``PORT``, ``BIND`` (default ``127.0.0.1``: only cloudflared on the same node reaches it);
-- ``PGHOST`` (Postgres is read only when it is set), ``PGPORT``, ``PGUSER``, ``PGDATABASE``,
-  and the password from ``PGPASSWORD``, or the file ``PGPASSWORD_FILE``, or the systemd
-  credential ``$CREDENTIALS_DIRECTORY/pgpassword`` (what the NixOS module uses);
-- ``CACHE_MAX_AGE`` (seconds, default 300: CUE's ``services.web.cache.ttl_seconds``);
-- ``OTEL_EXPORTER_OTLP_ENDPOINT`` (default: ``otel.endpoint`` of edgekit.json),
-  ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SDK_DISABLED``,
-  ``OTEL_BSP_SCHEDULE_DELAY`` (milliseconds between exports, default 1000).
+What every service shares (configuration from ``edgekit.json`` and the environment, the
+Postgres password, telemetry, the HTTP server) is ``services/lib/edgekit_service.py``, which
+the glued flake packages with this file; from the repository:
+``PYTHONPATH=services/lib python services/web/app.py``. Besides the shared settings,
+``CACHE_MAX_AGE`` (seconds, default 300: CUE's ``services.web.cache.ttl_seconds``).
 
 Routes (GET and HEAD only; anything else is 405): ``GET <health_path>`` → 200
 ``{"status": "ok"}`` (503 when Postgres is configured and unreachable); ``GET /`` → the home
@@ -22,30 +13,16 @@ and ``GET /docs/<page>`` → documentation pages. Pages carry
 ``Cache-Control: public, max-age=300`` so Cloudflare caches them. The service connects with
 its read-only role (``svc_web_ro``, ``default_transaction_read_only``) and has no code path
 that writes.
-
-Telemetry is best effort: one span and one log record per request go into a bounded queue
-that a background thread posts as OTLP/HTTP JSON to ``<endpoint>/v1/traces`` and
-``/v1/logs``. A full queue drops; an unreachable collector is ignored; a request never waits
-for it or fails because of it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import html
-import json
 import os
-import queue
-import secrets
-import signal
 import sys
-import threading
-import time
-import urllib.parse
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+
+from edgekit_service import HttpError, Reply, ServiceHandler, serve
 
 HERE = Path(__file__).resolve().parent
 MAX_AGE = int(os.environ.get("CACHE_MAX_AGE", "300"))
@@ -53,214 +30,7 @@ DOCS = {
     "getting-started": ("Getting started", "Everything here is read-only and cached at the edge."),
     "api": ("The api service", "Items are written through api.edgekit.example, not here."),
 }
-SCOPE = "edgekit.service"
-
-
-# ------------------------------------------------------------------ configuration
-
-
-def load_config() -> dict[str, Any]:
-    path = Path(os.environ.get("EDGEKIT_CONFIG") or HERE / "edgekit.json")
-    data: dict[str, Any] = json.loads(path.read_text())
-    pg = data.get("postgres") or {}
-    otel = data.get("otel") or {}
-    env = os.environ
-    return {
-        "service": data["service"],
-        "bind": env.get("BIND", "127.0.0.1"),
-        "port": int(env.get("PORT", data["port"])),
-        "health_path": data.get("health_path", "/healthz"),
-        "pg": {
-            "host": env.get("PGHOST") or None,
-            "port": int(env.get("PGPORT", pg.get("port", 5432))),
-            "user": env.get("PGUSER", pg.get("role")),
-            "dbname": env.get("PGDATABASE", pg.get("database")),
-        },
-        "otel": {
-            "endpoint": env.get("OTEL_EXPORTER_OTLP_ENDPOINT", otel.get("endpoint")),
-            "service_name": env.get("OTEL_SERVICE_NAME", otel.get("service_name",
-                                                                  data["service"])),
-            "attributes": env.get("OTEL_RESOURCE_ATTRIBUTES", ""),
-            "disabled": env.get("OTEL_SDK_DISABLED", "").lower() == "true",
-            "delay": int(env.get("OTEL_BSP_SCHEDULE_DELAY", "1000")) / 1000,
-        },
-    }
-
-
-def pg_password() -> str | None:
-    if "PGPASSWORD" in os.environ:
-        return os.environ["PGPASSWORD"]
-    candidates = [os.environ.get("PGPASSWORD_FILE")]
-    if os.environ.get("CREDENTIALS_DIRECTORY"):
-        candidates.append(os.path.join(os.environ["CREDENTIALS_DIRECTORY"], "pgpassword"))
-    for candidate in candidates:
-        if candidate and os.path.isfile(candidate):
-            return Path(candidate).read_text().rstrip("\n")
-    return None
-
-
-# ------------------------------------------------------------------ OTLP/HTTP JSON, best effort
-
-
-def _value(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    return {"stringValue": str(value)}
-
-
-def _attributes(pairs: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": key, "value": _value(value)} for key, value in pairs.items()]
-
-
-def resource_attributes(service_name: str, raw: str) -> dict[str, Any]:
-    attributes: dict[str, Any] = {}
-    for item in raw.split(","):
-        key, sep, value = item.partition("=")
-        if sep and key.strip():
-            attributes[urllib.parse.unquote(key.strip())] = urllib.parse.unquote(value.strip())
-    attributes["service.name"] = service_name
-    return attributes
-
-
-class Telemetry:
-    """Spans and log records into a bounded queue; a daemon thread posts them in batches."""
-
-    def __init__(self, endpoint: str | None, resource: dict[str, Any], *, delay: float,
-                 disabled: bool = False, capacity: int = 2048) -> None:
-        self.endpoint = (endpoint or "").rstrip("/")
-        self.enabled = bool(self.endpoint) and not disabled
-        self.resource = {"attributes": _attributes(resource)}
-        self.delay = delay
-        self.queue: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue(maxsize=capacity)
-        self.dropped = 0
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="otel-export", daemon=True)
-        if self.enabled:
-            self.thread.start()
-
-    def _put(self, kind: str, item: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        try:
-            self.queue.put_nowait((kind, item))
-        except queue.Full:
-            self.dropped += 1
-
-    def span(self, name: str, *, trace_id: str, span_id: str, parent: str | None,
-             start: int, end: int, attributes: dict[str, Any], error: bool) -> None:
-        span: dict[str, Any] = {
-            "traceId": trace_id, "spanId": span_id, "name": name, "kind": 2,
-            "startTimeUnixNano": str(start), "endTimeUnixNano": str(end),
-            "attributes": _attributes(attributes),
-            "status": {"code": 2 if error else 1},
-        }
-        if parent:
-            span["parentSpanId"] = parent
-        self._put("traces", span)
-
-    def log(self, body: str, *, severity: str = "INFO", trace_id: str | None = None,
-            span_id: str | None = None, attributes: dict[str, Any] | None = None) -> None:
-        now = str(time.time_ns())
-        record: dict[str, Any] = {
-            "timeUnixNano": now, "observedTimeUnixNano": now,
-            "severityNumber": {"DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17}.get(severity, 9),
-            "severityText": severity, "body": {"stringValue": body},
-            "attributes": _attributes(attributes or {}),
-        }
-        if trace_id and span_id:
-            record |= {"traceId": trace_id, "spanId": span_id}
-        self._put("logs", record)
-
-    def _payload(self, kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        scope = {"name": SCOPE}
-        if kind == "traces":
-            return {"resourceSpans": [{"resource": self.resource,
-                                       "scopeSpans": [{"scope": scope, "spans": items}]}]}
-        return {"resourceLogs": [{"resource": self.resource,
-                                  "scopeLogs": [{"scope": scope, "logRecords": items}]}]}
-
-    def _post(self, kind: str, items: list[dict[str, Any]]) -> None:
-        body = json.dumps(self._payload(kind, items)).encode()
-        request = urllib.request.Request(f"{self.endpoint}/v1/{kind}", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-        with contextlib.suppress(Exception), urllib.request.urlopen(request, timeout=2) as reply:
-            reply.read()
-
-    def _drain(self) -> None:
-        batches: dict[str, list[dict[str, Any]]] = {"traces": [], "logs": []}
-        while True:
-            try:
-                kind, item = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            batches[kind].append(item)
-        for kind, items in batches.items():
-            for start in range(0, len(items), 512):
-                self._post(kind, items[start:start + 512])
-
-    def _run(self) -> None:
-        while not self.stopping.wait(self.delay):
-            self._drain()
-        self._drain()
-
-    def close(self, timeout: float = 2.0) -> None:
-        self.stopping.set()
-        if self.thread.is_alive():
-            self.thread.join(timeout)
-
-
-# ------------------------------------------------------------------ Postgres
-
-
-class Database:
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self.settings = settings
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.settings["host"])
-
-    def connect(self) -> Any:
-        import psycopg  # only needed when Postgres is configured
-
-        return psycopg.connect(host=self.settings["host"], port=self.settings["port"],
-                               user=self.settings["user"], dbname=self.settings["dbname"],
-                               password=pg_password(), connect_timeout=5)
-
-    def ping(self) -> None:
-        with self.connect() as conn:
-            conn.execute("SELECT 1")
-
-    def items(self) -> list[dict[str, Any]]:
-        with self.connect() as conn:
-            rows = conn.execute("SELECT id, name FROM app.items ORDER BY id").fetchall()
-        return [{"id": row[0], "name": row[1]} for row in rows]
-
-
-# ------------------------------------------------------------------ HTTP
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _hex(text: str, length: int) -> bool:
-    return (len(text) == length and all(c in "0123456789abcdef" for c in text)
-            and text.strip("0") != "")
-
-
-def _parent(header: str | None) -> tuple[str, str | None]:
-    """Trace id and parent span id from a W3C ``traceparent`` header, or a new trace."""
-    parts = (header or "").strip().lower().split("-")
-    if len(parts) == 4 and _hex(parts[1], 32) and _hex(parts[2], 16):
-        return parts[1], parts[2]
-    return secrets.token_hex(16), None
+HTML = "text/html; charset=utf-8"
 
 
 def _page(title: str, body: str) -> str:
@@ -269,26 +39,8 @@ def _page(title: str, body: str) -> str:
             f"{body}\n</body></html>\n")
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(ServiceHandler):
     server_version = "edgekit-web"
-    config: dict[str, Any]
-    db: Database
-    telemetry: Telemetry
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # every request is logged through OTEL in _handle
-
-    def _send(self, status: int, body: bytes, content_type: str, cache: str,
-              head: bool, extra: dict[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", cache)
-        for key, value in extra.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
 
     def _home(self) -> str:
         parts = ["<p>edgekit reference web service.</p>",
@@ -299,110 +51,23 @@ class Handler(BaseHTTPRequestHandler):
             parts.append(f"<h2>Items</h2>\n<ul>{items}</ul>")
         return _page("edgekit", "\n".join(parts))
 
-    def _route(self, method: str, path: str) -> tuple[int, str, str, str]:
-        """Status, body, content type and Cache-Control of a GET of `path`."""
+    def route(self, method: str, path: str) -> Reply:
         if method not in {"GET", "HEAD"}:
             raise HttpError(405, f"{method} is not allowed: the web service is read-only")
         cached = f"public, max-age={MAX_AGE}"
         if path == self.config["health_path"]:
-            status, payload = 200, {"status": "ok", "db": "not configured"}
-            if self.db.configured:
-                try:
-                    self.db.ping()
-                    payload["db"] = "ok"
-                except Exception as error:  # report, do not crash
-                    status, payload = 503, {"status": "error", "db": type(error).__name__}
-            return status, json.dumps(payload), "application/json", "no-store"
+            return self.health()
         if path == "/":
-            return 200, self._home(), "text/html; charset=utf-8", cached
+            return Reply(200, self._home(), HTML, cached)
         if path in {"/docs", "/docs/"}:
             links = "".join(f'<li><a href="/docs/{slug}">{html.escape(title)}</a></li>'
                             for slug, (title, _) in sorted(DOCS.items()))
-            return 200, _page("Documentation", f"<ul>{links}</ul>"), \
-                "text/html; charset=utf-8", cached
+            return Reply(200, _page("Documentation", f"<ul>{links}</ul>"), HTML, cached)
         if path.startswith("/docs/") and path[len("/docs/"):].rstrip("/") in DOCS:
             title, text = DOCS[path[len("/docs/"):].rstrip("/")]
-            return 200, _page(title, f"<p>{html.escape(text)}</p>"), \
-                "text/html; charset=utf-8", cached
+            return Reply(200, _page(title, f"<p>{html.escape(text)}</p>"), HTML, cached)
         raise HttpError(404, f"no page at {path}")
-
-    def _handle(self, method: str) -> None:
-        start = time.time_ns()
-        trace_id, parent = _parent(self.headers.get("traceparent"))
-        span_id = secrets.token_hex(8)
-        path = urllib.parse.urlsplit(self.path).path
-        error: str | None = None
-        extra: dict[str, str] = {}
-        try:
-            status, body, content_type, cache = self._route(method, path)
-        except HttpError as failure:
-            status, cache = failure.status, "no-store"
-            body, content_type = json.dumps({"error": str(failure)}), "application/json"
-            if status == 405:
-                extra["Allow"] = "GET, HEAD"
-        except Exception as failure:  # a bug or a database error: 500, and say so in OTEL
-            error = f"{type(failure).__name__}: {failure}"
-            status, cache = 500, "no-store"
-            body, content_type = json.dumps({"error": type(failure).__name__}), \
-                "application/json"
-        with contextlib.suppress(OSError):
-            self._send(status, body.encode(), content_type, cache, method == "HEAD", extra)
-        attributes = {"http.request.method": method, "url.path": path,
-                      "http.response.status_code": status}
-        self.telemetry.span(f"{method} {path}", trace_id=trace_id, span_id=span_id,
-                            parent=parent, start=start, end=time.time_ns(),
-                            attributes=attributes, error=status >= 500)
-        severity = "ERROR" if status >= 500 else "INFO"
-        self.telemetry.log(f"{method} {path} {status}" + (f" {error}" if error else ""),
-                           severity=severity, trace_id=trace_id, span_id=span_id,
-                           attributes=attributes)
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_HEAD(self) -> None:
-        self._handle("HEAD")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-
-def main() -> int:
-    config = load_config()
-    otel = config["otel"]
-    telemetry = Telemetry(otel["endpoint"],
-                          resource_attributes(otel["service_name"], otel["attributes"]),
-                          delay=otel["delay"], disabled=otel["disabled"])
-    handler = type("BoundHandler", (Handler,), {
-        "config": config, "db": Database(config["pg"]), "telemetry": telemetry})
-    server = ThreadingHTTPServer((config["bind"], config["port"]), handler)
-    server.daemon_threads = True
-
-    def stop(signum: int, frame: Any) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    host, port = str(server.server_address[0]), int(server.server_address[1])
-    print(f"{config['service']} listening on http://{host}:{port}", file=sys.stderr, flush=True)
-    telemetry.log(f"{config['service']} started on {host}:{port}")
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-        telemetry.log(f"{config['service']} stopping")
-        telemetry.close()
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve(Handler, HERE))

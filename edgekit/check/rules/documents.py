@@ -139,14 +139,14 @@ def enums_for(type_name: str) -> Enums:
     """Attribute path (below the resource) → allowed values, from the schema and the table."""
     if type_name not in _ENUMS:
         from edgekit.providers.pins import PINS
-        from edgekit.schema.provider_schema import load_schema
+        from edgekit.schema import schema_index
 
         found: Enums = {}
         pin = PINS.get(type_name.split("_", 1)[0])
-        schema = load_schema(pin.name, pin.version) if pin else None
-        entry = (schema or {}).get("resource_schemas", {}).get(type_name)
-        if entry:
-            _schema_enums(entry["block"], (), found)
+        schema = schema_index.load(pin.name, pin.version) if pin else None
+        block = schema.block("resource_schemas", type_name) if schema else None
+        if block:
+            _schema_enums(block, (), found)
         for (owner, *path), values in KNOWN_ENUMS.items():
             if owner == type_name:
                 found[tuple(path)] = values

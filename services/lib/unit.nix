@@ -1,7 +1,9 @@
-# The systemd unit of this glued flake's service, as plain data: pure Nix, no nixpkgs, so
-# tests evaluate it offline (tests/test_nix.py). flake.nix's nixosModules.default assigns it
-# to systemd.services."edgekit-<service>".
+# The systemd unit of a glued flake's service, as plain data: pure Nix, no nixpkgs, so
+# tests evaluate it offline (tests/test_nix.py). The nixosModules.default that
+# lib.gluedFlake (flake.nix here) gives every service assigns it to
+# systemd.services."edgekit-<service>".
 #
+#   edgekit       the service's parsed edgekit.json (generated from cue/)
 #   package       the service's package (a derivation in the module; any store path string
 #                 in tests); its bin/edgekit-<service> is started
 #   environment   the node's composed env for the service (nix/compose.nix); it overrides the
@@ -12,7 +14,7 @@
 { package
 , environment ? { }
 , passwordFile ? null
-, edgekit ? builtins.fromJSON (builtins.readFile ./edgekit.json)
+, edgekit
 }:
 let
   name = edgekit.service;
