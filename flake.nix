@@ -4,14 +4,17 @@
 #   cue/export/<env>.json       the committed CUE exports (env.placement, env.nodes, services):
 #                               nix/estate.nix reads them all and applies nix/compose.nix,
 #                               which decides per node the services, ports, env and the
-#                               Cloudflare Tunnel ingress (and throws on a service placed
-#                               twice, a port clash, an unknown service or a worker on a node)
+#                               tunnel tokens it runs a cloudflared for (and throws on a
+#                               service placed twice, a port clash, an unknown service or a
+#                               worker on a node); ingress is the tunnels' (tunnel.py)
 #   services/<svc>/flake.nix    the glued flakes (inputs below): each gives nixosModules.default
 #                               and packages.<system>.default (convention: services/lib/flake.nix)
 #   nix/node.nix                a composed node + the glued modules -> the node's NixOS modules:
-#                               its services, cloudflared (tokenFile under /run/keys), Vector,
-#                               services.postgresql on the primary (nix/postgresql/<env>.json
-#                               from edgekit's nixos_postgresql) and system.autoUpgrade
+#                               its services, one cloudflared per tunnel token (root-only
+#                               credentials, ADR 0008), Vector (pinned version, R2 keys from
+#                               its unit), services.postgresql on the primary with its data
+#                               volume mounted by label (nix/postgresql/<env>.json from
+#                               edgekit's nixos_postgresql) and system.autoUpgrade
 #   nix/base.nix                the provider's disk layout and the closed defaults (no SSH)
 #
 # The pure parts (nix/compose.nix, nix/estate.nix, nix/node.nix, services/lib/unit.nix) need no

@@ -38,7 +38,7 @@ def build_raw(stack: Any, size: int) -> None:
         password = Resource(stack, f"pw-{i}", type="random_password",
                             config={"length": 32, "special": False})
         Resource(stack, f"server-{i}", type="hcloud_server", config={
-            "name": f"node-{i}", "server_type": "cx22", "image": "debian-12",
+            "name": f"node-{i}", "server_type": "cx23", "image": "debian-12",
             "location": "nbg1", "labels": {"index": str(i), "pw": password.attr("id")},
             "public_net": {"ipv4_enabled": False, "ipv6_enabled": True},
             "user_data": f"#cloud-config\nhostname: node-{i}\n",

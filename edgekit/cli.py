@@ -1,5 +1,6 @@
 """The `edgekit` command: a thin layer over the library.
 
+    edgekit bootstrap            once per account: the R2 state bucket (local encrypted state)
     edgekit synth [STACK ...]    refresh CUE exports and generated files, synthesize stacks
     edgekit stacks               list the app's stacks
     edgekit cue export           export CUE to JSON Schema (package data) and env values
@@ -123,6 +124,24 @@ def cmd_synth(args: argparse.Namespace) -> int:
         f"{report.files} files) into {report.outdir} in {took:.2f}s",
         file=sys.stderr,
     )
+    return EXIT_OK
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from edgekit.bootstrap import run_bootstrap
+
+    root = Path.cwd()
+    if has_cue(root):
+        refresh_cue(root)
+    app = load_app(args.app, args.out, True)
+    state = run_bootstrap(app, root, dry_run=args.dry_run, auto_approve=args.yes)
+    if args.dry_run:
+        print(f"edgekit: bootstrap checked (tofu init + validate); state would be {state}",
+              file=sys.stderr)
+    else:
+        print(f"edgekit: state bucket ready; its state is {_rel(state, root)} (encrypted, "
+              "git-ignored: back it up). Next: edgekit synth, then tofu init && tofu apply "
+              "in cdktf.out/stacks/zone, then in each environment's folder", file=sys.stderr)
     return EXIT_OK
 
 
@@ -251,6 +270,18 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--no-schema-check", action="store_true",
                        help="skip the provider schema check (faster; not for CI)")
     synth.set_defaults(func=cmd_synth)
+
+    boot = sub.add_parser(
+        "bootstrap", help="once per account: create the R2 state bucket",
+        description="Synthesize the bootstrap stack and run tofu init/apply in its folder, "
+        "with local encrypted state in .edgekit/bootstrap/ (git-ignored). Needs "
+        "TF_VAR_cloudflare_api_token and TF_VAR_state_passphrase; EDGEKIT_TOFU names the "
+        "tofu binary (default: tofu on PATH).")
+    boot.add_argument("--out", help="output folder (default: $CDKTF_OUTDIR or cdktf.out)")
+    boot.add_argument("--dry-run", action="store_true",
+                      help="tofu init + validate only; create nothing")
+    boot.add_argument("--yes", action="store_true", help="apply without asking")
+    boot.set_defaults(func=cmd_bootstrap)
 
     stacks = sub.add_parser("stacks", help="list the app's stacks")
     stacks.set_defaults(func=cmd_stacks)

@@ -3,7 +3,7 @@
     from edgekit.testing import synth, assert_resource
 
     doc = synth(my_stack)
-    assert_resource(doc, "hcloud_server", "edge_1", {"server_type": "cx22"})
+    assert_resource(doc, "hcloud_server", "edge_1", {"server_type": "cx23"})
 """
 
 from __future__ import annotations

@@ -10,8 +10,6 @@
 #   services   name -> { kind, port, hostnames, env, health_path, needs, ... }   (services)
 #   nodes      name -> { roles, ... }         (env.nodes; every node gets an entry, even with
 #                                              nothing placed on it)
-#   tunnel     { zone ? null; hostLabel ? null; }  public hostnames of the environment
-#              (`staging` puts its label before the zone: api.staging.edgekit.example)
 #   postgres   null, or { node; host ? null; port ? 5432; }: the primary's node and its
 #              private address once known (PGHOST is left out until then). null: the node
 #              whose roles contain "postgres", if any.
@@ -21,20 +19,25 @@
 #   services = [ "api" "web" ];                  placement order
 #   ports    = { api = 8080; web = 8081; };
 #   env      = { api = { PORT = "8080"; BIND = "127.0.0.1"; ... }; ... };   strings only
-#   ingress  = [ { hostname; service = "http://127.0.0.1:<port>"; } ... ]
-#              ++ [ { service = "http_status:404"; } ];
+#   tunnels  = [ "tunnel_token" "pg_tunnel_token" ];  the boot document's tunnel tokens the
+#              node gets, one cloudflared each: its services' tunnel when a service is
+#              placed on it, the Postgres tunnel (Hyperdrive) on the primary when a service
+#              reads Postgres (`ro`); none otherwise
 #   postgres = true | false;                     the node runs the primary
 # }
+#
+# The tunnels' ingress is not computed here: the tunnels are remotely managed, and their
+# ingress has one source, edgekit/constructs/tunnel.py (the tunnel config resources).
 #
 # It throws (message starting "edgekit compose:", naming the node and the service) for:
 # a service placed on a node twice, two services of one node on the same port, a placed
 # service that is not in `services`, a "worker" service placed on a node, a node in
 # placement that is not in `nodes` (when `nodes` is given) and a vps service without a port.
-{ placement, services, nodes ? { }, tunnel ? { }, postgres ? null, envName ? null }:
+{ placement, services, nodes ? { }, postgres ? null, envName ? null }:
 let
   inherit (builtins)
-    attrNames concatMap concatStringsSep elem filter foldl' hasAttr listToAttrs
-    map replaceStrings stringLength substring toString;
+    any attrNames attrValues concatStringsSep elem filter foldl' hasAttr listToAttrs
+    map replaceStrings toString;
 
   fail = msg: throw "edgekit compose: ${msg}";
   quote = s: "'${s}'";
@@ -45,17 +48,8 @@ let
   pgPort = if postgres != null then postgres.port or 5432 else 5432;
   pgHost = if postgres != null then postgres.host or null else null;
 
-  zone = tunnel.zone or null;
-  hostLabel = tunnel.hostLabel or null;
-  hasSuffix = suffix: s:
-    let n = stringLength s; m = stringLength suffix;
-    in n >= m && substring (n - m) m s == suffix;
-  publicHostname = host:
-    if hostLabel == null || zone == null then host
-    else if host == zone then "${hostLabel}.${zone}"
-    else if hasSuffix ".${zone}" host
-    then "${substring 0 (stringLength host - stringLength zone - 1) host}.${hostLabel}.${zone}"
-    else fail "hostname ${quote host} is not in the zone ${quote zone}";
+  # Hyperdrive (and so the Postgres tunnel) exists when some service reads Postgres.
+  readers = any (s: ((s.needs or { }).postgres or null) == "ro") (attrValues services);
 
   nodeNames =
     let extra = filter (n: !(hasAttr n nodes)) (attrNames placement);
@@ -133,11 +127,8 @@ let
       services = names;
       ports = listToAttrs (map (name: { inherit name; value = portOf name; }) names);
       env = listToAttrs (map (name: { inherit name; value = serviceEnv node name; }) names);
-      ingress = concatMap (name: map (host: {
-        hostname = publicHostname host;
-        service = "http://${loopback}:${toString (portOf name)}";
-      }) (services.${name}.hostnames or [ ])) names
-        ++ [ { service = "http_status:404"; } ];
+      tunnels = (if names != [ ] then [ "tunnel_token" ] else [ ])
+        ++ (if elem node pgNodes && readers then [ "pg_tunnel_token" ] else [ ]);
       postgres = elem node pgNodes;
     };
   allNodes = nodeNames ++ filter (n: !(elem n nodeNames)) pgNodes;

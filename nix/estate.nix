@@ -48,7 +48,6 @@ let
         placement = env.placement or { };
         services = data.services;
         nodes = env.nodes or { };
-        tunnel = { zone = env.cloudflare.zone; hostLabel = env.host_label or null; };
         postgres = pgPlace env;
         envName = env.name;
       };

@@ -1,27 +1,35 @@
 # One node's NixOS modules, from its composed data (nix/compose.nix) and the glued flakes.
 #
 # Pure: no nixpkgs is imported here. The result is a list of NixOS modules; the last one is a
-# function of `lib` (lib.mkForce), `config` (the postgresql package, for psql) and `pkgs`
-# (jq, coreutils), so tests evaluate the data parts by applying it to small stand-ins.
+# function of `lib` (lib.mkForce), `config` (the postgresql and vector packages) and `pkgs`
+# (jq, coreutils, cloudflared, util-linux, e2fsprogs, runtimeShell), so tests evaluate
+# the data parts by applying it to small stand-ins.
 #
-# Secrets: the boot document (/etc/edgekit/boot.json, mode 0600, edgekit.constructs.boot)
-# holds them under "secrets"; the oneshot unit edgekit-keys writes them below /run/keys
-# before anything that needs them starts: "tunnel_token" -> /run/keys/edgekit/tunnel-token,
-# "pg_password_<role>" -> /run/keys/edgekit-pg/<role>, any other -> /run/keys/edgekit/<name>.
-# Files are root:keys 0440; services read theirs as systemd credentials, postgres (on the
-# primary) through the keys group.
+# Secrets (ADR 0008): the boot document (/etc/edgekit/boot.json, root 0600,
+# edgekit.constructs.boot) holds them under "secrets"; the oneshot unit edgekit-keys writes
+# each to its own root-only file before anything that needs it starts:
+#   "pg_password_<role>" -> <pgPasswordDir>/<role>   root:postgres 0440 on the primary (the
+#                                                     bootstrap unit runs as postgres), root
+#                                                     0400 elsewhere
+#   "pgbackrest_<name>"  -> <keysDir>/<name>          root:postgres 0440 on the primary
+#                                                     (archive_command runs in the server)
+#   any other <name>     -> <keysDir>/<name>          root 0400 (directory 0711: no listing)
+#   the log sink's keys  -> <keysDir>/vector.env      root 0400, AWS_* lines for Vector
+# A service gets only its own secret, through systemd (LoadCredential / EnvironmentFile, read
+# by PID 1 as root): no service user can read any of these files, and no service's unit
+# names another's. The metadata address (user data, secrets included) answers root only.
 #
 # Arguments:
 #   name        the node's name (networking.hostName)
-#   node        the node's entry of nix/compose.nix's result
+#   node        the node's entry of nix/compose.nix's result (services, env, tunnels, postgres)
 #   modules     service name -> NixOS module (each glued flake's nixosModules.default); only
 #               the node's services are imported
 #   postgresql  null, or the JSON of edgekit.constructs.pg_bootstrap.nixos_postgresql for the
 #               primary's node (its "edgekit" key becomes the bootstrap oneshot unit)
 #   vector      services.vector.settings (nix/vector/<env>.json, generated from the env's
 #               R2 log sink: OTLP on loopback, disk buffer, aws_s3 to R2)
-#   tunnelId    the Cloudflare Tunnel's id (services.cloudflared.tunnels.<id>)
-#   tokenFile   the tunnel token, written from the boot document at boot (not in the store)
+#   vectorVersion  the Vector version edgekit pins (edgekit.obs.vector.VECTOR_VERSION); Vector
+#               refuses to start with any other (tests/test_first_boot.py keeps them equal)
 #   pgbackrest  null, or the JSON of edgekit.pg.backup.nixos_pgbackrest for the primary's node
 #               (nix/pgbackrest/<env>.json): WAL archiving and base backups to R2, through
 #               nix/pgbackrest.nix (ADR 0011)
@@ -29,6 +37,8 @@
 #               the primary, Postgres on the mesh), through nix/mesh.nix (ADR 0010)
 #   upgradeFlake  null, or the flake reference system.autoUpgrade follows (ADR 0005:
 #               "<repo>?ref=deploy/<env>"); the node pulls "<upgradeFlake>#<name>"
+#   pgDataLabel the filesystem label of the primary's data volume (edgekit.constructs.
+#               pg_primary.DATA_LABEL), mounted on /var/lib/postgresql
 #
 # Every glued flake's module follows the convention in services/lib/flake.nix: it declares
 # services.edgekit.<svc>.{enable, environment, passwordFile}; this file switches it on.
@@ -37,10 +47,11 @@
 , modules ? { }
 , postgresql ? null
 , vector ? { }
-, tunnelId ? "edgekit"
-, tokenFile ? "/run/keys/edgekit/tunnel-token"
+, vectorVersion ? "0.45.0"
 , upgradeFlake ? null
+, keysDir ? "/run/keys/edgekit"
 , pgPasswordDir ? "/run/keys/edgekit-pg"
+, pgDataLabel ? "edgekit-pgdata"
 , pgbackrest ? null
 , mesh ? null
 }:
@@ -57,10 +68,6 @@ let
 
   shellQuote = s: "'" + replaceStrings [ "'" ] [ "'\\''" ] s + "'";
 
-  # Ingress as the cloudflared module wants it: hostname -> service (catch-all: `default`).
-  ingress = listToAttrs (map (rule: { name = rule.hostname; value = rule.service; })
-    (filter (rule: rule ? hostname) node.ingress));
-
   serviceConfig = listToAttrs (map (svc: {
     name = svc;
     value = {
@@ -73,6 +80,7 @@ let
 
   pg = if postgresql == null then null else postgresql;
   pgUnit = if pg == null then null else pg.edgekit;
+  pgGroup = if pg == null then "root" else "postgres";
 
   pgServices = lib: if pg == null then { } else {
     postgresql = (removeAttrs pg [ "edgekit" ]) // {
@@ -82,11 +90,28 @@ let
     };
   };
 
-  pgUnits = config: if pg == null then { } else {
+  # The data volume: formatted once (label pgDataLabel) from the device the boot document
+  # names, then mounted by label on /var/lib/postgresql, where the data directory lives.
+  pgVolumeScript = ''
+    device=$(jq -r '.postgres.volume_device // empty' /etc/edgekit/boot.json)
+    [ -n "$device" ] || { echo "edgekit: boot.json names no Postgres volume" >&2; exit 1; }
+    for _ in $(seq 1 60); do [ -b "$device" ] && break; sleep 2; done
+    [ -b "$device" ] || { echo "edgekit: Postgres volume $device did not appear" >&2; exit 1; }
+    type=$(blkid -o value -s TYPE "$device" || true)
+    label=$(blkid -o value -s LABEL "$device" || true)
+    if [ -z "$type" ]; then
+      mkfs.ext4 -q -L ${pgDataLabel} "$device"
+    elif [ "$type" = ext4 ] && [ "$label" != ${pgDataLabel} ]; then
+      # Hetzner formats a new volume as ext4 (hcloud_volume.format) without a label.
+      e2label "$device" ${pgDataLabel}
+    fi
+  '';
+
+  pgUnits = config: pkgs: if pg == null then { } else {
     ${pgUnit.unit} = {
       description = "edgekit: Postgres roles, databases, schemas, grants and passwords";
-      after = pgUnit.after;
-      requires = pgUnit.requires;
+      after = pgUnit.after ++ [ "edgekit-keys.service" ];
+      requires = pgUnit.requires ++ [ "edgekit-keys.service" ];
       wantedBy = [ "multi-user.target" ];
       serviceConfig = {
         Type = "oneshot";
@@ -97,30 +122,85 @@ let
       script = concatStringsSep "\n" (map (argv: concatStringsSep " " (map shellQuote argv))
         pgUnit.commands);
     };
+    edgekit-pg-volume = {
+      description = "edgekit: format the Postgres data volume once (label ${pgDataLabel})";
+      wantedBy = [ "var-lib-postgresql.mount" ];
+      before = [ "var-lib-postgresql.mount" ];
+      unitConfig.DefaultDependencies = false;
+      serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
+      path = [ pkgs.jq pkgs.coreutils pkgs.util-linux pkgs.e2fsprogs ];
+      script = pgVolumeScript;
+    };
+    postgresql.unitConfig.RequiresMountsFor = [ "/var/lib/postgresql" ];
+  };
+
+  pgFileSystems = if pg == null then { } else {
+    "/var/lib/postgresql" = {
+      device = "/dev/disk/by-label/${pgDataLabel}";
+      fsType = "ext4";
+      options = [ "nofail" "x-systemd.device-timeout=3min" ];
+    };
   };
 
   keysScript = ''
     boot=/etc/edgekit/boot.json
-    install -d -m 0750 -g keys ${builtins.dirOf tokenFile} ${pgPasswordDir}
-    umask 0337
+    install -d -m 0711 -o root -g root ${keysDir}
+    install -d -m 0750 -o root -g ${pgGroup} ${pgPasswordDir}
+    umask 0377
     for key in $(jq -r '.secrets // {} | keys[]' "$boot"); do
       case "$key" in
-        tunnel_token) file=${tokenFile} ;;
-        pg_password_*) file=${pgPasswordDir}/''${key#pg_password_} ;;
-        *) file=${builtins.dirOf tokenFile}/$key ;;
+        pg_password_*) file=${pgPasswordDir}/''${key#pg_password_}; group=${pgGroup} ;;
+        pgbackrest_*) file=${keysDir}/$key; group=${pgGroup} ;;
+        *) file=${keysDir}/$key; group=root ;;
       esac
       jq -j --arg k "$key" '.secrets[$k]' "$boot" > "$file.tmp"
-      chgrp keys "$file.tmp"
+      chgrp "$group" "$file.tmp"
+      [ "$group" = root ] || chmod 0440 "$file.tmp"
       mv "$file.tmp" "$file"
     done
+    if [ -f ${keysDir}/log_sink_access_key_id ]; then
+      { printf 'AWS_ACCESS_KEY_ID=%s\n' "$(cat ${keysDir}/log_sink_access_key_id)"
+        printf 'AWS_SECRET_ACCESS_KEY=%s\n' "$(cat ${keysDir}/log_sink_secret_access_key)"
+      } > ${keysDir}/vector.env.tmp
+      mv ${keysDir}/vector.env.tmp ${keysDir}/vector.env
+    fi
   '';
+
+  tunnelUnitName = secret: "edgekit-cloudflared-${replaceStrings [ "_" ] [ "-" ] secret}";
+
+  # One cloudflared per tunnel token the node has (node.tunnels), none without: each reads
+  # only its own token, as a systemd credential.
+  tunnelUnits = pkgs: listToAttrs (map (secret: {
+    name = tunnelUnitName secret;
+    value = {
+      description = "edgekit: cloudflared for the tunnel of ${secret}";
+      wantedBy = [ "multi-user.target" ];
+      after = [ "network-online.target" "edgekit-keys.service" ];
+      wants = [ "network-online.target" ];
+      requires = [ "edgekit-keys.service" ];
+      serviceConfig = {
+        ExecStart = "${pkgs.cloudflared}/bin/cloudflared tunnel --no-autoupdate run "
+          + "--token-file %d/token";
+        LoadCredential = [ "token:${keysDir}/${secret}" ];
+        DynamicUser = true;
+        Restart = "always";
+        RestartSec = 5;
+        NoNewPrivileges = true;
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        CapabilityBoundingSet = "";
+      };
+    };
+  }) node.tunnels);
 
   keysUnit = pkgs: {
     edgekit-keys = {
-      description = "edgekit: secrets of the boot document into /run/keys";
+      description = "edgekit: secrets of the boot document into root-only files";
       wantedBy = [ "multi-user.target" ];
-      before = [ "cloudflared-tunnel-${tunnelId}.service" ]
+      before = map (s: "${tunnelUnitName s}.service") node.tunnels
         ++ map (svc: "edgekit-${svc}.service") node.services
+        ++ [ "vector.service" ]
         ++ (if pg == null then [ ] else [ "${pgUnit.unit}.service" ]);
       unitConfig.ConditionPathExists = "/etc/edgekit/boot.json";
       serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
@@ -129,36 +209,60 @@ let
     };
   };
 
+  # Vector runs the pinned version or not at all (from 0.46 its S3 sink sends a second
+  # checksum header that R2 refuses: vector issue 23029), with the log sink's keys as the
+  # environment the AWS SDK reads.
+  vectorCheck = package: ''
+    running=$(${package}/bin/vector --version | cut -d' ' -f2)
+    if [ "$running" != ${shellQuote vectorVersion} ]; then
+      echo "edgekit: vector $running is installed, ${vectorVersion} is pinned (R2 refuses the checksum headers of newer versions); set services.vector.package to ${vectorVersion}" >&2
+      exit 1
+    fi
+  '';
+
+  vectorCheckFile = "edgekit-vector-version-check";
+
+  vectorUnit = config: pkgs: {
+    vector = {
+      after = [ "edgekit-keys.service" ];
+      requires = [ "edgekit-keys.service" ];
+      serviceConfig = {
+        EnvironmentFile = [ "-${keysDir}/vector.env" ];
+        ExecStartPre = [ "/etc/${vectorCheckFile}" ];
+      };
+    };
+  };
+
+  # Metadata services serve the user data (secrets included) to any local process: after
+  # boot only root may ask.
+  metadataRule = action:
+    "iptables -w ${action} OUTPUT -d 169.254.169.254/32 -m owner ! --uid-owner 0 -j REJECT";
+
   data = { lib, config, pkgs }: {
     networking.hostName = name;
     # No port is opened for anything: cloudflared dials out, deployment pulls (ADR 0005).
     networking.firewall.enable = true;
     networking.firewall.allowedTCPPorts = lib.mkForce [ ];
+    networking.firewall.extraCommands = metadataRule "-I";
+    networking.firewall.extraStopCommands = "${metadataRule "-D"} || true";
 
     services = {
-      # Outbound-only tunnel. With tokenFile the tunnel is remotely managed: Cloudflare holds
-      # the ingress (edgekit writes the same rules into the tunnel's config resource); the
-      # local copy keeps the node's intent readable and serves a locally-managed tunnel.
-      cloudflared = {
-        enable = true;
-        tunnels.${tunnelId} = {
-          inherit tokenFile ingress;
-          default = "http_status:404";
-        };
-      };
-
       # Services speak OTLP to the local Vector (127.0.0.1:4318), which ships to R2.
       vector = {
         enable = true;
         journaldAccess = true;
         settings = vector;
       };
-
     } // (if node.services == [ ] then { } else { edgekit = serviceConfig; })
       // pgServices lib;
 
-    systemd.services = keysUnit pkgs // pgUnits config;
-    users.users = if pg == null then { } else { postgres.extraGroups = [ "keys" ]; };
+    fileSystems = pgFileSystems;
+    environment.etc.${vectorCheckFile} = {
+      mode = "0555";
+      text = "#!${pkgs.runtimeShell}\n" + vectorCheck config.services.vector.package;
+    };
+    systemd.services = keysUnit pkgs // tunnelUnits pkgs // vectorUnit config pkgs
+      // pgUnits config pkgs;
 
     # Pull deployment (ADR 0005): follow the deploy ref of this repository; no inbound port.
     system.autoUpgrade = if upgradeFlake == null then { enable = false; } else {

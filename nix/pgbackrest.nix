@@ -67,6 +67,6 @@ in
   systemd.timers = backupTimers;
   systemd.tmpfiles.rules = map (d: "d ${d} 0750 postgres postgres -") settings.directories
     ++ [ "d /run/pgbackrest 0750 postgres postgres -" ];
-  # The key files are root:keys 0440 (node.nix).
-  users.users.postgres.extraGroups = [ "keys" ];
+  # The pgbackrest_* key files are root:postgres 0440 (node.nix, ADR 0008): postgres reads
+  # them, no other service does.
 }

@@ -38,6 +38,10 @@ rec {
     nix = "nix";
     jq = "jq";
     coreutils = "coreutils";
+    cloudflared = "/nix/store/cloudflared";
+    util-linux = "util-linux";
+    e2fsprogs = "e2fsprogs";
+    runtimeShell = "/bin/sh";
     pgbackrest = "pgbackrest";
     wireguard-tools = "wireguard-tools";
     curl = "curl";

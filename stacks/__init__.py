@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 
 from edgekit import App
+from edgekit.constructs.account_stacks import BootstrapStack, ZoneStack
 from edgekit.cue.model import Estate
-from stacks.estate import ProdStack, StagingStack
+from stacks.estate import EstateStack
 from stacks.example import ExampleStack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def make_app(outdir: str | os.PathLike[str] | None = None) -> App:
     app = App(outdir=outdir)
     ExampleStack(app, "example")
-    ProdStack(app, Estate.load(ROOT, "prod", refresh=False))
-    StagingStack(app, Estate.load(ROOT, "staging", refresh=False))
+    estates = [Estate.load(ROOT, name, refresh=False) for name in ("prod", "staging")]
+    bootstrap = BootstrapStack(app, "bootstrap", estates=estates)
+    zone = ZoneStack(app, "zone", estates=estates)
+    zone.add_dependency(bootstrap)
+    for estate in estates:  # applied in this order (ADR 0007)
+        env = EstateStack(app, estate)
+        env.add_dependency(bootstrap)
+        env.add_dependency(zone)
     return app

@@ -1,10 +1,11 @@
 """The reference estate's environments, built from cue/envs.cue.
 
 prod: two Hetzner edge nodes and one Linode Tokyo node running the glued flakes, the
-Postgres primary on a Vultr Tokyo node with its data volume and snapshots, a private
+Postgres primary on a Vultr Tokyo node with its data volume, a private
 network per provider. staging: one Hetzner node running everything, Postgres included.
 Both: tunnels from the nodes, the edge Worker on every public hostname, WAF and rate
-limits, Hyperdrive to Postgres, R2 for logs (prod also owns the shared state bucket).
+limits, Hyperdrive to Postgres, R2 for logs. The state bucket is the bootstrap stack's, the
+zone's WAF, rate limits and settings the zone stack's (edgekit.constructs.account_stacks).
 """
 
 from __future__ import annotations
@@ -28,39 +29,12 @@ def glued_flakes(stack: EnvStack, estate: Estate) -> list[GluedFlake]:
             for name, service in sorted(estate.services.items()) if service.kind == "vps"]
 
 
-KNOWN_HOLES = {
-    "EK132": "known: the zone's entrypoint rulesets move to one `zone` stack (issue 11)",
-    "EK133": "known: the state bucket moves to a `bootstrap` stack (issue 11)",
-    "EK161": "known: origin hostnames get protection and certificate cover (issue 11)",
-    "EK171": "known: user_data becomes first-boot only (issue 11)",
-}
-"""Defects `edgekit check` finds in the reference estate today, tracked by issue 11; each
-suppression is printed by every synth until its fix removes it from this table."""
-
-
 class EstateStack(EnvStack):
     """One environment of cue/envs.cue: its glued flakes, nodes and edge."""
 
-    manage_state_bucket = False
-
     def __init__(self, scope: Construct, estate: Estate) -> None:
         super().__init__(scope, estate)
-        for rule_id, reason in KNOWN_HOLES.items():
-            self.node.suppress(rule_id, reason=reason)
         self.flakes = glued_flakes(self, estate)
-        self.estate_nodes = EstateNodes(self, "nodes", estate=estate,
-                                        placement=self.placement,
-                                        deploy_revision=self.deploy_revision)
+        self.estate_nodes = EstateNodes(self, "nodes", estate=estate)
         self.edge = EstateEdge(self, "edge", estate=estate, nodes=self.estate_nodes,
-                               worker_script=WORKER_SCRIPT,
-                               manage_state_bucket=self.manage_state_bucket)
-
-
-class ProdStack(EstateStack):
-    """prod owns the R2 bucket that holds every environment's state."""
-
-    manage_state_bucket = True
-
-
-class StagingStack(EstateStack):
-    pass
+                               worker_script=WORKER_SCRIPT)

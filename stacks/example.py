@@ -28,7 +28,7 @@ class ExampleStack(Stack):
             self, "edge-1", type="hcloud_server",
             config={
                 "name": "example-edge-1",
-                "server_type": "cx22",
+                "server_type": "cx23",
                 "image": "debian-12",
                 "location": "nbg1",
                 "labels": {"stack": id, "role": "edge"},

@@ -48,7 +48,7 @@ from edgekit.bindings.hcloud import HcloudServer, HcloudServer_PublicNet
 app = App(outdir=OUTDIR)
 stack = Stack(app, "s", state=LocalState(), encryption=None)
 server = Resource(stack, "a", type="hcloud_server", config=HcloudServer(
-    name="a", server_type="cx22", image="debian-12", labels={"x": "y"},
+    name="a", server_type="cx23", image="debian-12", labels={"x": "y"},
     public_net=HcloudServer_PublicNet(ipv4_enabled=True, ipv6_enabled=True)))
 Resource(stack, "b", type="cloudflare_dns_record", config=CloudflareDnsRecord(
     zone_id="z", name="a.example.com", type="A", ttl=1, content=server.attr("ipv4_address")))
@@ -57,7 +57,7 @@ app.synth()
 BAD = '''
 from edgekit.bindings.hcloud import HcloudServer
 typo = HcloudServer(name="a", server_typ="cx23")
-read_only = HcloudServer(name="a", server_type="cx22", ipv4_address="1.2.3.4")
+read_only = HcloudServer(name="a", server_type="cx23", ipv4_address="1.2.3.4")
 wrong_type = HcloudServer(name="a", server_type=["cx23"])
 '''
 

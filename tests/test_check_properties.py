@@ -24,7 +24,7 @@ from edgekit.constructs.node import VpsNode
 from edgekit.core.errors import EdgekitError
 from edgekit.cue.model import Env, Estate, Service
 from edgekit.schema.props import structure
-from stacks.estate import StagingStack
+from stacks.estate import EstateStack
 from tests.conftest import ACCOUNT, ROOT
 
 PATH_IN_MESSAGE = re.compile(r"\[[^\]]+\]|@ \$|cue/export/")
@@ -153,7 +153,7 @@ def test_cue_values(env: dict[str, Any], port: int, env_value: str) -> None:
         return
 
     def build(app: App) -> None:
-        StagingStack(app, estate)
+        EstateStack(app, estate)
 
     build_or_error(build)
 

@@ -48,7 +48,7 @@ def estates(*items: Estate) -> Context:
 
 # --- EK100 schema and references ---------------------------------------------------------
 
-SERVER = {"name": "edge-1", "server_type": "cx22", "image": "debian-12", "location": "fsn1"}
+SERVER = {"name": "edge-1", "server_type": "cx23", "image": "debian-12", "location": "fsn1"}
 
 
 def test_ek100_unknown_attribute_and_dangling_reference() -> None:

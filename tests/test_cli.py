@@ -35,7 +35,8 @@ def test_unknown_stack_is_an_error_listing_the_stacks(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]
                                                       ) -> None:
     assert main(["synth", "nope", "--out", str(tmp_path / "o")]) == 1
-    assert "no stack named 'nope' (stacks: example, prod, staging)" in capsys.readouterr().err
+    assert ("no stack named 'nope' (stacks: example, bootstrap, zone, prod, staging)"
+            in capsys.readouterr().err)
     assert not (tmp_path / "o").exists()
 
 
@@ -46,7 +47,7 @@ def test_bad_app_module_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_stacks_lists_names(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stacks"]) == 0
-    assert capsys.readouterr().out.split() == ["example", "prod", "staging"]
+    assert capsys.readouterr().out.split() == ["example", "bootstrap", "zone", "prod", "staging"]
 
 
 def test_help_explains_the_commands() -> None:

@@ -210,11 +210,11 @@ def test_attrs_class_and_exported_schema_agree_field_by_field(definition: str) -
 
 def test_valid_props_structure_into_attrs() -> None:
     node = structure("VpsNode", VpsNodeProps, {
-        "name": "edge-1", "provider": "hetzner", "region": "fsn1", "size": "cx22",
+        "name": "edge-1", "provider": "hetzner", "region": "fsn1", "size": "cx23",
         "admin_ssh_cidrs": ["203.0.113.0/24"],
     }, "prod/edge-1")
     assert node == VpsNodeProps(name="edge-1", provider="hetzner", region="fsn1",
-                                size="cx22", admin_ssh_cidrs=("203.0.113.0/24",))
+                                size="cx23", admin_ssh_cidrs=("203.0.113.0/24",))
 
 
 def test_bad_props_are_all_reported_with_path_and_pointer() -> None:
@@ -342,7 +342,7 @@ def test_outputs_round_trip_through_tofu_test_cue_and_generated_files(
     network = Resource(stack, "net", type="hcloud_network",
                        config={"name": "staging", "ip_range": "10.0.0.0/16"})
     server = Resource(stack, "pg", type="hcloud_server",
-                      config={"name": "pg", "server_type": "cx22", "image": "debian-12"})
+                      config={"name": "pg", "server_type": "cx23", "image": "debian-12"})
     attachment = Resource(stack, "pg-net", type="hcloud_server_network",
                           config={"server_id": server.attr("id"),
                                   "network_id": network.attr("id"), "ip": "10.0.1.5"})

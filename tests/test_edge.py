@@ -46,8 +46,8 @@ def test_replicas_one_tunnel_with_ingress_per_service_and_404_last(app: App) -> 
     assert tunnels["edge_tunnel"]["tunnel_secret"] == "${random_id.edge_tunnel_secret.b64_std}"
     config = of_type(doc, "cloudflare_zero_trust_tunnel_cloudflared_config")["edge_tunnel_config"]
     assert config["config"]["ingress"] == [
-        {"hostname": "api.origin.staging.edgekit.example", "service": "http://127.0.0.1:8080"},
-        {"hostname": "web.origin.staging.edgekit.example", "service": "http://127.0.0.1:8081"},
+        {"hostname": "api-origin-staging.edgekit.example", "service": "http://127.0.0.1:8080"},
+        {"hostname": "web-origin-staging.edgekit.example", "service": "http://127.0.0.1:8081"},
         {"service": "http_status:404"},
     ]
     dns = of_type(doc, "cloudflare_dns_record")["edge_tunnel_dns_api"]
@@ -66,15 +66,18 @@ def test_per_node_tunnels_and_a_weighted_load_balancer(app: App) -> None:
     assert {"edge_tunnel_edge_1", "edge_tunnel_edge_2", "edge_tunnel_edge_tokyo"} <= set(tunnels)
     pool = of_type(doc, "cloudflare_load_balancer_pool")["edge_tunnel_lb_pool_api"]
     assert [(o["name"], o["weight"], o["header"]["host"]) for o in pool["origins"]] == [
-        ("edge-1", 0.4, ["api-edge-1.origin.edgekit.example"]),
-        ("edge-2", 0.4, ["api-edge-2.origin.edgekit.example"]),
-        ("edge-tokyo", 0.2, ["api-edge-tokyo.origin.edgekit.example"]),
+        ("edge-1", 0.4, ["api-edge-1-origin.edgekit.example"]),
+        ("edge-2", 0.4, ["api-edge-2-origin.edgekit.example"]),
+        ("edge-tokyo", 0.2, ["api-edge-tokyo-origin.edgekit.example"]),
     ]
     assert pool["origins"][0]["address"] == (
         "${cloudflare_zero_trust_tunnel_cloudflared.edge_tunnel_edge_1.id}.cfargotunnel.com")
     monitor = of_type(doc, "cloudflare_load_balancer_monitor")["edge_tunnel_lb_monitor_api"]
-    assert (monitor["type"], monitor["path"], monitor["header"]) == (
-        "https", "/healthz", {"Host": ["api.origin.edgekit.example"]})
+    assert (monitor["type"], monitor["path"], monitor["header"]["Host"]) == (
+        "https", "/healthz", ["api-origin.edgekit.example"])
+    assert monitor["header"]["CF-Access-Client-Id"] == [
+        "${cloudflare_zero_trust_access_service_token.edge_tunnel_access_service_token"
+        ".client_id}"]
     balancer = of_type(doc, "cloudflare_load_balancer")["edge_tunnel_lb_balancer_api"]
     assert balancer["default_pools"] == [
         "${cloudflare_load_balancer_pool.edge_tunnel_lb_pool_api.id}"]
@@ -87,7 +90,7 @@ def test_worker_bindings_match_the_generated_wrangler_config(app: App) -> None:
         bindings = {b["name"]: b for b in script["bindings"]}
         estate = Estate.load(ROOT, stack, refresh=False)
         assert json.loads(bindings["ORIGINS"]["text"]) == worker_origins(estate)
-        assert bindings["PG"]["type"] == "hyperdrive"
+        assert "PG" not in bindings  # until Postgres answers (tests/test_first_apply.py)
         assert bindings["SESSIONS"]["type"] == "kv_namespace"
         asset = app.outdir / f"stacks/{stack}" / script["content_file"]
         assert script["content_sha256"] == hashlib.sha256(asset.read_bytes()).hexdigest()
@@ -100,29 +103,31 @@ def test_worker_bindings_match_the_generated_wrangler_config(app: App) -> None:
 
 
 def test_waf_and_rate_limits_per_service(app: App) -> None:
-    rulesets = of_type(document(app, "prod"), "cloudflare_ruleset")
-    waf = rulesets["edge_security_waf"]
+    rulesets = of_type(document(app, "zone"), "cloudflare_ruleset")
+    waf = rulesets["security_waf"]
     assert waf["phase"] == "http_request_firewall_managed"
     assert waf["rules"][0]["action"] == "execute"
-    limits = rulesets["edge_security_rate_limits"]["rules"]
-    assert [(r["expression"], r["ratelimit"]["requests_per_period"]) for r in limits] == [
+    limits = rulesets["security_rate_limits"]["rules"]
+    assert [(r["expression"], r["ratelimit"]["requests_per_period"]) for r in limits][:2] == [
         ('(http.host in {"api.edgekit.example"})', 600),
         ('(http.host in {"www.edgekit.example"})', 1200),
     ]
 
 
-def test_hyperdrive_reaches_postgres_through_an_access_protected_tunnel(app: App) -> None:
-    doc = document(app, "prod")
+def test_hyperdrive_reaches_postgres_through_an_access_protected_tunnel(tmp_path: Path) -> None:
+    from tests.test_first_apply import edge_doc, observed
+
+    doc = edge_doc(tmp_path, observed(Estate.load(ROOT, "prod", refresh=False), "10.2.0.3"))
     origin = of_type(doc, "cloudflare_hyperdrive_config")["edge_hyperdrive"]["origin"]
-    assert origin["host"] == "pg.origin.edgekit.example"
+    assert origin["host"] == "pg-origin.edgekit.example"
     assert origin["user"] == "svc_web_ro" and origin["database"] == "web"
     assert origin["password"] == "${random_password.nodes_postgres_password_web.result}"
     assert origin["access_client_secret"].startswith(
         "${cloudflare_zero_trust_access_service_token.")
     ingress = of_type(doc, "cloudflare_zero_trust_tunnel_cloudflared_config")[
         "edge_hyperdrive_tunnel_config"]["config"]["ingress"]
-    assert ingress[0] == {"hostname": "pg.origin.edgekit.example",
-                          "service": "tcp://127.0.0.1:5432"}
+    assert ingress[0] == {"hostname": "pg-origin.edgekit.example",
+                          "service": "tcp://10.100.0.1:5432"}  # its mesh address
     assert "pg_tunnel_token" in doc["locals"]["nodes_pg_tokyo_boot"]["secrets"]
 
 
@@ -140,8 +145,7 @@ def test_log_sink_bucket_retention_and_write_only_credentials(app: App) -> None:
         assert boot["log_sink"]["bucket"] == "edgekit-logs"
         assert boot["secrets"]["log_sink_secret_access_key"] == (
             "${sha256(cloudflare_api_token.edge_logs_writer.value)}")
-    assert "edge_state_bucket" in of_type(doc, "cloudflare_r2_bucket")
-    assert "edge_state_bucket" not in of_type(document(app, "staging"), "cloudflare_r2_bucket")
+    assert "edge_state_bucket" not in of_type(doc, "cloudflare_r2_bucket")  # bootstrap's
 
 
 SECRET_KEYS = re.compile(r"(password|secret|token|api_key)", re.I)
@@ -250,3 +254,35 @@ def test_tunnel_bad_input(kwargs: dict[str, Any], message: str, tmp_path: Path) 
     with pytest.raises(ConstructError, match=message):
         Tunnel(stack, "tunnel", env=estate.env, services=services, nodes=nodes, **kwargs)
     assert stack.node.try_find_child("tunnel") is None
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_origins_are_reachable_only_with_the_workers_access_token(app: App, stack: str) -> None:
+    """Origin hostnames were proxied and open: anyone could skip the Worker, its rate limits
+    and its cache, and they were two labels deep, beyond Universal SSL (ADR 0009)."""
+    doc = document(app, stack)
+    zone = "edgekit.example"
+    origins = sorted(r["name"] for r in of_type(doc, "cloudflare_dns_record").values()
+                     if r["comment"] == "edgekit tunnel origin")
+    assert origins
+    for host in origins:  # one label below the zone: the zone's certificate covers it
+        assert host.endswith(f".{zone}") and "." not in host[: -len(zone) - 1], host
+        assert "-origin" in host
+    app_ = of_type(doc, "cloudflare_zero_trust_access_application")["edge_tunnel_access"]
+    covered = {d["uri"] for d in app_["destinations"]}
+    assert set(origins) <= covered
+    balancers = {b["name"] for b in of_type(doc, "cloudflare_load_balancer").values()}
+    assert balancers <= covered
+    policy = of_type(doc, "cloudflare_zero_trust_access_policy")["edge_tunnel_access_policy"]
+    assert policy["decision"] == "non_identity"
+    assert policy["include"] == [{"service_token": {"token_id": (
+        "${cloudflare_zero_trust_access_service_token.edge_tunnel_access_service_token.id}")}}]
+    bindings = {b["name"]: b for b in
+                of_type(doc, "cloudflare_workers_script")["edge_worker"]["bindings"]}
+    assert bindings["ORIGIN_ACCESS_CLIENT_SECRET"]["type"] == "secret_text"
+    assert bindings["ORIGIN_ACCESS_CLIENT_SECRET"]["text"] == (
+        "${cloudflare_zero_trust_access_service_token.edge_tunnel_access_service_token"
+        ".client_secret}")
+    origins_var = json.loads(bindings["ORIGINS"]["text"])
+    assert {o["url"][len("https://"):] for os_ in origins_var.values() for o in os_} \
+        == set(origins)

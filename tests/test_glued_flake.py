@@ -32,18 +32,7 @@ def test_the_reference_services_are_glued(stack: Stack, estate: Estate) -> None:
     assert api.flake == ROOT / "services" / "api" / "flake.nix"
     assert (api.props.service, api.props.path, api.port) == ("api", "services/api", 8080)
     assert api.nodes == web.nodes == ["edge-1", "edge-2", "edge-tokyo"]
-    assert api.ingress() == [{"hostname": "api.edgekit.example",
-                              "service": "http://127.0.0.1:8080"}]
-    assert web.ingress() == [{"hostname": "www.edgekit.example",
-                              "service": "http://127.0.0.1:8081"}]
     assert set(api.composed()) == {"edge-1", "edge-2", "edge-tokyo"}
-
-
-def test_staging_hostnames_carry_the_label(stack: Stack) -> None:
-    staging = Estate.load(ROOT, "staging", refresh=False)
-    api = GluedFlake(stack, "api", path="services/api", root=ROOT, estate=staging)
-    assert api.ingress() == [{"hostname": "api.staging.edgekit.example",
-                              "service": "http://127.0.0.1:8080"}]
 
 
 def test_missing_folder(stack: Stack, estate: Estate, tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ import pytest
 from edgekit.constructs.pg_bootstrap import EDGEKIT_KEY, nixos_postgresql
 from edgekit.cue.model import Estate, Service
 from edgekit.nix.compose import (
-    CATCH_ALL,
     ComposeError,
     PostgresPlace,
     compose,
@@ -99,7 +98,7 @@ def test_composition_in_nix_equals_python(env: str) -> None:
     for node, names in estate.env.placement.items():
         assert in_nix[node]["services"] == list(names)
         assert in_nix[node]["ports"] == {n: estate.services[n].port for n in names}
-        assert in_nix[node]["ingress"][-1] == {"service": CATCH_ALL}
+        assert "ingress" not in in_nix[node]  # one computation: edgekit/constructs/tunnel.py
 
 
 def test_prod_composition() -> None:
@@ -107,11 +106,7 @@ def test_prod_composition() -> None:
     edge = nodes["edge-1"]
     assert edge["services"] == ["api", "web"]
     assert edge["ports"] == {"api": 8080, "web": 8081}
-    assert edge["ingress"] == [
-        {"hostname": "api.edgekit.example", "service": "http://127.0.0.1:8080"},
-        {"hostname": "www.edgekit.example", "service": "http://127.0.0.1:8081"},
-        {"service": "http_status:404"},
-    ]
+    assert edge["tunnels"] == ["tunnel_token"]
     assert edge["env"]["api"] == {
         "LOG_LEVEL": "info", "PORT": "8080", "BIND": "127.0.0.1",
         "EDGEKIT_HEALTH_PATH": "/healthz",
@@ -123,7 +118,7 @@ def test_prod_composition() -> None:
     assert edge["env"]["web"]["PGUSER"] == "svc_web_ro"
     assert not any(edge["postgres"] for edge in (nodes["edge-1"], nodes["edge-tokyo"]))
     assert nodes["pg-tokyo"] == {"services": [], "ports": {}, "env": {},
-                                 "ingress": [{"service": "http_status:404"}], "postgres": True}
+                                 "tunnels": ["pg_tunnel_token"], "postgres": True}
     for node in nodes.values():
         for env in node["env"].values():
             assert not {"PGPASSWORD", "PGPASSFILE"} & set(env)
@@ -134,12 +129,10 @@ def test_staging_hostnames_and_postgres_host() -> None:
     arguments = nix_arguments(estate)
     arguments["postgres"] = {"node": "staging-1", "host": "10.0.1.5", "port": 5432}
     node = evaluate_compose(arguments)["staging-1"]
-    assert [r.get("hostname") for r in node["ingress"]] == [
-        "api.staging.edgekit.example", "www.staging.edgekit.example", None]
+    assert node["tunnels"] == ["tunnel_token", "pg_tunnel_token"]
     assert node["postgres"] is True
     assert node["env"]["api"]["PGHOST"] == "10.0.1.5"
     python = compose(estate.env.placement, estate.services, nodes=estate.env.nodes,
-                     zone="edgekit.example", host_label="staging",
                      postgres=PostgresPlace(node="staging-1", host="10.0.1.5"),
                      env_name="staging")
     assert python["staging-1"] == node
@@ -231,7 +224,8 @@ def _node_modules(env: str, node: str, postgresql: Mapping[str, Any] | None = No
         "(builtins.length mods - 1); "
         "config = last { lib = s.lib; "
         "pkgs = s.pkgs \"x86_64-linux\"; "
-        "config = { services.postgresql.package = \"/nix/store/postgresql\"; }; }; }")
+        "config = { services.postgresql.package = \"/nix/store/postgresql\"; "
+        "services.vector.package = \"/nix/store/vector\"; }; }; }")
     return evaluate(expression, arguments)
 
 
@@ -241,26 +235,23 @@ def test_edge_node_modules() -> None:
     config = result["config"]
     assert config["networking"]["hostName"] == "edge-1"
     assert config["networking"]["firewall"]["allowedTCPPorts"]["content"] == []
-    tunnel = config["services"]["cloudflared"]["tunnels"]["edgekit"]
-    assert tunnel == {
-        "tokenFile": "/run/keys/edgekit/tunnel-token",
-        "ingress": {"api.edgekit.example": "http://127.0.0.1:8080",
-                    "www.edgekit.example": "http://127.0.0.1:8081"},
-        "default": "http_status:404",
-    }
+    assert "cloudflared" not in config["services"]  # edgekit's own units, one per token
+    tunnel = config["systemd"]["services"]["edgekit-cloudflared-tunnel-token"]
+    assert tunnel["serviceConfig"]["LoadCredential"] == ["token:/run/keys/edgekit/tunnel_token"]
+    assert tunnel["serviceConfig"]["ExecStart"].endswith("run --token-file %d/token")
     assert config["services"]["vector"]["enable"] is True
     assert config["services"]["edgekit"]["api"]["passwordFile"] == \
         "/run/keys/edgekit-pg/svc_api_rw"
     assert config["services"]["edgekit"]["web"]["environment"]["PORT"] == "8081"
     assert "postgresql" not in config["services"]
     keys = config["systemd"]["services"]["edgekit-keys"]
-    assert set(config["systemd"]["services"]) == {"edgekit-keys"}
-    assert keys["before"] == ["cloudflared-tunnel-edgekit.service", "edgekit-api.service",
-                              "edgekit-web.service"]
-    assert "tunnel_token) file=/run/keys/edgekit/tunnel-token" in keys["script"]
+    assert set(config["systemd"]["services"]) == {
+        "edgekit-keys", "edgekit-cloudflared-tunnel-token", "vector"}
+    assert keys["before"] == ["edgekit-cloudflared-tunnel-token.service", "edgekit-api.service",
+                              "edgekit-web.service", "vector.service"]
     assert "pg_password_*) file=/run/keys/edgekit-pg/${key#pg_password_}" in keys["script"]
     assert keys["path"] == ["jq", "coreutils"]
-    assert config["users"]["users"] == {}
+    assert "users" not in config
     assert config["system"]["autoUpgrade"]["flake"] == "git+https://example/edgekit#edge-1"
 
 
@@ -277,13 +268,14 @@ def test_postgres_node_modules() -> None:
         "_type": "override", "priority": 50, "content": "10.0.1.5"}
     unit = config["systemd"]["services"]["edgekit-pg-bootstrap"]
     assert unit["serviceConfig"]["User"] == "postgres"
-    assert unit["after"] == pg[EDGEKIT_KEY]["after"]
+    assert unit["after"] == [*pg[EDGEKIT_KEY]["after"], "edgekit-keys.service"]
     assert unit["script"].splitlines()[0] == \
         "'psql' '-X' '-v' 'ON_ERROR_STOP=1' '-d' 'postgres' '-f' '/etc/edgekit/pg-bootstrap.sql'"
     assert "edgekit" not in config["services"]  # nothing placed on the primary
     assert config["systemd"]["services"]["edgekit-keys"]["before"] == [
-        "cloudflared-tunnel-edgekit.service", "edgekit-pg-bootstrap.service"]
-    assert config["users"]["users"] == {"postgres": {"extraGroups": ["keys"]}}
+        "edgekit-cloudflared-pg-tunnel-token.service", "vector.service",
+        "edgekit-pg-bootstrap.service"]
+    assert "users" not in config  # postgres reads only its passwords (group postgres)
 
 
 def test_node_without_a_glued_module_is_refused() -> None:

@@ -57,7 +57,7 @@ def test_pgbackrest_module() -> None:
     assert wrapper["runtimeInputs"] == ["pgbackrest", "coreutils"]
     assert "PGBACKREST_REPO1_CIPHER_PASS=\"$(cat /run/keys/edgekit/pgbackrest_cipher_pass)\"" \
         in wrapper["text"]
-    assert config["users"]["users"]["postgres"]["extraGroups"] == ["keys"]
+    assert "users" not in config  # no keys group: pgbackrest_* files are root:postgres (ADR 0008)
 
 
 def test_mesh_module_on_the_primary_and_an_edge_node() -> None:

@@ -20,7 +20,7 @@ def lines(app: App) -> list[str]:
     return [str(p) for p in err.value.problems]
 
 
-SERVER = {"name": "n", "server_type": "cx22", "image": "debian-12"}
+SERVER = {"name": "n", "server_type": "cx23", "image": "debian-12"}
 
 
 def test_a_valid_server_passes(checked: tuple[App, Stack]) -> None:

@@ -42,7 +42,7 @@ class Server(Construct):
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
         self.resource = Resource(self, "Resource", type="hcloud_server",
-                                 config={"name": id, "server_type": "cx22", "image": "debian-12"})
+                                 config={"name": id, "server_type": "cx23", "image": "debian-12"})
         self.ip = Resource(self, "ip", type="hcloud_primary_ip", config={"name": id})
 
 

@@ -49,6 +49,15 @@ def dns_not_proxied(doc: Doc) -> None:
     doc["resource"]["cloudflare_dns_record"]["edge_tunnel_edge_1_dns_web"]["proxied"] = False
 
 
+def origin_outside_access(doc: Doc) -> None:
+    app = doc["resource"]["cloudflare_zero_trust_access_application"]["edge_tunnel_access"]
+    app["destinations"] = [d for d in app["destinations"]
+                           if d["uri"] != "web-edge-2-origin.edgekit.example"]
+
+
+def origin_access_lets_anyone_in(doc: Doc) -> None:
+    policy = doc["resource"]["cloudflare_zero_trust_access_policy"]["edge_tunnel_access_policy"]
+    policy.update(decision="allow", include=[{"everyone": {}}])
 def mesh_open_hetzner(doc: Doc) -> None:
     doc["resource"]["hcloud_firewall"]["nodes_mesh_edge_1_firewall"]["rule"][0]["source_ips"] \
         .append("198.51.100.0/24")
@@ -73,6 +82,8 @@ CASES: list[tuple[Callable[[Doc], None], list[str]]] = [
     (postgres_reachable_from_outside, ["[postgres-not-public] prod/nodes/pg-tokyo/firewall"]),
     (tunnel_without_catch_all, ["[tunnel-catch-all] prod/edge/tunnel/edge-2/config"]),
     (dns_not_proxied, ["[dns-proxied] prod/edge/tunnel/edge-1/dns-web"]),
+    (origin_outside_access, ["[origins-behind-access] prod/edge/tunnel/access"]),
+    (origin_access_lets_anyone_in, ["[origins-behind-access] prod/edge/tunnel/access"]),
     # ADR 0010: the mesh port is the one exception, open to the other nodes only.
     (mesh_open_hetzner, ["[mesh-peers-only] prod/nodes/mesh/edge-1-firewall"]),
     (mesh_open_linode, ["[mesh-peers-only] prod/nodes/edge-tokyo/firewall"]),

@@ -55,7 +55,6 @@ def test_one_vpsnode_call_gives_each_providers_resources(provider: str, tmp_path
         },
         "linode": {
             "linode_firewall": ["edge_1_firewall"],
-            "linode_firewall_device": ["edge_1_firewall_device"],
             "linode_instance": ["edge_1"], "linode_networking_ip": ["ip"],
             "linode_volume": ["data"], "linode_vpc": ["net"], "linode_vpc_subnet": ["net_subnet"],
         },
@@ -70,9 +69,9 @@ def test_one_vpsnode_call_gives_each_providers_resources(provider: str, tmp_path
 
 
 def test_portable_aliases_resolve_per_provider() -> None:
-    assert resolve_region("linode", "tokyo") == "ap-northeast"
+    assert resolve_region("linode", "tokyo") == "jp-tyo-3"
     assert resolve_region("vultr", "tokyo") == "nrt"
-    assert resolve_size("hetzner", "small") == "cx22"
+    assert resolve_size("hetzner", "small") == "cx23"
     assert resolve_size("vultr", "vc2-2c-4gb") == "vc2-2c-4gb"
 
 

@@ -4,12 +4,19 @@
 # restore drill, wireguard-tools (`wg`) and iproute2 for the mesh test (wireguard-go itself
 # is built from the Go module proxy by tools/build-wireguard-go.sh), openssl for the
 # drill's throwaway TLS certificate.
+# jq, iptables and e2fsprogs for the first-boot tests.
 # Installs only what is missing; needs root (or sudo) the first time.
 set -euo pipefail
 need=()
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || need+=(postgresql-15)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v nix-instantiate >/dev/null || need+=(nix-bin)
+# The first-boot tests run the generated secrets script (jq) and the node's metadata
+# firewall rule (iptables) in namespaces they create.
+command -v jq >/dev/null || need+=(jq)
+[[ -x /usr/sbin/iptables ]] || need+=(iptables)
+# ... and format a loop device as the Postgres data volume (mkfs.ext4, e2label, blkid).
+[[ -x /usr/sbin/mkfs.ext4 ]] || need+=(e2fsprogs)
 command -v pgbackrest >/dev/null || need+=(pgbackrest)
 command -v wg >/dev/null || need+=(wireguard-tools)
 command -v ip >/dev/null || need+=(iproute2)

@@ -14,7 +14,7 @@ stubs; at runtime each name is ``dict``, so a binding costs nothing to import or
     app = App()
     stack = Stack(app, "example", state=LocalState())
     Resource(stack, "edge-1", type="hcloud_server", config=HcloudServer(
-        name="edge-1", server_type="cx22", image="debian-12",
+        name="edge-1", server_type="cx23", image="debian-12",
         public_net=HcloudServer_PublicNet(ipv4_enabled=True)))
 
 mypy reports an unknown argument (``server_typ=``), a missing required one, a read-only

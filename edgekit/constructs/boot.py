@@ -1,11 +1,23 @@
-"""The one user-data document a node gets at first boot.
+"""The one user-data document a node gets at first boot, and nothing that changes later.
 
-Everything a node needs arrives here: which stack and node it is, its provider, which
-services placement puts on it (read from ``var.placement`` so placement stays an OpenTofu
-variable), and secrets as references (tunnel token, log sink keys, Postgres passwords),
-which OpenTofu resolves and keeps sensitive. The document is written by cloud-init to
-`BOOT_PATH` (mode 0600); the node's NixOS configuration reads it (see the glued-flakes
-work). Its shape is versioned by `SCHEMA`.
+Everything a node needs to become itself arrives here: which stack and node it is, its
+provider, its roles, where its configuration is pulled from (the ``deploy/<env>`` ref, never
+a revision: a deploy moves the ref, ADR 0005), and secrets as references (tunnel tokens,
+log sink keys, Postgres passwords), which OpenTofu resolves and keeps sensitive. The
+document is written by cloud-init to `BOOT_PATH` (mode 0600); the node's NixOS
+configuration reads it.
+
+Every provider replaces a server when its user data changes (hcloud, vultr ``user_data``
+and linode ``metadata`` are ForceNew), so the document holds nothing a deploy or a
+placement change touches, and `VpsNode` ignores later changes to it
+(``lifecycle.ignore_changes``): user data is first-boot only.
+
+Conversion to NixOS (every provider, ADR 0005/0007): nixos-infect on the stock Debian 12
+image with ``NO_REBOOT``; nixos-infect rewrites ``/etc/NIXOS_LUSTRATE`` (the paths the first
+NixOS boot keeps from the old root), so ``etc/edgekit`` is appended only after it ran, then
+the machine reboots into NixOS. There the first-switch unit builds the node's configuration
+with ``nixos-rebuild boot`` (a ``switch`` would stop the very unit running it: the node's
+configuration does not contain it) and reboots into it.
 """
 
 from __future__ import annotations
@@ -13,71 +25,108 @@ from __future__ import annotations
 from typing import Any
 
 SCHEMA = "edgekit.boot/v1"
-BOOT_PATH = "/etc/edgekit/boot.json"
-FIRST_SWITCH_PATH = "/etc/edgekit/first-switch.nix"
+BOOT_DIR = "/etc/edgekit"
+BOOT_PATH = f"{BOOT_DIR}/boot.json"
+FIRST_SWITCH_PATH = f"{BOOT_DIR}/first-switch.nix"
+LUSTRATE_FILE = "/etc/NIXOS_LUSTRATE"
+LUSTRATE_KEEP = BOOT_DIR.lstrip("/")
+"""NixOS's lustrate step reads paths relative to the root, one a line."""
+SWITCHED_MARKER = "/var/lib/edgekit/switched"
 NIXOS_INFECT_COMMIT = "7563801d3ae68c975e4027f4e31a3906dca95f30"
 NIXOS_INFECT_URL = (f"https://raw.githubusercontent.com/elitak/nixos-infect/"
                     f"{NIXOS_INFECT_COMMIT}/nixos-infect")
+NIXOS_INFECT_SHA256 = "4cc3b5f8e4333ab4f02906d80a836c1b36e2887a51abf4eba4d9113b33934393"
+"""sha256 of `nixos-infect` at `NIXOS_INFECT_COMMIT` (``git show <commit>:nixos-infect``).
+What that version does, read in it: appends ``etc/nixos``, ``etc/resolv.conf``, the channels
+and the SSH host keys to /etc/NIXOS_LUSTRATE, then reboots unless ``NO_REBOOT`` is set;
+imports ``NIXOS_IMPORT`` into its configuration.nix; autodetects ``hetznercloud``; puts GRUB
+on the first of /dev/vda, /dev/sda, … on BIOS machines."""
 NIX_CHANNEL = "nixos-25.11"
-# nixos-infect's names for the providers it knows how to convert (ADR 0005). Linode boots a
-# custom NixOS image instead, so it has no entry.
-INFECT_PROVIDER = {"hetzner": "hetznercloud", "vultr": "vultr"}
+# nixos-infect's PROVIDER names (its per-host network quirks). Linode has none: the generic
+# path, on a Debian 12 image in a region with the Metadata service (catalog.py), whose
+# config profile boots GRUB 2 from the disk (nix/base.nix: grub device "nodev").
+INFECT_PROVIDER: dict[str, str | None] = {"hetzner": "hetznercloud", "vultr": "vultr",
+                                          "linode": None}
 
 # Imported into the converted system by nixos-infect (NIXOS_IMPORT): a oneshot unit that
-# switches, once, to the node's configuration at the pinned revision in boot.json.
-FIRST_SWITCH_NIX = """{ pkgs, ... }: {
+# builds, once, the node's configuration from the deploy ref in boot.json and reboots into
+# it. `nixos-rebuild boot`, not `switch`: the node's configuration has no such unit, so a
+# switch would stop this unit (and its nixos-rebuild) half-way.
+FIRST_SWITCH_NIX = """{ pkgs, lib, ... }: {
   nix.settings.experimental-features = [ "nix-command" "flakes" ];
+  # @PROVIDER@
   systemd.services.edgekit-first-switch = {
     wantedBy = [ "multi-user.target" ];
     after = [ "network-online.target" ];
     wants = [ "network-online.target" ];
-    unitConfig.ConditionPathExists = "!/var/lib/edgekit/switched";
+    unitConfig.ConditionPathExists = [ "/etc/edgekit/boot.json" "!/var/lib/edgekit/switched" ];
     serviceConfig.Type = "oneshot";
-    path = [ pkgs.jq pkgs.git pkgs.nixos-rebuild ];
+    path = [ pkgs.jq pkgs.git pkgs.nixos-rebuild pkgs.systemd ];
     script = ''
       flake=$(jq -r .deploy.flake /etc/edgekit/boot.json)
-      nixos-rebuild switch --flake "$flake"
+      nixos-rebuild boot --flake "$flake"
       mkdir -p /var/lib/edgekit && touch /var/lib/edgekit/switched
+      systemctl --no-block reboot
     '';
   };
 }
 """
 
 
-def deploy_section(*, provider: str, node: str, repository: str, ref: str,
-                   revision: str) -> dict[str, Any]:
-    """Pull deployment (ADR 0005): the pinned first switch and the ref autoUpgrade follows.
-
-    `revision` is an expression (``${var.deploy_revision}``): a deploy is one reviewed value.
-    """
-    return {
-        "mode": "pull",
-        "flake": f"{repository}?rev={revision}#{node}",
-        "follow": f"{repository}?ref={ref}#{node}",
-        "convert": "nixos-infect" if provider in INFECT_PROVIDER else "custom-image",
-    }
+# Per provider, what nixos-infect's own generation needs to boot. Linode disks are raw
+# filesystems without a partition table, booted by the config profile's "GRUB 2" from
+# /boot/grub/grub.cfg: install no boot sector (nix/base.nix says the same for the node).
+INFECT_BOOT = {"linode": 'boot.loader.grub.device = lib.mkForce "nodev";'}
 
 
-def boot_document(*, stack: str, node: str, provider: str, roles: list[str],
-                  placement_variable: str | None) -> dict[str, Any]:
-    services: Any = []
-    if placement_variable:
-        services = f'${{lookup(var.{placement_variable}, "{node}", [])}}'
+def first_switch_nix(provider: str) -> str:
+    """The module nixos-infect imports (NIXOS_IMPORT) on `provider`."""
+    extra = INFECT_BOOT.get(provider, "no provider-specific boot settings")
+    line = extra if provider in INFECT_BOOT else f"# {extra}"
+    return FIRST_SWITCH_NIX.replace("# @PROVIDER@", line)
+
+
+def deploy_section(*, provider: str, node: str, repository: str, ref: str) -> dict[str, Any]:
+    """Pull deployment (ADR 0005): the first switch and autoUpgrade both follow `ref`
+    (``deploy/<env>``). No revision: moving the ref is the deploy, and user data never
+    changes with it."""
+    follow = f"{repository}?ref={ref}#{node}"
+    return {"mode": "pull", "flake": follow, "follow": follow,
+            "convert": "nixos-infect" if provider in INFECT_PROVIDER else "none"}
+
+
+def boot_document(*, stack: str, node: str, provider: str, roles: list[str]) -> dict[str, Any]:
+    """Which services run on the node is not here: the node's flake configuration
+    (placement in CUE) says it, so a placement change is a deploy, not a new server."""
     return {
         "schema": SCHEMA,
         "stack": stack,
         "node": node,
         "provider": provider,
         "roles": roles,
-        "services": services,
         "flake_attr": f"nixosConfigurations.{node}",
         "secrets": {},
     }
 
 
+def infect_command(provider: str) -> str:
+    """The one runcmd line converting the stock image: fetch, check, run without reboot, keep
+    /etc/edgekit through the lustrate step, reboot. Chained with ``&&``: any failure stops
+    it before the reboot, with the log in /var/log/nixos-infect.log."""
+    name = INFECT_PROVIDER[provider]
+    env = " ".join([*([f"PROVIDER={name}"] if name else []), "NO_REBOOT=1",
+                    f"NIX_CHANNEL={NIX_CHANNEL}", f"NIXOS_IMPORT={FIRST_SWITCH_PATH}"])
+    return (f"curl -fsSL -o /root/nixos-infect {NIXOS_INFECT_URL}"
+            f" && echo '{NIXOS_INFECT_SHA256}  /root/nixos-infect' | sha256sum --check --quiet"
+            f" && {env} bash /root/nixos-infect > /var/log/nixos-infect.log 2>&1"
+            f" && grep -qx etc/nixos {LUSTRATE_FILE}"
+            f" && echo {LUSTRATE_KEEP} >> {LUSTRATE_FILE}"
+            " && systemctl reboot")
+
+
 def cloud_config(boot_local: str, provider: str | None = None) -> dict[str, Any]:
-    """cloud-init's document: the boot document (a `local`) at `BOOT_PATH`, and for
-    providers nixos-infect converts, the conversion with the first-switch unit."""
+    """cloud-init's document: the boot document (a `local`) at `BOOT_PATH`, and for a node
+    that deploys by pull, the conversion with the first-switch unit."""
     document: dict[str, Any] = {
         "write_files": [{
             "path": BOOT_PATH,
@@ -87,13 +136,10 @@ def cloud_config(boot_local: str, provider: str | None = None) -> dict[str, Any]
         }],
     }
     if provider in INFECT_PROVIDER:
+        content = first_switch_nix(provider)
         document["write_files"].append({"path": FIRST_SWITCH_PATH, "permissions": "0644",
-                                        "content": FIRST_SWITCH_NIX.replace("${", "$${")})
-        document["runcmd"] = [
-            f"curl -fsSL {NIXOS_INFECT_URL} | PROVIDER={INFECT_PROVIDER[provider]} "
-            f"NIX_CHANNEL={NIX_CHANNEL} NIXOS_IMPORT={FIRST_SWITCH_PATH} "
-            "bash 2>&1 | tee /var/log/nixos-infect.log",
-        ]
+                                        "content": content.replace("${", "$${")})
+        document["runcmd"] = [infect_command(provider)]
     return document
 
 

@@ -61,6 +61,7 @@ class EdgeWorker(Construct):
         origins: Mapping[str, Sequence[Mapping[str, Any]]],
         r2_buckets: Mapping[str, Ref | str] | None = None,
         hyperdrive_id: Ref | None = None,
+        origin_access: tuple[Ref, Ref] | None = None,
         compatibility_date: str = WORKER_COMPATIBILITY_DATE,
     ) -> None:
         super().__init__(scope, id)
@@ -97,6 +98,12 @@ class EdgeWorker(Construct):
             bindings.append({"type": "r2_bucket", "name": binding, "bucket_name": bucket})
         if hyperdrive_id is not None:
             bindings.append({"type": "hyperdrive", "name": "PG", "id": hyperdrive_id})
+        if origin_access is not None:  # the service token Access wants at origins (ADR 0009)
+            client_id, client_secret = origin_access
+            bindings.append({"type": "plain_text", "name": "ORIGIN_ACCESS_CLIENT_ID",
+                             "text": client_id})
+            bindings.append({"type": "secret_text", "name": "ORIGIN_ACCESS_CLIENT_SECRET",
+                             "text": client_secret})
         self.resource = Resource(self, "Resource", type="cloudflare_workers_script", config={
             "account_id": account, "script_name": script_name,
             "content_file": ASSET, "content_sha256": hashlib.sha256(code).hexdigest(),

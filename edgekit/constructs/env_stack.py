@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgekit.core.construct import Construct
-from edgekit.core.elements import Variable
+from edgekit.core.elements import Output, Variable
 from edgekit.core.stack import R2State, Stack
 from edgekit.cue.generate import placement_tfvars
 from edgekit.cue.model import Estate
@@ -16,7 +16,8 @@ class EnvStack(Stack):
 
     `placement` (node → services) is declared here and given its value by the
     generated ``placement.auto.tfvars.json`` beside the stack, so changing
-    placement in CUE changes a variable, not the stack's code.
+    placement in CUE changes a variable, not the stack's code. No deploy revision: what a
+    node runs comes from the ``deploy/<env>`` ref it pulls (ADR 0005).
     """
 
     def __init__(self, scope: Construct, estate: Estate) -> None:
@@ -29,8 +30,7 @@ class EnvStack(Stack):
             description="Which glued flakes run on which node (generated from cue/).",
         )
         self.add_file(PLACEMENT_FILE, placement_tfvars(estate))
-        self.deploy_revision = Variable(
-            self, "deploy_revision", type="string",
-            description="Commit of this repository the nodes switch to at first boot "
-            "(ADR 0005); e.g. TF_VAR_deploy_revision=$(git rev-parse HEAD).",
-        )
+        # Nodes do not read it: their flake configuration (the deploy/<env> ref) says what
+        # runs where, so a placement change never touches a server's user data.
+        Output(self, "services_by_node", value=self.placement.ref(),
+               description="Which glued flakes run on which node (as applied).")

@@ -10,7 +10,7 @@ this environment can work, and raises `ConstructError` naming its path when it c
 - the service is placed on no node of the environment (it would never run);
 - a node of its placement runs another service on the same port.
 
-It exposes the service's composed view (`nodes`, `port`, `ingress`) from
+It exposes the service's composed view (`nodes`, `port`, `composed`) from
 `edgekit.nix.compose`, which ``nix/compose.nix`` mirrors.
 """
 
@@ -110,12 +110,3 @@ class GluedFlake(Construct):
             raise ConstructError(f"[{self.node.path}] {error}") from None
         return {node: nodes[node] for node in self.nodes}
 
-    def ingress(self) -> list[dict[str, str]]:
-        """This service's Cloudflare Tunnel ingress rules (public hostname → loopback port)."""
-        target = f"http://127.0.0.1:{self.port}"
-        rules: list[dict[str, str]] = []
-        for node in self.composed().values():
-            for rule in node["ingress"]:
-                if rule.get("service") == target and rule not in rules:
-                    rules.append(rule)
-        return rules

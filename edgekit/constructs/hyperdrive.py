@@ -1,9 +1,17 @@
 """Hyperdrive: Worker reads of Postgres go through Hyperdrive and its cache.
 
 Postgres is never public, so Hyperdrive reaches it through a tunnel that runs only on the
-Postgres node (``pg.origin.<zone>`` → ``tcp://127.0.0.1:5432``), protected by Cloudflare
-Access: an Access application on that hostname admits only a service token, whose id and
-secret Hyperdrive presents. Writes go through the services, never through the Worker.
+Postgres node (``pg-origin.<zone>`` → ``tcp://<private address>:5432``: the address
+Postgres listens on, never loopback, where it does not), protected by Cloudflare Access:
+an Access application on that hostname admits only a service token, whose id and secret
+Hyperdrive presents. The node runs a cloudflared for this tunnel's token
+(``pg_tunnel_token``) beside the one of its service tunnel, if any. Writes go through the
+services, never through the Worker.
+
+Cloudflare tests the connection when a Hyperdrive config is created, so the config is
+ordered after its path (``depends_on`` the Access application, the DNS record and the
+tunnel config) and made only once Postgres can answer: `ready` is False on the first apply
+and True once the primary's address came back from ``tofu output`` (ADR 0007).
 """
 
 from __future__ import annotations
@@ -12,8 +20,12 @@ from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
+from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 from edgekit.cue.model import Env, Service
+
+PG_TUNNEL_SECRET = "pg_tunnel_token"
+PG_PORT = 5432
 
 
 class Hyperdrive(Construct):
@@ -39,29 +51,39 @@ class Hyperdrive(Construct):
     'hyperdrive'
     """
     def __init__(self, scope: Construct, id: str, *, env: Env, node: VpsNode,
-                 service: Service, password: Ref) -> None:
+                 service: Service, password: Ref, ready: bool = True) -> None:
         super().__init__(scope, id)
+        if node.private_ip is None:
+            raise ConstructError(f"[{self.node.path}] node {node.node.path} has no private "
+                                 "address: Postgres listens only there")
         account = env.cloudflare.account_id
         host = env.origin_hostname("pg")
+        self.hostname = host
         secret = Resource(self, "tunnel-secret", type="random_id", config={"byte_length": 32})
         tunnel = Resource(self, "tunnel", type="cloudflare_zero_trust_tunnel_cloudflared",
                           config={"account_id": account, "name": f"{env.name}-pg",
                                   "config_src": "cloudflare",
                                   "tunnel_secret": secret.attr("b64_std")})
-        tunnel_ends_with_catch_all(Resource(
+        # Where Postgres listens: its mesh address (ADR 0010), else its private address.
+        listen = env.mesh_address(node.name) or node.private_ip
+        self.ingress_service = f"tcp://{listen}:{PG_PORT}"
+        config = Resource(
             self, "tunnel-config", type="cloudflare_zero_trust_tunnel_cloudflared_config",
             config={"account_id": account, "tunnel_id": tunnel.attr("id"),
                     "config": {"ingress": [
-                        {"hostname": host, "service": "tcp://127.0.0.1:5432"},
-                        {"service": "http_status:404"}]}}))
-        dns_record_proxied(Resource(self, "dns", type="cloudflare_dns_record", config={
+                        {"hostname": host, "service": self.ingress_service},
+                        {"service": "http_status:404"}]}})
+        tunnel_ends_with_catch_all(config)
+        dns = Resource(self, "dns", type="cloudflare_dns_record", config={
             "zone_id": env.cloudflare.zone_id, "name": host, "type": "CNAME",
             "content": f"{tunnel.attr('id')}.cfargotunnel.com", "proxied": True, "ttl": 1,
-            "comment": "edgekit Postgres for Hyperdrive (Access protected)"}))
+            "comment": "edgekit Postgres for Hyperdrive (Access protected)"})
+        dns_record_proxied(dns)
         token = DataSource(self, "tunnel-token",
                            type="cloudflare_zero_trust_tunnel_cloudflared_token",
                            config={"account_id": account, "tunnel_id": tunnel.attr("id")})
-        node.add_secret("pg_tunnel_token", f"${{sensitive({token.attr('token').expression})}}")
+        node.add_secret(PG_TUNNEL_SECRET,
+                        f"${{sensitive({token.attr('token').expression})}}")
         service_token = Resource(self, "service-token",
                                  type="cloudflare_zero_trust_access_service_token",
                                  config={"account_id": account, "name": f"{env.name} hyperdrive"})
@@ -69,9 +91,13 @@ class Hyperdrive(Construct):
             "account_id": account, "name": f"{env.name} hyperdrive only",
             "decision": "non_identity",
             "include": [{"service_token": {"token_id": service_token.attr("id")}}]})
-        Resource(self, "access", type="cloudflare_zero_trust_access_application", config={
-            "account_id": account, "name": f"{env.name} postgres", "type": "self_hosted",
-            "domain": host, "policies": [{"id": policy.attr("id"), "precedence": 1}]})
+        access = Resource(self, "access", type="cloudflare_zero_trust_access_application",
+                          config={"account_id": account, "name": f"{env.name} postgres",
+                                  "type": "self_hosted", "domain": host,
+                                  "policies": [{"id": policy.attr("id"), "precedence": 1}]})
+        self.resource: Resource | None = None
+        if not ready:
+            return
         self.resource = Resource(self, "Resource", type="cloudflare_hyperdrive_config", config={
             "account_id": account, "name": f"{env.name}-pg",
             "origin": {"host": host, "database": service.pg_database, "user": service.pg_role,
@@ -79,8 +105,8 @@ class Hyperdrive(Construct):
                        "access_client_id": service_token.attr("client_id"),
                        "access_client_secret": service_token.attr("client_secret")},
             "caching": {"disabled": False, "max_age": 60},
-        })
+        }, depends_on=[access, dns, config])
 
     @property
-    def id_ref(self) -> Ref:
-        return self.resource.attr("id")
+    def id_ref(self) -> Ref | None:
+        return self.resource.attr("id") if self.resource is not None else None

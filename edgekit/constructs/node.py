@@ -6,8 +6,13 @@ networks, boots with the one user-data document (`edgekit.constructs.boot`), and
 its private address for the services that need it.
 
     hetzner  hcloud_server (+ hcloud_server_network per network)
-    linode   linode_instance (VPC interface, metadata.user_data base64) + linode_firewall_device
+    linode   linode_instance (VPC interface, metadata.user_data base64, firewall_id)
     vultr    vultr_instance (vpc_ids, firewall_group_id)
+
+The firewall is attached when the server is created (hcloud ``firewall_ids``, linode
+``firewall_id``, vultr ``firewall_group_id``): no node boots unprotected. User data is
+first-boot only: every provider replaces a server when it changes, so later changes are
+ignored (`FIRST_BOOT_ONLY`) and nothing a deploy changes is in it (`boot`).
 """
 
 from __future__ import annotations
@@ -22,9 +27,16 @@ from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.props import VpsNodeProps
 from edgekit.core.construct import Construct
-from edgekit.core.elements import Local, Module, Resource, Variable, stack_of
+from edgekit.core.elements import Local, Module, Resource, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
+
+FIRST_BOOT_ONLY = {"hetzner": ["user_data"], "linode": ["metadata"], "vultr": ["user_data"]}
+"""The arguments holding a node's user data, per provider: all force a new server (hcloud
+``user_data``: hetznercloud/terraform-provider-hcloud issues 338 and 372, "forces
+replacement"; linode ``metadata``: linode/instance/schema_resource.go, ForceNew; vultr
+``user_data``: vultr/resource_vultr_instance.go, ForceNew), so `lifecycle.ignore_changes`
+keeps a changed document from replacing the server."""
 
 NIXOS_ANYWHERE_MODULE = (
     "github.com/nix-community/nixos-anywhere//terraform/all-in-one?ref=1.13.0")
@@ -64,7 +76,6 @@ class VpsNode(Construct):
         firewall: Firewall | None = None,
         admin_ssh_cidrs: Sequence[str] = (),
         backups: bool = False,
-        placement: Variable | None = None,
         deploy: Mapping[str, Any] | None = None,
         push_deploy: bool = False,
     ) -> None:
@@ -91,8 +102,7 @@ class VpsNode(Construct):
             private_cidrs=[n.cidr for n in self.networks])
         stack = stack_of(self)
         self.boot: dict[str, Any] = boot_document(
-            stack=stack.node.id, node=id, provider=provider, roles=list(self.props.roles),
-            placement_variable=placement.logical_id if placement else None)
+            stack=stack.node.id, node=id, provider=provider, roles=list(self.props.roles))
         if deploy is not None:
             self.boot["deploy"] = dict(deploy)
         self.boot_local = Local(self, "boot", value=self.boot)
@@ -141,6 +151,7 @@ class VpsNode(Construct):
         name = label(self)
         labels = {"stack": stack_of(self).node.id, "node": self.name}
         firewall_id = self.firewall.id_ref
+        lifecycle = {"ignore_changes": FIRST_BOOT_ONLY[self.provider]}
         if self.provider == "hetzner":
             return Resource(self, "Resource", type="hcloud_server", config={
                 "name": self.name, "server_type": self.size, "image": self.image,
@@ -148,24 +159,20 @@ class VpsNode(Construct):
                 "firewall_ids": [firewall_id],
                 "public_net": {"ipv4_enabled": True, "ipv6_enabled": True},
                 "user_data": user_data_expression(self.cloud_local.logical_id),
-            })
+            }, lifecycle=lifecycle)
         if self.provider == "linode":
             interfaces: list[dict[str, Any]] = [{"purpose": "public"}]
             for network in self.networks:
                 interfaces.append({"purpose": "vpc", "subnet_id": network.subnet.attr("id"),
                                    "ipv4": {"vpc": network.allocate(self.name)}})
-            server = Resource(self, "Resource", type="linode_instance", config={
+            return Resource(self, "Resource", type="linode_instance", config={
                 "label": name, "region": self.region, "type": self.size,
                 "image": self.image, "tags": [f"{k}:{v}" for k, v in sorted(labels.items())],
-                "backups_enabled": self.props.backups,
+                "backups_enabled": self.props.backups, "firewall_id": firewall_id,
                 "metadata": {"user_data": user_data_expression(self.cloud_local.logical_id,
                                                                base64=True)},
                 "interface": interfaces,
-            })
-            Resource(self, "firewall-device", type="linode_firewall_device", config={
-                "firewall_id": firewall_id, "entity_id": server.attr("id"),
-            })
-            return server
+            }, lifecycle=lifecycle)
         return Resource(self, "Resource", type="vultr_instance", config={
             "label": name, "hostname": self.name, "region": self.region, "plan": self.size,
             "os_id": self.image, "tags": [f"{k}:{v}" for k, v in sorted(labels.items())],
@@ -173,7 +180,7 @@ class VpsNode(Construct):
             "enable_ipv6": True, "firewall_group_id": firewall_id,
             "vpc_ids": [n.id_ref for n in self.networks],
             "user_data": user_data_expression(self.cloud_local.logical_id),
-        })
+        }, lifecycle=lifecycle)
 
     def _join_networks(self) -> Ref | str | None:
         if not self.networks:

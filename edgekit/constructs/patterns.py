@@ -7,7 +7,6 @@ from pathlib import Path
 
 from edgekit.constructs.boot import deploy_section
 from edgekit.constructs.catalog import catalog
-from edgekit.constructs.edge_security import EdgeSecurity
 from edgekit.constructs.edge_worker import EdgeWorker
 from edgekit.constructs.hyperdrive import Hyperdrive
 from edgekit.constructs.managed_pg import ManagedPg
@@ -22,7 +21,7 @@ from edgekit.core.construct import Construct
 from edgekit.core.elements import Provider, Variable
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
-from edgekit.cue.model import Estate
+from edgekit.cue.model import PG_ADDRESS_OUTPUT, Estate
 from edgekit.pg.backup import settings_for
 
 # How each provider's API token reaches OpenTofu: a sensitive variable (TF_VAR_<name>).
@@ -43,8 +42,7 @@ class EstateNodes(Construct):
     provider, the closed nodes, and the Postgres primary on the node with that role."""
 
     def __init__(self, scope: Construct, id: str, *, estate: Estate,
-                 placement: Variable | None = None, deploy_revision: Variable | None = None,
-                 admin_ssh_cidrs: Sequence[str] = ()) -> None:
+                 pull_deploy: bool = True, admin_ssh_cidrs: Sequence[str] = ()) -> None:
         super().__init__(scope, id)
         env = estate.env
         providers = sorted({n.provider for n in env.nodes.values()})
@@ -59,12 +57,11 @@ class EstateNodes(Construct):
         for name, spec in sorted(env.nodes.items()):
             deploy = deploy_section(
                 provider=spec.provider, node=name, repository=env.deploy.repository,
-                ref=env.deploy.ref, revision=str(deploy_revision.ref())
-            ) if deploy_revision is not None else None
+                ref=env.deploy.ref) if pull_deploy else None
             self.nodes[name] = VpsNode(
                 self, name, provider=spec.provider, region=spec.region, size=spec.size,
                 roles=spec.roles, networks=[self.networks[spec.provider]],
-                admin_ssh_cidrs=admin_ssh_cidrs, placement=placement, deploy=deploy)
+                admin_ssh_cidrs=admin_ssh_cidrs, deploy=deploy)
         managed = env.postgres.kind == "managed"
         problems = [] if managed else private_path_problems(env, estate.services)
         if problems:
@@ -118,17 +115,20 @@ class EstateNodes(Construct):
 class EstateEdge(Construct):
     """The front door of an environment: Tunnel(s) from its nodes, the edge Worker on every
     public hostname, the managed WAF and rate limits, Hyperdrive to the Postgres primary,
-    and R2 (logs with retention, the services' buckets, optionally the state bucket)."""
+    and R2 (logs with retention, the services' buckets). Zone-wide pieces (WAF, rate
+    limits, zone settings) are the zone stack's; the state bucket the bootstrap stack's."""
 
     def __init__(self, scope: Construct, id: str, *, estate: Estate, nodes: EstateNodes,
-                 worker_script: Path, manage_state_bucket: bool = False) -> None:
+                 worker_script: Path) -> None:
         super().__init__(scope, id)
         env = estate.env
         account = env.cloudflare.account_id
         token = Variable(scope, "cloudflare_api_token", type="string", sensitive=True,
                          description="Cloudflare API token (TF_VAR_cloudflare_api_token).")
         Provider(scope, "cloudflare", type="cloudflare", config={"api_token": token.ref()})
-        placed = [nodes.nodes[name] for name in sorted(env.placement) if name in nodes.nodes]
+        # Only nodes running services get the services' tunnel token (and so a cloudflared).
+        placed = [nodes.nodes[name] for name, names in sorted(env.placement.items())
+                  if name in nodes.nodes and names]
         self.tunnel = Tunnel(self, "tunnel", env=env, services=estate.services, nodes=placed,
                              strategy=env.tunnel.strategy,
                              weights=env.tunnel.weights if env.tunnel.strategy == "per_node"
@@ -138,8 +138,6 @@ class EstateEdge(Construct):
         buckets = sorted({b for s in estate.services.values() for b in s.needs.r2_buckets})
         for bucket in buckets:
             R2Bucket(self, f"bucket-{bucket}", account_id=account, name=f"{env.name}-{bucket}")
-        if manage_state_bucket:
-            R2Bucket(self, "state-bucket", account_id=account, name=env.cloudflare.state_bucket)
         if nodes.postgres:  # continuous WAL + base backups of the primary (ADR 0011)
             pg = nodes.postgres[0]
             self.backups = PgBackups(self, "pg-backups", account_id=account,
@@ -149,11 +147,15 @@ class EstateEdge(Construct):
         readers = [s for s in estate.services.values() if s.needs.postgres == "ro"]
         if nodes.postgres and readers:
             pg = nodes.postgres[0]
+            # Created once Postgres can answer: after the primary's address came back
+            # from `tofu output` (ADR 0007); before that, only its path.
+            ready = env.observed_value(PG_ADDRESS_OUTPUT) is not None
             self.hyperdrive = Hyperdrive(self, "hyperdrive", env=env, node=pg.host,
                                          service=readers[0],
-                                         password=pg.passwords[readers[0].name])
+                                         password=pg.passwords[readers[0].name], ready=ready)
             hyperdrive_id = self.hyperdrive.id_ref
         self.worker = EdgeWorker(self, "worker", estate=estate, script=worker_script,
                                  origins=self.tunnel.origins_by_service(),
-                                 hyperdrive_id=hyperdrive_id)
-        EdgeSecurity(self, "security", estate=estate)
+                                 hyperdrive_id=hyperdrive_id,
+                                 origin_access=(self.tunnel.access_client_id,
+                                                self.tunnel.access_client_secret))

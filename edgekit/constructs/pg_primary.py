@@ -1,11 +1,13 @@
 """PgPrimary: the one writable Postgres, on a VpsNode of any provider.
 
-It adds to its node: a data volume, snapshots (or Linode backups), a generated password
+It adds to its node: a data volume (formatted once with the label `DATA_LABEL` and mounted
+by label on /var/lib/postgresql, where NixOS keeps the data directory), a generated password
 per service role (``random_password``; it leaves the stack only as a sensitive output and
 reaches the node inside its boot document, never as plain text in the JSON), and the
 bootstrap SQL (ADR 0004) in the node's boot document. Postgres listens on the node's
 private address only; the node's firewall admits nothing from the internet, and asking
-for a public Postgres is an error.
+for a public Postgres is an error. No provider snapshots: one taken at creation copies a
+node that is still converting to NixOS; the backups are continuous (pgBackRest to R2).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from edgekit.constructs.base import validated
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_bootstrap import bootstrap_sql
 from edgekit.constructs.props import PgPrimaryProps
-from edgekit.constructs.storage import Snapshot, Volume
+from edgekit.constructs.storage import Volume
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Output, Resource, stack_of
 from edgekit.core.errors import ConstructError
@@ -24,6 +26,8 @@ from edgekit.core.refs import Ref
 from edgekit.cue.model import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Service
 
 PG_PORT = 5432
+DATA_LABEL = "edgekit-pgdata"
+"""Filesystem label of the data volume (nix/node.nix mounts it by this label)."""
 
 
 class PgPrimary(Construct):
@@ -51,7 +55,6 @@ class PgPrimary(Construct):
         services: Mapping[str, Service],
         version: int = 16,
         data_volume_gb: int = 50,
-        snapshots: bool = True,
         public: bool = False,
     ) -> None:
         super().__init__(scope, id)
@@ -61,8 +64,7 @@ class PgPrimary(Construct):
                 "only from the private network (remove public=True; the Worker reads "
                 "through Hyperdrive and services through the private network)")
         self.props = validated(self, "PgPrimary", PgPrimaryProps, {
-            "node": node.name, "version": version, "data_volume_gb": data_volume_gb,
-            "snapshots": snapshots})
+            "node": node.name, "version": version, "data_volume_gb": data_volume_gb})
         if node.private_ip is None:
             raise ConstructError(
                 f"[{self.node.path}] node {node.node.path} is in no private network; "
@@ -73,7 +75,6 @@ class PgPrimary(Construct):
             f"the Postgres node admits nothing but admin SSH from outside its private "
             f"networks (port {PG_PORT} stays private)")
         self.volume = Volume(self, "data", node=node, size_gb=data_volume_gb)
-        self.snapshot = Snapshot(self, "snapshot", node=node) if snapshots else None
         stack = stack_of(self)
         roles = {}
         self.passwords: dict[str, Ref] = {}
@@ -94,6 +95,8 @@ class PgPrimary(Construct):
             "listen_address": node.static_private_ip or "discover",
             "port": PG_PORT,
             "private_cidrs": [n.cidr for n in node.networks],
+            "volume_device": self.volume.device_path,
+            "data_label": DATA_LABEL,
             "roles": roles,
             "bootstrap_sql": bootstrap_sql(services),
         }

@@ -67,8 +67,6 @@ class PgPrimaryProps:
     """PostgreSQL major version."""
     data_volume_gb: int = 50
     """Size of the separate data volume."""
-    snapshots: bool = True
-    """Provider snapshots (or backups where the provider has no snapshots) of the data."""
 
 
 @attrs.frozen(kw_only=True)

@@ -44,6 +44,8 @@ class Volume(Construct):
                 f"[{self.node.path}] volume in {self.region}, but its node {node.node.path} "
                 f"is in {node.region}; a volume can only attach to a node in its own region")
         name = label(self)
+        self.device_path: str
+        """Where the node sees the volume: a stable path, known before the node boots."""
         if node.provider == "hetzner":
             self.resource = Resource(self, "Resource", type="hcloud_volume", config={
                 "name": name, "size": size_gb, "location": self.region, "format": "ext4",
@@ -52,16 +54,24 @@ class Volume(Construct):
                 "volume_id": self.resource.attr("id"), "server_id": node.id_ref,
                 "automount": False,
             })
+            # hcloud: /dev/disk/by-id/scsi-0HC_Volume_<volume id> (the volume is created
+            # before the server, so the server's boot document may name it: no cycle).
+            self.device_path = f"/dev/disk/by-id/scsi-0HC_Volume_{self.resource.attr('id')}"
         elif node.provider == "linode":
             self.resource = Resource(self, "Resource", type="linode_volume", config={
                 "label": name[:32], "region": self.region, "size": size_gb,
                 "linode_id": node.id_ref,
             })
+            # Linode: /dev/disk/by-id/scsi-0Linode_Volume_<label>.
+            self.device_path = f"/dev/disk/by-id/scsi-0Linode_Volume_{name[:32]}"
         else:
             self.resource = Resource(self, "Resource", type="vultr_block_storage", config={
                 "label": name, "region": self.region, "size_gb": size_gb,
                 "attached_to_instance": node.id_ref, "live": True,
             })
+            # Vultr: the first block storage attached is the second virtio disk. (Its id
+            # cannot be named: the volume attaches to the instance, so it comes after it.)
+            self.device_path = "/dev/vdb"
 
 
 class Snapshot(Construct):

@@ -5,7 +5,7 @@ Two strategies (ADR 0006):
 * ``replicas`` — one tunnel; cloudflared runs with the same token on every node. Cloudflare
   sends each request to the nearest healthy replica: failover, no weights.
 * ``per_node`` — one tunnel per node, each with its own origin hostnames
-  (``<svc>-<node>.origin.<zone>``), so the edge Worker can spread requests by weight and fail
+  (``<svc>-<node>-origin.<zone>``), so the edge Worker can spread requests by weight and fail
   over itself; beside it a Cloudflare Load Balancer per service whose pool origins are
   ``<tunnel-id>.cfargotunnel.com`` with the service's origin hostname as Host header, the
   weights from CUE, and an HTTPS monitor on the service's health path.
@@ -15,6 +15,11 @@ Either way: ``cloudflare_zero_trust_tunnel_cloudflared`` (remote-managed, secret
 ``http://127.0.0.1:<port>`` and ``http_status:404`` last, proxied CNAMEs to
 ``<tunnel-id>.cfargotunnel.com``, and the tunnel token handed to the node as a sensitive
 value inside its boot document.
+
+Origins answer only the Worker (ADR 0009): one Access application covers every origin
+hostname of the environment and admits only a service token, which the Worker sends
+(`access_client_id` / `access_client_secret`) as do the Load Balancer's monitors; the
+generated ``tofu test`` asserts that every origin record is covered.
 """
 
 from __future__ import annotations
@@ -106,12 +111,53 @@ class Tunnel(Construct):
         self.zone_id = env.cloudflare.zone_id
         self.services = {n: s for n, s in services.items() if s.kind == "vps"}
         self.origins: list[Origin] = []
+        self.records: list[Resource] = []
+        self._balancer_hosts: set[str] = set()
+        self._access_token()
         if self.props.strategy == "replicas":
             self._tunnel("Resource", list(nodes), node_suffix=False)
         else:
             for node in nodes:
                 self._tunnel(node.name, [node], node_suffix=True)
             self._load_balancers(nodes)
+        self._protect()
+
+    def _access_token(self) -> None:
+        scope = Construct(self, "access")
+        self.access_token = Resource(
+            scope, "service-token", type="cloudflare_zero_trust_access_service_token",
+            config={"account_id": self.account_id, "name": f"{self.env.name} edge worker"})
+        self.access_client_id = self.access_token.attr("client_id")
+        self.access_client_secret = self.access_token.attr("client_secret")
+        self.access_scope = scope
+
+    def _protect(self) -> None:
+        """Every origin hostname behind one Access application that admits the Worker's
+        service token only (ADR 0009)."""
+        hosts = sorted({o.hostname for o in self.origins} | self._balancer_hosts)
+        if not hosts:
+            return
+        policy = Resource(self.access_scope, "policy",
+                          type="cloudflare_zero_trust_access_policy", config={
+                              "account_id": self.account_id,
+                              "name": f"{self.env.name} origins: edge worker only",
+                              "decision": "non_identity",
+                              "include": [{"service_token": {
+                                  "token_id": self.access_token.attr("id")}}]})
+        app = Resource(self.access_scope, "Resource",
+                       type="cloudflare_zero_trust_access_application", config={
+                           "account_id": self.account_id,
+                           "name": f"{self.env.name} origins", "type": "self_hosted",
+                           "domain": hosts[0],
+                           "destinations": [{"type": "public", "uri": h} for h in hosts],
+                           "policies": [{"id": policy.attr("id"), "precedence": 1}]})
+        names = ", ".join(f"{r.address}.name" for r in self.records)
+        self.access_scope.node.add_assertion(
+            "origins-behind-access",
+            f"alltrue([for h in [{names}] : contains([for d in {app.address}.destinations : "
+            f"d.uri], h)]) && {policy.address}.decision == \"non_identity\"",
+            "every origin hostname is behind the Access application that admits only the "
+            "edge Worker's service token")
 
     def _placed(self, node: VpsNode) -> list[str]:
         return [s for s in self.env.placement.get(node.name, ()) if s in self.services]
@@ -132,10 +178,12 @@ class Tunnel(Construct):
             host = self.env.origin_hostname(service, node_name)
             ingress.append({"hostname": host,
                             "service": f"http://127.0.0.1:{self.services[service].port}"})
-            dns_record_proxied(Resource(
+            record = Resource(
                 scope, f"dns-{service}", type="cloudflare_dns_record", config={
                     "zone_id": self.zone_id, "name": host, "type": "CNAME", "content": target,
-                    "proxied": True, "ttl": 1, "comment": "edgekit tunnel origin"}))
+                    "proxied": True, "ttl": 1, "comment": "edgekit tunnel origin"})
+            dns_record_proxied(record)
+            self.records.append(record)
             weight = self.props.weights.get(nodes[0].name, 1) if node_suffix else 1
             self.origins.append(Origin(service, node_name, host, weight))
         ingress.append({"service": "http_status:404"})
@@ -163,12 +211,16 @@ class Tunnel(Construct):
                 continue
             total = sum(o.weight for o in origins) or 1  # once per service: linear in nodes
             host = self.env.origin_hostname(service_name)
+            self._balancer_hosts.add(host)
             monitor = Resource(lb_scope, f"monitor-{service_name}",
                                type="cloudflare_load_balancer_monitor", config={
                                    "account_id": self.account_id, "type": "https",
                                    "method": "GET", "path": service.health_path,
                                    "expected_codes": "200", "interval": 60,
-                                   "header": {"Host": [host]},
+                                   "header": {"Host": [host],
+                                              "CF-Access-Client-Id": [self.access_client_id],
+                                              "CF-Access-Client-Secret":
+                                                  [self.access_client_secret]},
                                    "description": f"{service_name} health through tunnels"})
             pool = Resource(lb_scope, f"pool-{service_name}",
                             type="cloudflare_load_balancer_pool", config={

@@ -155,10 +155,12 @@ class Env:
     """Required: CUE fills in the repository and ``deploy/<env>`` when not given."""
 
     def origin_hostname(self, service: str, node: str | None = None) -> str:
-        """Where a service answers behind Cloudflare Tunnel: ``<svc>[-<node>].origin.<zone>``
-        (per node for the ``per_node`` strategy), with the environment's label."""
+        """Where a service answers behind Cloudflare Tunnel (only for the Worker, ADR 0009):
+        ``<svc>[-<node>]-origin[-<env label>].<zone>``, one label below the zone so the
+        zone's Universal SSL certificate covers it (per node for ``per_node``)."""
         label = f"{service}-{node}" if node else service
-        return f"{label}.{self.public_hostname(f'origin.{self.cloudflare.zone}')}"
+        suffix = f"-{self.host_label}" if self.host_label else ""
+        return f"{label}-origin{suffix}.{self.cloudflare.zone}"
 
     def public_hostname(self, host: str) -> str:
         """The hostname in this environment: the env's label goes before the zone."""

@@ -1,8 +1,9 @@
 """The composition of an environment's nodes, in Python: the twin of ``nix/compose.nix``.
 
 `compose` takes placement (node → services) and the CUE services and returns, per node, the
-services in placement order, their ports, their environment, the Cloudflare Tunnel ingress
-(ending in the ``http_status:404`` catch-all) and whether the node runs the Postgres primary.
+services in placement order, their ports, their environment, the tunnel tokens it runs a
+cloudflared for, and whether the node runs the Postgres primary. (The tunnels' ingress is
+computed once, in edgekit/constructs/tunnel.py, not here.)
 It refuses the same inputs as ``nix/compose.nix`` with the same messages (a `ComposeError`);
 tests/test_nix.py evaluates both and compares. `nix_arguments` is the JSON the Nix function
 is applied to.
@@ -21,7 +22,10 @@ from edgekit.cue.model import Estate, Node, Service
 
 LOOPBACK = "127.0.0.1"
 OTLP_ENDPOINT = "http://127.0.0.1:4318"
-CATCH_ALL = "http_status:404"
+TUNNEL_TOKEN = "tunnel_token"
+"""Boot-document secret of the services' tunnel (edgekit.constructs.tunnel)."""
+PG_TUNNEL_TOKEN = "pg_tunnel_token"
+"""Boot-document secret of the Postgres tunnel (edgekit.constructs.hyperdrive)."""
 PG_PORT = 5432
 
 
@@ -40,16 +44,6 @@ class PostgresPlace:
     node: str | None
     host: str | None = None
     port: int = PG_PORT
-
-
-def _public_hostname(host: str, zone: str | None, label: str | None) -> str:
-    if label is None or zone is None:
-        return host
-    if host == zone:
-        return f"{label}.{zone}"
-    if host.endswith(f".{zone}"):
-        return f"{host[: -len(zone) - 1]}.{label}.{zone}"
-    raise ComposeError(f"hostname '{host}' is not in the zone '{zone}'")
 
 
 def _placed(node: str, name: str, services: Mapping[str, Service]) -> Service:
@@ -112,12 +106,10 @@ def compose(
     services: Mapping[str, Service],
     *,
     nodes: Mapping[str, Node] | None = None,
-    zone: str | None = None,
-    host_label: str | None = None,
     postgres: PostgresPlace | None = None,
     env_name: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per node: ``services``, ``ports``, ``env``, ``ingress``, ``postgres`` (see module doc).
+    """Per node: ``services``, ``ports``, ``env``, ``tunnels``, ``postgres`` (module doc).
 
     `nodes` (when given and not empty) lists every node of the environment: each gets an
     entry, and placement may name no other. `postgres` None means: the node whose roles
@@ -141,17 +133,14 @@ def compose(
     result: dict[str, dict[str, Any]] = {}
     for node in sorted({*nodes, *extra, *pg_nodes}):
         names = _checked(node, placement.get(node, ()), services)
-        ingress: list[dict[str, str]] = [
-            {"hostname": _public_hostname(host, zone, host_label),
-             "service": f"http://{LOOPBACK}:{services[name].port}"}
-            for name in names for host in services[name].hostnames
-        ]
-        ingress.append({"service": CATCH_ALL})
+        readers = any(s.needs.postgres == "ro" for s in services.values())
+        tunnels = ([TUNNEL_TOKEN] if names else []) + (
+            [PG_TUNNEL_TOKEN] if node in pg_nodes and readers else [])
         result[node] = {
             "services": names,
             "ports": {name: services[name].port for name in names},
             "env": {name: _env(node, services[name], env_name, postgres) for name in names},
-            "ingress": ingress,
+            "tunnels": tunnels,
             "postgres": node in pg_nodes,
         }
     return result
@@ -173,7 +162,6 @@ def compose_estate(estate: Estate) -> dict[str, dict[str, Any]]:
     """`compose` for one environment of the estate (what the top-level flake composes)."""
     env = estate.env
     return compose(env.placement, estate.services, nodes=env.nodes,
-                   zone=env.cloudflare.zone, host_label=env.host_label,
                    postgres=postgres_place(estate), env_name=env.name)
 
 
@@ -189,7 +177,6 @@ def nix_arguments(estate: Estate) -> dict[str, Any]:
         "placement": {node: list(names) for node, names in env.placement.items()},
         "services": {name: _plain(s) for name, s in estate.services.items()},
         "nodes": {name: _plain(n) for name, n in env.nodes.items()},
-        "tunnel": {"zone": env.cloudflare.zone, "hostLabel": env.host_label},
         "postgres": _plain(place) if place else None,
         "envName": env.name,
     }

@@ -6,6 +6,9 @@
 // Configuration comes from Worker vars written by edgekit (see README.md):
 //   ROUTES  = JSON {host: {"service": str, "cache_paths": [str], "cache_ttl_seconds": int}}
 //   ORIGINS = JSON {service: [{"url": "https://…", "weight": int >= 0, "node"?: str}]}
+//   ORIGIN_ACCESS_CLIENT_ID / ORIGIN_ACCESS_CLIENT_SECRET (secret) = the Access service token
+//     every origin hostname demands (ADR 0009); sent as CF-Access-Client-Id/-Secret. A
+//     client's own CF-Access-* headers never reach an origin.
 
 const REQUEST_ID_HEADER = "x-request-id";
 const REQUEST_ID_MAX = 128;
@@ -136,9 +139,15 @@ function isStorable(response) {
 
 const ORIGIN_TIMEOUT_MS = 10_000;
 
-async function forward(request, url, host, id, origin, body) {
+async function forward(request, url, host, id, origin, body, access) {
   const target = String(origin.url).replace(/\/+$/, "") + url.pathname + url.search;
   const headers = new Headers(request.headers);
+  headers.delete("cf-access-client-id");
+  headers.delete("cf-access-client-secret");
+  if (access) {
+    headers.set("cf-access-client-id", access.id);
+    headers.set("cf-access-client-secret", access.secret);
+  }
   // The origin URL's host is what the tunnel routes on; the public host travels separately.
   headers.delete("host");
   headers.set("x-forwarded-host", host);
@@ -155,7 +164,7 @@ async function forward(request, url, host, id, origin, body) {
 }
 
 /** The first origin's answer, or the one other origin's if the first fails; null if both do. */
-async function fetchWithFailover(request, url, host, id, origins) {
+async function fetchWithFailover(request, url, host, id, origins, access) {
   const body = request.method === "GET" || request.method === "HEAD"
     ? undefined
     : await request.arrayBuffer();
@@ -166,7 +175,7 @@ async function fetchWithFailover(request, url, host, id, origins) {
     tried.add(index);
     const label = origins[index].node ?? `origin ${index}`;
     try {
-      const response = await forward(request, url, host, id, origins[index], body);
+      const response = await forward(request, url, host, id, origins[index], body, access);
       if (!FAILOVER_STATUSES.has(response.status)) return response;
       // Free the connection before trying the next origin.
       await response.body?.cancel().catch(() => {});
@@ -219,7 +228,10 @@ async function handle(request, env, ctx, id) {
     if (hit) return withHeaders(hit, id, "HIT");
   }
 
-  const response = await fetchWithFailover(request, url, host, id, origins);
+  const access = env.ORIGIN_ACCESS_CLIENT_ID && env.ORIGIN_ACCESS_CLIENT_SECRET
+    ? { id: env.ORIGIN_ACCESS_CLIENT_ID, secret: env.ORIGIN_ACCESS_CLIENT_SECRET }
+    : null;
+  const response = await fetchWithFailover(request, url, host, id, origins, access);
   if (!response) {
     return textResponse(502, "upstream unavailable", id, cacheable ? { "x-edge-cache": "MISS" } : {});
   }

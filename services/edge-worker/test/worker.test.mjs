@@ -132,6 +132,16 @@ describe("edge worker in workerd", () => {
     await bounded(mf.ready, 30000, "miniflare ready");
   });
 
+  test("without an Access token configured, a client's CF-Access headers never reach an origin", async () => {
+    up.api.reset();
+    const r = await get("http://api.edgekit.test/x", {
+      headers: { "cf-access-client-id": "forged", "cf-access-client-secret": "forged" },
+    });
+    assert.equal(r.res.status, 200);
+    assert.equal(up.api.hits.at(-1).headers["cf-access-client-id"], undefined);
+    assert.equal(up.api.hits.at(-1).headers["cf-access-client-secret"], undefined);
+  });
+
   after(async () => {
     if (mf) await bounded(mf.dispose(), 30000, "miniflare dispose");
     await Promise.all(Object.values(up).map((u) => u.stop()));
@@ -344,5 +354,45 @@ describe("edge worker in workerd", () => {
     const gen = await get("http://dead.edgekit.test/");
     assert.equal(gen.res.status, 502);
     assert.match(gen.res.headers.get("x-request-id"), UUID);
+  });
+});
+
+// ADR 0009: origins sit behind Cloudflare Access; the Worker alone holds the service token.
+describe("edge worker with the origins' Access service token", () => {
+  let mf;
+  let origin;
+
+  before(async () => {
+    origin = await startUpstream("api");
+    const routes = { "api.edgekit.test": { service: "api", cache_paths: [], cache_ttl_seconds: 0 } };
+    mf = new Miniflare({
+      modules: true,
+      scriptPath: SCRIPT,
+      compatibilityDate: COMPATIBILITY_DATE,
+      cf: false,
+      bindings: {
+        ROUTES: JSON.stringify(routes),
+        ORIGINS: JSON.stringify({ api: [{ url: origin.url, weight: 1 }] }),
+        ORIGIN_ACCESS_CLIENT_ID: "id-of-the-worker.access",
+        ORIGIN_ACCESS_CLIENT_SECRET: "secret-of-the-worker",
+      },
+    });
+    await bounded(mf.ready, 30000, "miniflare ready");
+  });
+
+  after(async () => {
+    if (mf) await bounded(mf.dispose(), 30000, "miniflare dispose");
+    await origin.stop();
+  });
+
+  test("every origin request carries the token, whatever the client sent", async () => {
+    const res = await bounded(mf.dispatchFetch("http://api.edgekit.test/v1", {
+      headers: { "cf-access-client-id": "forged", "cf-access-client-secret": "forged" },
+    }), WAIT_MS, "GET");
+    assert.equal(res.status, 200);
+    await res.text();
+    const seen = origin.hits.at(-1).headers;
+    assert.equal(seen["cf-access-client-id"], "id-of-the-worker.access");
+    assert.equal(seen["cf-access-client-secret"], "secret-of-the-worker");
   });
 });
