@@ -61,7 +61,7 @@ def test_a_wheel_in_a_fresh_venv_synthesizes_the_project(tmp_path: Path) -> None
             shutil.copy(ROOT / part, project / part)
     synth = _run(venv / "bin" / "edgekit", "synth", cwd=project)
     assert synth.returncode == 0, synth.stderr
-    assert "synthesized example, prod, staging" in synth.stderr
+    assert "synthesized example, bootstrap, zone, prod, staging" in synth.stderr
 
     # The same files as the source tree writes.
     expected = tmp_path / "expected"
