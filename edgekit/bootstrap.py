@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgekit.constructs.account_stacks import BOOTSTRAP_STATE
 from edgekit.core.errors import EdgekitError
+from edgekit.estate.account_stacks import BOOTSTRAP_STATE
 
 if TYPE_CHECKING:
     from edgekit.app import App

@@ -10,7 +10,7 @@ For the Nix side (read by ``nix/estate.nix`` at evaluation time, through the fla
   (`edgekit outputs import`); until then the file does not exist and the node gets no
   Postgres settings;
 * ``nix/mesh/<env>.json`` — the WireGuard mesh of every node and Postgres on the mesh
-  (ADR 0010; `edgekit.constructs.mesh.nixos_mesh`), from CUE and the imported endpoints;
+  (ADR 0010; `edgekit.estate.mesh_plan.nixos_mesh`), from CUE and the imported endpoints;
 * ``nix/pgbackrest/<env>.json`` — pgBackRest on the primary (ADR 0011), for every env with
   a node of role ``postgres``: from CUE alone.
 
@@ -22,13 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgekit.constructs.mesh import MeshError, nixos_mesh
+from edgekit.constructs.mesh import MeshError
 from edgekit.constructs.pg_bootstrap import nixos_postgresql
 from edgekit.core.errors import EdgekitError
 from edgekit.core.stack import r2_endpoint
 from edgekit.core.writer import dump_json
 from edgekit.cue.generate import HEADER, generated_files
 from edgekit.cue.model import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Estate
+from edgekit.estate.mesh_plan import nixos_mesh
 from edgekit.obs.vector import vector_settings
 from edgekit.pg.backup import BackupError, nixos_pgbackrest, settings_for
 

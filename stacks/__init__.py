@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 from edgekit import App
-from edgekit.constructs.account_stacks import BootstrapStack, ZoneStack
 from edgekit.cue.model import Estate
+from edgekit.estate.account_stacks import BootstrapStack, ZoneStack
 from stacks.estate import EstateStack
 from stacks.example import ExampleStack
 

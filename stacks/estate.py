@@ -5,18 +5,18 @@ Postgres primary on a Vultr Tokyo node with its data volume, a private
 network per provider. staging: one Hetzner node running everything, Postgres included.
 Both: tunnels from the nodes, the edge Worker on every public hostname, WAF and rate
 limits, Hyperdrive to Postgres, R2 for logs. The state bucket is the bootstrap stack's, the
-zone's WAF, rate limits and settings the zone stack's (edgekit.constructs.account_stacks).
+zone's WAF, rate limits and settings the zone stack's (edgekit.estate.account_stacks).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from edgekit.constructs.env_stack import EnvStack
 from edgekit.constructs.glued_flake import GluedFlake
-from edgekit.constructs.patterns import EstateEdge, EstateNodes
 from edgekit.core.construct import Construct
 from edgekit.cue.model import Estate
+from edgekit.estate.env_stack import EnvStack
+from edgekit.estate.patterns import EstateEdge, EstateNodes
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_SCRIPT = ROOT / "services/edge-worker/src/index.js"
@@ -25,7 +25,7 @@ WORKER_SCRIPT = ROOT / "services/edge-worker/src/index.js"
 def glued_flakes(stack: EnvStack, estate: Estate) -> list[GluedFlake]:
     """One GluedFlake per service that runs on nodes: checked, and part of placement."""
     return [GluedFlake(stack, f"flake-{name}", path=f"services/{name}", root=ROOT,
-                       estate=estate)
+                       services=estate.services, placement=estate.env.placement)
             for name, service in sorted(estate.services.items()) if service.kind == "vps"]
 
 

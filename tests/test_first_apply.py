@@ -17,10 +17,10 @@ import pytest
 from edgekit import App, LocalState, Resource, Stack, SynthError
 from edgekit.bootstrap import BootstrapError, run_bootstrap
 from edgekit.cli import main
-from edgekit.constructs.account_stacks import BOOTSTRAP_STATE
-from edgekit.constructs.env_stack import EnvStack
-from edgekit.constructs.patterns import EstateEdge, EstateNodes
 from edgekit.cue.model import PG_ADDRESS_OUTPUT, Estate
+from edgekit.estate.account_stacks import BOOTSTRAP_STATE
+from edgekit.estate.env_stack import EnvStack
+from edgekit.estate.patterns import EstateEdge, EstateNodes
 from stacks import make_app
 from stacks.estate import WORKER_SCRIPT
 from tests.conftest import ROOT, Tofu

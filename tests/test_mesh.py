@@ -17,16 +17,9 @@ from pathlib import Path
 import attrs
 import pytest
 
-from edgekit.constructs.mesh import (
-    MeshError,
-    MeshPlan,
-    mesh_hba,
-    mesh_plan,
-    peers_of,
-    private_path_problems,
-    wg_setconf,
-)
+from edgekit.constructs.mesh import MeshError, MeshPlan, peers_of, wg_setconf
 from edgekit.cue.model import Estate, Node
+from edgekit.estate.mesh_plan import mesh_hba, mesh_plan, private_path_problems
 from tests.conftest import ROOT
 from tests.pg_server import PG_BIN, TIMEOUT, PgServer, throwaway_postgres
 from tools.toolpaths import tools_dir
@@ -113,9 +106,9 @@ def test_a_service_without_a_private_path_is_refused() -> None:
 
 def test_synth_refuses_the_placement(tmp_path: Path) -> None:
     from edgekit import App
-    from edgekit.constructs.env_stack import EnvStack
-    from edgekit.constructs.patterns import EstateNodes
     from edgekit.core.errors import ConstructError
+    from edgekit.estate.env_stack import EnvStack
+    from edgekit.estate.patterns import EstateNodes
 
     estate = _prod()
     nodes = dict(estate.env.nodes)

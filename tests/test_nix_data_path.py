@@ -12,8 +12,8 @@ from typing import Any
 import attrs
 import pytest
 
-from edgekit.constructs.mesh import nixos_mesh
 from edgekit.cue.model import Estate
+from edgekit.estate.mesh_plan import nixos_mesh
 from edgekit.nix.compose import compose_estate
 from edgekit.nix.evaluate import INSTALL_HINT, evaluate, evaluate_file
 from edgekit.pg.backup import nixos_pgbackrest, settings_for

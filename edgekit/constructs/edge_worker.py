@@ -2,9 +2,10 @@
 
 The script is copied into the stack's folder as an asset (``assets/edge-worker/index.js``)
 and uploaded with ``content_file`` and its ``content_sha256``, so a change to the Worker is
-a change to the plan. Bindings are generated from CUE: the routing table (``ROUTES``), the
-origins behind the tunnel (``ORIGINS``), KV namespaces, R2 buckets and Hyperdrive. Every
-public hostname of every service is a Workers custom domain (Cloudflare creates its DNS).
+a change to the plan. Bindings come from the services it is given: the routing table
+(``ROUTES``), the origins behind the tunnel (``ORIGINS``), KV namespaces, R2 buckets and
+Hyperdrive. Every public hostname of every service is a Workers custom domain (Cloudflare
+creates its DNS).
 """
 
 from __future__ import annotations
@@ -17,37 +18,35 @@ from typing import Any
 
 from edgekit.constructs.base import validated
 from edgekit.constructs.props import EdgeWorkerProps
+from edgekit.constructs.values import (
+    WORKER_COMPATIBILITY_DATE,
+    CloudflareZone,
+    Service,
+    routing_table,
+)
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 from edgekit.core.stack import Stack
-from edgekit.cue.generate import WORKER_COMPATIBILITY_DATE, routing_table
-from edgekit.cue.model import Estate
 
 ASSET = "assets/edge-worker/index.js"
 
 
 class EdgeWorker(Construct):
-    """The edge Worker on every public hostname of the estate's services, uploaded from
-    `script`, routing by host to `origins` (e.g. `Tunnel.origins_by_service`).
+    """The edge Worker on every public hostname of `services`, uploaded from `script`,
+    routing by host (``ROUTES``, from the services that run on nodes) to `origins` (e.g.
+    `Tunnel.origins_by_service`); `kv_namespaces` and `r2_buckets` become its bindings.
 
-    >>> from edgekit import App, LocalState, Stack
-    >>> stack = Stack(App(), "prod", state=LocalState())
-    >>> from edgekit import CloudflareSide, DeploySpec, Env, PgSpec, Service
-    >>> env = Env(name="prod", deploy=DeploySpec(repository="github:me/estate", ref="deploy/prod"),
-    ...           cloudflare=CloudflareSide(account_id="0" * 32, zone_id="1" * 32,
-    ...                                     zone="example.com", state_bucket="state",
-    ...                                     logs_bucket="logs"),
-    ...           placement={"edge-1": ("api",)}, postgres=PgSpec())
     >>> from pathlib import Path
-    >>> from edgekit import EdgeWorker, Estate
-    >>> estate = Estate(Path("."), env, {
-    ...     "api": Service(name="api", port=8080, hostnames=("api.example.com",))})
-    >>> worker = EdgeWorker(stack, "worker", estate=estate,
-    ...                     script=Path("services/edge-worker/src/index.js"),
-    ...                     origins={"api": [{"url": "https://api.origin.example.com",
-    ...                                       "weight": 1}]})
+    >>> from edgekit import App, CloudflareZone, EdgeWorker, LocalState, Service, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> zone = CloudflareZone(account_id="0" * 32, zone_id="1" * 32, zone="example.com",
+    ...                       environment="prod")
+    >>> worker = EdgeWorker(stack, "worker", zone=zone, services={
+    ...     "api": Service(name="api", port=8080, hostnames=("api.example.com",))},
+    ...     script=Path("services/edge-worker/src/index.js"),
+    ...     origins={"api": [{"url": "https://api-origin.example.com", "weight": 1}]})
     >>> worker.resource.type
     'cloudflare_workers_script'
     """
@@ -56,18 +55,19 @@ class EdgeWorker(Construct):
         scope: Construct,
         id: str,
         *,
-        estate: Estate,
+        zone: CloudflareZone,
+        services: Mapping[str, Service],
         script: Path,
         origins: Mapping[str, Sequence[Mapping[str, Any]]],
+        kv_namespaces: Sequence[str] = (),
         r2_buckets: Mapping[str, Ref | str] | None = None,
         hyperdrive_id: Ref | None = None,
         origin_access: tuple[Ref, Ref] | None = None,
         compatibility_date: str = WORKER_COMPATIBILITY_DATE,
     ) -> None:
         super().__init__(scope, id)
-        env = estate.env
-        self._check_hostnames(estate)
-        hostnames = sorted({env.public_hostname(h) for s in estate.services.values()
+        self._check_hostnames(zone, services)
+        hostnames = sorted({zone.public_hostname(h) for s in services.values()
                             for h in s.hostnames})
         self.props = validated(self, "EdgeWorker", EdgeWorkerProps, {
             "name": id, "script_path": "services/edge-worker/src/index.js",
@@ -79,19 +79,19 @@ class EdgeWorker(Construct):
         if not isinstance(stack, Stack):
             raise ConstructError(f"[{self.node.path}] an EdgeWorker must be inside a Stack")
         stack.add_asset(ASSET, code)
-        account = env.cloudflare.account_id
-        script_name = f"edge-worker-{env.name}"
+        account = zone.account_id
+        script_name = f"edge-worker-{zone.environment}"
         bindings: list[dict[str, Any]] = [
             {"type": "plain_text", "name": "ROUTES",
-             "text": json.dumps(routing_table(estate), sort_keys=True)},
+             "text": json.dumps(routing_table(zone, services), sort_keys=True)},
             {"type": "plain_text", "name": "ORIGINS",
              "text": json.dumps(origins, sort_keys=True)},
-            {"type": "plain_text", "name": "EDGEKIT_ENV", "text": env.name},
+            {"type": "plain_text", "name": "EDGEKIT_ENV", "text": zone.environment},
         ]
-        worker = estate.services.get("edge-worker")
-        for namespace in worker.needs.kv_namespaces if worker else ():
+        for namespace in kv_namespaces:
             kv = Resource(self, f"kv-{namespace}", type="cloudflare_workers_kv_namespace",
-                          config={"account_id": account, "title": f"{env.name}-{namespace}"})
+                          config={"account_id": account,
+                                  "title": f"{zone.environment}-{namespace}"})
             bindings.append({"type": "kv_namespace", "name": namespace.replace("-", "_").upper(),
                              "namespace_id": kv.attr("id")})
         for binding, bucket in sorted((r2_buckets or {}).items()):
@@ -114,18 +114,18 @@ class EdgeWorker(Construct):
         for host in hostnames:
             Resource(self, f"domain-{host.replace('.', '-')}",
                      type="cloudflare_workers_custom_domain", config={
-                         "account_id": account, "zone_id": env.cloudflare.zone_id,
+                         "account_id": account, "zone_id": zone.zone_id,
                          "hostname": host, "service": self.resource.attr("script_name")})
 
-    def _check_hostnames(self, estate: Estate) -> None:
-        zone = estate.env.cloudflare.zone
+    def _check_hostnames(self, zone: CloudflareZone, services: Mapping[str, Service]) -> None:
         owners: dict[str, str] = {}
-        for name, service in sorted(estate.services.items()):
+        for name, service in sorted(services.items()):
             for host in service.hostnames:
-                if host != zone and not host.endswith(f".{zone}"):
+                if host != zone.zone and not host.endswith(f".{zone.zone}"):
                     raise ConstructError(
                         f"[{self.node.path}] hostname {host!r} of service {name!r} is outside "
-                        f"the zone {zone!r}; the Worker can only serve hostnames of its zone")
+                        f"the zone {zone.zone!r}; the Worker can only serve hostnames of its "
+                        "zone")
                 if host in owners:
                     raise ConstructError(
                         f"[{self.node.path}] hostname {host!r} is claimed by two services: "

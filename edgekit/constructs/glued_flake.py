@@ -2,48 +2,49 @@
 
 A glued flake is the unit of deployment of a service (see the convention in
 ``services/lib/flake.nix``). The construct emits no OpenTofu resource: it checks, when the
-stack is built (which is synth time), that what the top-level ``flake.nix`` will compose for
-this environment can work, and raises `ConstructError` naming its path when it cannot:
+stack is built (which is synth time), that the service can be composed onto its nodes, and
+raises `ConstructError` naming its path when it cannot:
 
 - the folder ``services/<svc>`` or its ``flake.nix`` is missing;
-- the service is not in ``cue/services.cue``, or is a Cloudflare Worker (no flake);
-- the service is placed on no node of the environment (it would never run);
+- the service is not among the `services` given, or is a Cloudflare Worker (no flake);
+- the service is placed on no node (`placement`: node → service names);
 - a node of its placement runs another service on the same port.
 
-It exposes the service's composed view (`nodes`, `port`, `composed`) from
-`edgekit.nix.compose`, which ``nix/compose.nix`` mirrors.
+What each node then runs is composed by ``nix/compose.nix`` (mirrored by
+`edgekit.nix.compose`) from the CUE estate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from edgekit.constructs.base import validated
 from edgekit.constructs.props import GluedFlakeProps
+from edgekit.constructs.values import Service
 from edgekit.core.construct import Construct
 from edgekit.core.errors import ConstructError
-from edgekit.cue.model import Estate, Service
-from edgekit.nix.compose import ComposeError, compose_estate
 
 FLAKE_FILE = "flake.nix"
 
 
 class GluedFlake(Construct):
-    """A service's glued flake (``services/<svc>/flake.nix``), checked against its CUE
-    service and placed on nodes by the estate's placement.
+    """A service's glued flake (``services/<svc>/flake.nix`` under `root`), checked against
+    its `Service` (one of `services`, by the folder's name) and the nodes `placement`
+    puts it on.
 
-    >>> from edgekit import App, LocalState, Stack
-    >>> stack = Stack(App(), "prod", state=LocalState())
     >>> from pathlib import Path
-    >>> from edgekit import Estate, GluedFlake
-    >>> estate = Estate.load(Path("."), "staging", refresh=False)  # from the project root
-    >>> GluedFlake(stack, "flake-api", path="services/api", root=Path("."),
-    ...            estate=estate).node.id
-    'flake-api'
+    >>> from edgekit import App, GluedFlake, LocalState, Service, Stack
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> flake = GluedFlake(stack, "flake-api", path="services/api", root=Path("."),
+    ...                    services={"api": Service(name="api", port=8080)},
+    ...                    placement={"edge-1": ["api"], "edge-2": ["api"]})
+    >>> flake.nodes, flake.port
+    (['edge-1', 'edge-2'], 8080)
     """
     def __init__(self, scope: Construct, id: str, *, path: str, root: Path,
-                 estate: Estate) -> None:
+                 services: Mapping[str, Service],
+                 placement: Mapping[str, Sequence[str]]) -> None:
         super().__init__(scope, id)
         where = self.node.path
         name = path.rstrip("/").rsplit("/", 1)[-1]
@@ -61,52 +62,43 @@ class GluedFlake(Construct):
                 f"(expected {flake})")
         self.folder = folder
         self.flake = flake
-        self.service: Service = self._service(estate)
-        self.estate = estate
-        self.nodes: list[str] = self._placed_nodes(estate)
-        self._check_ports(estate)
+        self.service: Service = self._service(services)
+        self.nodes: list[str] = self._placed_nodes(placement)
+        self._check_ports(services, placement)
 
-    def _service(self, estate: Estate) -> Service:
+    def _service(self, services: Mapping[str, Service]) -> Service:
         where, name = self.node.path, self.props.service
-        if name not in estate.services:
-            known = ", ".join(sorted(estate.services))
+        if name not in services:
+            known = ", ".join(sorted(services))
             raise ConstructError(
-                f"[{where}] service '{name}' is not in cue/services.cue (known: {known})")
-        service = estate.services[name]
+                f"[{where}] service '{name}' is not among the services (known: {known})")
+        service = services[name]
         if service.kind == "worker":
             raise ConstructError(
                 f"[{where}] service '{name}' is a worker (it runs on Cloudflare); "
                 "it has no glued flake")
         return service
 
-    def _placed_nodes(self, estate: Estate) -> list[str]:
-        env, name = estate.env, self.props.service
-        nodes = [node for node, names in sorted(env.placement.items()) if name in names]
+    def _placed_nodes(self, placement: Mapping[str, Sequence[str]]) -> list[str]:
+        name = self.props.service
+        nodes = [node for node, names in sorted(placement.items()) if name in names]
         if not nodes:
             raise ConstructError(
-                f"[{self.node.path}] service '{name}' is placed on no node of env "
-                f"'{env.name}'; add it to envs.{env.name}.placement in cue/envs.cue")
+                f"[{self.node.path}] service '{name}' is placed on no node; add it to the "
+                "placement (node → services) of at least one node")
         return nodes
 
-    def _check_ports(self, estate: Estate) -> None:
+    def _check_ports(self, services: Mapping[str, Service],
+                     placement: Mapping[str, Sequence[str]]) -> None:
         name, port = self.props.service, self.service.port
         for node in self.nodes:
-            for other in estate.env.placement[node]:
-                theirs = estate.services.get(other)
+            for other in placement[node]:
+                theirs = services.get(other)
                 if other != name and theirs is not None and theirs.port == port:
                     raise ConstructError(
                         f"[{self.node.path}] service '{name}' and service '{other}' both use "
-                        f"port {port} on node '{node}' (ports come from cue/services.cue)")
+                        f"port {port} on node '{node}'")
 
     @property
     def port(self) -> int | None:
         return self.service.port
-
-    def composed(self) -> dict[str, dict[str, Any]]:
-        """Per node of this service's placement: the node's composition (edgekit.nix)."""
-        try:
-            nodes = compose_estate(self.estate)
-        except ComposeError as error:
-            raise ConstructError(f"[{self.node.path}] {error}") from None
-        return {node: nodes[node] for node in self.nodes}
-

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
+from edgekit.constructs.values import CloudflareZone, Service
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
-from edgekit.cue.model import Env, Service
 
 PG_TUNNEL_SECRET = "pg_tunnel_token"
 PG_PORT = 5432
@@ -30,42 +30,40 @@ PG_PORT = 5432
 
 class Hyperdrive(Construct):
     """Cloudflare Hyperdrive to the Postgres primary on `node`, through an Access-protected
-    tunnel, as `service`'s role with its `password`.
+    tunnel to `listen_address` (default: the node's private address), as `service`'s role
+    with its `password`.
 
-    >>> from edgekit import App, LocalState, Stack
+    >>> from edgekit import (App, CloudflareZone, Hyperdrive, LocalState, Needs, PgPrimary,
+    ...                      PrivateNetwork, Service, Stack, VpsNode)
     >>> stack = Stack(App(), "prod", state=LocalState())
-    >>> from edgekit import CloudflareSide, DeploySpec, Env, PgSpec, Service
-    >>> env = Env(name="prod", deploy=DeploySpec(repository="github:me/estate", ref="deploy/prod"),
-    ...           cloudflare=CloudflareSide(account_id="0" * 32, zone_id="1" * 32,
-    ...                                     zone="example.com", state_bucket="state",
-    ...                                     logs_bucket="logs"),
-    ...           placement={"edge-1": ("api",)}, postgres=PgSpec())
-    >>> from edgekit import Hyperdrive, Needs, PgPrimary, PrivateNetwork, VpsNode
+    >>> zone = CloudflareZone(account_id="0" * 32, zone_id="1" * 32, zone="example.com",
+    ...                       environment="prod")
     >>> net = PrivateNetwork(stack, "net", provider="vultr", region="tokyo")
     >>> db = VpsNode(stack, "db", provider="vultr", region="tokyo", size="medium",
     ...              roles=["postgres"], networks=[net])
     >>> web = Service(name="web", port=8081, needs=Needs(postgres="ro"))
     >>> pg = PgPrimary(stack, "postgres", node=db, services={"web": web})
-    >>> Hyperdrive(stack, "hyperdrive", env=env, node=db, service=web,
-    ...            password=pg.passwords["web"]).node.id
-    'hyperdrive'
+    >>> Hyperdrive(stack, "hyperdrive", zone=zone, node=db, service=web,
+    ...            password=pg.passwords["web"]).hostname
+    'pg-origin.example.com'
     """
-    def __init__(self, scope: Construct, id: str, *, env: Env, node: VpsNode,
-                 service: Service, password: Ref, ready: bool = True) -> None:
+    def __init__(self, scope: Construct, id: str, *, zone: CloudflareZone, node: VpsNode,
+                 service: Service, password: Ref, listen_address: str | None = None,
+                 ready: bool = True) -> None:
         super().__init__(scope, id)
         if node.private_ip is None:
             raise ConstructError(f"[{self.node.path}] node {node.node.path} has no private "
                                  "address: Postgres listens only there")
-        account = env.cloudflare.account_id
-        host = env.origin_hostname("pg")
+        account, env = zone.account_id, zone.environment
+        host = zone.origin_hostname("pg")
         self.hostname = host
         secret = Resource(self, "tunnel-secret", type="random_id", config={"byte_length": 32})
         tunnel = Resource(self, "tunnel", type="cloudflare_zero_trust_tunnel_cloudflared",
-                          config={"account_id": account, "name": f"{env.name}-pg",
+                          config={"account_id": account, "name": f"{env}-pg",
                                   "config_src": "cloudflare",
                                   "tunnel_secret": secret.attr("b64_std")})
-        # Where Postgres listens: its mesh address (ADR 0010), else its private address.
-        listen = env.mesh_address(node.name) or node.private_ip
+        # Where Postgres listens: e.g. its mesh address (ADR 0010), else its private address.
+        listen = listen_address or node.private_ip
         self.ingress_service = f"tcp://{listen}:{PG_PORT}"
         config = Resource(
             self, "tunnel-config", type="cloudflare_zero_trust_tunnel_cloudflared_config",
@@ -75,7 +73,7 @@ class Hyperdrive(Construct):
                         {"service": "http_status:404"}]}})
         tunnel_ends_with_catch_all(config)
         dns = Resource(self, "dns", type="cloudflare_dns_record", config={
-            "zone_id": env.cloudflare.zone_id, "name": host, "type": "CNAME",
+            "zone_id": zone.zone_id, "name": host, "type": "CNAME",
             "content": f"{tunnel.attr('id')}.cfargotunnel.com", "proxied": True, "ttl": 1,
             "comment": "edgekit Postgres for Hyperdrive (Access protected)"})
         dns_record_proxied(dns)
@@ -86,20 +84,20 @@ class Hyperdrive(Construct):
                         f"${{sensitive({token.attr('token').expression})}}")
         service_token = Resource(self, "service-token",
                                  type="cloudflare_zero_trust_access_service_token",
-                                 config={"account_id": account, "name": f"{env.name} hyperdrive"})
+                                 config={"account_id": account, "name": f"{env} hyperdrive"})
         policy = Resource(self, "policy", type="cloudflare_zero_trust_access_policy", config={
-            "account_id": account, "name": f"{env.name} hyperdrive only",
+            "account_id": account, "name": f"{env} hyperdrive only",
             "decision": "non_identity",
             "include": [{"service_token": {"token_id": service_token.attr("id")}}]})
         access = Resource(self, "access", type="cloudflare_zero_trust_access_application",
-                          config={"account_id": account, "name": f"{env.name} postgres",
+                          config={"account_id": account, "name": f"{env} postgres",
                                   "type": "self_hosted", "domain": host,
                                   "policies": [{"id": policy.attr("id"), "precedence": 1}]})
         self.resource: Resource | None = None
         if not ready:
             return
         self.resource = Resource(self, "Resource", type="cloudflare_hyperdrive_config", config={
-            "account_id": account, "name": f"{env.name}-pg",
+            "account_id": account, "name": f"{env}-pg",
             "origin": {"host": host, "database": service.pg_database, "user": service.pg_role,
                        "password": password, "scheme": "postgres",
                        "access_client_id": service_token.attr("client_id"),

@@ -30,11 +30,11 @@ from edgekit.constructs.mesh import public_ip_expression
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_bootstrap import bootstrap_sql
+from edgekit.constructs.values import PG_ADDRESS_OUTPUT, Service
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Output, Resource, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
-from edgekit.cue.model import PG_ADDRESS_OUTPUT, Service
 
 ManagedProvider = Literal["linode", "vultr", "digitalocean"]
 MANAGED_PROVIDERS: tuple[ManagedProvider, ...] = ("linode", "vultr", "digitalocean")

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import attrs
 
-from edgekit.cue.model import Service
+from edgekit.constructs.values import Service
 
 APP_SCHEMA = "app"
 """The schema that holds each service's tables."""

@@ -19,11 +19,11 @@ from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_bootstrap import bootstrap_sql
 from edgekit.constructs.props import PgPrimaryProps
 from edgekit.constructs.storage import Volume
+from edgekit.constructs.values import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Service
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Output, Resource, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
-from edgekit.cue.model import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Service
 
 PG_PORT = 5432
 DATA_LABEL = "edgekit-pgdata"

@@ -33,10 +33,10 @@ from edgekit.constructs.base import validated
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.constructs.props import TunnelProps
+from edgekit.constructs.values import CloudflareZone, Service
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
 from edgekit.core.errors import ConstructError
-from edgekit.cue.model import Env, Service
 
 MAX_REPLICAS = 25
 """Cloudflare's limit of connectors (replicas) per tunnel."""
@@ -57,32 +57,29 @@ class Origin:
 
 
 class Tunnel(Construct):
-    """Cloudflare Tunnel from the nodes to Cloudflare, serving the services placed on them
-    (``env.placement``); ``strategy`` ``replicas`` or ``per_node`` (ADR 0006, module doc).
+    """Cloudflare Tunnel from the nodes to Cloudflare, serving `services` on the nodes
+    `placement` puts them on (node → service names; default: every service on every node);
+    ``strategy`` ``replicas`` or ``per_node`` with per-node ``weights`` (ADR 0006).
 
-    >>> from edgekit import App, LocalState, Stack
+    >>> from edgekit import App, CloudflareZone, LocalState, Service, Stack, Tunnel, VpsNode
     >>> stack = Stack(App(), "prod", state=LocalState())
-    >>> from edgekit import CloudflareSide, DeploySpec, Env, PgSpec, Service
-    >>> env = Env(name="prod", deploy=DeploySpec(repository="github:me/estate", ref="deploy/prod"),
-    ...           cloudflare=CloudflareSide(account_id="0" * 32, zone_id="1" * 32,
-    ...                                     zone="example.com", state_bucket="state",
-    ...                                     logs_bucket="logs"),
-    ...           placement={"edge-1": ("api",)}, postgres=PgSpec())
-    >>> from edgekit import Tunnel, VpsNode
+    >>> zone = CloudflareZone(account_id="0" * 32, zone_id="1" * 32, zone="example.com",
+    ...                       environment="prod")
     >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
-    >>> tunnel = Tunnel(stack, "tunnel", env=env, nodes=[node],
+    >>> tunnel = Tunnel(stack, "tunnel", zone=zone, nodes=[node],
     ...                 services={"api": Service(name="api", port=8080)})
-    >>> sorted(tunnel.origins_by_service())
-    ['api']
+    >>> tunnel.origins_by_service()["api"][0]["url"]
+    'https://api-origin.example.com'
     """
     def __init__(
         self,
         scope: Construct,
         id: str,
         *,
-        env: Env,
+        zone: CloudflareZone,
         services: Mapping[str, Service],
         nodes: Sequence[VpsNode],
+        placement: Mapping[str, Sequence[str]] | None = None,
         strategy: str = "replicas",
         weights: Mapping[str, int] | None = None,
     ) -> None:
@@ -106,10 +103,14 @@ class Tunnel(Construct):
         if portless:
             raise ConstructError(f"[{self.node.path}] service(s) without a port cannot be "
                                  f"served through the tunnel: {', '.join(portless)}")
-        self.env = env
-        self.account_id = env.cloudflare.account_id
-        self.zone_id = env.cloudflare.zone_id
+        self.zone = zone
+        self.environment = zone.environment
+        self.account_id = zone.account_id
+        self.zone_id = zone.zone_id
         self.services = {n: s for n, s in services.items() if s.kind == "vps"}
+        self.placement: dict[str, tuple[str, ...]] = (
+            {n.name: tuple(sorted(self.services)) for n in nodes} if placement is None
+            else {node: tuple(names) for node, names in placement.items()})
         self.origins: list[Origin] = []
         self.records: list[Resource] = []
         self._balancer_hosts: set[str] = set()
@@ -126,7 +127,7 @@ class Tunnel(Construct):
         scope = Construct(self, "access")
         self.access_token = Resource(
             scope, "service-token", type="cloudflare_zero_trust_access_service_token",
-            config={"account_id": self.account_id, "name": f"{self.env.name} edge worker"})
+            config={"account_id": self.account_id, "name": f"{self.environment} edge worker"})
         self.access_client_id = self.access_token.attr("client_id")
         self.access_client_secret = self.access_token.attr("client_secret")
         self.access_scope = scope
@@ -140,14 +141,14 @@ class Tunnel(Construct):
         policy = Resource(self.access_scope, "policy",
                           type="cloudflare_zero_trust_access_policy", config={
                               "account_id": self.account_id,
-                              "name": f"{self.env.name} origins: edge worker only",
+                              "name": f"{self.environment} origins: edge worker only",
                               "decision": "non_identity",
                               "include": [{"service_token": {
                                   "token_id": self.access_token.attr("id")}}]})
         app = Resource(self.access_scope, "Resource",
                        type="cloudflare_zero_trust_access_application", config={
                            "account_id": self.account_id,
-                           "name": f"{self.env.name} origins", "type": "self_hosted",
+                           "name": f"{self.environment} origins", "type": "self_hosted",
                            "domain": hosts[0],
                            "destinations": [{"type": "public", "uri": h} for h in hosts],
                            "policies": [{"id": policy.attr("id"), "precedence": 1}]})
@@ -160,14 +161,14 @@ class Tunnel(Construct):
             "edge Worker's service token")
 
     def _placed(self, node: VpsNode) -> list[str]:
-        return [s for s in self.env.placement.get(node.name, ()) if s in self.services]
+        return [s for s in self.placement.get(node.name, ()) if s in self.services]
 
     def _tunnel(self, id: str, nodes: list[VpsNode], *, node_suffix: bool) -> None:
         scope = self if id == "Resource" else Construct(self, id)
         secret = Resource(scope, "secret", type="random_id", config={"byte_length": 32})
         tunnel = Resource(scope, "Resource", type="cloudflare_zero_trust_tunnel_cloudflared",
                           config={"account_id": self.account_id,
-                                  "name": f"{self.env.name}-{scope.node.path.replace('/', '-')}",
+                                  "name": f"{self.environment}-{scope.node.path.replace('/', '-')}",
                                   "config_src": "cloudflare",
                                   "tunnel_secret": secret.attr("b64_std")})
         target = f"{tunnel.attr('id')}.cfargotunnel.com"
@@ -175,7 +176,7 @@ class Tunnel(Construct):
         names = sorted({s for node in nodes for s in self._placed(node)})
         for service in names:
             node_name = nodes[0].name if node_suffix else None
-            host = self.env.origin_hostname(service, node_name)
+            host = self.zone.origin_hostname(service, node_name)
             ingress.append({"hostname": host,
                             "service": f"http://127.0.0.1:{self.services[service].port}"})
             record = Resource(
@@ -210,7 +211,7 @@ class Tunnel(Construct):
             if not origins:
                 continue
             total = sum(o.weight for o in origins) or 1  # once per service: linear in nodes
-            host = self.env.origin_hostname(service_name)
+            host = self.zone.origin_hostname(service_name)
             self._balancer_hosts.add(host)
             monitor = Resource(lb_scope, f"monitor-{service_name}",
                                type="cloudflare_load_balancer_monitor", config={
@@ -225,7 +226,7 @@ class Tunnel(Construct):
             pool = Resource(lb_scope, f"pool-{service_name}",
                             type="cloudflare_load_balancer_pool", config={
                                 "account_id": self.account_id,
-                                "name": f"{self.env.name}-{service_name}",
+                                "name": f"{self.environment}-{service_name}",
                                 "monitor": monitor.attr("id"),
                                 "origin_steering": {"policy": "random"},
                                 "origins": [{

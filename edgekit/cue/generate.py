@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edgekit.constructs.values import WORKER_COMPATIBILITY_DATE
+from edgekit.constructs.values import routing_table as zone_routing_table
 from edgekit.core.writer import dump_json
 from edgekit.cue.model import Estate, Service
 
@@ -23,8 +25,6 @@ OTEL_HTTP_ENDPOINT = "http://127.0.0.1:4318"
 """Vector's OTLP/HTTP listener on every node (loopback only)."""
 POSTGRES_PORT = 5432
 WORKER_SERVICE = "edge-worker"
-WORKER_COMPATIBILITY_DATE = "2026-04-01"
-"""Pinned, and supported by the workerd the tests run (1.20260426, from wrangler 4.86)."""
 
 
 def placement_tfvars(estate: Estate) -> dict[str, Any]:
@@ -85,18 +85,9 @@ def service_config(service: Service, estates: Sequence[Estate]) -> dict[str, Any
 
 
 def routing_table(estate: Estate) -> dict[str, Any]:
-    """Host → the service behind it, with what the Worker may cache."""
-    table: dict[str, Any] = {}
-    for name, service in sorted(estate.services.items()):
-        if service.kind != "vps":
-            continue
-        for host in service.hostnames:
-            table[estate.env.public_hostname(host)] = {
-                "service": name,
-                "cache_paths": list(service.cache.paths),
-                "cache_ttl_seconds": service.cache.ttl_seconds,
-            }
-    return table
+    """Host → the service behind it, with what the Worker may cache (as the Worker's
+    ROUTES binding has it: `edgekit.constructs.values.routing_table`)."""
+    return zone_routing_table(estate.env.zone, estate.services)
 
 
 def worker_origins(estate: Estate) -> dict[str, list[dict[str, Any]]]:

@@ -1,5 +1,8 @@
 """The estate as typed data: services and environments from the committed CUE export.
 
+Services are the L2 constructs' own `edgekit.constructs.values.Service` (CUE's ``#Service``
+mirrors it); an `Env` gives the L2 view of itself on Cloudflare as `Env.zone`.
+
 `Estate.load(root)` makes sure the export is fresh (re-exporting when `cue` is
 installed, refusing otherwise), validates every service and environment against
 its exported JSON Schema, and structures them into these attrs classes.
@@ -13,56 +16,17 @@ from typing import Any, Literal
 
 import attrs
 
+from edgekit.constructs.values import (
+    PG_ADDRESS_OUTPUT,
+    PG_CIDR_OUTPUT,
+    Cache,
+    CloudflareZone,
+    Needs,
+    RateLimit,
+    Service,
+)
 from edgekit.cue.export import ensure_fresh, export_names, load_export
 from edgekit.schema.props import structure
-
-PG_ADDRESS_OUTPUT = "pg_primary_private_ip"
-"""Stack output (imported back into CUE) with the Postgres primary's private address."""
-PG_CIDR_OUTPUT = "pg_private_cidr"
-"""Stack output with the private range allowed to reach Postgres (pg_hba)."""
-
-
-@attrs.frozen(kw_only=True)
-class Needs:
-    postgres: Literal["ro", "rw"] | None = None
-    r2_buckets: tuple[str, ...] = ()
-    kv_namespaces: tuple[str, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class Cache:
-    paths: tuple[str, ...] = ()
-    ttl_seconds: int = 0
-
-
-@attrs.frozen(kw_only=True)
-class RateLimit:
-    requests: int
-    period_seconds: int
-
-
-@attrs.frozen(kw_only=True)
-class Service:
-    name: str
-    kind: Literal["vps", "worker"] = "vps"
-    port: int | None = None
-    hostnames: tuple[str, ...] = ()
-    health_path: str = "/healthz"
-    env: dict[str, str] = attrs.field(factory=dict)
-    secrets: tuple[str, ...] = ()
-    needs: Needs = Needs()
-    cache: Cache = Cache()
-    rate_limit: RateLimit | None = None
-
-    @property
-    def pg_role(self) -> str | None:
-        """The Postgres role of this service: ``svc_<name>_<ro|rw>``, or None."""
-        mode = self.needs.postgres
-        return f"svc_{self.name.replace('-', '_')}_{mode}" if mode else None
-
-    @property
-    def pg_database(self) -> str | None:
-        return self.name.replace("-", "_") if self.needs.postgres else None
 
 
 @attrs.frozen(kw_only=True)
@@ -154,24 +118,21 @@ class Env:
     deploy: DeploySpec
     """Required: CUE fills in the repository and ``deploy/<env>`` when not given."""
 
+    @property
+    def zone(self) -> CloudflareZone:
+        """This environment as the L2 constructs see it on Cloudflare."""
+        side = self.cloudflare
+        return CloudflareZone(account_id=side.account_id, zone_id=side.zone_id,
+                              zone=side.zone, environment=self.name,
+                              host_label=self.host_label)
+
     def origin_hostname(self, service: str, node: str | None = None) -> str:
-        """Where a service answers behind Cloudflare Tunnel (only for the Worker, ADR 0009):
-        ``<svc>[-<node>]-origin[-<env label>].<zone>``, one label below the zone so the
-        zone's Universal SSL certificate covers it (per node for ``per_node``)."""
-        label = f"{service}-{node}" if node else service
-        suffix = f"-{self.host_label}" if self.host_label else ""
-        return f"{label}-origin{suffix}.{self.cloudflare.zone}"
+        """`CloudflareZone.origin_hostname` of this environment."""
+        return self.zone.origin_hostname(service, node)
 
     def public_hostname(self, host: str) -> str:
-        """The hostname in this environment: the env's label goes before the zone."""
-        zone = self.cloudflare.zone
-        if not self.host_label:
-            return host
-        if host == zone:
-            return f"{self.host_label}.{zone}"
-        if host.endswith(f".{zone}"):
-            return f"{host[: -len(zone) - 1]}.{self.host_label}.{zone}"
-        raise ValueError(f"hostname {host!r} is not in the zone {zone!r} of env {self.name!r}")
+        """`CloudflareZone.public_hostname` of this environment."""
+        return self.zone.public_hostname(host)
 
     def mesh_address(self, node: str) -> str | None:
         """The node's address in the WireGuard mesh (``mesh.cidr`` + ``mesh_host``), or None
@@ -221,3 +182,8 @@ class Estate:
     @staticmethod
     def env_names(root: Path) -> list[str]:
         return export_names(root)
+
+
+__all__ = ["PG_ADDRESS_OUTPUT", "PG_CIDR_OUTPUT", "Cache", "CloudflareSide", "DeploySpec", "Env",
+           "Estate", "ManagedPgSpec", "MeshSpec", "Needs", "Node", "PgBackupsSpec", "PgSpec",
+           "RateLimit", "Service", "TunnelSpec"]

@@ -124,7 +124,7 @@ def tunnel_unplaced_node(ctx: Context) -> Iterator[Hit]:
 
 
 @rule("EK127", title="services that need Postgres have a node with the postgres role",
-      severity="error", source="edgekit/constructs/patterns.py (the primary runs on the "
+      severity="error", source="edgekit/estate/patterns.py (the primary runs on the "
       "node with the postgres role)",
       fix="add 'postgres' to the roles of one node of the environment in cue/envs.cue, or "
       "choose a managed database (postgres.kind: \"managed\", ADR 0012)")

@@ -1,4 +1,8 @@
-"""L3 patterns: the reference estate's pieces, composed from the L2 constructs."""
+"""L3 patterns: the reference estate's pieces, composed from the L2 constructs.
+
+Each reads its CUE `Estate` and hands the L2 constructs plain values: the services as they
+are, the environment's `Env.zone`, its placement, the Postgres listen address.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,21 @@ from edgekit.constructs.catalog import catalog
 from edgekit.constructs.edge_worker import EdgeWorker
 from edgekit.constructs.hyperdrive import Hyperdrive
 from edgekit.constructs.managed_pg import ManagedPg
-from edgekit.constructs.mesh import Mesh, MeshError, mesh_plan, private_path_problems
+from edgekit.constructs.mesh import Mesh, MeshError
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_backups import PgBackups
 from edgekit.constructs.pg_primary import PgPrimary
 from edgekit.constructs.r2 import R2Bucket, R2LogSink
 from edgekit.constructs.tunnel import Tunnel
+from edgekit.constructs.values import PG_ADDRESS_OUTPUT
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Provider, Variable
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
-from edgekit.cue.model import PG_ADDRESS_OUTPUT, Estate
+from edgekit.cue.generate import WORKER_SERVICE
+from edgekit.cue.model import Estate
+from edgekit.estate.mesh_plan import mesh_plan, private_path_problems
 from edgekit.pg.backup import settings_for
 
 # How each provider's API token reaches OpenTofu: a sensitive variable (TF_VAR_<name>).
@@ -129,7 +136,8 @@ class EstateEdge(Construct):
         # Only nodes running services get the services' tunnel token (and so a cloudflared).
         placed = [nodes.nodes[name] for name, names in sorted(env.placement.items())
                   if name in nodes.nodes and names]
-        self.tunnel = Tunnel(self, "tunnel", env=env, services=estate.services, nodes=placed,
+        self.tunnel = Tunnel(self, "tunnel", zone=env.zone, services=estate.services,
+                             nodes=placed, placement=env.placement,
                              strategy=env.tunnel.strategy,
                              weights=env.tunnel.weights if env.tunnel.strategy == "per_node"
                              else None)
@@ -150,12 +158,17 @@ class EstateEdge(Construct):
             # Created once Postgres can answer: after the primary's address came back
             # from `tofu output` (ADR 0007); before that, only its path.
             ready = env.observed_value(PG_ADDRESS_OUTPUT) is not None
-            self.hyperdrive = Hyperdrive(self, "hyperdrive", env=env, node=pg.host,
+            self.hyperdrive = Hyperdrive(self, "hyperdrive", zone=env.zone, node=pg.host,
                                          service=readers[0],
-                                         password=pg.passwords[readers[0].name], ready=ready)
+                                         password=pg.passwords[readers[0].name],
+                                         listen_address=env.mesh_address(pg.host.name),
+                                         ready=ready)
             hyperdrive_id = self.hyperdrive.id_ref
-        self.worker = EdgeWorker(self, "worker", estate=estate, script=worker_script,
+        worker = estate.services.get(WORKER_SERVICE)
+        self.worker = EdgeWorker(self, "worker", zone=env.zone, services=estate.services,
+                                 script=worker_script,
                                  origins=self.tunnel.origins_by_service(),
+                                 kv_namespaces=worker.needs.kv_namespaces if worker else (),
                                  hyperdrive_id=hyperdrive_id,
                                  origin_access=(self.tunnel.access_client_id,
                                                 self.tunnel.access_client_secret))

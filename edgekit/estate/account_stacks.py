@@ -67,4 +67,5 @@ class ZoneStack(Stack):
         super().__init__(scope, id, state=R2State(account_id=first.account_id,
                                                   bucket=first.state_bucket))
         cloudflare_provider(self)
-        self.security = EdgeSecurity(self, "security", estates=estates)
+        self.security = EdgeSecurity(self, "security", environments=[
+            (e.env.zone, e.services) for e in estates])
