@@ -2,8 +2,8 @@
 
 The public surface is what this module exports; everything else is internal. The core
 (App, Stack, Resource, ...) is imported with the package; the constructs a stack is
-written with (VpsNode, Tunnel, ...) and the estate's typed values (Service, Env, ...)
-load on first use, so ``import edgekit`` stays cheap. Each has a docstring with a call
+written with (VpsNode, Tunnel, ...) and the plain values they take (Service,
+CloudflareZone, ...) load on first use, so ``import edgekit`` stays cheap. Each has a docstring with a call
 that works (the tests run them).
 """
 
@@ -49,14 +49,11 @@ _LAZY = {
     "GluedFlake": "edgekit.constructs.glued_flake",
     "R2Bucket": "edgekit.constructs.r2",
     "R2LogSink": "edgekit.constructs.r2",
-    "Estate": "edgekit.cue.model",
-    "Env": "edgekit.cue.model",
-    "Service": "edgekit.cue.model",
-    "Needs": "edgekit.cue.model",
-    "RateLimit": "edgekit.cue.model",
-    "CloudflareSide": "edgekit.cue.model",
-    "DeploySpec": "edgekit.cue.model",
-    "PgSpec": "edgekit.cue.model",
+    "Service": "edgekit.constructs.values",
+    "Needs": "edgekit.constructs.values",
+    "Cache": "edgekit.constructs.values",
+    "RateLimit": "edgekit.constructs.values",
+    "CloudflareZone": "edgekit.constructs.values",
 }
 """Public names imported on first use: name → module."""
 
@@ -74,16 +71,7 @@ if TYPE_CHECKING:
     from edgekit.constructs.r2 import R2Bucket, R2LogSink
     from edgekit.constructs.storage import Snapshot, Volume
     from edgekit.constructs.tunnel import Tunnel
-    from edgekit.cue.model import (
-        CloudflareSide,
-        DeploySpec,
-        Env,
-        Estate,
-        Needs,
-        PgSpec,
-        RateLimit,
-        Service,
-    )
+    from edgekit.constructs.values import Cache, CloudflareZone, Needs, RateLimit, Service
 
     __version__: str
 
@@ -111,17 +99,15 @@ __all__ = [
     "DELETE",
     "App",
     "Aspect",
-    "CloudflareSide",
+    "Cache",
+    "CloudflareZone",
     "Construct",
     "ConstructError",
     "DataSource",
-    "DeploySpec",
     "EdgeSecurity",
     "EdgeWorker",
     "EdgekitError",
     "Element",
-    "Env",
-    "Estate",
     "Firewall",
     "FloatingIp",
     "GluedFlake",
@@ -135,7 +121,6 @@ __all__ = [
     "Output",
     "OutputError",
     "PgPrimary",
-    "PgSpec",
     "PrivateNetwork",
     "Problem",
     "Provider",

@@ -15,7 +15,7 @@ import pytest
 from edgekit import App, ConstructError
 from edgekit.constructs.tunnel import Tunnel
 from edgekit.cue.generate import worker_origins
-from edgekit.cue.model import Estate, TunnelSpec
+from edgekit.cue.model import Estate
 from stacks import make_app
 from tests.conftest import ROOT
 
@@ -175,10 +175,9 @@ def test_tunnel_weights_for_unknown_nodes_are_refused(tmp_path: Path) -> None:
     app = App(outdir=tmp_path / "out", check_schemas=False)
     stack = Stack(app, "prod", state=LocalState())
     node = VpsNode(stack, "edge-1", provider="hetzner", region="fsn1", size="small")
-    env = attrs.evolve(estate.env, tunnel=TunnelSpec(strategy="per_node"))
     with pytest.raises(ConstructError, match=r"^\[prod/tunnel\] weights for nodes the tunnel "
                        r"does not serve: edge-9"):
-        Tunnel(stack, "tunnel", env=env, services=estate.services, nodes=[node],
+        Tunnel(stack, "tunnel", zone=estate.env.zone, services=estate.services, nodes=[node],
                strategy="per_node", weights={"edge-9": 10})
 
 
@@ -223,7 +222,7 @@ def test_worker_hostname_errors(change: dict[str, Any], message: str, tmp_path: 
     app = App(outdir=tmp_path / "out", check_schemas=False)
     stack = Stack(app, "prod", state=LocalState())
     with pytest.raises(ConstructError, match=message):
-        EdgeWorker(stack, "worker", estate=estate,
+        EdgeWorker(stack, "worker", zone=estate.env.zone, services=estate.services,
                    script=ROOT / "services/edge-worker/src/index.js", origins={})
     assert stack.node.children == [] and not (tmp_path / "out").exists()
 
@@ -252,7 +251,8 @@ def test_tunnel_bad_input(kwargs: dict[str, Any], message: str, tmp_path: Path) 
     nodes = [VpsNode(stack, f"edge-{i + 1}", provider="hetzner", region="fsn1", size="small")
              for i in range(count)]
     with pytest.raises(ConstructError, match=message):
-        Tunnel(stack, "tunnel", env=estate.env, services=services, nodes=nodes, **kwargs)
+        Tunnel(stack, "tunnel", zone=estate.env.zone, services=services, nodes=nodes,
+               **kwargs)
     assert stack.node.try_find_child("tunnel") is None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from edgekit import App, ConstructError, LocalState, Stack
 from edgekit.constructs.glued_flake import GluedFlake
 from edgekit.cue.model import Estate
+from edgekit.nix.compose import compose_estate
 from edgekit.schema.props import PropsError
 from tests.conftest import ROOT
 
@@ -26,13 +28,19 @@ def estate() -> Estate:
     return Estate.load(ROOT, "prod", refresh=False)
 
 
+def _of(estate: Estate) -> dict[str, Any]:
+    """What the estate layer hands a GluedFlake: the services and the env's placement."""
+    return {"services": estate.services, "placement": estate.env.placement}
+
+
 def test_the_reference_services_are_glued(stack: Stack, estate: Estate) -> None:
-    api = GluedFlake(stack, "api", path="services/api", root=ROOT, estate=estate)
-    web = GluedFlake(stack, "web", path="services/web", root=ROOT, estate=estate)
+    api = GluedFlake(stack, "api", path="services/api", root=ROOT, **_of(estate))
+    web = GluedFlake(stack, "web", path="services/web", root=ROOT, **_of(estate))
     assert api.flake == ROOT / "services" / "api" / "flake.nix"
     assert (api.props.service, api.props.path, api.port) == ("api", "services/api", 8080)
     assert api.nodes == web.nodes == ["edge-1", "edge-2", "edge-tokyo"]
-    assert set(api.composed()) == {"edge-1", "edge-2", "edge-tokyo"}
+    composed = compose_estate(estate)  # what nix/compose.nix runs on each node
+    assert sorted(n for n, node in composed.items() if "api" in node["services"]) == api.nodes
 
 
 def test_missing_folder(stack: Stack, estate: Estate, tmp_path: Path) -> None:
@@ -40,7 +48,7 @@ def test_missing_folder(stack: Stack, estate: Estate, tmp_path: Path) -> None:
     message = (f"[prod/api] glued flake folder services/api does not exist "
                f"(expected {folder} with flake.nix, app.py and edgekit.json)")
     with pytest.raises(ConstructError, match=f"^{re.escape(message)}$"):
-        GluedFlake(stack, "api", path="services/api", root=tmp_path, estate=estate)
+        GluedFlake(stack, "api", path="services/api", root=tmp_path, **_of(estate))
     assert stack.node.try_find_child("api") is None  # a failed construct leaves no trace
 
 
@@ -51,26 +59,26 @@ def test_missing_flake_nix(stack: Stack, estate: Estate, tmp_path: Path) -> None
     message = (f"[prod/glue-api] glued flake services/api has no flake.nix "
                f"(expected {folder / 'flake.nix'})")
     with pytest.raises(ConstructError, match=f"^{re.escape(message)}$"):
-        GluedFlake(stack, "glue-api", path="services/api", root=tmp_path, estate=estate)
+        GluedFlake(stack, "glue-api", path="services/api", root=tmp_path, **_of(estate))
 
 
 def test_service_placed_nowhere(stack: Stack, estate: Estate) -> None:
     placement = {node: tuple(s for s in names if s != "web")
                  for node, names in estate.env.placement.items()}
     unplaced = attrs.evolve(estate, env=attrs.evolve(estate.env, placement=placement))
-    message = ("[prod/web] service 'web' is placed on no node of env 'prod'; "
-               "add it to envs.prod.placement in cue/envs.cue")
+    message = ("[prod/web] service 'web' is placed on no node; add it to the placement "
+               "(node → services) of at least one node")
     with pytest.raises(ConstructError, match=f"^{re.escape(message)}$"):
-        GluedFlake(stack, "web", path="services/web", root=ROOT, estate=unplaced)
+        GluedFlake(stack, "web", path="services/web", root=ROOT, **_of(unplaced))
 
 
 def test_port_clash_on_a_node(stack: Stack, estate: Estate) -> None:
     web = attrs.evolve(estate.services["web"], port=8080)
     clash = attrs.evolve(estate, services={**estate.services, "web": web})
     message = ("[prod/api] service 'api' and service 'web' both use port 8080 on node "
-               "'edge-1' (ports come from cue/services.cue)")
+               "'edge-1'")
     with pytest.raises(ConstructError, match=f"^{re.escape(message)}$"):
-        GluedFlake(stack, "api", path="services/api", root=ROOT, estate=clash)
+        GluedFlake(stack, "api", path="services/api", root=ROOT, **_of(clash))
 
 
 def test_unknown_and_worker_services(stack: Stack, estate: Estate, tmp_path: Path) -> None:
@@ -79,17 +87,17 @@ def test_unknown_and_worker_services(stack: Stack, estate: Estate, tmp_path: Pat
         folder.mkdir(parents=True)
         (folder / "flake.nix").write_text("{ outputs = { self }: { }; }\n")
     with pytest.raises(ConstructError, match=re.escape(
-            "[prod/shop] service 'shop' is not in cue/services.cue "
+            "[prod/shop] service 'shop' is not among the services "
             "(known: api, edge-worker, web)")):
-        GluedFlake(stack, "shop", path="services/shop", root=tmp_path, estate=estate)
+        GluedFlake(stack, "shop", path="services/shop", root=tmp_path, **_of(estate))
     with pytest.raises(ConstructError, match=re.escape(
             "[prod/worker] service 'edge-worker' is a worker (it runs on Cloudflare); "
             "it has no glued flake")):
-        GluedFlake(stack, "worker", path="services/edge-worker", root=tmp_path, estate=estate)
+        GluedFlake(stack, "worker", path="services/edge-worker", root=tmp_path, **_of(estate))
 
 
 def test_bad_path_is_refused_by_the_cue_schema(stack: Stack, estate: Estate) -> None:
     with pytest.raises(PropsError, match=re.escape(
             '[prod/api] #GluedFlake: "svc/api" does not match ^services/[a-z][a-z0-9-]*$ '
             "@ $.path")):
-        GluedFlake(stack, "api", path="svc/api", root=ROOT, estate=estate)
+        GluedFlake(stack, "api", path="svc/api", root=ROOT, **_of(estate))

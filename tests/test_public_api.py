@@ -19,9 +19,8 @@ def test_public_names_are_locked() -> None:
         "VpsNode", "PrivateNetwork", "Firewall", "Volume", "Snapshot", "FloatingIp",
         "LoadBalancer", "PgPrimary", "Tunnel", "EdgeWorker", "EdgeSecurity", "Hyperdrive",
         "GluedFlake", "R2Bucket", "R2LogSink",
-        # the estate's typed values they take
-        "Estate", "Env", "Service", "Needs", "RateLimit", "CloudflareSide", "DeploySpec",
-        "PgSpec",
+        # the plain values they take
+        "Service", "Needs", "Cache", "RateLimit", "CloudflareZone",
     ])
     for name in edgekit.__all__:
         assert hasattr(edgekit, name), name

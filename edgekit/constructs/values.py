@@ -25,7 +25,12 @@ WORKER_COMPATIBILITY_DATE = "2026-04-01"
 
 @attrs.frozen(kw_only=True)
 class Needs:
-    """What a service uses besides its nodes."""
+    """What a service uses besides its nodes.
+
+    >>> from edgekit import Needs, Service
+    >>> Service(name="web", port=8081, needs=Needs(postgres="ro")).pg_role
+    'svc_web_ro'
+    """
 
     postgres: Literal["ro", "rw"] | None = None
     """Its own database, read-only or read-write; None (default): no Postgres role."""
@@ -37,7 +42,14 @@ class Needs:
 
 @attrs.frozen(kw_only=True)
 class Cache:
-    """What the edge Worker may cache for a service; nothing by default."""
+    """What the edge Worker may cache for a service; nothing by default.
+
+    >>> from edgekit import Cache, Service
+    >>> web = Service(name="web", port=8081, hostnames=("www.example.com",),
+    ...               cache=Cache(paths=("/assets/",), ttl_seconds=300))
+    >>> web.cache.ttl_seconds
+    300
+    """
 
     paths: tuple[str, ...] = ()
     ttl_seconds: int = 0
@@ -45,7 +57,15 @@ class Cache:
 
 @attrs.frozen(kw_only=True)
 class RateLimit:
-    """At most `requests` per client per `period_seconds` on the service's hostnames."""
+    """At most `requests` per client per `period_seconds` on the service's hostnames
+    (`EdgeSecurity` makes the rule).
+
+    >>> from edgekit import RateLimit, Service
+    >>> api = Service(name="api", port=8080, hostnames=("api.example.com",),
+    ...               rate_limit=RateLimit(requests=600, period_seconds=60))
+    >>> api.rate_limit.requests
+    600
+    """
 
     requests: int
     period_seconds: int
