@@ -3,8 +3,9 @@
 The public surface is what this module exports; everything else is internal. The core
 (App, Stack, Resource, ...) is imported with the package; the constructs a stack is
 written with (VpsNode, Tunnel, ...) and the plain values they take (Service,
-CloudflareZone, ...) load on first use, so ``import edgekit`` stays cheap. Each has a docstring with a call
-that works (the tests run them).
+CloudflareZone, ...) load on first use, so ``import edgekit`` stays cheap. Each has a
+docstring with a call that works (the tests run them). The reference estate's CUE wiring
+(L3) is `edgekit.estate`.
 """
 
 from typing import TYPE_CHECKING
