@@ -42,9 +42,9 @@ class Shop(Stack):
 
     def __init__(self, scope: App, id: str, *, root: Path, worker_script: Path) -> None:
         super().__init__(scope, id, state=LocalState())
-        for cloud, argument in (("hcloud", "token"), ("cloudflare", "api_token")):
-            token = Variable(self, f"{cloud}_token", type="string", sensitive=True)
-            Provider(self, cloud, type=cloud, config={argument: token.ref()})
+        # The Cloudflare constructs declare their provider themselves; the node's is ours.
+        token = Variable(self, "hcloud_token", type="string", sensitive=True)
+        Provider(self, "hcloud", type="hcloud", config={"token": token.ref()})
         shop = Service(name="shop", port=8080, hostnames=("shop.example.com",),
                        needs=Needs(postgres="rw"))
         services = {"shop": shop}
@@ -103,6 +103,9 @@ def test_a_stack_from_the_readme_and_docstrings_synthesizes(shop: tuple[App, Sho
     assert stack.flake.nodes == ["web-1", "web-2"]
     assert sorted(stack.postgres.passwords) == ["shop"]
     assert report.resources == sum(len(r) for r in resources.values())
+    assert document["provider"]["cloudflare"] == [
+        {"api_token": "${var.cloudflare_api_token}"}]
+    assert document["variable"]["cloudflare_api_token"]["sensitive"] is True
 
 
 @pytest.mark.tools

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.values import CloudflareZone, Service
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
@@ -49,6 +50,7 @@ class EdgeSecurity(Construct):
                 f"{', '.join(z.environment for z, _ in environments)} are on zones "
                 f"{', '.join(zones)}")
         zone_id = zones[0]
+        cloudflare_provider(self)
         self.environments = [zone.environment for zone, _ in environments]
         self.waf = Resource(self, "waf", type="cloudflare_ruleset", config={
             "zone_id": zone_id, "name": "edgekit managed WAF", "kind": "zone",

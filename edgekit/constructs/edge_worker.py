@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.constructs.base import validated
+from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.props import EdgeWorkerProps
 from edgekit.constructs.values import (
     WORKER_COMPATIBILITY_DATE,
@@ -78,6 +79,7 @@ class EdgeWorker(Construct):
         stack = stack_of(self)
         if not isinstance(stack, Stack):
             raise ConstructError(f"[{self.node.path}] an EdgeWorker must be inside a Stack")
+        cloudflare_provider(self)
         stack.add_asset(ASSET, code)
         account = zone.account_id
         script_name = f"edge-worker-{zone.environment}"

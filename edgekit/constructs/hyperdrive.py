@@ -16,6 +16,7 @@ and True once the primary's address came back from ``tofu output`` (ADR 0007).
 
 from __future__ import annotations
 
+from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.constructs.values import CloudflareZone, Service
@@ -57,6 +58,7 @@ class Hyperdrive(Construct):
         account, env = zone.account_id, zone.environment
         host = zone.origin_hostname("pg")
         self.hostname = host
+        cloudflare_provider(self)
         secret = Resource(self, "tunnel-secret", type="random_id", config={"byte_length": 32})
         tunnel = Resource(self, "tunnel", type="cloudflare_zero_trust_tunnel_cloudflared",
                           config={"account_id": account, "name": f"{env}-pg",

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 
 from edgekit.constructs.base import validated
+from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.props import R2LogSinkProps
 from edgekit.core.construct import Construct
@@ -38,6 +39,7 @@ class R2Bucket(Construct):
         super().__init__(scope, id)
         self.name = name
         self.account_id = account_id
+        cloudflare_provider(self)
         self.resource = Resource(self, "Resource", type="cloudflare_r2_bucket", config={
             "account_id": account_id, "name": name, "location": location})
 

@@ -30,6 +30,7 @@ from typing import Any
 import attrs
 
 from edgekit.constructs.base import validated
+from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.constructs.props import TunnelProps
@@ -114,6 +115,7 @@ class Tunnel(Construct):
         self.origins: list[Origin] = []
         self.records: list[Resource] = []
         self._balancer_hosts: set[str] = set()
+        cloudflare_provider(self)
         self._access_token()
         if self.props.strategy == "replicas":
             self._tunnel("Resource", list(nodes), node_suffix=False)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.edge_security import EdgeSecurity
 from edgekit.core.construct import Construct
-from edgekit.core.elements import Output, Provider, Resource, Variable
+from edgekit.core.elements import Output, Resource
 from edgekit.core.errors import ConstructError
 from edgekit.core.stack import LocalState, R2State, Stack
 from edgekit.cue.model import Estate
@@ -27,12 +28,6 @@ BOOTSTRAP_STATE = ".edgekit/bootstrap/terraform.tfstate"
 BOOTSTRAP_STATE_FROM_STACK = f"../../../{BOOTSTRAP_STATE}"
 """The same file seen from ``cdktf.out/stacks/bootstrap`` (plain `tofu init` there);
 `edgekit bootstrap` passes the absolute path, so another outdir works too."""
-
-
-def cloudflare_provider(stack: Stack) -> None:
-    token = Variable(stack, "cloudflare_api_token", type="string", sensitive=True,
-                     description="Cloudflare API token (TF_VAR_cloudflare_api_token).")
-    Provider(stack, "cloudflare", type="cloudflare", config={"api_token": token.ref()})
 
 
 def _one(estates: Sequence[Estate], what: str, values: set[str], scope: Construct) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edgekit.constructs.boot import deploy_section
 from edgekit.constructs.catalog import catalog
+from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.edge_worker import EdgeWorker
 from edgekit.constructs.hyperdrive import Hyperdrive
 from edgekit.constructs.managed_pg import ManagedPg
@@ -130,9 +131,7 @@ class EstateEdge(Construct):
         super().__init__(scope, id)
         env = estate.env
         account = env.cloudflare.account_id
-        token = Variable(scope, "cloudflare_api_token", type="string", sensitive=True,
-                         description="Cloudflare API token (TF_VAR_cloudflare_api_token).")
-        Provider(scope, "cloudflare", type="cloudflare", config={"api_token": token.ref()})
+        cloudflare_provider(scope)
         # Only nodes running services get the services' tunnel token (and so a cloudflared).
         placed = [nodes.nodes[name] for name, names in sorted(env.placement.items())
                   if name in nodes.nodes and names]
