@@ -47,20 +47,14 @@ def build_raw(stack: Any, size: int) -> None:
 
 
 def build_constructs(stack: Any, size: int) -> None:
-    from edgekit.constructs.node import VpsNode
-    from edgekit.constructs.tunnel import Tunnel
-    from edgekit.cue.model import CloudflareSide, DeploySpec, Env, PgSpec, Service
+    from edgekit import CloudflareZone, Service, Tunnel, VpsNode
 
     services = {"api": Service(name="api", port=8080), "web": Service(name="web", port=8081)}
-    names = [f"node-{i}" for i in range(size)]
-    env = Env(name="bench", cloudflare=CloudflareSide(
-        account_id="0" * 32, zone_id="1" * 32, zone="example.com",
-        state_bucket="state", logs_bucket="logs"),
-        placement={name: ("api", "web") for name in names}, postgres=PgSpec(),
-        deploy=DeploySpec(repository="github:example/estate", ref="deploy/bench"))
-    nodes = [VpsNode(stack, name, provider="hetzner", region="nbg1", size="small")
-             for name in names]
-    Tunnel(stack, "tunnel", env=env, services=services, nodes=nodes, strategy="per_node")
+    zone = CloudflareZone(account_id="0" * 32, zone_id="1" * 32, zone="example.com",
+                          environment="bench")
+    nodes = [VpsNode(stack, f"node-{i}", provider="hetzner", region="nbg1", size="small")
+             for i in range(size)]
+    Tunnel(stack, "tunnel", zone=zone, services=services, nodes=nodes, strategy="per_node")
 
 
 def run_one(mode: str, size: int, outdir: str) -> dict[str, float]:
