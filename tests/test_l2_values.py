@@ -114,3 +114,23 @@ def test_tunnel_placement_defaults_to_every_service_on_every_node(tmp_path: Path
     assert {s: [o["node"] for o in origins]
             for s, origins in placed.origins_by_service().items()} == {
         "api": ["edge-1"], "web": ["edge-2"]}
+
+
+def test_services_given_by_hand_are_checked_against_cue_service(tmp_path: Path) -> None:
+    """A Service a user builds is held to CUE's #Service, like the CUE estate's are."""
+    stack = _stack(tmp_path)
+    node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    with pytest.raises(ConstructError) as err:
+        Tunnel(stack, "tunnel", zone=ZONE, nodes=[node], services={
+            "api": Service(name="API", port=70000, hostnames=("api.example.com",)),
+            "web": Service(name="web", port=8081, health_path="healthz")})
+    assert str(err.value).splitlines()[1:] == [
+        "  [prod/tunnel] #Service: service 'API' is given under the name 'api'; use its own "
+        "name @ $.services.api",
+        '  [prod/tunnel] #Service: "API" does not match ^[a-z][a-z0-9-]{0,62}$ '
+        "@ $.services.api.name",
+        "  [prod/tunnel] #Service: 70000 is out of range 1-65535 @ $.services.api.port",
+        '  [prod/tunnel] #Service: expected "/healthz", got "healthz" '
+        "@ $.services.web.health_path",
+    ]
+    assert stack.node.try_find_child("tunnel") is None

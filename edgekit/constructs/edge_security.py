@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgekit.constructs.cloudflare import cloudflare_provider
-from edgekit.constructs.values import CloudflareZone, Service
+from edgekit.constructs.values import CloudflareZone, Service, checked_services
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
 from edgekit.core.errors import ConstructError
@@ -43,6 +43,8 @@ class EdgeSecurity(Construct):
     def __init__(self, scope: Construct, id: str, *,
                  environments: Sequence[tuple[CloudflareZone, Mapping[str, Service]]]) -> None:
         super().__init__(scope, id)
+        for _, services in environments:
+            checked_services(self.node.path, services)
         zones = sorted({zone.zone_id for zone, _ in environments})
         if len(zones) != 1:
             raise ConstructError(

@@ -23,6 +23,7 @@ from edgekit.constructs.values import (
     WORKER_COMPATIBILITY_DATE,
     CloudflareZone,
     Service,
+    checked_services,
     routing_table,
 )
 from edgekit.core.construct import Construct
@@ -67,6 +68,7 @@ class EdgeWorker(Construct):
         compatibility_date: str = WORKER_COMPATIBILITY_DATE,
     ) -> None:
         super().__init__(scope, id)
+        services = checked_services(self.node.path, services)
         self._check_hostnames(zone, services)
         hostnames = sorted({zone.public_hostname(h) for s in services.values()
                             for h in s.hostnames})

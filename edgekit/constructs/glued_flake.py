@@ -21,7 +21,7 @@ from pathlib import Path
 
 from edgekit.constructs.base import validated
 from edgekit.constructs.props import GluedFlakeProps
-from edgekit.constructs.values import Service
+from edgekit.constructs.values import Service, checked_services
 from edgekit.core.construct import Construct
 from edgekit.core.errors import ConstructError
 
@@ -62,6 +62,7 @@ class GluedFlake(Construct):
                 f"(expected {flake})")
         self.folder = folder
         self.flake = flake
+        services = checked_services(where, services)
         self.service: Service = self._service(services)
         self.nodes: list[str] = self._placed_nodes(placement)
         self._check_ports(services, placement)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
-from edgekit.constructs.values import CloudflareZone, Service
+from edgekit.constructs.values import CloudflareZone, Service, checked_services
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
 from edgekit.core.errors import ConstructError
@@ -52,6 +52,7 @@ class Hyperdrive(Construct):
                  service: Service, password: Ref, listen_address: str | None = None,
                  ready: bool = True) -> None:
         super().__init__(scope, id)
+        checked_services(self.node.path, {service.name: service})
         if node.private_ip is None:
             raise ConstructError(f"[{self.node.path}] node {node.node.path} has no private "
                                  "address: Postgres listens only there")

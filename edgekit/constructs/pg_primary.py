@@ -19,7 +19,7 @@ from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_bootstrap import bootstrap_sql
 from edgekit.constructs.props import PgPrimaryProps
 from edgekit.constructs.storage import Volume
-from edgekit.constructs.values import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Service
+from edgekit.constructs.values import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Service, checked_services
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Output, Resource, stack_of
 from edgekit.core.errors import ConstructError
@@ -63,6 +63,7 @@ class PgPrimary(Construct):
                 f"[{self.node.path}] Postgres is never public: port {PG_PORT} is reachable "
                 "only from the private network (remove public=True; the Worker reads "
                 "through Hyperdrive and services through the private network)")
+        services = checked_services(self.node.path, services)
         self.props = validated(self, "PgPrimary", PgPrimaryProps, {
             "node": node.name, "version": version, "data_volume_gb": data_volume_gb})
         if node.private_ip is None:

@@ -34,7 +34,7 @@ from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.constructs.props import TunnelProps
-from edgekit.constructs.values import CloudflareZone, Service
+from edgekit.constructs.values import CloudflareZone, Service, checked_services
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
 from edgekit.core.errors import ConstructError
@@ -85,6 +85,7 @@ class Tunnel(Construct):
         weights: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(scope, id)
+        services = checked_services(self.node.path, services)
         self.props = validated(self, "Tunnel", TunnelProps, {
             "name": id, "strategy": strategy, "nodes": [n.name for n in nodes],
             "weights": dict(weights or {})})

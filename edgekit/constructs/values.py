@@ -15,6 +15,9 @@ from typing import Any, Literal
 
 import attrs
 
+from edgekit.core.errors import Problem
+from edgekit.schema.props import PropsError, problems_in
+
 PG_ADDRESS_OUTPUT = "pg_primary_private_ip"
 """Stack output (imported back into CUE) with the Postgres primary's private address."""
 PG_CIDR_OUTPUT = "pg_private_cidr"
@@ -167,3 +170,30 @@ def routing_table(zone: CloudflareZone, services: Mapping[str, Service]) -> dict
             }
     return table
 
+
+
+def _plain(_instance: Any, _field: Any, value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def checked_services(path: str, services: Mapping[str, Service]) -> dict[str, Service]:
+    """`services` checked against CUE's ``#Service`` (as the CUE estate's are when loaded),
+    each under its own name; every problem is reported, located at ``$.services.<key>``."""
+    problems: list[Problem] = []
+    for key, service in sorted(services.items()):
+        where = f"$.services.{key}"
+        if not isinstance(service, Service):
+            problems.append(Problem(path=path, address="#Service", pointer=where,
+                                    message=f"expected a Service, got {type(service).__name__}"))
+            continue
+        if key != service.name:
+            problems.append(Problem(path=path, address="#Service", pointer=where,
+                                    message=f"service {service.name!r} is given under the "
+                                            f"name {key!r}; use its own name"))
+        data = attrs.asdict(service, filter=lambda _, value: value is not None,
+                            value_serializer=_plain)
+        problems += [attrs.evolve(p, pointer=where + p.pointer.removeprefix("$"))
+                     for p in problems_in("Service", data, path)]
+    if problems:
+        raise PropsError(problems)
+    return dict(services)
