@@ -134,3 +134,17 @@ def test_services_given_by_hand_are_checked_against_cue_service(tmp_path: Path) 
         "@ $.services.web.health_path",
     ]
     assert stack.node.try_find_child("tunnel") is None
+
+
+@pytest.mark.parametrize(("placement", "message"), [
+    ({"edge-1": ["api", "shop"]},
+     "placement names services that were not given: shop (given: api)"),
+    ({"edge-1": "api"}, "placement must be a list of strings, got the string 'api'"),
+])
+def test_a_placement_naming_unknown_services_is_refused(
+        placement: dict[str, object], message: str, tmp_path: Path) -> None:
+    stack = _stack(tmp_path)
+    node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    with pytest.raises(ConstructError, match=re.escape(f"[prod/tunnel] {message}")):
+        Tunnel(stack, "tunnel", zone=ZONE, nodes=[node], placement=placement,  # type: ignore[arg-type]
+               services={"api": Service(name="api", port=8080)})

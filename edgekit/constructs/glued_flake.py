@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from edgekit.constructs.base import validated
+from edgekit.constructs.base import listed, validated
 from edgekit.constructs.props import GluedFlakeProps
 from edgekit.constructs.values import Service, checked_services
 from edgekit.core.construct import Construct
@@ -63,6 +63,7 @@ class GluedFlake(Construct):
         self.folder = folder
         self.flake = flake
         services = checked_services(where, services)
+        placement = {node: listed(self, "placement", names) for node, names in placement.items()}
         self.service: Service = self._service(services)
         self.nodes: list[str] = self._placed_nodes(placement)
         self._check_ports(services, placement)

@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from edgekit.constructs.base import validated
+from edgekit.constructs.base import listed, validated
 from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
@@ -112,7 +112,14 @@ class Tunnel(Construct):
         self.services = {n: s for n, s in services.items() if s.kind == "vps"}
         self.placement: dict[str, tuple[str, ...]] = (
             {n.name: tuple(sorted(self.services)) for n in nodes} if placement is None
-            else {node: tuple(names) for node, names in placement.items()})
+            else {node: tuple(listed(self, "placement", names))
+                  for node, names in placement.items()})
+        unplaced = sorted({s for names in self.placement.values() for s in names}
+                          - set(services))
+        if unplaced:
+            raise ConstructError(f"[{self.node.path}] placement names services that were not "
+                                 f"given: {', '.join(unplaced)} (given: "
+                                 f"{', '.join(sorted(services))})")
         self.origins: list[Origin] = []
         self.records: list[Resource] = []
         self._balancer_hosts: set[str] = set()
