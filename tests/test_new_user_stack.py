@@ -68,9 +68,7 @@ class Shop(Stack):
                              weights={"web-1": 3, "web-2": 1})
         R2LogSink(self, "logs", account_id=ACCOUNT, bucket="shop-logs", nodes=[*web, db])
         EdgeWorker(self, "worker", zone=zone, services=services, script=worker_script,
-                   origins=self.tunnel.origins_by_service(),
-                   origin_access=(self.tunnel.access_client_id,
-                                  self.tunnel.access_client_secret))
+                   tunnel=self.tunnel)
 
 
 @pytest.fixture
@@ -99,6 +97,12 @@ def test_a_stack_from_the_readme_and_docstrings_synthesizes(shop: tuple[App, Sho
     routes = next(b for b in worker["bindings"] if b["name"] == "ROUTES")
     assert json.loads(routes["text"]) == {"shop.example.com": {
         "service": "shop", "cache_paths": [], "cache_ttl_seconds": 0}}
+    origins = next(b for b in worker["bindings"] if b["name"] == "ORIGINS")
+    assert [o["node"] for o in json.loads(origins["text"])["shop"]] == ["web-1", "web-2"]
+    access = {b["name"]: b["type"] for b in worker["bindings"]
+              if b["name"].startswith("ORIGIN_ACCESS")}
+    assert access == {"ORIGIN_ACCESS_CLIENT_ID": "plain_text",
+                      "ORIGIN_ACCESS_CLIENT_SECRET": "secret_text"}
     assert list(resources["cloudflare_r2_bucket"]) == ["logs_bucket"]
     assert stack.flake.nodes == ["web-1", "web-2"]
     assert sorted(stack.postgres.passwords) == ["shop"]

@@ -19,6 +19,7 @@ from typing import Any
 from edgekit.constructs.base import validated
 from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.props import EdgeWorkerProps
+from edgekit.constructs.tunnel import Tunnel
 from edgekit.constructs.values import (
     WORKER_COMPATIBILITY_DATE,
     CloudflareZone,
@@ -37,20 +38,23 @@ ASSET = "assets/edge-worker/index.js"
 
 class EdgeWorker(Construct):
     """The edge Worker on every public hostname of `services`, uploaded from `script`,
-    routing by host (``ROUTES``, from the services that run on nodes) to `origins` (e.g.
-    `Tunnel.origins_by_service`); `kv_namespaces` and `r2_buckets` become its bindings.
+    routing by host (``ROUTES``, from the services that run on nodes) to the origins behind
+    `tunnel` (with the tunnel's Access token, ADR 0009), or to `origins` given as
+    service → [{url, weight[, node]}]; `kv_namespaces` and `r2_buckets` become its bindings.
 
     >>> from pathlib import Path
-    >>> from edgekit import App, CloudflareZone, EdgeWorker, LocalState, Service, Stack
+    >>> from edgekit import (App, CloudflareZone, EdgeWorker, LocalState, Service, Stack,
+    ...                      Tunnel, VpsNode)
     >>> stack = Stack(App(), "prod", state=LocalState())
     >>> zone = CloudflareZone(account_id="0" * 32, zone_id="1" * 32, zone="example.com",
     ...                       environment="prod")
-    >>> worker = EdgeWorker(stack, "worker", zone=zone, services={
-    ...     "api": Service(name="api", port=8080, hostnames=("api.example.com",))},
-    ...     script=Path("services/edge-worker/src/index.js"),
-    ...     origins={"api": [{"url": "https://api-origin.example.com", "weight": 1}]})
-    >>> worker.resource.type
-    'cloudflare_workers_script'
+    >>> api = Service(name="api", port=8080, hostnames=("api.example.com",))
+    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    >>> tunnel = Tunnel(stack, "tunnel", zone=zone, nodes=[node], services={"api": api})
+    >>> worker = EdgeWorker(stack, "worker", zone=zone, services={"api": api},
+    ...                     script=Path("services/edge-worker/src/index.js"), tunnel=tunnel)
+    >>> worker.origins
+    {'api': [{'url': 'https://api-origin.example.com', 'weight': 1}]}
     """
     def __init__(
         self,
@@ -60,7 +64,8 @@ class EdgeWorker(Construct):
         zone: CloudflareZone,
         services: Mapping[str, Service],
         script: Path,
-        origins: Mapping[str, Sequence[Mapping[str, Any]]],
+        tunnel: Tunnel | None = None,
+        origins: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
         kv_namespaces: Sequence[str] = (),
         r2_buckets: Mapping[str, Ref | str] | None = None,
         hyperdrive_id: Ref | None = None,
@@ -69,6 +74,12 @@ class EdgeWorker(Construct):
     ) -> None:
         super().__init__(scope, id)
         services = checked_services(self.node.path, services)
+        if tunnel is not None:  # its origins, reachable with its Access token only
+            origins = tunnel.origins_by_service() if origins is None else origins
+            origin_access = origin_access or (tunnel.access_client_id,
+                                              tunnel.access_client_secret)
+        self.origins: dict[str, list[dict[str, Any]]] = {
+            name: [dict(o) for o in found] for name, found in (origins or {}).items()}
         self._check_hostnames(zone, services)
         hostnames = sorted({zone.public_hostname(h) for s in services.values()
                             for h in s.hostnames})
@@ -89,7 +100,7 @@ class EdgeWorker(Construct):
             {"type": "plain_text", "name": "ROUTES",
              "text": json.dumps(routing_table(zone, services), sort_keys=True)},
             {"type": "plain_text", "name": "ORIGINS",
-             "text": json.dumps(origins, sort_keys=True)},
+             "text": json.dumps(self.origins, sort_keys=True)},
             {"type": "plain_text", "name": "EDGEKIT_ENV", "text": zone.environment},
         ]
         for namespace in kv_namespaces:

@@ -165,9 +165,6 @@ class EstateEdge(Construct):
             hyperdrive_id = self.hyperdrive.id_ref
         worker = estate.services.get(WORKER_SERVICE)
         self.worker = EdgeWorker(self, "worker", zone=env.zone, services=estate.services,
-                                 script=worker_script,
-                                 origins=self.tunnel.origins_by_service(),
+                                 script=worker_script, tunnel=self.tunnel,
                                  kv_namespaces=worker.needs.kv_namespaces if worker else (),
-                                 hyperdrive_id=hyperdrive_id,
-                                 origin_access=(self.tunnel.access_client_id,
-                                                self.tunnel.access_client_secret))
+                                 hyperdrive_id=hyperdrive_id)
