@@ -30,7 +30,7 @@ from edgekit.constructs.mesh import public_ip_expression
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_bootstrap import bootstrap_sql
-from edgekit.constructs.values import PG_ADDRESS_OUTPUT, Service
+from edgekit.constructs.values import PG_ADDRESS_OUTPUT, Service, checked_services
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Output, Resource, stack_of
 from edgekit.core.errors import ConstructError
@@ -59,6 +59,7 @@ class ManagedPg(Construct):
         version: int = 16,
     ) -> None:
         super().__init__(scope, id)
+        services = checked_services(self.node.path, services)
         problems = []
         if provider not in MANAGED_PROVIDERS:
             problems.append(f"provider {provider!r}: expected one of "
