@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import os
+import re
 import shlex
 import stat
 import subprocess
@@ -282,7 +282,8 @@ def _flake_nodes(vector_version: str) -> Any:
         f"glued = svc: s.flake ({_nix(ROOT / 'services')} + \"/${{svc}}/flake.nix\") "
         "{ edgekit-service = service; }; "
         f"top = s.flake {_nix(ROOT / 'flake.nix')} {{ api = glued \"api\"; "
-        f"web = glued \"web\"; nixpkgs-vector = s.nixpkgsWithVector {json.dumps(vector_version)}; }}; "
+        "web = glued \"web\"; "
+        f"nixpkgs-vector = s.nixpkgsWithVector {json.dumps(vector_version)}; }}; "
         f"flake = import {_nix(ROOT / 'flake.nix')}; "
         "in { url = flake.inputs.nixpkgs-vector.url; "
         "stock = (s.pkgs \"x86_64-linux\").vector.outPath; "
