@@ -122,7 +122,9 @@ def vector_pin() -> tuple[str, str, str]:
     text = (ROOT / "tools/versions.env").read_text()
     built_from = re.search(r'^VECTOR_BUILT_FROM="(.*)"$', text, re.M)
     assert built_from is not None
-    return pins()["VECTOR_VERSION"], built_from.group(1), pins()["VECTOR_SHA256"]
+    version = pins()["VECTOR_VERSION"]
+    return (version, built_from.group(1).replace("${VECTOR_VERSION}", version),
+            pins()["VECTOR_SHA256"])
 
 
 def vector_bundle(tmp: Path, payload: bytes, manifest_sha: str) -> Path:
