@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shlex
 import stat
 import subprocess
@@ -34,11 +33,11 @@ from edgekit.constructs.boot import (
 from edgekit.constructs.pg_bootstrap import nixos_postgresql
 from edgekit.cue.model import Estate
 from edgekit.nix.compose import compose_estate
-from edgekit.nix.evaluate import NixEvalError, evaluate, parse
+from edgekit.nix.evaluate import parse
 from edgekit.obs.vector import VECTOR_VERSION
 from stacks import make_app
 from tests.conftest import ROOT
-from tests.test_nix import STUBS, _nix, _node_modules
+from tests.test_nix import _node_modules
 
 
 @pytest.fixture(scope="module")
@@ -267,55 +266,6 @@ def test_vector_runs_only_the_pinned_version(tmp_path: Path, reported: str,
 def test_node_nix_pins_the_version_edgekit_pins() -> None:
     text = (ROOT / "nix/node.nix").read_text()
     assert f'vectorVersion ? "{VECTOR_VERSION}"' in text
-    # One place on the Nix side: the flake and the other Nix files reuse node.nix's pin.
-    for path in [ROOT / "flake.nix", *sorted((ROOT / "nix").glob("*.nix"))]:
-        if path.name != "node.nix":
-            assert f'"{VECTOR_VERSION}"' not in path.read_text(), path
-
-
-def _flake_nodes(vector_version: str) -> Any:
-    """The top-level flake with the stubs, its input nixpkgs-vector giving a Vector of
-    `vector_version` (the stub nixpkgs itself has a newer one, as nixos-25.11 does)."""
-    expression = (
-        f"let s = import {_nix(STUBS)}; "
-        f"service = s.flake {_nix(ROOT / 'services' / 'lib' / 'flake.nix')} {{ }}; "
-        f"glued = svc: s.flake ({_nix(ROOT / 'services')} + \"/${{svc}}/flake.nix\") "
-        "{ edgekit-service = service; }; "
-        f"top = s.flake {_nix(ROOT / 'flake.nix')} {{ api = glued \"api\"; "
-        "web = glued \"web\"; "
-        f"nixpkgs-vector = s.nixpkgsWithVector {json.dumps(vector_version)}; }}; "
-        f"flake = import {_nix(ROOT / 'flake.nix')}; "
-        "in { url = flake.inputs.nixpkgs-vector.url; "
-        "stock = (s.pkgs \"x86_64-linux\").vector.outPath; "
-        "nodes = builtins.mapAttrs (_: n: n.vectorPackage) top.nixosConfigurations; }")
-    return evaluate(expression)
-
-
-def test_every_node_runs_vector_from_the_pinned_nixpkgs_input() -> None:
-    """nixos-25.11 has no Vector 0.45.0: the unit refused to start and logs never
-    shipped. Every node's services.vector.package is the `vector` of nixpkgs-vector, a
-    nixpkgs pinned to one commit (no branch, no follows)."""
-    result = _flake_nodes(VECTOR_VERSION)
-    assert re.fullmatch(r"github:NixOS/nixpkgs/[0-9a-f]{40}", result["url"]), result["url"]
-    pinned = f"/nix/store/00000000000000000000000000000000-vector-{VECTOR_VERSION}"
-    assert result["stock"] != pinned
-    assert result["nodes"] and set(result["nodes"].values()) == {pinned}
-
-
-def test_a_nixpkgs_vector_of_another_version_fails_evaluation() -> None:
-    with pytest.raises(NixEvalError) as err:
-        _flake_nodes("0.51.1")
-    assert (f"vectorPackage is Vector 0.51.1, edgekit pins {VECTOR_VERSION}"
-            in err.value.message)
-    assert "point the flake input nixpkgs-vector at a nixpkgs revision" in err.value.message
-
-
-def test_the_version_check_checks_the_package_the_unit_runs() -> None:
-    config = _node_modules("prod", "edge-1")["config"]
-    assert config["services"]["vector"]["package"] == "/nix/store/vector"
-    check = config["environment"]["etc"]["edgekit-vector-version-check"]["text"]
-    assert "/nix/store/vector/bin/vector --version" in check
-    assert f"!= '{VECTOR_VERSION}'" in check
 
 
 # -- what a process on the node can read (ADR 0008) ---------------------------------------
