@@ -29,8 +29,8 @@
 #   vector      services.vector.settings (nix/vector/<env>.json, generated from the env's
 #               R2 log sink: OTLP on loopback, disk buffer, aws_s3 to R2)
 #   vectorVersion  the Vector version edgekit pins (edgekit.obs.vector.VECTOR_VERSION): the one
-#               place on the Nix side; tests/test_vector_real.py keeps it equal to the Python
-#               constant and to tools/versions.env, and runs that version's real binary
+#               place on the Nix side (tests/test_nix_vector.py keeps it equal to the Python
+#               constant; tests/test_vector_real.py runs that version's real binary)
 #   vectorPackage  the Vector package the node runs (services.vector.package): the flake
 #               passes the `vector` of its input nixpkgs-vector (a nixpkgs revision whose
 #               vector is vectorVersion, ADR 0017). Evaluation fails when it is missing or of
