@@ -234,8 +234,9 @@ let
       throw ("edgekit node ${name}: no vectorPackage; pass Vector ${vectorVersion} (the flake "
         + "gives the `vector` of its input nixpkgs-vector)")
     else if (vectorPackage.version or null) != vectorVersion then
-      throw ("edgekit node ${name}: vectorPackage is Vector ${toString (vectorPackage.version or "?")}, "
-        + "edgekit pins ${vectorVersion} (R2 refuses the checksum headers of newer versions); "
+      throw ("edgekit node ${name}: vectorPackage is Vector "
+        + "${toString (vectorPackage.version or "?")}, edgekit pins ${vectorVersion} "
+        + "(R2 refuses the checksum headers of newer versions); "
         + "point the flake input nixpkgs-vector at a nixpkgs revision whose vector is "
         + vectorVersion)
     else vectorPackage;

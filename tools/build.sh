@@ -91,21 +91,23 @@ provenance() {
 # otherwise. With PINNED_SHA256 (bundle-only tools) the manifest must name that checksum too.
 from_bundle() {
   local out="$1" rel="$2" version="$3" want="$4" pinned_sha="${5:-}"
+  local next="building from source"
+  [[ -z "$pinned_sha" ]] || next="it has no source build here"
   [[ -n "$bundle" ]] || return 1
   local manifest="$bundle/MANIFEST.tsv"
   if [[ ! -f "$manifest" ]]; then
-    log "EDGEKIT_TOOL_BUNDLE=$bundle has no MANIFEST.tsv: building from source"
+    log "EDGEKIT_TOOL_BUNDLE=$bundle has no MANIFEST.tsv: $next"
     return 1
   fi
   local row; row="$(awk -F'\t' -v p="$rel" '$1 == p' "$manifest")"
   if [[ -z "$row" ]]; then
-    log "bundle has no entry for $rel: building from source"
+    log "bundle has no entry for $rel: $next"
     return 1
   fi
   local _path m_version built_from m_sha _rest
   IFS=$'\t' read -r _path m_version built_from m_sha _rest <<<"$row"
   if [[ "$m_version" != "$version" || "$built_from" != "$want" ]]; then
-    log "bundle entry for $rel does not match the pin: building from source"
+    log "bundle entry for $rel does not match the pin: $next"
     log "  pin:    $version $want"
     log "  bundle: $m_version $built_from"
     return 1
@@ -115,7 +117,7 @@ from_bundle() {
     return 1
   fi
   if [[ ! -f "$bundle/$rel.xz" ]]; then
-    log "bundle lists $rel but has no $rel.xz: building from source"
+    log "bundle lists $rel but has no $rel.xz: $next"
     return 1
   fi
   local start=$SECONDS
@@ -124,7 +126,7 @@ from_bundle() {
   local got; got="$(sha256 "$out.tmp")"
   if [[ "$got" != "$m_sha" ]]; then
     rm -f "$out.tmp"
-    log "REFUSED bundled $rel: sha256 $got, manifest says $m_sha; building from source"
+    log "REFUSED bundled $rel: sha256 $got, manifest says $m_sha; $next"
     return 1
   fi
   chmod 0755 "$out.tmp"
