@@ -286,7 +286,7 @@ main() {
     --list) list; return ;;
     --verify-bundle) verify_bundle "${2:?usage: tools/build.sh --verify-bundle NAME}"; return ;;
     --only) ;;
-    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return ;;
+    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return ;;
     "") ;;
     *) log "unknown argument $1 (see --help)"; return 2 ;;
   esac
