@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the real tools edgekit is checked against (OpenTofu, CUE, the providers) into a
+# Install the real tools edgekit is checked against (OpenTofu, CUE, the providers, Vector) into a
 # cache folder outside the checkout, laid out as an OpenTofu plugin directory. For each
 # tool, in order:
 #   1. reuse it when the cache already holds a build of the same pin;
