@@ -51,7 +51,8 @@ in
   networking.firewall.interfaces.${iface}.allowedTCPPorts =
     if pg == null then [ ] else [ pg.port ];
 
-  # The public key goes to the logs bucket (path style, SigV4 for R2's region "auto"); the
+  # The public key goes to the logs bucket (path style, SigV4 for R2's region "auto", the
+  # body's sha256 as x-amz-content-sha256, which S3 requires and curl 7.x does not add); the
   # keys reach curl as a config file on stdin (printf is a shell builtin: no argv exposure).
   # No RemainAfterExit, so the daily timer publishes again (the bucket's retention expires
   # old objects). One attribute set for systemd.services: a second top-level `systemd` in
@@ -69,9 +70,11 @@ in
         wg pubkey < ${settings.privateKeyFile} > "$public.tmp"
         mv "$public.tmp" "$public"
         echo "edgekit-mesh-public-key $(cat "$public")"
+        sha=$(sha256sum "$public" | cut -d' ' -f1)
         printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
           curl --config - --fail --silent --show-error --retry 20 --retry-connrefused \
-            --retry-delay 3 --aws-sigv4 aws:amz:auto:s3 --upload-file "$public" \
+            --retry-delay 3 --aws-sigv4 aws:amz:auto:s3 -X PUT --data-binary "@$public" \
+            -H "x-amz-content-sha256: $sha" -H 'Content-Type: text/plain' \
             ${publishUrl}
       '';
     };

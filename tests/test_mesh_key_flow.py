@@ -85,13 +85,13 @@ def _tools() -> None:
                         f"(nix: {INSTALL_HINT})")
 
 
-def _unit(project: Path, node: str, s3: SeaweedS3, key_dir: Path) -> dict[str, Any]:
+def _unit(project: Path, node: str, endpoint: str, key_dir: Path) -> dict[str, Any]:
     """The node's edgekit-mesh-key unit as nix/mesh.nix makes it from the generated
-    nix/mesh/prod.json, with the key file in `key_dir` and the bucket on SeaweedFS."""
+    nix/mesh/prod.json, with the key file in `key_dir` and the bucket at `endpoint`."""
     entry = json.loads((project / "nix" / "mesh" / "prod.json").read_text())["nodes"][node]
     assert entry["publish"]["key"] == object_key("prod", node)
     entry["privateKeyFile"] = str(key_dir / "private")
-    entry["publish"] = {**entry["publish"], "endpoint": s3.endpoint}
+    entry["publish"] = {**entry["publish"], "endpoint": endpoint}
     stubs = json.dumps(str(ROOT / "nix" / "stubs.nix"))
     config = evaluate(f"settings: let s = import {stubs}; in "
                       f"import {json.dumps(str(ROOT / 'nix' / 'mesh.nix'))} "
@@ -134,6 +134,12 @@ def test_keys_made_on_nodes_reach_cue_and_the_peers(tmp_path: Path, project_copy
         return cli("mesh", "import-keys", "--stack", "prod", "--endpoint", s3.endpoint,
                    *extra, env=creds)
 
+    before = tree_of(project_copy)
+    nothing = import_keys()
+    assert nothing.returncode == 1
+    assert "no key published under s3://edgekit-logs/mesh/prod/ yet" in nothing.stderr
+    assert tree_of(project_copy) == before
+
     # endpoints arrive through `edgekit outputs import` as before
     endpoints = {"edge-1": "203.0.113.11", "edge-2": "203.0.113.12",
                  "edge-tokyo": "203.0.113.21", "pg-tokyo": "203.0.113.31"}
@@ -142,7 +148,8 @@ def test_keys_made_on_nodes_reach_cue_and_the_peers(tmp_path: Path, project_copy
     assert done.returncode == 0, done.stderr
 
     keys = {node: tmp_path / "nodes" / node for node in ("edge-1", "pg-tokyo")}
-    units = {node: _unit(project_copy, node, s3, folder) for node, folder in keys.items()}
+    units = {node: _unit(project_copy, node, s3.endpoint, folder)
+             for node, folder in keys.items()}
     for node, folder in keys.items():
         booted = _boot(units[node], folder, s3.access_key, s3.secret_key)
         assert booted.returncode == 0, booted.stderr
@@ -206,7 +213,7 @@ def test_wrong_keys_are_refused_on_both_sides(tmp_path: Path, project_copy: Path
                                               s3: SeaweedS3) -> None:
     _tools()
     folder = tmp_path / "nodes" / "edge-1"
-    unit = _unit(project_copy, "edge-1", s3, folder)
+    unit = _unit(project_copy, "edge-1", s3.endpoint, folder)
     booted = _boot(unit, folder, s3.access_key, "not-the-secret")
     assert booted.returncode != 0 and "403" in booted.stderr
     assert "Contents" not in s3.client().list_objects_v2(Bucket="edgekit-logs")
@@ -214,3 +221,63 @@ def test_wrong_keys_are_refused_on_both_sides(tmp_path: Path, project_copy: Path
                env={"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": "wrong"})
     assert done.returncode == 1 and "credentials were refused" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_put_carries_the_body_hash_and_no_key_on_the_command_line(
+        tmp_path: Path, project_copy: Path) -> None:
+    """What an S3 server that checks more than SeaweedFS (R2, AWS) needs: the body's sha256
+    as a signed x-amz-content-sha256; and the secret never in curl's argv (read from
+    /proc/<pid>/cmdline by a stand-in curl that then runs the real one)."""
+    import hashlib
+    import http.server
+    import threading
+
+    _tools()
+    seen: dict[str, Any] = {}
+
+    class Capture(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            seen["body"] = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen["headers"] = dict(self.headers)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Capture)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    try:
+        folder = tmp_path / "nodes" / "edge-1"
+        unit = _unit(project_copy, "edge-1", f"http://127.0.0.1:{server.server_address[1]}",
+                     folder)
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        real = shutil.which("curl")
+        (bin_dir / "curl").write_text(
+            f'#!/bin/bash\nprintf "%s\\n" "$@" > {tmp_path}/argv\nexec {real} "$@"\n')
+        (bin_dir / "curl").chmod(0o755)
+        key_dir = folder
+        key_dir.mkdir(parents=True)
+        (key_dir / "private").write_text(subprocess.run(
+            ["wg", "genkey"], capture_output=True, text=True, check=True).stdout)
+        env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "AWS_ACCESS_KEY_ID": "AKTEST",
+               "AWS_SECRET_ACCESS_KEY": "secret-that-must-not-leak"}
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", unit["script"]], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    finally:
+        thread.join(timeout=10)
+        server.server_close()
+    body = (folder / "public").read_bytes()
+    assert seen["body"] == body
+    headers = {k.lower(): v for k, v in seen["headers"].items()}
+    assert headers["x-amz-content-sha256"] == hashlib.sha256(body).hexdigest()
+    assert "SignedHeaders=" in headers["authorization"]
+    signed = headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert "x-amz-content-sha256" in signed and "x-amz-date" in signed
+    assert "Credential=AKTEST/" in headers["authorization"]
+    assert "/auto/s3/aws4_request" in headers["authorization"]
+    argv = (tmp_path / "argv").read_text()
+    assert "secret-that-must-not-leak" not in argv and "AKTEST" not in argv

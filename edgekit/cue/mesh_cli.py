@@ -27,7 +27,7 @@ def cmd_mesh_import_keys(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from edgekit.constructs.mesh import mesh_plan
-    from edgekit.cue.mesh_keys import file_name, plan_keys, read_published, write_keys
+    from edgekit.cue.mesh_keys import PREFIX, file_name, plan_keys, read_published, write_keys
     from edgekit.cue.model import Estate
     from edgekit.obs.cli import resolve_sink
     from edgekit.obs.sync import _refused, make_client, resolve_endpoint
@@ -51,6 +51,11 @@ def cmd_mesh_import_keys(args: argparse.Namespace) -> int:
         print(f"edgekit: no key yet for {node} (has it booted?); it is no peer until it has one",
               file=sys.stderr)
     target = f"cue/outputs/{file_name(args.stack)}"
+    if not plan.keys and not (root / target).exists():
+        print(f"edgekit: no key published under s3://{bucket}/{PREFIX}/{args.stack}/ yet; "
+              "have the mesh nodes booted (their edgekit-mesh-key unit publishes it)? "
+              f"Nothing written", file=sys.stderr)
+        return EXIT_PROBLEMS
     if not write_keys(root, args.stack, plan.keys):
         print(f"edgekit: no new mesh key for stack {args.stack!r}; {target} left as it was",
               file=sys.stderr)
