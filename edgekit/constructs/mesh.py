@@ -8,8 +8,9 @@ imported back into CUE as endpoints).
 
 Addresses come from CUE: ``mesh.cidr`` + each node's ``mesh_host``. Private keys are made on
 the node at first boot and never leave it; public keys come back into CUE
-(``envs.<env>.mesh.public_keys``). A peer whose key or endpoint is not known yet is left out
-of the others' configuration until it is.
+(``envs.<env>.mesh.public_keys``, via ``edgekit mesh import-keys``,
+`edgekit.cue.mesh_keys`). A peer whose key or endpoint is not known yet is left out of the
+others' configuration until it is.
 
     hetzner  an hcloud_firewall of its own + hcloud_firewall_attachment (a rule on the node's
              firewall would read the other servers' addresses while they read its firewall:

@@ -14,9 +14,13 @@ from typing import Any
 
 from edgekit.constructs.mesh import ENDPOINTS_OUTPUT, INTERFACE, MeshError, MeshPlan, peers_of
 from edgekit.constructs.values import Service
+from edgekit.core.stack import r2_endpoint
+from edgekit.cue.mesh_keys import object_key
 from edgekit.cue.model import Env
 
 PRIVATE_KEY_FILE = "/var/lib/edgekit/wireguard/private"
+PUBLISH_CREDENTIALS = "/run/keys/edgekit/vector.env"
+"""The log sink's write-only R2 keys (AWS_* lines, root 0400; nix/node.nix, ADR 0008)."""
 PG_PORT = 5432
 
 
@@ -100,6 +104,7 @@ def nixos_mesh(env: Env, services: Mapping[str, Service],
                private_address: str | None = None) -> dict[str, Any]:
     """``nix/mesh/<env>.json``: per mesh node, what ``nix/mesh.nix`` configures (interface,
     address, port, peers with known keys and endpoints, the key file made at first boot);
+    ``publish``: where the node PUTs its public key for ``edgekit mesh import-keys``;
     on the primary also Postgres' listen addresses (mesh + `private_address`, the provider's
     private address once imported) and its pg_hba (`mesh_hba`). ``primary`` is the
     address services use as PGHOST."""
@@ -114,7 +119,11 @@ def nixos_mesh(env: Env, services: Mapping[str, Service],
         entry: dict[str, Any] = {
             "node": name, "interface": INTERFACE, "address": f"{address}/{prefix}",
             "listenPort": plan.port, "privateKeyFile": PRIVATE_KEY_FILE,
-            "peers": peers_of(plan, name, endpoints), "postgres": None}
+            "peers": peers_of(plan, name, endpoints), "postgres": None,
+            "publish": {"endpoint": r2_endpoint(env.cloudflare.account_id),
+                        "bucket": env.cloudflare.logs_bucket,
+                        "key": object_key(env.name, name),
+                        "credentials": PUBLISH_CREDENTIALS}}
         if name == primary:
             listen = [address, *([private_address] if private_address else [])]
             entry["postgres"] = {"listen": listen, "port": PG_PORT,
