@@ -1,6 +1,7 @@
 """`edgekit plan | apply | drift | import` against the real `tofu`, the real random and
-local providers and OpenTofu's built-in `terraform_data`, with the S3 backend on a local SeaweedFS that
-checks signatures, and encrypted state read across stacks through real remote state."""
+local providers and OpenTofu's built-in `terraform_data`, with the S3 backend on a local
+SeaweedFS that checks signatures, and encrypted state read across stacks through real
+remote state."""
 
 from __future__ import annotations
 
