@@ -305,7 +305,12 @@ def sync(
     state = SyncState(dest)
     present = files_under(dest, prefix) if state.held else set()
     todo: list[Listed] = []
+    held = state.held
     for item in listed:
+        # Held at this ETag with its file in place: its key was checked when it was recorded.
+        if held.get(item.key) == item.etag and item.key in present:
+            report.held += 1
+            continue
         parsed = parse_key(item.key)
         if parsed is None or parsed.stack != stack or not item.key.endswith(OBJECT_SUFFIX):
             report.skipped.append(
