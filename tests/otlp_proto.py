@@ -1,47 +1,20 @@
-"""OTLP/HTTP log requests in protobuf, the encoding Vector 0.45's ``opentelemetry`` source
-accepts on HTTP (it refuses ``application/json``). Hand-written wire format for the few
-fields the tests send (opentelemetry-proto, ``ExportLogsServiceRequest``); no dependency.
-"""
+"""Log records for tests that post to a real Vector, encoded by the services' own OTLP
+encoder (services/lib/otlp_proto.py): what a service sends is what the tests send."""
 
 from __future__ import annotations
 
-import struct
+import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
-CONTENT_TYPE = "application/x-protobuf"
+from tests.conftest import ROOT
 
+sys.path.insert(0, str(ROOT / "services" / "lib"))
+from otlp_proto import CONTENT_TYPE, export_request
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _bytes(field: int, payload: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _text(field: int, text: str) -> bytes:
-    return _bytes(field, text.encode())
-
-
-def _uint(field: int, value: int) -> bytes:
-    return _varint(field << 3) + _varint(value)
-
-
-def _fixed64(field: int, value: int) -> bytes:
-    return _varint(field << 3 | 1) + struct.pack("<Q", value)
-
-
-def _attributes(field: int, values: Mapping[str, str]) -> bytes:
-    """Repeated ``KeyValue`` (key = 1, value = 2 as ``AnyValue.string_value`` = 1)."""
-    return b"".join(_bytes(field, _text(1, k) + _bytes(2, _text(1, v)))
-                    for k, v in values.items())
+__all__ = ["CONTENT_TYPE", "LogRecord", "logs_request"]
 
 
 @attrs.frozen
@@ -56,19 +29,23 @@ class LogRecord:
     span_id: bytes = b""
     attributes: Mapping[str, str] = attrs.field(factory=dict)
 
-    def encode(self) -> bytes:
-        return (_fixed64(1, self.time_unix_nano) + _uint(2, self.severity_number)
-                + _text(3, self.severity_text) + _bytes(5, _text(1, self.body))
-                + _attributes(6, self.attributes)
-                + (_bytes(9, self.trace_id) if self.trace_id else b"")
-                + (_bytes(10, self.span_id) if self.span_id else b"")
-                + _fixed64(11, self.time_unix_nano))
+    def otlp_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "timeUnixNano": str(self.time_unix_nano),
+            "observedTimeUnixNano": str(self.time_unix_nano),
+            "severityNumber": self.severity_number, "severityText": self.severity_text,
+            "body": {"stringValue": self.body},
+            "attributes": [{"key": k, "value": {"stringValue": v}}
+                           for k, v in self.attributes.items()]}
+        if self.trace_id:
+            record |= {"traceId": self.trace_id.hex(), "spanId": self.span_id.hex()}
+        return record
 
 
 def logs_request(records: Sequence[LogRecord], *, resource: Mapping[str, str],
-                 scope: str = "edgekit.tests", scope_version: str = "0.1.0") -> bytes:
-    """``ExportLogsServiceRequest{resource_logs: [ResourceLogs{resource, scope_logs}]}``."""
-    scope_logs = (_bytes(1, _text(1, scope) + _text(2, scope_version))
-                  + b"".join(_bytes(2, r.encode()) for r in records))
-    resource_logs = _bytes(1, _attributes(1, resource)) + _bytes(2, scope_logs)
-    return _bytes(1, resource_logs)
+                 scope: str = "edgekit.tests") -> bytes:
+    """``ExportLogsServiceRequest`` with one resource and scope holding `records`."""
+    return export_request("logs", [{"key": k, "value": {"stringValue": v}}
+                                   for k, v in resource.items()],
+                          {"name": scope, "version": "0.1.0"},
+                          [r.otlp_json() for r in records])

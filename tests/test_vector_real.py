@@ -17,6 +17,7 @@ import json
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -337,3 +338,56 @@ def test_the_otlp_http_source_takes_protobuf_not_json(vector: str, tmp_path: Pat
     with running(vector, settings, {}, tmp_path) as (url, _log):
         assert post(url, logs_request([record], resource={"service.name": "api"})) == 200
         assert post(url, as_json, "application/json") == 500
+
+
+def test_a_services_own_records_reach_the_bucket(vector: str, s3: SeaweedS3,
+                                                 tmp_path: Path) -> None:
+    """The whole path on one machine: the real api service (services/lib's encoder) posts
+    its request log to the node's real Vector, which ships it to the S3 server."""
+    from tests.test_services import SERVICES  # the services and how they run from the repo
+
+    node = node_vector("prod", "edge-1", tmp_path / "keys")
+    env = unit_environment(node, tmp_path / "boot.json", {
+        "log_sink_access_key_id": s3.access_key,
+        "log_sink_secret_access_key": s3.secret_key})
+    client = s3.client()
+    client.create_bucket(Bucket="logs-service")
+    settings = for_this_machine(node["settings"], data_dir=tmp_path / "data",
+                                endpoint=s3.endpoint, bucket="logs-service")
+    moment = datetime.now(UTC)
+    prefix = moment.strftime(logs_prefix("prod", "edge-1"))
+    with running(vector, settings, env, tmp_path) as (url, _log):
+        port = free_port()
+        service = subprocess.Popen(
+            [sys.executable, str(SERVICES / "api" / "app.py")],
+            env={"PATH": "/usr/bin:/bin", "PORT": str(port), "BIND": "127.0.0.1",
+                 "OTEL_EXPORTER_OTLP_ENDPOINT": url, "OTEL_SERVICE_NAME": "api",
+                 "OTEL_BSP_SCHEDULE_DELAY": "100", "PYTHONPATH": str(SERVICES / "lib")},
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: _answers(port), "the api service listening")
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+                assert r.status == 200
+        finally:
+            service.terminate()  # the service drains its telemetry queue as it stops
+            assert service.wait(timeout=WAIT) == 0
+        filler = LogRecord(body="filler", time_unix_nano=int(moment.timestamp() * 1e9))
+        send_and_fill(url, filler, settings["sinks"]["r2_logs"]["batch"]["max_bytes"])
+        objects = wait_for(lambda: client.list_objects_v2(
+            Bucket="logs-service", Prefix=prefix).get("Contents"), f"object under {prefix}")
+    lines = [json.loads(line) for obj in objects for line in gzip.decompress(
+        client.get_object(Bucket="logs-service", Key=obj["Key"])["Body"].read()
+    ).decode().splitlines()]
+    served = [line for line in lines if line["message"] == "GET /healthz 200"]
+    assert served, sorted({line["message"][:40] for line in lines})
+    assert served[0]["resources"]["service.name"] == "api"
+    assert served[0]["severity_text"] == "INFO"
+    assert re.fullmatch(r"[0-9a-f]{32}", served[0]["trace_id"])
+
+
+def _answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
