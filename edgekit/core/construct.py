@@ -91,7 +91,7 @@ class Node:
         self._aspects: list[Aspect] | None = None
         self._assertions: list[TestAssertion] | None = None
         self._renamed_from: str | None = None
-        self._suppressions: dict[str, str] = {}
+        self._suppressions: dict[str, str] | None = None
         if scope is None:
             self._path = ""
         else:
@@ -209,12 +209,14 @@ class Node:
         if not isinstance(reason, str) or not reason.strip():
             raise ConstructError(f"[{self._path or '<root>'}] suppress({rule!r}) needs a "
                                  "reason: say why the finding is acceptable here")
+        if self._suppressions is None:
+            self._suppressions = {}
         self._suppressions[rule] = reason.strip()
 
     @property
     def suppressions(self) -> dict[str, str]:
         """Rule id → reason, for this construct only (not its ancestors)."""
-        return dict(self._suppressions)
+        return dict(self._suppressions or {})
 
     @property
     def old_id(self) -> str | None:

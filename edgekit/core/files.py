@@ -24,7 +24,7 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -127,6 +127,42 @@ def swap_in(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+class LazyFiles(Mapping[str, bytes]):
+    """Relative path → bytes, each file rendered from its maker only when it is read and
+    not kept: a folder of large files is staged one file (one piece) at a time.
+
+    A file is given as its bytes or as a maker returning its bytes or its pieces in order
+    (`chunks` hands them to the writer as they come; reading it through the mapping joins
+    them).
+    """
+
+    def __init__(self) -> None:
+        self._makers: dict[str, bytes | Callable[[], bytes | Iterable[bytes]]] = {}
+
+    def add(self, rel: str, made: bytes | Callable[[], bytes | Iterable[bytes]]) -> None:
+        self._makers[rel] = made
+
+    def chunks(self, rel: str) -> Iterable[bytes]:
+        given = self._makers[rel]
+        made = given if isinstance(given, bytes) else given()
+        return (made,) if isinstance(made, bytes) else made
+
+    def __getitem__(self, rel: str) -> bytes:
+        return b"".join(self.chunks(rel))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+
+def _write_pieces(path: Path, pieces: Iterable[bytes]) -> None:
+    with open(path, "wb") as handle:
+        for piece in pieces:
+            handle.write(piece)
+
+
 class Transaction:
     """Stage files and folders, then swap them all in (see the module docstring)."""
 
@@ -157,7 +193,8 @@ class Transaction:
 
     def stage_tree(self, target: Path, files: Mapping[str, bytes],
                    keep: Mapping[str, Path] = {}) -> None:
-        """Stage a folder holding exactly `files`, plus `keep` folders copied in unchanged."""
+        """Stage a folder holding exactly `files`, plus `keep` folders copied in unchanged;
+        the files of a `LazyFiles` are rendered one by one as they are written."""
         target = target.absolute()
         check_folder_target(target)
         try:
@@ -170,10 +207,11 @@ class Transaction:
         try:
             for rel, source in sorted(keep.items()):
                 shutil.copytree(source, staging / rel)
-            for rel, data in sorted(files.items()):
+            for rel in sorted(files):  # a LazyFiles renders each file only now
                 path = staging / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+                _write_pieces(path, files.chunks(rel) if isinstance(files, LazyFiles)
+                              else (files[rel],))
         except OSError as err:
             raise OutputError(f"cannot write output folder {target}: "
                               f"{describe(err, staging)}") from err

@@ -1,31 +1,100 @@
 """The only code that writes synth output to disk, and it does so atomically.
 
-All files are rendered in memory first. They are written into a fresh sibling
+All files are checked in memory first. They are written into a fresh sibling
 folder, which then replaces the output folder by an exchange rename
 (`edgekit.core.files`). If anything fails on the way, the previous output folder
 is left exactly as it was.
+
+A large stack's document is written in pieces (`json_chunks`), each file rendered only
+when it is written (`LazyFiles`): the whole output is never held in memory as bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
-from edgekit.core.files import Transaction
+from edgekit.core.files import LazyFiles, Transaction
+
+__all__ = ["LazyFiles", "LazyList", "dump_json", "json_chunks", "write_tree"]
+
+S = TypeVar("S")
 
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+_NESTED_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+
+
+class LazyList(Collection[Any], Generic[S]):
+    """A JSON array whose items are made from `source` one at a time while it is written
+    (`json_chunks` never holds more than one of them)."""
+
+    def __init__(self, source: Sequence[S], make: Callable[[S], Any]) -> None:
+        self._source = source
+        self._make = make
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self._make, self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __contains__(self, item: object) -> bool:
+        return any(made == item for made in self)
+
+
+def _default(value: Any) -> Any:
+    if type(value) is LazyList:
+        return list(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
 def dump_json(data: Any) -> bytes:
     """Canonical JSON: sorted keys, two-space indent, trailing newline."""
-    return orjson.dumps(data, option=_JSON_OPTIONS)  # the newline without a copy
+    return orjson.dumps(data, default=_default, option=_JSON_OPTIONS)  # newline: no copy
+
+
+def json_chunks(data: Any, depth: int = 2) -> Iterator[bytes]:
+    """`dump_json(data)` in pieces, byte for byte: the objects and lists of the top
+    `depth` levels are opened here, item by item, and what is below them is dumped one
+    value at a time (depth 2: a document's section → resource type → its resources)."""
+    yield from _chunks(data, 0, depth)
+    yield b"\n"
+
+
+def _chunks(value: Any, level: int, depth: int) -> Iterator[bytes]:
+    kind = type(value)
+    if kind is LazyList and depth == 0:
+        value, kind = list(value), list
+    opened = kind is list or kind is LazyList or (
+        kind is dict and all(type(key) is str for key in value))
+    if depth == 0 or not value or not opened:
+        out = orjson.dumps(value, default=_default, option=_NESTED_OPTIONS)
+        # JSON strings escape their newlines, so every newline is the layout's own
+        yield out.replace(b"\n", b"\n" + b"  " * level) if level and b"\n" in out else out
+        return
+    pad = b"\n" + b"  " * (level + 1)
+    if kind is not dict:  # a list
+        separator = b"["
+        for item in value:
+            yield separator + pad
+            yield from _chunks(item, level + 1, depth - 1)
+            separator = b","
+        yield b"\n" + b"  " * level + b"]"
+        return
+    separator = b"{"
+    for key in sorted(value):  # code point order is UTF-8 byte order: orjson's order
+        yield separator + pad + orjson.dumps(key) + b": "
+        yield from _chunks(value[key], level + 1, depth - 1)
+        separator = b","
+    yield b"\n" + b"  " * level + b"}"
 
 
 def write_tree(outdir: Path, files: Mapping[str, bytes], keep: Mapping[str, Path] = {}) -> None:
-    """Replace `outdir` with exactly `files` (relative paths → bytes).
+    """Replace `outdir` with exactly `files` (relative paths → bytes; a `LazyFiles`
+    renders each file while it is written).
 
     `keep` maps relative folder names to existing folders copied in unchanged
     (stacks not synthesized this time). Raises `OutputError`; on error the old
