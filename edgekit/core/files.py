@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
+import functools
 import os
 import shutil
 import tempfile
@@ -81,10 +81,16 @@ def publish(tmp: Path, path: Path) -> None:
         raise OutputError(describe(err, path)) from err
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library the interpreter runs with: its symbols are the process's own, so no
+    search (`ctypes.util.find_library` runs ``ldconfig -p``, slower than a whole synth)."""
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False if unsupported."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
+    renameat2 = getattr(_libc(), "renameat2", None)
     if renameat2 is None:
         return False
     result = renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
