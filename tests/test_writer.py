@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import unittest.mock
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekit import App, LocalState, OutputError, Resource, Stack, SynthError
-from edgekit.core import files
+from edgekit.core import files, writer
 from edgekit.core.writer import LazyList, dump_json, json_chunks, write_tree
 
 
@@ -208,11 +209,14 @@ _JSON = st.recursive(
 def test_json_in_pieces_is_byte_identical_to_one_dump(value: Any, depth: int) -> None:
     """The streamed writer opens objects and arrays itself down to `depth` and dumps the
     rest value by value: the bytes are exactly the one-call canonical dump (key order,
-    indentation below the opened levels, empty objects and arrays, non-ASCII keys)."""
+    indentation below the opened levels, empty objects and arrays, non-ASCII keys), also
+    when what is below them is written a batch of items at a time."""
     pieces = list(json_chunks(value, depth))
     assert b"".join(pieces) == dump_json(value)
     if depth and isinstance(value, dict | list) and len(value) > 1:
         assert len(pieces) > 2  # really in pieces, not one dump
+    with unittest.mock.patch.object(writer, "BATCH", 2):  # large values: batch by batch
+        assert b"".join(json_chunks(value, depth)) == dump_json(value)
 
 
 def test_lazy_files_are_made_only_when_written_and_lazy_lists_one_item_at_a_time(

@@ -89,7 +89,7 @@ class Node:
         self._children: dict[str, Construct] = _NO_CHILDREN
         self._validations: list[Validation] | None = None
         self._aspects: list[Aspect] | None = None
-        self._assertions: list[TestAssertion] | None = None
+        self._assertions: tuple[TestAssertion, ...] = ()  # most have one: a tuple is smaller
         self._renamed_from: str | None = None
         self._suppressions: dict[str, str] | None = None
         if scope is None:
@@ -177,14 +177,12 @@ class Node:
         if not re.fullmatch(r"[a-z][a-z0-9-]*", name):
             raise ConstructError(f"[{self._path}] assertion name {name!r}: expected "
                                  "lowercase letters, digits and '-'")
-        if self._assertions is None:
-            self._assertions = []
-        self._assertions.append(TestAssertion(name=name, path=self._path,
-                                              condition=condition, message=message))
+        self._assertions = (*self._assertions, TestAssertion(
+            name=name, path=self._path, condition=condition, message=message))
 
     @property
     def assertions(self) -> tuple[TestAssertion, ...]:
-        return tuple(self._assertions or ())
+        return self._assertions
 
     def renamed_from(self, old_id: str) -> None:
         """Say this construct used to be called `old_id`.

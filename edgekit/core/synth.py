@@ -11,8 +11,8 @@ from __future__ import annotations
 import difflib
 import functools
 import gc
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar, cast, overload
 
 import attrs
 
@@ -43,11 +43,44 @@ class Rendered:
     body: Any
 
 
+class RenderedList(Sequence[Rendered]):
+    """Every element of a stack with its body, in tree order. Kept as two lists and paired
+    when read: at 100,000 elements a `Rendered` object each is 5 MB held for nothing."""
+
+    __slots__ = ("_bodies", "_elements")
+
+    def __init__(self) -> None:
+        self._elements: list[Element] = []
+        self._bodies: list[Any] = []
+
+    def append(self, element: Element, body: Any) -> None:
+        self._elements.append(element)
+        self._bodies.append(body)
+
+    def __len__(self) -> int:
+        return len(self._elements)
+
+    @overload
+    def __getitem__(self, index: int) -> Rendered: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Rendered]: ...
+
+    def __getitem__(self, index: int | slice) -> Rendered | list[Rendered]:
+        if isinstance(index, slice):
+            return [Rendered(e, b) for e, b in zip(self._elements[index], self._bodies[index],
+                                                   strict=True)]
+        return Rendered(self._elements[index], self._bodies[index])
+
+    def __iter__(self) -> Iterator[Rendered]:
+        return map(Rendered, self._elements, self._bodies)
+
+
 @attrs.define
 class StackResult:
     stack: Stack
     document: dict[str, Any]
-    rendered: list[Rendered]
+    rendered: Sequence[Rendered]
     providers: list[str]
     problems: list[Problem]
     warnings: list[Problem] = attrs.field(factory=list)
@@ -107,7 +140,7 @@ def gc_paused(function: F) -> F:
 def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     problems: list[Problem] = []
     sections: dict[str, Any] = {}
-    rendered: list[Rendered] = []
+    rendered = RenderedList()
     owners: dict[str, Element] = {}
     reads_by_element: list[tuple[Element, Any, tuple[str, ...]]] = []
     used_providers: set[str] = set()
@@ -163,7 +196,7 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
         if pending or (isinstance(element, Resource) and isinstance(body, dict)
                        and "provider" in body):
             reads_by_element.append((element, body, pending))
-        rendered.append(Rendered(element, body))
+        rendered.append(element, body)
         _place(sections, element, body)
         old = element.old_address() if renamed else None
         if old is not None and isinstance(element, Resource | Module) and not isinstance(

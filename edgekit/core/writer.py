@@ -64,32 +64,64 @@ def json_chunks(data: Any, depth: int = 2) -> Iterator[bytes]:
     yield b"\n"
 
 
+BATCH = 256
+"""Items of a large object or array dumped per call (a resource type with 20,000
+resources is written 256 at a time, not as one 7 MB piece)."""
+
+
 def _chunks(value: Any, level: int, depth: int) -> Iterator[bytes]:
     kind = type(value)
     if kind is LazyList and depth == 0:
         value, kind = list(value), list
     opened = kind is list or kind is LazyList or (
         kind is dict and all(type(key) is str for key in value))
-    if depth == 0 or not value or not opened:
-        out = orjson.dumps(value, default=_default, option=_NESTED_OPTIONS)
-        # JSON strings escape their newlines, so every newline is the layout's own
-        yield out.replace(b"\n", b"\n" + b"  " * level) if level and b"\n" in out else out
-        return
-    pad = b"\n" + b"  " * (level + 1)
-    if kind is not dict:  # a list
+    if not value or not opened:
+        yield _dump(value, level)
+    elif depth == 0:
+        yield from _batches(value, level)
+    elif kind is dict:
+        pad = b"\n" + b"  " * (level + 1)
+        separator = b"{"
+        for key in sorted(value):  # code point order is UTF-8 byte order: orjson's order
+            yield separator + pad + orjson.dumps(key) + b": "
+            yield from _chunks(value[key], level + 1, depth - 1)
+            separator = b","
+        yield b"\n" + b"  " * level + b"}"
+    else:
+        pad = b"\n" + b"  " * (level + 1)
         separator = b"["
         for item in value:
             yield separator + pad
             yield from _chunks(item, level + 1, depth - 1)
             separator = b","
         yield b"\n" + b"  " * level + b"]"
+
+
+def _dump(value: Any, level: int) -> bytes:
+    out = orjson.dumps(value, default=_default, option=_NESTED_OPTIONS)
+    # JSON strings escape their newlines, so every newline is the layout's own
+    return out.replace(b"\n", b"\n" + b"  " * level) if level and b"\n" in out else out
+
+
+def _batches(value: dict[str, Any] | list[Any], level: int) -> Iterator[bytes]:
+    """A non-empty object or array dumped `BATCH` items at a time: each batch is dumped
+    as an object (array) of its own and written without its brackets."""
+    if len(value) <= BATCH:
+        yield _dump(value, level)
         return
-    separator = b"{"
-    for key in sorted(value):  # code point order is UTF-8 byte order: orjson's order
-        yield separator + pad + orjson.dumps(key) + b": "
-        yield from _chunks(value[key], level + 1, depth - 1)
+    if isinstance(value, dict):
+        keys = sorted(value)
+        parts: Iterator[Any] = ({k: value[k] for k in keys[i:i + BATCH]}
+                                for i in range(0, len(keys), BATCH))
+        opening, closing = b"{", b"}"
+    else:
+        parts = (value[i:i + BATCH] for i in range(0, len(value), BATCH))
+        opening, closing = b"[", b"]"
+    separator = opening
+    for part in parts:
+        yield separator + _dump(part, level)[1:-(2 + 2 * level)]  # "{" … "\n<indent>}"
         separator = b","
-    yield b"\n" + b"  " * level + b"}"
+    yield b"\n" + b"  " * level + closing
 
 
 def write_tree(outdir: Path, files: Mapping[str, bytes], keep: Mapping[str, Path] = {}) -> None:
