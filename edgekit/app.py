@@ -26,12 +26,12 @@ from edgekit.core.construct import Construct, TestAssertion
 from edgekit.core.crossref import explain_foreign_reads, link, stack_order
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import ConstructError, Problem, SynthError
+from edgekit.core.gcpause import gc_paused
 from edgekit.core.refs import output_name
 from edgekit.core.stack import Stack
 from edgekit.core.synth import (
     Check,
     StackResult,
-    gc_paused,
     provider_name,
     run_aspects,
     synth_stack,

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 
 from edgekit.core.errors import OutputError
+from edgekit.core.gcpause import gc_paused
 
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
@@ -197,6 +198,7 @@ class Transaction:
         self._files.append((Path(tmp), path))
         self.targets.append(path)
 
+    @gc_paused  # a LazyFiles renders a large stack's files here
     def stage_tree(self, target: Path, files: Mapping[str, bytes],
                    keep: Mapping[str, Path] = {}) -> None:
         """Stage a folder holding exactly `files`, plus `keep` folders copied in unchanged;
