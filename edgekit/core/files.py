@@ -18,7 +18,6 @@ Errors are `OutputError`s naming the path and what to do, never a bare errno.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import functools
 import os
@@ -27,9 +26,13 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from edgekit.core.errors import OutputError
 from edgekit.core.gcpause import gc_paused
+
+if TYPE_CHECKING:
+    import ctypes
 
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
@@ -85,7 +88,10 @@ def publish(tmp: Path, path: Path) -> None:
 @functools.cache
 def _libc() -> ctypes.CDLL:
     """The C library the interpreter runs with: its symbols are the process's own, so no
-    search (`ctypes.util.find_library` runs ``ldconfig -p``, slower than a whole synth)."""
+    search (`ctypes.util.find_library` runs ``ldconfig -p``, slower than a whole synth).
+    ctypes is imported here, when a folder is first swapped, not with edgekit."""
+    import ctypes
+
     return ctypes.CDLL(None, use_errno=True)
 
 
@@ -97,6 +103,8 @@ def exchange(a: Path, b: Path) -> bool:
     result = renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
     if result == 0:
         return True
+    import ctypes
+
     code = ctypes.get_errno()
     if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
         return False

@@ -8,7 +8,6 @@ Nothing here touches the disk; every problem is collected, none raised early.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
@@ -269,6 +268,8 @@ def _is_encryption_var(element: Element, address: str) -> bool:
 
 def _hint(address: str, owners: Mapping[str, Element], own: str) -> str:
     candidates = [a for a in owners if a != own]
+    import difflib  # only when a reference is dangling
+
     close = difflib.get_close_matches(address, candidates, n=1, cutoff=0.8)
     return f"; did you mean {close[0]}?" if close else ""
 

@@ -13,7 +13,6 @@ are only known at plan time and are not type-checked here.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +80,8 @@ _COMPILED: dict[tuple[str, str, str, str], BlockCheck] = {}
 
 
 def _suggest(name: str, options: Any) -> str:
+    import difflib  # only for an unknown type
+
     close = difflib.get_close_matches(name, list(options), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
