@@ -233,8 +233,8 @@ def _schema_sensitive(resource_type: str, attribute: str) -> bool:
 
 
 def _test_chunks(result: StackResult) -> Iterator[bytes]:
-    """The test file in pieces (its ``assert`` blocks one by one)."""
-    return json_chunks(_test_for(result), depth=4)
+    """The test file in pieces (its ``assert`` blocks a batch at a time)."""
+    return json_chunks(_test_for(result), depth=3)
 
 
 def _test_for(result: StackResult) -> dict[str, Any]:

@@ -236,3 +236,12 @@ def test_lazy_files_are_made_only_when_written_and_lazy_lists_one_item_at_a_time
     expected = dump_json({"items": [{"n": 1}, {"n": 2}]})
     assert (tmp_path / "out" / "a.json").read_bytes() == expected == lazy["a.json"]
     assert (tmp_path / "out" / "b.json").read_bytes() == b"{}\n"
+    made.clear()
+    many = LazyList(list(range(600)), block)  # below the opened levels: batch by batch
+    pieces = json_chunks({"run": {"assert": many, "x": 1}}, depth=2)
+    first = next(pieces)
+    assert made == []
+    rest = b"".join(pieces)
+    assert first + rest == dump_json({"run": {"assert": [{"n": n} for n in range(600)],
+                                              "x": 1}})
+    assert len(made) == 600

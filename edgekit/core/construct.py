@@ -10,7 +10,7 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import attrs
 
@@ -240,6 +240,8 @@ class Construct:
 
     __slots__ = ("__weakref__", "node")
     node: Node
+    is_stack: ClassVar[bool] = False
+    """True for a `Stack` (a class attribute: finding a construct's stack asks every scope)."""
 
     def __init__(self, scope: Construct | None, id: str) -> None:
         if scope is not None:

@@ -11,6 +11,7 @@ when it is written (`LazyFiles`): the whole output is never held in memory as by
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -71,15 +72,11 @@ resources is written 256 at a time, not as one 7 MB piece)."""
 
 def _chunks(value: Any, level: int, depth: int) -> Iterator[bytes]:
     kind = type(value)
-    if kind is LazyList and depth == 0:
-        value, kind = list(value), list
-    opened = kind is list or kind is LazyList or (
-        kind is dict and all(type(key) is str for key in value))
-    if not value or not opened:
-        yield _dump(value, level)
+    if (kind is not dict and kind is not list and kind is not LazyList) or not value:
+        yield _dump(value, level)  # a scalar, or empty
     elif depth == 0:
         yield from _batches(value, level)
-    elif kind is dict:
+    elif kind is dict and all(type(key) is str for key in value):
         pad = b"\n" + b"  " * (level + 1)
         separator = b"{"
         for key in sorted(value):  # code point order is UTF-8 byte order: orjson's order
@@ -87,6 +84,8 @@ def _chunks(value: Any, level: int, depth: int) -> Iterator[bytes]:
             yield from _chunks(value[key], level + 1, depth - 1)
             separator = b","
         yield b"\n" + b"  " * level + b"}"
+    elif kind is dict:  # keys orjson refuses: its error
+        yield _dump(value, level)
     else:
         pad = b"\n" + b"  " * (level + 1)
         separator = b"["
@@ -103,19 +102,22 @@ def _dump(value: Any, level: int) -> bytes:
     return out.replace(b"\n", b"\n" + b"  " * level) if level and b"\n" in out else out
 
 
-def _batches(value: dict[str, Any] | list[Any], level: int) -> Iterator[bytes]:
+def _batches(value: dict[str, Any] | list[Any] | LazyList[Any], level: int
+             ) -> Iterator[bytes]:
     """A non-empty object or array dumped `BATCH` items at a time: each batch is dumped
-    as an object (array) of its own and written without its brackets."""
-    if len(value) <= BATCH:
+    as an object (array) of its own and written without its brackets. A `LazyList`'s
+    items are made a batch at a time."""
+    if type(value) is not LazyList and len(value) <= BATCH:
         yield _dump(value, level)
         return
+    parts: Iterator[Any]
     if isinstance(value, dict):
-        keys = sorted(value)
-        parts: Iterator[Any] = ({k: value[k] for k in keys[i:i + BATCH]}
-                                for i in range(0, len(keys), BATCH))
+        keys = sorted(value) if all(type(key) is str for key in value) else list(value)
+        parts = ({k: value[k] for k in keys[i:i + BATCH]} for i in range(0, len(keys), BATCH))
         opening, closing = b"{", b"}"
     else:
-        parts = (value[i:i + BATCH] for i in range(0, len(value), BATCH))
+        items = iter(value)
+        parts = iter(lambda: list(itertools.islice(items, BATCH)), [])
         opening, closing = b"[", b"]"
     separator = opening
     for part in parts:
