@@ -19,7 +19,7 @@ from edgekit.core.errors import Problem
 from edgekit.core.gcpause import gc_paused
 from edgekit.core.overrides import apply_override
 from edgekit.core.refs import Ref
-from edgekit.core.render import RenderError, find_reads, render
+from edgekit.core.render import RenderError, find_reads, render, rendering_stack
 from edgekit.core.stack import Stack
 from edgekit.core.version import edgekit_version
 
@@ -128,65 +128,67 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
 
     constructs = list(stack.node.walk())
     renamed = any(c.node.old_id for c in constructs)  # else no element has an old address
-    for construct in constructs:
-        if construct is not stack and getattr(construct, "is_stack", False):
-            problems.append(Problem(path=construct.node.path,
-                                    message="stacks cannot be nested inside other stacks"))
-            continue
-        if construct.node._validations:
-            for message in construct.node.validate():
-                problems.append(Problem(path=construct.node.path, message=message))
-        if not isinstance(construct, Element):
-            continue
-        element = construct
-        address = element.address
-        other = owners.get(address)
-        if other is not None:
-            problems.append(Problem(
-                path=element.node.path, address=address,
-                message=f"address collides with {other.node.path}; give one of them another id",
-            ))
-            continue
-        owners[address] = element
-        reads: set[str] = set()
-        try:
-            body = render(element.rendered_body(), reads, stack.name, foreign)
-        except RenderError as err:
-            problems.append(Problem(path=element.node.path, address=address,
-                                    message=err.message, pointer=err.pointer))
-            continue
-        except (ValueError, IndexError, TypeError) as err:
-            problems.append(Problem(path=element.node.path, address=address,
-                                    message=f"override failed: {err}"))
-            continue
-        if isinstance(element, Resource):
-            if provider_name(element.type) != BUILTIN_PROVIDER:
-                used_providers.add(provider_name(element.type))
-            for dep in body.get("depends_on", []) if isinstance(body, dict) else []:
-                reads.add(dep)
-        if isinstance(element, Provider):
-            used_providers.add(element.type)
-            provider_configs.add(element.meta_ref)
-        # Kept for the end only what may fail there: reads of addresses not seen yet
-        # (most read an element created before them), and aliased provider arguments.
-        pending = tuple(a for a in reads if a not in owners)
-        if pending or (isinstance(element, Resource) and isinstance(body, dict)
-                       and "provider" in body):
-            reads_by_element.append((element, body, pending))
-        rendered.append(element, body)
-        _place(sections, element, body)
-        old = element.old_address() if renamed else None
-        if old is not None and isinstance(element, Resource | Module) and not isinstance(
-            element, DataSource
-        ):
-            moved.append({"from": old, "to": address})
-        if isinstance(element, Resource) and element.import_id is not None:
-            if isinstance(element, DataSource):
+    with rendering_stack(stack.name, foreign):  # one context for every element
+        for construct in constructs:
+            if construct is not stack and getattr(construct, "is_stack", False):
+                problems.append(Problem(path=construct.node.path,
+                                        message="stacks cannot be nested inside other stacks"))
+                continue
+            if construct.node._validations:
+                for message in construct.node.validate():
+                    problems.append(Problem(path=construct.node.path, message=message))
+            if not isinstance(construct, Element):
+                continue
+            element = construct
+            address = element.address
+            other = owners.get(address)
+            if other is not None:
+                problems.append(Problem(
+                    path=element.node.path, address=address,
+                    message=f"address collides with {other.node.path}; give one of them "
+                    "another id",
+                ))
+                continue
+            owners[address] = element
+            reads: set[str] = set()
+            try:
+                body = render(element.rendered_body(), reads)
+            except RenderError as err:
                 problems.append(Problem(path=element.node.path, address=address,
-                                        message="a data source cannot be imported; drop "
-                                        "import_id"))
-            else:
-                imports.append({"to": address, "id": element.import_id})
+                                        message=err.message, pointer=err.pointer))
+                continue
+            except (ValueError, IndexError, TypeError) as err:
+                problems.append(Problem(path=element.node.path, address=address,
+                                        message=f"override failed: {err}"))
+                continue
+            if isinstance(element, Resource):
+                if provider_name(element.type) != BUILTIN_PROVIDER:
+                    used_providers.add(provider_name(element.type))
+                for dep in body.get("depends_on", []) if isinstance(body, dict) else []:
+                    reads.add(dep)
+            if isinstance(element, Provider):
+                used_providers.add(element.type)
+                provider_configs.add(element.meta_ref)
+            # Kept for the end only what may fail there: reads of addresses not seen yet
+            # (most read an element created before them), and aliased provider arguments.
+            pending = tuple(a for a in reads if a not in owners)
+            if pending or (isinstance(element, Resource) and isinstance(body, dict)
+                           and "provider" in body):
+                reads_by_element.append((element, body, pending))
+            rendered.append(element, body)
+            _place(sections, element, body)
+            old = element.old_address() if renamed else None
+            if old is not None and isinstance(element, Resource | Module) and not isinstance(
+                element, DataSource
+            ):
+                moved.append({"from": old, "to": address})
+            if isinstance(element, Resource) and element.import_id is not None:
+                if isinstance(element, DataSource):
+                    problems.append(Problem(path=element.node.path, address=address,
+                                            message="a data source cannot be imported; drop "
+                                            "import_id"))
+                else:
+                    imports.append({"to": address, "id": element.import_id})
 
     problems.extend(_check_reads(reads_by_element, owners, provider_configs))
 
@@ -223,13 +225,18 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
 
 
 def _place(sections: dict[str, Any], element: Element, body: Any) -> None:
-    section = element.section
+    table: dict[str, Any] | None = sections.get(element.section)
+    if table is None:
+        table = sections[element.section] = {}
     if isinstance(element, Resource):  # also DataSource
-        sections.setdefault(section, {}).setdefault(element.type, {})[element.logical_id] = body
+        by_type: dict[str, Any] | None = table.get(element.type)
+        if by_type is None:
+            by_type = table[element.type] = {}
+        by_type[element.logical_id] = body
     elif isinstance(element, Provider):
-        sections.setdefault(section, {}).setdefault(element.type, []).append(body)
+        table.setdefault(element.type, []).append(body)
     else:
-        sections.setdefault(section, {})[element.logical_id] = body
+        table[element.logical_id] = body
 
 
 def _check_reads(
