@@ -240,11 +240,14 @@ def _test_chunks(result: StackResult) -> Iterator[bytes]:
 def _test_for(result: StackResult) -> dict[str, Any]:
     aliases: dict[str, list[str]] = {}
     mocked: dict[str, dict[str, dict[str, Any]]] = {}
+    seen: set[str] = set()
     for item in result.rendered:
         element = item.element
         if isinstance(element, Provider) and element.alias:
             aliases.setdefault(element.type, []).append(element.alias)
-        if isinstance(element, Resource) and not isinstance(element, DataSource):
+        if isinstance(element, Resource) and not isinstance(element, DataSource) \
+                and element.type not in seen:  # the defaults are per type
+            seen.add(element.type)
             provider = provider_name(element.type)
             defaults = {**MOCK_DEFAULTS.get(provider, {}),
                         **MOCK_TYPE_DEFAULTS.get(element.type, {})}
