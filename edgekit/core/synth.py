@@ -73,6 +73,16 @@ class RenderedList(Sequence[Rendered]):
     def __iter__(self) -> Iterator[Rendered]:
         return map(Rendered, self._elements, self._bodies)
 
+    def pairs(self) -> Iterator[tuple[Element, Any]]:
+        return zip(self._elements, self._bodies, strict=True)
+
+
+def rendered_pairs(rendered: Sequence[Rendered]) -> Iterator[tuple[Element, Any]]:
+    """(element, body) of every rendered element, without a `Rendered` each if it can."""
+    if isinstance(rendered, RenderedList):
+        return rendered.pairs()
+    return ((item.element, item.body) for item in rendered)
+
 
 @attrs.define
 class StackResult:

@@ -18,7 +18,7 @@ from typing import Any
 
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import Problem
-from edgekit.core.synth import ProviderPin, StackResult, provider_name
+from edgekit.core.synth import ProviderPin, StackResult, provider_name, rendered_pairs
 from edgekit.schema import schema_index
 
 RESOURCE_META = frozenset(
@@ -35,17 +35,21 @@ class SchemaCheck:
 
     def __call__(self, result: StackResult) -> list[Problem]:
         problems: list[Problem] = []
-        for item in result.rendered:
-            element = item.element
+        seen: dict[tuple[str, str], tuple[str, str, frozenset[str]]] = {}
+        for element, body in rendered_pairs(result.rendered):
             if isinstance(element, Resource):
                 kind = "data_source_schemas" if isinstance(element, DataSource) else \
                     "resource_schemas"
-                name, type_name, meta = provider_name(element.type), element.type, RESOURCE_META
+                known = seen.get((kind, element.type))
+                if known is None:  # the provider's name, once per type
+                    known = seen[kind, element.type] = (
+                        provider_name(element.type), element.type, RESOURCE_META)
+                name, type_name, meta = known
             elif isinstance(element, Provider):
                 kind, name, type_name, meta = "provider", element.type, element.type, PROVIDER_META
             else:
                 continue
-            for pointer, message in self._check_element(kind, name, type_name, item.body, meta):
+            for pointer, message in self._check_element(kind, name, type_name, body, meta):
                 problems.append(Problem(path=element.node.path, address=element.address,
                                         pointer=pointer, message=message))
         return problems
@@ -98,14 +102,20 @@ FieldCheck = Callable[[Any, str, Out], None]
 class BlockCheck:
     """A schema block compiled once into per-key checks (synth checks thousands of bodies)."""
 
-    __slots__ = ("blocks", "fields", "known", "required", "required_blocks")
+    __slots__ = ("blocks", "fields", "known", "passing", "required", "required_blocks")
 
     def __init__(self, block: dict[str, Any]) -> None:
         attributes: dict[str, Any] = block.get("attributes", {})
         blocks: dict[str, Any] = block.get("block_types", {})
         self.fields: dict[str, FieldCheck] = {}
+        self.passing: dict[str, frozenset[type]] = {}
+        """Per primitive attribute, the Python types whose values always pass its check
+        (the common case is decided without a call or a pointer)."""
         for key, attribute in attributes.items():
             self.fields[key] = _attribute_check(key, attribute)
+            fast = _passing_types(attribute)
+            if fast is not None:
+                self.passing[key] = fast
         self.blocks: dict[str, BlockCheck] = {}
         for key, nested in blocks.items():
             inner = self.blocks[key] = BlockCheck(nested["block"])
@@ -124,9 +134,12 @@ class BlockCheck:
         if type(body) is not dict:
             out.append((pointer, f"expected an object (a block body), got {_kind(body)}"))
             return
-        fields = self.fields
+        fields, passing = self.fields, self.passing
         dynamic: set[str] = set()
         for key, value in body.items():
+            fast = passing.get(key)
+            if fast is not None and type(value) in fast:
+                continue
             check = fields.get(key)
             if check is not None:
                 check(value, f"{pointer}.{key}", out)
@@ -209,6 +222,18 @@ def _attribute_check(key: str, attribute: dict[str, Any]) -> FieldCheck:
         _check_type(value, type_expr, pointer, out)
 
     return check
+
+
+def _passing_types(attribute: dict[str, Any]) -> frozenset[type] | None:
+    """What `_attribute_check`'s check lets through at once for this attribute: None and
+    the Python types of its primitive type (a string attribute: str, expressions too)."""
+    if attribute.get("nested_type") is not None or (
+            attribute.get("computed") and not attribute.get("optional")
+            and not attribute.get("required")):
+        return None
+    type_expr = attribute.get("type", "dynamic")
+    fast = _FAST_TYPES.get(type_expr) if isinstance(type_expr, str) else None
+    return fast | {type(None)} if fast is not None else None
 
 
 # Python types that always satisfy a primitive type; anything else takes the slow path.
