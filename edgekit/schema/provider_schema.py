@@ -102,7 +102,7 @@ FieldCheck = Callable[[Any, str, Out], None]
 class BlockCheck:
     """A schema block compiled once into per-key checks (synth checks thousands of bodies)."""
 
-    __slots__ = ("blocks", "fields", "known", "passing", "required", "required_blocks")
+    __slots__ = ("blocks", "fields", "passing", "required", "required_blocks")
 
     def __init__(self, block: dict[str, Any]) -> None:
         attributes: dict[str, Any] = block.get("attributes", {})
@@ -116,11 +116,10 @@ class BlockCheck:
             fast = _passing_types(attribute)
             if fast is not None:
                 self.passing[key] = fast
-        self.blocks: dict[str, BlockCheck] = {}
+        self.blocks: dict[str, LazyBlock] = {}
         for key, nested in blocks.items():
-            inner = self.blocks[key] = BlockCheck(nested["block"])
+            inner = self.blocks[key] = LazyBlock(nested["block"])
             self.fields[key] = _nested_block_check(key, nested, inner)
-        self.known = sorted(self.fields)
         self.required = tuple(
             (key, _describe_attribute(a)) for key, a in sorted(attributes.items())
             if a.get("required")
@@ -146,10 +145,11 @@ class BlockCheck:
             elif key == "dynamic" and self.blocks:
                 dynamic = self._check_dynamic(value, f"{pointer}.dynamic", out)
             elif key not in meta:
-                hint = _suggest(key, self.known)
+                known = sorted(self.fields)
+                hint = _suggest(key, known)
                 out.append((f"{pointer}.{key}", f"unknown attribute {key!r}{hint}" if hint else
                             f"unknown attribute {key!r} (expected one of: "
-                            f"{', '.join(self.known)})"))
+                            f"{', '.join(known)})"))
         for key, description in self.required:
             if key not in body:
                 out.append((f"{pointer}.{key}",
@@ -190,8 +190,24 @@ class BlockCheck:
                     for key in sorted(set(item) - _DYNAMIC_KEYS):
                         out.append((f"{item_at}.{key}", f"unknown argument {key!r} of a "
                                     "dynamic block (for_each, iterator, labels, content)"))
-                    inner.check(item["content"], f"{item_at}.content", out)
+                    inner.compiled().check(item["content"], f"{item_at}.content", out)
         return labels
+
+
+class LazyBlock:
+    """A nested block's check, compiled when a body first uses the block (a stack uses a
+    few of the dozens of nested blocks a cloudflare type declares)."""
+
+    __slots__ = ("_check", "_raw")
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self._raw = raw
+        self._check: BlockCheck | None = None
+
+    def compiled(self) -> BlockCheck:
+        if self._check is None:
+            self._check = BlockCheck(self._raw)
+        return self._check
 
 
 _DYNAMIC_KEYS = frozenset({"for_each", "iterator", "labels", "content", "//"})
@@ -246,7 +262,7 @@ _FAST_TYPES: dict[str, frozenset[type]] = {
 
 def _nested_attribute_check(key: str, nested: dict[str, Any]) -> FieldCheck:
     mode = nested.get("nesting_mode", "single")
-    inner = BlockCheck({"attributes": nested.get("attributes", {})})
+    inner = LazyBlock({"attributes": nested.get("attributes", {})})
 
     def check(value: Any, pointer: str, out: Out) -> None:
         if value is None or _is_expression(value):
@@ -256,7 +272,7 @@ def _nested_attribute_check(key: str, nested: dict[str, Any]) -> FieldCheck:
                 out.append((pointer, f"{key!r} is a single nested attribute: write one "
                             "object, not a list"))
                 return
-            inner.check(value, pointer, out)
+            inner.compiled().check(value, pointer, out)
         elif mode in ("list", "set"):
             if not isinstance(value, list):
                 out.append((pointer, f"{key!r} is a {mode} of objects: write a JSON array, "
@@ -264,19 +280,19 @@ def _nested_attribute_check(key: str, nested: dict[str, Any]) -> FieldCheck:
                 return
             for i, item in enumerate(value):
                 if not _is_expression(item):
-                    inner.check(item, f"{pointer}[{i}]", out)
+                    inner.compiled().check(item, f"{pointer}[{i}]", out)
         elif mode == "map":
             if not isinstance(value, dict):
                 out.append((pointer, f"{key!r} is a map of objects, got {_kind(value)}"))
                 return
             for name, item in value.items():
                 if not _is_expression(item):
-                    inner.check(item, f"{pointer}.{name}", out)
+                    inner.compiled().check(item, f"{pointer}.{name}", out)
 
     return check
 
 
-def _nested_block_check(key: str, nested: dict[str, Any], inner: BlockCheck) -> FieldCheck:
+def _nested_block_check(key: str, nested: dict[str, Any], inner: LazyBlock) -> FieldCheck:
     mode = nested.get("nesting_mode", "single")
     max_items = nested.get("max_items")
     min_items = nested.get("min_items", 0)
@@ -303,7 +319,7 @@ def _nested_block_check(key: str, nested: dict[str, Any], inner: BlockCheck) -> 
             out.append((pointer, f"{key!r} needs at least {min_items} block(s), "
                         f"got {len(items)}"))
         for here, item in items:
-            inner.check(item, here, out)
+            inner.compiled().check(item, here, out)
 
     return check
 
