@@ -257,7 +257,8 @@ def _rel(path: Path, root: Path) -> str:
 
 CORE_COMMANDS = frozenset({"synth", "bootstrap", "stacks", "cue", "generate", "check",
                            "outputs"})
-"""Commands defined here: for these the logs, pg and ops commands are not registered."""
+"""Commands defined here: for these the commands of other modules (ops, logs, mesh, pg)
+are neither imported nor registered."""
 
 
 def command_of(argv: Sequence[str]) -> str | None:
@@ -276,7 +277,7 @@ def command_of(argv: Sequence[str]) -> str | None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; for a `command` defined in this module only what it needs
-    (importing and registering the ops, logs and pg commands costs a synth ~10 ms)."""
+    (importing and registering the ops, logs, mesh and pg commands costs a synth ~10 ms)."""
     from edgekit import __version__
 
     parser = argparse.ArgumentParser(

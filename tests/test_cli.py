@@ -59,18 +59,18 @@ def test_help_explains_the_commands() -> None:
 
 def test_core_commands_start_without_the_ops_logs_and_pg_commands() -> None:
     """`edgekit synth` (and the other commands of cli.py) neither import nor register the
-    ops, logs and pg commands; the full command line still lists all of them."""
+    ops, logs, mesh and pg commands; the full command line still lists all of them."""
     assert [command_of(a) for a in (["synth"], ["--app", "stacks", "check", "--list"],
                                     ["--app=x", "plan", "prod"], ["--version"], [])] == \
         ["synth", "check", "plan", None, None]
     probe = ("import sys; from edgekit.cli import build_parser; build_parser('synth'); "
              "print(sorted(m for m in sys.modules if m.split('.')[1:2] in "
-             "(['ops'], ['obs'], ['pg'])))")
+             "(['ops'], ['obs'], ['pg']) or m == 'edgekit.cue.mesh_cli'))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             cwd=ROOT, check=True).stdout.strip()
     assert loaded == "[]"
     full = build_parser().format_help()
-    assert all(name in full for name in ("synth", "plan", "logs", "pg", "graph"))
+    assert all(name in full for name in ("synth", "plan", "logs", "mesh", "pg", "graph"))
     assert "logs" not in build_parser("synth").format_help()
 
 
