@@ -220,6 +220,7 @@ def cmd_check_rules(args: argparse.Namespace) -> int:
 def cmd_outputs_import(args: argparse.Namespace) -> int:
     from edgekit.cue.model import Estate
     from edgekit.cue.outputs import MAX_INPUT_BYTES, import_outputs
+    from edgekit.ops.progress import Progress
 
     root = Path.cwd()
     if args.file in (None, "-"):
@@ -231,7 +232,9 @@ def cmd_outputs_import(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as err:
             raise UsageError(f"cannot read {args.file}: "
                              f"{getattr(err, 'strerror', None) or err}") from err
-    result = import_outputs(root, args.stack, text, Estate.env_names(root))
+    progress = Progress()  # per step with elapsed time on a terminal; quiet in CI
+    with progress.step(args.stack, "check outputs (cue vet)"):
+        result = import_outputs(root, args.stack, text, Estate.env_names(root))
     if not result.written:
         print(f"edgekit: nothing new to import for stack {args.stack!r}; "
               f"{_rel(result.path, root)} and every generated file left as they were",
@@ -242,8 +245,11 @@ def cmd_outputs_import(args: argparse.Namespace) -> int:
               "the repo (read it with `tofu output -raw` where it is needed)", file=sys.stderr)
     print(f"edgekit: imported {len(result.imported)} output(s) into "
           f"{_rel(result.path, root)}", file=sys.stderr)
-    refresh_cue(root)
-    for path in write_generated(root):
+    with progress.step(args.stack, "cue export"):
+        refresh_cue(root)
+    with progress.step(args.stack, "regenerate files"):
+        written = write_generated(root)
+    for path in written:
         print(f"edgekit: regenerated {_rel(path, root)}", file=sys.stderr)
     return EXIT_OK
 
@@ -255,7 +261,29 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def build_parser() -> argparse.ArgumentParser:
+CORE_COMMANDS = frozenset({"synth", "bootstrap", "stacks", "cue", "generate", "check",
+                           "outputs"})
+"""Commands defined here: for these the commands of other modules (ops, logs, mesh, pg)
+are neither imported nor registered."""
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command word of a command line (the first argument that is not an option or
+    the value of ``--app``), or None."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--app":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; for a `command` defined in this module only what it needs
+    (importing and registering the ops, logs, mesh and pg commands costs a synth ~10 ms)."""
     from edgekit import __version__
 
     parser = argparse.ArgumentParser(
@@ -338,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default) for standard input")
     imp.set_defaults(func=cmd_outputs_import)
 
+    if command in CORE_COMMANDS:
+        return parser
     from edgekit.obs.cli import add_logs_parser  # boto3/duckdb load only when logs run
     from edgekit.ops.cli import add_ops_parsers  # plan, apply, drift, import, graph
 
@@ -354,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(command_of(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as done:  # argparse refused the command line
