@@ -57,10 +57,12 @@ _LAZY = {
     "CloudflareSide": "edgekit.cue.model",
     "DeploySpec": "edgekit.cue.model",
     "PgSpec": "edgekit.cue.model",
+    "PROVIDERS": "edgekit.clouds",
 }
 """Public names imported on first use: name → module."""
 
 if TYPE_CHECKING:
+    from edgekit.clouds import PROVIDERS
     from edgekit.constructs.addresses import FloatingIp
     from edgekit.constructs.edge_security import EdgeSecurity
     from edgekit.constructs.edge_worker import EdgeWorker
@@ -109,6 +111,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DELETE",
+    "PROVIDERS",
     "App",
     "Aspect",
     "CloudflareSide",

@@ -52,12 +52,14 @@ class Shop(Stack):
                   placement={"web-1": ("shop",), "web-2": ("shop",)}, postgres=PgSpec())
         eu = PrivateNetwork(self, "net-eu", provider="hetzner", region="nbg1")
         web = [VpsNode(self, name, provider="hetzner", region="nbg1", size="small",
-                       roles=["edge"], networks=[eu]) for name in ("web-1", "web-2")]
+                       roles=["edge"], networks=[eu], repository="github:me/shop",
+                       ref=f"deploy/{id}") for name in ("web-1", "web-2")]
         FloatingIp(self, "web-1-ip", node=web[0])
         tokyo = PrivateNetwork(self, "net-tokyo", provider="vultr", region="tokyo",
                                cidr="10.1.0.0/16")
         db = VpsNode(self, "db", provider="vultr", region="tokyo", size="medium",
-                     roles=["postgres"], networks=[tokyo])
+                     roles=["postgres"], networks=[tokyo], repository="github:me/shop",
+                     ref=f"deploy/{id}")
         Volume(self, "uploads", node=db, size_gb=20)
         self.postgres = PgPrimary(self, "postgres", node=db, services=services)
         self.tunnel = Tunnel(self, "tunnel", env=env, services=services, nodes=web,

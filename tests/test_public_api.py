@@ -19,6 +19,8 @@ def test_public_names_are_locked() -> None:
         "VpsNode", "PrivateNetwork", "Firewall", "Volume", "Snapshot", "FloatingIp",
         "LoadBalancer", "PgPrimary", "Tunnel", "EdgeWorker", "EdgeSecurity", "Hyperdrive",
         "GluedFlake", "R2Bucket", "R2LogSink",
+        # the supported clouds' names (edgekit.clouds)
+        "PROVIDERS",
         # the estate's typed values they take
         "Estate", "Env", "Service", "Needs", "RateLimit", "CloudflareSide", "DeploySpec",
         "PgSpec",

@@ -98,8 +98,8 @@ def test_unknown_provider_is_a_props_error_naming_the_path(tmp_path: Path) -> No
     with pytest.raises(PropsError) as err:
         VpsNode(stack, "edge-1", provider="aws", region="us-east-1", size="t3.small")
     assert [str(p) for p in err.value.problems] == [
-        '[prod/edge-1] #VpsNode: expected one of "hetzner", "linode", "vultr", got "aws" '
-        "@ $.provider"]
+        '[prod/edge-1] #VpsNode: expected one of "hetzner", "linode", "vultr", '
+        '"digitalocean", got "aws" @ $.provider']
 
 
 def test_volume_in_another_region_than_its_node(tmp_path: Path) -> None:
@@ -210,7 +210,8 @@ def test_postgres_passwords_never_appear_in_plain_text(tmp_path: Path) -> None:
     services = Estate.load(ROOT, "staging", refresh=False).services
     net = PrivateNetwork(stack, "net", provider="hetzner", region="nbg1")
     node = VpsNode(stack, "all", provider="hetzner", region="nbg1", size="small",
-                   roles=["edge", "postgres"], networks=[net])
+                   roles=["edge", "postgres"], networks=[net],
+                   repository="github:example/estate", ref="deploy/prod")
     PgPrimary(stack, "postgres", node=node, services=services)
     (result,) = app.synth_results()
     document = result.document

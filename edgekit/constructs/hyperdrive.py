@@ -40,10 +40,11 @@ class Hyperdrive(Construct):
     ...                                     zone="example.com", state_bucket="state",
     ...                                     logs_bucket="logs"),
     ...           placement={"edge-1": ("api",)}, postgres=PgSpec())
-    >>> from edgekit import Hyperdrive, Needs, PgPrimary, PrivateNetwork, VpsNode
-    >>> net = PrivateNetwork(stack, "net", provider="vultr", region="tokyo")
-    >>> db = VpsNode(stack, "db", provider="vultr", region="tokyo", size="medium",
-    ...              roles=["postgres"], networks=[net])
+    >>> from edgekit import PROVIDERS, Hyperdrive, Needs, PgPrimary, PrivateNetwork, VpsNode
+    >>> net = PrivateNetwork(stack, "net", provider=PROVIDERS[0], region="singapore")
+    >>> db = VpsNode(stack, "db", provider=PROVIDERS[0], region="singapore", size="medium",
+    ...              roles=["postgres"], networks=[net],
+    ...              repository="github:example/estate", ref="deploy/prod")
     >>> web = Service(name="web", port=8081, needs=Needs(postgres="ro"))
     >>> pg = PgPrimary(stack, "postgres", node=db, services={"web": web})
     >>> Hyperdrive(stack, "hyperdrive", env=env, node=db, service=web,

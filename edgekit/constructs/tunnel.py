@@ -68,8 +68,9 @@ class Tunnel(Construct):
     ...                                     zone="example.com", state_bucket="state",
     ...                                     logs_bucket="logs"),
     ...           placement={"edge-1": ("api",)}, postgres=PgSpec())
-    >>> from edgekit import Tunnel, VpsNode
-    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    >>> from edgekit import PROVIDERS, Tunnel, VpsNode
+    >>> node = VpsNode(stack, "edge-1", provider=PROVIDERS[0], region="singapore",
+    ...                size="small")
     >>> tunnel = Tunnel(stack, "tunnel", env=env, nodes=[node],
     ...                 services={"api": Service(name="api", port=8080)})
     >>> sorted(tunnel.origins_by_service())
