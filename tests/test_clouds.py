@@ -140,6 +140,16 @@ def test_digitalocean_refuses_a_vpc_range_it_would_refuse(tmp_path: Path) -> Non
         PrivateNetwork(stack, "net", provider="digitalocean", region="sgp1", cidr="10.0.0.0/8")
 
 
+def test_a_droplet_joins_one_vpc(tmp_path: Path) -> None:
+    stack = Stack(App(outdir=tmp_path), "prod", state=LocalState())
+    nets = [PrivateNetwork(stack, f"net-{i}", provider="digitalocean", region="sgp1",
+                           cidr=f"10.{i}.0.0/16") for i in (1, 2)]
+    with pytest.raises(ConstructError, match=r"\[prod/n\] joins 2 private networks; a "
+                                             "digitalocean server joins at most 1"):
+        VpsNode(stack, "n", provider="digitalocean", region="sgp1", size="small",
+                networks=nets)
+
+
 def test_provider_declared_once_and_a_foreign_firewall_refused(tmp_path: Path) -> None:
     stack = Stack(App(outdir=tmp_path), "prod", state=LocalState())
     first = CLOUDS["vultr"].declare_provider(stack)
@@ -163,6 +173,7 @@ def test_a_node_without_the_deploy_settings_it_needs_is_refused(tmp_path: Path) 
         VpsNode(stack, "c", provider="hetzner", region="nbg1", size="small", roles=["edge"],
                 deploy={"mode": "pull", "flake": "github:example/estate#c"})
     assert stack.node.try_find_child("c") is None  # a refused node leaves nothing behind
+    assert stack.node.try_find_child("hcloud") is None  # not even its provider block
     plain = VpsNode(stack, "d", provider="hetzner", region="nbg1", size="small")
     assert "deploy" not in plain.boot  # no roles: a plain node, nothing to become
 

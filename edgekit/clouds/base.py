@@ -163,6 +163,8 @@ class Cloud(ABC):
     fixed_private_addresses: bool = True
     """True when edgekit chooses each server's private address (`NetworkLike.allocate`);
     False when the cloud assigns it (the node discovers it at boot)."""
+    max_networks: int | None = None
+    """How many private networks one server may join; None: no limit edgekit knows of."""
     infect_provider: str | None = None
     """nixos-infect's ``PROVIDER`` name for this cloud, None for its generic path."""
     infect_boot: str | None = None

@@ -91,6 +91,8 @@ class DigitalOcean(Cloud):
     first_boot_only = ("user_data",)
     """digitalocean ``user_data``: droplet/resource_droplet.go, ForceNew."""
     fixed_private_addresses = False
+    max_networks = 1
+    """A droplet has one ``vpc_uuid``."""
     infect_provider = "digitalocean"
     """nixos-infect was written for DigitalOcean droplets; its ``digitalocean`` provider
     writes the droplet's static network configuration."""

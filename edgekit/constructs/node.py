@@ -104,14 +104,14 @@ class VpsNode(Construct):
         self._check_name()
         self.networks = self._check_networks(networks)
         deploy = self._deploy_settings(deploy, repository, ref, push_deploy)
-        self.cloud.declare_provider(self)
-        self.firewall = firewall or Firewall(
-            self, "firewall", provider=provider, admin_ssh_cidrs=admin_ssh_cidrs,
-            private_cidrs=[n.cidr for n in self.networks])
         if firewall is not None and firewall.provider != self.provider:
             raise ConstructError(f"[{self.node.path}] firewall {firewall.node.path} is a "
                                  f"{firewall.provider} firewall; a {self.provider} node needs "
                                  f"one of its own cloud")
+        self.firewall = firewall or Firewall(
+            self, "firewall", provider=provider, admin_ssh_cidrs=admin_ssh_cidrs,
+            private_cidrs=[n.cidr for n in self.networks])
+        self.cloud.declare_provider(self)  # after every check: a refused node adds nothing
         stack = stack_of(self)
         self.boot: dict[str, Any] = boot_document(
             stack=stack.node.id, node=id, provider=provider, roles=list(self.props.roles))
@@ -154,6 +154,11 @@ class VpsNode(Construct):
             raise ConstructError(
                 f"[{self.node.path}] joins private networks of different providers: {listed}; "
                 f"a {self.props.provider} node can only join {self.props.provider} networks")
+        limit = self.cloud.max_networks
+        if limit is not None and len(networks) > limit:
+            raise ConstructError(
+                f"[{self.node.path}] joins {len(networks)} private networks; a "
+                f"{self.props.provider} server joins at most {limit}")
         elsewhere = [n for n in networks if n.region != self.region and
                      not self.cloud.networks_span_regions]
         if elsewhere:
