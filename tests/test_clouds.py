@@ -269,3 +269,67 @@ def test_digitalocean_promises_hold_and_can_fail(
     else:
         assert test.returncode != 0
         assert promise in test.stdout + test.stderr, test.stdout + test.stderr
+
+
+def estate_with_a_droplet() -> Any:
+    """The reference staging estate, with a DigitalOcean node in Singapore running the web
+    service (in the mesh, so it reaches the Postgres primary on Hetzner privately)."""
+    import attrs
+
+    from edgekit.cue.model import Estate, Node
+
+    estate = Estate.load(ROOT, "staging", refresh=False)
+    env = estate.env
+    nodes = {**env.nodes, "edge-sgp": Node(name="edge-sgp", provider="digitalocean",
+                                           region="sgp1", size="s-1vcpu-2gb",
+                                           roles=("edge",), mesh_host=41)}
+    placement = {"staging-1": ("api",), "edge-sgp": ("web",)}
+    return attrs.evolve(estate, env=attrs.evolve(env, nodes=nodes, placement=placement))
+
+
+def test_a_droplet_in_the_reference_estate(tmp_path: Path) -> None:
+    from stacks.estate import EstateStack
+
+    app = App(outdir=tmp_path / "out")
+    EstateStack(app, estate_with_a_droplet())
+    doc = document(app)
+    droplet = doc["resource"]["digitalocean_droplet"]["nodes_edge_sgp"]
+    assert droplet["vpc_uuid"] == "${digitalocean_vpc.nodes_net_digitalocean.id}"
+    boot = doc["locals"]["nodes_edge_sgp_boot"]
+    assert boot["provider"] == "digitalocean" and boot["deploy"]["convert"] == "nixos-infect"
+    assert "pg_password_svc_web_ro" in boot["secrets"]
+    assert boot["mesh"]["address"].endswith(".41")
+    assert set(doc["provider"]) >= {"hcloud", "digitalocean", "cloudflare"}
+    assert doc["variable"]["digitalocean_token"]["sensitive"] is True
+    mesh = doc["resource"]["digitalocean_firewall"]["nodes_mesh_edge_sgp_firewall"]
+    assert mesh["inbound_rule"] == [{"protocol": "udp", "port_range": "51820", "source_addresses": [
+        "${hcloud_server.nodes_staging_1.ipv4_address}/32"]}]
+
+
+@pytest.mark.tools
+def test_the_estate_with_a_droplet_passes_tofu_validate_and_test(
+    tmp_path: Path, tofu: Tofu, stack_dir_copy: Callable[[Path], Path]
+) -> None:
+    from stacks.estate import EstateStack
+
+    app = App(outdir=tmp_path / "out")
+    EstateStack(app, estate_with_a_droplet())
+    app.synth()
+    folder = stack_dir_copy(tmp_path / "out" / "stacks" / "staging")
+    assert tofu.init(folder).returncode == 0
+    report = json.loads(tofu(folder, "validate", "-json").stdout)
+    assert report["valid"] is True and report["warning_count"] == 0, report
+    test = tofu(folder, "test")
+    assert test.returncode == 0, test.stdout + test.stderr
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_every_cloud_has_a_nixos_disk_layout(provider: str) -> None:
+    from edgekit.nix.evaluate import evaluate
+
+    base = ROOT / "nix" / "base.nix"
+    config = evaluate(f'(import {base} {{ name = "n"; provider = "{provider}"; }}) '
+                      '{ modulesPath = "/modules"; }')
+    assert config["boot"]["loader"]["grub"]["device"] in ("/dev/sda", "/dev/vda", "nodev")
+    assert config["fileSystems"]["/"]["device"].startswith("/dev/")

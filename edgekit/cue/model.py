@@ -68,7 +68,7 @@ class Service:
 @attrs.frozen(kw_only=True)
 class Node:
     name: str
-    provider: Literal["hetzner", "linode", "vultr"]
+    provider: Literal["hetzner", "linode", "vultr", "digitalocean"]
     region: str
     size: str
     roles: tuple[Literal["edge", "postgres"], ...] = ()
