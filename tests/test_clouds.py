@@ -283,7 +283,7 @@ def estate_with_a_droplet() -> Any:
     nodes = {**env.nodes, "edge-sgp": Node(name="edge-sgp", provider="digitalocean",
                                            region="sgp1", size="s-1vcpu-2gb",
                                            roles=("edge",), mesh_host=41)}
-    placement = {"staging-1": ("api",), "edge-sgp": ("web",)}
+    placement: dict[str, tuple[str, ...]] = {"staging-1": ("api",), "edge-sgp": ("web",)}
     return attrs.evolve(estate, env=attrs.evolve(env, nodes=nodes, placement=placement))
 
 
