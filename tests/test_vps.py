@@ -21,7 +21,7 @@ from edgekit.cue.model import Estate
 from edgekit.schema.props import PropsError
 from tests.conftest import ROOT
 
-REGION = {"hetzner": "fsn1", "linode": "tokyo", "vultr": "tokyo"}
+REGION = {"hetzner": "fsn1", "linode": "tokyo", "vultr": "tokyo", "digitalocean": "singapore"}
 
 
 def new_stack(tmp_path: Path) -> tuple[App, Stack]:
@@ -35,7 +35,7 @@ def resources(app: App) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr"])
+@pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr", "digitalocean"])
 def test_one_vpsnode_call_gives_each_providers_resources(provider: str, tmp_path: Path) -> None:
     app, stack = new_stack(tmp_path)
     net = PrivateNetwork(stack, "net", provider=provider, region=REGION[provider])
@@ -63,6 +63,14 @@ def test_one_vpsnode_call_gives_each_providers_resources(provider: str, tmp_path
             "vultr_firewall_rule": ["edge_1_firewall_rule_0_0", "edge_1_firewall_rule_1_0"],
             "vultr_instance": ["edge_1"], "vultr_reserved_ip": ["ip"],
             "vultr_block_storage": ["data"], "vultr_snapshot": ["snap"], "vultr_vpc": ["net"],
+        },
+        "digitalocean": {
+            "digitalocean_droplet": ["edge_1"], "digitalocean_droplet_snapshot": ["snap"],
+            "digitalocean_firewall": ["edge_1_firewall"],
+            "digitalocean_reserved_ip": ["ip"], "digitalocean_reserved_ip_assignment":
+            ["ip_assignment"], "digitalocean_tag": ["edge_1_firewall_tag"],
+            "digitalocean_volume": ["data"], "digitalocean_volume_attachment":
+            ["data_attachment"], "digitalocean_vpc": ["net"],
         },
     }[provider]
     assert produced == expected
@@ -239,7 +247,7 @@ def test_private_addresses_are_fixed_and_distinct(tmp_path: Path) -> None:
                                                                          "10.0.1.11"]
 
 
-@pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr"])
+@pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr", "digitalocean"])
 def test_boot_document_never_references_its_own_node(provider: str, tmp_path: Path) -> None:
     """A node's user data that reads the node's own attributes would be a cycle."""
     app, stack = new_stack(tmp_path)
