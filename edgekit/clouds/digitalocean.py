@@ -94,8 +94,10 @@ class DigitalOcean(Cloud):
     max_networks = 1
     """A droplet has one ``vpc_uuid``."""
     infect_provider = "digitalocean"
-    """nixos-infect was written for DigitalOcean droplets; its ``digitalocean`` provider
-    writes the droplet's static network configuration."""
+    """nixos-infect: ``[ "$PROVIDER" = "digitalocean" ] && doNetConf=y`` ("digitalocean
+    requires detailed network config to be generated"): it writes the droplet's static
+    addresses and routes into networking.nix (read in elitak/nixos-infect, not at the pinned
+    commit); its grubdev is the first of /dev/vda, /dev/sda, as in nix/base.nix."""
     has_managed_postgres = True
 
     def private_ip(self, server: Resource, networks: Sequence[NetworkLike],
