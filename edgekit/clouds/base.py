@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 
@@ -128,6 +128,30 @@ class LoadBalancerSpec:
     network: NetworkLike
     targets: tuple[tuple[str, Ref, Ref | str | None], ...]
     """(node name, server id, private address) per target."""
+
+
+@attrs.frozen(kw_only=True)
+class ManagedRequest:
+    label: str
+    region: str
+    plan: str
+    version: int
+    roles: dict[str, tuple[str, str]]
+    """service -> (role, database), for the services that need Postgres."""
+    client_ips: tuple[str, ...]
+    """Public IPv4 expressions (``${...}``) of the clients outside the VPC."""
+    network: NetworkLike | None
+
+
+@attrs.frozen(kw_only=True)
+class ManagedDb:
+    resource: Resource
+    host: Ref
+    port: Ref
+    passwords: dict[str, Ref]
+    """service -> its role's password."""
+    admin_url: Ref | str
+    allow_list: list[str]
 
 
 def hcl_list(items: Sequence[str]) -> str:
@@ -261,8 +285,8 @@ class Cloud(ABC):
         """Open UDP `port` to `sources` (public IPv4 expressions) only, and add the
         ``mesh-peers-only`` assertion saying so."""
 
-    def managed_postgres(self, scope: Construct, **kwargs: Any) -> Any:
-        """Overridden by clouds with a managed Postgres (`ManagedPg`, ADR 0012)."""
-        return None
+    def managed_postgres(self, scope: Construct, request: ManagedRequest) -> ManagedDb:
+        """The cloud's managed Postgres (`ManagedPg`, ADR 0012), where it has one."""
+        raise NotImplementedError(f"{self.name} has no managed Postgres in edgekit")
 
     has_managed_postgres: bool = False

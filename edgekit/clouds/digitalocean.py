@@ -207,8 +207,7 @@ class DigitalOcean(Cloud):
             f'r.port_range == "{port}" && length(setsubtract(r.source_addresses, '
             f"[{peers}])) == 0])"), promise)
 
-    def managed_postgres(self, scope: Construct, **kwargs: Any) -> ManagedDb:
-        request: ManagedRequest = kwargs["request"]
+    def managed_postgres(self, scope: Construct, request: ManagedRequest) -> ManagedDb:
         config: dict[str, object] = {
             "name": request.label, "engine": "pg", "version": str(request.version),
             "size": request.plan, "region": request.region, "node_count": 1,

@@ -195,8 +195,7 @@ class Linode(Cloud):
             f"r.ipv4 == null ? [] : r.ipv4, [{peers}])) == 0 && "
             "length(r.ipv6 == null ? [] : r.ipv6) == 0)])"), promise)
 
-    def managed_postgres(self, scope: Construct, **kwargs: Any) -> ManagedDb:
-        request: ManagedRequest = kwargs["request"]
+    def managed_postgres(self, scope: Construct, request: ManagedRequest) -> ManagedDb:
         passwords = random_passwords(scope, request)  # roles made by the bootstrap SQL
         allow = [f"{ip}/32" for ip in request.client_ips]
         config: dict[str, object] = {

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from typing import Any
 
 from edgekit.clouds.base import (
     Catalog,
@@ -161,8 +160,7 @@ class Vultr(Cloud):
             f"&& r.subnet_size == 32 && contains([{', '.join(sources)}], r.subnet)])"),
             promise)
 
-    def managed_postgres(self, scope: Construct, **kwargs: Any) -> ManagedDb:
-        request: ManagedRequest = kwargs["request"]
+    def managed_postgres(self, scope: Construct, request: ManagedRequest) -> ManagedDb:
         passwords = random_passwords(scope, request)
         allow = list(request.client_ips)  # addresses, as in the provider's docs
         config: dict[str, object] = {

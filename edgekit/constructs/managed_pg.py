@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from edgekit.clouds import CLOUDS
-from edgekit.clouds.managed import ManagedRequest
+from edgekit.clouds.base import ManagedRequest
 from edgekit.constructs.base import label
 from edgekit.constructs.mesh import public_ip_expression
 from edgekit.constructs.network import PrivateNetwork
