@@ -11,8 +11,9 @@
 #                               and packages.<system>.default (convention: services/lib/flake.nix)
 #   nix/node.nix                a composed node + the glued modules -> the node's NixOS modules:
 #                               its services, one cloudflared per tunnel token (root-only
-#                               credentials, ADR 0008), Vector (pinned version, R2 keys from
-#                               its unit), services.postgresql on the primary with its data
+#                               credentials, ADR 0008), Vector (the pinned version from the
+#                               input nixpkgs-vector, ADR 0017; R2 keys from its unit),
+#                               services.postgresql on the primary with its data
 #                               volume mounted by label (nix/postgresql/<env>.json from
 #                               edgekit's nixos_postgresql) and system.autoUpgrade
 #   nix/base.nix                the provider's disk layout and the closed defaults (no SSH)
@@ -29,6 +30,16 @@
 
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+    # Vector for the nodes (ADR 0017): nixos-25.11 ships a newer Vector, whose S3 sink sends
+    # a checksum header R2 refuses, so the nodes take `vector` from this nixpkgs revision,
+    # whose vector is the version nix/node.nix pins (vectorVersion). The revision is the
+    # nixpkgs-unstable commit of 2025-03-30 (narHash
+    # sha256-FurMxmjEEqEMld11eX2vgfAx0Rz0JhoFm8UgxbfCZa8=), found in utdemir/nix-tree's
+    # flake.lock update (PR #118): after nixpkgs PR #385263 "vector: 0.44.0 -> 0.45.0"
+    # (opened 2025-02-26, merged) and before Vector 0.46.0 existed (released 2025-04-08).
+    # Evaluation checks the version (nix/node.nix): another one fails the build, before
+    # anything reaches a node.
+    nixpkgs-vector.url = "github:NixOS/nixpkgs/63158b9cbb6ec93d26255871c447b0f01da81619";
     # What the glued flakes share (services/lib/flake.nix); each follows this one.
     edgekit-service = { url = "path:./services/lib"; inputs.nixpkgs.follows = "nixpkgs"; };
     api = {
@@ -70,6 +81,7 @@
             pgbackrest = n.pgbackrest;
             mesh = n.mesh;
             vector = n.vector;
+            vectorPackage = inputs.nixpkgs-vector.legacyPackages.x86_64-linux.vector;
             upgradeFlake = "${deployRepo}?ref=deploy/${n.env}";
           };
       }) estate;

@@ -10,6 +10,8 @@
     edgekit outputs import --stack S [FILE|-]
                                  bring `tofu output -json` back into cue/outputs/S.cue
     edgekit logs sync|query|tail read the logs the nodes shipped to R2, with DuckDB
+    edgekit mesh import-keys --stack S
+                                 the nodes' published WireGuard public keys -> cue/outputs/
     edgekit plan|apply|drift [STACK ...], import, graph
                                  operate the stacks in dependency order (edgekit/ops/)
     edgekit pg backups|restore   list the Postgres backups in R2; print a point-in-time restore
@@ -100,6 +102,12 @@ def write_generated(root: Path) -> list[Path]:
     for path in changed:
         write_atomic(path, files[path])
     return changed
+
+
+def regenerate(root: Path) -> list[Path]:
+    """Re-export CUE if it changed, then rewrite the generated files that differ."""
+    refresh_cue(root)
+    return write_generated(root)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -336,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_ops_parsers(sub)
 
     add_logs_parser(sub)
+    from edgekit.cue.mesh_cli import add_mesh_parser
+
+    add_mesh_parser(sub, regenerate=regenerate)
     from edgekit.pg.cli import add_pg_parser
 
     add_pg_parser(sub)

@@ -7,11 +7,15 @@
 #   settings.interface / address / listenPort   the interface, its mesh address, UDP port
 #   settings.node             the node's name
 #   settings.privateKeyFile   made on the node at first boot (generatePrivateKeyFile); the
-#                             private key never leaves the node. edgekit-mesh-key keeps the
-#                             public key in /var/lib/edgekit/wireguard/public and sends it as
-#                             one OTLP log record (service edgekit-mesh) to the local Vector,
-#                             which ships it to R2; `edgekit logs mesh-keys --stack <env>`
-#                             prints envs.<env>.mesh.public_keys for cue/.
+#                             private key never leaves the node. edgekit-mesh-key (at boot
+#                             and daily) keeps the public key in <its folder>/public and PUTs
+#                             it to settings.publish.
+#   settings.publish          { endpoint; bucket; key; credentials; }: the logs bucket's S3
+#                             endpoint and mesh/<env>/<node>.pub, signed (SigV4, curl) with the
+#                             log sink's write-only R2 keys from `credentials` (AWS_* lines,
+#                             root 0400), handed to curl on stdin, never on its command line.
+#                             `edgekit mesh import-keys --stack <env>` brings the keys into
+#                             cue/outputs/<env>.mesh.cue (edgekit.cue.mesh_keys).
 #   settings.peers            [{ name; publicKey; allowedIPs; endpoint; persistentKeepalive; }]
 #   settings.postgres         null, or on the primary { listen; port; authentication; }:
 #                             Postgres listens on the mesh (+ provider-private) address only
@@ -24,10 +28,8 @@ let
   inherit (builtins) concatStringsSep dirOf map toString;
   iface = settings.interface;
   pg = settings.postgres;
-  # edgekit.obs.mesh_keys reads these back from the synced logs.
-  serviceName = "edgekit-mesh";
-  prefix = "edgekit-mesh-public-key ";
-  otlpLogs = "http://127.0.0.1:4318/v1/logs";
+  publish = settings.publish;
+  publishUrl = "${publish.endpoint}/${publish.bucket}/${publish.key}";
 in
 {
   networking.wireguard.interfaces.${iface} = {
@@ -49,36 +51,47 @@ in
   networking.firewall.interfaces.${iface}.allowedTCPPorts =
     if pg == null then [ ] else [ pg.port ];
 
-  systemd.services.edgekit-mesh-key = {
-    description = "edgekit: publish this node's WireGuard public key";
-    wantedBy = [ "multi-user.target" ];
-    after = [ "wireguard-${iface}.service" "vector.service" ];
-    wants = [ "wireguard-${iface}.service" ];
-    serviceConfig = { Type = "oneshot"; RemainAfterExit = true; };
-    path = [ pkgs.wireguard-tools pkgs.coreutils pkgs.curl ];
-    script = ''
-      public=${dirOf settings.privateKeyFile}/public
-      wg pubkey < ${settings.privateKeyFile} > "$public.tmp"
-      mv "$public.tmp" "$public"
-      key=$(cat "$public")
-      echo "edgekit-mesh-public-key $key"
-      record='{"resourceLogs":[{"resource":{"attributes":['
-      record="$record"'{"key":"service.name","value":{"stringValue":"${serviceName}"}},'
-      record="$record"'{"key":"host.name","value":{"stringValue":"${settings.node}"}}]},'
-      record="$record"'"scopeLogs":[{"logRecords":[{"timeUnixNano":"'"$(date +%s%N)"'",'
-      record="$record"'"severityText":"INFO","body":{"stringValue":"${prefix}'"$key"'"}}]}]}]}'
-      curl --fail --silent --show-error --retry 20 --retry-connrefused --retry-delay 3 \
-        -H 'Content-Type: application/json' --data "$record" ${otlpLogs}
-    '';
+  # The public key goes to the logs bucket (path style, SigV4 for R2's region "auto", the
+  # body's sha256 as x-amz-content-sha256, which S3 requires and curl 7.x does not add); the
+  # keys reach curl as a config file on stdin (printf is a shell builtin: no argv exposure).
+  # No RemainAfterExit, so the daily timer publishes again (the bucket's retention expires
+  # old objects). One attribute set for systemd.services: a second top-level `systemd` in
+  # the `//` below would replace this one on the primary.
+  systemd.services = {
+    edgekit-mesh-key = {
+      description = "edgekit: publish this node's WireGuard public key";
+      wantedBy = [ "multi-user.target" ];
+      after = [ "wireguard-${iface}.service" "edgekit-keys.service" "network-online.target" ];
+      wants = [ "wireguard-${iface}.service" "network-online.target" ];
+      serviceConfig = { Type = "oneshot"; EnvironmentFile = publish.credentials; };
+      path = [ pkgs.wireguard-tools pkgs.coreutils pkgs.curl ];
+      script = ''
+        public=${dirOf settings.privateKeyFile}/public
+        wg pubkey < ${settings.privateKeyFile} > "$public.tmp"
+        mv "$public.tmp" "$public"
+        echo "edgekit-mesh-public-key $(cat "$public")"
+        sha=$(sha256sum "$public" | cut -d' ' -f1)
+        printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
+          curl --config - --fail --silent --show-error --retry 20 --retry-connrefused \
+            --retry-delay 3 --aws-sigv4 aws:amz:auto:s3 -X PUT --data-binary "@$public" \
+            -H "x-amz-content-sha256: $sha" -H 'Content-Type: text/plain' \
+            ${publishUrl}
+      '';
+    };
+  } // (if pg == null then { } else {
+    postgresql = {
+      after = [ "wireguard-${iface}.service" ];
+      wants = [ "wireguard-${iface}.service" ];
+    };
+  });
+  systemd.timers.edgekit-mesh-key = {
+    wantedBy = [ "timers.target" ];
+    timerConfig = { OnCalendar = "daily"; RandomizedDelaySec = "1h"; Persistent = true; };
   };
 } // (if pg == null then { } else {
   services.postgresql = {
     settings.listen_addresses = lib.mkOverride 40 (concatStringsSep "," pg.listen);
     authentication = lib.mkOverride 40 (concatStringsSep "\n"
       ([ "local all all peer" ] ++ pg.authentication) + "\n");
-  };
-  systemd.services.postgresql = {
-    after = [ "wireguard-${iface}.service" ];
-    wants = [ "wireguard-${iface}.service" ];
   };
 })

@@ -28,8 +28,13 @@
 #               primary's node (its "edgekit" key becomes the bootstrap oneshot unit)
 #   vector      services.vector.settings (nix/vector/<env>.json, generated from the env's
 #               R2 log sink: OTLP on loopback, disk buffer, aws_s3 to R2)
-#   vectorVersion  the Vector version edgekit pins (edgekit.obs.vector.VECTOR_VERSION); Vector
-#               refuses to start with any other (tests/test_first_boot.py keeps them equal)
+#   vectorVersion  the Vector version edgekit pins (edgekit.obs.vector.VECTOR_VERSION): the one
+#               place on the Nix side (tests/test_nix_vector.py keeps it equal to the Python
+#               constant; tests/test_vector_real.py runs that version's real binary)
+#   vectorPackage  the Vector package the node runs (services.vector.package): the flake
+#               passes the `vector` of its input nixpkgs-vector (a nixpkgs revision whose
+#               vector is vectorVersion, ADR 0017). Evaluation fails when it is missing or of
+#               another version; at run time the unit checks `vector --version` again
 #   pgbackrest  null, or the JSON of edgekit.pg.backup.nixos_pgbackrest for the primary's node
 #               (nix/pgbackrest/<env>.json): WAL archiving and base backups to R2, through
 #               nix/pgbackrest.nix (ADR 0011)
@@ -48,6 +53,7 @@
 , postgresql ? null
 , vector ? { }
 , vectorVersion ? "0.45.0"
+, vectorPackage ? null
 , upgradeFlake ? null
 , keysDir ? "/run/keys/edgekit"
 , pgPasswordDir ? "/run/keys/edgekit-pg"
@@ -222,6 +228,19 @@ let
 
   vectorCheckFile = "edgekit-vector-version-check";
 
+  # The package must be the pinned version before anything is built (ADR 0017).
+  pinnedVector =
+    if vectorPackage == null then
+      throw ("edgekit node ${name}: no vectorPackage; pass Vector ${vectorVersion} (the flake "
+        + "gives the `vector` of its input nixpkgs-vector)")
+    else if (vectorPackage.version or null) != vectorVersion then
+      throw ("edgekit node ${name}: vectorPackage is Vector "
+        + "${toString (vectorPackage.version or "?")}, edgekit pins ${vectorVersion} "
+        + "(R2 refuses the checksum headers of newer versions); "
+        + "point the flake input nixpkgs-vector at a nixpkgs revision whose vector is "
+        + vectorVersion)
+    else vectorPackage;
+
   vectorUnit = config: pkgs: {
     vector = {
       after = [ "edgekit-keys.service" ];
@@ -250,6 +269,7 @@ let
       # Services speak OTLP to the local Vector (127.0.0.1:4318), which ships to R2.
       vector = {
         enable = true;
+        package = pinnedVector;
         journaldAccess = true;
         settings = vector;
       };

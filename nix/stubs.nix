@@ -4,7 +4,10 @@
 #
 #   lib       mkOption/mkEnableOption/mkIf/mkForce/types/genAttrs/nixosSystem as plain data
 #   pkgs      writeShellApplication, mkShell, python3.withPackages and named packages as data
+#             (its `vector` is a newer one than edgekit pins, as in nixos-25.11)
 #   nixpkgs   { lib; legacyPackages.<system> = pkgs; }
+#   nixpkgsWithVector  version -> a nixpkgs whose `vector` has that version (the flake's
+#             input nixpkgs-vector)
 #   flake     path -> inputs -> the flake's outputs, with `self` tied to the result
 rec {
   systems = [ "x86_64-linux" "aarch64-linux" ];
@@ -22,9 +25,19 @@ rec {
       attrsOf = t: "attrsOf ${t}";
       nullOr = t: "nullOr ${t}";
     };
-    # What a node gets: the system and how many modules; the modules themselves are
-    # functions (not JSON), evaluated by the tests one by one.
-    nixosSystem = args: { inherit (args) system; moduleCount = builtins.length args.modules; };
+    # What a node gets: the system, how many modules and the Vector package its last module
+    # (nix/node.nix's own) sets; the modules themselves are functions (not JSON), evaluated
+    # by the tests one by one.
+    nixosSystem = args:
+      let
+        last = builtins.elemAt args.modules (builtins.length args.modules - 1);
+        config = { services.postgresql.package = "/nix/store/postgresql"; };
+        applied = last { inherit lib config; pkgs = pkgs args.system; };
+      in {
+        inherit (args) system;
+        moduleCount = builtins.length args.modules;
+        vectorPackage = applied.services.vector.package;
+      };
   };
 
   pkgs = system: {
@@ -45,6 +58,20 @@ rec {
     pgbackrest = "pgbackrest";
     wireguard-tools = "wireguard-tools";
     curl = "curl";
+    vector = vectorPackage "0.51.1";
+  };
+
+  vectorPackage = version: {
+    pname = "vector";
+    inherit version;
+    outPath = "/nix/store/00000000000000000000000000000000-vector-${version}";
+  };
+
+  nixpkgsWithVector = version: {
+    inherit lib;
+    legacyPackages = lib.genAttrs systems (system: pkgs system // {
+      vector = vectorPackage version;
+    });
   };
 
   nixpkgs = {

@@ -35,6 +35,7 @@ from edgekit.nix.evaluate import (
     nix_instantiate,
     parse,
 )
+from edgekit.obs.vector import VECTOR_VERSION
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.tools
@@ -214,7 +215,9 @@ def test_placement_on_a_node_that_does_not_exist() -> None:
 def _node_modules(env: str, node: str, postgresql: Mapping[str, Any] | None = None) -> Any:
     """node.nix for one composed node, its last module applied to the stubs' lib."""
     arguments = {"node": compose_estate(_estate(env))[node], "name": node,
-                 "postgresql": postgresql, "upgradeFlake": "git+https://example/edgekit"}
+                 "postgresql": postgresql, "upgradeFlake": "git+https://example/edgekit",
+                 "vectorPackage": {"pname": "vector", "version": VECTOR_VERSION,
+                                   "outPath": "/nix/store/vector"}}
     modules = "{ api = { _glued = \"api\"; }; web = { _glued = \"web\"; }; }"
     expression = (
         f"args: let s = import {_nix(STUBS)}; "
@@ -352,7 +355,8 @@ def test_top_level_flake_has_a_configuration_per_node_and_a_dev_shell() -> None:
         f"glued = svc: s.flake ({_nix(ROOT / 'services')} + \"/${{svc}}/flake.nix\") "
         "{ edgekit-service = service; }; "
         f"top = s.flake {_nix(ROOT / 'flake.nix')} "
-        "{ api = glued \"api\"; web = glued \"web\"; }; "
+        "{ api = glued \"api\"; web = glued \"web\"; "
+        f"nixpkgs-vector = s.nixpkgsWithVector {json.dumps(VECTOR_VERSION)}; }}; "
         f"flake = import {_nix(ROOT / 'flake.nix')}; "
         "in { inputs = flake.inputs; nodes = top.nixosConfigurations; "
         "shell = top.devShells.x86_64-linux.default.packages; }")

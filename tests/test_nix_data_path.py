@@ -67,6 +67,9 @@ def test_mesh_module_on_the_primary_and_an_edge_node() -> None:
     wg = primary["networking"]["wireguard"]["interfaces"]["wg-edgekit"]
     assert wg["ips"] == ["10.100.0.1/24"] and wg["listenPort"] == 51820
     assert wg["generatePrivateKeyFile"] is True
+    # the key publisher survives on the primary next to Postgres' ordering after the mesh
+    assert set(primary["systemd"]["services"]) == {"edgekit-mesh-key", "postgresql"}
+    assert primary["systemd"]["services"]["postgresql"]["after"] == ["wireguard-wg-edgekit.service"]
     assert wg["privateKeyFile"] == "/var/lib/edgekit/wireguard/private"
     pg = primary["services"]["postgresql"]
     assert pg["settings"]["listen_addresses"] == {"_type": "override", "priority": 40,
@@ -110,43 +113,3 @@ def test_services_reach_the_primary_at_its_mesh_address() -> None:
     assert estate_nix["edge-1"]["mesh"]["address"] == "10.100.0.11/24"
     assert estate_nix["pg-tokyo"]["pgbackrest"]["stanzaCreate"][-1] == "stanza-create"
     assert estate_nix["staging-1"]["composed"]["env"]["api"]["PGHOST"] == "10.100.0.1"
-
-
-def test_mesh_key_unit_publishes_an_otlp_record(tmp_path: Path) -> None:
-    """Run the unit's script with `wg` and `curl` stand-ins: it keeps the public key beside
-    the private one and posts one OTLP/JSON log record that mesh-keys reads back."""
-    import os
-    import subprocess
-
-    estate = Estate.load(ROOT, "prod", refresh=False)
-    entry = dict(nixos_mesh(estate.env, estate.services)["nodes"]["edge-1"])
-    entry["privateKeyFile"] = str(tmp_path / "wg" / "private")
-    (tmp_path / "wg").mkdir()
-    (tmp_path / "wg" / "private").write_text("private-key-material\n")
-    config = _module(ROOT / "nix" / "mesh.nix", entry)
-    unit = config["systemd"]["services"]["edgekit-mesh-key"]
-    assert unit["path"] == ["wireguard-tools", "coreutils", "curl"]
-    assert unit["after"] == ["wireguard-wg-edgekit.service", "vector.service"]
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    key = "Zm9vYmFyIGZvb2JhciBmb29iYXIgZm9vYmFyIGZvb2I="
-    (bin_dir / "wg").write_text(f"#!/bin/sh\ncat >/dev/null; echo {key}\n")
-    (bin_dir / "curl").write_text(
-        "#!/bin/sh\nwhile [ $# -gt 0 ]; do case $1 in --data) shift; printf %s \"$1\" "
-        f"> {tmp_path}/posted;; http*) echo \"$1\" > {tmp_path}/url;; esac; shift; done\n")
-    for tool in ("wg", "curl"):
-        (bin_dir / tool).chmod(0o755)
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", unit["script"]],
-                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
-                          capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "wg" / "public").read_text().strip() == key
-    assert (tmp_path / "url").read_text().strip() == "http://127.0.0.1:4318/v1/logs"
-    record = json.loads((tmp_path / "posted").read_text())
-    resource = record["resourceLogs"][0]
-    attributes = {a["key"]: a["value"]["stringValue"]
-                  for a in resource["resource"]["attributes"]}
-    assert attributes == {"service.name": "edgekit-mesh", "host.name": "edge-1"}
-    log = resource["scopeLogs"][0]["logRecords"][0]
-    assert log["body"]["stringValue"] == f"edgekit-mesh-public-key {key}"
-    assert int(log["timeUnixNano"]) > 0

@@ -2,11 +2,15 @@
 
 Against a throwaway PostgreSQL 15 cluster bootstrapped exactly as the primary's node does it
 (`bootstrap_sql`, then `password_sql` per login role, tables made by the owners from each
-service's schema.sql), and a tiny OTLP/HTTP receiver standing in for the node's Vector.
+service's schema.sql), and a tiny OTLP/HTTP receiver standing in for the node's Vector: it
+takes only protobuf, as the pinned Vector does, and decodes it with opentelemetry-proto (an
+implementation independent of the services' encoder). The services' records reaching the real
+Vector and R2 are in tests/test_vector_real.py.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -24,6 +28,10 @@ from typing import Any
 
 import attrs
 import pytest
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from psycopg import errors
 
 from edgekit.constructs.pg_bootstrap import bootstrap_sql, password_sql
@@ -77,8 +85,30 @@ def pg() -> Iterator[Pg]:
 # ---------------------------------------------------------------- OTLP/HTTP receiver
 
 
+def _decoded(path: str, body: bytes) -> dict[str, Any]:
+    """An OTLP/HTTP protobuf request as its OTLP/JSON form (hex trace and span ids)."""
+    message: Message = (ExportTraceServiceRequest() if path == "/v1/traces"
+                        else ExportLogsServiceRequest())
+    message.ParseFromString(body)
+    decoded: dict[str, Any] = MessageToDict(message, use_integers_for_enums=True)
+
+    def hex_ids(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key in ("traceId", "spanId", "parentSpanId"):
+                    value[key] = base64.b64decode(inner).hex()
+                else:
+                    hex_ids(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                hex_ids(inner)
+
+    hex_ids(decoded)
+    return decoded
+
+
 class Receiver:
-    """Records every OTLP/HTTP JSON POST: (path, body)."""
+    """Records every OTLP/HTTP protobuf POST, decoded: (path, body); refuses other types."""
 
     def __init__(self) -> None:
         self.received: list[tuple[str, Any]] = []
@@ -91,8 +121,13 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Content-Type") != "application/x-protobuf":
+                    self.send_response(415)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 with receiver.lock:
-                    receiver.received.append((self.path, json.loads(body)))
+                    receiver.received.append((self.path, _decoded(self.path, body)))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", "2")
@@ -352,7 +387,7 @@ def test_otel_traces_and_logs_arrive_with_service_name(
     _wait_for(traced, "the spans of api and web at the OTLP receiver")
     span = next(s for s in receiver.spans("api") if s["traceId"] == trace_id)
     assert span["parentSpanId"] == parent
-    assert span["name"] == "GET /items" and span["kind"] == 2
+    assert span["name"] == "GET /items" and span["kind"] == 2 and span["status"] == {"code": 1}
     assert _attrs(span["attributes"]) == {"http.request.method": "GET", "url.path": "/items",
                                           "http.response.status_code": "200"}
     assert int(span["endTimeUnixNano"]) >= int(span["startTimeUnixNano"])
@@ -368,6 +403,7 @@ def test_otel_traces_and_logs_arrive_with_service_name(
     record = next(r for r in receiver.logs("api") if r.get("traceId") == trace_id)
     assert record["body"] == {"stringValue": "GET /items 200"}
     assert record["severityText"] == "INFO" and record["spanId"] == span["spanId"]
+    assert record["severityNumber"] == 9
     assert any(r["body"]["stringValue"] == "GET /docs/ 200" for r in receiver.logs("web"))
 
 

@@ -16,7 +16,7 @@ from tools.toolpaths import cue_bin, plugin_dir
 
 def pins() -> dict[str, str]:
     text = (ROOT / "tools/versions.env").read_text()
-    return dict(re.findall(r"^([A-Z_]+)=(\S+)$", text, re.M))
+    return dict(re.findall(r"^([A-Z0-9_]+)=(\S+)$", text, re.M))
 
 
 @pytest.mark.tools
@@ -113,3 +113,72 @@ def test_a_bundle_entry_built_from_another_pin_is_not_used(tmp_path: Path) -> No
     assert result.returncode != 0
     assert "does not match the pin" in result.stderr
     assert not (tmp_path / "cache" / rel).exists()
+
+
+# -- Vector: from the bundle only ---------------------------------------------------------
+
+def vector_pin() -> tuple[str, str, str]:
+    """(version, built_from, sha256) of Vector, as tools/versions.env pins them."""
+    text = (ROOT / "tools/versions.env").read_text()
+    built_from = re.search(r'^VECTOR_BUILT_FROM="(.*)"$', text, re.M)
+    assert built_from is not None
+    version = pins()["VECTOR_VERSION"]
+    return (version, built_from.group(1).replace("${VECTOR_VERSION}", version),
+            pins()["VECTOR_SHA256"])
+
+
+def vector_bundle(tmp: Path, payload: bytes, manifest_sha: str) -> Path:
+    import lzma
+
+    version, built_from, _ = vector_pin()
+    bundle = tmp / "bundle"
+    (bundle / "bin").mkdir(parents=True)
+    (bundle / "bin/vector.xz").write_bytes(lzma.compress(payload))
+    (bundle / "MANIFEST.tsv").write_text(
+        "path\tversion\tbuilt_from\tsha256\tbytes\tbuild_s\n"
+        f"bin/vector\t{version}\t{built_from}\t{manifest_sha}\t{len(payload)}\t\n")
+    return bundle
+
+
+@pytest.mark.tools
+def test_vector_without_a_bundle_fails_naming_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = run_build(tmp_path, tmp_path / "empty", "--only", "vector")
+    assert result.returncode != 0
+    version, _, sha = vector_pin()
+    assert f"MISSING vector {version}: it is installed only from a prebuilt bundle" \
+        in result.stderr
+    assert f"sha256 {sha}" in result.stderr and "VECTOR_BUILT_FROM" in result.stderr
+    assert "GitHub mirrors" in result.stderr
+    assert not (tmp_path / "cache/bin/vector").exists()
+
+
+@pytest.mark.tools
+def test_a_vector_bundle_entry_not_pinned_in_versions_env_is_refused(tmp_path: Path) -> None:
+    """A bundle whose manifest agrees with its own (swapped) binary is still refused: the
+    sha256 is pinned in tools/versions.env too."""
+    import hashlib
+
+    payload = b"#!/bin/sh\necho 'vector 0.45.0 (swapped)'\n"
+    bundle = vector_bundle(tmp_path, payload, hashlib.sha256(payload).hexdigest())
+    result = run_build(tmp_path, bundle, "--only", "vector")
+    assert result.returncode != 0
+    assert f"versions.env pins {vector_pin()[2]}" in result.stderr
+    assert not (tmp_path / "cache/bin/vector").exists()
+
+
+@pytest.mark.tools
+def test_the_bundled_vector_installs_and_is_the_pinned_version(tmp_path: Path) -> None:
+    import os
+
+    bundle = os.environ.get("EDGEKIT_TOOL_BUNDLE")
+    if not bundle:
+        pytest.fail("EDGEKIT_TOOL_BUNDLE is unset: `make test` points it at ../shared/toolcache")
+    result = run_build(tmp_path, Path(bundle), "--only", "vector")
+    assert result.returncode == 0, result.stderr
+    assert "installed vector from the bundle (sha256 verified)" in result.stderr
+    installed = tmp_path / "cache/bin/vector"
+    assert Path(f"{installed}.pin").read_text() == vector_pin()[1]
+    out = subprocess.run([str(installed), "--version"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    assert out.split()[:2] == ["vector", vector_pin()[0]]

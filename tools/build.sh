@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the real tools edgekit is checked against (OpenTofu, CUE, the providers) into a
+# Install the real tools edgekit is checked against (OpenTofu, CUE, the providers, Vector) into a
 # cache folder outside the checkout, laid out as an OpenTofu plugin directory. For each
 # tool, in order:
 #   1. reuse it when the cache already holds a build of the same pin;
@@ -8,11 +8,14 @@
 #      the unpacked binary's sha256 equals the manifest's (a mismatch is refused);
 #   3. build it from source: the Go module proxy, or for the providers the proxy refuses
 #      the source tarballs in EDGEKIT_GO_SRC (checksums pinned in versions.env).
+# Vector (bin/vector) is bundle-only: its source build needs GitHub mirrors of its git
+# dependencies, so without a bundle entry equal to the pin (provenance and sha256 in
+# versions.env) it fails, naming what is missing.
 # Prints the cache folder on its last line.
 #
 #   tools/build.sh                      install what is missing
 #   tools/build.sh --list               show the pins and what is cached
-#   tools/build.sh --only NAME          install one tool (tofu, cue or a provider name)
+#   tools/build.sh --only NAME          install one tool (tofu, cue, vector or a provider name)
 #   tools/build.sh --verify-bundle NAME rebuild NAME (tofu, cue, or a provider name such as
 #                                       random) from source in a scratch folder and compare
 #                                       it byte for byte with the bundled binary
@@ -40,6 +43,7 @@ record() { printf '%s %s %ss\n' "$1" "$2" "$3" >>"$timings"; }
 # The tools, one line each: <kind> <path in the cache> <release version> <args...>
 #   module  PATH VERSION PKG MODULE MODVERSION [REPLACE] [LDFLAGS]
 #   tarball PATH VERSION TARBALL SHA256 [MODULE=TARBALL:SHA256]
+#   bundle  PATH VERSION BUILT_FROM SHA256   (no source build here)
 tools() {
   printf 'module\tbin/tofu\t%s\t%s\t%s\t%s\t%s\t%s\n' "$TOFU_VERSION" "$TOFU_MODULE/cmd/tofu" \
     "$TOFU_MODULE" "v$TOFU_VERSION" "github.com/hashicorp/hcl/v2=$TOFU_HCL_REPLACE" \
@@ -55,6 +59,7 @@ tools() {
     [[ -z "$src" ]] && continue
     printf 'tarball\t%s\t%s\t%s\t%s\t%s\n' "$(plugin_path "$src" "$rel")" "$rel" "$tarball" "$sha" "${replace:-}"
   done <<<"$SOURCE_PROVIDERS"
+  printf 'bundle\tbin/vector\t%s\t%s\t%s\n' "$VECTOR_VERSION" "$VECTOR_BUILT_FROM" "$VECTOR_SHA256"
 }
 
 plugin_path() {  # plugin_path NS/NAME VERSION
@@ -69,6 +74,8 @@ provenance() {
   if [[ "$kind" == module ]]; then
     local _pkg="$1" module="$2" version="$3" replace="${4:-}" ldflags="${5:-}"
     printf '%s' "$module@$version${replace:+ $replace}${ldflags:+ $ldflags}"
+  elif [[ "$kind" == bundle ]]; then
+    printf '%s' "$1"
   else
     local tarball="$1" sha="$2" replace="${3:-}"
     printf 'tarball %s sha256:%s' "$tarball" "$sha"
@@ -80,30 +87,37 @@ provenance() {
   fi
 }
 
-# from_bundle OUT REL VERSION WANT: 0 when installed from the bundle, 1 otherwise.
+# from_bundle OUT REL VERSION WANT [PINNED_SHA256]: 0 when installed from the bundle, 1
+# otherwise. With PINNED_SHA256 (bundle-only tools) the manifest must name that checksum too.
 from_bundle() {
-  local out="$1" rel="$2" version="$3" want="$4"
+  local out="$1" rel="$2" version="$3" want="$4" pinned_sha="${5:-}"
+  local next="building from source"
+  [[ -z "$pinned_sha" ]] || next="it has no source build here"
   [[ -n "$bundle" ]] || return 1
   local manifest="$bundle/MANIFEST.tsv"
   if [[ ! -f "$manifest" ]]; then
-    log "EDGEKIT_TOOL_BUNDLE=$bundle has no MANIFEST.tsv: building from source"
+    log "EDGEKIT_TOOL_BUNDLE=$bundle has no MANIFEST.tsv: $next"
     return 1
   fi
   local row; row="$(awk -F'\t' -v p="$rel" '$1 == p' "$manifest")"
   if [[ -z "$row" ]]; then
-    log "bundle has no entry for $rel: building from source"
+    log "bundle has no entry for $rel: $next"
     return 1
   fi
   local _path m_version built_from m_sha _rest
   IFS=$'\t' read -r _path m_version built_from m_sha _rest <<<"$row"
   if [[ "$m_version" != "$version" || "$built_from" != "$want" ]]; then
-    log "bundle entry for $rel does not match the pin: building from source"
+    log "bundle entry for $rel does not match the pin: $next"
     log "  pin:    $version $want"
     log "  bundle: $m_version $built_from"
     return 1
   fi
+  if [[ -n "$pinned_sha" && "$m_sha" != "$pinned_sha" ]]; then
+    log "REFUSED bundled $rel: the manifest says sha256 $m_sha, versions.env pins $pinned_sha"
+    return 1
+  fi
   if [[ ! -f "$bundle/$rel.xz" ]]; then
-    log "bundle lists $rel but has no $rel.xz: building from source"
+    log "bundle lists $rel but has no $rel.xz: $next"
     return 1
   fi
   local start=$SECONDS
@@ -112,7 +126,7 @@ from_bundle() {
   local got; got="$(sha256 "$out.tmp")"
   if [[ "$got" != "$m_sha" ]]; then
     rm -f "$out.tmp"
-    log "REFUSED bundled $rel: sha256 $got, manifest says $m_sha; building from source"
+    log "REFUSED bundled $rel: sha256 $got, manifest says $m_sha; $next"
     return 1
   fi
   chmod 0755 "$out.tmp"
@@ -199,6 +213,15 @@ install_tool() {  # install_tool KIND REL VERSION ARGS...
     log "cached: $(basename "$out") $version"
     return 0
   fi
+  if [[ "$kind" == bundle ]]; then
+    from_bundle "$out" "$rel" "$version" "$want" "$2" && return 0
+    log "MISSING $(basename "$out") $version: it is installed only from a prebuilt bundle"
+    log "  need: EDGEKIT_TOOL_BUNDLE=<folder> whose MANIFEST.tsv lists $rel, version $version,"
+    log "  built_from exactly the VECTOR_BUILT_FROM of tools/versions.env, sha256 $2,"
+    log "  and holds $rel.xz (${bundle:+EDGEKIT_TOOL_BUNDLE=$bundle does not}${bundle:-EDGEKIT_TOOL_BUNDLE is unset})"
+    log "  a source build needs GitHub mirrors of Vector's git dependencies (BUILD-vector.sh)"
+    return 1
+  fi
   from_bundle "$out" "$rel" "$version" "$want" && return 0
   command -v go >/dev/null || { log "go is not installed; install Go $GO_VERSION"; return 1; }
   local start=$SECONDS
@@ -229,6 +252,11 @@ verify_bundle() {
   [[ -n "$row" ]] || { log "no tool called $name (tofu, cue or a provider name)"; return 2; }
   local kind rel version; IFS=$'\t' read -r kind rel version _ <<<"$row"
   local -a args; IFS=$'\t' read -r -a args <<<"$(cut -f4- <<<"$row")"
+  if [[ "$kind" == bundle ]]; then
+    log "$name cannot be rebuilt here (its source build needs GitHub mirrors); the install"
+    log "checks the bundled binary against the sha256 pinned in versions.env instead"
+    return 2
+  fi
   local want; want="$(provenance "$kind" "${args[@]}")"
   local m_row; m_row="$(awk -F'\t' -v p="$rel" '$1 == p' "$bundle/MANIFEST.tsv")"
   [[ -n "$m_row" ]] || { log "the bundle has no entry for $rel"; return 1; }
@@ -258,14 +286,14 @@ main() {
     --list) list; return ;;
     --verify-bundle) verify_bundle "${2:?usage: tools/build.sh --verify-bundle NAME}"; return ;;
     --only) ;;
-    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return ;;
+    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return ;;
     "") ;;
     *) log "unknown argument $1 (see --help)"; return 2 ;;
   esac
   local selected
   if [[ "${1:-}" == --only ]]; then
     selected="$(tool_row "${2:?usage: tools/build.sh --only NAME}")"
-    [[ -n "$selected" ]] || { log "no tool called $2 (tofu, cue or a provider name)"; return 2; }
+    [[ -n "$selected" ]] || { log "no tool called $2 (tofu, cue, vector or a provider name)"; return 2; }
   else
     selected="$(tools)"
   fi

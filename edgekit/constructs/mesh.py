@@ -7,8 +7,9 @@ firewall — and outputs those addresses (plain values, imported back into CUE a
 
 Addresses come from CUE: ``mesh.cidr`` + each node's ``mesh_host``. Private keys are made on
 the node at first boot and never leave it; public keys come back into CUE
-(``envs.<env>.mesh.public_keys``). A peer whose key or endpoint is not known yet is left out
-of the others' configuration until it is.
+(``envs.<env>.mesh.public_keys``, via ``edgekit mesh import-keys``,
+`edgekit.cue.mesh_keys`). A peer whose key or endpoint is not known yet is left out of the
+others' configuration until it is.
 
 How the port is opened is the node's cloud adapter's (`Cloud.open_mesh`): a firewall of
 its own where a rule on the node's firewall would read the other servers' addresses while
@@ -28,6 +29,8 @@ from edgekit.constructs.node import VpsNode
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Output, stack_of
 from edgekit.core.errors import ConstructError
+from edgekit.core.stack import r2_endpoint
+from edgekit.cue.mesh_keys import object_key
 from edgekit.cue.model import Env, Service
 
 INTERFACE = "wg-edgekit"
@@ -195,6 +198,8 @@ class Mesh(Construct):
 
 
 PRIVATE_KEY_FILE = "/var/lib/edgekit/wireguard/private"
+PUBLISH_CREDENTIALS = "/run/keys/edgekit/vector.env"
+"""The log sink's write-only R2 keys (AWS_* lines, root 0400; nix/node.nix, ADR 0008)."""
 PG_PORT = 5432
 
 
@@ -202,6 +207,7 @@ def nixos_mesh(env: Env, services: Mapping[str, Service],
                private_address: str | None = None) -> dict[str, Any]:
     """``nix/mesh/<env>.json``: per mesh node, what ``nix/mesh.nix`` configures (interface,
     address, port, peers with known keys and endpoints, the key file made at first boot);
+    ``publish``: where the node PUTs its public key for ``edgekit mesh import-keys``;
     on the primary also Postgres' listen addresses (mesh + `private_address`, the provider's
     private address once imported) and its pg_hba (`mesh_hba`). ``primary`` is the
     address services use as PGHOST."""
@@ -216,7 +222,11 @@ def nixos_mesh(env: Env, services: Mapping[str, Service],
         entry: dict[str, Any] = {
             "node": name, "interface": INTERFACE, "address": f"{address}/{prefix}",
             "listenPort": plan.port, "privateKeyFile": PRIVATE_KEY_FILE,
-            "peers": peers_of(plan, name, endpoints), "postgres": None}
+            "peers": peers_of(plan, name, endpoints), "postgres": None,
+            "publish": {"endpoint": r2_endpoint(env.cloudflare.account_id),
+                        "bucket": env.cloudflare.logs_bucket,
+                        "key": object_key(env.name, name),
+                        "credentials": PUBLISH_CREDENTIALS}}
         if name == primary:
             listen = [address, *([private_address] if private_address else [])]
             entry["postgres"] = {"listen": listen, "port": PG_PORT,

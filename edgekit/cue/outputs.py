@@ -89,15 +89,22 @@ def import_outputs(root: Path, stack: str, text: str, envs: list[str]) -> Import
     target = cue_dir(root) / "outputs" / f"{stack}.cue"
     if not plain and not refused:
         return ImportResult(target, (), (), written=False)
-    source = render_cue(stack, plain)
+    written = write_vetted(root, f"{stack}.cue", render_cue(stack, plain))
+    return ImportResult(target, tuple(sorted(plain)), tuple(refused), written=written)
+
+
+def write_vetted(root: Path, name: str, source: str) -> bool:
+    """Write ``cue/outputs/<name>`` with `source` (formatted by ``cue fmt``) once ``cue vet``
+    accepts it on a copy of the module; atomically, and only when it differs. True when
+    written. A file CUE refuses raises (CueError) and changes nothing."""
+    target = cue_dir(root) / "outputs" / name
     with tempfile.TemporaryDirectory() as tmp:
         trial = Path(tmp) / "cue"
         shutil.copytree(cue_dir(root), trial, ignore=shutil.ignore_patterns("export"))
-        (trial / "outputs" / f"{stack}.cue").write_text(source)
         formatted = run_cue(["fmt", "-"], trial, stdin=source)
-        (trial / "outputs" / f"{stack}.cue").write_text(formatted)
+        (trial / "outputs" / name).write_text(formatted)
         run_cue(["vet", "-c", "./..."], trial)
     if target.is_file() and target.read_text() == formatted:
-        return ImportResult(target, tuple(sorted(plain)), tuple(refused), written=False)
+        return False
     write_atomic(target, formatted.encode())
-    return ImportResult(target, tuple(sorted(plain)), tuple(refused))
+    return True

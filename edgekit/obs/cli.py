@@ -131,18 +131,6 @@ def cmd_logs_tail(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_logs_mesh_keys(args: argparse.Namespace) -> int:
-    from edgekit.obs.mesh_keys import cue_snippet, published_keys
-
-    dest = _dest(args)
-    _warn_if_empty(dest)
-    keys, refused = published_keys(dest, args.stack)
-    for line in refused:
-        print(f"edgekit: ignored {line}", file=sys.stderr)
-    print(cue_snippet(args.stack, keys))
-    return EXIT_PROBLEMS if refused else EXIT_OK
-
-
 def _add_dest(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--dest", metavar="DIR",
                         help=f"local logs folder {what}")
@@ -151,7 +139,7 @@ def _add_dest(parser: argparse.ArgumentParser, what: str) -> None:
 def add_logs_parser(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
-    """Register ``logs sync|query|tail|mesh-keys`` on the main parser's subparsers."""
+    """Register ``logs sync|query|tail`` on the main parser's subparsers."""
     logs = subparsers.add_parser(
         "logs", help="sync service logs from R2 and query them with DuckDB",
         description="Services send OpenTelemetry logs to Vector on each node; Vector writes "
@@ -206,12 +194,4 @@ def add_logs_parser(
     t.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")
     _add_dest(t, "(default: .edgekit/logs, every synced stack)")
     t.set_defaults(func=cmd_logs_tail)
-    k = sub.add_parser(
-        "mesh-keys", help="the WireGuard public keys a stack's nodes published (ADR 0010)",
-        description="Print envs.<stack>.mesh.public_keys as CUE, from the newest "
-        "'edgekit-mesh-public-key' record each node of the stack sent through its logs "
-        "(run `edgekit logs sync --stack S` first). Paste it into cue/envs.cue and commit.")
-    k.add_argument("--stack", required=True, help="the stack, e.g. prod")
-    _add_dest(k, "(default: .edgekit/logs/<stack>)")
-    k.set_defaults(func=cmd_logs_mesh_keys)
     return logs

@@ -1,6 +1,6 @@
 """What every edgekit service shares: configuration from ``edgekit.json`` and the
-environment, the Postgres password, best-effort OpenTelemetry (OTLP/HTTP JSON to the node's
-Vector), a Postgres connection, and an HTTP server that traces and logs every request.
+environment, the Postgres password, best-effort OpenTelemetry (OTLP/HTTP protobuf to the
+node's Vector, encoded by ``otlp_proto``), a Postgres connection, and an HTTP server that traces and logs every request.
 
 A service (``services/<svc>/app.py``) subclasses `ServiceHandler`, implements ``route``
 and calls `serve`; its glued flake packages this module with it (``services/lib/flake.nix``),
@@ -38,6 +38,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from otlp_proto import CONTENT_TYPE, export_request
 
 SCOPE = "edgekit.service"
 
@@ -87,7 +89,7 @@ def pg_password() -> str | None:
     return None
 
 
-# ------------------------------------------------------------------ OTLP/HTTP JSON, best effort
+# ------------------------------------------------------------------ OTLP/HTTP, best effort
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -121,7 +123,7 @@ class Telemetry:
                  disabled: bool = False, capacity: int = 2048) -> None:
         self.endpoint = (endpoint or "").rstrip("/")
         self.enabled = bool(self.endpoint) and not disabled
-        self.resource = {"attributes": _attributes(resource)}
+        self.resource = _attributes(resource)
         self.delay = delay
         self.queue: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue(maxsize=capacity)
         self.dropped = 0
@@ -163,18 +165,10 @@ class Telemetry:
             record |= {"traceId": trace_id, "spanId": span_id}
         self._put("logs", record)
 
-    def _payload(self, kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        scope = {"name": SCOPE}
-        if kind == "traces":
-            return {"resourceSpans": [{"resource": self.resource,
-                                       "scopeSpans": [{"scope": scope, "spans": items}]}]}
-        return {"resourceLogs": [{"resource": self.resource,
-                                  "scopeLogs": [{"scope": scope, "logRecords": items}]}]}
-
     def _post(self, kind: str, items: list[dict[str, Any]]) -> None:
-        body = json.dumps(self._payload(kind, items)).encode()
+        body = export_request(kind, self.resource, {"name": SCOPE}, items)
         request = urllib.request.Request(f"{self.endpoint}/v1/{kind}", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": CONTENT_TYPE})
         with contextlib.suppress(Exception), urllib.request.urlopen(request, timeout=2) as reply:
             reply.read()
 
