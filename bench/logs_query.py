@@ -9,6 +9,11 @@ syncs them with edgekit.obs.sync, then runs the same queries through edgekit.obs
 `logs`, connection set up included) and with DuckDB reading the same local files directly.
 Prints MB/s and the view/direct ratio (best and median of --repeat interleaved runs after a
 warm-up; the best is the fair figure on a shared machine). A printout, not a timed test.
+
+Beside each sync figure it prints what bounds it on this machine: the server's raw GET (or
+LIST) throughput with a plain loop (presigned URLs over urllib3, no botocore, nothing
+written), and the CPU cost of inflating and of checking every line on one core; the syncs and
+the raw loops are interleaved --sync-repeat times (min and median).
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from typing import Any
 
 import duckdb
 import orjson
+import urllib3
 
 from edgekit.obs.contract import PATH_RE_SQL
+from edgekit.obs.fetch import GunzipCheck
 from edgekit.obs.query import log_files_glob, query, raw_scan_sql
 from edgekit.obs.sync import sync
 from edgekit.obs.testing import INSTALL_HINT, SeaweedS3, make_event, object_key, weed_binary
@@ -70,6 +77,58 @@ def generate(megabytes: float, seed: int = 11) -> tuple[dict[str, bytes], int]:
 
 
 Runner = Callable[[], list[tuple[Any, ...]]]
+
+
+def spread(values: list[float], unit: str) -> str:
+    return f"min {min(values):.3f} median {statistics.median(values):.3f} {unit}"
+
+
+def raw_get(client: Any, keys: list[str], threads: int = 8) -> float:
+    """Seconds to GET every key with a plain loop: presigned URLs, urllib3, bytes dropped."""
+    urls = [client.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": k})
+            for k in keys]
+    http = urllib3.PoolManager(maxsize=threads)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda url: http.request("GET", url, decode_content=False).data, urls))
+    return time.perf_counter() - started
+
+
+def raw_list(client: Any, prefix: str) -> tuple[float, int]:
+    """Seconds to list every key under `prefix` with a plain loop (1,000 keys a page)."""
+    http = urllib3.PoolManager()
+    started, count, token = time.perf_counter(), 0, None
+    while True:
+        params: dict[str, Any] = {"Bucket": BUCKET, "Prefix": prefix, "MaxKeys": 1000}
+        if token:
+            params["ContinuationToken"] = token
+        body = http.request("GET", client.generate_presigned_url(
+            "list_objects_v2", Params=params)).data
+        count += body.count(b"<Key>")
+        if b"<IsTruncated>true</IsTruncated>" not in body:
+            return time.perf_counter() - started, count
+        token = body.split(b"<NextContinuationToken>")[1].split(b"<")[0].decode()
+
+
+def cpu_bounds(objects: dict[str, bytes]) -> None:
+    """MB/s of gzip one core inflates, and inflates and checks (what a sync must do)."""
+    gz = sum(len(b) for b in objects.values()) / 1e6
+    import zlib
+
+    inflate, check = [], []
+    for _ in range(3):
+        started = time.process_time()
+        for body in objects.values():
+            zlib.decompressobj(31).decompress(body)
+        inflate.append(gz / (time.process_time() - started))
+        started = time.process_time()
+        for body in objects.values():
+            checker = GunzipCheck()
+            checker.feed(body)
+            assert checker.finish() is None
+        check.append(gz / (time.process_time() - started))
+    print(f"one CPU: inflate {max(inflate):.1f} MB/s gzip, inflate + check every line "
+          f"{max(check):.1f} MB/s gzip (best of 3, process CPU time)")
 
 
 def timed_interleaved(
@@ -118,10 +177,17 @@ def resync_bench(count: int) -> int:
                 profiler = cProfile.Profile()
                 profiler.runcall(sync, client, BUCKET, STACK, dest)
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
-            times = [sync(client, BUCKET, STACK, dest).seconds for _ in range(5)]
-            print(f"resync  best {min(times):.3f} s, median {statistics.median(times):.3f} s "
-                  f"for {count} objects already held (load average {os.getloadavg()[0]:.1f} "
-                  f"on {os.cpu_count()} CPUs)")
+            times, raw = [], []
+            for _ in range(7):
+                again = sync(client, BUCKET, STACK, dest)
+                assert again.held == count, again.summary()
+                times.append(again.seconds)
+                seconds, listed = raw_list(client, f"otel/{STACK}/")
+                assert listed == count, listed
+                raw.append(seconds)
+            print(f"resync  {spread(times, 's')} for {count} objects already held; the "
+                  f"server's raw LIST of them (plain loop) {spread(raw, 's')} (load average "
+                  f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
         finally:
             server.stop()
     return 0
@@ -132,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mb", nargs="?", type=float, default=50.0,
                         help="megabytes of NDJSON to generate (default 50)")
     parser.add_argument("--repeat", type=int, default=20, help="query runs after a warm-up")
+    parser.add_argument("--sync-repeat", type=int, default=5,
+                        help="syncs (each into an empty folder) interleaved with raw GET loops")
     parser.add_argument("--resync-objects", type=int, default=0, metavar="N",
                         help="also time a re-sync with nothing new over N small objects "
                         "(e.g. 10000), then exit")
@@ -147,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     gz_bytes = sum(len(b) for b in objects.values())
     print(f"generated {len(objects)} objects: {raw_bytes / 1e6:.1f} MB NDJSON, "
           f"{gz_bytes / 1e6:.1f} MB gzip, in {time.perf_counter() - t0:.1f}s")
+    cpu_bounds(objects)
 
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
         work = Path(tmp)
@@ -163,12 +232,16 @@ def main(argv: list[str] | None = None) -> int:
             up = time.perf_counter() - t0
             print(f"upload  {gz_bytes / 1e6 / up:8.1f} MB/s gzip   ({up:.2f}s, 8 threads)")
 
-            dest = work / "logs" / STACK
-            report = sync(client, BUCKET, STACK, dest)
-            assert report.ok and len(report.downloaded) == len(objects), report.summary()
-            s = report.seconds
-            print(f"sync    {gz_bytes / 1e6 / s:8.1f} MB/s gzip = {raw_bytes / 1e6 / s:.1f} MB/s "
-                  f"NDJSON ({s:.2f}s, {len(objects)} objects, validated, fsynced)")
+            rates, raws = [], []
+            for i in range(max(1, args.sync_repeat)):
+                dest = work / "logs" / f"run{i}"
+                report = sync(client, BUCKET, STACK, dest)
+                assert report.ok and len(report.downloaded) == len(objects), report.summary()
+                rates.append(gz_bytes / 1e6 / report.seconds)
+                raws.append(gz_bytes / 1e6 / raw_get(client, list(objects)))
+            print(f"sync    {spread(rates, 'MB/s gzip')} ({len(objects)} objects, every line "
+                  f"checked, fsynced); the server's raw GET (plain loop, 8 threads, nothing "
+                  f"written) {spread(raws, 'MB/s')} (load average {os.getloadavg()[0]:.1f})")
             again = sync(client, BUCKET, STACK, dest)
             print(f"resync  {again.seconds:8.2f} s for {again.held} objects already held")
         finally:

@@ -25,7 +25,7 @@ from edgekit.core.construct import Construct
 from edgekit.core.crossref import explain_foreign_reads, link, stack_order
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import ConstructError, Problem, SynthError
-from edgekit.core.refs import output_name
+from edgekit.core.refs import Known, output_name
 from edgekit.core.stack import Stack
 from edgekit.core.synth import (
     Check,
@@ -244,6 +244,8 @@ def _test_for(result: StackResult) -> dict[str, Any]:
                 mocked.setdefault(provider, {})[element.type] = defaults
     remote: dict[str, list[str]] = {}
     for ref in result.foreign:
+        if isinstance(ref, Known):  # a literal: nothing read from remote state
+            continue
         remote.setdefault(str(ref.stack), []).append(output_name(ref))
     remote = {k: sorted(set(v)) for k, v in remote.items()}
     encryption = result.stack.encryption

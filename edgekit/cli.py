@@ -220,6 +220,7 @@ def cmd_check_rules(args: argparse.Namespace) -> int:
 def cmd_outputs_import(args: argparse.Namespace) -> int:
     from edgekit.cue.model import Estate
     from edgekit.cue.outputs import MAX_INPUT_BYTES, import_outputs
+    from edgekit.ops.progress import Progress
 
     root = Path.cwd()
     if args.file in (None, "-"):
@@ -231,7 +232,9 @@ def cmd_outputs_import(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as err:
             raise UsageError(f"cannot read {args.file}: "
                              f"{getattr(err, 'strerror', None) or err}") from err
-    result = import_outputs(root, args.stack, text, Estate.env_names(root))
+    progress = Progress()  # per step with elapsed time on a terminal; quiet in CI
+    with progress.step(args.stack, "check outputs (cue vet)"):
+        result = import_outputs(root, args.stack, text, Estate.env_names(root))
     if not result.written:
         print(f"edgekit: nothing new to import for stack {args.stack!r}; "
               f"{_rel(result.path, root)} and every generated file left as they were",
@@ -242,8 +245,11 @@ def cmd_outputs_import(args: argparse.Namespace) -> int:
               "the repo (read it with `tofu output -raw` where it is needed)", file=sys.stderr)
     print(f"edgekit: imported {len(result.imported)} output(s) into "
           f"{_rel(result.path, root)}", file=sys.stderr)
-    refresh_cue(root)
-    for path in write_generated(root):
+    with progress.step(args.stack, "cue export"):
+        refresh_cue(root)
+    with progress.step(args.stack, "regenerate files"):
+        written = write_generated(root)
+    for path in written:
         print(f"edgekit: regenerated {_rel(path, root)}", file=sys.stderr)
     return EXIT_OK
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import attrs
+
 from edgekit import App
 from edgekit.constructs.account_stacks import BootstrapStack, ZoneStack
 from edgekit.cue.model import Estate
@@ -25,10 +27,15 @@ def make_app(outdir: str | os.PathLike[str] | None = None) -> App:
     ExampleStack(app, "example")
     estates = [Estate.load(ROOT, name, refresh=False) for name in ("prod", "staging")]
     bootstrap = BootstrapStack(app, "bootstrap", estates=estates)
+    # State in the bootstrap stack's bucket, the environments on the zone stack's zone:
+    # these references order the stacks bootstrap → zone → environments (ADR 0007, 0020).
+    estates = [_using(e, state_bucket=bootstrap.state_bucket) for e in estates]
     zone = ZoneStack(app, "zone", estates=estates)
-    zone.add_dependency(bootstrap)
-    for estate in estates:  # applied in this order (ADR 0007)
-        env = EstateStack(app, estate)
-        env.add_dependency(bootstrap)
-        env.add_dependency(zone)
+    for estate in estates:
+        EstateStack(app, _using(estate, zone_id=zone.zone_id))
     return app
+
+
+def _using(estate: Estate, **cloudflare: str) -> Estate:
+    side = attrs.evolve(estate.env.cloudflare, **cloudflare)
+    return attrs.evolve(estate, env=attrs.evolve(estate.env, cloudflare=side))

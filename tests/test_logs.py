@@ -535,27 +535,6 @@ def test_the_view_is_one_scan_reading_only_the_fields_used(tmp_path: Path) -> No
         assert unused not in scan, unused
 
 
-def test_progress_line_only_on_a_terminal() -> None:
-    import io
-
-    from edgekit.obs.sync import TerminalProgress
-
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    tty, pipe = Tty(), io.StringIO()
-    for stream in (tty, pipe):
-        progress = TerminalProgress(stream)
-        progress(0, 2, 0)
-        progress(1, 2, 1_500_000)
-        progress(2, 2, 3_000_000)
-    assert pipe.getvalue() == ""
-    text = tty.getvalue()
-    assert "\rsync: 1/2 objects, 1.5 MB" in text and "\rsync: 2/2 objects, 3.0 MB" in text
-    assert text.endswith("\n")
-
-
 @pytest.fixture(scope="module")
 def local_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The dataset written straight to disk as a sync leaves it (no server needed)."""

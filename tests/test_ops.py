@@ -1,6 +1,7 @@
-"""`edgekit plan | apply | drift | import` against the real `tofu`, the real random provider
-and OpenTofu's built-in `terraform_data`, with the S3 backend on a local SeaweedFS that
-checks signatures, and encrypted state read across stacks through real remote state."""
+"""`edgekit plan | apply | drift | import` against the real `tofu`, the real random and
+local providers and OpenTofu's built-in `terraform_data`, with the S3 backend on a local
+SeaweedFS that checks signatures, and encrypted state read across stacks through real
+remote state."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ def make_app(outdir=None):
     Resource(app_stack, "use", type="terraform_data",
              config={"input": [rid.attr("hex"), net.output("region")]})
     Output(app_stack, "seen", value=rid.attr("hex"))
+    if os.environ.get("OPS_FILE"):
+        Resource(net, "page", type="local_file",
+                 config={"filename": os.environ["OPS_FILE"], "content": "served v1\\n"})
     if os.environ.get("OPS_IMPORT"):
         Resource(net, "adopted", type="random_id", config={"byte_length": 4},
                  import_id=os.environ["OPS_IMPORT"])
@@ -73,7 +77,7 @@ def project(s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("EDGEKIT_TOFU", tofu_bin())
     monkeypatch.setenv("EDGEKIT_PLUGIN_DIR", plugin_dir())
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "TF_VAR_state_passphrase",
-                "NO_COLOR", "OPS_IMPORT"):
+                "NO_COLOR", "OPS_IMPORT", "OPS_FILE"):
         monkeypatch.delenv(key, raising=False)
     yield tmp_path
     sys.modules.pop(module, None)
@@ -258,6 +262,42 @@ def test_drift_sees_a_producer_changed_behind_the_consumers_back(
     code, out, _ = run(capsys, "drift", "app", "--env-file", "secrets.env")
     assert code == 2
     assert "app: 0 changed outside OpenTofu\n  outputs no longer current: seen" in out
+
+
+@pytest.mark.tools
+def test_drift_sees_a_local_file_edited_on_disk_out_of_band(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real resource changed outside OpenTofu: the `local` provider's refresh finds the
+    file's content no longer what it wrote and drops it from state; drift names it."""
+    page = project / "site" / "index.txt"
+    monkeypatch.setenv("OPS_FILE", str(page))
+    code, doc = plan_json(capsys, "net")
+    assert code == 2 and stack_of(doc, "net")["add"] == 3, doc
+    assert run(capsys, "apply", "net", "--env-file", "secrets.env")[0] == 0
+    assert page.read_text() == "served v1\n"
+    assert plan_json(capsys, "net")[0] == 0
+    code, out, _ = run(capsys, "drift", "net", "--json", "--env-file", "secrets.env")
+    assert code == 0 and stack_of(json.loads(out), "net")["status"] == "no-changes", out
+
+    page.write_text("edited by hand\n")  # out of band: not through OpenTofu
+    code, out, _ = run(capsys, "drift", "net", "--json", "--env-file", "secrets.env")
+    assert code == 2, out
+    net = stack_of(json.loads(out), "net")
+    assert net["status"] == "drift"
+    assert net["drifted"] == [{"address": "local_file.page", "drift": "deleted"}]
+    code, out, _ = run(capsys, "drift", "net", "--env-file", "secrets.env")
+    assert code == 2
+    assert "net: 1 changed outside OpenTofu\n  ~ local_file.page (deleted)" in out
+    # drift only reports: the state and the file stay as they were
+    assert page.read_text() == "edited by hand\n"
+    # plan and apply put the file back
+    code, doc = plan_json(capsys, "net")
+    assert code == 2 and stack_of(doc, "net")["add"] == 1, doc
+    assert run(capsys, "apply", "net", "--env-file", "secrets.env")[0] == 0
+    assert page.read_text() == "served v1\n"
+    code, out, _ = run(capsys, "drift", "net", "--json", "--env-file", "secrets.env")
+    assert code == 0, out
 
 
 @pytest.mark.tools

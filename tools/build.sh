@@ -51,7 +51,7 @@ tools() {
   printf 'module\tbin/cue\t%s\t%s\t%s\t%s\t\t\n' "$CUE_VERSION" "$CUE_MODULE/cmd/cue" \
     "$CUE_MODULE" "v$CUE_VERSION"
   local src mod ver rel sha replace
-  while read -r src mod ver rel; do
+  while read -r src mod ver rel _sum; do
     [[ -z "$src" ]] && continue
     printf 'module\t%s\t%s\t%s\t%s\t%s\t\t\n' "$(plugin_path "$src" "$rel")" "$rel" "$mod" "$mod" "$ver"
   done <<<"$PROVIDERS"
@@ -136,6 +136,14 @@ from_bundle() {
   log "installed $(basename "$out") from the bundle (sha256 verified)"
 }
 
+# module_hash MODULE VERSION: the go.sum h1: hash versions.env pins for MODULE@VERSION.
+module_hash() {
+  local src mod ver rel sum
+  while read -r src mod ver rel sum; do
+    [[ "$mod" == "$1" && "$ver" == "$2" ]] && { printf '%s' "${sum:-}"; return; }
+  done <<<"$PROVIDERS"
+}
+
 # build_module OUT PKG MODULE VERSION [REPLACE] [LDFLAGS]
 # Builds PKG from MODULE@VERSION inside a throwaway wrapper module so that a replace
 # directive can be repeated (go install ignores/refuses them).
@@ -150,6 +158,15 @@ build_module() {
       go mod edit -replace "$replace"
     fi
     go get "$module@$version" >/dev/null
+    local pinned got
+    pinned="$(module_hash "$module" "$version")"
+    if [[ -n "$pinned" ]]; then
+      got="$(awk -v m="$module" -v v="$version" '$1 == m && $2 == v { print $3 }' go.sum)"
+      if [[ "$got" != "$pinned" ]]; then
+        log "REFUSED $module@$version: module hash ${got:-missing}, versions.env pins $pinned"
+        exit 1
+      fi
+    fi
     go build -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"
   ); then
     rm -rf "$work" "$out.tmp"

@@ -8,7 +8,9 @@
     zone        what the Cloudflare zone has once (`EdgeSecurity`: entrypoint rulesets and
                 zone settings), covering every environment's hostnames; state in R2.
 
-Applied in this order, before the environments: bootstrap → zone → prod, staging.
+Applied in this order, before the environments: bootstrap → zone → prod, staging. The
+order comes from references (ADR 0020): the other stacks keep their state in
+``bootstrap.state_bucket`` and the environments use ``zone.zone_id``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class BootstrapStack(Stack):
             lifecycle={"prevent_destroy": True})
         Output(self, "state_bucket", value=self.bucket.attr("name"),
                description="The R2 bucket holding every other stack's state.")
+        self.state_bucket = self.known(bucket)
+        """The bucket's name for the other stacks' state: a dependency on this stack."""
 
 
 class ZoneStack(Stack):
@@ -68,3 +72,5 @@ class ZoneStack(Stack):
                                                   bucket=first.state_bucket))
         cloudflare_provider(self)
         self.security = EdgeSecurity(self, "security", estates=estates)
+        self.zone_id = self.known(first.zone_id)
+        """The zone this stack secures, for the environments on it: a dependency on it."""

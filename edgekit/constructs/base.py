@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from edgekit.constructs.catalog import CatalogError
 from edgekit.core.construct import Construct
+from edgekit.core.elements import DataSource, Resource
 from edgekit.core.errors import ConstructError
 from edgekit.schema.props import structure
 
@@ -58,3 +59,62 @@ def check_cidrs(construct: Construct, name: str, cidrs: Iterable[str]) -> None:
                            f" @ $.{name}[{index}]")
     if bad:
         raise ConstructError(f"[{construct.node.path}] {name}: " + "; ".join(bad))
+
+
+DEFAULT_CHILD_IDS = ("Resource", "Default")
+"""The id of a construct's main resource (its `VpsNode` server, a `Firewall`'s firewall)."""
+
+
+def adopt(construct: Construct, import_ids: Mapping[str, str]) -> None:
+    """Adopt objects that already exist into the resources below `construct`: synth emits
+    an OpenTofu ``import`` block for each (as ``Resource(..., import_id=...)`` does), so
+    the next apply takes them over instead of creating them. Works for every construct
+    without it knowing: call it after the construct is built.
+
+    Each key names one resource below `construct`: its path relative to `construct`
+    (``""`` for the construct's own main resource, ``"firewall"`` for a child construct's
+    main resource, ``"firewall/Resource"`` in full), or its address
+    (``hcloud_server.edge_1``, as `edgekit plan` prints it). Each value is the provider's
+    import id (``edgekit import --type T --id ID`` checks one).
+
+    >>> from edgekit import App, LocalState, Stack, VpsNode
+    >>> stack = Stack(App(), "prod", state=LocalState())
+    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    >>> adopt(node, {"": "4711", "firewall": "815"})
+    >>> [r.import_id for r in node.node.walk() if isinstance(r, Resource)]
+    ['815', '4711']
+    """
+    chosen = {key: _resource_at(construct, key) for key in import_ids}
+    for key, resource in chosen.items():
+        value = import_ids[key]
+        where = f"[{resource.node.path}] ({resource.address})"
+        if isinstance(resource, DataSource):
+            raise ConstructError(f"{where} a data source cannot be imported; adopt names "
+                                 "resources only")
+        if not isinstance(value, str) or not value:
+            raise ConstructError(f"{where} the import id must be a non-empty string, got "
+                                 f"{value!r} @ import_ids[{key!r}]")
+        if resource.import_id not in (None, value):
+            raise ConstructError(f"{where} already imports {resource.import_id!r}; "
+                                 f"cannot also import {value!r}")
+    for key, resource in chosen.items():  # all checked first: nothing half adopted
+        resource.import_id = import_ids[key]
+
+
+def _resource_at(construct: Construct, key: str) -> Resource:
+    base = construct.node.path
+    below = [c for c in construct.node.walk() if isinstance(c, Resource)]
+    if "." in key:
+        found = [r for r in below if r.address == key]
+    else:
+        target = f"{base}/{key}" if key else base
+        found = [r for r in below if r.node.path == target]
+        if not found:
+            found = [r for r in below if r.node.path in
+                     {f"{target}/{child}" for child in DEFAULT_CHILD_IDS}]
+    if len(found) == 1:
+        return found[0]
+    known = ", ".join(f"{r.node.path[len(base) + 1:]} ({r.address})"
+                      for r in below) or "none"
+    raise ConstructError(f"[{base}] adopt: no resource {key!r} below it; its resources: "
+                         f"{known}")

@@ -13,6 +13,9 @@ stack, it became ``${data.terraform_remote_state.<producer>.outputs.<name>}``
   unless the reference was to one of its outputs (``producer.output("x")``);
 * the consumer depends on the producer (``manifest.json`` ``dependencies``); a cycle
   is a problem naming the stacks; `stack_order` sorts stacks so producers come first.
+
+A `Known` value (``other.known("name")``: known at synth time) is already the literal in
+the consumer's document and in its state settings; it only adds the dependency (ADR 0020).
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from edgekit.core.errors import Problem
-from edgekit.core.refs import REMOTE_STATE, Ref, output_name, remote_expression
+from edgekit.core.refs import REMOTE_STATE, Known, Ref, output_name, remote_expression
 from edgekit.core.synth import StackResult
 
 Sensitive = Callable[[str, str], bool]
@@ -49,8 +54,16 @@ def link(
             else:
                 deps[name].add(other)
         seen: set[tuple[str, str]] = set()
-        for ref in result.foreign:
+        for ref in [*result.foreign, *_known_in_state(result)]:
             assert ref.stack is not None
+            if isinstance(ref, Known):
+                if ref.stack in results:
+                    deps[name].add(ref.stack)
+                else:
+                    problems.append(Problem(path=result.stack.node.path, message=(
+                        f"uses {str(ref)!r} of stack {ref.stack!r}, which is not in the app "
+                        f"(stacks: {', '.join(sorted(results))})")))
+                continue
             key = (ref.stack, output_name(ref))
             if key in seen:
                 continue
@@ -72,6 +85,13 @@ def link(
             deps[name].add(producer.stack.name)
     problems.extend(_cycle_problems(deps))
     return {name: sorted(d) for name, d in deps.items()}, problems
+
+
+def _known_in_state(result: StackResult) -> list[Known]:
+    """`Known` values of other stacks in a stack's state settings (e.g. the bucket)."""
+    state = result.stack.state
+    values = [getattr(state, field.name) for field in attrs.fields(type(state))]
+    return [v for v in values if type(v) is Known and v.stack != result.stack.name]
 
 
 def _mark_sensitive(value: Any, expression: str) -> Any:

@@ -24,6 +24,24 @@ _OPENING = re.compile(r"[$%]\{")
 _FOR_NAMES = re.compile(rf"\bfor\s+({_IDENT})(?:\s*,\s*({_IDENT}))?\s+in\b")
 
 
+class Known(str):
+    """A value another stack establishes that is known at synth time (a bucket name, a
+    zone id): written as the plain literal wherever it is used, and still a dependency on
+    that stack in ``manifest.json`` (ADR 0020). Made by `Stack.known`. It is a `str`, so
+    it goes wherever the literal would; a string built from it (an f-string, ``+``)
+    is a new plain string and no longer carries the stack."""
+
+    stack: str
+
+    def __new__(cls, value: str, stack: str) -> Known:
+        known = super().__new__(cls, value)
+        known.stack = stack
+        return known
+
+    def __reduce__(self) -> tuple[type[Known], tuple[str, str]]:
+        return Known, (str(self), self.stack)
+
+
 @attrs.frozen
 class Ref:
     """A reference to an element's address, optionally into one of its attributes.

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from edgekit.core.construct import Construct
-from edgekit.core.refs import Ref, remote_expression, template_addresses
+from edgekit.core.refs import Known, Ref, remote_expression, template_addresses
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -32,19 +32,20 @@ class RenderError(Exception):
 
 
 _NO_NAMES: frozenset[str] = frozenset()
-_CROSS: ContextVar[tuple[str, list[Ref]] | None] = ContextVar("edgekit_cross", default=None)
+_CROSS: ContextVar[tuple[str, list[Ref | Known]] | None] = ContextVar("edgekit_cross", default=None)
 """While a stack renders: its name, and where Refs to other stacks' elements go."""
 
 
 def render(value: Any, reads: set[str], home: str | None = None,
-           foreign: list[Ref] | None = None) -> Any:
+           foreign: list[Ref | Known] | None = None) -> Any:
     """Plain JSON data for `value`; every address it reads is added to `reads`.
 
     Copy on write: a dict or list that holds only plain data is returned as it is, so
     a body shares what it does not change with the element's configuration (the
     document is read, never mutated: overrides copy the containers they change).
     A `Ref` to an element of another stack than `home` is added to `foreign` and
-    rendered as a read of that stack's remote state (``edgekit.core.crossref``).
+    rendered as a read of that stack's remote state (``edgekit.core.crossref``); a
+    `Known` value of another stack is written as its literal and added to `foreign`.
     Raises `RenderError` with the pointer of the first value JSON cannot hold.
     """
     if home is None:
@@ -101,6 +102,11 @@ def _render(value: Any, reads: set[str], names: frozenset[str]) -> Any:
             raise RenderError("$", f"{value.address} is an output of this stack; read an "
                               "output only from another stack")
         reads.add(value.address)
+        return str(value)
+    if kind is Known:
+        cross = _CROSS.get()
+        if cross is not None and value.stack != cross[0]:
+            cross[1].append(value)
         return str(value)
     if value is None or kind in _SCALARS:
         if kind is float and value != value:

@@ -13,7 +13,7 @@ import attrs
 
 from edgekit.core.construct import Construct
 from edgekit.core.overrides import split_path
-from edgekit.core.refs import Ref
+from edgekit.core.refs import Known, Ref
 
 TOFU_REQUIRED_VERSION = ">= 1.10.0"
 """`use_lockfile` on the S3 backend needs OpenTofu 1.10."""
@@ -166,6 +166,11 @@ class Stack(Construct):
         if not name.isidentifier():
             raise ValueError(f"[{self.node.path}] invalid output name {name!r}")
         return Ref(f"output.{name}", (), self.name)
+
+    def known(self, value: str) -> Known:
+        """`value` (a name or id this stack establishes, known at synth time) as used by
+        other stacks: written there as the literal, and a dependency on this stack."""
+        return Known(value, self.name)
 
     def add_dependency(self, other: Stack) -> None:
         """`other` must be applied before this stack, though nothing is read from it

@@ -20,7 +20,7 @@ from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Element, Module, Provider, Resource
 from edgekit.core.errors import Problem
 from edgekit.core.overrides import apply_override
-from edgekit.core.refs import Ref
+from edgekit.core.refs import Known, Ref
 from edgekit.core.render import RenderError, find_reads, render
 from edgekit.core.stack import Stack
 from edgekit.core.version import edgekit_version
@@ -51,8 +51,9 @@ class StackResult:
     providers: list[str]
     problems: list[Problem]
     warnings: list[Problem] = attrs.field(factory=list)
-    foreign: list[Ref] = attrs.field(factory=list)
-    """References to elements of other stacks (read through their remote state)."""
+    foreign: list[Ref | Known] = attrs.field(factory=list)
+    """References to elements of other stacks (read through their remote state), and
+    `Known` values of other stacks (written as literals; dependencies only)."""
 
 
 def run_aspects(root: Construct) -> None:
@@ -113,7 +114,7 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     used_providers: set[str] = set()
     provider_configs: set[str] = set()
     moved: list[dict[str, str]] = []
-    foreign: list[Ref] = []
+    foreign: list[Ref | Known] = []
     imports: list[dict[str, str]] = []
 
     constructs = list(stack.node.walk())

@@ -77,11 +77,13 @@ def resolve_sink(args: argparse.Namespace, root: Path) -> tuple[str, str | None]
 
 
 def cmd_logs_sync(args: argparse.Namespace) -> int:
-    from edgekit.obs.sync import TerminalProgress, make_client, sync
+    from edgekit.obs.sync import make_client, sync
+    from edgekit.ops.progress import Progress
 
     bucket, endpoint = resolve_sink(args, Path.cwd())
     client = make_client(endpoint_url=endpoint, profile=args.profile)
-    report = sync(client, bucket, args.stack, _dest(args), progress=TerminalProgress())
+    with Progress().counting(args.stack, "logs sync") as progress:
+        report = sync(client, bucket, args.stack, _dest(args), progress=progress)
     print(report.summary())
     if report.listed == 0:
         from edgekit.obs.sync import other_prefixes

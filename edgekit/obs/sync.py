@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -274,30 +273,6 @@ def files_under(dest: Path, prefix: str) -> set[str]:
     return found
 
 
-# -- progress ---------------------------------------------------------------------------------
-
-
-class TerminalProgress:
-    """A one-line ``objects done/total, MB`` counter on a terminal; silent otherwise."""
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty()
-        self.started = time.monotonic()
-
-    def __call__(self, done: int, total: int, nbytes: int) -> None:
-        if not self.enabled:
-            return
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        mb = nbytes / 1e6
-        self.stream.write(
-            f"\rsync: {done}/{total} objects, {mb:.1f} MB ({mb / elapsed:.1f} MB/s)\x1b[K"
-        )
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
 # -- sync -------------------------------------------------------------------------------------
 
 
@@ -330,7 +305,12 @@ def sync(
     state = SyncState(dest)
     present = files_under(dest, prefix) if state.held else set()
     todo: list[Listed] = []
+    held = state.held
     for item in listed:
+        # Held at this ETag with its file in place: its key was checked when it was recorded.
+        if held.get(item.key) == item.etag and item.key in present:
+            report.held += 1
+            continue
         parsed = parse_key(item.key)
         if parsed is None or parsed.stack != stack or not item.key.endswith(OBJECT_SUFFIX):
             report.skipped.append(

@@ -13,6 +13,8 @@ PINS: dict[str, ProviderPin] = {
     for pin in (
         ProviderPin(name="hcloud", source="hetznercloud/hcloud", version="1.68.0"),
         ProviderPin(name="random", source="hashicorp/random", version="3.9.0"),
+        # Only for stacks that are really applied on this machine (tests, local files).
+        ProviderPin(name="local", source="hashicorp/local", version="2.9.0"),
         ProviderPin(name="cloudflare", source="cloudflare/cloudflare", version="5.24.0"),
         # The module proxy refuses these three: tools/build.sh builds them from the
         # source tarballs in EDGEKIT_GO_SRC (or installs them from the tool bundle).
