@@ -13,30 +13,31 @@ stack has a problem) write everything at once.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from edgekit.core.construct import Construct
+from edgekit.core.construct import Construct, TestAssertion
 from edgekit.core.crossref import explain_foreign_reads, link, stack_order
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import ConstructError, Problem, SynthError
+from edgekit.core.gcpause import gc_paused
 from edgekit.core.refs import Known, output_name
 from edgekit.core.stack import Stack
 from edgekit.core.synth import (
     Check,
     StackResult,
-    gc_paused,
     provider_name,
     run_aspects,
     synth_stack,
 )
 from edgekit.core.tftest import test_document
-from edgekit.core.writer import dump_json, write_tree
+from edgekit.core.writer import LazyFiles, LazyList, dump_json, json_chunks, write_tree
 from edgekit.providers.pins import MOCK_DEFAULTS, MOCK_TYPE_DEFAULTS, PINS
 
 MANIFEST_VERSION = "0.21.0"
@@ -145,12 +146,13 @@ class App(Construct):
 
     def synth_files(self, only: Sequence[str] | None = None) -> dict[str, bytes]:
         """Every output file (relative path → bytes) of the chosen stacks and the manifest."""
-        return self._files(self.synth_results(only), self._kept(only))
+        return dict(self._files(self.synth_results(only), self._kept(only)))
 
     def prepare(self, only: Sequence[str] | None = None
-                ) -> tuple[SynthReport, dict[str, bytes], dict[str, Path]]:
+                ) -> tuple[SynthReport, LazyFiles, dict[str, Path]]:
         """Synthesize without writing: the report, every output file (relative path →
-        bytes) and the folders of stacks not synthesized this time, to carry over."""
+        bytes, each rendered when read: every check has passed already) and the folders of
+        stacks not synthesized this time, to carry over."""
         results = self.synth_results(only)
         kept = self._kept(only)
         files = self._files(results, kept)
@@ -183,19 +185,20 @@ class App(Construct):
                 kept[stack.name] = folder
         return kept
 
-    def _files(self, results: list[StackResult], kept: dict[str, Path]) -> dict[str, bytes]:
-        files: dict[str, bytes] = {}
+    def _files(self, results: list[StackResult], kept: dict[str, Path]) -> LazyFiles:
+        files = LazyFiles()
         for result in results:
             folder = f"stacks/{result.stack.name}"
-            files[f"{folder}/{STACK_FILE}"] = dump_json(result.document)
-            files[f"{folder}/{TEST_FILE}"] = dump_json(_test_for(result))
+            files.add(f"{folder}/{STACK_FILE}", functools.partial(json_chunks,
+                                                                  result.document))
+            files.add(f"{folder}/{TEST_FILE}", functools.partial(_test_chunks, result))
             for name, data in sorted(result.stack.files.items()):
-                files[f"{folder}/{name}"] = dump_json(data)
+                files.add(f"{folder}/{name}", functools.partial(dump_json, data))
             for path, blob in sorted(result.stack.assets.items()):
-                files[f"{folder}/{path}"] = blob
+                files.add(f"{folder}/{path}", blob)
         names = sorted({r.stack.name for r in results} | set(kept))
         warnings = {r.stack.name: r.warnings for r in results}
-        files["manifest.json"] = dump_json(self._manifest(names, warnings))
+        files.add("manifest.json", dump_json(self._manifest(names, warnings)))
         return files
 
     def _manifest(self, names: list[str],
@@ -229,14 +232,22 @@ def _schema_sensitive(resource_type: str, attribute: str) -> bool:
     return bool((block or {}).get("attributes", {}).get(attribute, {}).get("sensitive", False))
 
 
+def _test_chunks(result: StackResult) -> Iterator[bytes]:
+    """The test file in pieces (its ``assert`` blocks a batch at a time)."""
+    return json_chunks(_test_for(result), depth=3)
+
+
 def _test_for(result: StackResult) -> dict[str, Any]:
     aliases: dict[str, list[str]] = {}
     mocked: dict[str, dict[str, dict[str, Any]]] = {}
+    seen: set[str] = set()
     for item in result.rendered:
         element = item.element
         if isinstance(element, Provider) and element.alias:
             aliases.setdefault(element.type, []).append(element.alias)
-        if isinstance(element, Resource) and not isinstance(element, DataSource):
+        if isinstance(element, Resource) and not isinstance(element, DataSource) \
+                and element.type not in seen:  # the defaults are per type
+            seen.add(element.type)
             provider = provider_name(element.type)
             defaults = {**MOCK_DEFAULTS.get(provider, {}),
                         **MOCK_TYPE_DEFAULTS.get(element.type, {})}
@@ -262,5 +273,5 @@ def _test_for(result: StackResult) -> dict[str, Any]:
         passphrase_variable=encryption.passphrase_variable if encryption else None,
         mock_resources=mocked,
         remote_states=remote,
-        assertions=[a.block() for a in assertions],
+        assertions=LazyList(assertions, TestAssertion.block),  # made while written
     )

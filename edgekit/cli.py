@@ -261,7 +261,29 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def build_parser() -> argparse.ArgumentParser:
+CORE_COMMANDS = frozenset({"synth", "bootstrap", "stacks", "cue", "generate", "check",
+                           "outputs"})
+"""Commands defined here: for these the commands of other modules (ops, logs, mesh, pg)
+are neither imported nor registered."""
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command word of a command line (the first argument that is not an option or
+    the value of ``--app``), or None."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--app":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; for a `command` defined in this module only what it needs
+    (importing and registering the ops, logs, mesh and pg commands costs a synth ~10 ms)."""
     from edgekit import __version__
 
     parser = argparse.ArgumentParser(
@@ -344,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default) for standard input")
     imp.set_defaults(func=cmd_outputs_import)
 
+    if command in CORE_COMMANDS:
+        return parser
     from edgekit.obs.cli import add_logs_parser  # boto3/duckdb load only when logs run
     from edgekit.ops.cli import add_ops_parsers  # plan, apply, drift, import, graph
 
@@ -360,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(command_of(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as done:  # argparse refused the command line

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.cli import main
+from edgekit.cli import build_parser, command_of, main
 from tests.conftest import ROOT
 
 
@@ -55,6 +55,23 @@ def test_help_explains_the_commands() -> None:
                             capture_output=True, text=True, cwd=ROOT, check=True)
     assert "Nothing is written if any stack has a problem" in result.stdout
     assert "--no-schema-check" in result.stdout
+
+
+def test_core_commands_start_without_the_ops_logs_and_pg_commands() -> None:
+    """`edgekit synth` (and the other commands of cli.py) neither import nor register the
+    ops, logs, mesh and pg commands; the full command line still lists all of them."""
+    assert [command_of(a) for a in (["synth"], ["--app", "stacks", "check", "--list"],
+                                    ["--app=x", "plan", "prod"], ["--version"], [])] == \
+        ["synth", "check", "plan", None, None]
+    probe = ("import sys; from edgekit.cli import build_parser; build_parser('synth'); "
+             "print(sorted(m for m in sys.modules if m.split('.')[1:2] in "
+             "(['ops'], ['obs'], ['pg']) or m == 'edgekit.cue.mesh_cli'))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=ROOT, check=True).stdout.strip()
+    assert loaded == "[]"
+    full = build_parser().format_help()
+    assert all(name in full for name in ("synth", "plan", "logs", "mesh", "pg", "graph"))
+    assert "logs" not in build_parser("synth").format_help()
 
 
 def test_cdktf_entry_point_writes_the_same_bytes(tmp_path: Path, project_copy: Path) -> None:

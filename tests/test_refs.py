@@ -6,7 +6,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgekit import Ref
-from edgekit.core.refs import interpolations, referenced_addresses
+from edgekit.core.refs import (
+    _scanned_addresses,
+    interpolations,
+    referenced_addresses,
+    template_addresses,
+)
 
 IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True)
 
@@ -56,3 +61,25 @@ def test_any_ref_round_trips_through_its_rendering(kind: str, name: str, attrs: 
 def test_templates_nested_in_string_literals_are_scanned() -> None:
     expr = 'base64encode("#cloud-config\\n${jsonencode(local.cloud)}")'
     assert list(referenced_addresses(expr)) == ["local.cloud"]
+
+
+_TRAVERSALS = st.builds(lambda parts: ".".join(parts),
+                        st.lists(st.sampled_from(["var", "data", "local", "module", "each",
+                                                  "count", "x", "a-b", "hcloud_server",
+                                                  "node_1", "id"]), min_size=1, max_size=4))
+_FRAGMENTS = st.one_of(
+    st.sampled_from(["", "plain ", ".cfargotunnel.com", "100%", "$", "$$", "{", "}", '"',
+                     " ", "(", ")", "f(", "a.b", "[0]"]),
+    _TRAVERSALS.map(lambda t: "${" + t + "}"),
+    _TRAVERSALS.map(lambda t: "${sensitive(" + t + ")}"),
+    _TRAVERSALS.map(lambda t: "$${" + t + "}"),
+)
+
+
+@given(st.lists(_FRAGMENTS, max_size=5).map("".join),
+       st.frozensets(st.sampled_from(["x", "node_1", "var"]), max_size=2))
+def test_the_fast_path_for_one_interpolation_finds_what_the_scan_finds(
+        text: str, names: frozenset[str]) -> None:
+    """A template with one plain ``${a.b}`` / ``${f(a.b)}`` skips the scanner; for any
+    text (escapes, stray braces, several templates, local names) both say the same."""
+    assert list(template_addresses(text, names)) == list(_scanned_addresses(text, names))

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import threading
+import unittest.mock
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgekit import App, LocalState, OutputError, Resource, Stack, SynthError
-from edgekit.core import files
-from edgekit.core.writer import write_tree
+from edgekit.core import files, writer
+from edgekit.core.writer import LazyList, dump_json, json_chunks, write_tree
 
 
 def snapshot_tree(root: Path) -> dict[str, bytes]:
@@ -190,3 +194,54 @@ def test_write_atomic_names_the_path_and_the_reason(tmp_path: Path) -> None:
                        "is a file|cannot write .*file/sub/x.json"):
         files.write_atomic(blocker / "sub" / "x.json", b"{}")
     assert blocker.read_text() == "x"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**62), 2**62)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=5),
+    max_leaves=40)
+
+
+@settings(max_examples=300)
+@given(_JSON, st.integers(min_value=0, max_value=5))
+def test_json_in_pieces_is_byte_identical_to_one_dump(value: Any, depth: int) -> None:
+    """The streamed writer opens objects and arrays itself down to `depth` and dumps the
+    rest value by value: the bytes are exactly the one-call canonical dump (key order,
+    indentation below the opened levels, empty objects and arrays, non-ASCII keys), also
+    when what is below them is written a batch of items at a time."""
+    pieces = list(json_chunks(value, depth))
+    assert b"".join(pieces) == dump_json(value)
+    if depth and isinstance(value, dict | list) and len(value) > 1:
+        assert len(pieces) > 2  # really in pieces, not one dump
+    with unittest.mock.patch.object(writer, "BATCH", 2):  # large values: batch by batch
+        assert b"".join(json_chunks(value, depth)) == dump_json(value)
+
+
+def test_lazy_files_are_made_only_when_written_and_lazy_lists_one_item_at_a_time(
+        tmp_path: Path) -> None:
+    made: list[str] = []
+
+    def block(n: int) -> dict[str, int]:
+        made.append(f"item {n}")
+        return {"n": n}
+
+    lazy = files.LazyFiles()
+    lazy.add("a.json", lambda: json_chunks({"items": LazyList([1, 2], block)}, depth=2))
+    lazy.add("b.json", b"{}\n")
+    assert made == [] and len(lazy) == 2 and sorted(lazy) == ["a.json", "b.json"]
+    write_tree(tmp_path / "out", lazy)
+    assert made == ["item 1", "item 2"]
+    expected = dump_json({"items": [{"n": 1}, {"n": 2}]})
+    assert (tmp_path / "out" / "a.json").read_bytes() == expected == lazy["a.json"]
+    assert (tmp_path / "out" / "b.json").read_bytes() == b"{}\n"
+    made.clear()
+    many = LazyList(list(range(600)), block)  # below the opened levels: batch by batch
+    pieces = json_chunks({"run": {"assert": many, "x": 1}}, depth=2)
+    first = next(pieces)
+    assert made == []
+    rest = b"".join(pieces)
+    assert first + rest == dump_json({"run": {"assert": [{"n": n} for n in range(600)],
+                                              "x": 1}})
+    assert len(made) == 600

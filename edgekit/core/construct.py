@@ -10,7 +10,7 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import attrs
 
@@ -89,9 +89,9 @@ class Node:
         self._children: dict[str, Construct] = _NO_CHILDREN
         self._validations: list[Validation] | None = None
         self._aspects: list[Aspect] | None = None
-        self._assertions: list[TestAssertion] | None = None
+        self._assertions: tuple[TestAssertion, ...] = ()  # most have one: a tuple is smaller
         self._renamed_from: str | None = None
-        self._suppressions: dict[str, str] = {}
+        self._suppressions: dict[str, str] | None = None
         if scope is None:
             self._path = ""
         else:
@@ -177,14 +177,12 @@ class Node:
         if not re.fullmatch(r"[a-z][a-z0-9-]*", name):
             raise ConstructError(f"[{self._path}] assertion name {name!r}: expected "
                                  "lowercase letters, digits and '-'")
-        if self._assertions is None:
-            self._assertions = []
-        self._assertions.append(TestAssertion(name=name, path=self._path,
-                                              condition=condition, message=message))
+        self._assertions = (*self._assertions, TestAssertion(
+            name=name, path=self._path, condition=condition, message=message))
 
     @property
     def assertions(self) -> tuple[TestAssertion, ...]:
-        return tuple(self._assertions or ())
+        return self._assertions
 
     def renamed_from(self, old_id: str) -> None:
         """Say this construct used to be called `old_id`.
@@ -209,12 +207,14 @@ class Node:
         if not isinstance(reason, str) or not reason.strip():
             raise ConstructError(f"[{self._path or '<root>'}] suppress({rule!r}) needs a "
                                  "reason: say why the finding is acceptable here")
+        if self._suppressions is None:
+            self._suppressions = {}
         self._suppressions[rule] = reason.strip()
 
     @property
     def suppressions(self) -> dict[str, str]:
         """Rule id → reason, for this construct only (not its ancestors)."""
-        return dict(self._suppressions)
+        return dict(self._suppressions or {})
 
     @property
     def old_id(self) -> str | None:
@@ -240,6 +240,8 @@ class Construct:
 
     __slots__ = ("__weakref__", "node")
     node: Node
+    is_stack: ClassVar[bool] = False
+    """True for a `Stack` (a class attribute: finding a construct's stack asks every scope)."""
 
     def __init__(self, scope: Construct | None, id: str) -> None:
         if scope is not None:

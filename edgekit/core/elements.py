@@ -25,7 +25,7 @@ def stack_of(construct: Construct) -> Construct:
     """The nearest enclosing stack; elements must live inside one."""
     current: Construct | None = construct
     while current is not None:
-        if getattr(current, "is_stack", False):
+        if current.is_stack:
             return current
         current = current.node.scope
     raise ConstructError(f"[{construct.node.path}] elements must be created inside a Stack")

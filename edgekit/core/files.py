@@ -18,17 +18,21 @@ Errors are `OutputError`s naming the path and what to do, never a bare errno.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
+import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from edgekit.core.errors import OutputError
+from edgekit.core.gcpause import gc_paused
+
+if TYPE_CHECKING:
+    import ctypes
 
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
@@ -81,15 +85,26 @@ def publish(tmp: Path, path: Path) -> None:
         raise OutputError(describe(err, path)) from err
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library the interpreter runs with: its symbols are the process's own, so no
+    search (`ctypes.util.find_library` runs ``ldconfig -p``, slower than a whole synth).
+    ctypes is imported here, when a folder is first swapped, not with edgekit."""
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False if unsupported."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
+    renameat2 = getattr(_libc(), "renameat2", None)
     if renameat2 is None:
         return False
     result = renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
     if result == 0:
         return True
+    import ctypes
+
     code = ctypes.get_errno()
     if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
         return False
@@ -127,6 +142,42 @@ def swap_in(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+class LazyFiles(Mapping[str, bytes]):
+    """Relative path → bytes, each file rendered from its maker only when it is read and
+    not kept: a folder of large files is staged one file (one piece) at a time.
+
+    A file is given as its bytes or as a maker returning its bytes or its pieces in order
+    (`chunks` hands them to the writer as they come; reading it through the mapping joins
+    them).
+    """
+
+    def __init__(self) -> None:
+        self._makers: dict[str, bytes | Callable[[], bytes | Iterable[bytes]]] = {}
+
+    def add(self, rel: str, made: bytes | Callable[[], bytes | Iterable[bytes]]) -> None:
+        self._makers[rel] = made
+
+    def chunks(self, rel: str) -> Iterable[bytes]:
+        given = self._makers[rel]
+        made = given if isinstance(given, bytes) else given()
+        return (made,) if isinstance(made, bytes) else made
+
+    def __getitem__(self, rel: str) -> bytes:
+        return b"".join(self.chunks(rel))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+
+def _write_pieces(path: Path, pieces: Iterable[bytes]) -> None:
+    with open(path, "wb") as handle:
+        for piece in pieces:
+            handle.write(piece)
+
+
 class Transaction:
     """Stage files and folders, then swap them all in (see the module docstring)."""
 
@@ -155,9 +206,11 @@ class Transaction:
         self._files.append((Path(tmp), path))
         self.targets.append(path)
 
+    @gc_paused  # a LazyFiles renders a large stack's files here
     def stage_tree(self, target: Path, files: Mapping[str, bytes],
                    keep: Mapping[str, Path] = {}) -> None:
-        """Stage a folder holding exactly `files`, plus `keep` folders copied in unchanged."""
+        """Stage a folder holding exactly `files`, plus `keep` folders copied in unchanged;
+        the files of a `LazyFiles` are rendered one by one as they are written."""
         target = target.absolute()
         check_folder_target(target)
         try:
@@ -170,10 +223,11 @@ class Transaction:
         try:
             for rel, source in sorted(keep.items()):
                 shutil.copytree(source, staging / rel)
-            for rel, data in sorted(files.items()):
+            for rel in sorted(files):  # a LazyFiles renders each file only now
                 path = staging / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+                _write_pieces(path, files.chunks(rel) if isinstance(files, LazyFiles)
+                              else (files[rel],))
         except OSError as err:
             raise OutputError(f"cannot write output folder {target}: "
                               f"{describe(err, staging)}") from err

@@ -22,6 +22,11 @@ _IDENT = r"[A-Za-z_][A-Za-z0-9_-]*"
 _TRAVERSAL = re.compile(rf"(?<![A-Za-z0-9_.\-\"]){_IDENT}(?:\.{_IDENT})+")
 _OPENING = re.compile(r"[$%]\{")
 _FOR_NAMES = re.compile(rf"\bfor\s+({_IDENT})(?:\s*,\s*({_IDENT}))?\s+in\b")
+_PLAIN = r"[^$%{}]*"
+_ONE_TRAVERSAL = re.compile(
+    rf"{_PLAIN}\$\{{(?:({_IDENT}(?:\.{_IDENT})+)|{_IDENT}\(({_IDENT}(?:\.{_IDENT})+)\))\}}{_PLAIN}")
+"""The common template: one ``${a.b.c}`` or ``${f(a.b.c)}`` in plain text (no other
+template, no escape, no string literal), whose one address needs no scanning."""
 
 
 class Known(str):
@@ -179,6 +184,16 @@ def template_addresses(text: str, names: frozenset[str] = frozenset()) -> Iterat
     `names` are local names in scope (iterators of enclosing ``dynamic`` blocks). A
     ``%{ for x in ... }`` directive brings ``x`` into scope up to its ``%{ endfor }``.
     """
+    simple = _ONE_TRAVERSAL.fullmatch(text)
+    if simple is not None:  # the fast path; test_refs checks it agrees with the scan
+        address = _address_of((simple.group(1) or simple.group(2)).split("."), names)
+        if address is not None:
+            yield address
+        return
+    yield from _scanned_addresses(text, names)
+
+
+def _scanned_addresses(text: str, names: frozenset[str]) -> Iterator[str]:
     scopes = [names]
     for expression in interpolations(text):
         directive = expression.strip().lstrip("~").strip()
@@ -209,14 +224,16 @@ def referenced_addresses(expression: str, names: frozenset[str] = frozenset()
         if "{" in literal:
             yield from template_addresses(literal, names)
     for match in _TRAVERSAL.finditer(bare):
-        parts = match.group(0).split(".")
-        root = parts[0]
-        if root in _BUILTIN_ROOTS or root in names:
-            continue
-        if root in ("var", "local", "module"):
-            yield f"{root}.{parts[1]}"
-        elif root == "data":
-            if len(parts) >= 3:
-                yield f"data.{parts[1]}.{parts[2]}"
-        else:
-            yield f"{root}.{parts[1]}"
+        address = _address_of(match.group(0).split("."), names)
+        if address is not None:
+            yield address
+
+
+def _address_of(parts: list[str], names: frozenset[str]) -> str | None:
+    """The element address a traversal ``a.b.c`` starts with, if it names an element."""
+    root = parts[0]
+    if root in _BUILTIN_ROOTS or root in names:
+        return None
+    if root == "data":
+        return f"data.{parts[1]}.{parts[2]}" if len(parts) >= 3 else None
+    return f"{root}.{parts[1]}"

@@ -7,6 +7,7 @@ with its JSON pointer. Sets are refused: their order is not deterministic.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -48,11 +49,22 @@ def render(value: Any, reads: set[str], home: str | None = None,
     `Known` value of another stack is written as its literal and added to `foreign`.
     Raises `RenderError` with the pointer of the first value JSON cannot hold.
     """
-    if home is None:
+    if home is None:  # the context `rendering_stack` set, if any
         return _render(value, reads, _NO_NAMES)
     token = _CROSS.set((home, foreign if foreign is not None else []))
     try:
         return _render(value, reads, _NO_NAMES)
+    finally:
+        _CROSS.reset(token)
+
+
+@contextlib.contextmanager
+def rendering_stack(home: str, foreign: list[Ref | Known]) -> Iterator[None]:
+    """While active, `render` (without `home`) renders for stack `home`: a stack's
+    elements share one context instead of setting it per element."""
+    token = _CROSS.set((home, foreign))
+    try:
+        yield
     finally:
         _CROSS.reset(token)
 

@@ -8,6 +8,7 @@ user can run ``tofu test`` in the stack folder with no cloud credentials.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 MOCK_PASSPHRASE = "mock-only-passphrase-for-tofu-test"
@@ -36,12 +37,13 @@ def test_document(
     passphrase_variable: str | None,
     mock_resources: dict[str, dict[str, dict[str, Any]]] | None = None,
     remote_states: dict[str, list[str]] | None = None,
-    assertions: list[dict[str, str]] | None = None,
+    assertions: Collection[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """`mock_resources`: provider → resource/data type → attribute defaults;
     `remote_states`: other stacks read (data source name → outputs read), overridden
     with placeholders so the test needs no other stack's state;
-    `assertions`: ``assert`` blocks checked after the mocked apply."""
+    `assertions`: ``assert`` blocks checked after the mocked apply (a `LazyList` makes
+    them only while the file is written)."""
     mocks: dict[str, Any] = {}
     for name in providers:
         base: dict[str, Any] = {}

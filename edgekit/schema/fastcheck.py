@@ -40,8 +40,11 @@ def compile_schema(schema: Any) -> Predicate | None:
 
 def _is_number(value: Any) -> bool:
     kind = type(value)
-    return kind is int or kind is float or (
-        kind is not bool and isinstance(value, numbers.Number))
+    if kind is int or kind is float:
+        return True
+    if kind is str or kind is bool or kind is dict or kind is list or value is None:
+        return False  # the common non-numbers, without the slow ABC check below
+    return isinstance(value, numbers.Number)
 
 
 _TYPES: dict[str, Predicate] = {
@@ -157,6 +160,12 @@ def _enum(c: _Compiler, schema: dict[str, Any]) -> Predicate:
 
 def _const(c: _Compiler, schema: dict[str, Any]) -> Predicate:
     expected = schema["const"]
+    if isinstance(expected, str):  # what json_equal decides for a string, directly
+        return lambda v: isinstance(v, str) and v == expected
+    if expected is None:
+        return lambda v: v is None
+    if isinstance(expected, bool):
+        return lambda v: type(v) is bool and v == expected
     return lambda v: json_equal(v, expected)
 
 

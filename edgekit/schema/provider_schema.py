@@ -13,13 +13,12 @@ are only known at plan time and are not type-checked here.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import Any
 
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import Problem
-from edgekit.core.synth import ProviderPin, StackResult, provider_name
+from edgekit.core.synth import ProviderPin, StackResult, provider_name, rendered_pairs
 from edgekit.schema import schema_index
 
 RESOURCE_META = frozenset(
@@ -36,17 +35,21 @@ class SchemaCheck:
 
     def __call__(self, result: StackResult) -> list[Problem]:
         problems: list[Problem] = []
-        for item in result.rendered:
-            element = item.element
+        seen: dict[tuple[str, str], tuple[str, str, frozenset[str]]] = {}
+        for element, body in rendered_pairs(result.rendered):
             if isinstance(element, Resource):
                 kind = "data_source_schemas" if isinstance(element, DataSource) else \
                     "resource_schemas"
-                name, type_name, meta = provider_name(element.type), element.type, RESOURCE_META
+                known = seen.get((kind, element.type))
+                if known is None:  # the provider's name, once per type
+                    known = seen[kind, element.type] = (
+                        provider_name(element.type), element.type, RESOURCE_META)
+                name, type_name, meta = known
             elif isinstance(element, Provider):
                 kind, name, type_name, meta = "provider", element.type, element.type, PROVIDER_META
             else:
                 continue
-            for pointer, message in self._check_element(kind, name, type_name, item.body, meta):
+            for pointer, message in self._check_element(kind, name, type_name, body, meta):
                 problems.append(Problem(path=element.node.path, address=element.address,
                                         pointer=pointer, message=message))
         return problems
@@ -81,6 +84,8 @@ _COMPILED: dict[tuple[str, str, str, str], BlockCheck] = {}
 
 
 def _suggest(name: str, options: Any) -> str:
+    import difflib  # only for an unknown type
+
     close = difflib.get_close_matches(name, list(options), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -97,19 +102,24 @@ FieldCheck = Callable[[Any, str, Out], None]
 class BlockCheck:
     """A schema block compiled once into per-key checks (synth checks thousands of bodies)."""
 
-    __slots__ = ("blocks", "fields", "known", "required", "required_blocks")
+    __slots__ = ("blocks", "fields", "passing", "required", "required_blocks")
 
     def __init__(self, block: dict[str, Any]) -> None:
         attributes: dict[str, Any] = block.get("attributes", {})
         blocks: dict[str, Any] = block.get("block_types", {})
         self.fields: dict[str, FieldCheck] = {}
+        self.passing: dict[str, frozenset[type]] = {}
+        """Per primitive attribute, the Python types whose values always pass its check
+        (the common case is decided without a call or a pointer)."""
         for key, attribute in attributes.items():
             self.fields[key] = _attribute_check(key, attribute)
-        self.blocks: dict[str, BlockCheck] = {}
+            fast = _passing_types(attribute)
+            if fast is not None:
+                self.passing[key] = fast
+        self.blocks: dict[str, LazyBlock] = {}
         for key, nested in blocks.items():
-            inner = self.blocks[key] = BlockCheck(nested["block"])
+            inner = self.blocks[key] = LazyBlock(nested["block"])
             self.fields[key] = _nested_block_check(key, nested, inner)
-        self.known = sorted(self.fields)
         self.required = tuple(
             (key, _describe_attribute(a)) for key, a in sorted(attributes.items())
             if a.get("required")
@@ -123,19 +133,23 @@ class BlockCheck:
         if type(body) is not dict:
             out.append((pointer, f"expected an object (a block body), got {_kind(body)}"))
             return
-        fields = self.fields
+        fields, passing = self.fields, self.passing
         dynamic: set[str] = set()
         for key, value in body.items():
+            fast = passing.get(key)
+            if fast is not None and type(value) in fast:
+                continue
             check = fields.get(key)
             if check is not None:
                 check(value, f"{pointer}.{key}", out)
             elif key == "dynamic" and self.blocks:
                 dynamic = self._check_dynamic(value, f"{pointer}.dynamic", out)
             elif key not in meta:
-                hint = _suggest(key, self.known)
+                known = sorted(self.fields)
+                hint = _suggest(key, known)
                 out.append((f"{pointer}.{key}", f"unknown attribute {key!r}{hint}" if hint else
                             f"unknown attribute {key!r} (expected one of: "
-                            f"{', '.join(self.known)})"))
+                            f"{', '.join(known)})"))
         for key, description in self.required:
             if key not in body:
                 out.append((f"{pointer}.{key}",
@@ -176,8 +190,24 @@ class BlockCheck:
                     for key in sorted(set(item) - _DYNAMIC_KEYS):
                         out.append((f"{item_at}.{key}", f"unknown argument {key!r} of a "
                                     "dynamic block (for_each, iterator, labels, content)"))
-                    inner.check(item["content"], f"{item_at}.content", out)
+                    inner.compiled().check(item["content"], f"{item_at}.content", out)
         return labels
+
+
+class LazyBlock:
+    """A nested block's check, compiled when a body first uses the block (a stack uses a
+    few of the dozens of nested blocks a cloudflare type declares)."""
+
+    __slots__ = ("_check", "_raw")
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self._raw = raw
+        self._check: BlockCheck | None = None
+
+    def compiled(self) -> BlockCheck:
+        if self._check is None:
+            self._check = BlockCheck(self._raw)
+        return self._check
 
 
 _DYNAMIC_KEYS = frozenset({"for_each", "iterator", "labels", "content", "//"})
@@ -210,6 +240,18 @@ def _attribute_check(key: str, attribute: dict[str, Any]) -> FieldCheck:
     return check
 
 
+def _passing_types(attribute: dict[str, Any]) -> frozenset[type] | None:
+    """What `_attribute_check`'s check lets through at once for this attribute: None and
+    the Python types of its primitive type (a string attribute: str, expressions too)."""
+    if attribute.get("nested_type") is not None or (
+            attribute.get("computed") and not attribute.get("optional")
+            and not attribute.get("required")):
+        return None
+    type_expr = attribute.get("type", "dynamic")
+    fast = _FAST_TYPES.get(type_expr) if isinstance(type_expr, str) else None
+    return fast | {type(None)} if fast is not None else None
+
+
 # Python types that always satisfy a primitive type; anything else takes the slow path.
 _FAST_TYPES: dict[str, frozenset[type]] = {
     "string": frozenset({str}),
@@ -220,7 +262,7 @@ _FAST_TYPES: dict[str, frozenset[type]] = {
 
 def _nested_attribute_check(key: str, nested: dict[str, Any]) -> FieldCheck:
     mode = nested.get("nesting_mode", "single")
-    inner = BlockCheck({"attributes": nested.get("attributes", {})})
+    inner = LazyBlock({"attributes": nested.get("attributes", {})})
 
     def check(value: Any, pointer: str, out: Out) -> None:
         if value is None or _is_expression(value):
@@ -230,7 +272,7 @@ def _nested_attribute_check(key: str, nested: dict[str, Any]) -> FieldCheck:
                 out.append((pointer, f"{key!r} is a single nested attribute: write one "
                             "object, not a list"))
                 return
-            inner.check(value, pointer, out)
+            inner.compiled().check(value, pointer, out)
         elif mode in ("list", "set"):
             if not isinstance(value, list):
                 out.append((pointer, f"{key!r} is a {mode} of objects: write a JSON array, "
@@ -238,19 +280,19 @@ def _nested_attribute_check(key: str, nested: dict[str, Any]) -> FieldCheck:
                 return
             for i, item in enumerate(value):
                 if not _is_expression(item):
-                    inner.check(item, f"{pointer}[{i}]", out)
+                    inner.compiled().check(item, f"{pointer}[{i}]", out)
         elif mode == "map":
             if not isinstance(value, dict):
                 out.append((pointer, f"{key!r} is a map of objects, got {_kind(value)}"))
                 return
             for name, item in value.items():
                 if not _is_expression(item):
-                    inner.check(item, f"{pointer}.{name}", out)
+                    inner.compiled().check(item, f"{pointer}.{name}", out)
 
     return check
 
 
-def _nested_block_check(key: str, nested: dict[str, Any], inner: BlockCheck) -> FieldCheck:
+def _nested_block_check(key: str, nested: dict[str, Any], inner: LazyBlock) -> FieldCheck:
     mode = nested.get("nesting_mode", "single")
     max_items = nested.get("max_items")
     min_items = nested.get("min_items", 0)
@@ -277,7 +319,7 @@ def _nested_block_check(key: str, nested: dict[str, Any], inner: BlockCheck) -> 
             out.append((pointer, f"{key!r} needs at least {min_items} block(s), "
                         f"got {len(items)}"))
         for here, item in items:
-            inner.check(item, here, out)
+            inner.compiled().check(item, here, out)
 
     return check
 
