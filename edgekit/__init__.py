@@ -55,10 +55,12 @@ _LAZY = {
     "Cache": "edgekit.constructs.values",
     "RateLimit": "edgekit.constructs.values",
     "CloudflareZone": "edgekit.constructs.values",
+    "PROVIDERS": "edgekit.clouds",
 }
 """Public names imported on first use: name → module."""
 
 if TYPE_CHECKING:
+    from edgekit.clouds import PROVIDERS
     from edgekit.constructs.addresses import FloatingIp
     from edgekit.constructs.edge_security import EdgeSecurity
     from edgekit.constructs.edge_worker import EdgeWorker
@@ -98,6 +100,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DELETE",
+    "PROVIDERS",
     "App",
     "Aspect",
     "Cache",

@@ -15,9 +15,12 @@ let
     # Linode: each disk is a raw filesystem without a partition table (root = /dev/sda,
     # swap = /dev/sdb); the Linode config profile must boot "GRUB 2", so no MBR install.
     linode = { grub = "nodev"; root = "/dev/sda"; };
+    # DigitalOcean: virtio-blk disk /dev/vda, root on its first partition, BIOS GRUB (the
+    # layout nixos-infect, written for droplets, assumes).
+    digitalocean = { grub = "/dev/vda"; root = "/dev/vda1"; };
   };
   layout = layouts.${provider} or
-    (throw "edgekit base: node '${name}' has provider '${provider}', expected one of: hetzner, linode, vultr");
+    (throw "edgekit base: node '${name}' has provider '${provider}', expected one of: hetzner, linode, vultr, digitalocean");
 in
 {
   imports = [ (modulesPath + "/profiles/qemu-guest.nix") ];

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from edgekit import App, R2State, Stack
 from edgekit.check.engine import Context, run
-from edgekit.constructs.catalog import CATALOGS
+from edgekit.clouds import CATALOGS, CLOUDS
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.node import VpsNode
 from edgekit.core.errors import EdgekitError
@@ -33,7 +33,7 @@ names = st.from_regex(r"\A[a-z][a-z0-9-]{0,12}\Z", fullmatch=True)
 # Valid node names that are also hostnames: #Name allows a trailing '-', which the providers
 # refuse in a hostname (EK141 reports it), so the always-valid case leaves it out.
 host_names = st.from_regex(r"\A[a-z]([a-z0-9-]{0,11}[a-z0-9])?\Z", fullmatch=True)
-PROVIDERS = ["hetzner", "linode", "vultr"]
+PROVIDERS = sorted(CLOUDS)
 hosts = st.builds(lambda a, b, c, d: f"{a}.{b}.{c}.{d}", *[st.integers(0, 255)] * 4)
 
 def mostly(valid: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -86,7 +86,7 @@ def test_vps_node_properties(where: tuple[str, str, str], ssh: list[str], roles:
     def build(app: App) -> None:
         stack = Stack(app, "prop", state=R2State(account_id=ACCOUNT, bucket="edgekit-state"))
         VpsNode(stack, name, provider=provider, region=region, size=size, roles=roles,
-                admin_ssh_cidrs=ssh)
+                admin_ssh_cidrs=ssh, repository="github:example/estate", ref="deploy/prop")
 
     build_or_error(build)
 
@@ -177,7 +177,7 @@ def test_valid_vps_node_properties_always_synthesize(where: tuple[str, str, str]
     def build(app: App) -> None:
         stack = Stack(app, "prop", state=R2State(account_id=ACCOUNT, bucket="edgekit-state"))
         VpsNode(stack, name, provider=provider, region=region, size=size, roles=roles,
-                admin_ssh_cidrs=ssh)
+                admin_ssh_cidrs=ssh, repository="github:example/estate", ref="deploy/prop")
 
     assert build_or_error(build) is not None
 

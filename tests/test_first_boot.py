@@ -107,7 +107,7 @@ def run_conversion(tmp_path: Path, provider: str, infect: str,
     return done.returncode, lustrate, log.read_text() if log.exists() else ""
 
 
-@pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr"])
+@pytest.mark.parametrize("provider", sorted(INFECT_PROVIDER))
 def test_lustrate_keeps_etc_edgekit_and_only_then_reboots(tmp_path: Path, provider: str) -> None:
     """nixos-infect rewrites /etc/NIXOS_LUSTRATE and reboots: boot.json was moved to
     /old-root before the first switch could read it."""

@@ -21,12 +21,10 @@ from edgekit import (
     Needs,
     PgPrimary,
     PrivateNetwork,
-    Provider,
     R2LogSink,
     Service,
     Stack,
     Tunnel,
-    Variable,
     VpsNode,
 )
 from tests.conftest import Tofu
@@ -42,9 +40,9 @@ class Shop(Stack):
 
     def __init__(self, scope: App, id: str, *, root: Path, worker_script: Path) -> None:
         super().__init__(scope, id, state=LocalState())
-        # The Cloudflare constructs declare their provider themselves; the node's is ours.
-        token = Variable(self, "hcloud_token", type="string", sensitive=True)
-        Provider(self, "hcloud", type="hcloud", config={"token": token.ref()})
+        # Each construct declares its provider (and token variable) once per stack; a node
+        # with roles pulls its configuration from the deploy ref of this repository.
+        repository, ref = "github:me/shop", f"deploy/{id}"
         shop = Service(name="shop", port=8080, hostnames=("shop.example.com",),
                        needs=Needs(postgres="rw"))
         services = {"shop": shop}
@@ -54,12 +52,14 @@ class Shop(Stack):
 
         net = PrivateNetwork(self, "net", provider="hetzner", region="nbg1")
         web = [VpsNode(self, name, provider="hetzner", region="nbg1", size="small",
-                       roles=["edge"], networks=[net]) for name in placement]
+                       roles=["edge"], networks=[net], repository=repository, ref=ref)
+               for name in placement]
         db_firewall = Firewall(self, "db-firewall", provider="hetzner",
                                admin_ssh_cidrs=["203.0.113.7/32"],
                                private_cidrs=[net.cidr], private_ports=[5432])
         db = VpsNode(self, "db", provider="hetzner", region="nbg1", size="medium",
-                     roles=["postgres"], networks=[net], firewall=db_firewall)
+                     roles=["postgres"], networks=[net], firewall=db_firewall,
+                     repository=repository, ref=ref)
         self.postgres = PgPrimary(self, "postgres", node=db, services=services)
         self.flake = GluedFlake(self, "flake-shop", path="services/shop", root=root,
                                 services=services, placement=placement)
@@ -110,6 +110,7 @@ def test_a_stack_from_the_readme_and_docstrings_synthesizes(shop: tuple[App, Sho
     assert document["provider"]["cloudflare"] == [
         {"api_token": "${var.cloudflare_api_token}"}]
     assert document["variable"]["cloudflare_api_token"]["sensitive"] is True
+    assert document["provider"]["hcloud"] == [{"token": "${var.hcloud_token}"}]
 
 
 @pytest.mark.tools

@@ -19,6 +19,8 @@ def test_public_names_are_locked() -> None:
         "VpsNode", "PrivateNetwork", "Firewall", "Volume", "Snapshot", "FloatingIp",
         "LoadBalancer", "PgPrimary", "Tunnel", "EdgeWorker", "EdgeSecurity", "Hyperdrive",
         "GluedFlake", "R2Bucket", "R2LogSink",
+        # the supported clouds' names (edgekit.clouds)
+        "PROVIDERS",
         # the plain values they take
         "Service", "Needs", "Cache", "RateLimit", "CloudflareZone",
     ])

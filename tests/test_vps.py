@@ -21,7 +21,7 @@ from edgekit.cue.model import Estate
 from edgekit.schema.props import PropsError
 from tests.conftest import ROOT
 
-REGION = {"hetzner": "fsn1", "linode": "tokyo", "vultr": "tokyo"}
+REGION = {"hetzner": "fsn1", "linode": "tokyo", "vultr": "tokyo", "digitalocean": "singapore"}
 
 
 def new_stack(tmp_path: Path) -> tuple[App, Stack]:
@@ -35,7 +35,7 @@ def resources(app: App) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr"])
+@pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr", "digitalocean"])
 def test_one_vpsnode_call_gives_each_providers_resources(provider: str, tmp_path: Path) -> None:
     app, stack = new_stack(tmp_path)
     net = PrivateNetwork(stack, "net", provider=provider, region=REGION[provider])
@@ -63,6 +63,14 @@ def test_one_vpsnode_call_gives_each_providers_resources(provider: str, tmp_path
             "vultr_firewall_rule": ["edge_1_firewall_rule_0_0", "edge_1_firewall_rule_1_0"],
             "vultr_instance": ["edge_1"], "vultr_reserved_ip": ["ip"],
             "vultr_block_storage": ["data"], "vultr_snapshot": ["snap"], "vultr_vpc": ["net"],
+        },
+        "digitalocean": {
+            "digitalocean_droplet": ["edge_1"], "digitalocean_droplet_snapshot": ["snap"],
+            "digitalocean_firewall": ["edge_1_firewall"],
+            "digitalocean_reserved_ip": ["ip"], "digitalocean_reserved_ip_assignment":
+            ["ip_assignment"], "digitalocean_tag": ["edge_1_firewall_tag"],
+            "digitalocean_volume": ["data"], "digitalocean_volume_attachment":
+            ["data_attachment"], "digitalocean_vpc": ["net"],
         },
     }[provider]
     assert produced == expected
@@ -98,8 +106,8 @@ def test_unknown_provider_is_a_props_error_naming_the_path(tmp_path: Path) -> No
     with pytest.raises(PropsError) as err:
         VpsNode(stack, "edge-1", provider="aws", region="us-east-1", size="t3.small")
     assert [str(p) for p in err.value.problems] == [
-        '[prod/edge-1] #VpsNode: expected one of "hetzner", "linode", "vultr", got "aws" '
-        "@ $.provider"]
+        '[prod/edge-1] #VpsNode: expected one of "hetzner", "linode", "vultr", '
+        '"digitalocean", got "aws" @ $.provider']
 
 
 def test_volume_in_another_region_than_its_node(tmp_path: Path) -> None:
@@ -210,7 +218,8 @@ def test_postgres_passwords_never_appear_in_plain_text(tmp_path: Path) -> None:
     services = Estate.load(ROOT, "staging", refresh=False).services
     net = PrivateNetwork(stack, "net", provider="hetzner", region="nbg1")
     node = VpsNode(stack, "all", provider="hetzner", region="nbg1", size="small",
-                   roles=["edge", "postgres"], networks=[net])
+                   roles=["edge", "postgres"], networks=[net],
+                   repository="github:example/estate", ref="deploy/prod")
     PgPrimary(stack, "postgres", node=node, services=services)
     (result,) = app.synth_results()
     document = result.document
@@ -238,7 +247,7 @@ def test_private_addresses_are_fixed_and_distinct(tmp_path: Path) -> None:
                                                                          "10.0.1.11"]
 
 
-@pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr"])
+@pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr", "digitalocean"])
 def test_boot_document_never_references_its_own_node(provider: str, tmp_path: Path) -> None:
     """A node's user data that reads the node's own attributes would be a cycle."""
     app, stack = new_stack(tmp_path)

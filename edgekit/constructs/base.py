@@ -74,12 +74,13 @@ def adopt(construct: Construct, import_ids: Mapping[str, str]) -> None:
     Each key names one resource below `construct`: its path relative to `construct`
     (``""`` for the construct's own main resource, ``"firewall"`` for a child construct's
     main resource, ``"firewall/Resource"`` in full), or its address
-    (``hcloud_server.edge_1``, as `edgekit plan` prints it). Each value is the provider's
+    (``<server type>.edge_1``, as `edgekit plan` prints it). Each value is the provider's
     import id (``edgekit import --type T --id ID`` checks one).
 
-    >>> from edgekit import App, LocalState, Stack, VpsNode
+    >>> from edgekit import PROVIDERS, App, LocalState, Stack, VpsNode
     >>> stack = Stack(App(), "prod", state=LocalState())
-    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    >>> node = VpsNode(stack, "edge-1", provider=PROVIDERS[0], region="singapore",
+    ...                size="small")
     >>> adopt(node, {"": "4711", "firewall": "815"})
     >>> [r.import_id for r in node.node.walk() if isinstance(r, Resource)]
     ['815', '4711']

@@ -7,8 +7,8 @@ log sink keys, Postgres passwords), which OpenTofu resolves and keeps sensitive.
 document is written by cloud-init to `BOOT_PATH` (mode 0600); the node's NixOS
 configuration reads it.
 
-Every provider replaces a server when its user data changes (hcloud, vultr ``user_data``
-and linode ``metadata`` are ForceNew), so the document holds nothing a deploy or a
+Every cloud replaces a server when its user data changes (`Cloud.first_boot_only`: the
+arguments are ForceNew), so the document holds nothing a deploy or a
 placement change touches, and `VpsNode` ignores later changes to it
 (``lifecycle.ignore_changes``): user data is first-boot only.
 
@@ -23,6 +23,9 @@ configuration does not contain it) and reboots into it.
 from __future__ import annotations
 
 from typing import Any
+
+from edgekit.clouds import CLOUDS, cloud
+from edgekit.clouds.base import user_data
 
 SCHEMA = "edgekit.boot/v1"
 BOOT_DIR = "/etc/edgekit"
@@ -39,14 +42,14 @@ NIXOS_INFECT_SHA256 = "4cc3b5f8e4333ab4f02906d80a836c1b36e2887a51abf4eba4d9113b3
 """sha256 of `nixos-infect` at `NIXOS_INFECT_COMMIT` (``git show <commit>:nixos-infect``).
 What that version does, read in it: appends ``etc/nixos``, ``etc/resolv.conf``, the channels
 and the SSH host keys to /etc/NIXOS_LUSTRATE, then reboots unless ``NO_REBOOT`` is set;
-imports ``NIXOS_IMPORT`` into its configuration.nix; autodetects ``hetznercloud``; puts GRUB
+imports ``NIXOS_IMPORT`` into its configuration.nix; autodetects some clouds; puts GRUB
 on the first of /dev/vda, /dev/sda, … on BIOS machines."""
 NIX_CHANNEL = "nixos-25.11"
-# nixos-infect's PROVIDER names (its per-host network quirks). Linode has none: the generic
-# path, on a Debian 12 image in a region with the Metadata service (catalog.py), whose
-# config profile boots GRUB 2 from the disk (nix/base.nix: grub device "nodev").
-INFECT_PROVIDER: dict[str, str | None] = {"hetzner": "hetznercloud", "vultr": "vultr",
-                                          "linode": None}
+INFECT_PROVIDER: dict[str, str | None] = {n: c.infect_provider for n, c in CLOUDS.items()}
+"""nixos-infect's PROVIDER name per cloud (its per-host network quirks), None for its
+generic path (`Cloud.infect_provider`)."""
+DEPLOY_KEYS = ("mode", "flake", "follow", "convert")
+"""What a node's deploy section must say (`deploy_section` writes all of them)."""
 
 # Imported into the converted system by nixos-infect (NIXOS_IMPORT): a oneshot unit that
 # builds, once, the node's configuration from the deploy ref in boot.json and reboots into
@@ -73,16 +76,10 @@ FIRST_SWITCH_NIX = """{ pkgs, lib, ... }: {
 """
 
 
-# Per provider, what nixos-infect's own generation needs to boot. Linode disks are raw
-# filesystems without a partition table, booted by the config profile's "GRUB 2" from
-# /boot/grub/grub.cfg: install no boot sector (nix/base.nix says the same for the node).
-INFECT_BOOT = {"linode": 'boot.loader.grub.device = lib.mkForce "nodev";'}
-
-
 def first_switch_nix(provider: str) -> str:
     """The module nixos-infect imports (NIXOS_IMPORT) on `provider`."""
-    extra = INFECT_BOOT.get(provider, "no provider-specific boot settings")
-    line = extra if provider in INFECT_BOOT else f"# {extra}"
+    extra = cloud(provider).infect_boot  # what nixos-infect's own generation needs there
+    line = extra if extra else "# no provider-specific boot settings"
     return FIRST_SWITCH_NIX.replace("# @PROVIDER@", line)
 
 
@@ -145,6 +142,4 @@ def cloud_config(boot_local: str, provider: str | None = None) -> dict[str, Any]
 
 def user_data_expression(cloud_local: str, *, base64: bool = False) -> str:
     """``#cloud-config`` followed by the JSON document (JSON is valid YAML)."""
-    text = f'"#cloud-config\\n${{jsonencode(local.{cloud_local})}}"'
-    return f"${{base64encode({text})}}" if base64 else \
-        f"#cloud-config\n${{jsonencode(local.{cloud_local})}}"
+    return user_data(cloud_local, base64=base64)

@@ -43,13 +43,14 @@ class EdgeWorker(Construct):
     service → [{url, weight[, node]}]; `kv_namespaces` and `r2_buckets` become its bindings.
 
     >>> from pathlib import Path
-    >>> from edgekit import (App, CloudflareZone, EdgeWorker, LocalState, Service, Stack,
-    ...                      Tunnel, VpsNode)
+    >>> from edgekit import (PROVIDERS, App, CloudflareZone, EdgeWorker, LocalState, Service,
+    ...                      Stack, Tunnel, VpsNode)
     >>> stack = Stack(App(), "prod", state=LocalState())
     >>> zone = CloudflareZone(account_id="0" * 32, zone_id="1" * 32, zone="example.com",
     ...                       environment="prod")
     >>> api = Service(name="api", port=8080, hostnames=("api.example.com",))
-    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    >>> node = VpsNode(stack, "edge-1", provider=PROVIDERS[0], region="singapore",
+    ...                size="small")
     >>> tunnel = Tunnel(stack, "tunnel", zone=zone, nodes=[node], services={"api": api})
     >>> worker = EdgeWorker(stack, "worker", zone=zone, services={"api": api},
     ...                     script=Path("services/edge-worker/src/index.js"), tunnel=tunnel)

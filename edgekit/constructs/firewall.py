@@ -4,22 +4,19 @@ The only inbound exceptions are admin SSH from explicit CIDRs and traffic betwee
 of the private networks (optionally only some ports). Asking for a public port is not
 possible through this construct, by design.
 
-hetzner: ``hcloud_firewall`` (no inbound rule means all inbound is dropped; no outbound
-rule means all outbound is allowed); linode: ``linode_firewall`` with
-``inbound_policy = DROP``; vultr: ``vultr_firewall_group`` + ``vultr_firewall_rule``
-(a group drops what no rule accepts).
+The resources are the cloud adapter's (`edgekit.clouds`, `Cloud.firewall`), and so are the
+OpenTofu conditions of its promises (`Cloud.no_source_is`, `Cloud.private_only`).
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
-from typing import Any
 
-from edgekit.constructs.base import check_cidrs, label, listed, validated
+from edgekit.clouds import CatalogError, cloud
+from edgekit.clouds.base import Rule
+from edgekit.constructs.base import check_cidrs, label, listed, located, validated
 from edgekit.constructs.props import FirewallProps
 from edgekit.core.construct import Construct
-from edgekit.core.elements import Resource
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 
@@ -32,10 +29,13 @@ class Firewall(Construct):
     >>> from edgekit import App, LocalState, Stack
     >>> stack = Stack(App(), "prod", state=LocalState())
     >>> from edgekit import Firewall
-    >>> fw = Firewall(stack, "fw", provider="linode", admin_ssh_cidrs=["203.0.113.7/32"],
-    ...               private_cidrs=["10.0.0.0/16"], private_ports=[5432])
-    >>> fw.resource.type
-    'linode_firewall'
+    >>> from edgekit import PROVIDERS
+    >>> for cloud in PROVIDERS:  # the same call on every supported cloud
+    ...     fw = Firewall(stack, f"fw-{cloud}", provider=cloud,
+    ...                   admin_ssh_cidrs=["203.0.113.7/32"], private_cidrs=["10.0.0.0/16"],
+    ...                   private_ports=[5432])
+    >>> [a.name for a in fw.node.assertions]
+    ['firewall-closed']
     """
     def __init__(self, scope: Construct, id: str, *, provider: str,
                  admin_ssh_cidrs: Sequence[str] = (), private_cidrs: Sequence[str] = (),
@@ -60,34 +60,12 @@ class Firewall(Construct):
             raise ConstructError(f"[{self.node.path}] reason is only for "
                                  "allow_from_anywhere=True")
         self.provider = self.props.provider
-        rules = self._rules()
-        name = label(self)
-        if self.provider == "hetzner":
-            self.resource = Resource(self, "Resource", type="hcloud_firewall", config={
-                "name": name,
-                "rule": [{"direction": "in", "protocol": r["protocol"], "port": r["port"],
-                          "source_ips": r["cidrs"], "description": r["why"]} for r in rules],
-            })
-        elif self.provider == "linode":
-            self.resource = Resource(self, "Resource", type="linode_firewall", config={
-                "label": name, "inbound_policy": "DROP", "outbound_policy": "ACCEPT",
-                "inbound": [linode_rule(r) for r in rules],
-            })
-        else:
-            self.resource = Resource(self, "Resource", type="vultr_firewall_group",
-                                     config={"description": name})
-            self.vultr_rules: list[Resource] = []
-            for i, rule in enumerate(rules):
-                for j, cidr in enumerate(rule["cidrs"]):
-                    net = ipaddress.ip_network(cidr)
-                    self.vultr_rules.append(Resource(
-                        self, f"rule-{i}-{j}", type="vultr_firewall_rule", config={
-                        "firewall_group_id": self.resource.attr("id"),
-                        "protocol": rule["protocol"], "port": rule["port"].replace("-", ":"),
-                        "ip_type": "v6" if net.version == 6 else "v4",
-                        "subnet": str(net.network_address), "subnet_size": net.prefixlen,
-                        "notes": rule["why"],
-                    }))
+        try:
+            self.cloud = cloud(self.provider)
+        except CatalogError as err:
+            raise located(self, err) from err
+        self.parts = self.cloud.firewall(self, label=label(self), rules=self._rules())
+        self.resource = self.parts.resource
         if not allow_from_anywhere:  # else: the explicit, suppressed exception to EK101
             self.node.add_assertion(
                 "firewall-closed", self._no_source_is(["0.0.0.0/0", "::/0"]),
@@ -96,67 +74,26 @@ class Firewall(Construct):
     def promise_private_only(self, name: str, message: str) -> None:
         """Add the assertion that every inbound rule but admin SSH (port 22) admits only
         this firewall's private networks (e.g. for the Postgres node)."""
-        private = _hcl_list(self.props.private_cidrs)
-        address = self.resource.address
-        if self.provider == "hetzner":
-            condition = (f"alltrue([for r in {address}.rule : r.port == \"22\" || "
-                         f"length(setsubtract(r.source_ips, {private})) == 0])")
-        elif self.provider == "linode":
-            condition = (f"alltrue([for r in {address}.inbound : r.ports == \"22\" || "
-                         f"length(setsubtract(concat(r.ipv4 == null ? [] : r.ipv4, "
-                         f"r.ipv6 == null ? [] : r.ipv6), {private})) == 0])")
-        else:
-            rules = ", ".join(r.address for r in self.vultr_rules)
-            condition = (f"alltrue([for r in [{rules}] : r.port == \"22\" || "
-                         f"contains({private}, format(\"%s/%d\", r.subnet, r.subnet_size))])")
-        self.node.add_assertion(name, condition, message)
+        self.node.add_assertion(
+            name, self.cloud.private_only(self.parts, self.props.private_cidrs), message)
 
     def _no_source_is(self, cidrs: list[str]) -> str:
         """An OpenTofu condition: no inbound rule of this firewall admits any of `cidrs`."""
-        banned = _hcl_list(cidrs)
-        address = self.resource.address
-        if self.provider == "hetzner":
-            return (f"alltrue([for r in {address}.rule : length(setintersection("
-                    f"r.source_ips == null ? [] : r.source_ips, {banned})) == 0])")
-        if self.provider == "linode":
-            return (f'{address}.inbound_policy == "DROP" && alltrue([for r in '
-                    f"{address}.inbound : length(setintersection(concat(r.ipv4 == null ? [] "
-                    f": r.ipv4, r.ipv6 == null ? [] : r.ipv6), {banned})) == 0])")
-        rules = ", ".join(r.address for r in self.vultr_rules)
-        return (f"alltrue([for r in [{rules}] : !contains({banned}, "
-                f"format(\"%s/%d\", r.subnet, r.subnet_size))])")
+        return self.cloud.no_source_is(self.parts, cidrs)
 
-    def _rules(self) -> list[dict[str, Any]]:
-        rules: list[dict[str, Any]] = []
+    def _rules(self) -> list[Rule]:
+        rules: list[Rule] = []
         if self.props.admin_ssh_cidrs:
-            rules.append({"protocol": "tcp", "port": "22", "why": "admin ssh",
-                          "cidrs": list(self.props.admin_ssh_cidrs)})
+            rules.append(Rule(protocol="tcp", port="22", why="admin ssh",
+                              cidrs=tuple(self.props.admin_ssh_cidrs)))
         if self.props.private_cidrs:
             ports = [str(p) for p in self.props.private_ports] or ["1-65535"]
             for port in ports:
-                rules.append({"protocol": "tcp", "port": port, "why": "private network",
-                              "cidrs": list(self.props.private_cidrs)})
+                rules.append(Rule(protocol="tcp", port=port, why="private network",
+                                  cidrs=tuple(self.props.private_cidrs)))
         return rules
 
     @property
     def id_ref(self) -> Ref:
         return self.resource.attr("id")
 
-
-def linode_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    """One ``inbound`` block of a ``linode_firewall``. The provider's validators (run by
-    ``tofu validate``) want a 3-32 character label and non-empty ``ipv4``/``ipv6`` lists
-    when given, so an address family without CIDRs is left out."""
-    body: dict[str, Any] = {
-        "label": f"{rule['why'].replace(' ', '-')}-{rule['port']}",
-        "action": "ACCEPT", "protocol": rule["protocol"].upper(), "ports": rule["port"],
-    }
-    for family, cidrs in (("ipv4", [c for c in rule["cidrs"] if ":" not in c]),
-                          ("ipv6", [c for c in rule["cidrs"] if ":" in c])):
-        if cidrs:
-            body[family] = cidrs
-    return body
-
-
-def _hcl_list(items: Sequence[str]) -> str:
-    return "[" + ", ".join(f'"{item}"' for item in items) + "]"

@@ -34,14 +34,15 @@ class Hyperdrive(Construct):
     tunnel to `listen_address` (default: the node's private address), as `service`'s role
     with its `password`.
 
-    >>> from edgekit import (App, CloudflareZone, Hyperdrive, LocalState, Needs, PgPrimary,
-    ...                      PrivateNetwork, Service, Stack, VpsNode)
+    >>> from edgekit import (PROVIDERS, App, CloudflareZone, Hyperdrive, LocalState, Needs,
+    ...                      PgPrimary, PrivateNetwork, Service, Stack, VpsNode)
     >>> stack = Stack(App(), "prod", state=LocalState())
     >>> zone = CloudflareZone(account_id="0" * 32, zone_id="1" * 32, zone="example.com",
     ...                       environment="prod")
-    >>> net = PrivateNetwork(stack, "net", provider="vultr", region="tokyo")
-    >>> db = VpsNode(stack, "db", provider="vultr", region="tokyo", size="medium",
-    ...              roles=["postgres"], networks=[net])
+    >>> net = PrivateNetwork(stack, "net", provider=PROVIDERS[0], region="singapore")
+    >>> db = VpsNode(stack, "db", provider=PROVIDERS[0], region="singapore", size="medium",
+    ...              roles=["postgres"], networks=[net],
+    ...              repository="github:example/estate", ref="deploy/prod")
     >>> web = Service(name="web", port=8081, needs=Needs(postgres="ro"))
     >>> pg = PgPrimary(stack, "postgres", node=db, services={"web": web})
     >>> Hyperdrive(stack, "hyperdrive", zone=zone, node=db, service=web,

@@ -1,7 +1,7 @@
 """ManagedPg: the environment's Postgres as a provider's managed database (ADR 0012).
 
-The same interface as `PgPrimary` for the services: one ``random_password`` (or, on
-DigitalOcean, the provider-generated password) per service role, delivered to the nodes as
+The same interface as `PgPrimary` for the services: one ``random_password`` (or, where the
+cloud generates it, the provider's password) per service role, delivered to the nodes as
 sensitive boot-document secrets; the database host as the output services read
 (`PG_ADDRESS_OUTPUT`); the same roles, databases and grants (`bootstrap_sql`, ADR 0004).
 
@@ -12,19 +12,17 @@ otherwise an explicit allow-list of the public IPv4 addresses of exactly the nod
 services need Postgres. No ``0.0.0.0/0``, ever; connections use TLS (the providers
 require it).
 
-    linode        linode_database_postgresql_v2 (allow_list, private_network {vpc, subnet});
-                  roles and databases by the bootstrap SQL (the provider has no user resource)
-    vultr         vultr_database (engine pg, trusted_ips, vpc_id) + vultr_database_db and
-                  vultr_database_user per service
-    digitalocean  digitalocean_database_cluster (private_network_uuid) +
-                  digitalocean_database_firewall (ip_addr rules) + _db and _user per service
+The resources are the cloud adapter's (`Cloud.managed_postgres`, for the clouds with
+``has_managed_postgres``): the database, its allow-list or VPC, and per service a database
+and a user where the cloud has those resources (else the bootstrap SQL makes them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
+from edgekit.clouds import CLOUDS
+from edgekit.clouds.base import ManagedRequest
 from edgekit.constructs.base import label
 from edgekit.constructs.mesh import public_ip_expression
 from edgekit.constructs.network import PrivateNetwork
@@ -32,12 +30,11 @@ from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_bootstrap import bootstrap_sql
 from edgekit.constructs.values import PG_ADDRESS_OUTPUT, Service, checked_services
 from edgekit.core.construct import Construct
-from edgekit.core.elements import Output, Resource, stack_of
+from edgekit.core.elements import Output, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 
-ManagedProvider = Literal["linode", "vultr", "digitalocean"]
-MANAGED_PROVIDERS: tuple[ManagedProvider, ...] = ("linode", "vultr", "digitalocean")
+MANAGED_PROVIDERS: tuple[str, ...] = tuple(n for n, c in CLOUDS.items() if c.has_managed_postgres)
 VERSIONS = (15, 16, 17)
 PORT_OUTPUT = "pg_port"
 ADMIN_URL_OUTPUT = "pg_admin_url"
@@ -78,21 +75,18 @@ class ManagedPg(Construct):
         self.services = {n: s for n, s in sorted(services.items())
                          if s.needs.postgres is not None and s.pg_role is not None}
         private = [n for n in clients if network is not None and network in n.networks]
-        # Linode takes CIDRs; Vultr's trusted_ips and DigitalOcean's ip_addr rules take
-        # addresses (their docs' examples): one public IPv4 per client outside the VPC.
+        # public IPv4 of every client outside the VPC (the cloud makes CIDRs of them if needed)
         self.client_ips = [f"${{{public_ip_expression(n)}}}" for n in clients
                            if n not in private]
-        self.allow_list = ([f"{ip}/32" for ip in self.client_ips] if provider == "linode"
-                           else list(self.client_ips))
-        self.passwords: dict[str, Ref] = {}
-        self.admin_url: Ref | str = ""
-        name = label(self)
-        if provider == "linode":
-            self.resource = self._linode(name, region, plan, version)
-        elif provider == "vultr":
-            self.resource = self._vultr(name, region, plan, version)
-        else:
-            self.resource = self._digitalocean(name, region, plan, version)
+        db = CLOUDS[provider].managed_postgres(self, request=ManagedRequest(
+            label=label(self), region=region, plan=plan, version=version,
+            roles={n: (s.pg_role, s.pg_database) for n, s in self.services.items()
+                   if s.pg_role is not None and s.pg_database is not None},
+            client_ips=tuple(self.client_ips), network=network))
+        self.resource = db.resource
+        self.allow_list = db.allow_list
+        self.passwords: dict[str, Ref] = db.passwords
+        self.host, self.port, self.admin_url = db.host, db.port, db.admin_url
         self.bootstrap_sql = bootstrap_sql(services)
         stack = stack_of(self)
         for service_name, service in self.services.items():
@@ -104,78 +98,3 @@ class ManagedPg(Construct):
         Output(stack, PORT_OUTPUT, value=self.port, description="Port of the managed Postgres.")
         Output(stack, ADMIN_URL_OUTPUT, value=self.admin_url, sensitive=True,
                description="Admin connection URL (edgekit pg bootstrap reads it).")
-
-    def _random_passwords(self) -> None:
-        for service_name in self.services:
-            password = Resource(self, f"password-{service_name}", type="random_password",
-                                config={"length": 32, "special": False})
-            self.passwords[service_name] = password.attr("result")
-
-    def _linode(self, name: str, region: str, plan: str, version: int) -> Resource:
-        self._random_passwords()  # roles made by the bootstrap SQL (no user resource)
-        config: dict[str, object] = {
-            "label": name, "region": region, "type": plan, "engine_id": f"postgresql/{version}",
-            "cluster_size": 1, "allow_list": self.allow_list,
-        }
-        if self.network is not None:
-            config["private_network"] = {"vpc_id": self.network.resource.attr("id"),
-                                         "subnet_id": self.network.subnet.attr("id"),
-                                         "public_access": bool(self.allow_list)}
-        db = Resource(self, "Resource", type="linode_database_postgresql_v2", config=config)
-        self.host, self.port = db.attr("host_primary"), db.attr("port")
-        self.admin_url = _url(db.attr("root_username").expression,
-                              db.attr("root_password").expression,
-                              db.attr("host_primary").expression, db.attr("port").expression,
-                              '"postgres"')
-        return db
-
-    def _vultr(self, name: str, region: str, plan: str, version: int) -> Resource:
-        self._random_passwords()
-        config: dict[str, object] = {
-            "label": name, "region": region, "plan": plan, "database_engine": "pg",
-            "database_engine_version": str(version), "trusted_ips": self.allow_list,
-        }
-        if self.network is not None:
-            config["vpc_id"] = self.network.id_ref
-        db = Resource(self, "Resource", type="vultr_database", config=config)
-        for service_name, service in self.services.items():
-            Resource(self, f"db-{service_name}", type="vultr_database_db", config={
-                "database_id": db.attr("id"), "name": service.pg_database})
-            Resource(self, f"user-{service_name}", type="vultr_database_user", config={
-                "database_id": db.attr("id"), "username": service.pg_role,
-                "password": self.passwords[service_name]})
-        self.host, self.port = db.attr("host"), db.attr("port")
-        self.admin_url = _url(db.attr("user").expression, db.attr("password").expression,
-                              db.attr("host").expression, db.attr("port").expression,
-                              db.attr("dbname").expression)
-        return db
-
-    def _digitalocean(self, name: str, region: str, plan: str, version: int) -> Resource:
-        config: dict[str, object] = {
-            "name": name, "engine": "pg", "version": str(version), "size": plan,
-            "region": region, "node_count": 1,
-        }
-        if self.network is not None:
-            config["private_network_uuid"] = self.network.id_ref
-        db = Resource(self, "Resource", type="digitalocean_database_cluster", config=config)
-        if self.allow_list:
-            Resource(self, "firewall", type="digitalocean_database_firewall", config={
-                "cluster_id": db.attr("id"),
-                "rule": [{"type": "ip_addr", "value": cidr} for cidr in self.allow_list]})
-        for service_name, service in self.services.items():
-            Resource(self, f"db-{service_name}", type="digitalocean_database_db", config={
-                "cluster_id": db.attr("id"), "name": service.pg_database})
-            user = Resource(self, f"user-{service_name}", type="digitalocean_database_user",
-                            config={"cluster_id": db.attr("id"), "name": service.pg_role})
-            self.passwords[service_name] = user.attr("password")
-        private = self.network is not None
-        self.host = db.attr("private_host" if private else "host")
-        self.port = db.attr("port")
-        self.admin_url = db.attr("private_uri" if private else "uri")
-        return db
-
-
-def _url(user: str, password: str, host: str, port: str, database: str) -> str:
-    """A libpq URL from OpenTofu expressions, credentials URL-encoded, TLS required."""
-    return (f"postgresql://${{urlencode({user})}}:${{urlencode({password})}}@${{{host}}}:"
-            f"${{{port}}}/${{{database}}}?sslmode=require")

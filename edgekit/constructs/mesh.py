@@ -12,11 +12,9 @@ the node at first boot and never leave it; public keys come back into CUE
 `edgekit.cue.mesh_keys`). A peer whose key or endpoint is not known yet is left out of the
 others' configuration until it is.
 
-    hetzner  an hcloud_firewall of its own + hcloud_firewall_attachment (a rule on the node's
-             firewall would read the other servers' addresses while they read its firewall:
-             a cycle)
-    linode   an inbound rule on the node's linode_firewall
-    vultr    vultr_firewall_rule(s) in the node's firewall group
+How the port is opened is the node's cloud adapter's (`Cloud.open_mesh`): a firewall of
+its own where a rule on the node's firewall would read the other servers' addresses while
+they read its firewall (a cycle), otherwise rules on the node's firewall.
 """
 
 from __future__ import annotations
@@ -28,20 +26,16 @@ import attrs
 
 from edgekit.constructs.node import VpsNode
 from edgekit.core.construct import Construct
-from edgekit.core.elements import Output, Resource, stack_of
+from edgekit.core.elements import Output, stack_of
 from edgekit.core.errors import ConstructError
 
 INTERFACE = "wg-edgekit"
 ENDPOINTS_OUTPUT = "mesh_endpoints"
-PUBLIC_IP_ATTRIBUTE = {"hetzner": "ipv4_address", "linode": "ipv4", "vultr": "main_ip"}
-"""linode: `ipv4` is the set of the instance's IPv4 addresses (`ip_address` is deprecated);
-with a VPC interface the VPC address is not in it, so its one element is the public one."""
 
 
 def public_ip_expression(node: VpsNode) -> str:
-    """The expression (without ``${}``) of a node's public IPv4."""
-    ref = node.resource.attr(PUBLIC_IP_ATTRIBUTE[node.provider]).expression
-    return f"tolist({ref})[0]" if node.provider == "linode" else ref
+    """The expression (without ``${}``) of a node's public IPv4 (`Cloud.public_ip_attribute`)."""
+    return node.cloud.public_ip_expression(node.resource)
 
 
 class MeshError(ValueError):
@@ -116,38 +110,9 @@ class Mesh(Construct):
         """Open the mesh port to `sources` (the other nodes' public IPv4 expressions), and
         promise in the generated `tofu test` that it is open to nothing else."""
         port, why = str(self.plan.port), "wireguard mesh"
-        cidrs = [f"${{{expr}}}/32" for expr in sources]
-        peers = ", ".join(f'format("%s/32", {expr})' for expr in sources)
         promise = (f"the WireGuard port of {name} admits UDP {port} from the other mesh "
                    "nodes' public addresses only")
-        if node.provider == "hetzner":
-            firewall = Resource(self, f"{name}-firewall", type="hcloud_firewall", config={
-                "name": f"{stack_of(self).node.id}-{name}-mesh",
-                "rule": [{"direction": "in", "protocol": "udp", "port": port,
-                          "source_ips": cidrs, "description": why}]})
-            Resource(self, f"{name}-attachment", type="hcloud_firewall_attachment", config={
-                "firewall_id": firewall.attr("id"), "server_ids": [node.id_ref]})
-            firewall.node.add_assertion("mesh-peers-only", (
-                f'alltrue([for r in {firewall.address}.rule : r.protocol == "udp" && '
-                f'r.port == "{port}" && length(setsubtract(r.source_ips, [{peers}])) == 0])'),
-                promise)
-        elif node.provider == "linode":
-            resource = node.firewall.resource
-            inbound = resource.config.setdefault("inbound", [])
-            inbound.append({"label": "wireguard-mesh", "action": "ACCEPT", "protocol": "UDP",
-                            "ports": port, "ipv4": cidrs})
-            node.firewall.node.add_assertion("mesh-peers-only", (
-                f'alltrue([for r in {resource.address}.inbound : r.label != "wireguard-mesh" '
-                f'|| (r.protocol == "UDP" && r.ports == "{port}" && length(setsubtract('
-                f"r.ipv4 == null ? [] : r.ipv4, [{peers}])) == 0 && "
-                "length(r.ipv6 == null ? [] : r.ipv6) == 0)])"), promise)
-        else:
-            rules = [Resource(self, f"{name}-rule-{index}", type="vultr_firewall_rule", config={
-                "firewall_group_id": node.firewall.id_ref, "protocol": "udp",
-                "port": port, "ip_type": "v4", "subnet": f"${{{expr}}}",
-                "subnet_size": 32, "notes": why}) for index, expr in enumerate(sources)]
-            addresses = ", ".join(r.address for r in rules)
-            rules[0].node.add_assertion("mesh-peers-only", (
-                f'alltrue([for r in [{addresses}] : r.protocol == "udp" && r.port == "{port}" '
-                f"&& r.subnet_size == 32 && contains([{', '.join(sources)}], r.subnet)])"),
-                promise)
+        node.cloud.open_mesh(self, id=name, label=f"{stack_of(self).node.id}-{name}-mesh",
+                             server=node.resource, firewall=node.firewall.parts, port=port,
+                             sources=sources, why=why, promise=promise)
+

@@ -1,17 +1,15 @@
-"""VpsNode: one API for a closed execution node on Hetzner, Linode or Vultr.
+"""VpsNode: one API for a closed execution node on any supported cloud (`edgekit.clouds`).
 
 The node gets public addresses for outbound traffic only: its firewall (its own closed
 `Firewall` unless one is given) drops all inbound from the internet. It joins its private
 networks, boots with the one user-data document (`edgekit.constructs.boot`), and exposes
-its private address for the services that need it.
+its private address for the services that need it. The server, how it joins its networks
+and which arguments hold its user data are the cloud adapter's (`Cloud.server`,
+`Cloud.join_networks`, `Cloud.first_boot_only`); the node declares the cloud's provider
+block and token variable in its stack, once for all nodes (`Cloud.declare_provider`).
 
-    hetzner  hcloud_server (+ hcloud_server_network per network)
-    linode   linode_instance (VPC interface, metadata.user_data base64, firewall_id)
-    vultr    vultr_instance (vpc_ids, firewall_group_id)
-
-The firewall is attached when the server is created (hcloud ``firewall_ids``, linode
-``firewall_id``, vultr ``firewall_group_id``): no node boots unprotected. User data is
-first-boot only: every provider replaces a server when it changes, so later changes are
+The firewall is attached when the server is created: no node boots unprotected. User data
+is first-boot only: every cloud replaces a server when it changes, so later changes are
 ignored (`FIRST_BOOT_ONLY`) and nothing a deploy changes is in it (`boot`).
 """
 
@@ -20,23 +18,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from edgekit.clouds import CLOUDS, CatalogError, cloud
+from edgekit.clouds.base import ServerSpec
 from edgekit.constructs.base import label, listed, located, validated
-from edgekit.constructs.boot import boot_document, cloud_config, user_data_expression
-from edgekit.constructs.catalog import CatalogError, resolve_image, resolve_region, resolve_size
+from edgekit.constructs.boot import DEPLOY_KEYS, boot_document, cloud_config, deploy_section
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.props import VpsNodeProps
 from edgekit.core.construct import Construct
-from edgekit.core.elements import Local, Module, Resource, stack_of
+from edgekit.core.elements import Local, Module, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 
-FIRST_BOOT_ONLY = {"hetzner": ["user_data"], "linode": ["metadata"], "vultr": ["user_data"]}
-"""The arguments holding a node's user data, per provider: all force a new server (hcloud
-``user_data``: hetznercloud/terraform-provider-hcloud issues 338 and 372, "forces
-replacement"; linode ``metadata``: linode/instance/schema_resource.go, ForceNew; vultr
-``user_data``: vultr/resource_vultr_instance.go, ForceNew), so `lifecycle.ignore_changes`
-keeps a changed document from replacing the server."""
+FIRST_BOOT_ONLY = {name: list(c.first_boot_only) for name, c in CLOUDS.items()}
+"""The arguments holding a node's user data, per cloud: all force a new server (each
+adapter says where that is written), so `lifecycle.ignore_changes` keeps a changed document
+from replacing the server."""
 
 NIXOS_ANYWHERE_MODULE = (
     "github.com/nix-community/nixos-anywhere//terraform/all-in-one?ref=1.13.0")
@@ -46,21 +43,27 @@ NIXOS_ANYWHERE_MODULE = (
 
 class VpsNode(Construct):
     """A closed execution node: the server, its own closed `Firewall` (unless one is given),
-    its private networks and the boot document; ``provider`` is ``hetzner``, ``linode`` or
-    ``vultr``, ``region``/``size`` native or portable aliases (``tokyo``, ``small``).
+    its private networks and the boot document; ``provider`` is any supported cloud
+    (`edgekit.PROVIDERS`), ``region``/``size`` native or portable aliases (``singapore``,
+    ``small``).
 
     >>> from edgekit import App, LocalState, Stack
     >>> stack = Stack(App(), "prod", state=LocalState())
-    >>> from edgekit import PrivateNetwork, VpsNode
-    >>> net = PrivateNetwork(stack, "net", provider="hetzner", region="nbg1")
-    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small",
-    ...                roles=["edge"], networks=[net], admin_ssh_cidrs=["203.0.113.7/32"])
-    >>> node.resource.type, node.private_ip
-    ('hcloud_server', '10.0.1.10')
+    >>> from edgekit import PROVIDERS, PrivateNetwork, VpsNode
+    >>> cloud = PROVIDERS[0]  # any supported cloud: the same call works on each
+    >>> net = PrivateNetwork(stack, "net", provider=cloud, region="singapore")
+    >>> node = VpsNode(stack, "edge-1", provider=cloud, region="singapore", size="small",
+    ...                roles=["edge"], networks=[net], admin_ssh_cidrs=["203.0.113.7/32"],
+    ...                repository="github:example/estate", ref="deploy/prod")
+    >>> node.boot["deploy"]["flake"]
+    'github:example/estate?ref=deploy/prod#edge-1'
 
-    Other options: ``image`` (default ``debian-12``), ``firewall``, ``backups``,
-    ``placement`` (the stack's placement `Variable`), ``deploy`` (the pull-deploy section
-    of the boot document), ``push_deploy`` (nixos-anywhere over SSH; ADR 0005).
+    A node with roles needs deploy settings (``repository`` and ``ref`` of its pull
+    deployment, a complete ``deploy`` section, or ``push_deploy``): without them it would
+    boot the stock image and never become its configuration, so it is refused. Other
+    options: ``image`` (default ``debian-12``), ``firewall``, ``backups``, ``deploy`` (the
+    pull-deploy section of the boot document, `boot.deploy_section`), ``push_deploy``
+    (nixos-anywhere over SSH; ADR 0005).
     """
     def __init__(
         self,
@@ -77,6 +80,8 @@ class VpsNode(Construct):
         admin_ssh_cidrs: Sequence[str] = (),
         backups: bool = False,
         deploy: Mapping[str, Any] | None = None,
+        repository: str | None = None,
+        ref: str | None = None,
         push_deploy: bool = False,
     ) -> None:
         super().__init__(scope, id)
@@ -88,18 +93,25 @@ class VpsNode(Construct):
             "private_network": networks[0].node.id if networks else None,
         })
         try:
-            self.region = resolve_region(provider, region)
-            self.size = resolve_size(provider, size)
-            self.image = resolve_image(provider, image)
+            self.cloud = cloud(provider)
+            self.region = self.cloud.catalog.region(region)
+            self.size = self.cloud.catalog.size(size)
+            self.image = self.cloud.catalog.image(image)
         except CatalogError as err:
             raise located(self, err) from err
         self.provider = self.props.provider
         self.name = id
         self._check_name()
         self.networks = self._check_networks(networks)
+        deploy = self._deploy_settings(deploy, repository, ref, push_deploy)
+        if firewall is not None and firewall.provider != self.provider:
+            raise ConstructError(f"[{self.node.path}] firewall {firewall.node.path} is a "
+                                 f"{firewall.provider} firewall; a {self.provider} node needs "
+                                 f"one of its own cloud")
         self.firewall = firewall or Firewall(
             self, "firewall", provider=provider, admin_ssh_cidrs=admin_ssh_cidrs,
             private_cidrs=[n.cidr for n in self.networks])
+        self.cloud.declare_provider(self)  # after every check: a refused node adds nothing
         stack = stack_of(self)
         self.boot: dict[str, Any] = boot_document(
             stack=stack.node.id, node=id, provider=provider, roles=list(self.props.roles))
@@ -109,8 +121,14 @@ class VpsNode(Construct):
         self.cloud_local = Local(self, "cloud-config",
                                  value=cloud_config(self.boot_local.logical_id,
                                                     provider if deploy is not None else None))
-        self.resource = self._server()
-        self.private_ip: Ref | str | None = self._join_networks()
+        self.resource = self.cloud.server(self, "Resource", ServerSpec(
+            name=self.name, label=label(self), region=self.region, size=self.size,
+            image=self.image, labels={"stack": stack.node.id, "node": self.name},
+            backups=self.props.backups, firewall=self.firewall.parts,
+            networks=tuple(self.networks), cloud_local=self.cloud_local.logical_id))
+        self.cloud.join_networks(self, self.resource, self.networks, self.name)
+        self.private_ip: Ref | str | None = self.cloud.private_ip(
+            self.resource, self.networks, self.name)
         if push_deploy:
             self._push_deploy()
         self._names()[self.name] = self.node.path
@@ -136,8 +154,13 @@ class VpsNode(Construct):
             raise ConstructError(
                 f"[{self.node.path}] joins private networks of different providers: {listed}; "
                 f"a {self.props.provider} node can only join {self.props.provider} networks")
+        limit = self.cloud.max_networks
+        if limit is not None and len(networks) > limit:
+            raise ConstructError(
+                f"[{self.node.path}] joins {len(networks)} private networks; a "
+                f"{self.props.provider} server joins at most {limit}")
         elsewhere = [n for n in networks if n.region != self.region and
-                     self.props.provider != "hetzner"]
+                     not self.cloud.networks_span_regions]
         if elsewhere:
             raise ConstructError(
                 f"[{self.node.path}] network {elsewhere[0].node.path} is in "
@@ -145,57 +168,35 @@ class VpsNode(Construct):
                 f"{self.props.provider} networks are regional")
         return list(networks)
 
-    # -- resources ----------------------------------------------------------------------
-
-    def _server(self) -> Resource:
-        name = label(self)
-        labels = {"stack": stack_of(self).node.id, "node": self.name}
-        firewall_id = self.firewall.id_ref
-        lifecycle = {"ignore_changes": FIRST_BOOT_ONLY[self.provider]}
-        if self.provider == "hetzner":
-            return Resource(self, "Resource", type="hcloud_server", config={
-                "name": self.name, "server_type": self.size, "image": self.image,
-                "location": self.region, "labels": labels, "backups": self.props.backups,
-                "firewall_ids": [firewall_id],
-                "public_net": {"ipv4_enabled": True, "ipv6_enabled": True},
-                "user_data": user_data_expression(self.cloud_local.logical_id),
-            }, lifecycle=lifecycle)
-        if self.provider == "linode":
-            interfaces: list[dict[str, Any]] = [{"purpose": "public"}]
-            for network in self.networks:
-                interfaces.append({"purpose": "vpc", "subnet_id": network.subnet.attr("id"),
-                                   "ipv4": {"vpc": network.allocate(self.name)}})
-            return Resource(self, "Resource", type="linode_instance", config={
-                "label": name, "region": self.region, "type": self.size,
-                "image": self.image, "tags": [f"{k}:{v}" for k, v in sorted(labels.items())],
-                "backups_enabled": self.props.backups, "firewall_id": firewall_id,
-                "metadata": {"user_data": user_data_expression(self.cloud_local.logical_id,
-                                                               base64=True)},
-                "interface": interfaces,
-            }, lifecycle=lifecycle)
-        return Resource(self, "Resource", type="vultr_instance", config={
-            "label": name, "hostname": self.name, "region": self.region, "plan": self.size,
-            "os_id": self.image, "tags": [f"{k}:{v}" for k, v in sorted(labels.items())],
-            "backups": "enabled" if self.props.backups else "disabled",
-            "enable_ipv6": True, "firewall_group_id": firewall_id,
-            "vpc_ids": [n.id_ref for n in self.networks],
-            "user_data": user_data_expression(self.cloud_local.logical_id),
-        }, lifecycle=lifecycle)
-
-    def _join_networks(self) -> Ref | str | None:
-        if not self.networks:
-            return None
-        first = self.networks[0]
-        if self.provider == "hetzner":
-            for index, network in enumerate(self.networks):
-                Resource(self, f"network-{index}", type="hcloud_server_network",
-                         config={"server_id": self.resource.attr("id"),
-                                 "subnet_id": network.subnet.attr("id"),
-                                 "ip": network.allocate(self.name)})
-            return first.allocate(self.name)
-        if self.provider == "linode":
-            return first.allocate(self.name)
-        return self.resource.attr("internal_ip")
+    def _deploy_settings(self, deploy: Mapping[str, Any] | None, repository: str | None,
+                         ref: str | None, push_deploy: bool) -> Mapping[str, Any] | None:
+        """The node's deploy section: given whole, or made from `repository` and `ref`;
+        refused when incomplete, or missing on a node with roles (it would boot empty)."""
+        where = f"[{self.node.path}]"
+        if repository is not None or ref is not None:
+            if deploy is not None:
+                raise ConstructError(f"{where} give either deploy or repository and ref, "
+                                     "not both")
+            if not repository or not ref:
+                missing = "ref" if repository else "repository"
+                raise ConstructError(
+                    f"{where} pull deployment needs both repository and ref; {missing} is "
+                    "missing (e.g. repository=\"github:you/estate\", ref=\"deploy/prod\")")
+            return deploy_section(provider=self.provider, node=self.name,
+                                  repository=repository, ref=ref)
+        if deploy is not None:
+            absent = [k for k in DEPLOY_KEYS if not deploy.get(k)]
+            if absent:
+                raise ConstructError(
+                    f"{where} deploy is missing {', '.join(absent)}: the node would boot "
+                    "without knowing what to become (boot.deploy_section makes a whole one)")
+            return deploy
+        if self.props.roles and not push_deploy:
+            raise ConstructError(
+                f"{where} node has roles {list(self.props.roles)} but no deploy settings: "
+                "it would boot the stock image and never become its configuration; pass "
+                "repository= and ref= (pull deployment), deploy=, or push_deploy=True")
+        return None
 
     def _push_deploy(self) -> None:
         """Opt-in push deployment with nixos-anywhere's OpenTofu module (ADR 0005).
@@ -208,22 +209,20 @@ class VpsNode(Construct):
                 f"[{self.node.path}] push_deploy installs NixOS over SSH from the deployer, "
                 "so list the deployer's address in admin_ssh_cidrs; the default (pull) "
                 "deployment opens nothing")
-        public_ip = {"hetzner": "ipv4_address", "linode": "ip_address",
-                     "vultr": "main_ip"}[self.provider]
         attr = f".#nixosConfigurations.{self.name}.config.system.build"
         Module(self, "nixos-anywhere", source=NIXOS_ANYWHERE_MODULE, inputs={
             "nixos_system_attr": f"{attr}.toplevel",
             "nixos_partitioner_attr": f"{attr}.diskoScript",
-            "target_host": self.resource.attr(public_ip),
+            "target_host": f"${{{self.cloud.public_ip_expression(self.resource)}}}",
             "instance_id": self.resource.attr("id"),
         })
 
     @property
     def static_private_ip(self) -> str | None:
-        """The private address when it is fixed before apply (hetzner, linode).
+        """The private address when it is fixed before apply (`Cloud.fixed_private_addresses`).
 
-        Vultr assigns VPC addresses itself: then None, and the node finds its address at
-        boot. The boot document must never reference the node's own attributes (a cycle).
+        Where the cloud assigns VPC addresses itself: None, and the node finds its address
+        at boot. The boot document must never reference the node's own attributes (a cycle).
         """
         return self.private_ip if isinstance(self.private_ip, str) else None
 

@@ -37,10 +37,12 @@ class PgPrimary(Construct):
 
     >>> from edgekit import App, LocalState, Stack
     >>> stack = Stack(App(), "prod", state=LocalState())
-    >>> from edgekit import Needs, PgPrimary, PrivateNetwork, Service, VpsNode
-    >>> net = PrivateNetwork(stack, "net", provider="vultr", region="tokyo")
-    >>> db = VpsNode(stack, "db", provider="vultr", region="tokyo", size="medium",
-    ...              roles=["postgres"], networks=[net])
+    >>> from edgekit import PROVIDERS, Needs, PgPrimary, PrivateNetwork, Service, VpsNode
+    >>> cloud = PROVIDERS[-1]  # any supported cloud
+    >>> net = PrivateNetwork(stack, "net", provider=cloud, region="singapore")
+    >>> db = VpsNode(stack, "db", provider=cloud, region="singapore", size="medium",
+    ...              roles=["postgres"], networks=[net],
+    ...              repository="github:example/estate", ref="deploy/prod")
     >>> pg = PgPrimary(stack, "postgres", node=db, services={
     ...     "api": Service(name="api", port=8080, needs=Needs(postgres="rw"))})
     >>> sorted(pg.passwords)
@@ -92,7 +94,8 @@ class PgPrimary(Construct):
                    sensitive=True, description=f"Postgres password of {service.pg_role}.")
         node.boot["postgres"] = {
             "version": self.props.version,
-            # "discover": the node reads its own VPC address at boot (vultr assigns it).
+            # "discover": the node reads its own VPC address at boot (where the cloud
+            # assigns it, `Cloud.fixed_private_addresses`).
             "listen_address": node.static_private_ip or "discover",
             "port": PG_PORT,
             "private_cidrs": [n.cidr for n in node.networks],

@@ -11,7 +11,9 @@ from typing import Literal
 
 import attrs
 
-Provider = Literal["hetzner", "linode", "vultr"]
+Provider = str
+"""A cloud's name: a key of `edgekit.clouds.CLOUDS` (CUE's ``#Provider`` lists the same
+names, and the JSON Schema refuses any other; a test keeps the two equal)."""
 Role = Literal["edge", "postgres"]
 
 

@@ -54,8 +54,9 @@ class R2LogSink(Construct):
 
     >>> from edgekit import App, LocalState, Stack
     >>> stack = Stack(App(), "prod", state=LocalState())
-    >>> from edgekit import R2LogSink, VpsNode
-    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    >>> from edgekit import PROVIDERS, R2LogSink, VpsNode
+    >>> node = VpsNode(stack, "edge-1", provider=PROVIDERS[0], region="singapore",
+    ...                size="small")
     >>> logs = R2LogSink(stack, "logs", account_id="0" * 32, bucket="prod-logs",
     ...                  retention_days=14, nodes=[node])
     >>> node.boot["log_sink"]["bucket"]

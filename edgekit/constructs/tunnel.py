@@ -62,11 +62,13 @@ class Tunnel(Construct):
     `placement` puts them on (node → service names; default: every service on every node);
     ``strategy`` ``replicas`` or ``per_node`` with per-node ``weights`` (ADR 0006).
 
-    >>> from edgekit import App, CloudflareZone, LocalState, Service, Stack, Tunnel, VpsNode
+    >>> from edgekit import (PROVIDERS, App, CloudflareZone, LocalState, Service, Stack, Tunnel,
+    ...                      VpsNode)
     >>> stack = Stack(App(), "prod", state=LocalState())
     >>> zone = CloudflareZone(account_id="0" * 32, zone_id="1" * 32, zone="example.com",
     ...                       environment="prod")
-    >>> node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    >>> node = VpsNode(stack, "edge-1", provider=PROVIDERS[0], region="singapore",
+    ...                size="small")
     >>> tunnel = Tunnel(stack, "tunnel", zone=zone, nodes=[node],
     ...                 services={"api": Service(name="api", port=8080)})
     >>> tunnel.origins_by_service()["api"][0]["url"]

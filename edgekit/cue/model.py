@@ -32,7 +32,7 @@ from edgekit.schema.props import structure
 @attrs.frozen(kw_only=True)
 class Node:
     name: str
-    provider: Literal["hetzner", "linode", "vultr"]
+    provider: Literal["hetzner", "linode", "vultr", "digitalocean"]
     region: str
     size: str
     roles: tuple[Literal["edge", "postgres"], ...] = ()

@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from edgekit.clouds import cloud
 from edgekit.constructs.mesh import ENDPOINTS_OUTPUT, INTERFACE, MeshError, MeshPlan, peers_of
 from edgekit.constructs.values import Service
 from edgekit.core.stack import r2_endpoint
@@ -87,7 +88,7 @@ def private_path_problems(env: Env, services: Mapping[str, Service]) -> list[str
             if here.mesh_host is not None and there.mesh_host is not None:
                 continue
             same_network = here.provider == there.provider and (
-                here.provider == "hetzner" or here.region == there.region)
+                cloud(here.provider).networks_span_regions or here.region == there.region)
             if same_network:
                 continue
             missing = [n for n, spec in ((node, here), (primary, there))

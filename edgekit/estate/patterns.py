@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from edgekit.clouds import cloud
 from edgekit.constructs.boot import deploy_section
-from edgekit.constructs.catalog import catalog
 from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.edge_worker import EdgeWorker
 from edgekit.constructs.hyperdrive import Hyperdrive
@@ -24,7 +24,6 @@ from edgekit.constructs.r2 import R2Bucket, R2LogSink
 from edgekit.constructs.tunnel import Tunnel
 from edgekit.constructs.values import PG_ADDRESS_OUTPUT
 from edgekit.core.construct import Construct
-from edgekit.core.elements import Provider, Variable
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 from edgekit.cue.generate import WORKER_SERVICE
@@ -32,17 +31,10 @@ from edgekit.cue.model import Estate
 from edgekit.estate.mesh_plan import mesh_plan, private_path_problems
 from edgekit.pg.backup import settings_for
 
-# How each provider's API token reaches OpenTofu: a sensitive variable (TF_VAR_<name>).
-TOKEN_ARGUMENT = {"hetzner": "token", "linode": "token", "vultr": "api_key",
-                  "digitalocean": "token"}
-
 
 def _provider(scope: Construct, provider: str) -> None:
-    """The provider block and its sensitive token variable."""
-    tofu_name = "digitalocean" if provider == "digitalocean" else catalog(provider).tofu_provider
-    token = Variable(scope, f"{tofu_name}_token", type="string", sensitive=True,
-                     description=f"{provider} API token (TF_VAR_{tofu_name}_token).")
-    Provider(scope, tofu_name, type=tofu_name, config={TOKEN_ARGUMENT[provider]: token.ref()})
+    """The provider block and its sensitive token variable (the cloud adapter's, once)."""
+    cloud(provider).declare_provider(scope)
 
 
 class EstateNodes(Construct):

@@ -39,6 +39,9 @@ MOCK_DEFAULTS: dict[str, dict[str, str]] = {
     "hcloud": {"id": "1001"},
     # linode ids are numbers too (vpc_id, firewall_id, linode_id take numbers).
     "linode": {"id": "1002"},
+    # digitalocean droplet ids are numbers where other resources take them (droplet_id,
+    # droplet_ids); its other ids are strings, which "1003" also is.
+    "digitalocean": {"id": "1003"},
 }
 """Defaults for mocked resources of a provider in the generated `tofu test` file."""
 
@@ -48,5 +51,8 @@ MOCK_TYPE_DEFAULTS: dict[str, dict[str, object]] = {
     "hcloud_server": {"ipv4_address": "203.0.113.11"},
     "linode_instance": {"ipv4": ["203.0.113.21"]},
     "vultr_instance": {"main_ip": "203.0.113.31"},
+    "digitalocean_droplet": {"ipv4_address": "203.0.113.41"},
+    # reserved IP assignments validate ip_address as IPv4 (IsIPv4Address)
+    "digitalocean_reserved_ip": {"ip_address": "203.0.113.42"},
 }
 """Per resource type, merged over `MOCK_DEFAULTS` in the generated `tofu test` file."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from edgekit.check.engine import Context, Hit, rule
-from edgekit.constructs.catalog import CATALOGS
+from edgekit.clouds import CATALOGS
 
 # resource type -> (catalogue provider, region attribute, size attribute or "")
 PLACED_TYPES: dict[str, tuple[str, str, str]] = {
@@ -18,13 +18,16 @@ PLACED_TYPES: dict[str, tuple[str, str, str]] = {
     "vultr_block_storage": ("vultr", "region", ""),
     "digitalocean_droplet": ("digitalocean", "region", "size"),
     "digitalocean_vpc": ("digitalocean", "region", ""),
+    "digitalocean_volume": ("digitalocean", "region", ""),
 }
 
 
 @rule("EK151", title="regions and sizes are ones the provider offers (catalog.py)",
       severity="error",
-      source="edgekit/constructs/catalog.py (committed per-provider tables)",
-      fix="pick one of the listed values, or add the new one to catalog.py with its source")
+      source="edgekit/clouds/<cloud>.py (committed per-cloud tables, read through "
+      "edgekit/constructs/catalog.py)",
+      fix="pick one of the listed values, or add the new one to the cloud's catalogue in "
+      "edgekit/clouds/ with its source")
 def region_size_available(ctx: Context) -> Iterator[Hit]:
     for stack in ctx.stacks:
         for type_name, address, body in stack.resources(*PLACED_TYPES):

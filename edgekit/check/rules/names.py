@@ -18,6 +18,8 @@ LINODE_LABEL = re.compile(r"^[A-Za-z0-9](?!.*(--|__|\.\.))[A-Za-z0-9._-]*[A-Za-z
 LETTERS_DIGITS_DASHES = re.compile(r"^[A-Za-z0-9-]+$")
 R2_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
 DO_NAME = re.compile(r"^[A-Za-z0-9.-]+$")
+DO_VOLUME = re.compile(r"^[a-z][a-z0-9-]*$")
+DO_TAG = re.compile(r"^[a-zA-Z0-9:\-_]+$")
 WORKER_NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]*$")
 
 
@@ -66,6 +68,16 @@ NAME_RULES: dict[str, list[NameRule]] = {
     "digitalocean_vpc": [NameRule(("name",), 1, 255, DO_NAME,
                                   "alphanumeric characters, dashes and periods",
                                   "digitalocean 2.99.1 docs/resources/vpc.md")],
+    "digitalocean_volume": [NameRule(("name",), 1, 64, DO_VOLUME,
+                                     "lowercase letters, digits and '-', starting with a "
+                                     "letter", "digitalocean 2.99.1 docs/resources/volume.md")],
+    "digitalocean_firewall": [NameRule(("name",), 1, 255, DO_NAME,
+                                       "alphanumeric characters, dashes and periods",
+                                       "https://docs.digitalocean.com/reference/api/"
+                                       "digitalocean/#tag/Firewalls/operation/firewalls_create")],
+    "digitalocean_tag": [NameRule(("name",), 1, 255, DO_TAG,
+                                  "letters, digits, ':', '-' and '_'",
+                                  "digitalocean 2.99.1 digitalocean/tag/tags.go (tagNameRe)")],
     "cloudflare_workers_script": [NameRule(("script_name",), 1, 63, WORKER_NAME,
                                            "lowercase letters, digits, '-' and '_', not "
                                            "starting with '-'",

@@ -1,0 +1,236 @@
+"""DigitalOcean (``digitalocean/digitalocean`` 2.99.1), the fourth cloud, through the seam.
+
+    server        digitalocean_droplet (vpc_uuid; user_data ForceNew, so ignored after the
+                  first boot; tagged with its firewall's tag and created after the firewall,
+                  so it is protected from its first boot)
+    network       digitalocean_vpc (regional; ip_range RFC 1918, /16 to /24); DigitalOcean
+                  assigns the droplet's VPC address (``ipv4_address_private``), so the node
+                  discovers it at boot
+    firewall      digitalocean_firewall + digitalocean_tag: a cloud firewall drops every
+                  inbound and outbound packet no rule accepts, so outbound is opened
+                  explicitly (tcp, udp, icmp to anywhere); it applies to droplets by tag
+                  (``droplet_ids`` would need the droplet first: a window unprotected)
+    volume        digitalocean_volume + digitalocean_volume_attachment
+    floating IP   digitalocean_reserved_ip + digitalocean_reserved_ip_assignment
+    snapshot      digitalocean_droplet_snapshot: one copy of the droplet's disk taken at
+                  apply, like hcloud_snapshot and vultr_snapshot (a volume snapshot would copy
+                  a volume, not the node; droplet backups are a weekly/daily policy, which
+                  `backups=True` on the node turns on)
+    load balancer digitalocean_loadbalancer (vpc_uuid, droplet_ids, tcp forwarding rule)
+    mesh          a digitalocean_firewall of its own with droplet_ids (as on Hetzner: a rule
+                  on the node's firewall would read the peers' addresses while they read
+                  theirs: a cycle)
+    managed pg    digitalocean_database_cluster (private_network_uuid) +
+                  digitalocean_database_firewall (ip_addr rules) + _db and _user per service
+
+Sources for the apply-time rules: digitalocean 2.99.1 droplet/resource_droplet.go
+(user_data, image, region ForceNew), vpc/resource_vpc.go and docs/resources/vpc.md (ip_range),
+firewall/firewalls.go (protocol tcp|udp|icmp, port_range "1-65535" for all ports),
+docs/resources/volume.md (name: lowercase letters, digits, '-', starts with a letter, at most
+64), tag/tags.go (tags ``^[a-zA-Z0-9:\\-_]{1,255}$``), reservedip/
+resource_reserved_ip_assignment.go (ip_address IsIPv4Address).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+from edgekit.clouds.base import (
+    Catalog,
+    Cloud,
+    FirewallParts,
+    LoadBalancerSpec,
+    NetworkLike,
+    Rule,
+    ServerSpec,
+    hcl_list,
+    tag_list,
+    user_data,
+)
+from edgekit.clouds.managed import ManagedDb, ManagedRequest
+from edgekit.core.construct import Construct
+from edgekit.core.elements import Resource
+from edgekit.core.refs import Ref
+
+CATALOG = Catalog(
+    provider="digitalocean", tofu_provider="digitalocean",
+    regions={"sgp1": "Singapore 1", "fra1": "Frankfurt 1", "ams3": "Amsterdam 3",
+             "lon1": "London 1", "nyc3": "New York 3", "sfo3": "San Francisco 3",
+             "tor1": "Toronto 1", "blr1": "Bangalore 1", "syd1": "Sydney 1"},
+    region_aliases={"singapore": "sgp1", "frankfurt": "fra1", "amsterdam": "ams3",
+                    "london": "lon1", "new-york": "nyc3", "san-francisco": "sfo3",
+                    "toronto": "tor1", "bangalore": "blr1", "sydney": "syd1"},
+    sizes={"s-1vcpu-1gb": "1 vCPU, 1 GB", "s-1vcpu-2gb": "1 vCPU, 2 GB",
+           "s-2vcpu-4gb": "2 vCPU, 4 GB", "s-4vcpu-8gb": "4 vCPU, 8 GB"},
+    size_aliases={"small": "s-1vcpu-2gb", "medium": "s-2vcpu-4gb", "large": "s-4vcpu-8gb"},
+    images={"debian-12": "debian-12-x64"},
+    sources={
+        "regions": "DigitalOcean API GET /v2/regions (slugs; VPCs and cloud-init user data "
+                   "in every region: https://docs.digitalocean.com/platform/"
+                   "regional-availability/); sgp1 is ADR 0001's Singapore option",
+        "sizes": "DigitalOcean API GET /v2/sizes (Basic shared-CPU s-* slugs)",
+        "images": "https://docs.digitalocean.com/products/droplets/details/image-deprecation/ "
+                  "(Debian 12 x64; slug debian-<major>-x64). Confirm with `doctl compute "
+                  "image list-distribution --public` before the first apply: a third-party "
+                  "list of October 2026 shows debian-13-x64 only",
+        "retired": "none",
+    },
+)
+
+ANYWHERE = ["0.0.0.0/0", "::/0"]
+RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+
+
+class DigitalOcean(Cloud):
+    name = "digitalocean"
+    catalog = CATALOG
+    token_argument = "token"
+    public_ip_attribute = "ipv4_address"
+    first_boot_only = ("user_data",)
+    """digitalocean ``user_data``: droplet/resource_droplet.go, ForceNew."""
+    fixed_private_addresses = False
+    max_networks = 1
+    """A droplet has one ``vpc_uuid``."""
+    infect_provider = "digitalocean"
+    """nixos-infect: ``[ "$PROVIDER" = "digitalocean" ] && doNetConf=y`` ("digitalocean
+    requires detailed network config to be generated"): it writes the droplet's static
+    addresses and routes into networking.nix (read in elitak/nixos-infect, not at the pinned
+    commit); its grubdev is the first of /dev/vda, /dev/sda, as in nix/base.nix."""
+    has_managed_postgres = True
+
+    def private_ip(self, server: Resource, networks: Sequence[NetworkLike],
+                   node: str) -> Ref | str | None:
+        return server.attr("ipv4_address_private") if networks else None
+
+    def check_network(self, cidr: str) -> str | None:
+        network = ipaddress.ip_network(cidr)
+        if not 16 <= network.prefixlen <= 24:
+            return (f"a DigitalOcean VPC range must be /16 to /24, got /{network.prefixlen} "
+                    "(docs/resources/vpc.md)")
+        if network.version != 4 or not any(network.subnet_of(r) for r in RFC1918):  # type: ignore[arg-type]
+            return f"a DigitalOcean VPC range must be RFC 1918 private, got {cidr}"
+        return None
+
+    def network(self, scope: Construct, *, label: str, region: str,
+                cidr: str) -> tuple[Resource, Resource]:
+        vpc = Resource(scope, "Resource", type="digitalocean_vpc",
+                       config={"name": label, "region": region, "ip_range": cidr})
+        return vpc, vpc
+
+    def firewall(self, scope: Construct, *, label: str, rules: Sequence[Rule]) -> FirewallParts:
+        tag = Resource(scope, "tag", type="digitalocean_tag", config={"name": label})
+        firewall = Resource(scope, "Resource", type="digitalocean_firewall", config={
+            "name": label, "tags": [tag.attr("name")],
+            "inbound_rule": [{"protocol": r.protocol, "port_range": r.port,
+                              "source_addresses": list(r.cidrs)} for r in rules],
+            "outbound_rule": [
+                {"protocol": "tcp", "port_range": "1-65535", "destination_addresses": ANYWHERE},
+                {"protocol": "udp", "port_range": "1-65535", "destination_addresses": ANYWHERE},
+                {"protocol": "icmp", "destination_addresses": ANYWHERE},
+            ],
+        })
+        return FirewallParts(resource=firewall, tag=tag)
+
+    def no_source_is(self, parts: FirewallParts, cidrs: Sequence[str]) -> str:
+        return (f"alltrue([for r in {parts.resource.address}.inbound_rule : length("
+                f"setintersection(r.source_addresses == null ? [] : r.source_addresses, "
+                f"{hcl_list(cidrs)})) == 0])")
+
+    def private_only(self, parts: FirewallParts, private: Sequence[str]) -> str:
+        return (f"alltrue([for r in {parts.resource.address}.inbound_rule : "
+                f"r.port_range == \"22\" || length(setsubtract(r.source_addresses == null ? "
+                f"[] : r.source_addresses, {hcl_list(private)})) == 0])")
+
+    def server(self, scope: Construct, id: str, spec: ServerSpec) -> Resource:
+        tags: list[Any] = tag_list(spec.labels)
+        if spec.firewall.tag is not None:
+            tags.append(spec.firewall.tag.attr("name"))
+        config: dict[str, Any] = {
+            "name": spec.name, "region": spec.region, "size": spec.size, "image": spec.image,
+            "tags": tags, "backups": spec.backups, "ipv6": True,
+            "user_data": user_data(spec.cloud_local),
+        }
+        if spec.networks:
+            config["vpc_uuid"] = spec.networks[0].resource.attr("id")
+        return Resource(scope, id, type="digitalocean_droplet", config=config,
+                        depends_on=[spec.firewall.resource],
+                        lifecycle={"ignore_changes": list(self.first_boot_only)})
+
+    def volume(self, scope: Construct, *, label: str, region: str, size_gb: int,
+               server_id: Ref) -> tuple[Resource, str]:
+        volume = Resource(scope, "Resource", type="digitalocean_volume", config={
+            "name": label, "region": region, "size": size_gb,
+        })
+        Resource(scope, "attachment", type="digitalocean_volume_attachment", config={
+            "volume_id": volume.attr("id"), "droplet_id": server_id,
+        })
+        # DigitalOcean names the attached volume by its name: known before the droplet boots.
+        return volume, f"/dev/disk/by-id/scsi-0DO_Volume_{label}"
+
+    def floating_ip(self, scope: Construct, *, label: str, region: str,
+                    server_id: Ref) -> tuple[Resource, Ref]:
+        address = Resource(scope, "Resource", type="digitalocean_reserved_ip",
+                           config={"region": region})
+        Resource(scope, "assignment", type="digitalocean_reserved_ip_assignment", config={
+            "ip_address": address.attr("ip_address"), "droplet_id": server_id,
+        })
+        return address, address.attr("ip_address")
+
+    def snapshot(self, scope: Construct, *, label: str, server: Resource,
+                 description: str) -> Resource | None:
+        return Resource(scope, "Resource", type="digitalocean_droplet_snapshot", config={
+            "droplet_id": server.attr("id"), "name": label,
+        })
+
+    def load_balancer(self, scope: Construct, spec: LoadBalancerSpec) -> Resource:
+        return Resource(scope, "Resource", type="digitalocean_loadbalancer", config={
+            "name": spec.label, "region": spec.region,
+            "vpc_uuid": spec.network.resource.attr("id"),
+            "forwarding_rule": [{"entry_protocol": "tcp", "entry_port": spec.listen_port,
+                                 "target_protocol": "tcp", "target_port": spec.target_port}],
+            "healthcheck": {"protocol": "tcp", "port": spec.target_port},
+            "droplet_ids": [server_id for _, server_id, _ in spec.targets]})
+
+    def open_mesh(self, scope: Construct, *, id: str, label: str, server: Resource,
+                  firewall: FirewallParts, port: str, sources: Sequence[str],
+                  why: str, promise: str) -> None:
+        cidrs = [f"${{{expr}}}/32" for expr in sources]
+        peers = ", ".join(f'format("%s/32", {expr})' for expr in sources)
+        own = Resource(scope, f"{id}-firewall", type="digitalocean_firewall", config={
+            "name": label, "droplet_ids": [server.attr("id")],
+            "inbound_rule": [{"protocol": "udp", "port_range": port,
+                              "source_addresses": cidrs}]})
+        own.node.add_assertion("mesh-peers-only", (
+            f'alltrue([for r in {own.address}.inbound_rule : r.protocol == "udp" && '
+            f'r.port_range == "{port}" && length(setsubtract(r.source_addresses, '
+            f"[{peers}])) == 0])"), promise)
+
+    def managed_postgres(self, scope: Construct, request: ManagedRequest) -> ManagedDb:
+        config: dict[str, object] = {
+            "name": request.label, "engine": "pg", "version": str(request.version),
+            "size": request.plan, "region": request.region, "node_count": 1,
+        }
+        if request.network is not None:
+            config["private_network_uuid"] = request.network.resource.attr("id")
+        db = Resource(scope, "Resource", type="digitalocean_database_cluster", config=config)
+        allow = list(request.client_ips)  # addresses, as in the provider's docs
+        if allow:
+            Resource(scope, "firewall", type="digitalocean_database_firewall", config={
+                "cluster_id": db.attr("id"),
+                "rule": [{"type": "ip_addr", "value": ip} for ip in allow]})
+        passwords: dict[str, Ref] = {}
+        for service, (role, database) in request.roles.items():
+            Resource(scope, f"db-{service}", type="digitalocean_database_db", config={
+                "cluster_id": db.attr("id"), "name": database})
+            user = Resource(scope, f"user-{service}", type="digitalocean_database_user",
+                            config={"cluster_id": db.attr("id"), "name": role})
+            passwords[service] = user.attr("password")  # generated by the provider
+        private = request.network is not None
+        return ManagedDb(resource=db, host=db.attr("private_host" if private else "host"),
+                         port=db.attr("port"), passwords=passwords, allow_list=allow,
+                         admin_url=db.attr("private_uri" if private else "uri"))
+
+
+CLOUD = DigitalOcean()
