@@ -6,13 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from edgekit import App, LocalState, R2State, Stack
+from edgekit.obs.testing import SeaweedS3
 from tools.toolpaths import plugin_dir, tofu_bin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,3 +121,14 @@ def cli(project_copy: Path) -> RunCli:
                               capture_output=True, text=True, timeout=300)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A SeaweedFS S3 server (checks signatures) for one test module; the modules that need
+    a bucket or a different scope define their own `s3`."""
+    server = SeaweedS3.start(tmp_path_factory.mktemp("seaweed"))
+    try:
+        yield server
+    finally:
+        server.stop()

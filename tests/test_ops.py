@@ -50,15 +50,6 @@ def make_app(outdir=None):
 '''
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = SeaweedS3.start(tmp_path_factory.mktemp("seaweed"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def project(s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     bucket = f"state-{tmp_path.name.lower().replace('_', '-')[-40:]}".rstrip("-")

@@ -36,6 +36,7 @@ from edgekit.obs.testing import SeaweedS3
 from edgekit.obs.vector import VECTOR_VERSION, logs_prefix
 from tests.conftest import ROOT
 from tests.otlp_proto import CONTENT_TYPE, LogRecord, logs_request
+from tests.pg_server import free_port
 from tests.test_nix import STUBS, _nix
 from tools.toolpaths import tools_dir
 
@@ -51,15 +52,6 @@ def vector() -> str:
         pytest.fail(f"Vector not found at {binary}: run `make tools` (tools/build.sh installs "
                     "it from the tool bundle, EDGEKIT_TOOL_BUNDLE)")
     return str(binary)
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = SeaweedS3.start(tmp_path_factory.mktemp("seaweed"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def generated() -> list[tuple[str, str, dict[str, Any]]]:
@@ -149,13 +141,6 @@ def unit_environment(node: dict[str, Any], boot: Path, secrets: dict[str, str]) 
         key, _, value = line.partition("=")
         env[key] = value
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def for_this_machine(settings: dict[str, Any], *, data_dir: Path, endpoint: str,
@@ -344,8 +329,6 @@ def test_a_services_own_records_reach_the_bucket(vector: str, s3: SeaweedS3,
                                                  tmp_path: Path) -> None:
     """The whole path on one machine: the real api service (services/lib's encoder) posts
     its request log to the node's real Vector, which ships it to the S3 server."""
-    from tests.test_services import SERVICES  # the services and how they run from the repo
-
     node = node_vector("prod", "edge-1", tmp_path / "keys")
     env = unit_environment(node, tmp_path / "boot.json", {
         "log_sink_access_key_id": s3.access_key,
@@ -359,10 +342,10 @@ def test_a_services_own_records_reach_the_bucket(vector: str, s3: SeaweedS3,
     with running(vector, settings, env, tmp_path) as (url, _log):
         port = free_port()
         service = subprocess.Popen(
-            [sys.executable, str(SERVICES / "api" / "app.py")],
+            [sys.executable, str(ROOT / "services" / "api" / "app.py")],
             env={"PATH": "/usr/bin:/bin", "PORT": str(port), "BIND": "127.0.0.1",
                  "OTEL_EXPORTER_OTLP_ENDPOINT": url, "OTEL_SERVICE_NAME": "api",
-                 "OTEL_BSP_SCHEDULE_DELAY": "100", "PYTHONPATH": str(SERVICES / "lib")},
+                 "OTEL_BSP_SCHEDULE_DELAY": "100", "PYTHONPATH": str(ROOT / "services" / "lib")},
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for(lambda: _answers(port), "the api service listening")
