@@ -121,7 +121,7 @@ def test_listing_pages_folders_and_odd_keys(server: SeaweedS3, tmp_path: Path) -
     sees every key exactly once, across pages, with URL-encoded keys decoded."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from edgekit.obs.fetch import list_objects
+    from edgekit.obs.listing import list_objects
     from edgekit.obs.sync import sync
 
     client = server.client()

@@ -83,7 +83,8 @@ def cmd_logs_sync(args: argparse.Namespace) -> int:
     bucket, endpoint = resolve_sink(args, Path.cwd())
     client = make_client(endpoint_url=endpoint, profile=args.profile)
     with Progress().counting(args.stack, "logs sync") as progress:
-        report = sync(client, bucket, args.stack, _dest(args), progress=progress)
+        report = sync(client, bucket, args.stack, _dest(args), progress=progress,
+                      full=getattr(args, "full", False))
     print(report.summary())
     if report.listed == 0:
         from edgekit.obs.sync import other_prefixes
@@ -157,6 +158,8 @@ def add_logs_parser(
         "not hold yet (a changed ETag counts as new). Safe to interrupt and run again:\n"
         "nothing is duplicated or missed. Objects that are not gzip NDJSON are skipped\n"
         "and listed; the exit code is then 1.\n\n"
+        "A re-sync lists only the last hours of each node folder (an object lands\n"
+        "within minutes of its hour); a full listing runs once a day or with --full.\n\n"
         "Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (an R2 API token), or\n"
         "--profile / AWS_PROFILE. Endpoint: --endpoint, $EDGEKIT_R2_ENDPOINT, or\n"
         f"{r2_endpoint('$CLOUDFLARE_ACCOUNT_ID')}.")
@@ -168,6 +171,11 @@ def add_logs_parser(
                    help="S3 endpoint (default: $EDGEKIT_R2_ENDPOINT, else the R2 of the "
                    "stack's `cloudflare.account_id` in the CUE export)")
     s.add_argument("--profile", metavar="P", help="AWS profile holding the R2 keys")
+    s.add_argument("--full", action="store_true",
+                   help="list every object, not only the recent hour folders of each node: "
+                   "after a node could not reach R2 for more than 6 hours (its Vector then "
+                   "ships the held logs into old hour folders), or to re-check old objects "
+                   "and local files (a full listing also runs by itself once a day)")
     s.set_defaults(func=cmd_logs_sync)
 
     q = sub.add_parser(

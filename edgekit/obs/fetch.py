@@ -1,8 +1,6 @@
-"""Reading the bucket for `edgekit.obs.sync`: fast listing, and objects streamed to disk
-with validation on the way.
+"""Reading the bucket for `edgekit.obs.sync`: objects streamed to disk with validation on
+the way (listing: `edgekit.obs.listing`).
 
-* Listing: each ListObjectsV2 page is read with ElementTree in botocore's ``before-parse``
-  hook (botocore's generic parser costs about 1 ms per key), node folders in parallel.
 * Fetching: an object is streamed in chunks into a temp file beside its target while it is
   gunzipped and every NDJSON line is checked (`LineCheck`); the temp file is fsynced. The
   caller renames it into place and records it. A bad object leaves nothing behind.
@@ -14,24 +12,21 @@ import gzip
 import os
 import threading
 import zlib
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
-from xml.etree import ElementTree
 
 import attrs
 import orjson
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
+
+from edgekit.obs.listing import Listed, etag_of
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
-LIST_WORKERS = 8
 
 # -- validation -------------------------------------------------------------------------------
 
@@ -85,116 +80,6 @@ def validate_ndjson(raw: bytes) -> str | None:
         if (problem := _check_event(event)) is not None:
             return f"line {number}: {problem}"
     return None
-
-
-
-# -- listing ----------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class Listed:
-    key: str
-    etag: str
-    size: int
-
-
-def etag_of(value: str) -> str:
-    """An ETag as listing and GET may spell it differently: no quotes, no weak prefix."""
-    return value.removeprefix("W/").strip('"')
-
-
-_LISTED = threading.local()
-"""Per thread: the pages the ``before-parse`` hook read (the hook runs in the caller's thread)."""
-
-
-def _grab_listing(response_dict: dict[str, Any], **_: Any) -> None:
-    """botocore's generic XML parser costs about 1 ms per key (1 s per 1,000-key page on a
-    busy machine), and a re-sync with nothing new is mostly listing. So each ListObjectsV2
-    body is read here with ElementTree (expat); botocore parses only what is left: the
-    pagination fields."""
-    pages: list[list[Listed]] | None = getattr(_LISTED, "pages", None)
-    if pages is None or response_dict.get("status_code") != 200:
-        return
-    try:
-        root = ElementTree.fromstring(response_dict["body"])
-    except ElementTree.ParseError:
-        return  # botocore parses it (or reports it) as usual
-    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-    encoded = root.findtext(f"{ns}EncodingType") == "url"
-    items: list[Listed] = []
-    for node in root.findall(f"{ns}Contents"):
-        key = node.findtext(f"{ns}Key") or ""
-        items.append(Listed(unquote_plus(key) if encoded else key,
-                             etag_of(node.findtext(f"{ns}ETag") or ""),
-                             int(node.findtext(f"{ns}Size") or 0)))
-        root.remove(node)
-    pages.append(items)
-    response_dict["body"] = ElementTree.tostring(root)
-
-
-def _list_pages(client: S3Client, bucket: str, prefix: str,
-                delimiter: str = "") -> Iterator[tuple[list[Listed], list[str]]]:
-    """(objects, common prefixes) of each page under `prefix`."""
-    event = "before-parse.s3.ListObjectsV2"
-    client.meta.events.register(event, _grab_listing, unique_id="edgekit-fast-list")
-    pages: list[list[Listed]] = []
-    _LISTED.pages = pages
-    try:
-        token: str | None = None
-        while True:
-            args: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-            if delimiter:
-                args["Delimiter"] = delimiter
-            if token:
-                args["ContinuationToken"] = token
-            before = len(pages)
-            page = client.list_objects_v2(**args)
-            if len(pages) > before:
-                items = pages.pop()
-            else:  # the hook did not run: botocore's own parse
-                items = [Listed(o.get("Key", ""), etag_of(o.get("ETag", "")), o.get("Size", 0))
-                         for o in page.get("Contents", [])]
-            subs = [str(p.get("Prefix", "")) for p in page.get("CommonPrefixes", [])]
-            yield [i for i in items if not i.key.endswith("/")], subs  # "/": folder markers
-            token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
-            if not token:
-                return
-    finally:
-        _LISTED.pages = None
-
-
-def list_objects(client: S3Client, bucket: str, prefix: str,
-          workers: int = LIST_WORKERS) -> Iterator[Listed]:
-    """Every object under `prefix`: the objects right under it, then each sub-folder (a
-    node) listed in parallel, sub-folders in key order. Pages of one folder follow each
-    other (continuation tokens); folders do not wait for each other."""
-    subs: list[str] = []
-    for items, found in _list_pages(client, bucket, prefix, "/"):
-        yield from items
-        subs.extend(found)
-    if len(subs) == 1:
-        for items, _ in _list_pages(client, bucket, subs[0]):
-            yield from items
-        return
-
-    def whole(sub: str) -> list[Listed]:
-        return [item for items, _ in _list_pages(client, bucket, sub) for item in items]
-
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(subs)))) as pool:
-        for listed in pool.map(whole, sorted(subs)):
-            yield from listed
-
-
-def other_prefixes(client: S3Client, bucket: str, prefix: str, limit: int = 5) -> list[str]:
-    """Up to `limit` stack prefixes (``otel/<stack>/``) in the bucket other than `prefix`."""
-    root = prefix.split("/", 1)[0] + "/"
-    try:
-        page = client.list_objects_v2(Bucket=bucket, Prefix=root, Delimiter="/", MaxKeys=100)
-    except (ClientError, BotoCoreError):
-        return []
-    found = [str(p.get("Prefix", "")) for p in page.get("CommonPrefixes", [])]
-    return [p for p in found if p and p != prefix][:limit]
-
 
 
 

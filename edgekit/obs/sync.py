@@ -21,6 +21,10 @@ Guarantees, whatever happens part way (an exception, Ctrl-C, a killed process):
   fields have the contract types (``timestamp`` an RFC 3339 string, ...). A bad object is not
   written, not recorded, and listed in the report with the reason; the others still load.
 - A changed ETag means the object was rewritten: it is downloaded again.
+- **Incremental listing** (``edgekit.obs.listing``, ADR 0021): a re-sync lists only the
+  recent hour folders of the node folders it listed before, and everything when the last
+  full listing is older than a day or with ``full=True``. The listing records are written
+  only at the end of a sync that dealt with every listed object.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -48,10 +53,11 @@ from botocore.exceptions import (
 from edgekit.core.files import publish, write_atomic
 from edgekit.core.stack import r2_endpoint
 from edgekit.obs.contract import OBJECT_SUFFIX, STATE_FILE, LogsError, parse_key, stack_prefix
-from edgekit.obs.fetch import Listed, Staged, fetch_and_stage, list_objects
-from edgekit.obs.fetch import other_prefixes as other_prefixes  # re-exported
+from edgekit.obs.fetch import Staged, fetch_and_stage
 from edgekit.obs.fetch import validate_ndjson as validate_ndjson  # re-exported
 from edgekit.obs.fetch import validate_object as validate_object  # re-exported
+from edgekit.obs.listing import Listed, ListingRecords, Mode, list_stack
+from edgekit.obs.listing import other_prefixes as other_prefixes  # re-exported
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -170,9 +176,15 @@ class SyncReport:
     prefix: str
     dest: Path
     listed: int = 0
-    """Objects under the prefix."""
+    """Objects under the prefix: those the listing returned, plus the held ones an
+    incremental listing skipped as settled."""
     held: int = 0
     """Objects already held with the same ETag: not downloaded."""
+    listing: Mode = "full"
+    keys_listed: int = 0
+    """Keys the listing returned (all of them when ``listing == "full"``)."""
+    hours: int = 0
+    """An incremental listing: how many hours back each node folder was re-listed."""
     downloaded: list[str] = attrs.Factory(list)
     bytes_downloaded: int = 0
     skipped: list[Skipped] = attrs.Factory(list)
@@ -189,6 +201,11 @@ class SyncReport:
             f"{len(self.downloaded)} downloaded ({mb:.1f} MB), {self.held} already held, "
             f"{len(self.skipped)} skipped, {self.seconds:.1f}s"
         ]
+        if self.listing == "incremental":
+            lines.append(f"  re-listed the last {self.hours} hours of each node "
+                         f"({self.keys_listed} keys); a full listing runs daily or with --full")
+        else:
+            lines.append(f"  full listing ({self.keys_listed} keys)")
         lines += [f"  skipped {s}" for s in self.skipped]
         return "\n".join(lines)
 
@@ -203,6 +220,8 @@ class SyncState:
         self.path = dest / STATE_FILE
         self.journal_path = dest / (STATE_FILE + JOURNAL_SUFFIX)
         self.held: dict[str, str] = {}
+        self.listings = ListingRecords()
+        """Written only by a sync that dealt with every listed object (ADR 0021)."""
         self._journal: IO[bytes] | None = None
         self._load()
 
@@ -211,6 +230,7 @@ class SyncState:
             data = orjson.loads(self.path.read_bytes())
             objects = data.get("objects", {}) if isinstance(data, dict) else {}
             self.held = {str(k): str(v["etag"]) for k, v in objects.items()}
+            self.listings = ListingRecords.from_json(data.get("listings"))
         except FileNotFoundError:
             pass
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
@@ -242,15 +262,17 @@ class SyncState:
         self._journal.flush()
         self.held[key] = etag
 
-    def compact(self) -> None:
-        """Fold the journal into the state file (atomically), then drop the journal."""
+    def compact(self, *, listed: bool = False) -> None:
+        """Fold the journal into the state file (atomically), then drop the journal;
+        `listed`: the listing records changed (they are a field older code ignores)."""
         if self._journal is not None:
             self._journal.close()
             self._journal = None
-        if not self.journal_path.exists() and self.path.exists():
+        if not listed and not self.journal_path.exists() and self.path.exists():
             return
         body = orjson.dumps(
-            {"version": 1, "objects": {k: {"etag": v} for k, v in sorted(self.held.items())}}
+            {"version": 1, "objects": {k: {"etag": v} for k, v in sorted(self.held.items())},
+             "listings": self.listings.to_json()}
         )
         write_atomic(self.path, body)
         self.journal_path.unlink(missing_ok=True)
@@ -284,8 +306,13 @@ def sync(
     progress: Progress | None = None,
     *,
     workers: int = DEFAULT_WORKERS,
+    full: bool = False,
+    now: datetime | None = None,
 ) -> SyncReport:
     """Download the objects of ``otel/<stack>/`` that ``dest`` does not hold yet.
+
+    The listing is incremental unless ``full`` or a full listing is due (ADR 0021); ``now``
+    stands for the clock read before listing (tests inject it).
 
     Raises LogsError when the bucket cannot be listed or read (refused credentials, no such
     bucket, endpoint unreachable); nothing is written then. Invalid objects do not raise: they
@@ -295,20 +322,26 @@ def sync(
     prefix = stack_prefix(stack)
     endpoint = str(client.meta.endpoint_url)
     report = SyncReport(bucket=bucket, prefix=prefix, dest=dest)
+    state = SyncState(dest)
     try:
-        listed = list(list_objects(client, bucket, prefix, workers))
+        listing = list_stack(client, bucket, prefix, state.listings,
+                             now=now or datetime.now(UTC), full=full, workers=workers)
     except (ClientError, BotoCoreError) as exc:
         raise _refused(exc, bucket, endpoint) from exc
-    report.listed = len(listed)
+    listed = listing.items
+    settled = listing.settled(state.held)
+    report.listing, report.hours = listing.mode, listing.hours()
+    report.keys_listed, report.listed, report.held = len(listed), len(listed) + settled, settled
 
     dest.mkdir(parents=True, exist_ok=True)
-    state = SyncState(dest)
-    present = files_under(dest, prefix) if state.held else set()
+    # A full listing checks every file with one directory walk; an incremental one stats
+    # the few keys it lists and trusts the state for the settled ones.
+    present = files_under(dest, prefix) if state.held and listing.mode == "full" else None
     todo: list[Listed] = []
     held = state.held
     for item in listed:
         # Held at this ETag with its file in place: its key was checked when it was recorded.
-        if held.get(item.key) == item.etag and item.key in present:
+        if held.get(item.key) == item.etag and present is not None and item.key in present:
             report.held += 1
             continue
         parsed = parse_key(item.key)
@@ -329,6 +362,7 @@ def sync(
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="edgekit-sync")
     pending: set[Future[Staged]] = set()
     queue = iter(todo)
+    recorded = False
     try:
 
         def fill() -> None:
@@ -358,6 +392,9 @@ def sync(
                 if progress is not None:
                     progress(done, total, report.bytes_downloaded)
             fill()
+        # Every listed object dealt with: the listing may be recorded (never half of it).
+        state.listings = listing.records(state.listings, [s.key for s in report.skipped])
+        recorded = True
     finally:
         for future in pending:
             future.cancel()
@@ -367,6 +404,6 @@ def sync(
                 tmp = future.result().tmp
                 if tmp is not None:
                     tmp.unlink(missing_ok=True)
-        state.compact()
+        state.compact(listed=recorded)
     report.seconds = time.monotonic() - started
     return report
