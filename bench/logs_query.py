@@ -150,12 +150,16 @@ def timed_interleaved(
 
 
 def resync_bench(count: int) -> int:
-    """Upload ``count`` small valid objects, sync them once, then time re-syncs."""
-    body = gzip.compress(orjson.dumps(make_event(datetime(2026, 11, 29, tzinfo=UTC), "api",
-                                                 "edge-1", random.Random(1))) + b"\n")
-    start = datetime(2026, 11, 29, tzinfo=UTC)
-    keys = [object_key(STACK, NODES[i % len(NODES)], start + timedelta(hours=i // 1000),
-                       start + timedelta(hours=i // 1000, seconds=i)) for i in range(count)]
+    """Upload ``count`` small valid objects as the nodes write them (4 nodes, one object every
+    5 minutes per node, the last ones now), sync them once, then time re-syncs with nothing
+    new: incremental (the default), full (``--full``), and the server's raw LIST of them."""
+    now = datetime.now(UTC)
+    body = gzip.compress(orjson.dumps(make_event(now, "api", "edge-1", random.Random(1)))
+                         + b"\n")
+    keys = []
+    for i in range(count):
+        moment = now - timedelta(minutes=5 * (i // len(NODES)))
+        keys.append(object_key(STACK, NODES[i % len(NODES)], moment, moment))
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
         server = SeaweedS3.start(Path(tmp))
         try:
@@ -165,7 +169,8 @@ def resync_bench(count: int) -> int:
             with ThreadPoolExecutor(16) as pool:
                 list(pool.map(lambda k: client.put_object(Bucket=BUCKET, Key=k, Body=body),
                               keys))
-            print(f"uploaded {count} objects in {time.perf_counter() - up:.1f}s")
+            print(f"uploaded {count} objects in {time.perf_counter() - up:.1f}s ({len(NODES)} "
+                  f"nodes, one every 5 minutes each, {(now - min_moment(keys)).days} days back)")
             dest = Path(tmp) / "mirror"
             first = sync(client, BUCKET, STACK, dest)
             print(f"first sync {first.seconds:.2f} s, {len(first.downloaded)} objects "
@@ -177,20 +182,33 @@ def resync_bench(count: int) -> int:
                 profiler = cProfile.Profile()
                 profiler.runcall(sync, client, BUCKET, STACK, dest)
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
-            times, raw = [], []
+            times, fulls, raw = [], [], []
+            keys_listed = 0
             for _ in range(7):
                 again = sync(client, BUCKET, STACK, dest)
-                assert again.held == count, again.summary()
+                assert again.held == count and again.listing == "incremental", again.summary()
                 times.append(again.seconds)
+                keys_listed = again.keys_listed
+                full = sync(client, BUCKET, STACK, dest, full=True)
+                assert full.held == count and full.keys_listed == count, full.summary()
+                fulls.append(full.seconds)
                 seconds, listed = raw_list(client, f"otel/{STACK}/")
                 assert listed == count, listed
                 raw.append(seconds)
-            print(f"resync  {spread(times, 's')} for {count} objects already held; the "
-                  f"server's raw LIST of them (plain loop) {spread(raw, 's')} (load average "
+            print(f"resync  incremental {spread(times, 's')} for {count} objects already held "
+                  f"({keys_listed} keys listed: the last {again.hours} hours of each node); "
+                  f"full listing {spread(fulls, 's')}; the server's raw LIST of all {count} keys "
+                  f"(plain loop) {spread(raw, 's')} (interleaved, 7 runs each; load average "
                   f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
         finally:
             server.stop()
     return 0
+
+
+def min_moment(keys: list[str]) -> datetime:
+    """The oldest hour folder among `keys`."""
+    return min(datetime.strptime(k.split("/")[3] + k.split("/")[4], "date=%Y-%m-%dhour=%H")
+               .replace(tzinfo=UTC) for k in keys)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-repeat", type=int, default=5,
                         help="syncs (each into an empty folder) interleaved with raw GET loops")
     parser.add_argument("--resync-objects", type=int, default=0, metavar="N",
-                        help="also time a re-sync with nothing new over N small objects "
-                        "(e.g. 10000), then exit")
+                        help="time a re-sync with nothing new over N small objects "
+                        "(e.g. 10000; incremental, full, raw LIST), then exit")
     args = parser.parse_args(argv)
     if args.resync_objects:
         return resync_bench(args.resync_objects)
