@@ -325,7 +325,7 @@ def sync(
     state = SyncState(dest)
     try:
         listing = list_stack(client, bucket, prefix, state.listings,
-                             now=now or datetime.now(UTC), full=full, workers=workers)
+                             now=(now or datetime.now(UTC)).astimezone(UTC), full=full, workers=workers)
     except (ClientError, BotoCoreError) as exc:
         raise _refused(exc, bucket, endpoint) from exc
     listed = listing.items
