@@ -323,9 +323,9 @@ def sync(
     endpoint = str(client.meta.endpoint_url)
     report = SyncReport(bucket=bucket, prefix=prefix, dest=dest)
     state = SyncState(dest)
-    started = (now or datetime.now(UTC)).astimezone(UTC)  # before the listing starts
+    listed_at = (now or datetime.now(UTC)).astimezone(UTC)  # before the listing starts
     try:
-        listing = list_stack(client, bucket, prefix, state.listings, now=started, full=full,
+        listing = list_stack(client, bucket, prefix, state.listings, now=listed_at, full=full,
                              workers=workers)
     except (ClientError, BotoCoreError) as exc:
         raise _refused(exc, bucket, endpoint) from exc
