@@ -83,7 +83,8 @@ def cmd_logs_sync(args: argparse.Namespace) -> int:
     bucket, endpoint = resolve_sink(args, Path.cwd())
     client = make_client(endpoint_url=endpoint, profile=args.profile)
     with Progress().counting(args.stack, "logs sync") as progress:
-        report = sync(client, bucket, args.stack, _dest(args), progress=progress)
+        report = sync(client, bucket, args.stack, _dest(args), progress=progress,
+                      verify=getattr(args, "verify", False))
     print(report.summary())
     if report.listed == 0:
         from edgekit.obs.sync import other_prefixes
@@ -155,8 +156,11 @@ def add_logs_parser(
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Download the objects under otel/<stack>/ that the local folder does\n"
         "not hold yet (a changed ETag counts as new). Safe to interrupt and run again:\n"
-        "nothing is duplicated or missed. Objects that are not gzip NDJSON are skipped\n"
-        "and listed; the exit code is then 1.\n\n"
+        "nothing is duplicated or missed. Each object must be the bucket's bytes (its\n"
+        "MD5 is its ETag) and open with a contract event; objects that are not are\n"
+        "skipped and listed, and the exit code is then 1. --verify checks every line\n"
+        "of every object, downloaded or already held, and removes bad held files (use\n"
+        "it when a query fails on a malformed file).\n\n"
         "Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (an R2 API token), or\n"
         "--profile / AWS_PROFILE. Endpoint: --endpoint, $EDGEKIT_R2_ENDPOINT, or\n"
         f"{r2_endpoint('$CLOUDFLARE_ACCOUNT_ID')}.")
@@ -168,6 +172,9 @@ def add_logs_parser(
                    help="S3 endpoint (default: $EDGEKIT_R2_ENDPOINT, else the R2 of the "
                    "stack's `cloudflare.account_id` in the CUE export)")
     s.add_argument("--profile", metavar="P", help="AWS profile holding the R2 keys")
+    s.add_argument("--verify", action="store_true",
+                   help="check every line of every object, including those already held "
+                   "(removes bad held files; slower: bound by parsing, not the network)")
     s.set_defaults(func=cmd_logs_sync)
 
     q = sub.add_parser(
