@@ -381,6 +381,20 @@ def test_an_object_without_an_md5_etag_gets_every_line_checked(
     assert ok in report.downloaded and (tmp_path / ok).read_bytes() == keys[ok]
 
 
+def test_logs_sync_help_says_what_is_checked_and_when_to_verify(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from edgekit.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["logs", "sync", "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "its MD5 is its ETag" in text and "open with a contract event" in text
+    assert "--verify check every line of every object, including those already held" in text
+    assert "replaces broken held files" in text and "when a query fails on a" in text
+
+
 def test_the_default_check_refuses_bytes_that_are_not_the_etags() -> None:
     """The default check hashes the bytes to the ETag; a mismatch names both and --verify."""
     body = gzip.compress(b'{"timestamp": "2026-11-29T08:00:00Z"}\n')

@@ -159,8 +159,9 @@ def add_logs_parser(
         "nothing is duplicated or missed. Each object must be the bucket's bytes (its\n"
         "MD5 is its ETag) and open with a contract event; objects that are not are\n"
         "skipped and listed, and the exit code is then 1. --verify checks every line\n"
-        "of every object, downloaded or already held, and removes bad held files (use\n"
-        "it when a query fails on a malformed file).\n\n"
+        "of every object, downloaded or already held, replaces broken held files and\n"
+        "keeps objects that are bad in the bucket out (use it when a query fails on a\n"
+        "malformed file).\n\n"
         "Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (an R2 API token), or\n"
         "--profile / AWS_PROFILE. Endpoint: --endpoint, $EDGEKIT_R2_ENDPOINT, or\n"
         f"{r2_endpoint('$CLOUDFLARE_ACCOUNT_ID')}.")
@@ -174,7 +175,7 @@ def add_logs_parser(
     s.add_argument("--profile", metavar="P", help="AWS profile holding the R2 keys")
     s.add_argument("--verify", action="store_true",
                    help="check every line of every object, including those already held "
-                   "(removes bad held files; slower: bound by parsing, not the network)")
+                   "(slower: bound by parsing, not the network)")
     s.set_defaults(func=cmd_logs_sync)
 
     q = sub.add_parser(
