@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import hashlib
 import itertools
 import random
 from collections import Counter
@@ -23,6 +24,7 @@ import pytest
 
 from edgekit.core.errors import EdgekitError
 from edgekit.obs import LogsError
+from edgekit.obs.checks import MD5_ETAG, DigestCheck
 from edgekit.obs.cli import add_logs_parser, cmd_logs_query, cmd_logs_sync, cmd_logs_tail
 from edgekit.obs.contract import STATE_FILE, parse_key, stack_prefix
 from edgekit.obs.query import export, format_table, parse_duration, query, tail, view_sql
@@ -267,6 +269,15 @@ def test_wrong_credentials_are_a_clear_error_and_nothing_is_written(
     assert not dest.exists()
 
 
+def sync_args(server: SeaweedS3, bucket: str, dest: Path, *, verify: bool = False,
+              monkeypatch: pytest.MonkeyPatch) -> argparse.Namespace:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return argparse.Namespace(stack="prod", bucket=bucket, dest=str(dest),
+                              endpoint=server.endpoint, profile=None, verify=verify)
+
+
 @pytest.mark.tools
 def test_corrupt_objects_are_skipped_and_reported_the_rest_loads(
     server: SeaweedS3, fresh_bucket: str, objects: Events, tmp_path: Path,
@@ -274,32 +285,163 @@ def test_corrupt_objects_are_skipped_and_reported_the_rest_loads(
 ) -> None:
     prod = of_stack(objects, "prod")
     not_gzip = "otel/prod/edge-2/date=2026-11-29/hour=08/1796018400-notgzip.log.gz"
-    bad_line = "otel/prod/edge-2/date=2026-11-29/hour=08/1796018401-badline.log.gz"
+    bad_first = "otel/prod/edge-2/date=2026-11-29/hour=08/1796018401-badfirst.log.gz"
     good = orjson.dumps(events_of(prod)[0]) + b"\n"
     upload(server.client(), fresh_bucket, {
         not_gzip: b"this is not gzip at all\n",
-        bad_line: gzip.compress(good + b'{"timestamp": "2026-11-29T08:00:00Z", "mess\n' + good),
+        bad_first: gzip.compress(b'{"timestamp": "2026-11-29T08:00:00Z", "mess\n' + good),
     })
     report = sync(server.client(), fresh_bucket, "prod", tmp_path)
     reasons = {s.key: s.reason for s in report.skipped}
-    assert set(reasons) == {not_gzip, bad_line}
+    assert set(reasons) == {not_gzip, bad_first}
     assert "not a gzip stream" in reasons[not_gzip]
-    assert reasons[bad_line].startswith("line 2: not JSON")
+    assert reasons[bad_first].startswith("line 1: not JSON")
     assert sorted(report.downloaded) == sorted(prod)
     assert not report.ok and "skipped" in report.summary() and not_gzip in report.summary()
     assert count_rows(tmp_path) == len(events_of(prod))
-    assert not (tmp_path / not_gzip).exists() and not (tmp_path / bad_line).exists()
+    assert not (tmp_path / not_gzip).exists() and not (tmp_path / bad_first).exists()
 
     # Not held: the next sync tries them again; the CLI exits 1 and names them.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    args = argparse.Namespace(stack="prod", bucket=fresh_bucket, dest=str(tmp_path),
-                              endpoint=server.endpoint, profile=None)
+    args = sync_args(server, fresh_bucket, tmp_path, monkeypatch=monkeypatch)
     assert cmd_logs_sync(args) == 1
     out = capsys.readouterr().out
     assert f"skipped {not_gzip}: not a gzip stream" in out
     assert "0 downloaded" in out
+
+
+@pytest.mark.tools
+def test_a_bad_line_inside_an_object_is_found_by_verify_and_kept_out(
+    server: SeaweedS3, fresh_bucket: str, objects: Events, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A default sync checks bytes and the first line (ADR 0022): a bad line further in
+    enters the mirror, the query names the file and says to run --verify, which removes it;
+    later default syncs keep it out and still report it."""
+    prod = of_stack(objects, "prod")
+    bad_inside = "otel/prod/edge-2/date=2026-11-29/hour=08/1796018401-badline.log.gz"
+    good = orjson.dumps(events_of(prod)[0]) + b"\n"
+    upload(server.client(), fresh_bucket, {
+        bad_inside: gzip.compress(good + b'{"timestamp": 5}\n' + good),
+    })
+    first = sync(server.client(), fresh_bucket, "prod", tmp_path)
+    assert first.ok and bad_inside in first.downloaded  # the documented limit of the default
+    with pytest.raises(LogsError) as info:
+        query(tmp_path, "SELECT timestamp FROM logs")
+    assert bad_inside in str(info.value) and "--verify" in str(info.value)
+    assert "ignore_errors" not in str(info.value)
+
+    assert cmd_logs_sync(sync_args(server, fresh_bucket, tmp_path, verify=True,
+                                   monkeypatch=monkeypatch)) == 1
+    out = capsys.readouterr().out
+    assert f"skipped {bad_inside}: line 2: timestamp is not a string" in out
+    assert "--verify removed 1 broken held file(s)" in out
+    assert not (tmp_path / bad_inside).exists()
+    assert count_rows(tmp_path) == len(events_of(prod))  # the queries work again
+
+    again = sync(server.client(), fresh_bucket, "prod", tmp_path)
+    assert again.downloaded == [] and not (tmp_path / bad_inside).exists()
+    assert [(s.key, "--verify" in s.reason) for s in again.skipped] == [(bad_inside, True)]
+
+    # Fetched by --verify, refused again; a new ETag (a rewritten object) is fetched anew.
+    refetched = sync(server.client(), fresh_bucket, "prod", tmp_path, verify=True)
+    assert [s.key for s in refetched.skipped] == [bad_inside] and refetched.downloaded == []
+    upload(server.client(), fresh_bucket, {bad_inside: gzip.compress(good)})
+    # a rewrite in an old hour folder is seen by a full listing (daily or --full; ADR 0021)
+    mended = sync(server.client(), fresh_bucket, "prod", tmp_path, full=True)
+    assert mended.ok and mended.downloaded == [bad_inside]
+
+    # Damage on the local disk only: --verify removes the file and fetches the good copy.
+    damaged = tmp_path / sorted(prod)[0]
+    damaged.write_bytes(damaged.read_bytes()[:-20])
+    with pytest.raises(LogsError):
+        count_rows(tmp_path)
+    repaired = sync(server.client(), fresh_bucket, "prod", tmp_path, verify=True)
+    assert repaired.ok and repaired.rechecked == 1 and repaired.downloaded == [sorted(prod)[0]]
+    assert count_rows(tmp_path) == len(events_of(prod)) + 1
+
+
+@pytest.mark.tools
+def test_an_object_without_an_md5_etag_gets_every_line_checked(
+    server: SeaweedS3, fresh_bucket: str, objects: Events, tmp_path: Path,
+) -> None:
+    """A multipart upload's ETag is not an MD5: the default sync then inflates the object
+    whole and checks every line (`GunzipCheck`), so a bad line inside is refused."""
+    good = orjson.dumps(events_of(of_stack(objects, "prod"))[0]) + b"\n"
+    client = server.client()
+    keys = {"otel/prod/edge-1/date=2026-11-29/hour=09/1796018500-multi-bad.log.gz":
+            gzip.compress(good + b'{"severity_number": "9"}\n' + good),
+            "otel/prod/edge-1/date=2026-11-29/hour=09/1796018501-multi-ok.log.gz":
+            gzip.compress(good * 3)}
+    for key, body in keys.items():
+        upload_id = client.create_multipart_upload(Bucket=fresh_bucket, Key=key)["UploadId"]
+        part = client.upload_part(Bucket=fresh_bucket, Key=key, UploadId=upload_id,
+                                  PartNumber=1, Body=body)
+        client.complete_multipart_upload(
+            Bucket=fresh_bucket, Key=key, UploadId=upload_id,
+            MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
+        assert not MD5_ETAG.fullmatch(client.head_object(Bucket=fresh_bucket, Key=key)[
+            "ETag"].strip('"'))
+    report = sync(client, fresh_bucket, "prod", tmp_path)
+    bad, ok = keys
+    assert [(s.key, s.reason) for s in report.skipped] == [
+        (bad, "line 2: severity_number is not an integer")]
+    assert ok in report.downloaded and (tmp_path / ok).read_bytes() == keys[ok]
+
+
+def test_logs_sync_help_says_what_is_checked_and_when_to_verify(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from edgekit.cli import main
+
+    assert main(["logs", "sync", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "its MD5 is its ETag" in text and "open with a contract event" in text
+    assert "--verify check every line of every object, including those already held" in text
+    assert "replaces broken held files" in text and "when a query fails on a" in text
+
+
+def test_the_default_check_refuses_bytes_that_are_not_the_etags() -> None:
+    """The default check hashes the bytes to the ETag; a mismatch names both and --verify."""
+    body = gzip.compress(b'{"timestamp": "2026-11-29T08:00:00Z"}\n')
+    right = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    for etag, ok in ((right, True), ("0" * 32, False)):
+        check = DigestCheck(etag)
+        for i in range(0, len(body), 5):
+            check.feed(body[i:i + 5])
+        problem = check.finish()
+        assert (problem is None) == ok, problem
+        if not ok:
+            assert problem is not None and etag in problem and right in problem
+            assert "--verify" in problem
+    assert MD5_ETAG.fullmatch(right) and not MD5_ETAG.fullmatch(f"{right}-3")
+
+
+def test_the_default_check_reads_the_first_line_whatever_the_pieces() -> None:
+    """First line checked however the bytes arrive (a line longer than the first inflate
+    step, one without a newline), and what is not gzip or empty is refused; a bad line
+    further in is not the default check's to find (``--verify`` finds it)."""
+    good = b'{"timestamp": "2026-11-29T08:00:00Z", "message": "' + b"x" * 9000 + b'"}\n'
+    cases = {
+        "long good first line": (good * 3, None),
+        "bad first line": (b'{"timestamp": 5}\n' + good, "line 1: timestamp is not a string"),
+        "long bad first line": (good[:-3] + b'", "resources": 1}\n',
+                                "line 1: resources is not an object"),
+        "one line, no newline": (b'{"span_id": 7}', "line 1: span_id is not a string"),
+        "bad line further in": (good + b'{"timestamp": 5}\n', None),
+        "no lines at all": (b"", None),
+    }
+    for name, (raw, expected) in cases.items():
+        body = gzip.compress(raw)
+        etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        for size in (1, 7, 4096, len(body) or 1):
+            check = DigestCheck(etag)
+            for i in range(0, len(body), size):
+                check.feed(body[i:i + size])
+            assert check.finish() == expected, (name, size)
+    for data, why in ((b"", "an empty object"), (b"plain text\n", "not a gzip stream")):
+        check = DigestCheck(hashlib.md5(data, usedforsecurity=False).hexdigest())
+        check.feed(data)
+        assert why in (check.finish() or ""), data
 
 
 @pytest.mark.tools

@@ -300,6 +300,7 @@ def test_plan_lists_whole_what_it_cannot_trust() -> None:
     listing = Listing("otel/prod/", NOW, [], {a: start_after(a, NOW), c: ""})
     assert listing.mode == "incremental" and listing.hours() == 7
     assert listing.settled([f"{a}date=2026-11-30/hour=05/x", f"{a}date=2026-11-30/hour=06/x",
-                            f"{c}date=2026-11-01/hour=00/x", "otel/prod/stray.log.gz"]) == 1
+                            f"{c}date=2026-11-01/hour=00/x", "otel/prod/stray.log.gz"]) == \
+        [f"{a}date=2026-11-30/hour=05/x"]
     after = listing.records(records, [f"{c}date=2026-11-01/hour=00/x"])
     assert after == ListingRecords(records.full, {a: NOW})

@@ -151,7 +151,7 @@ def test_streamed_check_matches_the_whole_object_check() -> None:
     """Fed in pieces of any size, the streaming check finds what validate_object finds."""
     import gzip as gz
 
-    from edgekit.obs.fetch import GunzipCheck, validate_object
+    from edgekit.obs.checks import GunzipCheck, validate_object
 
     good = b'{"timestamp": "2026-11-29T08:00:00Z", "severity_number": 9}\n'
     cases = {

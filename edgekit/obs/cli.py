@@ -84,7 +84,8 @@ def cmd_logs_sync(args: argparse.Namespace) -> int:
     client = make_client(endpoint_url=endpoint, profile=args.profile)
     with Progress().counting(args.stack, "logs sync") as progress:
         report = sync(client, bucket, args.stack, _dest(args), progress=progress,
-                      full=getattr(args, "full", False))
+                      full=getattr(args, "full", False),
+                      verify=getattr(args, "verify", False))
     print(report.summary())
     if report.listed == 0:
         from edgekit.obs.sync import other_prefixes
@@ -156,8 +157,12 @@ def add_logs_parser(
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Download the objects under otel/<stack>/ that the local folder does\n"
         "not hold yet (a changed ETag counts as new). Safe to interrupt and run again:\n"
-        "nothing is duplicated or missed. Objects that are not gzip NDJSON are skipped\n"
-        "and listed; the exit code is then 1.\n\n"
+        "nothing is duplicated or missed. Each object must be the bucket's bytes (its\n"
+        "MD5 is its ETag) and open with a contract event; objects that are not are\n"
+        "skipped and listed, and the exit code is then 1. --verify checks every line\n"
+        "of every object, downloaded or already held, replaces broken held files and\n"
+        "keeps objects that are bad in the bucket out (use it when a query fails on a\n"
+        "malformed file).\n\n"
         "A re-sync lists only the last hours of each node folder (an object lands\n"
         "within minutes of its hour); a full listing runs once a day or with --full.\n\n"
         "Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (an R2 API token), or\n"
@@ -176,6 +181,9 @@ def add_logs_parser(
                    "after a node could not reach R2 for more than 6 hours (its Vector then "
                    "ships the held logs into old hour folders), or to re-check old objects "
                    "and local files (a full listing also runs by itself once a day)")
+    s.add_argument("--verify", action="store_true",
+                   help="check every line of every object, including those already held "
+                   "(slower: bound by parsing, not the network)")
     s.set_defaults(func=cmd_logs_sync)
 
     q = sub.add_parser(

@@ -223,17 +223,17 @@ class Listing:
                   for f, s in self.since.items() if s]
         return -(-int((self.started - min(starts)).total_seconds()) // 3600) if starts else 0
 
-    def settled(self, held: Iterable[str]) -> int:
-        """How many of the `held` keys lie in folders this listing skipped as settled."""
+    def settled(self, held: Iterable[str]) -> list[str]:
+        """The `held` keys that lie in folders this listing skipped as settled."""
         if not any(self.since.values()):
-            return 0
-        cut, since, count = len(self.prefix), self.since, 0
+            return []
+        cut, since, found = len(self.prefix), self.since, []
         for key in held:
             end = key.find("/", cut)
             after = since.get(key[:end + 1]) if end > 0 else None
             if after and key <= after:
-                count += 1
-        return count
+                found.append(key)
+        return found
 
     def records(self, before: ListingRecords, troubled: Iterable[str]) -> ListingRecords:
         """The records once every listed object was dealt with: every node folder listed at

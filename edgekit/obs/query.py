@@ -135,6 +135,24 @@ def view_sql(
     return f"CREATE OR REPLACE VIEW logs AS SELECT {select} FROM {scan}"
 
 
+BAD_FILE_HINT = (
+    "a file in the mirror breaks the log contract; `edgekit logs sync --stack <stack> "
+    "--verify` checks every line of every file and removes the bad ones (a default sync "
+    "checks each object's bytes and first line only, ADR 0022)"
+)
+
+
+def failed(what: str, exc: duckdb.Error) -> LogsError:
+    """A DuckDB failure as a LogsError; one that names a malformed file says how to mend it
+    (DuckDB's own advice, ``ignore_errors``, would silently drop rows)."""
+    text = str(exc)
+    if ' in file "' in text and ("Malformed JSON" in text or "transform error" in text
+                                 or "gzip" in text.lower()):
+        text = text.split("\nTry setting 'auto_detect'")[0].rstrip()
+        return LogsError(f"{what}: {text}\n{BAD_FILE_HINT}")
+    return LogsError(f"{what}: {text}")
+
+
 def _new_connection() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
@@ -150,7 +168,7 @@ def connect(dest: Path) -> duckdb.DuckDBPyConnection:
         con.execute(view_sql(dest))
     except duckdb.Error as exc:
         con.close()
-        raise LogsError(f"cannot open the logs in {dest}: {exc}") from exc
+        raise failed(f"cannot open the logs in {dest}", exc) from exc
     return con
 
 
@@ -210,7 +228,7 @@ def connect_for(
         con.execute(view_sql(dest, fields))
     except duckdb.Error as exc:
         con.close()
-        raise LogsError(f"cannot open the logs in {dest}: {exc}") from exc
+        raise failed(f"cannot open the logs in {dest}", exc) from exc
     return con
 
 
@@ -231,7 +249,7 @@ def check_read_only(sql: str) -> None:
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
-        raise LogsError(f"query failed: {exc}") from exc
+        raise failed("query failed", exc) from exc
     if len(statements) != 1:
         raise LogsError(f"expected one SQL statement, got {len(statements)}; queries over the "
                         "logs are read-only SELECTs")
@@ -253,7 +271,7 @@ def query(dest: Path, sql: str, params: Sequence[object] = ()) -> tuple[list[str
         columns = [str(d[0]) for d in con.description]
         return columns, con.fetchall()
     except duckdb.Error as exc:
-        raise LogsError(f"query failed: {exc}") from exc
+        raise failed("query failed", exc) from exc
     finally:
         con.close()
 
@@ -273,7 +291,7 @@ def export(dest: Path, sql: str, out: Path, fmt: Format) -> None:
         con.execute(f"COPY ({sql}) TO {_quote(tmp.as_posix())} ({options})")
         publish(tmp, out)
     except duckdb.Error as exc:
-        raise LogsError(f"query failed: {exc}") from exc
+        raise failed("query failed", exc) from exc
     finally:
         tmp.unlink(missing_ok=True)
         con.close()

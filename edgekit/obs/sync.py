@@ -17,14 +17,17 @@ Guarantees, whatever happens part way (an exception, Ctrl-C, a killed process):
   a temp file, fsynced and renamed) at the end of every sync.
   Appending a line makes each record O(1) however many objects are held; a torn last line
   (the process died mid-write) is ignored and that object is fetched again.
-- **Validated.** An object must gunzip and every line must be a JSON object whose contract
-  fields have the contract types (``timestamp`` an RFC 3339 string, ...). A bad object is not
-  written, not recorded, and listed in the report with the reason; the others still load.
+- **Validated** (`edgekit.obs.checks`, ADR 0022). An object's bytes must hash to its ETag
+  (the MD5 of a single-part upload) and its first line must be a JSON object whose contract
+  fields have the contract types (``timestamp`` an RFC 3339 string, ...); with
+  ``verify=True`` (and for an ETag that is not an MD5) the gzip stream must inflate whole and
+  every line must. A bad object is not written, not recorded, and listed in the report with
+  the reason; the others still load.
 - A changed ETag means the object was rewritten: it is downloaded again.
 - **Incremental listing** (``edgekit.obs.listing``, ADR 0021): a re-sync lists only the
   recent hour folders of the node folders it listed before, and everything when the last
-  full listing is older than a day or with ``full=True``. The listing records are written
-  only at the end of a sync that dealt with every listed object.
+  full listing is older than a day, with ``full=True`` or ``verify=True``. The listing
+  records are written only at the end of a sync that dealt with every listed object.
 """
 
 from __future__ import annotations
@@ -52,12 +55,13 @@ from botocore.exceptions import (
 
 from edgekit.core.files import publish, write_atomic
 from edgekit.core.stack import r2_endpoint
+from edgekit.obs.checks import validate_ndjson as validate_ndjson  # re-exported
+from edgekit.obs.checks import validate_object as validate_object  # re-exported
 from edgekit.obs.contract import OBJECT_SUFFIX, STATE_FILE, LogsError, parse_key, stack_prefix
-from edgekit.obs.fetch import Staged, fetch_and_stage
-from edgekit.obs.fetch import validate_ndjson as validate_ndjson  # re-exported
-from edgekit.obs.fetch import validate_object as validate_object  # re-exported
+from edgekit.obs.fetch import Fetcher, Staged
 from edgekit.obs.listing import Listed, ListingRecords, Mode, list_stack
 from edgekit.obs.listing import other_prefixes as other_prefixes  # re-exported
+from edgekit.obs.verify import recheck
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -86,6 +90,12 @@ CREDENTIAL_CODES = frozenset({
     "403",
 })
 JOURNAL_SUFFIX = ".journal"
+REFUSED = "!"
+"""Recorded before an ETag: every line of the object at that ETag was checked (``--verify``)
+and one breaks the contract. Later syncs do not fetch it again (nor let a default check take
+it), and report it, until its ETag changes."""
+REFUSED_REASON = ("refused by an earlier `logs sync --verify` (a line breaks the contract); "
+                  "fetched again when its ETag changes, or with --verify")
 DEFAULT_WORKERS = 8
 
 
@@ -189,6 +199,8 @@ class SyncReport:
     bytes_downloaded: int = 0
     skipped: list[Skipped] = attrs.Factory(list)
     seconds: float = 0.0
+    rechecked: int = 0
+    """Held files ``--verify`` found broken and removed (fetched again in the same sync)."""
 
     @property
     def ok(self) -> bool:
@@ -206,6 +218,9 @@ class SyncReport:
                          f"({self.keys_listed} keys); a full listing runs daily or with --full")
         else:
             lines.append(f"  full listing ({self.keys_listed} keys)")
+        if self.rechecked:
+            lines.append(f"  --verify removed {self.rechecked} broken held file(s) and fetched "
+                         "them again (a bad object in the bucket is listed as skipped)")
         lines += [f"  skipped {s}" for s in self.skipped]
         return "\n".join(lines)
 
@@ -306,13 +321,18 @@ def sync(
     progress: Progress | None = None,
     *,
     workers: int = DEFAULT_WORKERS,
+    verify: bool = False,
     full: bool = False,
     now: datetime | None = None,
 ) -> SyncReport:
     """Download the objects of ``otel/<stack>/`` that ``dest`` does not hold yet.
 
-    The listing is incremental unless ``full`` or a full listing is due (ADR 0021); ``now``
-    stands for the clock read before listing (tests inject it).
+    Each object's bytes are checked against its ETag (an MD5) and its first line against the
+    contract; ``verify`` checks every line of every object, downloaded or already held, and
+    removes a bad held file (ADR 0022).
+
+    The listing is incremental unless ``full``, ``verify`` or a full listing is due
+    (ADR 0021); ``now`` stands for the clock read before listing (tests inject it).
 
     Raises LogsError when the bucket cannot be listed or read (refused credentials, no such
     bucket, endpoint unreachable); nothing is written then. Invalid objects do not raise: they
@@ -325,25 +345,40 @@ def sync(
     state = SyncState(dest)
     listed_at = (now or datetime.now(UTC)).astimezone(UTC)  # before the listing starts
     try:
-        listing = list_stack(client, bucket, prefix, state.listings, now=listed_at, full=full,
-                             workers=workers)
+        listing = list_stack(client, bucket, prefix, state.listings, now=listed_at,
+                             full=full or verify, workers=workers)
     except (ClientError, BotoCoreError) as exc:
         raise _refused(exc, bucket, endpoint) from exc
     listed = listing.items
-    settled = listing.settled(state.held)
+    held = state.held
+    settled = listing.settled(held)  # not listed: held, or refused and named again
+    refused = [key for key in settled if held[key].startswith(REFUSED)]
+    report.skipped += [Skipped(key, REFUSED_REASON) for key in refused]
     report.listing, report.hours = listing.mode, listing.hours()
-    report.keys_listed, report.listed, report.held = len(listed), len(listed) + settled, settled
+    report.keys_listed, report.listed = len(listed), len(listed) + len(settled)
+    report.held = len(settled) - len(refused)
 
     dest.mkdir(parents=True, exist_ok=True)
     # A full listing checks every file with one directory walk; an incremental one stats
     # the few keys it lists and trusts the state for the settled ones.
-    present = files_under(dest, prefix) if state.held and listing.mode == "full" else None
+    present: set[str] | None = None
+    if listing.mode == "full":
+        present = files_under(dest, prefix) if held else set()
     todo: list[Listed] = []
-    held = state.held
+    if verify and present is not None:  # (verify lists in full) bad held files are removed
+        damaged = recheck(dest, (k for k in held if k in present), workers)
+        present.difference_update(damaged)
+        listed_keys = {item.key for item in listed}
+        todo.extend(Listed(key, held[key], 0) for key in damaged if key not in listed_keys)
+        report.rechecked = len(damaged)
     for item in listed:
         # Held at this ETag with its file in place: its key was checked when it was recorded.
-        if held.get(item.key) == item.etag and present is not None and item.key in present:
+        recorded = held.get(item.key)
+        if recorded == item.etag and present is not None and item.key in present:
             report.held += 1
+            continue
+        if recorded == REFUSED + item.etag and not verify:
+            report.skipped.append(Skipped(item.key, REFUSED_REASON))
             continue
         parsed = parse_key(item.key)
         if parsed is None or parsed.stack != stack or not item.key.endswith(OBJECT_SUFFIX):
@@ -360,10 +395,11 @@ def sync(
     done = 0
     if progress is not None:
         progress(0, total, 0)
+    fetcher = Fetcher(client, bucket, full_check=verify)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="edgekit-sync")
     pending: set[Future[Staged]] = set()
     queue = iter(todo)
-    recorded = False
+    recorded_listing = False
     try:
 
         def fill() -> None:
@@ -371,7 +407,7 @@ def sync(
                 item = next(queue, None)
                 if item is None:
                     return
-                pending.add(pool.submit(fetch_and_stage, client, bucket, item, dest))
+                pending.add(pool.submit(fetcher.fetch, item, dest))
 
         fill()
         while pending:
@@ -384,6 +420,8 @@ def sync(
                     raise _refused(exc, bucket, endpoint) from exc
                 if staged.problem is not None or staged.tmp is None:
                     report.skipped.append(Skipped(staged.key, staged.problem or "not written"))
+                    if verify and staged.refused:  # every line was checked: keep it out
+                        state.record(staged.key, REFUSED + staged.etag)
                 else:
                     publish(staged.tmp, dest / staged.key)  # in place, then recorded
                     state.record(staged.key, staged.etag)
@@ -394,17 +432,21 @@ def sync(
                     progress(done, total, report.bytes_downloaded)
             fill()
         # Every listed object dealt with: the listing may be recorded (never half of it).
-        state.listings = listing.records(state.listings, [s.key for s in report.skipped])
-        recorded = True
+        # A node folder with an object skipped and not refused gets no record: the next
+        # sync lists it whole and tries that object again.
+        retry = [s.key for s in report.skipped if not held.get(s.key, "").startswith(REFUSED)]
+        state.listings = listing.records(state.listings, retry)
+        recorded_listing = True
     finally:
         for future in pending:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+        fetcher.close()
         for future in pending:  # staged but never put in place: no temp file stays behind
             if future.done() and not future.cancelled() and future.exception() is None:
                 tmp = future.result().tmp
                 if tmp is not None:
                     tmp.unlink(missing_ok=True)
-        state.compact(listed=recorded)
+        state.compact(listed=recorded_listing)
     report.seconds = time.monotonic() - started
     return report
