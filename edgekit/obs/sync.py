@@ -32,18 +32,16 @@ Guarantees, whatever happens part way (an exception, Ctrl-C, a killed process):
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import attrs
 import boto3
-import orjson
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -53,14 +51,16 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from edgekit.core.files import publish, write_atomic
+from edgekit.core.files import publish
 from edgekit.core.stack import r2_endpoint
 from edgekit.obs.checks import validate_ndjson as validate_ndjson  # re-exported
 from edgekit.obs.checks import validate_object as validate_object  # re-exported
-from edgekit.obs.contract import OBJECT_SUFFIX, STATE_FILE, LogsError, parse_key, stack_prefix
+from edgekit.obs.contract import OBJECT_SUFFIX, LogsError, parse_key, stack_prefix
 from edgekit.obs.fetch import Fetcher, Staged
-from edgekit.obs.listing import Listed, ListingRecords, Mode, list_stack
+from edgekit.obs.listing import Listed, Mode, list_stack
 from edgekit.obs.listing import other_prefixes as other_prefixes  # re-exported
+from edgekit.obs.state import SyncState as SyncState  # re-exported
+from edgekit.obs.state import files_under
 from edgekit.obs.verify import recheck
 
 if TYPE_CHECKING:
@@ -89,7 +89,6 @@ CREDENTIAL_CODES = frozenset({
     "Unauthorized",
     "403",
 })
-JOURNAL_SUFFIX = ".journal"
 REFUSED = "!"
 """Recorded before an ETag: every line of the object at that ETag was checked (``--verify``)
 and one breaks the contract. Later syncs do not fetch it again (nor let a default check take
@@ -223,91 +222,6 @@ class SyncReport:
                          "them again (a bad object in the bucket is listed as skipped)")
         lines += [f"  skipped {s}" for s in self.skipped]
         return "\n".join(lines)
-
-
-# -- state ------------------------------------------------------------------------------------
-
-
-class SyncState:
-    """Which objects the folder holds: key -> ETag, in ``.edgekit-sync.json`` plus a journal."""
-
-    def __init__(self, dest: Path) -> None:
-        self.path = dest / STATE_FILE
-        self.journal_path = dest / (STATE_FILE + JOURNAL_SUFFIX)
-        self.held: dict[str, str] = {}
-        self.listings = ListingRecords()
-        """Written only by a sync that dealt with every listed object (ADR 0021)."""
-        self._journal: IO[bytes] | None = None
-        self._load()
-
-    def _load(self) -> None:
-        try:
-            data = orjson.loads(self.path.read_bytes())
-            objects = data.get("objects", {}) if isinstance(data, dict) else {}
-            self.held = {str(k): str(v["etag"]) for k, v in objects.items()}
-            self.listings = ListingRecords.from_json(data.get("listings"))
-        except FileNotFoundError:
-            pass
-        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
-            self.held = {}  # unreadable: fetch again; paths are per key, so no duplicates
-        with contextlib.suppress(FileNotFoundError), self.journal_path.open("rb") as journal:
-            for line in journal:
-                try:
-                    record = orjson.loads(line)
-                    self.held[str(record["key"])] = str(record["etag"])
-                except (orjson.JSONDecodeError, KeyError, TypeError):
-                    break  # a torn last line: that object is simply fetched again
-
-    def holds(self, key: str, etag: str, dest: Path,
-              present: set[str] | None = None) -> bool:
-        """Recorded at this ETag and its file in place (`present`: the files under `dest`,
-        relative, when the caller listed them once instead of a stat per key)."""
-        if self.held.get(key) != etag:
-            return False
-        return key in present if present is not None else (dest / key).is_file()
-
-    def record(self, key: str, etag: str) -> None:
-        """Note that ``key`` at ``etag`` is in place (its file is already fsynced).
-
-        The line is flushed, not fsynced: a record lost in a crash only means that object
-        is fetched again into the same path; `compact` makes the records durable."""
-        if self._journal is None:
-            self._journal = self.journal_path.open("ab")
-        self._journal.write(orjson.dumps({"key": key, "etag": etag}) + b"\n")
-        self._journal.flush()
-        self.held[key] = etag
-
-    def compact(self, *, listed: bool = False) -> None:
-        """Fold the journal into the state file (atomically), then drop the journal;
-        `listed`: the listing records changed (they are a field older code ignores)."""
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
-        if not listed and not self.journal_path.exists() and self.path.exists():
-            return
-        body = orjson.dumps(
-            {"version": 1, "objects": {k: {"etag": v} for k, v in sorted(self.held.items())},
-             "listings": self.listings.to_json()}
-        )
-        write_atomic(self.path, body)
-        self.journal_path.unlink(missing_ok=True)
-
-    def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
-
-
-def files_under(dest: Path, prefix: str) -> set[str]:
-    """Relative paths (``/``-separated) of the files under ``dest/prefix``: one directory walk
-    instead of a stat per object."""
-    base = str(dest)
-    cut = len(base) + 1
-    found: set[str] = set()
-    for folder, _dirs, names in os.walk(os.path.join(base, prefix)):
-        rel = folder[cut:].replace(os.sep, "/")
-        found.update(f"{rel}/{name}" for name in names)
-    return found
 
 
 # -- sync -------------------------------------------------------------------------------------
