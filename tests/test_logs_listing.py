@@ -20,7 +20,14 @@ from botocore.exceptions import EndpointConnectionError
 
 from edgekit.cli import main
 from edgekit.obs.contract import STATE_FILE, LogsError
-from edgekit.obs.listing import FULL_EVERY, Listing, ListingRecords, plan, start_after
+from edgekit.obs.listing import (
+    FULL_EVERY,
+    Listing,
+    ListingRecords,
+    plan,
+    start_after,
+    worth_recording,
+)
 from edgekit.obs.sync import SyncState, sync
 from edgekit.obs.testing import SeaweedS3, gzip_ndjson, make_event, object_key
 
@@ -79,6 +86,7 @@ def test_an_incremental_resync_lists_only_the_recent_hour_folders(
     assert first.listing == "full" and first.keys_listed == total
     assert len(first.downloaded) == total
 
+    recorded = (tmp_path / STATE_FILE).read_bytes()
     again = sync(client, bucket, "prod", tmp_path, now=NOW + timedelta(minutes=10))
     # floor(NOW - 6 h) = 06:00: the folders 06 .. 11 of each node, one object each.
     assert again.listing == "incremental"
@@ -88,6 +96,13 @@ def test_an_incremental_resync_lists_only_the_recent_hour_folders(
     assert "re-listed the last 7 hours of each node (12 keys)" in again.summary()
     assert "a full listing runs daily or with --full" in again.summary()
     assert "full listing (96 keys)" in first.summary()
+    # Within an hour of the recorded times nothing is rewritten (an older time only widens
+    # the next window); later, the records move on.
+    assert (tmp_path / STATE_FILE).read_bytes() == recorded
+    later = sync(client, bucket, "prod", tmp_path, now=NOW + timedelta(hours=2))
+    assert later.keys_listed == len(NODES) * 6 and later.hours == 9  # from NOW's window
+    assert SyncState(tmp_path).listings == ListingRecords(
+        NOW, {f"otel/prod/{node}/": NOW + timedelta(hours=2) for node in NODES})
 
 
 @pytest.mark.tools
@@ -304,3 +319,19 @@ def test_plan_lists_whole_what_it_cannot_trust() -> None:
         [f"{a}date=2026-11-30/hour=05/x"]
     after = listing.records(records, [f"{c}date=2026-11-01/hour=00/x"])
     assert after == ListingRecords(records.full, {a: NOW})
+
+
+def test_records_are_rewritten_only_when_worth_it() -> None:
+    a, b = "otel/prod/a/", "otel/prod/b/"
+    before = ListingRecords(NOW, {a: NOW, b: NOW})
+
+    def moved(**times: timedelta) -> ListingRecords:
+        return ListingRecords(NOW, {f"otel/prod/{k}/": NOW + v for k, v in times.items()})
+
+    assert not worth_recording(before, moved(a=timedelta(minutes=59), b=timedelta(0)))
+    assert worth_recording(before, moved(a=timedelta(hours=1), b=timedelta(0)))
+    assert worth_recording(before, moved(a=timedelta(minutes=1)))  # b dropped: list it whole
+    assert worth_recording(before, moved(a=timedelta(0), b=timedelta(0),
+                                         c=timedelta(0)))  # a new folder
+    assert worth_recording(before, moved(a=-timedelta(minutes=1), b=timedelta(0)))  # clock back
+    assert worth_recording(before, ListingRecords(NOW + timedelta(minutes=1), before.nodes))

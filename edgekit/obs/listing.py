@@ -36,7 +36,8 @@ SETTLE = timedelta(hours=6)
 """How late after its hour ends an object may still land in that hour's folder."""
 FULL_EVERY = timedelta(hours=24)
 """A full listing runs when the last one is older than this."""
-HOUR = timedelta(hours=1)
+RECORD_EVERY = timedelta(hours=1)
+"""Listing records younger than this are kept as they are (see `worth_recording`)."""
 
 Mode = Literal["full", "incremental"]
 
@@ -176,6 +177,17 @@ class ListingRecords:
         if self.full is not None:
             out["full"] = self.full.isoformat()
         return out
+
+
+def worth_recording(before: ListingRecords, after: ListingRecords) -> bool:
+    """Whether `after` must replace `before` in the state file. Keeping an older listing time
+    is always safe (the next window is only wider), so a re-sync within RECORD_EVERY of the
+    recorded times rewrites nothing; a new or dropped folder, a full listing and a record
+    from a clock ahead of ours are always written."""
+    if after.full != before.full or after.nodes.keys() != before.nodes.keys():
+        return True
+    return not all(timedelta(0) <= after.nodes[f] - before.nodes[f] < RECORD_EVERY
+                   for f in after.nodes)
 
 
 def start_after(folder: str, listed_at: datetime) -> str:

@@ -57,7 +57,7 @@ from edgekit.obs.checks import validate_ndjson as validate_ndjson  # re-exported
 from edgekit.obs.checks import validate_object as validate_object  # re-exported
 from edgekit.obs.contract import OBJECT_SUFFIX, LogsError, parse_key, stack_prefix
 from edgekit.obs.fetch import Fetcher, Staged
-from edgekit.obs.listing import Listed, Mode, list_stack
+from edgekit.obs.listing import Listed, Mode, list_stack, worth_recording
 from edgekit.obs.listing import other_prefixes as other_prefixes  # re-exported
 from edgekit.obs.state import SyncState as SyncState  # re-exported
 from edgekit.obs.state import files_under
@@ -349,8 +349,9 @@ def sync(
         # A node folder with an object skipped and not refused gets no record: the next
         # sync lists it whole and tries that object again.
         retry = [s.key for s in report.skipped if not held.get(s.key, "").startswith(REFUSED)]
-        state.listings = listing.records(state.listings, retry)
-        recorded_listing = True
+        after = listing.records(state.listings, retry)
+        if report.downloaded or worth_recording(state.listings, after):
+            state.listings, recorded_listing = after, True
     finally:
         for future in pending:
             future.cancel()
