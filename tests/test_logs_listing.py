@@ -8,7 +8,7 @@ The clock is injected (`sync(now=...)`); keys listed are counted, not timed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,8 +40,6 @@ _buckets = itertools.count(1)
 
 
 def body(moment: datetime) -> bytes:
-    import random
-
     return gzip_ndjson([make_event(moment, "api", "edge-1", random.Random(3))])
 
 
@@ -56,7 +54,7 @@ def hours_back(n: int) -> datetime:
 
 
 @pytest.fixture
-def bucket(s3: SeaweedS3) -> Iterator[str]:
+def bucket(s3: SeaweedS3) -> str:
     """A bucket holding HOURS objects for each of NODES."""
     name = f"logs-listing-{next(_buckets)}"
     client = s3.client()
@@ -64,7 +62,7 @@ def bucket(s3: SeaweedS3) -> Iterator[str]:
     jobs = [(node, hours_back(h)) for node in NODES for h in range(1, HOURS + 1)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda job: put(client, name, *job), jobs))
-    yield name
+    return name
 
 
 def recent_keys(s3: SeaweedS3, bucket: str, since: datetime) -> int:
