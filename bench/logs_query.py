@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                     into.append(gz_bytes / 1e6 / report.seconds)
                 raws.append(gz_bytes / 1e6 / raw_get(client, list(objects)))
             print(f"sync    {spread(rates, 'MB/s gzip')} ({len(objects)} objects: MD5 = ETag, "
-                  f"first line checked, fsynced)\n"
+                  f"first line checked, on disk before renamed)\n"
                   f"sync --verify {spread(verified, 'MB/s gzip')} (every line checked)\n"
                   f"the server's raw GET (plain loop, 8 threads, nothing checked or written) "
                   f"{spread(raws, 'MB/s')} (load average {os.getloadavg()[0]:.1f} on "

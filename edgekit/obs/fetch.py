@@ -66,6 +66,12 @@ def s3_error(status: int, body: bytes, operation: str = "GetObject") -> ClientEr
                                              "RetryAttempts": 0}}, operation)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class Fetcher:
     """Streams objects of one bucket into temp files beside their targets, checking them on
     the way (`edgekit.obs.checks`; ``full_check``: every line).
@@ -73,8 +79,11 @@ class Fetcher:
     One per sync; `fetch` runs in worker threads, so network waits, hashing and inflating
     (both release the GIL) and fsyncs of many objects overlap."""
 
-    def __init__(self, client: S3Client, bucket: str, *, full_check: bool = False) -> None:
+    def __init__(self, client: S3Client, bucket: str, *, full_check: bool = False,
+                 sync_each: bool = True) -> None:
         self.client = client
+        self.sync_each = sync_each
+        """fdatasync each file; else the caller syncs the file system before the renames."""
         self.bucket = bucket
         self.full_check = full_check
         self.transport = Transport(str(client.meta.endpoint_url))
@@ -131,15 +140,17 @@ class Fetcher:
             check = DigestCheck(etag)
         deflate = zlib.compressobj(1, zlib.DEFLATED, 31) if decoded else None
         size = 0
+        # os-level calls, not a buffered file object: a tenth of a ms less per object.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            with tmp.open("wb") as fh:
+            try:
                 chunk = first
                 while chunk:
                     check.feed(chunk)
                     if check.problem is not None:
                         break
                     out = deflate.compress(chunk) if deflate is not None else chunk
-                    fh.write(out)
+                    write_all(fd, out)
                     size += len(out)
                     chunk = body.read(CHUNK)
                 if check.problem is None and body.length:
@@ -148,11 +159,12 @@ class Fetcher:
                 problem = check.problem or check.finish()
                 if problem is None and deflate is not None:
                     tail = deflate.flush()
-                    fh.write(tail)
+                    write_all(fd, tail)
                     size += len(tail)
-                if problem is None:
-                    fh.flush()
-                    os.fdatasync(fh.fileno())  # the data and its size; not the times
+                if problem is None and self.sync_each:
+                    os.fdatasync(fd)  # the data and its size; not the times
+            finally:
+                os.close(fd)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
