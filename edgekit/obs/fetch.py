@@ -3,9 +3,9 @@ the way (listing: `edgekit.obs.listing`).
 
 * Fetching (`Fetcher`): each object is read from a presigned URL over a kept-alive
   connection (`edgekit.obs.transport`, which says why not botocore's ``get_object``) and
-  streamed in chunks into a temp file beside its target while `edgekit.obs.checks` checks it;
-  the temp file is fsynced. The caller renames it into place and records it. A bad object
-  leaves nothing behind.
+  streamed in chunks into a temp file beside its target while `edgekit.obs.checks` checks it.
+  The caller puts it on disk (one syncfs per batch, or ``sync_each``: an fdatasync here),
+  renames it into place and records it. A bad object leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Staged:
     key: str
     etag: str
     tmp: Path | None
-    """The object written and fsynced beside its target, not yet renamed into place."""
+    """The object written beside its target, not yet renamed into place."""
     size: int = 0
     problem: str | None = None
     refused: bool = False
@@ -67,6 +67,7 @@ def s3_error(status: int, body: bytes, operation: str = "GetObject") -> ClientEr
 
 
 def write_all(fd: int, data: bytes) -> None:
+    """All of `data` to `fd` (a write may take only part of it)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
@@ -77,7 +78,7 @@ class Fetcher:
     the way (`edgekit.obs.checks`; ``full_check``: every line).
 
     One per sync; `fetch` runs in worker threads, so network waits, hashing and inflating
-    (both release the GIL) and fsyncs of many objects overlap."""
+    (both release the GIL) and disk writes of many objects overlap."""
 
     def __init__(self, client: S3Client, bucket: str, *, full_check: bool = False,
                  sync_each: bool = True) -> None:
