@@ -246,8 +246,9 @@ def sync(
     """Download the objects of ``otel/<stack>/`` that ``dest`` does not hold yet.
 
     Each object's bytes are checked against its ETag (an MD5) and its first line against the
-    contract; ``verify`` checks every line of every object, downloaded or already held, and
-    removes a bad held file (ADR 0022).
+    contract; ``verify`` checks every line of every object, downloaded or already held,
+    fetches a broken held file again and records an object that is bad in the bucket as
+    refused (ADR 0022).
 
     The listing is incremental unless ``full``, ``verify`` or a full listing is due
     (ADR 0021); ``now`` stands for the clock read before listing (tests inject it).
