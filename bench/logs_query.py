@@ -36,7 +36,6 @@ from typing import Any
 
 import duckdb
 import orjson
-import urllib3
 
 from edgekit.obs.checks import GunzipCheck
 from edgekit.obs.contract import PATH_RE_SQL
@@ -101,17 +100,19 @@ def raw_get(client: Any, keys: list[str], threads: int = 8) -> float:
 
 
 def raw_list(client: Any, prefix: str) -> tuple[float, int]:
-    """Seconds to list every key under `prefix` with a plain loop (1,000 keys a page)."""
-    http = urllib3.PoolManager()
+    """Seconds to list every key under `prefix` with a plain loop (1,000 keys a page, over
+    the sync's own connections, as `raw_get`)."""
+    transport = Transport(str(client.meta.endpoint_url))
     started, count, token = time.perf_counter(), 0, None
     while True:
         params: dict[str, Any] = {"Bucket": BUCKET, "Prefix": prefix, "MaxKeys": 1000}
         if token:
             params["ContinuationToken"] = token
-        body = http.request("GET", client.generate_presigned_url(
-            "list_objects_v2", Params=params)).data
+        body = transport.get(client.generate_presigned_url("list_objects_v2",
+                                                           Params=params)).read()
         count += body.count(b"<Key>")
         if b"<IsTruncated>true</IsTruncated>" not in body:
+            transport.close()
             return time.perf_counter() - started, count
         token = body.split(b"<NextContinuationToken>")[1].split(b"<")[0].decode()
 

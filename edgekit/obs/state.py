@@ -57,7 +57,7 @@ class SyncState:
         return key in present if present is not None else (dest / key).is_file()
 
     def record(self, key: str, etag: str) -> None:
-        """Note that ``key`` at ``etag`` is in place (its file is already fsynced).
+        """Note that ``key`` at ``etag`` is in place (its file is already on disk).
 
         The line is flushed, not fsynced: a record lost in a crash only means that object
         is fetched again into the same path; `compact` makes the records durable."""
