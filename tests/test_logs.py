@@ -27,7 +27,15 @@ from edgekit.obs import LogsError
 from edgekit.obs.checks import MD5_ETAG, DigestCheck
 from edgekit.obs.cli import add_logs_parser, cmd_logs_query, cmd_logs_sync, cmd_logs_tail
 from edgekit.obs.contract import STATE_FILE, parse_key, stack_prefix
-from edgekit.obs.query import export, format_table, parse_duration, query, tail, view_sql
+from edgekit.obs.query import (
+    export,
+    format_table,
+    parse_duration,
+    parse_instant,
+    query,
+    tail,
+    view_sql,
+)
 from edgekit.obs.sync import SyncState, make_client, resolve_endpoint, sync, validate_object
 from edgekit.obs.testing import (
     INSTALL_HINT,
@@ -502,13 +510,18 @@ def test_tail_since(synced: Path, objects: Events) -> None:
         and datetime.fromisoformat(e["timestamp"]) >= END - since
     )
     assert recent
-    columns, rows = tail(synced, "api", since, limit=1000, now=END)
+    columns, rows = tail(synced, "api", since, limit=1000, until=END)
     assert columns[:4] == ["timestamp", "stack", "node", "service"]
     assert sorted((r[0], r[5]) for r in rows) == recent  # equal times may come in any order
     assert [r[0] for r in rows] == sorted(r[0] for r in rows)
-    _, last3 = tail(synced, "api", since, limit=3, now=END)
+    _, last3 = tail(synced, "api", since, limit=3, until=END)
     assert [r[0] for r in last3] == [t for t, _ in recent[-3:]]
-    _, none = tail(synced, "api", timedelta(minutes=5), now=END + timedelta(hours=1))
+    _, none = tail(synced, "api", timedelta(minutes=5), until=END + timedelta(hours=1))
+    # the window ends at `until`: an hour before the end leaves out the last hour's events
+    _, earlier = tail(synced, "api", timedelta(hours=1), limit=1000,
+                      until=END - timedelta(hours=1))
+    assert earlier and all(END - timedelta(hours=2) <= row[0] <= END - timedelta(hours=1)
+                           for row in earlier)
     assert none == []
 
 
@@ -548,11 +561,19 @@ def test_cli_query_and_tail_print_tables(
     assert (tmp_path / "t.csv").read_text().count("trace step") == 3
     assert capsys.readouterr().out == f"wrote {tmp_path / 't.csv'}\n"
 
+    # the fixtures are dated: the window is theirs (--until), never the day the test runs
     args = parser.parse_args(["logs", "tail", "--service", "api", "--since", "1w",
-                              "-n", "2", "--dest", str(synced)])
+                              "-n", "2", "--dest", str(synced), "--until", END.isoformat()])
     assert args.func is cmd_logs_tail and args.func(args) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "(2 rows)" and all(" api " in line for line in out[2:4])
+
+    # --until without an offset is UTC; a window that ends before the first event is empty
+    naive = (START - timedelta(minutes=1)).replace(tzinfo=None).isoformat()
+    args = parser.parse_args(["logs", "tail", "--since", "1h", "--dest", str(synced),
+                              "--until", naive])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "(0 rows)"
 
 
 # -- pure helpers -----------------------------------------------------------------------------
@@ -592,6 +613,15 @@ def test_parse_duration() -> None:
     for bad in ("", "1x", "h", "1h-", "soon"):
         with pytest.raises(LogsError, match="invalid duration"):
             parse_duration(bad)
+
+
+def test_parse_instant() -> None:
+    assert parse_instant("2026-11-29T09:00Z") == datetime(2026, 11, 29, 9, tzinfo=UTC)
+    assert parse_instant("2026-11-29 18:00+09:00") == datetime(2026, 11, 29, 9, tzinfo=UTC)
+    assert parse_instant("2026-11-29T09:00") == datetime(2026, 11, 29, 9, tzinfo=UTC)
+    for bad in ("", "yesterday", "2026-13-01"):
+        with pytest.raises(LogsError, match=r"not a time.*ISO 8601"):
+            parse_instant(bad)
 
 
 def test_format_table_aligns() -> None:

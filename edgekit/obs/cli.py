@@ -124,13 +124,15 @@ def cmd_logs_query(args: argparse.Namespace) -> int:
 
 
 def cmd_logs_tail(args: argparse.Namespace) -> int:
-    from edgekit.obs.query import format_table, parse_duration, tail
+    from edgekit.obs.query import format_table, parse_duration, parse_instant, tail
 
     if args.limit <= 0:
         raise LogsError("--limit must be a positive number of events")
     dest = _dest(args)
     _warn_if_empty(dest)
-    columns, rows = tail(dest, args.service, parse_duration(args.since), args.limit)
+    until = parse_instant(args.until) if args.until is not None else None
+    columns, rows = tail(dest, args.service, parse_duration(args.since), args.limit,
+                         until=until)
     print(format_table(columns, rows))
     return EXIT_OK
 
@@ -202,11 +204,15 @@ def add_logs_parser(
     t = sub.add_parser(
         "tail", help="show the latest events of a service",
         description="Show the latest events (oldest first) newer than --since from the "
-        "synced logs. Run `edgekit logs sync` first to fetch new objects.")
+        "synced logs; with --until, the events of the window of length --since that ends "
+        "then (an incident's window). Run `edgekit logs sync` first to fetch new objects.")
     t.add_argument("--service", help="service name (resources.service.name), e.g. api "
                    "(default: every service)")
     t.add_argument("--since", default="1h",
                    help="how far back: 30s, 15m, 1h, 1h30m, 2d, 1w (default: 1h)")
+    t.add_argument("--until", metavar="TIME",
+                   help="end of the window, ISO 8601 (2026-11-29T09:00Z; UTC when no offset "
+                   "is given; default: now, and no upper bound)")
     t.add_argument("-n", "--limit", type=int, default=100,
                    help="at most this many events (default: 100)")
     t.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")

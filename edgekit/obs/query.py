@@ -306,13 +306,17 @@ def tail(
     since: timedelta,
     limit: int = 100,
     *,
-    now: datetime | None = None,
+    until: datetime | None = None,
 ) -> tuple[list[str], Rows]:
-    """The last ``limit`` events of ``service`` (all services when None) newer than
-    ``now - since``, oldest first."""
-    cutoff = (now or datetime.now(UTC)) - since
+    """The last ``limit`` events of ``service`` (all services when None) in the window of
+    length ``since`` that ends at ``until``, oldest first. Without ``until`` the window ends
+    now and has no upper bound (a node's clock may run a little ahead of this one)."""
+    cutoff = (until or datetime.now(UTC)) - since
     where = "timestamp >= ?"
     params: list[object] = [cutoff]
+    if until is not None:
+        where += " AND timestamp <= ?"
+        params.append(until)
     if service is not None:
         where += " AND service = ?"
         params.append(service)
@@ -323,6 +327,17 @@ def tail(
         "ORDER BY timestamp, stack, node"
     )
     return query(dest, sql, params)
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 time (``2026-11-29T09:00Z``, ``2026-11-29 09:00+09:00``); without an
+    offset it is UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise LogsError(f"not a time: {text!r}; expected ISO 8601, e.g. 2026-11-29T09:00Z "
+                        "(UTC when no offset is given)") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
