@@ -42,7 +42,8 @@ def has_cue(root: Path) -> bool:
 def preflight(root: Path) -> None:
     """Run the estate rules on the CUE exports alone; raise `PreflightError` on errors."""
     from edgekit.check.command import ESTATE_CONCERNS, load_estates
-    from edgekit.check.engine import Context, catalogue, errors, run
+    from edgekit.check.engine import Context, errors, run
+    from edgekit.check.rules import catalogue
 
     rules = [r for r in catalogue() if r.concern in ESTATE_CONCERNS]
     found = errors(run(Context(estates=tuple(load_estates(root))), rules))

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from edgekit import App, R2State, Stack
 from edgekit.check.engine import Context, run
+from edgekit.check.rules import catalogue
 from edgekit.clouds import CATALOGS, CLOUDS
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.node import VpsNode
@@ -146,7 +147,7 @@ def test_cue_values(env: dict[str, Any], port: int, env_value: str) -> None:
         event("refused by the CUE schema")
         return
     estate = Estate(ROOT, parsed, {**SERVICES, "api": api})
-    findings = run(Context(estates=(estate,)))
+    findings = run(Context(estates=(estate,)), catalogue())
     assert not [f for f in findings if "could not run" in f.message]  # rules never crash
     if [f for f in findings if f.severity == "error"]:
         event("refused by the estate rules (preflight)")

@@ -9,7 +9,8 @@ import attrs
 import pytest
 
 from edgekit.check.context import context_from_documents
-from edgekit.check.engine import REGISTRY, Context, Finding, catalogue, run
+from edgekit.check.engine import REGISTRY, Context, Finding, run
+from edgekit.check.rules import catalogue
 from edgekit.cue.model import Estate, ManagedPgSpec, TunnelSpec
 from tests.conftest import ROOT
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgekit.check.context import context_for
-from edgekit.check.engine import Context, Finding, Rule, catalogue, errors, run
+from edgekit.check.engine import Context, Finding, Rule, errors, run
 from edgekit.check.report import (
     catalogue_json,
     catalogue_text,
@@ -21,6 +21,7 @@ from edgekit.check.report import (
     findings_sarif,
     findings_text,
 )
+from edgekit.check.rules import catalogue
 from edgekit.core.errors import ConstructError, SynthError
 from edgekit.core.files import overlay
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from edgekit.check.engine import Context, Finding, StackView, catalogue, run
+from edgekit.check.engine import Context, Finding, StackView, run
+from edgekit.check.rules import catalogue
 from edgekit.core.construct import Construct
 from edgekit.core.errors import Problem
 from edgekit.cue.model import Estate

@@ -97,13 +97,6 @@ def rule(id: str, *, title: str, severity: Severity, source: str,
     return register
 
 
-def catalogue() -> list[Rule]:
-    """Every rule, by id (importing the rule modules registers them)."""
-    import edgekit.check.rules  # noqa: F401  (registers)
-
-    return [REGISTRY[key] for key in sorted(REGISTRY)]
-
-
 @attrs.frozen
 class StackView:
     """One synthesized stack as the rules see it."""
@@ -154,10 +147,11 @@ def suppression_for(ctx: Context, rule_id: str, path: str) -> str | None:
     return None
 
 
-def run(ctx: Context, rules: Sequence[Rule] | None = None) -> list[Finding]:
-    """Every finding of every rule (suppressed ones marked), sorted by place and rule."""
+def run(ctx: Context, rules: Sequence[Rule]) -> list[Finding]:
+    """Every finding of `rules` (suppressed ones marked), sorted by place and rule
+    (`edgekit.check.rules.catalogue()` is every rule)."""
     findings: list[Finding] = []
-    for entry in catalogue() if rules is None else rules:
+    for entry in rules:
         try:
             hits = list(entry.func(ctx))
         except Exception as err:  # a rule must never turn bad input into a traceback
