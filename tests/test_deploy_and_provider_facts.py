@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from edgekit import App, ConstructError, LocalState, Stack
+from edgekit.clouds import CLOUDS
 from edgekit.constructs.catalog import CATALOGS, resolve_region, resolve_size
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.network import PrivateNetwork
-from edgekit.constructs.node import FIRST_BOOT_ONLY, VpsNode
+from edgekit.constructs.node import VpsNode
 from edgekit.cue.generate import placement_tfvars
 from edgekit.cue.model import Estate
 from stacks import make_app
@@ -72,7 +73,7 @@ def test_a_deploy_never_replaces_a_server(tmp_path: Path) -> None:
             variables = sorted(r for r in read if r.startswith("var."))
             assert variables == [], f"{stack} {server_type}.{name} user data reads {variables}"
             ignored = body.get("lifecycle", {}).get("ignore_changes", [])
-            assert FIRST_BOOT_ONLY[SERVERS[server_type]][0] in ignored, (stack, name)
+            assert CLOUDS[SERVERS[server_type]].first_boot_only[0] in ignored, (stack, name)
             boot = json.dumps(docs[stack]["locals"])
             assert "?rev=" not in boot and "deploy_revision" not in boot
             checked += 1

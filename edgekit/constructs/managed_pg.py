@@ -34,7 +34,11 @@ from edgekit.core.elements import Output, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 
-MANAGED_PROVIDERS: tuple[str, ...] = tuple(n for n, c in CLOUDS.items() if c.has_managed_postgres)
+
+def managed_providers() -> list[str]:
+    """The clouds whose adapter has a managed Postgres (`Cloud.has_managed_postgres`)."""
+    return [n for n, c in CLOUDS.items() if c.has_managed_postgres]
+
 VERSIONS = (15, 16, 17)
 PORT_OUTPUT = "pg_port"
 ADMIN_URL_OUTPUT = "pg_admin_url"
@@ -58,9 +62,9 @@ class ManagedPg(Construct):
         super().__init__(scope, id)
         services = checked_services(self.node.path, services)
         problems = []
-        if provider not in MANAGED_PROVIDERS:
+        if provider not in managed_providers():
             problems.append(f"provider {provider!r}: expected one of "
-                            f"{', '.join(MANAGED_PROVIDERS)}")
+                            f"{', '.join(managed_providers())}")
         if version not in VERSIONS:
             problems.append(f"version {version}: expected one of {VERSIONS}")
         if network is not None and network.provider != provider:

@@ -10,7 +10,7 @@ block and token variable in its stack, once for all nodes (`Cloud.declare_provid
 
 The firewall is attached when the server is created: no node boots unprotected. User data
 is first-boot only: every cloud replaces a server when it changes, so later changes are
-ignored (`FIRST_BOOT_ONLY`) and nothing a deploy changes is in it (`boot`).
+ignored (`Cloud.first_boot_only`) and nothing a deploy changes is in it (`boot`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edgekit.clouds import CLOUDS, CatalogError, cloud
+from edgekit.clouds import CatalogError, cloud
 from edgekit.clouds.base import ServerSpec
 from edgekit.constructs.base import label, listed, located, validated
 from edgekit.constructs.boot import DEPLOY_KEYS, boot_document, cloud_config, deploy_section
@@ -29,11 +29,6 @@ from edgekit.core.construct import Construct
 from edgekit.core.elements import Local, Module, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
-
-FIRST_BOOT_ONLY = {name: list(c.first_boot_only) for name, c in CLOUDS.items()}
-"""The arguments holding a node's user data, per cloud: all force a new server (each
-adapter says where that is written), so `lifecycle.ignore_changes` keeps a changed document
-from replacing the server."""
 
 NIXOS_ANYWHERE_MODULE = (
     "github.com/nix-community/nixos-anywhere//terraform/all-in-one?ref=1.13.0")

@@ -13,7 +13,7 @@ are only known at plan time and are not type-checked here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from edgekit.core.elements import DataSource, Provider, Resource
@@ -30,7 +30,7 @@ PROVIDER_META = frozenset({"alias", "//"})
 class SchemaCheck:
     """A synth check: every element against its provider's committed schema."""
 
-    def __init__(self, pins: dict[str, ProviderPin]) -> None:
+    def __init__(self, pins: Mapping[str, ProviderPin]) -> None:
         self.pins = pins
 
     def __call__(self, result: StackResult) -> list[Problem]:
