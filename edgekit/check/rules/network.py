@@ -92,7 +92,8 @@ def _range_problem(text: str, pattern: re.Pattern[str], form: str) -> str | None
       "hcloud docs/resources/firewall.md (port '80' or '80-85'); linode 3.13.0 "
       "docs/resources/firewall.md (ports '22, 80, 443' or ranges); digitalocean 2.99.1 "
       "docs/resources/firewall.md (port_range)",
-      fix="vultr ranges use a colon (1:65535), hetzner/linode/digitalocean a dash (1-65535)")
+      fix="write the port in the form the message names (vultr ranges use a colon, 1:65535; "
+      "hetzner, linode and digitalocean a dash, 1-65535)")
 def port_range_format(ctx: Context) -> Iterator[Hit]:
     for stack in ctx.stacks:
         for type_name, address, body in stack.resources():
