@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from edgekit.check.context import context_from_documents  # noqa: E402
 from edgekit.check.engine import Finding, run  # noqa: E402
 from edgekit.check.rules import catalogue  # noqa: E402
+from edgekit.cue.layout import layout_of_estate  # noqa: E402
 from edgekit.cue.model import Estate  # noqa: E402
 from edgekit.providers.pins import PINS  # noqa: E402
 from edgekit.schema import schema_index  # noqa: E402
@@ -173,7 +174,8 @@ def main() -> int:
     try:
         app = make_app(outdir=work / "cdktf.out")
         app.synth()
-        estates = [Estate.load(ROOT, n, refresh=False) for n in Estate.env_names(ROOT)]
+        estates = [layout_of_estate(Estate.load(ROOT, n, refresh=False))
+                   for n in Estate.env_names(ROOT)]
         documents: dict[str, Doc] = {}
         for stack in app.stacks:
             folder = work / "cdktf.out" / "stacks" / stack.name

@@ -48,6 +48,7 @@ _LAZY = {
     "EdgeSecurity": "edgekit.constructs.edge_security",
     "Hyperdrive": "edgekit.constructs.hyperdrive",
     "GluedFlake": "edgekit.constructs.glued_flake",
+    "Mesh": "edgekit.constructs.mesh",
     "R2Bucket": "edgekit.constructs.r2",
     "R2LogSink": "edgekit.constructs.r2",
     "Service": "edgekit.constructs.values",
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from edgekit.constructs.glued_flake import GluedFlake
     from edgekit.constructs.hyperdrive import Hyperdrive
     from edgekit.constructs.load_balancer import LoadBalancer
+    from edgekit.constructs.mesh import Mesh
     from edgekit.constructs.network import PrivateNetwork
     from edgekit.constructs.node import VpsNode
     from edgekit.constructs.pg_primary import PgPrimary
@@ -119,6 +121,7 @@ __all__ = [
     "LoadBalancer",
     "Local",
     "LocalState",
+    "Mesh",
     "Module",
     "Needs",
     "Node",

@@ -41,12 +41,10 @@ def has_cue(root: Path) -> bool:
 
 def preflight(root: Path) -> None:
     """Run the estate rules on the CUE exports alone; raise `PreflightError` on errors."""
-    from edgekit.check.command import ESTATE_CONCERNS, load_estates
-    from edgekit.check.engine import Context, errors, run
-    from edgekit.check.rules import catalogue
+    from edgekit.check.command import preflight_findings
+    from edgekit.check.engine import errors
 
-    rules = [r for r in catalogue() if r.concern in ESTATE_CONCERNS]
-    found = errors(run(Context(estates=tuple(load_estates(root))), rules))
+    found = errors(preflight_findings(root))
     if found:
         lines = "\n".join(f"  {f}\n    fix: {f.fix}" for f in found)
         raise PreflightError(f"the CUE estate has {len(found)} problem(s); nothing was "

@@ -23,6 +23,7 @@ from edgekit.clouds import CATALOGS, CLOUDS
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.node import VpsNode
 from edgekit.core.errors import EdgekitError
+from edgekit.cue.layout import layout_of_estate
 from edgekit.cue.model import Env, Estate, Service
 from edgekit.schema.props import structure
 from stacks.estate import EstateStack
@@ -147,7 +148,7 @@ def test_cue_values(env: dict[str, Any], port: int, env_value: str) -> None:
         event("refused by the CUE schema")
         return
     estate = Estate(ROOT, parsed, {**SERVICES, "api": api})
-    findings = run(Context(estates=(estate,)), catalogue())
+    findings = run(Context(layouts=(layout_of_estate(estate),)), catalogue())
     assert not [f for f in findings if "could not run" in f.message]  # rules never crash
     if [f for f in findings if f.severity == "error"]:
         event("refused by the estate rules (preflight)")

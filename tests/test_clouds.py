@@ -211,8 +211,7 @@ def test_each_cloud_passes_tofu_validate_and_test(
 
 def digitalocean_estate(out: Path) -> App:
     """A Postgres primary and a mesh on DigitalOcean: every promise its adapter writes."""
-    from edgekit import Needs, PgPrimary, Service
-    from edgekit.constructs.mesh import Mesh, MeshPlan
+    from edgekit import Mesh, Needs, PgPrimary, Service
 
     app = build("digitalocean", out)
     stack = app.stacks[0]
@@ -223,10 +222,9 @@ def digitalocean_estate(out: Path) -> App:
                  ref="deploy/prod")
     PgPrimary(stack, "postgres", node=db,
               services={"api": Service(name="api", port=8080, needs=Needs(postgres="rw"))})
-    nodes = {"db": db, "edge-1": stack.node.find_child("edge-1")}
-    plan = MeshPlan(cidr="10.99.0.0/24", port=51820,
-                    addresses={"db": "10.99.0.1", "edge-1": "10.99.0.11"}, public_keys={})
-    Mesh(stack, "mesh", plan=plan, nodes=nodes)  # type: ignore[arg-type]
+    edge = stack.node.find_child("edge-1")
+    assert isinstance(edge, VpsNode)
+    Mesh(stack, "mesh", nodes=[db, edge], cidr="10.99.0.0/24", hosts={"db": 1, "edge-1": 11})
     return app
 
 

@@ -18,6 +18,7 @@ from edgekit import (
     R2Bucket,
     Service,
     Stack,
+    SynthError,
     Tunnel,
     Variable,
     VpsNode,
@@ -136,15 +137,23 @@ def test_services_given_by_hand_are_checked_against_cue_service(tmp_path: Path) 
     assert stack.node.try_find_child("tunnel") is None
 
 
-@pytest.mark.parametrize(("placement", "message"), [
-    ({"edge-1": ["api", "shop"]},
-     "placement names services that were not given: shop (given: api)"),
-    ({"edge-1": "api"}, "placement must be a list of strings, got the string 'api'"),
-])
-def test_a_placement_naming_unknown_services_is_refused(
-        placement: dict[str, object], message: str, tmp_path: Path) -> None:
+def test_a_placement_as_a_string_is_refused(tmp_path: Path) -> None:
     stack = _stack(tmp_path)
     node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    message = "placement must be a list of strings, got the string 'api'"
     with pytest.raises(ConstructError, match=re.escape(f"[prod/tunnel] {message}")):
-        Tunnel(stack, "tunnel", zone=ZONE, nodes=[node], placement=placement,  # type: ignore[arg-type]
+        Tunnel(stack, "tunnel", zone=ZONE, nodes=[node], placement={"edge-1": "api"},
                services={"api": Service(name="api", port=8080)})
+
+
+def test_a_placement_naming_unknown_services_is_found_at_synth(tmp_path: Path) -> None:
+    stack = _stack(tmp_path)
+    node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    Tunnel(stack, "tunnel", zone=ZONE, nodes=[node], placement={"edge-1": ["api", "shop"]},
+           services={"api": Service(name="api", port=8080)})
+    with pytest.raises(SynthError) as raised:
+        stack.node.root.synth_results()  # type: ignore[attr-defined]
+    (problem,) = raised.value.problems
+    assert (problem.path, problem.pointer) == ("prod/tunnel", "$.placement.edge-1[1]")
+    assert problem.message.startswith("EK124 node 'edge-1' is given 'shop', which is not a "
+                                      "service (services that run on nodes: api)")

@@ -27,9 +27,8 @@ from edgekit.core.files import overlay
 
 if TYPE_CHECKING:
     from edgekit.app import App
+    from edgekit.constructs.facts import Layout
     from edgekit.cue.model import Estate
-
-ESTATE_CONCERNS = frozenset({"estate", "secrets"})
 
 
 def render(findings: Sequence[Finding], rules: Sequence[Rule], fmt: str) -> str:
@@ -53,6 +52,18 @@ def load_estates(root: Path) -> list[Estate]:
     if not (root / "cue" / "cue.mod").is_dir():
         return []
     return [Estate.load(root, name, refresh=False) for name in Estate.env_names(root)]
+
+
+def estate_layouts(root: Path) -> list[Layout]:
+    """Every environment of the project's CUE estate, as the rules see it."""
+    from edgekit.cue.layout import layout_of_estate
+
+    return [layout_of_estate(estate) for estate in load_estates(root)]
+
+
+def preflight_findings(root: Path) -> list[Finding]:
+    """Every rule over the CUE estate alone (no stack is built): what would stop a synth."""
+    return run(Context(layouts=tuple(estate_layouts(root))), catalogue())
 
 
 def _as_findings(err: SynthError) -> list[Finding]:
@@ -87,9 +98,8 @@ def check(root: Path, stacks: Sequence[str], fmt: str,
 def _check(root: Path, stacks: Sequence[str], fmt: str,
            load_app: Callable[[], App]) -> int:
     rules = catalogue()
-    estates = load_estates(root)
-    early = run(Context(estates=tuple(estates)),
-                [r for r in rules if r.concern in ESTATE_CONCERNS])
+    layouts = estate_layouts(root)
+    early = run(Context(layouts=tuple(layouts)), rules)
     if errors(early):  # the stacks cannot be built from this estate
         sys.stdout.write(render(early, rules, fmt))
         return 1
@@ -105,6 +115,6 @@ def _check(root: Path, stacks: Sequence[str], fmt: str,
     except SynthError as err:
         sys.stdout.write(render(_as_findings(err), rules, fmt))
         return 1
-    findings = run(context_for(app, results, estates), rules)
+    findings = run(context_for(app, results, layouts), rules)
     sys.stdout.write(render(findings, rules, fmt))
     return 1 if errors(findings) else 0

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from edgekit.clouds import CLOUDS
 from edgekit.clouds.base import ManagedRequest
 from edgekit.constructs.base import label
+from edgekit.constructs.facts import PostgresFact, Where, layout_of
 from edgekit.constructs.mesh import public_ip_expression
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.node import VpsNode
@@ -76,6 +77,9 @@ class ManagedPg(Construct):
             raise ConstructError(f"[{self.node.path}] " + "; ".join(problems))
         self.provider = provider
         self.network = network
+        layout = layout_of(self)
+        layout.add_services(Where(path=self.node.path), services)
+        layout.postgres.append(PostgresFact(node=None, where=Where(path=self.node.path)))
         self.services = {n: s for n, s in sorted(services.items())
                          if s.needs.postgres is not None and s.pg_role is not None}
         private = [n for n in clients if network is not None and network in n.networks]

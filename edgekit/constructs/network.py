@@ -10,6 +10,7 @@ import ipaddress
 
 from edgekit.clouds import CatalogError, cloud
 from edgekit.constructs.base import label, located, validated
+from edgekit.constructs.facts import NetworkFact, Where, layout_of
 from edgekit.constructs.props import PrivateNetworkProps
 from edgekit.core.construct import Construct
 from edgekit.core.refs import Ref
@@ -48,6 +49,9 @@ class PrivateNetwork(Construct):
         self._members: list[str] = []
         self.resource, self.subnet = self.cloud.network(self, label=label(self),
                                                         region=self.region, cidr=self.cidr)
+        layout_of(self).networks[self.node.path] = NetworkFact(
+            key=self.node.path, provider=self.provider, region=self.region, cidr=self.cidr,
+            where=Where(path=self.node.path, pointer="$.cidr"))
 
     @property
     def id_ref(self) -> Ref:

@@ -22,6 +22,7 @@ from edgekit.clouds import CatalogError, cloud
 from edgekit.clouds.base import ServerSpec
 from edgekit.constructs.base import label, listed, located, validated
 from edgekit.constructs.boot import DEPLOY_KEYS, boot_document, cloud_config, deploy_section
+from edgekit.constructs.facts import NodeFact, Where, layout_of
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.props import VpsNodeProps
@@ -127,6 +128,10 @@ class VpsNode(Construct):
         if push_deploy:
             self._push_deploy()
         self._names()[self.name] = self.node.path
+        layout_of(self).nodes.setdefault(self.name, NodeFact(
+            name=self.name, provider=self.provider, region=self.region,
+            roles=tuple(self.props.roles), networks=tuple(n.node.path for n in self.networks),
+            firewall=self.firewall.resource.address, where=Where(path=self.node.path)))
 
     # -- checks -----------------------------------------------------------------------
 

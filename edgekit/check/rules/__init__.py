@@ -6,6 +6,7 @@ from edgekit.check.rules import (  # noqa: F401  (importing a module registers i
     clouds,
     dns,
     documents,
+    edge,
     estate,
     lifecycle,
     names,

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from edgekit.check.engine import Context, Hit, StackView, rule
+from edgekit.check.layouts import primary
 from edgekit.check.walk import blocks, is_expression, strings
 from edgekit.clouds import kind_of
 from edgekit.clouds.kinds import Inbound
@@ -126,6 +127,44 @@ def provider_checks(ctx: Context) -> Iterator[Hit]:
             for check in kind.checks if kind is not None else ():
                 for pointer, message in check(body):
                     yield stack.hit(address, message, pointer)
+
+
+def _firewall_of(address: str, found: Inbound) -> str:
+    return found.firewall or address
+
+
+@rule("EK188", title="the Postgres node's firewall admits no more than its private networks",
+      severity="error",
+      source="adr/0001-edge-infrastructure.md (Postgres is reachable from the private "
+      "network only); the cloud adapters' `Kind.inbound` (edgekit/clouds/<cloud>.py)",
+      fix="list only the node's private network ranges in the Firewall's private_cidrs (in "
+      "{file}); reach Postgres from other clouds through a Mesh")
+def postgres_firewall_wider(ctx: Context) -> Iterator[Hit]:
+    layouts = {layout.stack: layout for layout in ctx.layouts if layout.origin == "constructs"}
+    for stack in ctx.stacks:
+        layout = layouts.get(stack.name)
+        pg = primary(layout) if layout is not None else None
+        node = layout.nodes.get(pg) if layout is not None and pg is not None else None
+        if layout is None or node is None or node.firewall is None:
+            continue
+        private = [ipaddress.ip_network(n.cidr) for key in node.networks
+                   if (n := layout.networks.get(key)) is not None and n.cidr is not None]
+        for address, found in inbound_rules(stack):
+            if _firewall_of(address, found) != node.firewall or found.port == "22":
+                continue
+            for cidr in found.cidrs:
+                if is_expression(cidr) or _cidr_problem(cidr):
+                    continue  # a peer's address (the mesh), or EK102's
+                network = ipaddress.ip_network(cidr)
+                if not any(network.version == p.version and network.subnet_of(p)  # type: ignore[arg-type]
+                           for p in private):
+                    within = ", ".join(map(str, private)) or "none"
+                    yield Hit(message=f"the firewall of the Postgres node {pg!r} admits "
+                              f"{cidr} (port {found.port or 'any'}), wider than its private "
+                              f"networks ({within})", stack=stack.name,
+                              path=stack.path_of(address), address=address,
+                              pointer=found.pointer, key="",
+                              files={"file": layout.file, "services_file": layout.file})
 
 
 @rule("EK126", title="a tunnel routes at least one hostname (not only the 404 catch-all)",
