@@ -104,6 +104,6 @@ def test_unknown_and_worker_services(stack: Stack, estate: Estate, tmp_path: Pat
 
 def test_bad_path_is_refused_by_the_cue_schema(stack: Stack, estate: Estate) -> None:
     with pytest.raises(PropsError, match=re.escape(
-            '[prod/api] #GluedFlake: "svc/api" does not match ^services/[a-z][a-z0-9-]*$ '
-            "@ $.path")):
+            '[prod/api] #GluedFlake: "svc/api" is not a service folder \'services/<name>\' '
+            "(e.g. 'services/api') @ $.path")):
         GluedFlake(stack, "api", path="svc/api", root=ROOT, **_of(estate))

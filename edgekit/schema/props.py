@@ -226,12 +226,57 @@ def describe(error: ValidationError) -> str:
     if v == "const":
         return f"expected {json.dumps(expected)}, got {json.dumps(value)}"
     if v == "pattern":
-        return f"{json.dumps(value)} does not match {expected}"
+        return described_pattern(value, expected)
     if v == "minItems":
         return f"expected at least {expected} item(s), got {len(value)}"
     if v == "not" and isinstance(expected, dict) and set(expected) == {"const"}:
         return f"must not be {json.dumps(expected['const'])}"  # CUE's `!=` constraint
     return str(error.message)
+
+
+HOSTNAME_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$"
+PATTERNS: dict[str, str] = {
+    r"^[a-z][a-z0-9-]{0,62}$": "a name: a lowercase letter, then lowercase letters, digits "
+                               "and '-', at most 63 characters (e.g. 'edge-1')",
+    r"^[A-Z][A-Z0-9_]*$": "an environment variable name: an uppercase letter, then "
+                          "uppercase letters, digits and '_' (e.g. 'LOG_LEVEL')",
+    r"^/": "a path starting with '/' (e.g. '/healthz')",
+    r"^[0-9a-f.:]+/[0-9]{1,3}$": "a CIDR: an address and a prefix length (e.g. "
+                                 "'10.0.0.0/16')",
+    r"^[0-9a-f]{32}$": "32 lowercase hexadecimal digits (a Cloudflare id)",
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$": "a date YYYY-MM-DD",
+    r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$": "a WireGuard public key (32 bytes, base64)",
+    r"^services/[a-z][a-z0-9-]*$": "a service folder 'services/<name>' (e.g. 'services/api')",
+    r"^services/[a-z][a-z0-9-]*/": "a path inside a service folder 'services/<name>/'",
+}
+"""What each pattern of the CUE schema means in words: a message names what was expected,
+never the regular expression."""
+
+
+def described_pattern(value: Any, pattern: str) -> str:
+    if pattern == HOSTNAME_PATTERN:
+        return hostname_problem(str(value))
+    expected = PATTERNS.get(pattern) or f"text matching {pattern}"
+    return f"{json.dumps(value)} is not {expected}"
+
+
+def hostname_problem(host: str) -> str:
+    """Why `host` is not a hostname the zone can serve, in words."""
+    shown = json.dumps(host, ensure_ascii=False)
+    form = ("a hostname: lowercase letters, digits and '-' in dot-separated labels of at "
+            "most 63 characters, not starting or ending with '-', ending in a top-level "
+            "domain (e.g. 'api.example.com')")
+    if not host.isascii():
+        try:
+            ascii_form = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return (f"{shown} is an internationalised hostname that has no ASCII form; "
+                    f"expected {form}")
+        return (f"{shown} is an internationalised hostname; write its ASCII (punycode) form "
+                f"{json.dumps(ascii_form)}; expected {form}")
+    if host != host.lower():
+        return f"{shown} is not lowercase; write {json.dumps(host.lower())} (expected {form})"
+    return f"{shown} is not {form}"
 
 
 def _json_type(value: Any) -> str:

@@ -203,7 +203,7 @@ def env_ignored(ctx: Context) -> Iterator[Hit]:
 def networks_overlap(ctx: Context) -> Iterator[Hit]:
     for layout in ctx.layouts:
         seen: list[tuple[str, str, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
-        for key, network in sorted(layout.networks.items()):
+        for key, network in layout.networks.items():  # the later one is reported
             if network.cidr is None:
                 continue
             cidr = ipaddress.ip_network(network.cidr, strict=False)
