@@ -42,11 +42,11 @@ from edgekit import (
     Tunnel,
     VpsNode,
 )
-from edgekit.check.command import preflight_findings
 from edgekit.check.engine import Context, run
 from edgekit.check.rules import catalogue
 from edgekit.cue.layout import layout_of_estate
 from edgekit.cue.model import Estate
+from edgekit.project import preflight_findings
 from tests.conftest import ROOT
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"

@@ -27,8 +27,6 @@ from edgekit.core.files import overlay
 
 if TYPE_CHECKING:
     from edgekit.app import App
-    from edgekit.constructs.facts import Layout
-    from edgekit.cue.model import Estate
 
 
 def render(findings: Sequence[Finding], rules: Sequence[Rule], fmt: str) -> str:
@@ -46,24 +44,6 @@ def list_rules(fmt: str) -> str:
     return catalogue_json(rules) if fmt in ("json", "sarif") else catalogue_text(rules)
 
 
-def load_estates(root: Path) -> list[Estate]:
-    from edgekit.cue.model import Estate
-
-    if not (root / "cue" / "cue.mod").is_dir():
-        return []
-    return [Estate.load(root, name, refresh=False) for name in Estate.env_names(root)]
-
-
-def estate_layouts(root: Path) -> list[Layout]:
-    """Every environment of the project's CUE estate, as the rules see it."""
-    from edgekit.cue.layout import layout_of_estate
-
-    return [layout_of_estate(estate) for estate in load_estates(root)]
-
-
-def preflight_findings(root: Path) -> list[Finding]:
-    """Every rule over the CUE estate alone (no stack is built): what would stop a synth."""
-    return run(Context(layouts=tuple(estate_layouts(root))), catalogue())
 
 
 def _as_findings(err: SynthError) -> list[Finding]:
@@ -97,6 +77,8 @@ def check(root: Path, stacks: Sequence[str], fmt: str,
 
 def _check(root: Path, stacks: Sequence[str], fmt: str,
            load_app: Callable[[], App]) -> int:
+    from edgekit.cue.layout import estate_layouts
+
     rules = catalogue()
     layouts = estate_layouts(root)
     early = run(Context(layouts=tuple(layouts)), rules)

@@ -10,6 +10,8 @@ on every public hostname, env and secrets delivered by the generated files.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from edgekit.clouds import cloud
 from edgekit.constructs.facts import (
     Layout,
@@ -77,3 +79,11 @@ def layout_of_estate(estate: Estate) -> Layout:
         layout.meshes.append(MeshFact(nodes=mesh, where=where("$.env.mesh")))
     layout.zones[env.cloudflare.zone_id] = env.cloudflare.zone
     return layout
+
+
+def estate_layouts(root: Path) -> list[Layout]:
+    """Every environment of the project's CUE estate (none without ``cue/cue.mod``)."""
+    if not (root / "cue" / "cue.mod").is_dir():
+        return []
+    return [layout_of_estate(Estate.load(root, name, refresh=False))
+            for name in Estate.env_names(root)]
