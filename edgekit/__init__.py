@@ -57,11 +57,14 @@ _LAZY = {
     "RateLimit": "edgekit.constructs.values",
     "CloudflareZone": "edgekit.constructs.values",
     "PROVIDERS": "edgekit.clouds",
+    "CloudName": "edgekit.clouds",
+    "Role": "edgekit.constructs.values",
+    "TunnelStrategy": "edgekit.constructs.values",
 }
 """Public names imported on first use: name → module."""
 
 if TYPE_CHECKING:
-    from edgekit.clouds import PROVIDERS
+    from edgekit.clouds import PROVIDERS, CloudName
     from edgekit.constructs.addresses import FloatingIp
     from edgekit.constructs.edge_security import EdgeSecurity
     from edgekit.constructs.edge_worker import EdgeWorker
@@ -76,7 +79,15 @@ if TYPE_CHECKING:
     from edgekit.constructs.r2 import R2Bucket, R2LogSink
     from edgekit.constructs.storage import Snapshot, Volume
     from edgekit.constructs.tunnel import Tunnel
-    from edgekit.constructs.values import Cache, CloudflareZone, Needs, RateLimit, Service
+    from edgekit.constructs.values import (
+        Cache,
+        CloudflareZone,
+        Needs,
+        RateLimit,
+        Role,
+        Service,
+        TunnelStrategy,
+    )
 
     __version__: str
 
@@ -106,6 +117,7 @@ __all__ = [
     "App",
     "Aspect",
     "Cache",
+    "CloudName",
     "CloudflareZone",
     "Construct",
     "ConstructError",
@@ -137,6 +149,7 @@ __all__ = [
     "RateLimit",
     "Ref",
     "Resource",
+    "Role",
     "S3State",
     "Service",
     "Snapshot",
@@ -145,6 +158,7 @@ __all__ = [
     "SynthError",
     "SynthReport",
     "Tunnel",
+    "TunnelStrategy",
     "Variable",
     "Volume",
     "VpsNode",

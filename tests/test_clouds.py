@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from edgekit import App, ConstructError, LocalState, Stack
-from edgekit.clouds import CLOUDS, PROVIDERS
+from edgekit.clouds import CLOUDS, PROVIDERS, CloudName
 from edgekit.constructs.addresses import FloatingIp
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.load_balancer import LoadBalancer
@@ -67,7 +67,7 @@ EXPECTED = {
 }
 
 
-def build(provider: str, out: Path) -> App:
+def build(provider: CloudName, out: Path) -> App:
     """The same calls for every cloud; only `provider` changes."""
     app = App(outdir=out)
     stack = Stack(app, "prod", state=LocalState())
@@ -91,7 +91,7 @@ def document(app: App) -> dict[str, Any]:
 
 
 def test_every_cloud_is_registered_with_its_pin_and_cue_name() -> None:
-    assert PROVIDERS == ("hetzner", "linode", "vultr", "digitalocean")
+    assert PROVIDERS == ("hetzner", "linode", "vultr", "digitalocean") == tuple(CLOUDS)
     assert set(EXPECTED) == set(CLOUDS)
     for cloud in CLOUDS.values():
         assert cloud.tofu_provider in PINS, cloud.name
@@ -104,7 +104,7 @@ def test_every_cloud_is_registered_with_its_pin_and_cue_name() -> None:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_one_call_gives_each_clouds_resources(provider: str, tmp_path: Path) -> None:
+def test_one_call_gives_each_clouds_resources(provider: CloudName, tmp_path: Path) -> None:
     doc = document(build(provider, tmp_path / "out"))
     produced = {t: sorted(names) for t, names in doc["resource"].items()}
     assert produced == EXPECTED[provider]
@@ -191,7 +191,7 @@ def test_the_l2_constructs_name_no_cloud() -> None:
 @pytest.mark.tools
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_each_cloud_passes_tofu_validate_and_test(
-    provider: str, tmp_path: Path, tofu: Tofu, stack_dir_copy: Callable[[Path], Path]
+    provider: CloudName, tmp_path: Path, tofu: Tofu, stack_dir_copy: Callable[[Path], Path]
 ) -> None:
     build(provider, tmp_path / "out").synth()
     folder = stack_dir_copy(tmp_path / "out" / "stacks" / "prod")

@@ -44,6 +44,8 @@ from edgekit import (
 )
 from edgekit.check.engine import Context, run
 from edgekit.check.rules import catalogue
+from edgekit.clouds import CloudName
+from edgekit.constructs.values import TunnelStrategy
 from edgekit.cue.layout import layout_of_estate
 from edgekit.cue.model import Estate
 from edgekit.project import preflight_findings
@@ -51,7 +53,8 @@ from tests.conftest import ROOT
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 ZONE_ID = "fedcba9876543210fedcba9876543210"
-CLOUDS = {"web-1": "hetzner", "web-2": "linode", "web-3": "vultr", "db": "digitalocean"}
+CLOUDS: dict[str, CloudName] = {"web-1": "hetzner", "web-2": "linode", "web-3": "vultr",
+                               "db": "digitalocean"}
 Found = tuple[str, str, str, str]
 """(rule, construct path or stack, address, pointer) of a finding, and its message."""
 
@@ -109,7 +112,8 @@ class Shop(Stack):
             tunnel_nodes = tunnel_nodes[:2]
         if fault == "worker-two-tunnels":  # web-3 is served by a second tunnel
             served = {n: served[n] for n in web[:2]}
-        strategy, weights = "per_node", {"web-1": 3, "web-2": 1, "web-3": 1}
+        strategy: TunnelStrategy = "per_node"
+        weights = {"web-1": 3, "web-2": 1, "web-3": 1}
         if fault == "weights-replicas":
             strategy = "replicas"
         if fault in ("tunnel-foreign-node", "worker-two-tunnels"):

@@ -23,6 +23,8 @@ def test_public_names_are_locked() -> None:
         "PROVIDERS",
         # the plain values they take
         "Service", "Needs", "Cache", "RateLimit", "CloudflareZone",
+        # the enumerations they take, as Literal types (a typo is a type error)
+        "CloudName", "Role", "TunnelStrategy",
     ])
     for name in edgekit.__all__:
         assert hasattr(edgekit, name), name

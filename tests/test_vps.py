@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from edgekit import App, ConstructError, LocalState, Stack
+from edgekit.clouds import CloudName
 from edgekit.constructs.addresses import FloatingIp
 from edgekit.constructs.catalog import resolve_region, resolve_size
 from edgekit.constructs.firewall import Firewall
@@ -36,7 +37,8 @@ def resources(app: App) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr", "digitalocean"])
-def test_one_vpsnode_call_gives_each_providers_resources(provider: str, tmp_path: Path) -> None:
+def test_one_vpsnode_call_gives_each_providers_resources(provider: CloudName,
+                                                        tmp_path: Path) -> None:
     app, stack = new_stack(tmp_path)
     net = PrivateNetwork(stack, "net", provider=provider, region=REGION[provider])
     node = VpsNode(stack, "edge-1", provider=provider, region=REGION[provider], size="small",
@@ -104,7 +106,8 @@ def test_unknown_size(tmp_path: Path) -> None:
 def test_unknown_provider_is_a_props_error_naming_the_path(tmp_path: Path) -> None:
     _, stack = new_stack(tmp_path)
     with pytest.raises(PropsError) as err:
-        VpsNode(stack, "edge-1", provider="aws", region="us-east-1", size="t3.small")
+        VpsNode(stack, "edge-1", provider="aws", region="us-east-1",  # type: ignore[arg-type]
+                size="t3.small")
     assert [str(p) for p in err.value.problems] == [
         '[prod/edge-1] #VpsNode: expected one of "hetzner", "linode", "vultr", '
         '"digitalocean", got "aws" @ $.provider']
@@ -248,7 +251,8 @@ def test_private_addresses_are_fixed_and_distinct(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr", "digitalocean"])
-def test_boot_document_never_references_its_own_node(provider: str, tmp_path: Path) -> None:
+def test_boot_document_never_references_its_own_node(provider: CloudName,
+                                                    tmp_path: Path) -> None:
     """A node's user data that reads the node's own attributes would be a cycle."""
     app, stack = new_stack(tmp_path)
     services = plain_services(Estate.load(ROOT, "prod", refresh=False).services)

@@ -3,7 +3,7 @@
 `cloud(name)` returns the adapter the constructs call; `CLOUDS` maps every supported
 provider name to its adapter; `kind_of(resource_type)` is what the check rules know about a
 resource type of any cloud. Adding a cloud: a module here with its `Catalog`, its `Kind`
-table and a `Cloud` subclass, and its name in `Provider` and `CLOUDS` below; outside this
+table and a `Cloud` subclass, and its name in `CloudName` and `CLOUDS` below; outside this
 package only its provider build (``tools/versions.env``), its committed provider schema
 (``edgekit/schema/data``, `make schemas`) and its name in CUE's ``#Provider``.
 """
@@ -18,13 +18,13 @@ from edgekit.clouds import digitalocean, hetzner, linode, vultr
 from edgekit.clouds.base import Catalog, CatalogError, Cloud
 from edgekit.clouds.kinds import Kind
 
-Provider = Literal["hetzner", "linode", "vultr", "digitalocean"]
+CloudName = Literal["hetzner", "linode", "vultr", "digitalocean"]
 """The name of a supported cloud: a typo is refused by the type checker (a test keeps it
 equal to `CLOUDS` and to CUE's ``#Provider``)."""
 
 CLOUDS: dict[str, Cloud] = {c.name: c for c in (hetzner.CLOUD, linode.CLOUD, vultr.CLOUD,
                                                 digitalocean.CLOUD)}
-PROVIDERS: tuple[Provider, ...] = cast(tuple[Provider, ...], get_args(Provider))
+PROVIDERS: tuple[CloudName, ...] = cast(tuple[CloudName, ...], get_args(CloudName))
 CATALOGS: dict[str, Catalog] = {name: c.catalog for name, c in CLOUDS.items()}
 
 
@@ -66,5 +66,17 @@ def registered(adapter: Cloud) -> Iterator[Cloud]:
         del CLOUDS[adapter.name], CATALOGS[adapter.name]
 
 
-__all__ = ["CATALOGS", "CLOUDS", "PROVIDERS", "Catalog", "CatalogError", "Cloud", "Kind",
-           "Provider", "cloud", "cloud_of_type", "kind_of", "registered"]
+__all__ = [
+    "CATALOGS",
+    "CLOUDS",
+    "PROVIDERS",
+    "Catalog",
+    "CatalogError",
+    "Cloud",
+    "CloudName",
+    "Kind",
+    "cloud",
+    "cloud_of_type",
+    "kind_of",
+    "registered",
+]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from edgekit.clouds import CLOUDS
+from edgekit.clouds import CLOUDS, CloudName
 from edgekit.clouds.base import ManagedRequest
 from edgekit.constructs.base import label
 from edgekit.constructs.facts import PostgresFact, Where, layout_of
@@ -52,7 +52,7 @@ class ManagedPg(Construct):
         scope: Construct,
         id: str,
         *,
-        provider: str,
+        provider: CloudName,
         region: str,
         plan: str,
         services: Mapping[str, Service],

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edgekit.clouds import CatalogError, cloud
+from edgekit.clouds import CatalogError, CloudName, cloud
 from edgekit.clouds.base import ServerSpec
 from edgekit.constructs.base import label, listed, located, validated
 from edgekit.constructs.boot import DEPLOY_KEYS, boot_document, cloud_config, deploy_section
@@ -26,6 +26,7 @@ from edgekit.constructs.facts import NodeFact, Where, layout_of
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.props import VpsNodeProps
+from edgekit.constructs.values import Role
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Local, Module, stack_of
 from edgekit.core.errors import ConstructError
@@ -66,11 +67,11 @@ class VpsNode(Construct):
         scope: Construct,
         id: str,
         *,
-        provider: str,
+        provider: CloudName,
         region: str,
         size: str,
         image: str = "debian-12",
-        roles: Sequence[str] = (),
+        roles: Sequence[Role] = (),
         networks: Sequence[PrivateNetwork] = (),
         firewall: Firewall | None = None,
         admin_ssh_cidrs: Sequence[str] = (),

@@ -35,7 +35,12 @@ from edgekit.constructs.facts import PlacementFact, TunnelFact, Where, layout_of
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.constructs.props import TunnelProps
-from edgekit.constructs.values import CloudflareZone, Service, checked_services
+from edgekit.constructs.values import (
+    CloudflareZone,
+    Service,
+    TunnelStrategy,
+    checked_services,
+)
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
 from edgekit.core.errors import ConstructError
@@ -84,7 +89,7 @@ class Tunnel(Construct):
         services: Mapping[str, Service],
         nodes: Sequence[VpsNode],
         placement: Mapping[str, Sequence[str]] | None = None,
-        strategy: str = "replicas",
+        strategy: TunnelStrategy = "replicas",
         weights: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(scope, id)
