@@ -510,7 +510,7 @@ def test_ek151_region_and_size_from_the_catalogue() -> None:
     found = findings("EK151", docs(s={"hcloud_server": {"a": {**SERVER, "location": "mars1",
                                                               "server_type": "cx99"}}}))
     assert [f.pointer for f in found] == ["$.location", "$.server_type"]
-    assert "region 'mars1' is not offered by hetzner (catalog.py: ash, fsn1" in \
+    assert "region 'mars1' is not offered by hetzner (edgekit/clouds/hetzner.py: ash, fsn1" in \
         found[0].message
     assert findings("EK151", docs(s={"hcloud_server": {"a": SERVER}})) == []
 

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from edgekit import App, ConstructError, LocalState, Stack
-from edgekit.clouds import CLOUDS
-from edgekit.constructs.catalog import CATALOGS, resolve_region, resolve_size
+from edgekit.clouds import CATALOGS, CLOUDS
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.node import VpsNode
@@ -157,13 +156,13 @@ def test_retired_hetzner_server_types_are_refused_naming_the_replacement(
     assert str(err.value).startswith(f"[prod/edge-1] hetzner size {size!r} cannot be used: "
                                      f"Hetzner deprecated {size} on 2025-10-16")
     assert str(err.value).endswith(f"use {replacement}")
-    assert resolve_size("hetzner", replacement) == replacement
+    assert CATALOGS["hetzner"].size(replacement) == replacement
 
 
 def test_linode_tokyo_is_the_region_with_vpc_and_metadata(tmp_path: Path) -> None:
     """ap-northeast (Tokyo 2) is legacy: no Metadata service, so cloud-init never gets the
     boot document; jp-tyo-3 has VPC and Metadata."""
-    assert resolve_region("linode", "tokyo") == "jp-tyo-3"
+    assert CATALOGS["linode"].region("tokyo") == "jp-tyo-3"
     _, stack = new_stack(tmp_path)
     with pytest.raises(ConstructError, match=r"legacy Linode region \(Tokyo 2\) without the "
                        r"Metadata service.*use jp-tyo-3"):

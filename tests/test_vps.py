@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from edgekit import App, ConstructError, LocalState, Stack
-from edgekit.clouds import CloudName
+from edgekit.clouds import CLOUDS, CloudName
 from edgekit.constructs.addresses import FloatingIp
-from edgekit.constructs.catalog import resolve_region, resolve_size
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.load_balancer import LoadBalancer
 from edgekit.constructs.network import PrivateNetwork
@@ -79,10 +78,10 @@ def test_one_vpsnode_call_gives_each_providers_resources(provider: CloudName,
 
 
 def test_portable_aliases_resolve_per_provider() -> None:
-    assert resolve_region("linode", "tokyo") == "jp-tyo-3"
-    assert resolve_region("vultr", "tokyo") == "nrt"
-    assert resolve_size("hetzner", "small") == "cx23"
-    assert resolve_size("vultr", "vc2-2c-4gb") == "vc2-2c-4gb"
+    assert CLOUDS["linode"].catalog.region("tokyo") == "jp-tyo-3"
+    assert CLOUDS["vultr"].catalog.region("tokyo") == "nrt"
+    assert CLOUDS["hetzner"].catalog.size("small") == "cx23"
+    assert CLOUDS["vultr"].catalog.size("vc2-2c-4gb") == "vc2-2c-4gb"
 
 
 def test_unknown_region_lists_the_providers_choices(tmp_path: Path) -> None:

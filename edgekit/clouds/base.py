@@ -210,9 +210,6 @@ class Cloud(ABC):
     ``lifecycle.ignore_changes`` keeps a changed document from replacing it."""
     networks_span_regions: bool = False
     """True when one private network reaches servers in several regions."""
-    fixed_private_addresses: bool = True
-    """True when edgekit chooses each server's private address (`NetworkLike.allocate`);
-    False when the cloud assigns it (the node discovers it at boot)."""
     max_networks: int | None = None
     """How many private networks one server may join; None: no limit edgekit knows of."""
     infect_provider: str | None = None

@@ -170,7 +170,6 @@ class DigitalOcean(Cloud):
     public_ip_attribute = "ipv4_address"
     first_boot_only = ("user_data",)
     """digitalocean ``user_data``: droplet/resource_droplet.go, ForceNew."""
-    fixed_private_addresses = False
     max_networks = 1
     """A droplet has one ``vpc_uuid``."""
     infect_provider = "digitalocean"

@@ -120,7 +120,6 @@ class Vultr(Cloud):
     public_ip_attribute = "main_ip"
     first_boot_only = ("user_data",)
     """vultr ``user_data``: vultr/resource_vultr_instance.go, ForceNew."""
-    fixed_private_addresses = False
     infect_provider = "vultr"
     has_managed_postgres = True
 

@@ -220,7 +220,8 @@ class VpsNode(Construct):
 
     @property
     def static_private_ip(self) -> str | None:
-        """The private address when it is fixed before apply (`Cloud.fixed_private_addresses`).
+        """The private address when it is fixed before apply (a string from
+        `Cloud.private_ip`: edgekit chose it, `NetworkLike.allocate`).
 
         Where the cloud assigns VPC addresses itself: None, and the node finds its address
         at boot. The boot document must never reference the node's own attributes (a cycle).

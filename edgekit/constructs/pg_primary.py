@@ -99,7 +99,7 @@ class PgPrimary(Construct):
         node.boot["postgres"] = {
             "version": self.props.version,
             # "discover": the node reads its own VPC address at boot (where the cloud
-            # assigns it, `Cloud.fixed_private_addresses`).
+            # assigns it: `Cloud.private_ip` is then one of the server's attributes).
             "listen_address": node.static_private_ip or "discover",
             "port": PG_PORT,
             "private_cidrs": [n.cidr for n in node.networks],

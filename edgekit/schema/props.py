@@ -22,6 +22,7 @@ import attrs
 from edgekit.core.errors import ConstructError, Problem
 from edgekit.core.files import exists, generation, read_bytes
 from edgekit.schema.fastcheck import Predicate, compile_schema
+from edgekit.schema.values import value_kind
 
 if TYPE_CHECKING:  # jsonschema is imported only to describe invalid properties
     from jsonschema import Draft202012Validator
@@ -213,7 +214,7 @@ def describe(error: ValidationError) -> str:
         listed = ", ".join(repr(e) for e in extra)
         return f"unknown property {listed} (allowed: {', '.join(allowed) or 'none'})"
     if v == "type":
-        return f"expected {expected}, got {_json_type(value)} {json.dumps(value)}"
+        return f"expected {expected}, got {value_kind(value)} {json.dumps(value)}"
     if v in ("minimum", "maximum"):
         low, high = error.schema.get("minimum"), error.schema.get("maximum")
         if low is not None and high is not None:
@@ -277,19 +278,3 @@ def hostname_problem(host: str) -> str:
     if host != host.lower():
         return f"{shown} is not lowercase; write {json.dumps(host.lower())} (expected {form})"
     return f"{shown} is not {form}"
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null" if value is None else type(value).__name__

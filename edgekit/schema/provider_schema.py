@@ -20,6 +20,7 @@ from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import Problem
 from edgekit.core.synth import ProviderPin, StackResult, provider_name, rendered_pairs
 from edgekit.schema import schema_index
+from edgekit.schema.values import OPENTOFU, value_kind
 
 RESOURCE_META = frozenset(
     {"count", "for_each", "provider", "depends_on", "lifecycle", "connection", "provisioner", "//"}
@@ -384,17 +385,7 @@ def _primitive_ok(value: Any, type_name: str) -> bool:
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    return value_kind(value, OPENTOFU)
 
 
 def _short(value: Any) -> str:

@@ -8,7 +8,7 @@ from edgekit.check.engine import Context, Hit, rule
 from edgekit.clouds import cloud_of_type
 
 
-@rule("EK151", title="regions and sizes are ones the provider offers (catalog.py)",
+@rule("EK151", title="regions and sizes are ones the provider offers (its adapter's catalogue)",
       severity="error",
       source="edgekit/clouds/<cloud>.py (committed per-cloud tables; which arguments hold "
       "a region or size is the adapter's `Kind.region`/`Kind.size`)",
@@ -28,5 +28,6 @@ def region_size_available(ctx: Context) -> Iterator[Hit]:
             for field, known, what in checks:
                 value = body.get(field)
                 if isinstance(value, str) and "${" not in value and value not in known:
+                    offered = ", ".join(sorted(known))
                     yield stack.hit(address, f"{what} {value!r} is not offered by {provider} "
-                                    f"(catalog.py: {', '.join(sorted(known))})", f"$.{field}")
+                                    f"(edgekit/clouds/{provider}.py: {offered})", f"$.{field}")
