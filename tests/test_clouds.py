@@ -117,6 +117,30 @@ def test_one_call_gives_each_clouds_resources(provider: CloudName, tmp_path: Pat
     assert server["lifecycle"]["ignore_changes"] == list(cloud.first_boot_only)
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_every_resource_a_cloud_makes_is_one_its_adapter_describes(provider: CloudName,
+                                                                   tmp_path: Path) -> None:
+    """ADR 0030: the rules know every type an adapter emits (EK190 would name the rest)."""
+    from edgekit import Mesh, Needs, Service
+    from edgekit.constructs.managed_pg import ManagedPg
+    from tests.test_managed_pg import SPECS
+
+    app = build(provider, tmp_path / "out")
+    stack = app.stacks[0]
+    nodes = [c for c in stack.node.children if isinstance(c, VpsNode)]
+    Mesh(stack, "mesh", nodes=nodes)
+    if provider in SPECS:
+        spec = SPECS[provider]
+        ManagedPg(stack, "managed", provider=provider, region=spec.region, plan=spec.plan,
+                  services={"api": Service(name="api", port=8080, needs=Needs(postgres="rw"))},
+                  clients=nodes)
+    made = set(app.synth_results()[0].document["resource"])
+    assert any(CLOUDS[provider].kinds[t].role == "database" for t in made) == (
+        provider in SPECS)
+    assert made - set(CLOUDS[provider].kinds) <= {"random_password"}
+    assert [f for f in app.rule_findings if f.rule == "EK190"] == []
+
+
 def test_digitalocean_droplet_is_protected_from_its_first_boot(tmp_path: Path) -> None:
     """The cloud firewall applies by tag and exists before the droplet; outbound is opened
     explicitly (a DigitalOcean firewall drops what no rule accepts, both ways)."""
