@@ -36,14 +36,18 @@ def cloud(name: str) -> Cloud:
     return found
 
 
+_BY_PREFIX: dict[str, Cloud] = {}
+_INDEXED: list[tuple[str, ...]] = [()]
+
+
 def cloud_of_type(resource_type: str) -> Cloud | None:
     """The cloud whose OpenTofu provider owns `resource_type` (``hcloud_server`` → Hetzner),
     or None (Cloudflare, random, ...: not a cloud adapter's)."""
-    prefix = resource_type.split("_", 1)[0]
-    for candidate in CLOUDS.values():
-        if candidate.tofu_provider == prefix:
-            return candidate
-    return None
+    if _INDEXED[0] != tuple(CLOUDS):  # (re)built when a cloud is registered
+        _BY_PREFIX.clear()
+        _BY_PREFIX.update({c.tofu_provider: c for c in CLOUDS.values()})
+        _INDEXED[0] = tuple(CLOUDS)
+    return _BY_PREFIX.get(resource_type.split("_", 1)[0])
 
 
 def kind_of(resource_type: str) -> Kind | None:
