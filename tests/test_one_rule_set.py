@@ -1,11 +1,8 @@
-"""One rule set (issue 23): a stack on four clouds written from the public API alone gets, at
-synth, the same check rules as the CUE estate, with the same EK ids and located messages,
-every problem at once.
+"""One rule set (issue 23): a stack on four clouds written from the public API alone
+(`tests/four_cloud_shop.py`) gets, at synth, the same check rules as the CUE estate, with the
+same EK ids and located messages, every problem at once.
 
-`shop` builds the Python stack: web nodes on Hetzner, Linode and Vultr, the Postgres
-primary on DigitalOcean, a private network per cloud, one WireGuard `Mesh` over all four so
-the services reach Postgres privately, glued flakes, a weighted tunnel, the edge Worker and
-R2 logs. Each fault is one change to it; the CUE side makes the same fault in the reference
+Each fault is one change to the shop; the CUE side makes the same fault in the reference
 estate (`cue/export/prod.json`) and runs what `edgekit synth` runs on it: the rules over
 the CUE estate first (`preflight`), then the stacks built from it (`EstateStack`). A fault
 CUE cannot express (the L3 wiring decides it) is made in the constructs built from the
@@ -26,16 +23,8 @@ import pytest
 
 from edgekit import (
     App,
-    CloudflareZone,
-    EdgeWorker,
-    Firewall,
-    GluedFlake,
     LocalState,
-    Mesh,
-    Needs,
-    PgPrimary,
     PrivateNetwork,
-    R2LogSink,
     Service,
     Stack,
     SynthError,
@@ -44,110 +33,19 @@ from edgekit import (
 )
 from edgekit.check.engine import Context, run
 from edgekit.check.rules import catalogue
-from edgekit.clouds import CloudName
-from edgekit.constructs.values import TunnelStrategy
 from edgekit.cue.layout import layout_of_estate
 from edgekit.cue.model import Estate
 from edgekit.project import preflight_findings
 from tests.conftest import ROOT
+from tests.four_cloud_shop import Shop, shop_root
 
-ACCOUNT = "0123456789abcdef0123456789abcdef"
-ZONE_ID = "fedcba9876543210fedcba9876543210"
-CLOUDS: dict[str, CloudName] = {"web-1": "hetzner", "web-2": "linode", "web-3": "vultr",
-                               "db": "digitalocean"}
 Found = tuple[str, str, str, str]
 """(rule, construct path or stack, address, pointer) of a finding, and its message."""
 
 
-class Shop(Stack):
-    """The shop on four clouds; `fault` names one change from the list in this module."""
-
-    def __init__(self, scope: App, id: str, *, root: Path, fault: str = "") -> None:
-        super().__init__(scope, id, state=LocalState())
-        repository, ref = "github:me/shop", f"deploy/{id}"
-        zone = CloudflareZone(account_id=ACCOUNT, zone_id=ZONE_ID, zone="example.com",
-                              environment=id, host_label=None if id == "shop" else id)
-        env = {"MODE": "live"} if fault == "env" else {}
-        services = {
-            "shop": Service(name="shop", port=8080, hostnames=("shop.example.com",),
-                            needs=Needs(postgres="rw"), env=env),
-            "blog": Service(name="blog", port=8081, hostnames=("blog.example.com",),
-                            needs=Needs(postgres="ro")),
-        }
-        web = ["web-1", "web-2", "web-3"]
-        placement: dict[str, list[str]] = {n: ["shop", "blog"] for n in web}
-        if fault == "pg-port":
-            services["admin"] = Service(name="admin", port=5432)
-            placement["db"] = ["admin"]
-        if fault == "twice":
-            placement["web-1"] = ["shop", "blog", "shop"]
-        if fault == "unknown-node":
-            placement["web-9"] = ["shop"]
-        nets = {cloud: PrivateNetwork(self, f"net-{cloud}", provider=cloud, region="singapore",
-                                      cidr=f"10.{i}.0.0/16")
-                for i, cloud in enumerate(sorted(set(CLOUDS.values())))}
-        if fault == "overlap":
-            PrivateNetwork(self, "net-extra", provider="hetzner", region="singapore",
-                           cidr="10.1.128.0/17")
-        firewall = None
-        if fault == "pg-firewall":
-            firewall = Firewall(self, "db-firewall", provider="digitalocean",
-                                private_cidrs=["10.0.0.0/8"], private_ports=[5432])
-        nodes = {name: VpsNode(self, name, provider=cloud, region="singapore", size="small",
-                               roles=["postgres"] if name == "db" else ["edge"],
-                               networks=[nets[cloud]], repository=repository, ref=ref,
-                               firewall=firewall if name == "db" else None)
-                 for name, cloud in CLOUDS.items()}
-        self.postgres = PgPrimary(self, "postgres", node=nodes["db"], services=services)
-        if fault != "no-path":
-            Mesh(self, "mesh", nodes=list(nodes.values()))
-        for name in sorted(services):
-            GluedFlake(self, f"flake-{name}", path=f"services/{name}", root=root,
-                       services=services, placement=placement)
-        served = {n: placement[n] for n in web}
-        if fault == "route-no-origin":
-            served = {n: ["shop"] for n in web}
-        tunnel_nodes = [nodes[n] for n in web]
-        if fault in ("tunnel-foreign-node", "worker-two-tunnels"):
-            tunnel_nodes = tunnel_nodes[:2]
-        if fault == "worker-two-tunnels":  # web-3 is served by a second tunnel
-            served = {n: served[n] for n in web[:2]}
-        strategy: TunnelStrategy = "per_node"
-        weights = {"web-1": 3, "web-2": 1, "web-3": 1}
-        if fault == "weights-replicas":
-            strategy = "replicas"
-        if fault in ("tunnel-foreign-node", "worker-two-tunnels"):
-            weights = {"web-1": 3, "web-2": 1}
-        tunnel = Tunnel(self, "tunnel", zone=zone, services=services, nodes=tunnel_nodes,
-                        placement=served, strategy=strategy, weights=weights)
-        origins = tunnel.origins_by_service()
-        if fault == "two-tunnels":
-            Tunnel(self, "tunnel-b", zone=zone, services=services, nodes=[nodes["web-1"]],
-                   placement={"web-1": ["blog"]})
-        if fault == "worker-two-tunnels":
-            other = Tunnel(self, "tunnel-b", zone=zone, services=services,
-                           nodes=[nodes["web-3"]], placement={"web-3": ["shop", "blog"]},
-                           strategy="per_node")
-            for service, found in other.origins_by_service().items():
-                origins[service] = [*origins.get(service, []), *found]
-        R2LogSink(self, "logs", account_id=ACCOUNT, bucket=f"{id}-shop-logs",
-                  nodes=list(nodes.values()))
-        script = root / "worker.js"
-        if fault == "no-origins":
-            EdgeWorker(self, "worker", zone=zone, services=services, script=script)
-        else:
-            EdgeWorker(self, "worker", zone=zone, services=services, script=script,
-                       tunnel=tunnel, origins=origins)
-
-
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    for name in ("shop", "blog", "admin"):
-        flake = tmp_path / "services" / name / "flake.nix"
-        flake.parent.mkdir(parents=True)
-        flake.write_text("{ outputs = { self }: { }; }\n")
-    (tmp_path / "worker.js").write_text("export default { fetch() { return null; } };\n")
-    return tmp_path
+    return shop_root(tmp_path)
 
 
 def python_findings(root: Path, fault: str, *, stacks: tuple[str, ...] = ("shop",),
@@ -462,7 +360,7 @@ def test_fix_hints_name_the_file_the_user_edits(root: Path, prod: Estate) -> Non
         app.synth_results()
     (problem,) = raised.value.problems
     assert problem.message.endswith("(fix: remove the repeated name from the node's "
-                                    "placement list in tests/test_one_rule_set.py)")
+                                    "placement list in tests/four_cloud_shop.py)")
     estate = evolve(prod, placement={**prod.env.placement,
                                      "edge-1": ("api", "web", "api")})
     (cue,) = [f for f in run(Context(layouts=(layout_of_estate(estate),)), catalogue())
