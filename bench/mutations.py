@@ -33,6 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from edgekit.check.context import context_from_documents  # noqa: E402
 from edgekit.check.engine import Finding, run  # noqa: E402
+from edgekit.check.rules import catalogue  # noqa: E402
+from edgekit.cue.layout import layout_of_estate  # noqa: E402
 from edgekit.cue.model import Estate  # noqa: E402
 from edgekit.providers.pins import PINS  # noqa: E402
 from edgekit.schema import schema_index  # noqa: E402
@@ -172,7 +174,8 @@ def main() -> int:
     try:
         app = make_app(outdir=work / "cdktf.out")
         app.synth()
-        estates = [Estate.load(ROOT, n, refresh=False) for n in Estate.env_names(ROOT)]
+        estates = [layout_of_estate(Estate.load(ROOT, n, refresh=False))
+                   for n in Estate.env_names(ROOT)]
         documents: dict[str, Doc] = {}
         for stack in app.stacks:
             folder = work / "cdktf.out" / "stacks" / stack.name
@@ -182,7 +185,7 @@ def main() -> int:
             if init.returncode != 0:
                 print(init.stderr, file=sys.stderr)
                 return 1
-        baseline = error_keys(run(context_from_documents(documents, estates)))
+        baseline = error_keys(run(context_from_documents(documents, estates), catalogue()))
         table: dict[str, dict[str, float]] = {}
         edgekit_s = tofu_s = 0.0
         for stack_name, doc in sorted(documents.items()):
@@ -195,7 +198,7 @@ def main() -> int:
             for kind, what, mutated in select(list(mutants(doc)), args.per_kind):
                 started = time.perf_counter()
                 found = run(context_from_documents({**documents, stack_name: mutated},
-                                                   estates))
+                                                   estates), catalogue())
                 by_edgekit = bool(error_keys(found) - baseline)
                 edgekit_s += time.perf_counter() - started
                 (folder / "cdk.tf.json").write_text(json.dumps(mutated))

@@ -48,6 +48,7 @@ _LAZY = {
     "EdgeSecurity": "edgekit.constructs.edge_security",
     "Hyperdrive": "edgekit.constructs.hyperdrive",
     "GluedFlake": "edgekit.constructs.glued_flake",
+    "Mesh": "edgekit.constructs.mesh",
     "R2Bucket": "edgekit.constructs.r2",
     "R2LogSink": "edgekit.constructs.r2",
     "Service": "edgekit.constructs.values",
@@ -56,11 +57,14 @@ _LAZY = {
     "RateLimit": "edgekit.constructs.values",
     "CloudflareZone": "edgekit.constructs.values",
     "PROVIDERS": "edgekit.clouds",
+    "CloudName": "edgekit.clouds",
+    "Role": "edgekit.constructs.values",
+    "TunnelStrategy": "edgekit.constructs.values",
 }
 """Public names imported on first use: name → module."""
 
 if TYPE_CHECKING:
-    from edgekit.clouds import PROVIDERS
+    from edgekit.clouds import PROVIDERS, CloudName
     from edgekit.constructs.addresses import FloatingIp
     from edgekit.constructs.edge_security import EdgeSecurity
     from edgekit.constructs.edge_worker import EdgeWorker
@@ -68,13 +72,22 @@ if TYPE_CHECKING:
     from edgekit.constructs.glued_flake import GluedFlake
     from edgekit.constructs.hyperdrive import Hyperdrive
     from edgekit.constructs.load_balancer import LoadBalancer
+    from edgekit.constructs.mesh import Mesh
     from edgekit.constructs.network import PrivateNetwork
     from edgekit.constructs.node import VpsNode
     from edgekit.constructs.pg_primary import PgPrimary
     from edgekit.constructs.r2 import R2Bucket, R2LogSink
     from edgekit.constructs.storage import Snapshot, Volume
     from edgekit.constructs.tunnel import Tunnel
-    from edgekit.constructs.values import Cache, CloudflareZone, Needs, RateLimit, Service
+    from edgekit.constructs.values import (
+        Cache,
+        CloudflareZone,
+        Needs,
+        RateLimit,
+        Role,
+        Service,
+        TunnelStrategy,
+    )
 
     __version__: str
 
@@ -104,6 +117,7 @@ __all__ = [
     "App",
     "Aspect",
     "Cache",
+    "CloudName",
     "CloudflareZone",
     "Construct",
     "ConstructError",
@@ -119,6 +133,7 @@ __all__ = [
     "LoadBalancer",
     "Local",
     "LocalState",
+    "Mesh",
     "Module",
     "Needs",
     "Node",
@@ -134,6 +149,7 @@ __all__ = [
     "RateLimit",
     "Ref",
     "Resource",
+    "Role",
     "S3State",
     "Service",
     "Snapshot",
@@ -142,6 +158,7 @@ __all__ = [
     "SynthError",
     "SynthReport",
     "Tunnel",
+    "TunnelStrategy",
     "Variable",
     "Volume",
     "VpsNode",

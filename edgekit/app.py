@@ -38,7 +38,7 @@ from edgekit.core.synth import (
 )
 from edgekit.core.tftest import test_document
 from edgekit.core.writer import LazyFiles, LazyList, dump_json, json_chunks, write_tree
-from edgekit.providers.pins import MOCK_DEFAULTS, MOCK_TYPE_DEFAULTS, PINS
+from edgekit.providers.pins import PINS, mock_defaults
 
 MANIFEST_VERSION = "0.21.0"
 """The cdktf manifest format version whose layout we write."""
@@ -249,8 +249,7 @@ def _test_for(result: StackResult) -> dict[str, Any]:
                 and element.type not in seen:  # the defaults are per type
             seen.add(element.type)
             provider = provider_name(element.type)
-            defaults = {**MOCK_DEFAULTS.get(provider, {}),
-                        **MOCK_TYPE_DEFAULTS.get(element.type, {})}
+            defaults = mock_defaults(element.type)
             if defaults:
                 mocked.setdefault(provider, {})[element.type] = defaults
     remote: dict[str, list[str]] = {}

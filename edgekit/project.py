@@ -22,6 +22,7 @@ from edgekit.core.files import Transaction, overlay
 
 if TYPE_CHECKING:
     from edgekit.app import App, SynthReport
+    from edgekit.check.engine import Finding
 
 
 class PreflightError(EdgekitError):
@@ -39,13 +40,20 @@ def has_cue(root: Path) -> bool:
     return (root / "cue" / "cue.mod").is_dir()
 
 
-def preflight(root: Path) -> None:
-    """Run the estate rules on the CUE exports alone; raise `PreflightError` on errors."""
-    from edgekit.check.command import ESTATE_CONCERNS, load_estates
-    from edgekit.check.engine import Context, catalogue, errors, run
+def preflight_findings(root: Path) -> list[Finding]:
+    """Every rule over the CUE estate alone (no stack is built): what would stop a synth."""
+    from edgekit.check.engine import Context, run
+    from edgekit.check.rules import catalogue
+    from edgekit.cue.layout import estate_layouts
 
-    rules = [r for r in catalogue() if r.concern in ESTATE_CONCERNS]
-    found = errors(run(Context(estates=tuple(load_estates(root))), rules))
+    return run(Context(layouts=tuple(estate_layouts(root))), catalogue())
+
+
+def preflight(root: Path) -> None:
+    """Run the rules on the CUE exports alone; raise `PreflightError` on errors."""
+    from edgekit.check.engine import errors
+
+    found = errors(preflight_findings(root))
     if found:
         lines = "\n".join(f"  {f}\n    fix: {f.fix}" for f in found)
         raise PreflightError(f"the CUE estate has {len(found)} problem(s); nothing was "

@@ -3,24 +3,15 @@
 #
 # Disk layouts are those of the providers' Debian 12 images that nixos-infect keeps in place;
 # nixos-infect writes its own hardware-configuration.nix on first boot, and this module must
-# agree with it: check it on the first real deploy of each provider and correct it here.
+# agree with it: check it on the first real deploy of each provider and correct it in the
+# cloud's adapter (edgekit/clouds/<cloud>.py, `disk`), which `edgekit generate` writes into
+# ./clouds.json (one entry per cloud: grub device, root device, and why).
 { name, provider }:
 { modulesPath, ... }:
 let
-  layouts = {
-    # Hetzner Cloud: virtio-scsi disk /dev/sda, root on its first partition, BIOS GRUB.
-    hetzner = { grub = "/dev/sda"; root = "/dev/sda1"; };
-    # Vultr: virtio-blk disk /dev/vda, root on its first partition, BIOS GRUB.
-    vultr = { grub = "/dev/vda"; root = "/dev/vda1"; };
-    # Linode: each disk is a raw filesystem without a partition table (root = /dev/sda,
-    # swap = /dev/sdb); the Linode config profile must boot "GRUB 2", so no MBR install.
-    linode = { grub = "nodev"; root = "/dev/sda"; };
-    # DigitalOcean: virtio-blk disk /dev/vda, root on its first partition, BIOS GRUB (the
-    # layout nixos-infect, written for droplets, assumes).
-    digitalocean = { grub = "/dev/vda"; root = "/dev/vda1"; };
-  };
+  layouts = builtins.removeAttrs (builtins.fromJSON (builtins.readFile ./clouds.json)) [ "//" ];
   layout = layouts.${provider} or
-    (throw "edgekit base: node '${name}' has provider '${provider}', expected one of: hetzner, linode, vultr, digitalocean");
+    (throw "edgekit base: node '${name}' has provider '${provider}', expected one of: ${builtins.concatStringsSep ", " (builtins.attrNames layouts)}");
 in
 {
   imports = [ (modulesPath + "/profiles/qemu-guest.nix") ];

@@ -6,13 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, settings
 
-from edgekit import App, LocalState, R2State, Stack
+from edgekit import App, R2State, Service, Stack
 from edgekit.obs.testing import SeaweedS3
 from tools.toolpaths import plugin_dir, tofu_bin
 
@@ -37,9 +38,10 @@ def stack(app: App) -> Stack:
     return Stack(app, "test", state=R2State(account_id=ACCOUNT, bucket="edgekit-state"))
 
 
-@pytest.fixture
-def local_stack(app: App) -> Stack:
-    return Stack(app, "local", state=LocalState(), encryption=None)
+def plain_services(services: Mapping[str, Service]) -> dict[str, Service]:
+    """The reference services as a Python stack gives them to L2 constructs: without env
+    and secrets, which no L2 construct delivers (check rule EK184)."""
+    return {n: attrs.evolve(s, env={}, secrets=()) for n, s in services.items()}
 
 
 class Tofu:

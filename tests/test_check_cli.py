@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft4Validator
 
-from edgekit.check.engine import catalogue
+from edgekit.check.rules import catalogue
 from tests.conftest import ROOT, RunCli, tree_of
 
 pytestmark = pytest.mark.tools  # cue, for the CUE cases

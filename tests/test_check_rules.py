@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,21 @@ import attrs
 import pytest
 
 from edgekit.check.context import context_from_documents
-from edgekit.check.engine import REGISTRY, Context, Finding, catalogue, run
+from edgekit.check.engine import REGISTRY, Context, Finding, run
+from edgekit.check.rules import catalogue
+from edgekit.constructs.facts import (
+    Layout,
+    MeshFact,
+    NetworkFact,
+    NodeFact,
+    PlacementFact,
+    PostgresFact,
+    TunnelFact,
+    Where,
+    WorkerFact,
+)
+from edgekit.constructs.values import Needs, Service
+from edgekit.cue.layout import layout_of_estate
 from edgekit.cue.model import Estate, ManagedPgSpec, TunnelSpec
 from tests.conftest import ROOT
 
@@ -43,7 +58,7 @@ def with_env(estate: Estate, **changes: Any) -> Estate:
 
 
 def estates(*items: Estate) -> Context:
-    return Context(estates=items)
+    return Context(layouts=tuple(layout_of_estate(e) for e in items))
 
 
 # --- EK100 schema and references ---------------------------------------------------------
@@ -234,7 +249,9 @@ def test_ek125_tunnel_weight_for_a_node_without_services(prod: Estate) -> None:
     tunnel = TunnelSpec(strategy="per_node", weights={**prod.env.tunnel.weights,
                                                       "pg-tokyo": 10})
     found = one("EK125", estates(with_env(prod, tunnel=tunnel)))
-    assert "'pg-tokyo' (a node of the environment) which runs no service" in found.message
+    assert "weight for node 'pg-tokyo', which runs no service behind this tunnel" in \
+        found.message
+    assert found.pointer == "$.env.tunnel.weights.pg-tokyo"
     assert "answer only 404" in found.message
     assert findings("EK125", estates(prod)) == []
 
@@ -248,6 +265,153 @@ def test_ek127_postgres_needed_but_no_postgres_node(prod: Estate) -> None:
     managed = attrs.evolve(prod.env.postgres, kind="managed", managed=ManagedPgSpec(
         provider="vultr", region="nrt", plan="vultr-dbaas-startup-cc-1-55-2"))
     assert findings("EK127", estates(with_env(prod, nodes=nodes, postgres=managed))) == []
+
+
+# --- EK180-EK190 layouts (a Python stack's; tests/test_one_rule_set.py builds them) ---------
+
+def layout(**facts: Any) -> Layout:
+    made = Layout(stack="s", file="stacks/s.py", services_file="stacks/s.py",
+                  nodes_where=Where(path="s"))
+    for name, provider, region, networks in facts.pop("nodes", ()):
+        made.nodes[name] = NodeFact(name=name, provider=provider, region=region, roles=(),
+                                    networks=tuple(networks), where=Where(path=f"s/{name}"))
+    for key, value in facts.items():
+        setattr(made, key, value)
+    return made
+
+
+def layouts(*items: Layout) -> Context:
+    return Context(layouts=items)
+
+
+API = Service(name="api", port=8080, hostnames=("api.example.com",), needs=Needs(postgres="rw"))
+
+
+def tunnel(nodes: tuple[str, ...], placement: dict[str, tuple[str, ...]], *,
+           strategy: str = "replicas", weights: dict[str, int] | None = None,
+           token: str = "t1", hosts: tuple[str, ...] = ("api-origin.example.com",),
+           path: str = "s/tunnel") -> TunnelFact:
+    return TunnelFact(nodes=nodes, placement=placement, strategy=strategy,
+                      weights=weights or {}, token=token, hostnames=hosts,
+                      where=Where(path=path))
+
+
+def test_ek180_tunnel_placement_names_only_its_nodes() -> None:
+    found = one("EK180", layouts(layout(tunnels=[tunnel(("a",), {"a": ("api",),
+                                                                 "b": ("api",)})])))
+    assert (found.path, found.pointer) == ("s/tunnel", "$.placement.b")
+    assert "puts api on node 'b', which the tunnel was not given" in found.message
+    assert found.fix.endswith("in stacks/s.py")
+    assert findings("EK180", layouts(layout(tunnels=[tunnel(("a",), {"a": ("api",),
+                                                                      "b": ()})]))) == []
+
+
+def test_ek181_no_private_path_between_clouds_without_a_mesh() -> None:
+    base = {"nodes": [("web", "linode", "jp-tyo-3", ["s/net-l"]),
+                      ("db", "vultr", "nrt", ["s/net-v"])],
+            "postgres": [PostgresFact(node="db", where=Where(path="s/pg"))],
+            "placements": [PlacementFact(placement={"web": ("api",)}, services={"api": API},
+                                         nodes=None, where=Where(path="s/f", pointer="$.p"))]}
+    found = one("EK181", layouts(layout(**base)))
+    assert (found.path, found.pointer) == ("s/f", "$.p.web[0]")
+    assert "web and db not in the mesh, and web (linode jp-tyo-3) shares no private " \
+        "network with db (vultr nrt)" in found.message
+    meshed = layout(**base, meshes=[MeshFact(nodes=("db", "web"), where=Where(path="s/m"))])
+    assert findings("EK181", layouts(meshed)) == []
+
+
+def test_ek182_a_node_in_two_tunnels() -> None:
+    found = one("EK182", layouts(layout(tunnels=[
+        tunnel(("a",), {"a": ("api",)}),
+        tunnel(("b", "a"), {"a": ("api",)}, path="s/other")])))
+    assert (found.path, found.pointer) == ("s/other", "$.nodes[1]")
+    assert "node 'a' is in this tunnel and in s/tunnel" in found.message
+
+
+def worker(origins: Mapping[str, tuple[str, ...]], token: str | None = "t1") -> WorkerFact:
+    return WorkerFact(routes={"api.example.com": "api", "www.example.com": "web"},
+                      origins=origins, token=token, where=Where(path="s/worker"))
+
+
+def test_ek183_the_worker_holds_every_tunnels_token() -> None:
+    tunnels = [tunnel(("a",), {"a": ("api",)}),
+               tunnel(("b",), {"b": ("web",)}, token="t2", hosts=("web-origin.example.com",),
+                      path="s/other")]
+    both = {"api": ("api-origin.example.com",), "web": ("web-origin.example.com",)}
+    found = one("EK183", layouts(layout(tunnels=tunnels, workers=[worker(both)])))
+    assert (found.path, found.pointer) == ("s/worker", "$.origins.web")
+    assert "sends 'web' to web-origin.example.com, behind tunnel s/other, but holds the " \
+        "Access token of another tunnel" in found.message
+    assert findings("EK183", layouts(layout(tunnels=tunnels[:1], workers=[
+        worker({"api": both["api"]})]))) == []
+
+
+def test_ek184_service_env_no_construct_delivers() -> None:
+    shop = Service(name="shop", port=8080, env={"MODE": "live"}, secrets=("STRIPE_KEY",))
+    made = layout()
+    made.add_services(Where(path="s/tunnel"), {"shop": shop})
+    found = one("EK184", layouts(made))
+    assert (found.path, found.pointer) == ("s/tunnel", "$.services.shop.env")
+    assert "sets env (MODE) and secrets (STRIPE_KEY), which no construct it was given to " \
+        "delivers to its process (s/tunnel)" in found.message
+    made.delivers_env = True  # the CUE estate's generated files do
+    assert findings("EK184", layouts(made)) == []
+
+
+def test_ek185_ek186_the_worker_routes_to_origins() -> None:
+    found = one("EK185", layouts(layout(workers=[worker({"api": ("a",)})])))
+    assert "routes www.example.com to service 'web', which no tunnel serves" in found.message
+    assert findings("EK186", layouts(layout(workers=[worker({"api": ("a",)})]))) == []
+    empty = one("EK186", layouts(layout(workers=[worker({})])))
+    assert "takes 2 hostname(s) (api.example.com, www.example.com) as custom domains but " \
+        "has no origin" in empty.message
+    assert findings("EK185", layouts(layout(workers=[worker({})]))) == []
+
+
+def test_ek187_weights_need_per_node() -> None:
+    found = one("EK187", layouts(layout(tunnels=[
+        tunnel(("a",), {"a": ("api",)}, weights={"a": 3})])))
+    assert found.pointer == "$.weights" and "with the replicas strategy" in found.message
+    assert findings("EK187", layouts(layout(tunnels=[tunnel(
+        ("a",), {"a": ("api",)}, strategy="per_node", weights={"a": 3})]))) == []
+
+
+def test_ek189_overlapping_networks_of_one_cloud() -> None:
+    def net(key: str, provider: str, cidr: str) -> NetworkFact:
+        return NetworkFact(key=key, provider=provider, region="r", cidr=cidr,
+                           where=Where(path=key, pointer="$.cidr"))
+    found = one("EK189", layouts(layout(networks={
+        "s/a": net("s/a", "hetzner", "10.0.0.0/16"), "s/b": net("s/b", "hetzner", "10.0.128.0/17"),
+        "s/c": net("s/c", "vultr", "10.0.0.0/16")})))
+    assert (found.path, found.pointer) == ("s/b", "$.cidr")
+    assert "s/b (10.0.128.0/17) overlaps s/a (10.0.0.0/16), another hetzner" in found.message
+
+
+def test_ek188_postgres_firewall_wider_than_its_network() -> None:
+    made = layout(nodes=[("db", "hetzner", "nbg1", ["s/net"])],
+                  networks={"s/net": NetworkFact(key="s/net", provider="hetzner", region="nbg1",
+                                                 cidr="10.0.0.0/16", where=Where(path="s/net"))},
+                  postgres=[PostgresFact(node="db", where=Where(path="s/pg"))])
+    made.nodes["db"] = attrs.evolve(made.nodes["db"], firewall="hcloud_firewall.db_fw")
+
+    def rules(*cidrs: str) -> Context:
+        doc = {"resource": {"hcloud_firewall": {"db_fw": {"name": "db-fw", "rule": [
+            {"direction": "in", "protocol": "tcp", "port": "22", "source_ips": ["0.0.0.0/0"]},
+            {"direction": "in", "protocol": "tcp", "port": "5432", "source_ips": list(cidrs)},
+        ]}}}}
+        return Context(stacks=context_from_documents({"s": doc}).stacks, layouts=(made,))
+    found = one("EK188", rules("10.0.0.0/16", "10.0.0.0/8"))
+    assert (found.address, found.pointer) == ("hcloud_firewall.db_fw", "$.rule[1].source_ips")
+    assert "admits 10.0.0.0/8 (port 5432), wider than its private networks (10.0.0.0/16)" \
+        in found.message
+    assert findings("EK188", rules("10.0.1.0/24")) == []
+
+
+def test_ek190_a_cloud_type_no_adapter_describes() -> None:
+    found = one("EK190", docs(s={"hcloud_primary_ip": {"ip": {"name": "ip"}},
+                                 "hcloud_server": {"a": SERVER}}))
+    assert found.address == "hcloud_primary_ip.ip" and found.severity == "warning"
+    assert findings("EK190", docs(s={"random_id": {"x": {}}})) == []
 
 
 # --- EK131-EK133 between stacks --------------------------------------------------------------
@@ -346,7 +510,7 @@ def test_ek151_region_and_size_from_the_catalogue() -> None:
     found = findings("EK151", docs(s={"hcloud_server": {"a": {**SERVER, "location": "mars1",
                                                               "server_type": "cx99"}}}))
     assert [f.pointer for f in found] == ["$.location", "$.server_type"]
-    assert "region 'mars1' is not offered by hetzner (catalog.py: ash, fsn1" in \
+    assert "region 'mars1' is not offered by hetzner (edgekit/clouds/hetzner.py: ash, fsn1" in \
         found[0].message
     assert findings("EK151", docs(s={"hcloud_server": {"a": SERVER}})) == []
 
@@ -355,7 +519,8 @@ def test_ek161_proxied_hostname_two_labels_deep(prod: Estate) -> None:
     ctx = Context(stacks=docs(s={"cloudflare_dns_record": {
         "deep": dns("api.origin.edgekit.example"),
         "ok": dns("api-origin.edgekit.example"),
-        "unproxied": dns("a.b.edgekit.example", proxied=False)}}).stacks, estates=(prod,))
+        "unproxied": dns("a.b.edgekit.example", proxied=False)}}).stacks,
+        layouts=(layout_of_estate(prod),))
     found = one("EK161", ctx)
     assert found.address == "cloudflare_dns_record.deep"
     assert "2 labels below the zone 'edgekit.example'" in found.message

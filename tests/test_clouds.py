@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from edgekit import App, ConstructError, LocalState, Stack
-from edgekit.clouds import CLOUDS, PROVIDERS
+from edgekit.clouds import CLOUDS, PROVIDERS, CloudName
 from edgekit.constructs.addresses import FloatingIp
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.load_balancer import LoadBalancer
@@ -67,7 +67,7 @@ EXPECTED = {
 }
 
 
-def build(provider: str, out: Path) -> App:
+def build(provider: CloudName, out: Path) -> App:
     """The same calls for every cloud; only `provider` changes."""
     app = App(outdir=out)
     stack = Stack(app, "prod", state=LocalState())
@@ -91,7 +91,7 @@ def document(app: App) -> dict[str, Any]:
 
 
 def test_every_cloud_is_registered_with_its_pin_and_cue_name() -> None:
-    assert PROVIDERS == ("hetzner", "linode", "vultr", "digitalocean")
+    assert PROVIDERS == ("hetzner", "linode", "vultr", "digitalocean") == tuple(CLOUDS)
     assert set(EXPECTED) == set(CLOUDS)
     for cloud in CLOUDS.values():
         assert cloud.tofu_provider in PINS, cloud.name
@@ -104,7 +104,7 @@ def test_every_cloud_is_registered_with_its_pin_and_cue_name() -> None:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_one_call_gives_each_clouds_resources(provider: str, tmp_path: Path) -> None:
+def test_one_call_gives_each_clouds_resources(provider: CloudName, tmp_path: Path) -> None:
     doc = document(build(provider, tmp_path / "out"))
     produced = {t: sorted(names) for t, names in doc["resource"].items()}
     assert produced == EXPECTED[provider]
@@ -115,6 +115,30 @@ def test_one_call_gives_each_clouds_resources(provider: str, tmp_path: Path) -> 
     (server_type,) = [t for t in produced if set(produced[t]) == {"edge_1", "web_2"}]
     server = doc["resource"][server_type]["edge_1"]
     assert server["lifecycle"]["ignore_changes"] == list(cloud.first_boot_only)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_every_resource_a_cloud_makes_is_one_its_adapter_describes(provider: CloudName,
+                                                                   tmp_path: Path) -> None:
+    """ADR 0030: the rules know every type an adapter emits (EK190 would name the rest)."""
+    from edgekit import Mesh, Needs, Service
+    from edgekit.constructs.managed_pg import ManagedPg
+    from tests.test_managed_pg import SPECS
+
+    app = build(provider, tmp_path / "out")
+    stack = app.stacks[0]
+    nodes = [c for c in stack.node.children if isinstance(c, VpsNode)]
+    Mesh(stack, "mesh", nodes=nodes)
+    if provider in SPECS:
+        spec = SPECS[provider]
+        ManagedPg(stack, "managed", provider=provider, region=spec.region, plan=spec.plan,
+                  services={"api": Service(name="api", port=8080, needs=Needs(postgres="rw"))},
+                  clients=nodes)
+    made = set(app.synth_results()[0].document["resource"])
+    assert any(CLOUDS[provider].kinds[t].role == "database" for t in made) == (
+        provider in SPECS)
+    assert made - set(CLOUDS[provider].kinds) <= {"random_password"}
+    assert [f for f in app.rule_findings if f.rule == "EK190"] == []
 
 
 def test_digitalocean_droplet_is_protected_from_its_first_boot(tmp_path: Path) -> None:
@@ -191,7 +215,7 @@ def test_the_l2_constructs_name_no_cloud() -> None:
 @pytest.mark.tools
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_each_cloud_passes_tofu_validate_and_test(
-    provider: str, tmp_path: Path, tofu: Tofu, stack_dir_copy: Callable[[Path], Path]
+    provider: CloudName, tmp_path: Path, tofu: Tofu, stack_dir_copy: Callable[[Path], Path]
 ) -> None:
     build(provider, tmp_path / "out").synth()
     folder = stack_dir_copy(tmp_path / "out" / "stacks" / "prod")
@@ -211,8 +235,7 @@ def test_each_cloud_passes_tofu_validate_and_test(
 
 def digitalocean_estate(out: Path) -> App:
     """A Postgres primary and a mesh on DigitalOcean: every promise its adapter writes."""
-    from edgekit import Needs, PgPrimary, Service
-    from edgekit.constructs.mesh import Mesh, MeshPlan
+    from edgekit import Mesh, Needs, PgPrimary, Service
 
     app = build("digitalocean", out)
     stack = app.stacks[0]
@@ -223,10 +246,9 @@ def digitalocean_estate(out: Path) -> App:
                  ref="deploy/prod")
     PgPrimary(stack, "postgres", node=db,
               services={"api": Service(name="api", port=8080, needs=Needs(postgres="rw"))})
-    nodes = {"db": db, "edge-1": stack.node.find_child("edge-1")}
-    plan = MeshPlan(cidr="10.99.0.0/24", port=51820,
-                    addresses={"db": "10.99.0.1", "edge-1": "10.99.0.11"}, public_keys={})
-    Mesh(stack, "mesh", plan=plan, nodes=nodes)  # type: ignore[arg-type]
+    edge = stack.node.find_child("edge-1")
+    assert isinstance(edge, VpsNode)
+    Mesh(stack, "mesh", nodes=[db, edge], cidr="10.99.0.0/24", hosts={"db": 1, "edge-1": 11})
     return app
 
 

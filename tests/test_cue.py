@@ -227,7 +227,8 @@ def test_bad_props_are_all_reported_with_path_and_pointer() -> None:
         "[prod/edge-1] #VpsNode: unknown property 'colour' (allowed: admin_ssh_cidrs, "
         "backups, image, name, private_network, provider, region, roles, size) @ $",
         "[prod/edge-1] #VpsNode: expected string, got integer 5 @ $.admin_ssh_cidrs[1]",
-        '[prod/edge-1] #VpsNode: "Edge_1" does not match ^[a-z][a-z0-9-]{0,62}$ @ $.name',
+        '[prod/edge-1] #VpsNode: "Edge_1" is not a name: a lowercase letter, then lowercase '
+        "letters, digits and '-', at most 63 characters (e.g. 'edge-1') @ $.name",
         '[prod/edge-1] #VpsNode: expected one of "hetzner", "linode", "vultr", '
         '"digitalocean", got "aws" @ $.provider',
         "[prod/edge-1] #VpsNode: expected string, got integer 2 @ $.size",

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from edgekit import App, ConstructError, LocalState, Stack
-from edgekit.constructs.catalog import CATALOGS, resolve_region, resolve_size
+from edgekit.clouds import CATALOGS, CLOUDS
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.network import PrivateNetwork
-from edgekit.constructs.node import FIRST_BOOT_ONLY, VpsNode
+from edgekit.constructs.node import VpsNode
 from edgekit.cue.generate import placement_tfvars
 from edgekit.cue.model import Estate
 from stacks import make_app
@@ -72,7 +72,7 @@ def test_a_deploy_never_replaces_a_server(tmp_path: Path) -> None:
             variables = sorted(r for r in read if r.startswith("var."))
             assert variables == [], f"{stack} {server_type}.{name} user data reads {variables}"
             ignored = body.get("lifecycle", {}).get("ignore_changes", [])
-            assert FIRST_BOOT_ONLY[SERVERS[server_type]][0] in ignored, (stack, name)
+            assert CLOUDS[SERVERS[server_type]].first_boot_only[0] in ignored, (stack, name)
             boot = json.dumps(docs[stack]["locals"])
             assert "?rev=" not in boot and "deploy_revision" not in boot
             checked += 1
@@ -156,13 +156,13 @@ def test_retired_hetzner_server_types_are_refused_naming_the_replacement(
     assert str(err.value).startswith(f"[prod/edge-1] hetzner size {size!r} cannot be used: "
                                      f"Hetzner deprecated {size} on 2025-10-16")
     assert str(err.value).endswith(f"use {replacement}")
-    assert resolve_size("hetzner", replacement) == replacement
+    assert CATALOGS["hetzner"].size(replacement) == replacement
 
 
 def test_linode_tokyo_is_the_region_with_vpc_and_metadata(tmp_path: Path) -> None:
     """ap-northeast (Tokyo 2) is legacy: no Metadata service, so cloud-init never gets the
     boot document; jp-tyo-3 has VPC and Metadata."""
-    assert resolve_region("linode", "tokyo") == "jp-tyo-3"
+    assert CATALOGS["linode"].region("tokyo") == "jp-tyo-3"
     _, stack = new_stack(tmp_path)
     with pytest.raises(ConstructError, match=r"legacy Linode region \(Tokyo 2\) without the "
                        r"Metadata service.*use jp-tyo-3"):

@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import pytest
 
-from edgekit import App, ConstructError
+from edgekit import App, ConstructError, SynthError
 from edgekit.constructs.tunnel import Tunnel
 from edgekit.cue.generate import worker_origins
 from edgekit.cue.model import Estate
@@ -175,10 +175,12 @@ def test_tunnel_weights_for_unknown_nodes_are_refused(tmp_path: Path) -> None:
     app = App(outdir=tmp_path / "out", check_schemas=False)
     stack = Stack(app, "prod", state=LocalState())
     node = VpsNode(stack, "edge-1", provider="hetzner", region="fsn1", size="small")
-    with pytest.raises(ConstructError, match=r"^\[prod/tunnel\] weights for nodes the tunnel "
-                       r"does not serve: edge-9"):
-        Tunnel(stack, "tunnel", zone=estate.env.zone, services=estate.services, nodes=[node],
-               strategy="per_node", weights={"edge-9": 10})
+    Tunnel(stack, "tunnel", zone=estate.env.zone, services=estate.services, nodes=[node],
+           strategy="per_node", weights={"edge-9": 10})
+    with pytest.raises(SynthError, match=r"\[prod/tunnel\] EK125 tunnel weight for node "
+                       r"'edge-9', which runs no service behind this tunnel.* @ "
+                       r"\$\.weights\.edge-9"):
+        app.synth_results()
 
 
 def test_every_node_gets_vector_with_otel_in_and_r2_out(app: App) -> None:

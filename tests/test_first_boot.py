@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
+from edgekit.clouds import CLOUDS
 from edgekit.constructs.boot import (
     FIRST_SWITCH_NIX,
-    INFECT_PROVIDER,
     LUSTRATE_KEEP,
     NIXOS_INFECT_SHA256,
     cloud_config,
@@ -107,7 +107,7 @@ def run_conversion(tmp_path: Path, provider: str, infect: str,
     return done.returncode, lustrate, log.read_text() if log.exists() else ""
 
 
-@pytest.mark.parametrize("provider", sorted(INFECT_PROVIDER))
+@pytest.mark.parametrize("provider", sorted(CLOUDS))
 def test_lustrate_keeps_etc_edgekit_and_only_then_reboots(tmp_path: Path, provider: str) -> None:
     """nixos-infect rewrites /etc/NIXOS_LUSTRATE and reboots: boot.json was moved to
     /old-root before the first switch could read it."""
@@ -117,7 +117,7 @@ def test_lustrate_keeps_etc_edgekit_and_only_then_reboots(tmp_path: Path, provid
                                      "root/.nix-defexpr/channels", LUSTRATE_KEEP]
     assert systemctl == "reboot\n"
     env = (tmp_path / "infect.env").read_text()
-    assert f"PROVIDER={INFECT_PROVIDER[provider] or ''} " in env
+    assert f"PROVIDER={CLOUDS[provider].infect_provider or ''} " in env
     assert "NIXOS_IMPORT=/etc/edgekit/first-switch.nix" in env
 
 
@@ -139,7 +139,7 @@ def test_a_tampered_nixos_infect_never_runs(tmp_path: Path) -> None:
 def test_first_switch_does_not_kill_its_own_unit(tmp_path: Path) -> None:
     """`nixos-rebuild switch` from a unit the new configuration does not have stops that
     unit (and the switch) half-way: build the boot entry, then reboot into it."""
-    for provider in INFECT_PROVIDER:
+    for provider in CLOUDS:
         (tmp_path / f"{provider}.nix").write_text(first_switch_nix(provider))
         parse(tmp_path / f"{provider}.nix")
     assert 'nixos-rebuild boot --flake "$flake"' in FIRST_SWITCH_NIX
@@ -171,7 +171,7 @@ def test_linode_conversion_installs_no_boot_sector() -> None:
     document = cloud_config("x", "linode")
     (written,) = [f for f in document["write_files"] if f["path"].endswith("first-switch.nix")]
     assert "mkForce \"nodev\"" in written["content"]
-    assert 'grub = "nodev"' in (ROOT / "nix/base.nix").read_text()
+    assert CLOUDS["linode"].disk.grub == "nodev"  # nix/base.nix reads it (nix/clouds.json)
 
 
 # -- Postgres data ------------------------------------------------------------------------

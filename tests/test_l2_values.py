@@ -18,11 +18,14 @@ from edgekit import (
     R2Bucket,
     Service,
     Stack,
+    SynthError,
     Tunnel,
     Variable,
     VpsNode,
 )
+from edgekit.constructs.values import checked_services
 from edgekit.cue.model import Estate
+from edgekit.schema.props import PropsError
 from edgekit.testing import synth
 from tests.conftest import ROOT
 
@@ -127,8 +130,8 @@ def test_services_given_by_hand_are_checked_against_cue_service(tmp_path: Path) 
     assert str(err.value).splitlines()[1:] == [
         "  [prod/tunnel] #Service: service 'API' is given under the name 'api'; use its own "
         "name @ $.services.api",
-        '  [prod/tunnel] #Service: "API" does not match ^[a-z][a-z0-9-]{0,62}$ '
-        "@ $.services.api.name",
+        '  [prod/tunnel] #Service: "API" is not a name: a lowercase letter, then lowercase '
+        "letters, digits and '-', at most 63 characters (e.g. 'edge-1') @ $.services.api.name",
         "  [prod/tunnel] #Service: 70000 is out of range 1-65535 @ $.services.api.port",
         '  [prod/tunnel] #Service: expected "/healthz", got "healthz" '
         "@ $.services.web.health_path",
@@ -136,15 +139,41 @@ def test_services_given_by_hand_are_checked_against_cue_service(tmp_path: Path) 
     assert stack.node.try_find_child("tunnel") is None
 
 
-@pytest.mark.parametrize(("placement", "message"), [
-    ({"edge-1": ["api", "shop"]},
-     "placement names services that were not given: shop (given: api)"),
-    ({"edge-1": "api"}, "placement must be a list of strings, got the string 'api'"),
-])
-def test_a_placement_naming_unknown_services_is_refused(
-        placement: dict[str, object], message: str, tmp_path: Path) -> None:
+def test_a_placement_as_a_string_is_refused(tmp_path: Path) -> None:
     stack = _stack(tmp_path)
     node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    message = "placement must be a list of strings, got the string 'api'"
     with pytest.raises(ConstructError, match=re.escape(f"[prod/tunnel] {message}")):
-        Tunnel(stack, "tunnel", zone=ZONE, nodes=[node], placement=placement,  # type: ignore[arg-type]
+        Tunnel(stack, "tunnel", zone=ZONE, nodes=[node], placement={"edge-1": "api"},
                services={"api": Service(name="api", port=8080)})
+
+
+def test_a_placement_naming_unknown_services_is_found_at_synth(tmp_path: Path) -> None:
+    stack = _stack(tmp_path)
+    node = VpsNode(stack, "edge-1", provider="hetzner", region="nbg1", size="small")
+    Tunnel(stack, "tunnel", zone=ZONE, nodes=[node], placement={"edge-1": ["api", "shop"]},
+           services={"api": Service(name="api", port=8080)})
+    with pytest.raises(SynthError) as raised:
+        stack.node.root.synth_results()  # type: ignore[attr-defined]
+    (problem,) = raised.value.problems
+    assert (problem.path, problem.pointer) == ("prod/tunnel", "$.placement.edge-1[1]")
+    assert problem.message.startswith("EK124 node 'edge-1' is given 'shop', which is not a "
+                                      "service (services that run on nodes: api)")
+
+
+@pytest.mark.parametrize(("host", "expected"), [
+    ("shöp.example.com", '"shöp.example.com" is an internationalised hostname; write its '
+                         'ASCII (punycode) form "xn--shp-tna.example.com"'),
+    ("API.example.com", '"API.example.com" is not lowercase; write "api.example.com"'),
+    ("-shop.example.com", '"-shop.example.com" is not a hostname: lowercase letters, digits '
+                          "and '-' in dot-separated labels"),
+])
+def test_a_bad_hostname_gets_a_message_about_hostnames(host: str, expected: str) -> None:
+    """Issue 23: a message about hostnames, never the regular expression."""
+    with pytest.raises(PropsError) as err:
+        checked_services("prod/worker", {"shop": Service(name="shop", port=1,
+                                                         hostnames=(host,))})
+    (problem,) = err.value.problems
+    assert problem.pointer == "$.services.shop.hostnames[0]"
+    assert problem.message.startswith(expected), problem.message
+    assert "^(" not in problem.message and "[a-z" not in problem.message

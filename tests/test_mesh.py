@@ -17,9 +17,12 @@ from pathlib import Path
 import attrs
 import pytest
 
+from edgekit.check.engine import REGISTRY, Context, Finding, run
+from edgekit.check.rules import catalogue
 from edgekit.constructs.mesh import MeshError, MeshPlan, peers_of, wg_setconf
+from edgekit.cue.layout import layout_of_estate
 from edgekit.cue.model import Estate, Node
-from edgekit.estate.mesh_plan import mesh_hba, mesh_plan, private_path_problems
+from edgekit.estate.mesh_plan import mesh_hba, mesh_plan
 from tests.conftest import ROOT
 from tests.pg_server import PG_BIN, TIMEOUT, PgServer, throwaway_postgres
 from tools.toolpaths import tools_dir
@@ -87,37 +90,45 @@ def test_hba_admits_exactly_the_mesh_addresses_per_role() -> None:
     ]
 
 
+def _private_path_findings(estate: Estate) -> list[Finding]:
+    catalogue()
+    return run(Context(layouts=(layout_of_estate(estate),)), [REGISTRY["EK181"]])
+
+
 def test_a_service_without_a_private_path_is_refused() -> None:
     estate = _prod()
     env = estate.env
     nodes: dict[str, Node] = dict(env.nodes)
     nodes["edge-1"] = attrs.evolve(nodes["edge-1"], mesh_host=None)
-    problems = private_path_problems(attrs.evolve(env, nodes=nodes), estate.services)
-    assert problems == [
-        "service api on node edge-1 needs Postgres (rw) but has no private path to the "
-        "primary pg-tokyo: edge-1 not in the mesh (no mesh_host), and edge-1 (hetzner fsn1) "
-        "shares no private network with pg-tokyo (vultr nrt)",
-        "service web on node edge-1 needs Postgres (ro) but has no private path to the "
-        "primary pg-tokyo: edge-1 not in the mesh (no mesh_host), and edge-1 (hetzner fsn1) "
-        "shares no private network with pg-tokyo (vultr nrt)",
+    found = _private_path_findings(attrs.evolve(estate, env=attrs.evolve(env, nodes=nodes)))
+    assert [(f.address, f.pointer, f.message) for f in found] == [
+        ("cue/export/prod.json", "$.env.placement.edge-1[0]",
+         "service 'api' on node 'edge-1' needs Postgres (rw) but has no private path to the "
+         "primary 'pg-tokyo': edge-1 not in the mesh, and edge-1 (hetzner fsn1) "
+         "shares no private network with pg-tokyo (vultr nrt)"),
+        ("cue/export/prod.json", "$.env.placement.edge-1[1]",
+         "service 'web' on node 'edge-1' needs Postgres (ro) but has no private path to the "
+         "primary 'pg-tokyo': edge-1 not in the mesh, and edge-1 (hetzner fsn1) "
+         "shares no private network with pg-tokyo (vultr nrt)"),
     ]
-    assert private_path_problems(env, estate.services) == []
+    assert found[0].fix.endswith("or place the service elsewhere in cue/envs.cue")
+    assert _private_path_findings(estate) == []
 
 
 def test_synth_refuses_the_placement(tmp_path: Path) -> None:
-    from edgekit import App
-    from edgekit.core.errors import ConstructError
-    from edgekit.estate.env_stack import EnvStack
-    from edgekit.estate.patterns import EstateNodes
+    """The constructs built from the estate give the same finding, at synth."""
+    from edgekit import App, SynthError
+    from stacks.estate import EstateStack
 
     estate = _prod()
     nodes = dict(estate.env.nodes)
     nodes["edge-tokyo"] = attrs.evolve(nodes["edge-tokyo"], mesh_host=None)
     estate = attrs.evolve(estate, env=attrs.evolve(estate.env, nodes=nodes))
-    stack = EnvStack(App(outdir=tmp_path), estate)
-    with pytest.raises(ConstructError, match=r"\[prod/nodes\] service api on node edge-tokyo "
-                       r"needs Postgres \(rw\) but has no private path to the primary pg-tokyo"):
-        EstateNodes(stack, "nodes", estate=estate)
+    app = App(outdir=tmp_path)
+    EstateStack(app, estate)
+    with pytest.raises(SynthError, match=r"EK181 service 'api' on node 'edge-tokyo' needs "
+                       r"Postgres \(rw\) but has no private path to the primary 'pg-tokyo'"):
+        app.synth_results()
 
 
 # -- the firewall exception ------------------------------------------------------------------

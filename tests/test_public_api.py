@@ -18,11 +18,13 @@ def test_public_names_are_locked() -> None:
         # the constructs a stack is written with, loaded on first use
         "VpsNode", "PrivateNetwork", "Firewall", "Volume", "Snapshot", "FloatingIp",
         "LoadBalancer", "PgPrimary", "Tunnel", "EdgeWorker", "EdgeSecurity", "Hyperdrive",
-        "GluedFlake", "R2Bucket", "R2LogSink",
+        "GluedFlake", "R2Bucket", "R2LogSink", "Mesh",
         # the supported clouds' names (edgekit.clouds)
         "PROVIDERS",
         # the plain values they take
         "Service", "Needs", "Cache", "RateLimit", "CloudflareZone",
+        # the enumerations they take, as Literal types (a typo is a type error)
+        "CloudName", "Role", "TunnelStrategy",
     ])
     for name in edgekit.__all__:
         assert hasattr(edgekit, name), name

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from edgekit import App, ConstructError, LocalState, Stack
+from edgekit.clouds import CLOUDS, CloudName
 from edgekit.constructs.addresses import FloatingIp
-from edgekit.constructs.catalog import resolve_region, resolve_size
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.load_balancer import LoadBalancer
 from edgekit.constructs.network import PrivateNetwork
@@ -19,7 +19,7 @@ from edgekit.constructs.pg_primary import PgPrimary
 from edgekit.constructs.storage import Snapshot, Volume
 from edgekit.cue.model import Estate
 from edgekit.schema.props import PropsError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, plain_services
 
 REGION = {"hetzner": "fsn1", "linode": "tokyo", "vultr": "tokyo", "digitalocean": "singapore"}
 
@@ -36,7 +36,8 @@ def resources(app: App) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr", "digitalocean"])
-def test_one_vpsnode_call_gives_each_providers_resources(provider: str, tmp_path: Path) -> None:
+def test_one_vpsnode_call_gives_each_providers_resources(provider: CloudName,
+                                                        tmp_path: Path) -> None:
     app, stack = new_stack(tmp_path)
     net = PrivateNetwork(stack, "net", provider=provider, region=REGION[provider])
     node = VpsNode(stack, "edge-1", provider=provider, region=REGION[provider], size="small",
@@ -77,10 +78,10 @@ def test_one_vpsnode_call_gives_each_providers_resources(provider: str, tmp_path
 
 
 def test_portable_aliases_resolve_per_provider() -> None:
-    assert resolve_region("linode", "tokyo") == "jp-tyo-3"
-    assert resolve_region("vultr", "tokyo") == "nrt"
-    assert resolve_size("hetzner", "small") == "cx23"
-    assert resolve_size("vultr", "vc2-2c-4gb") == "vc2-2c-4gb"
+    assert CLOUDS["linode"].catalog.region("tokyo") == "jp-tyo-3"
+    assert CLOUDS["vultr"].catalog.region("tokyo") == "nrt"
+    assert CLOUDS["hetzner"].catalog.size("small") == "cx23"
+    assert CLOUDS["vultr"].catalog.size("vc2-2c-4gb") == "vc2-2c-4gb"
 
 
 def test_unknown_region_lists_the_providers_choices(tmp_path: Path) -> None:
@@ -104,7 +105,8 @@ def test_unknown_size(tmp_path: Path) -> None:
 def test_unknown_provider_is_a_props_error_naming_the_path(tmp_path: Path) -> None:
     _, stack = new_stack(tmp_path)
     with pytest.raises(PropsError) as err:
-        VpsNode(stack, "edge-1", provider="aws", region="us-east-1", size="t3.small")
+        VpsNode(stack, "edge-1", provider="aws", region="us-east-1",  # type: ignore[arg-type]
+                size="t3.small")
     assert [str(p) for p in err.value.problems] == [
         '[prod/edge-1] #VpsNode: expected one of "hetzner", "linode", "vultr", '
         '"digitalocean", got "aws" @ $.provider']
@@ -215,7 +217,7 @@ def test_load_balancer_is_an_explicit_opt_in(tmp_path: Path) -> None:
 
 def test_postgres_passwords_never_appear_in_plain_text(tmp_path: Path) -> None:
     app, stack = new_stack(tmp_path)
-    services = Estate.load(ROOT, "staging", refresh=False).services
+    services = plain_services(Estate.load(ROOT, "staging", refresh=False).services)
     net = PrivateNetwork(stack, "net", provider="hetzner", region="nbg1")
     node = VpsNode(stack, "all", provider="hetzner", region="nbg1", size="small",
                    roles=["edge", "postgres"], networks=[net],
@@ -248,10 +250,11 @@ def test_private_addresses_are_fixed_and_distinct(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("provider", ["hetzner", "linode", "vultr", "digitalocean"])
-def test_boot_document_never_references_its_own_node(provider: str, tmp_path: Path) -> None:
+def test_boot_document_never_references_its_own_node(provider: CloudName,
+                                                    tmp_path: Path) -> None:
     """A node's user data that reads the node's own attributes would be a cycle."""
     app, stack = new_stack(tmp_path)
-    services = Estate.load(ROOT, "prod", refresh=False).services
+    services = plain_services(Estate.load(ROOT, "prod", refresh=False).services)
     net = PrivateNetwork(stack, "net", provider=provider, region=REGION[provider])
     node = VpsNode(stack, "pg", provider=provider, region=REGION[provider], size="small",
                    networks=[net])

@@ -4,9 +4,10 @@
     edgekit check --list                                   the catalogue, with sources
 
 `engine` holds the registry and the runner, `rules/` one module per concern (a rule is
-one function), `report` the text/JSON/SARIF output, `synth` the hook every synth runs.
+one function; `rules.catalogue()` is every rule), `report` the text/JSON/SARIF output,
+`context` the hook every synth runs.
 """
 
-from edgekit.check.engine import Context, Finding, Hit, Rule, StackView, catalogue, run
+from edgekit.check.engine import Context, Finding, Hit, Rule, StackView, run
 
-__all__ = ["Context", "Finding", "Hit", "Rule", "StackView", "catalogue", "run"]
+__all__ = ["Context", "Finding", "Hit", "Rule", "StackView", "run"]

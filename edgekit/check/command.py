@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgekit.check.context import context_for
-from edgekit.check.engine import Context, Finding, Rule, catalogue, errors, run
+from edgekit.check.engine import Context, Finding, Rule, errors, run
 from edgekit.check.report import (
     catalogue_json,
     catalogue_text,
@@ -21,14 +21,12 @@ from edgekit.check.report import (
     findings_sarif,
     findings_text,
 )
+from edgekit.check.rules import catalogue
 from edgekit.core.errors import ConstructError, SynthError
 from edgekit.core.files import overlay
 
 if TYPE_CHECKING:
     from edgekit.app import App
-    from edgekit.cue.model import Estate
-
-ESTATE_CONCERNS = frozenset({"estate", "secrets"})
 
 
 def render(findings: Sequence[Finding], rules: Sequence[Rule], fmt: str) -> str:
@@ -46,12 +44,6 @@ def list_rules(fmt: str) -> str:
     return catalogue_json(rules) if fmt in ("json", "sarif") else catalogue_text(rules)
 
 
-def load_estates(root: Path) -> list[Estate]:
-    from edgekit.cue.model import Estate
-
-    if not (root / "cue" / "cue.mod").is_dir():
-        return []
-    return [Estate.load(root, name, refresh=False) for name in Estate.env_names(root)]
 
 
 def _as_findings(err: SynthError) -> list[Finding]:
@@ -85,10 +77,11 @@ def check(root: Path, stacks: Sequence[str], fmt: str,
 
 def _check(root: Path, stacks: Sequence[str], fmt: str,
            load_app: Callable[[], App]) -> int:
+    from edgekit.cue.layout import estate_layouts
+
     rules = catalogue()
-    estates = load_estates(root)
-    early = run(Context(estates=tuple(estates)),
-                [r for r in rules if r.concern in ESTATE_CONCERNS])
+    layouts = estate_layouts(root)
+    early = run(Context(layouts=tuple(layouts)), rules)
     if errors(early):  # the stacks cannot be built from this estate
         sys.stdout.write(render(early, rules, fmt))
         return 1
@@ -104,6 +97,6 @@ def _check(root: Path, stacks: Sequence[str], fmt: str,
     except SynthError as err:
         sys.stdout.write(render(_as_findings(err), rules, fmt))
         return 1
-    findings = run(context_for(app, results, estates), rules)
+    findings = run(context_for(app, results, layouts), rules)
     sys.stdout.write(render(findings, rules, fmt))
     return 1 if errors(findings) else 0

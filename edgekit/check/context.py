@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from edgekit.check.engine import Context, Finding, StackView, catalogue, run
+from edgekit.check.engine import Context, Finding, StackView, run
+from edgekit.check.rules import catalogue
+from edgekit.constructs.facts import Layout, layouts_in
 from edgekit.core.construct import Construct
 from edgekit.core.errors import Problem
-from edgekit.cue.model import Estate
 
 if TYPE_CHECKING:
     from edgekit.core.synth import StackResult
@@ -30,34 +31,34 @@ def suppressions_of(root: Construct) -> dict[str, dict[str, str]]:
             if c.node.suppressions}
 
 
-def estates_of(root: Construct) -> list[Estate]:
-    """Every CUE estate a stack of the tree was built from (``stack.estate``)."""
-    found: dict[str, Estate] = {}
-    for child in root.node.children:
-        estate = getattr(child, "estate", None)
-        if isinstance(estate, Estate):
-            found.setdefault(estate.env.name, estate)
-    return [found[k] for k in sorted(found)]
+def declared_layouts(root: Construct) -> list[Layout]:
+    """The layouts the stacks of the tree were built from (``stack.declared_layout``: the
+    reference estate's environment in CUE, set by its L3 stack)."""
+    found = [getattr(child, "declared_layout", None) for child in root.node.children]
+    return [layout for layout in found if isinstance(layout, Layout)]
 
 
 def context_for(root: Construct, results: Sequence[StackResult],
-                extra_estates: Iterable[Estate] = ()) -> Context:
+                extra_layouts: Iterable[Layout] = ()) -> Context:
+    """The rules' view of a synth: the documents, the layouts made from CUE (first: a fault
+    they show is located in CUE), then what the constructs recorded."""
     views = []
     for result in results:
         paths = {item.element.address: item.element.node.path for item in result.rendered}
         views.append(StackView(result.stack.name, result.document, paths))
-    estates = {e.env.name: e for e in extra_estates}
-    for estate in estates_of(root):
-        estates.setdefault(estate.env.name, estate)
-    return Context(stacks=tuple(views), estates=tuple(estates[k] for k in sorted(estates)),
+    from_cue = {layout.stack: layout for layout in extra_layouts}
+    for layout in declared_layouts(root):
+        from_cue.setdefault(layout.stack, layout)
+    layouts = [from_cue[k] for k in sorted(from_cue)] + layouts_in(root)
+    return Context(stacks=tuple(views), layouts=tuple(layouts),
                    suppressions=suppressions_of(root))
 
 
 def context_from_documents(documents: Mapping[str, Mapping[str, Any]],
-                           estates: Iterable[Estate] = ()) -> Context:
+                           layouts: Iterable[Layout] = ()) -> Context:
     """A context from synthesized JSON only (no tree: paths are ``<stack>/<address>``)."""
     return Context(stacks=tuple(StackView(name, doc) for name, doc in sorted(documents.items())),
-                   estates=tuple(estates))
+                   layouts=tuple(layouts))
 
 
 def _kept_views(root: Construct, synthesized: set[str]) -> list[StackView]:

@@ -7,8 +7,13 @@ suppressions found on the construct tree (``node.suppress("EK101", reason=...)``
 construct silences that rule for it and everything below it), and sorts them.
 
 A `Context` is plain data: the synthesized documents (with, when there is a tree, the
-construct path of every address) and the CUE estates. `edgekit check` and every synth
-build one; the mutation benchmark builds one from JSON alone.
+construct path of every address) and the layouts of the environments (what the
+constructs recorded, `edgekit.constructs.facts`, and what the CUE adapter made of the CUE
+estate, `edgekit.cue.layout`: one shape, so one rule judges both). `edgekit check` and
+every synth build one; the mutation benchmark builds one from JSON alone.
+
+A fix hint may name ``{file}`` and ``{services_file}``: a finding about a layout fills them
+with the file the user edits (a Python stack's own file, or ``cue/envs.cue``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 if TYPE_CHECKING:
-    from edgekit.cue.model import Estate
+    from edgekit.constructs.facts import Layout
 
 Severity = Literal["error", "warning"]
 RULE_ID = re.compile(r"^EK[0-9]{3}$")
@@ -36,6 +41,23 @@ class Hit:
     """Construct path; filled from `address` when the stack knows it."""
     address: str = ""
     pointer: str = ""
+    key: str = ""
+    """Hits of one rule and stack with the same non-empty key are one finding (the first
+    is kept): a fault the CUE estate and the constructs built from it both describe."""
+    files: Mapping[str, str] = attrs.field(factory=dict)
+    """What the rule's fix names as ``{file}`` / ``{services_file}``."""
+
+
+FIX_FILES = {"file": "the file that places it (your stack's .py file, or cue/envs.cue)",
+             "services_file": "the file that defines the service (your stack's .py file, "
+                              "or cue/services.cue)"}
+"""How a fix hint reads when no finding fills it in (the catalogue)."""
+
+
+def fix_text(fix: str, files: Mapping[str, str] | None = None) -> str:
+    for name, default in FIX_FILES.items():
+        fix = fix.replace(f"{{{name}}}", (files or {}).get(name) or default)
+    return fix
 
 
 @attrs.frozen(kw_only=True)
@@ -97,13 +119,6 @@ def rule(id: str, *, title: str, severity: Severity, source: str,
     return register
 
 
-def catalogue() -> list[Rule]:
-    """Every rule, by id (importing the rule modules registers them)."""
-    import edgekit.check.rules  # noqa: F401  (registers)
-
-    return [REGISTRY[key] for key in sorted(REGISTRY)]
-
-
 @attrs.frozen
 class StackView:
     """One synthesized stack as the rules see it."""
@@ -140,7 +155,9 @@ class StackView:
 @attrs.frozen
 class Context:
     stacks: tuple[StackView, ...] = ()
-    estates: tuple[Estate, ...] = ()
+    layouts: tuple[Layout, ...] = ()
+    """Each environment's layout; a CUE-made one before the constructs' of the same stack,
+    so a finding both give is located in CUE."""
     suppressions: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict)
     """Construct path → {rule id → reason}."""
 
@@ -154,20 +171,27 @@ def suppression_for(ctx: Context, rule_id: str, path: str) -> str | None:
     return None
 
 
-def run(ctx: Context, rules: Sequence[Rule] | None = None) -> list[Finding]:
-    """Every finding of every rule (suppressed ones marked), sorted by place and rule."""
+def run(ctx: Context, rules: Sequence[Rule]) -> list[Finding]:
+    """Every finding of `rules` (suppressed ones marked), sorted by place and rule
+    (`edgekit.check.rules.catalogue()` is every rule)."""
     findings: list[Finding] = []
-    for entry in catalogue() if rules is None else rules:
+    for entry in rules:
         try:
             hits = list(entry.func(ctx))
         except Exception as err:  # a rule must never turn bad input into a traceback
             hits = [Hit(message=f"the rule could not run on this input "
                         f"({type(err).__name__}: {err}); fix the input or report it")]
+        seen: set[tuple[str, str]] = set()
         for hit in hits:
+            if hit.key:
+                if (hit.stack, hit.key) in seen:
+                    continue
+                seen.add((hit.stack, hit.key))
             path = hit.path or hit.stack
             findings.append(Finding(
                 rule=entry.id, severity=entry.severity, message=hit.message, path=path,
-                address=hit.address, pointer=hit.pointer, stack=hit.stack, fix=entry.fix,
+                address=hit.address, pointer=hit.pointer, stack=hit.stack,
+                fix=fix_text(entry.fix, hit.files),
                 suppressed=suppression_for(ctx, entry.id, path)))
     findings.sort(key=lambda f: (f.stack, f.path, f.rule, f.address, f.pointer, f.message))
     return findings

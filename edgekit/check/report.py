@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from edgekit.check.engine import Finding, Rule
+from edgekit.check.engine import Finding, Rule, fix_text
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -17,13 +17,13 @@ def catalogue_text(rules: Sequence[Rule]) -> str:
     for entry in rules:
         lines.append(f"{entry.id}  {entry.severity:<7}  [{entry.concern}] {entry.title}")
         lines.append(f"       source: {entry.source}")
-        lines.append(f"       fix:    {entry.fix}")
+        lines.append(f"       fix:    {fix_text(entry.fix)}")
     return "\n".join(lines) + "\n"
 
 
 def catalogue_json(rules: Sequence[Rule]) -> str:
     return json.dumps([{"id": r.id, "title": r.title, "severity": r.severity,
-                        "concern": r.concern, "source": r.source, "fix": r.fix}
+                        "concern": r.concern, "source": r.source, "fix": fix_text(r.fix)}
                        for r in rules], indent=2) + "\n"
 
 
@@ -88,7 +88,7 @@ def sarif(findings: Sequence[Finding], rules: Sequence[Rule], version: str) -> d
             "name": entry.func.__name__,
             "shortDescription": {"text": entry.title},
             "fullDescription": {"text": f"{entry.title}. Source: {entry.source}"},
-            "help": {"text": entry.fix},
+            "help": {"text": fix_text(entry.fix)},
             "defaultConfiguration": {"level": entry.severity},
             "properties": {"concern": entry.concern, "source": entry.source},
         }

@@ -6,6 +6,10 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from edgekit.clouds.kinds import blocks, text_list
+
+__all__ = ["at", "blocks", "is_expression", "reaches", "strings", "text_list"]
+
 REFERENCE = re.compile(r"\b(var|local)\.([A-Za-z_][A-Za-z0-9_-]*)")
 CALL = re.compile(r"\b([a-z_][a-z0-9_]*)\(")
 
@@ -35,23 +39,6 @@ def at(value: Any, *keys: str | int) -> Any:
         if value is None:
             return None
     return value
-
-
-def blocks(value: Any) -> list[dict[str, Any]]:
-    """A nested block given as one object or a list of objects, as a list."""
-    if isinstance(value, dict):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, dict)]
-    return []
-
-
-def text_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
 
 
 def is_expression(value: Any) -> bool:

@@ -13,14 +13,16 @@ Adapters import only `edgekit.core`: they take the construct to put resources un
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import attrs
 
+from edgekit.clouds.kinds import Kind
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Provider, Resource, Variable, stack_of
 from edgekit.core.refs import Ref
+from edgekit.core.synth import ProviderPin
 
 
 class CatalogError(ValueError):
@@ -154,6 +156,20 @@ class ManagedDb:
     allow_list: list[str]
 
 
+@attrs.frozen(kw_only=True)
+class DiskLayout:
+    """Where the cloud's Debian 12 image keeps its disk, which the node's NixOS must agree
+    with after nixos-infect replaced it (``nix/base.nix`` reads it from the generated
+    ``nix/clouds.json``)."""
+
+    grub: str
+    """GRUB's install device, or ``nodev`` where the cloud boots GRUB itself."""
+    root: str
+    """The root file system's device."""
+    why: str
+    """What the layout is and how it was learned."""
+
+
 def hcl_list(items: Sequence[str]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
@@ -175,6 +191,16 @@ class Cloud(ABC):
     name: str
     """edgekit's name of the cloud (CUE ``#Provider``)."""
     catalog: Catalog
+    pin: ProviderPin
+    """The exact provider every stack using the cloud requires (``tools/versions.env``
+    builds the same version; a test keeps them equal)."""
+    kinds: Mapping[str, Kind]
+    """Every resource type of the provider that edgekit emits or knows: what the check
+    rules read about it (`edgekit.clouds.kinds`, ADR 0030)."""
+    mock_defaults: Mapping[str, object] = {}
+    """Defaults of every mocked resource of the provider in the generated ``tofu test``
+    (e.g. ids that other resources take as numbers)."""
+    disk: DiskLayout
     token_argument: str
     """The provider block's argument that takes the API token."""
     public_ip_attribute: str
@@ -184,9 +210,6 @@ class Cloud(ABC):
     ``lifecycle.ignore_changes`` keeps a changed document from replacing it."""
     networks_span_regions: bool = False
     """True when one private network reaches servers in several regions."""
-    fixed_private_addresses: bool = True
-    """True when edgekit chooses each server's private address (`NetworkLike.allocate`);
-    False when the cloud assigns it (the node discovers it at boot)."""
     max_networks: int | None = None
     """How many private networks one server may join; None: no limit edgekit knows of."""
     infect_provider: str | None = None

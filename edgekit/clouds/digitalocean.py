@@ -34,12 +34,14 @@ resource_reserved_ip_assignment.go (ip_address IsIPv4Address).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from edgekit.clouds.base import (
     Catalog,
     Cloud,
+    DiskLayout,
     FirewallParts,
     LoadBalancerSpec,
     NetworkLike,
@@ -49,10 +51,12 @@ from edgekit.clouds.base import (
     tag_list,
     user_data,
 )
+from edgekit.clouds.kinds import Inbound, Kind, NameRule, PortFormat, blocks, text_list
 from edgekit.clouds.managed import ManagedDb, ManagedRequest
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
 from edgekit.core.refs import Ref
+from edgekit.core.synth import ProviderPin
 
 CATALOG = Catalog(
     provider="digitalocean", tofu_provider="digitalocean",
@@ -83,14 +87,89 @@ ANYWHERE = ["0.0.0.0/0", "::/0"]
 RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
 
+NAME = re.compile(r"^[A-Za-z0-9.-]+$")
+VOLUME = re.compile(r"^[a-z][a-z0-9-]*$")
+TAG = re.compile(r"^[a-zA-Z0-9:\-_]+$")
+PORT = re.compile(r"^(all|[0-9]{1,5}(-[0-9]{1,5})?)$")
+API = "https://docs.digitalocean.com/reference/api/digitalocean/#tag"
+
+
+def inbound(body: Mapping[str, Any]) -> Iterator[Inbound]:
+    for i, rule in enumerate(blocks(body.get("inbound_rule"))):
+        port = rule.get("port_range")
+        yield Inbound(pointer=f"$.inbound_rule[{i}].source_addresses",
+                      cidrs=tuple(text_list(rule.get("source_addresses"))),
+                      port=port if isinstance(port, str) and port != "all" else None)
+
+
+def database_inbound(body: Mapping[str, Any]) -> Iterator[Inbound]:
+    """The managed database's allow-list: ``ip_addr`` rules admit an address or range."""
+    for i, rule in enumerate(blocks(body.get("rule"))):
+        if rule.get("type") == "ip_addr":
+            yield Inbound(pointer=f"$.rule[{i}].value", cidrs=tuple(text_list(rule.get("value"))))
+
+
+def named(max: int, pattern: re.Pattern[str], expected: str, source: str) -> tuple[NameRule]:
+    return (NameRule(attribute=("name",), min=1, max=max, pattern=pattern, expected=expected,
+                     source=source),)
+
+
+KINDS: dict[str, Kind] = {
+    "digitalocean_droplet": Kind(
+        role="server", region="region", size="size",
+        names=named(255, NAME, "hostname characters: letters, digits, '.', '-'",
+                    f"{API}/Droplets/operation/droplets_create"),
+        replace_forcing=(("user_data",), ("region",), ("image",)),
+        mock={"ipv4_address": "203.0.113.41"},
+        source="digitalocean 2.99.1 digitalocean/droplet/resource_droplet.go (user_data "
+        "ForceNew)"),
+    "digitalocean_vpc": Kind(
+        role="network", region="region",
+        names=named(255, NAME, "alphanumeric characters, dashes and periods",
+                    "digitalocean 2.99.1 docs/resources/vpc.md")),
+    "digitalocean_volume": Kind(
+        role="volume", region="region",
+        names=named(64, VOLUME, "lowercase letters, digits and '-', starting with a letter",
+                    "digitalocean 2.99.1 docs/resources/volume.md")),
+    "digitalocean_volume_attachment": Kind(role="attachment"),
+    "digitalocean_firewall": Kind(
+        role="firewall", inbound=inbound,
+        names=named(255, NAME, "alphanumeric characters, dashes and periods",
+                    f"{API}/Firewalls/operation/firewalls_create"),
+        ports=(PortFormat(block="inbound_rule", field="port_range", pattern=PORT,
+                          form="'22', '1-65535' or 'all'"),),
+        source="digitalocean 2.99.1 docs/resources/firewall.md (port_range)"),
+    "digitalocean_tag": Kind(
+        role="tag", names=named(255, TAG, "letters, digits, ':', '-' and '_'",
+                                "digitalocean 2.99.1 digitalocean/tag/tags.go (tagNameRe)")),
+    # reserved IP assignments validate ip_address as IPv4 (IsIPv4Address)
+    "digitalocean_reserved_ip": Kind(role="address", mock={"ip_address": "203.0.113.42"}),
+    "digitalocean_reserved_ip_assignment": Kind(role="attachment"),
+    "digitalocean_droplet_snapshot": Kind(role="snapshot"),
+    "digitalocean_loadbalancer": Kind(role="load-balancer"),
+    "digitalocean_database_cluster": Kind(role="database"),
+    "digitalocean_database_firewall": Kind(role="firewall", inbound=database_inbound),
+    "digitalocean_database_db": Kind(role="database"),
+    "digitalocean_database_user": Kind(role="database"),
+    "digitalocean_spaces_bucket": Kind(role="bucket"),
+}
+
+
 class DigitalOcean(Cloud):
     name = "digitalocean"
     catalog = CATALOG
+    pin = ProviderPin(name="digitalocean", source="digitalocean/digitalocean", version="2.99.1")
+    kinds = KINDS
+    mock_defaults = {"id": "1003"}
+    """droplet ids are numbers where other resources take them (droplet_id, droplet_ids);
+    its other ids are strings, which "1003" also is."""
+    disk = DiskLayout(grub="/dev/vda", root="/dev/vda1",
+                      why="virtio-blk disk /dev/vda, root on its first partition, BIOS GRUB "
+                      "(the layout nixos-infect, written for droplets, assumes)")
     token_argument = "token"
     public_ip_attribute = "ipv4_address"
     first_boot_only = ("user_data",)
     """digitalocean ``user_data``: droplet/resource_droplet.go, ForceNew."""
-    fixed_private_addresses = False
     max_networks = 1
     """A droplet has one ``vpc_uuid``."""
     infect_provider = "digitalocean"

@@ -15,11 +15,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from edgekit.clouds.base import (
     Catalog,
     Cloud,
+    DiskLayout,
     FirewallParts,
     LoadBalancerSpec,
     NetworkLike,
@@ -28,9 +31,21 @@ from edgekit.clouds.base import (
     hcl_list,
     user_data,
 )
+from edgekit.clouds.kinds import (
+    HOSTNAME,
+    HOSTNAME_FORM,
+    Inbound,
+    Kind,
+    NameRule,
+    PortFormat,
+    Unique,
+    blocks,
+    text_list,
+)
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
 from edgekit.core.refs import Ref
+from edgekit.core.synth import ProviderPin
 
 CATALOG = Catalog(
     provider="hetzner", tofu_provider="hcloud",
@@ -65,10 +80,68 @@ ZONES = {"fsn1": "eu-central", "nbg1": "eu-central", "hel1": "eu-central",
          "ash": "us-east", "hil": "us-west", "sin": "ap-southeast"}
 """Hetzner subnets live in a network zone that spans several locations."""
 
+API = "https://docs.hetzner.cloud/reference/cloud"
+PROJECT = Unique(attribute="name", scope="per Hetzner project")
+PORT = re.compile(r"^(any|[0-9]{1,5}(-[0-9]{1,5})?)$")
+
+
+def inbound(body: Mapping[str, Any]) -> Iterator[Inbound]:
+    for i, rule in enumerate(blocks(body.get("rule"))):
+        if rule.get("direction") == "in":
+            port = rule.get("port")
+            yield Inbound(pointer=f"$.rule[{i}].source_ips",
+                          cidrs=tuple(text_list(rule.get("source_ips"))),
+                          port=port if isinstance(port, str) and port != "any" else None)
+
+
+KINDS: dict[str, Kind] = {
+    # Server names are the bare node id (a hostname), so two environments with the same
+    # node id collide in one project.
+    "hcloud_server": Kind(
+        role="server", unique=PROJECT, region="location", size="server_type",
+        names=(NameRule(attribute=("name",), min=1, max=63, pattern=HOSTNAME,
+                        expected=HOSTNAME_FORM, source=f"{API}#servers-create-a-server"),),
+        replace_forcing=(("user_data",), ("name",), ("location",), ("image",)),
+        mock={"ipv4_address": "203.0.113.11"},
+        source="hcloud docs/resources/server.md (a user_data change replaces the server)"),
+    "hcloud_firewall": Kind(
+        role="firewall", unique=PROJECT, inbound=inbound,
+        names=(NameRule(attribute=("name",), min=1, max=128,
+                        pattern=re.compile(r"^\S(.*\S)?$"),
+                        expected="at most 128 characters, no leading or trailing space",
+                        source=f"{API}#firewalls-create-a-firewall (name limited to 128 "
+                        "characters)"),),
+        ports=(PortFormat(block="rule", field="port", pattern=PORT,
+                          form="'80', '80-85' or 'any'"),),
+        enums={("rule", "direction"): ("in", "out"),
+               ("rule", "protocol"): ("tcp", "udp", "icmp", "gre", "esp")},
+        source="hcloud docs/resources/firewall.md (port '80' or '80-85'; direction in|out)"),
+    "hcloud_firewall_attachment": Kind(role="attachment"),
+    "hcloud_network": Kind(role="network", unique=PROJECT),
+    "hcloud_network_subnet": Kind(role="subnet"),
+    "hcloud_server_network": Kind(role="attachment"),
+    "hcloud_volume": Kind(role="volume", unique=PROJECT, region="location"),
+    "hcloud_volume_attachment": Kind(role="attachment"),
+    "hcloud_floating_ip": Kind(role="address"),
+    "hcloud_floating_ip_assignment": Kind(role="attachment"),
+    "hcloud_snapshot": Kind(role="snapshot"),
+    "hcloud_load_balancer": Kind(role="load-balancer"),
+    "hcloud_load_balancer_network": Kind(role="attachment"),
+    "hcloud_load_balancer_service": Kind(role="load-balancer"),
+    "hcloud_load_balancer_target": Kind(role="attachment"),
+}
+
 
 class Hetzner(Cloud):
     name = "hetzner"
     catalog = CATALOG
+    pin = ProviderPin(name="hcloud", source="hetznercloud/hcloud", version="1.68.0")
+    kinds = KINDS
+    mock_defaults = {"id": "1001"}
+    """hcloud ids are numbers that other resources take as numbers (server_id, network_id);
+    `tofu test`'s random mock strings would not convert."""
+    disk = DiskLayout(grub="/dev/sda", root="/dev/sda1",
+                      why="virtio-scsi disk /dev/sda, root on its first partition, BIOS GRUB")
     token_argument = "token"
     public_ip_attribute = "ipv4_address"
     first_boot_only = ("user_data",)

@@ -19,12 +19,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from edgekit.clouds.base import (
     Catalog,
     Cloud,
+    DiskLayout,
     FirewallParts,
     LoadBalancerSpec,
     Rule,
@@ -33,10 +35,20 @@ from edgekit.clouds.base import (
     tag_list,
     user_data,
 )
+from edgekit.clouds.kinds import (
+    Inbound,
+    Kind,
+    NameRule,
+    PortFormat,
+    Unique,
+    blocks,
+    text_list,
+)
 from edgekit.clouds.managed import ManagedDb, ManagedRequest, admin_url, random_passwords
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
 from edgekit.core.refs import Ref
+from edgekit.core.synth import ProviderPin
 
 CATALOG = Catalog(
     provider="linode", tofu_provider="linode",
@@ -74,6 +86,85 @@ CATALOG = Catalog(
 )
 
 
+LABEL = re.compile(r"^[A-Za-z0-9](?!.*(--|__|\.\.))[A-Za-z0-9._-]*[A-Za-z0-9]$")
+LABEL_FORM = ("letters, digits, '-', '_', '.', starting and ending with a letter or digit, "
+              "no '--', '__' or '..'")
+LETTERS_DIGITS_DASHES = re.compile(r"^[A-Za-z0-9-]+$")
+PORTS = re.compile(r"^[0-9]{1,5}(-[0-9]{1,5})?(, ?[0-9]{1,5}(-[0-9]{1,5})?)*$")
+ACCOUNT = Unique(attribute="label", scope="per Linode account")
+FIREWALL_SOURCE = "linode 3.13.0 linode/firewall/framework_schema_resource.go"
+
+
+def inbound(body: Mapping[str, Any]) -> Iterator[Inbound]:
+    if body.get("inbound_policy") == "ACCEPT":
+        yield Inbound(pointer="$.inbound_policy", cidrs=("0.0.0.0/0",))
+    for i, rule in enumerate(blocks(body.get("inbound"))):
+        if rule.get("action") == "ACCEPT":
+            port = rule.get("ports")
+            yield Inbound(pointer=f"$.inbound[{i}]",
+                          cidrs=(*text_list(rule.get("ipv4")), *text_list(rule.get("ipv6"))),
+                          port=port if isinstance(port, str) else None)
+
+
+def rule_problems(body: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """What linode_firewall's validators refuse at apply: a rule label outside 3-32
+    characters, an empty ipv4/ipv6 list (FIREWALL_SOURCE: LengthBetween(3, 32),
+    SizeAtLeast(1))."""
+    for direction in ("inbound", "outbound"):
+        for i, rule in enumerate(blocks(body.get(direction))):
+            label = rule.get("label")
+            if isinstance(label, str) and "${" not in label and not 3 <= len(label) <= 32:
+                yield (f"$.{direction}[{i}].label", f"rule label {label!r} is {len(label)} "
+                       "characters; expected 3-32")
+            for family in ("ipv4", "ipv6"):
+                if rule.get(family) == []:
+                    yield (f"$.{direction}[{i}].{family}", f"{family} is an empty list; the "
+                           f"provider wants at least one address (or no {family} at all)")
+
+
+POLICY = ("ACCEPT", "DROP")
+PROTOCOLS = ("TCP", "UDP", "ICMP", "IPENCAP")
+KINDS: dict[str, Kind] = {
+    "linode_instance": Kind(
+        role="server", unique=ACCOUNT, region="region", size="type",
+        names=(NameRule(attribute=("label",), min=3, max=50, pattern=LABEL, expected=LABEL_FORM,
+                        source="linode 3.13.0 linode/instance/schema_resource.go "
+                        "(StringLenBetween(3, 50)); https://techdocs.akamai.com/linode-api/"
+                        "reference/post-linode-instance"),),
+        replace_forcing=(("metadata", "user_data"), ("region",)),
+        mock={"ipv4": ["203.0.113.21"]},
+        source="linode 3.13.0 linode/instance/schema_resource.go (metadata.user_data "
+        "ForceNew)"),
+    "linode_firewall": Kind(
+        role="firewall", unique=ACCOUNT, inbound=inbound, checks=(rule_problems,),
+        names=(NameRule(attribute=("label",), min=3, max=32, pattern=LABEL, expected=LABEL_FORM,
+                        source=f"{FIREWALL_SOURCE} (LengthBetween(3, 32))"),),
+        ports=(PortFormat(block="inbound", field="ports", pattern=PORTS,
+                          form="'22', '80, 443' or '1000-2000'"),),
+        enums={("inbound_policy",): POLICY, ("outbound_policy",): POLICY,
+               ("inbound", "action"): POLICY, ("outbound", "action"): POLICY,
+               ("inbound", "protocol"): PROTOCOLS, ("outbound", "protocol"): PROTOCOLS},
+        source=f"{FIREWALL_SOURCE} (OneOf); docs/resources/firewall.md (ports)"),
+    "linode_vpc": Kind(
+        role="network", unique=ACCOUNT, region="region",
+        names=(NameRule(attribute=("label",), min=1, max=64, pattern=LETTERS_DIGITS_DASHES,
+                        expected="ASCII letters, digits and dashes",
+                        source="linode 3.13.0 docs/resources/vpc.md"),)),
+    "linode_vpc_subnet": Kind(
+        role="subnet",
+        names=(NameRule(attribute=("label",), min=1, max=64, pattern=LETTERS_DIGITS_DASHES,
+                        expected="ASCII letters, digits and dashes",
+                        source="linode 3.13.0 docs/resources/vpc_subnet.md"),)),
+    "linode_volume": Kind(role="volume"),
+    "linode_networking_ip": Kind(role="address"),
+    "linode_nodebalancer": Kind(role="load-balancer"),
+    "linode_nodebalancer_config": Kind(role="load-balancer"),
+    "linode_nodebalancer_node": Kind(role="attachment"),
+    "linode_database_postgresql_v2": Kind(role="database"),
+    "linode_object_storage_bucket": Kind(role="bucket"),
+}
+
+
 def firewall_rule(rule: Rule) -> dict[str, Any]:
     """One ``inbound`` block of a ``linode_firewall``. The provider's validators (run by
     ``tofu validate``) want a 3-32 character label and non-empty ``ipv4``/``ipv6`` lists
@@ -92,6 +183,14 @@ def firewall_rule(rule: Rule) -> dict[str, Any]:
 class Linode(Cloud):
     name = "linode"
     catalog = CATALOG
+    pin = ProviderPin(name="linode", source="linode/linode", version="3.13.0")
+    kinds = KINDS
+    mock_defaults = {"id": "1002"}
+    """linode ids are numbers too (vpc_id, firewall_id, linode_id take numbers)."""
+    disk = DiskLayout(grub="nodev", root="/dev/sda",
+                      why="each disk is a raw filesystem without a partition table (root = "
+                      "/dev/sda, swap = /dev/sdb); the Linode config profile must boot "
+                      "\"GRUB 2\", so no MBR install")
     token_argument = "token"
     public_ip_attribute = "ipv4"
     """`ipv4` is the set of the instance's IPv4 addresses (`ip_address` is deprecated); with

@@ -17,11 +17,14 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from edgekit.clouds.base import (
     Catalog,
     Cloud,
+    DiskLayout,
     FirewallParts,
     LoadBalancerSpec,
     NetworkLike,
@@ -31,10 +34,19 @@ from edgekit.clouds.base import (
     tag_list,
     user_data,
 )
+from edgekit.clouds.kinds import (
+    HOSTNAME,
+    Inbound,
+    Kind,
+    NameRule,
+    PortFormat,
+    reference_target,
+)
 from edgekit.clouds.managed import ManagedDb, ManagedRequest, admin_url, random_passwords
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
 from edgekit.core.refs import Ref
+from edgekit.core.synth import ProviderPin
 
 CATALOG = Catalog(
     provider="vultr", tofu_provider="vultr",
@@ -55,14 +67,59 @@ CATALOG = Catalog(
 )
 
 
+PORT = re.compile(r"^[0-9]{1,5}(:[0-9]{1,5})?$")
+INSTANCE = "vultr 2.32.0 vultr/resource_vultr_instance.go"
+RULE = "vultr 2.32.0 vultr/resource_vultr_firewall_rule.go"
+
+
+def inbound(body: Mapping[str, Any]) -> Iterator[Inbound]:
+    """A vultr_firewall_rule is one inbound rule of its group (a group drops the rest)."""
+    subnet, size, port = body.get("subnet"), body.get("subnet_size"), body.get("port")
+    if isinstance(subnet, str) and isinstance(size, int):
+        yield Inbound(pointer="$.subnet", cidrs=(f"{subnet}/{size}",),
+                      port=port.replace(":", "-") if isinstance(port, str) else None,
+                      firewall=reference_target(body.get("firewall_group_id")))
+
+
+KINDS: dict[str, Kind] = {
+    "vultr_instance": Kind(
+        role="server", region="region", size="plan",
+        names=(NameRule(attribute=("hostname",), min=1, max=63, pattern=HOSTNAME,
+                        expected="a hostname (RFC 1123)",
+                        source=f"{INSTANCE} (hostname, ForceNew)"),),
+        replace_forcing=(("user_data",), ("hostname",), ("region",)),
+        enums={("backups",): ("enabled", "disabled")},
+        mock={"main_ip": "203.0.113.31"},
+        source=f"{INSTANCE} (user_data ForceNew; backups StringInSlice)"),
+    "vultr_firewall_group": Kind(role="firewall"),
+    "vultr_firewall_rule": Kind(
+        role="firewall-rule", inbound=inbound,
+        ports=(PortFormat(block=None, field="port", pattern=PORT, form="'22' or '1:65535'"),),
+        enums={("ip_type",): ("v4", "v6"),
+               ("protocol",): ("icmp", "tcp", "udp", "gre", "ah", "esp")},
+        source=f"{RULE} (port '22' or '1:65535'; StringInSlice)"),
+    "vultr_vpc": Kind(role="network", region="region"),
+    "vultr_block_storage": Kind(role="volume", region="region"),
+    "vultr_reserved_ip": Kind(role="address"),
+    "vultr_snapshot": Kind(role="snapshot"),
+    "vultr_load_balancer": Kind(role="load-balancer"),
+    "vultr_database": Kind(role="database"),
+    "vultr_database_db": Kind(role="database"),
+    "vultr_database_user": Kind(role="database"),
+}
+
+
 class Vultr(Cloud):
     name = "vultr"
     catalog = CATALOG
+    pin = ProviderPin(name="vultr", source="vultr/vultr", version="2.32.0")
+    kinds = KINDS
+    disk = DiskLayout(grub="/dev/vda", root="/dev/vda1",
+                      why="virtio-blk disk /dev/vda, root on its first partition, BIOS GRUB")
     token_argument = "api_key"
     public_ip_attribute = "main_ip"
     first_boot_only = ("user_data",)
     """vultr ``user_data``: vultr/resource_vultr_instance.go, ForceNew."""
-    fixed_private_addresses = False
     infect_provider = "vultr"
     has_managed_postgres = True
 

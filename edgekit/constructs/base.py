@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from edgekit.constructs.catalog import CatalogError
+from edgekit.clouds import CatalogError
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
 from edgekit.core.errors import ConstructError

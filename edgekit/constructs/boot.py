@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.clouds import CLOUDS, cloud
-from edgekit.clouds.base import user_data
 
 SCHEMA = "edgekit.boot/v1"
 BOOT_DIR = "/etc/edgekit"
@@ -34,7 +33,6 @@ FIRST_SWITCH_PATH = f"{BOOT_DIR}/first-switch.nix"
 LUSTRATE_FILE = "/etc/NIXOS_LUSTRATE"
 LUSTRATE_KEEP = BOOT_DIR.lstrip("/")
 """NixOS's lustrate step reads paths relative to the root, one a line."""
-SWITCHED_MARKER = "/var/lib/edgekit/switched"
 NIXOS_INFECT_COMMIT = "7563801d3ae68c975e4027f4e31a3906dca95f30"
 NIXOS_INFECT_URL = (f"https://raw.githubusercontent.com/elitak/nixos-infect/"
                     f"{NIXOS_INFECT_COMMIT}/nixos-infect")
@@ -45,9 +43,6 @@ and the SSH host keys to /etc/NIXOS_LUSTRATE, then reboots unless ``NO_REBOOT`` 
 imports ``NIXOS_IMPORT`` into its configuration.nix; autodetects some clouds; puts GRUB
 on the first of /dev/vda, /dev/sda, … on BIOS machines."""
 NIX_CHANNEL = "nixos-25.11"
-INFECT_PROVIDER: dict[str, str | None] = {n: c.infect_provider for n, c in CLOUDS.items()}
-"""nixos-infect's PROVIDER name per cloud (its per-host network quirks), None for its
-generic path (`Cloud.infect_provider`)."""
 DEPLOY_KEYS = ("mode", "flake", "follow", "convert")
 """What a node's deploy section must say (`deploy_section` writes all of them)."""
 
@@ -89,7 +84,7 @@ def deploy_section(*, provider: str, node: str, repository: str, ref: str) -> di
     changes with it."""
     follow = f"{repository}?ref={ref}#{node}"
     return {"mode": "pull", "flake": follow, "follow": follow,
-            "convert": "nixos-infect" if provider in INFECT_PROVIDER else "none"}
+            "convert": "nixos-infect" if provider in CLOUDS else "none"}
 
 
 def boot_document(*, stack: str, node: str, provider: str, roles: list[str]) -> dict[str, Any]:
@@ -110,7 +105,7 @@ def infect_command(provider: str) -> str:
     """The one runcmd line converting the stock image: fetch, check, run without reboot, keep
     /etc/edgekit through the lustrate step, reboot. Chained with ``&&``: any failure stops
     it before the reboot, with the log in /var/log/nixos-infect.log."""
-    name = INFECT_PROVIDER[provider]
+    name = cloud(provider).infect_provider  # its per-host network quirks; None: generic
     env = " ".join([*([f"PROVIDER={name}"] if name else []), "NO_REBOOT=1",
                     f"NIX_CHANNEL={NIX_CHANNEL}", f"NIXOS_IMPORT={FIRST_SWITCH_PATH}"])
     return (f"curl -fsSL -o /root/nixos-infect {NIXOS_INFECT_URL}"
@@ -132,14 +127,10 @@ def cloud_config(boot_local: str, provider: str | None = None) -> dict[str, Any]
             "content": f"${{jsonencode(local.{boot_local})}}",
         }],
     }
-    if provider in INFECT_PROVIDER:
+    if provider in CLOUDS:
         content = first_switch_nix(provider)
         document["write_files"].append({"path": FIRST_SWITCH_PATH, "permissions": "0644",
                                         "content": content.replace("${", "$${")})
         document["runcmd"] = [infect_command(provider)]
     return document
 
-
-def user_data_expression(cloud_local: str, *, base64: bool = False) -> str:
-    """``#cloud-config`` followed by the JSON document (JSON is valid YAML)."""
-    return user_data(cloud_local, base64=base64)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edgekit.clouds import CatalogError, cloud
+from edgekit.clouds import CatalogError, CloudName, cloud
 from edgekit.clouds.base import Rule
 from edgekit.constructs.base import check_cidrs, label, listed, located, validated
 from edgekit.constructs.props import FirewallProps
@@ -37,7 +37,7 @@ class Firewall(Construct):
     >>> [a.name for a in fw.node.assertions]
     ['firewall-closed']
     """
-    def __init__(self, scope: Construct, id: str, *, provider: str,
+    def __init__(self, scope: Construct, id: str, *, provider: CloudName,
                  admin_ssh_cidrs: Sequence[str] = (), private_cidrs: Sequence[str] = (),
                  private_ports: Sequence[int] = (), allow_from_anywhere: bool = False,
                  reason: str | None = None) -> None:

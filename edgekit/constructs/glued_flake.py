@@ -7,8 +7,12 @@ raises `ConstructError` naming its path when it cannot:
 
 - the folder ``services/<svc>`` or its ``flake.nix`` is missing;
 - the service is not among the `services` given, or is a Cloudflare Worker (no flake);
-- the service is placed on no node (`placement`: node → service names);
-- a node of its placement runs another service on the same port.
+- the service is placed on no node (`placement`: node → service names).
+
+The placement is recorded for the check rules (`edgekit.constructs.facts`), which report at
+synth, with every other problem: a port taken twice on a node (EK121), a service placed
+twice (EK122), a node that is not one of the stack's (EK123), a name that is not a service
+that runs on nodes (EK124), no private path to Postgres (EK181).
 
 What each node then runs is composed by ``nix/compose.nix`` (mirrored by
 `edgekit.nix.compose`) from the CUE estate.
@@ -20,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from edgekit.constructs.base import listed, validated
+from edgekit.constructs.facts import PlacementFact, Where, layout_of
 from edgekit.constructs.props import GluedFlakeProps
 from edgekit.constructs.values import Service, checked_services
 from edgekit.core.construct import Construct
@@ -64,9 +69,13 @@ class GluedFlake(Construct):
         self.flake = flake
         services = checked_services(where, services)
         placement = {node: listed(self, "placement", names) for node, names in placement.items()}
+        layout = layout_of(self)
+        layout.add_services(Where(path=where), services)
+        layout.placements.append(PlacementFact(
+            placement={node: tuple(names) for node, names in placement.items()},
+            services=services, nodes=None, where=Where(path=where, pointer="$.placement")))
         self.service: Service = self._service(services)
         self.nodes: list[str] = self._placed_nodes(placement)
-        self._check_ports(services, placement)
 
     def _service(self, services: Mapping[str, Service]) -> Service:
         where, name = self.node.path, self.props.service
@@ -89,17 +98,6 @@ class GluedFlake(Construct):
                 f"[{self.node.path}] service '{name}' is placed on no node; add it to the "
                 "placement (node → services) of at least one node")
         return nodes
-
-    def _check_ports(self, services: Mapping[str, Service],
-                     placement: Mapping[str, Sequence[str]]) -> None:
-        name, port = self.props.service, self.service.port
-        for node in self.nodes:
-            for other in placement[node]:
-                theirs = services.get(other)
-                if other != name and theirs is not None and theirs.port == port:
-                    raise ConstructError(
-                        f"[{self.node.path}] service '{name}' and service '{other}' both use "
-                        f"port {port} on node '{node}'")
 
     @property
     def port(self) -> int | None:

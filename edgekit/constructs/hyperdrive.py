@@ -17,6 +17,7 @@ and True once the primary's address came back from ``tofu output`` (ADR 0007).
 from __future__ import annotations
 
 from edgekit.constructs.cloudflare import cloudflare_provider
+from edgekit.constructs.facts import record_services, record_zone
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.constructs.values import CloudflareZone, Service, checked_services
@@ -54,6 +55,8 @@ class Hyperdrive(Construct):
                  ready: bool = True) -> None:
         super().__init__(scope, id)
         checked_services(self.node.path, {service.name: service})
+        record_services(self, {service.name: service})
+        record_zone(self, zone.zone_id, zone.zone)
         if node.private_ip is None:
             raise ConstructError(f"[{self.node.path}] node {node.node.path} has no private "
                                  "address: Postgres listens only there")

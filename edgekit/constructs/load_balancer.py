@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edgekit.clouds import CatalogError, cloud
+from edgekit.clouds import CatalogError, CloudName, cloud
 from edgekit.clouds.base import LoadBalancerSpec
 from edgekit.constructs.base import label, located, validated
 from edgekit.constructs.network import PrivateNetwork
@@ -34,7 +34,7 @@ class LoadBalancer(Construct):
     >>> lb = LoadBalancer(stack, "lb", provider=cloud, region="singapore", network=net,
     ...                   targets=nodes, public_ingress_acknowledged=True)
     """
-    def __init__(self, scope: Construct, id: str, *, provider: str, region: str,
+    def __init__(self, scope: Construct, id: str, *, provider: CloudName, region: str,
                  network: PrivateNetwork, targets: Sequence[VpsNode], listen_port: int = 443,
                  target_port: int = 443, public_ingress_acknowledged: bool = False) -> None:
         super().__init__(scope, id)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from edgekit.clouds import CLOUDS
+from edgekit.clouds import CLOUDS, CloudName
 from edgekit.clouds.base import ManagedRequest
 from edgekit.constructs.base import label
+from edgekit.constructs.facts import PostgresFact, Where, layout_of
 from edgekit.constructs.mesh import public_ip_expression
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.node import VpsNode
@@ -34,7 +35,11 @@ from edgekit.core.elements import Output, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 
-MANAGED_PROVIDERS: tuple[str, ...] = tuple(n for n, c in CLOUDS.items() if c.has_managed_postgres)
+
+def managed_providers() -> list[str]:
+    """The clouds whose adapter has a managed Postgres (`Cloud.has_managed_postgres`)."""
+    return [n for n, c in CLOUDS.items() if c.has_managed_postgres]
+
 VERSIONS = (15, 16, 17)
 PORT_OUTPUT = "pg_port"
 ADMIN_URL_OUTPUT = "pg_admin_url"
@@ -47,7 +52,7 @@ class ManagedPg(Construct):
         scope: Construct,
         id: str,
         *,
-        provider: str,
+        provider: CloudName,
         region: str,
         plan: str,
         services: Mapping[str, Service],
@@ -58,9 +63,9 @@ class ManagedPg(Construct):
         super().__init__(scope, id)
         services = checked_services(self.node.path, services)
         problems = []
-        if provider not in MANAGED_PROVIDERS:
+        if provider not in managed_providers():
             problems.append(f"provider {provider!r}: expected one of "
-                            f"{', '.join(MANAGED_PROVIDERS)}")
+                            f"{', '.join(managed_providers())}")
         if version not in VERSIONS:
             problems.append(f"version {version}: expected one of {VERSIONS}")
         if network is not None and network.provider != provider:
@@ -72,6 +77,9 @@ class ManagedPg(Construct):
             raise ConstructError(f"[{self.node.path}] " + "; ".join(problems))
         self.provider = provider
         self.network = network
+        layout = layout_of(self)
+        layout.add_services(Where(path=self.node.path), services)
+        layout.postgres.append(PostgresFact(node=None, where=Where(path=self.node.path)))
         self.services = {n: s for n, s in sorted(services.items())
                          if s.needs.postgres is not None and s.pg_role is not None}
         private = [n for n in clients if network is not None and network in n.networks]

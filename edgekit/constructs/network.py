@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from edgekit.clouds import CatalogError, cloud
+from edgekit.clouds import CatalogError, CloudName, cloud
 from edgekit.constructs.base import label, located, validated
+from edgekit.constructs.facts import NetworkFact, Where, layout_of
 from edgekit.constructs.props import PrivateNetworkProps
 from edgekit.core.construct import Construct
 from edgekit.core.refs import Ref
@@ -28,7 +29,7 @@ class PrivateNetwork(Construct):
     >>> net.cidr, net.region == net.cloud.catalog.region("singapore")
     ('10.2.0.0/16', True)
     """
-    def __init__(self, scope: Construct, id: str, *, provider: str, region: str,
+    def __init__(self, scope: Construct, id: str, *, provider: CloudName, region: str,
                  cidr: str = "10.0.0.0/16") -> None:
         super().__init__(scope, id)
         self.props = validated(self, "PrivateNetwork", PrivateNetworkProps,
@@ -48,6 +49,9 @@ class PrivateNetwork(Construct):
         self._members: list[str] = []
         self.resource, self.subnet = self.cloud.network(self, label=label(self),
                                                         region=self.region, cidr=self.cidr)
+        layout_of(self).networks[self.node.path] = NetworkFact(
+            key=self.node.path, provider=self.provider, region=self.region, cidr=self.cidr,
+            where=Where(path=self.node.path, pointer="$.cidr"))
 
     @property
     def id_ref(self) -> Ref:

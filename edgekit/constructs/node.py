@@ -10,7 +10,7 @@ block and token variable in its stack, once for all nodes (`Cloud.declare_provid
 
 The firewall is attached when the server is created: no node boots unprotected. User data
 is first-boot only: every cloud replaces a server when it changes, so later changes are
-ignored (`FIRST_BOOT_ONLY`) and nothing a deploy changes is in it (`boot`).
+ignored (`Cloud.first_boot_only`) and nothing a deploy changes is in it (`boot`).
 """
 
 from __future__ import annotations
@@ -18,22 +18,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edgekit.clouds import CLOUDS, CatalogError, cloud
+from edgekit.clouds import CatalogError, CloudName, cloud
 from edgekit.clouds.base import ServerSpec
 from edgekit.constructs.base import label, listed, located, validated
 from edgekit.constructs.boot import DEPLOY_KEYS, boot_document, cloud_config, deploy_section
+from edgekit.constructs.facts import NodeFact, Where, layout_of
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.props import VpsNodeProps
+from edgekit.constructs.values import Role
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Local, Module, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
-
-FIRST_BOOT_ONLY = {name: list(c.first_boot_only) for name, c in CLOUDS.items()}
-"""The arguments holding a node's user data, per cloud: all force a new server (each
-adapter says where that is written), so `lifecycle.ignore_changes` keeps a changed document
-from replacing the server."""
 
 NIXOS_ANYWHERE_MODULE = (
     "github.com/nix-community/nixos-anywhere//terraform/all-in-one?ref=1.13.0")
@@ -70,11 +67,11 @@ class VpsNode(Construct):
         scope: Construct,
         id: str,
         *,
-        provider: str,
+        provider: CloudName,
         region: str,
         size: str,
         image: str = "debian-12",
-        roles: Sequence[str] = (),
+        roles: Sequence[Role] = (),
         networks: Sequence[PrivateNetwork] = (),
         firewall: Firewall | None = None,
         admin_ssh_cidrs: Sequence[str] = (),
@@ -132,6 +129,10 @@ class VpsNode(Construct):
         if push_deploy:
             self._push_deploy()
         self._names()[self.name] = self.node.path
+        layout_of(self).nodes.setdefault(self.name, NodeFact(
+            name=self.name, provider=self.provider, region=self.region,
+            roles=tuple(self.props.roles), networks=tuple(n.node.path for n in self.networks),
+            firewall=self.firewall.resource.address, where=Where(path=self.node.path)))
 
     # -- checks -----------------------------------------------------------------------
 
@@ -219,7 +220,8 @@ class VpsNode(Construct):
 
     @property
     def static_private_ip(self) -> str | None:
-        """The private address when it is fixed before apply (`Cloud.fixed_private_addresses`).
+        """The private address when it is fixed before apply (a string from
+        `Cloud.private_ip`: edgekit chose it, `NetworkLike.allocate`).
 
         Where the cloud assigns VPC addresses itself: None, and the node finds its address
         at boot. The boot document must never reference the node's own attributes (a cycle).

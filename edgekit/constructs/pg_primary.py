@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from edgekit.constructs.base import validated
+from edgekit.constructs.facts import PostgresFact, Where, layout_of
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_bootstrap import bootstrap_sql
 from edgekit.constructs.props import PgPrimaryProps
@@ -73,6 +74,9 @@ class PgPrimary(Construct):
                 f"[{self.node.path}] node {node.node.path} is in no private network; "
                 "Postgres listens only on a private address, so its node must join one")
         self.host = node
+        layout = layout_of(self)
+        layout.add_services(Where(path=self.node.path), services)
+        layout.postgres.append(PostgresFact(node=node.name, where=Where(path=self.node.path)))
         node.firewall.promise_private_only(
             "postgres-not-public",
             f"the Postgres node admits nothing but admin SSH from outside its private "
@@ -95,7 +99,7 @@ class PgPrimary(Construct):
         node.boot["postgres"] = {
             "version": self.props.version,
             # "discover": the node reads its own VPC address at boot (where the cloud
-            # assigns it, `Cloud.fixed_private_addresses`).
+            # assigns it: `Cloud.private_ip` is then one of the server's attributes).
             "listen_address": node.static_private_ip or "discover",
             "port": PG_PORT,
             "private_cidrs": [n.cidr for n in node.networks],

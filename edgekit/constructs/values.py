@@ -22,6 +22,10 @@ PG_ADDRESS_OUTPUT = "pg_primary_private_ip"
 """Stack output (imported back into CUE) with the Postgres primary's private address."""
 PG_CIDR_OUTPUT = "pg_private_cidr"
 """Stack output with the private range allowed to reach Postgres (pg_hba)."""
+Role = Literal["edge", "postgres"]
+"""What a node is for: ``edge`` runs services behind the tunnel, ``postgres`` the primary."""
+TunnelStrategy = Literal["replicas", "per_node"]
+"""How a `Tunnel` reaches its nodes (ADR 0006)."""
 WORKER_COMPATIBILITY_DATE = "2026-04-01"
 """Pinned, and supported by the workerd the tests run (1.20260426, from wrangler 4.86)."""
 

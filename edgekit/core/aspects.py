@@ -8,11 +8,6 @@ not visited in the same pass.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from edgekit.core.construct import Aspect
 
-if TYPE_CHECKING:
-    from edgekit.core.construct import Construct
-
-
-class Aspect(Protocol):
-    def visit(self, construct: Construct) -> None: ...
+__all__ = ["Aspect"]

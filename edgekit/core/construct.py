@@ -10,14 +10,11 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar, Protocol, cast
 
 import attrs
 
 from edgekit.core.errors import ConstructError
-
-if TYPE_CHECKING:
-    from edgekit.core.aspects import Aspect
 
 ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 PATH_SEP = "/"
@@ -40,6 +37,12 @@ class TestAssertion:
     def block(self) -> dict[str, str]:
         return {"condition": "${" + self.condition + "}",
                 "error_message": f"[{self.name}] {self.path}: {self.message}"}
+
+
+class Aspect(Protocol):
+    """A visitor run over the tree once, before synth (`edgekit.core.aspects`)."""
+
+    def visit(self, construct: Construct) -> None: ...
 
 
 Validation = Callable[[], list[str]]

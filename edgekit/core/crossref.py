@@ -247,13 +247,3 @@ def stack_order(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list
             rest.difference_update(ready)
     return order
 
-
-def with_dependencies(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> set[str]:
-    """`names` and every stack they depend on, transitively."""
-    todo, seen = list(names), set(names)
-    while todo:
-        for dep in deps.get(todo.pop(), ()):
-            if dep not in seen:
-                seen.add(dep)
-                todo.append(dep)
-    return seen

@@ -200,10 +200,26 @@ class DataSource(Resource):
         return f"data.{self.type}.{name}"
 
 
-class Variable(Element):
-    """``variable "<name>" {...}``; referenced as ``var.<name>``."""
+class _Block(Element):
+    """An element whose body is a fixed set of arguments: a `Variable` or an `Output`."""
 
     __slots__ = ("spec",)
+
+    def _given(self, required: dict[str, Any], **optional: Any) -> None:
+        """The body: `required` as given, then each optional argument that was given
+        (None: not given; ``sensitive`` only when true)."""
+        if optional.get("sensitive") is False:
+            del optional["sensitive"]
+        self.spec = {**required, **{k: v for k, v in optional.items() if v is not None}}
+
+    def body(self) -> dict[str, Any]:
+        return dict(self.spec)
+
+
+class Variable(_Block):
+    """``variable "<name>" {...}``; referenced as ``var.<name>``."""
+
+    __slots__ = ()
     section = "variable"
     address_root = "var"
 
@@ -219,27 +235,14 @@ class Variable(Element):
         nullable: bool | None = None,
     ) -> None:
         super().__init__(scope, id)
-        spec: dict[str, Any] = {}
-        if type is not None:
-            spec["type"] = type
-        if description is not None:
-            spec["description"] = description
-        if default is not None:
-            spec["default"] = default
-        if sensitive:
-            spec["sensitive"] = True
-        if nullable is not None:
-            spec["nullable"] = nullable
-        self.spec = spec
-
-    def body(self) -> dict[str, Any]:
-        return dict(self.spec)
+        self._given({}, type=type, description=description, default=default,
+                    sensitive=sensitive, nullable=nullable)
 
 
-class Output(Element):
+class Output(_Block):
     """``output "<name>" {...}``. Sensitive values must be marked so."""
 
-    __slots__ = ("spec",)
+    __slots__ = ()
     section = "output"
     address_root = "output"
 
@@ -253,15 +256,7 @@ class Output(Element):
         sensitive: bool = False,
     ) -> None:
         super().__init__(scope, id)
-        spec: dict[str, Any] = {"value": value}
-        if description is not None:
-            spec["description"] = description
-        if sensitive:
-            spec["sensitive"] = True
-        self.spec = spec
-
-    def body(self) -> dict[str, Any]:
-        return dict(self.spec)
+        self._given({"value": value}, description=description, sensitive=sensitive)
 
 
 class Local(Element):

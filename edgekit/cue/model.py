@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import attrs
 
+from edgekit.clouds import CloudName
 from edgekit.constructs.values import (
     PG_ADDRESS_OUTPUT,
     PG_CIDR_OUTPUT,
@@ -32,7 +33,7 @@ from edgekit.schema.props import structure
 @attrs.frozen(kw_only=True)
 class Node:
     name: str
-    provider: Literal["hetzner", "linode", "vultr", "digitalocean"]
+    provider: CloudName
     region: str
     size: str
     roles: tuple[Literal["edge", "postgres"], ...] = ()
@@ -87,7 +88,9 @@ class PgBackupsSpec:
 
 @attrs.frozen(kw_only=True)
 class ManagedPgSpec:
-    provider: Literal["linode", "vultr", "digitalocean"]
+    provider: CloudName
+    """A cloud with a managed Postgres (`Cloud.has_managed_postgres`; `ManagedPg` refuses
+    another, naming the ones that have it)."""
     region: str
     plan: str
     version: int = 16

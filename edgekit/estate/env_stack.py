@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from edgekit.constructs.facts import layout_of
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Output, Variable
 from edgekit.core.stack import R2State, Stack
 from edgekit.cue.generate import placement_tfvars
+from edgekit.cue.layout import ENVS_FILE, SERVICES_FILE, layout_of_estate
 from edgekit.cue.model import Estate
 
 PLACEMENT_FILE = "placement.auto.tfvars.json"
@@ -25,6 +27,11 @@ class EnvStack(Stack):
         super().__init__(scope, env.name, state=R2State(
             account_id=env.cloudflare.account_id, bucket=env.cloudflare.state_bucket))
         self.estate = estate
+        self.declared_layout = layout_of_estate(estate)
+        """The environment as the check rules see it, located in CUE (ADR 0029)."""
+        recorded = layout_of(self)  # what the constructs below record: fixed in CUE too
+        recorded.file, recorded.services_file = ENVS_FILE, SERVICES_FILE
+        recorded.delivers_env = True  # the generated services/<svc>/edgekit.json
         self.placement = Variable(
             self, "placement", type="map(list(string))",
             description="Which glued flakes run on which node (generated from cue/).",

@@ -1,6 +1,7 @@
-"""An environment's WireGuard mesh from CUE (ADR 0010): the plan the `Mesh` construct takes,
-the Postgres primary's pg_hba on mesh addresses, the private-path check, and
-``nix/mesh/<env>.json`` (what ``nix/mesh.nix`` configures on each node).
+"""An environment's WireGuard mesh from CUE (ADR 0010): its plan (the L2 `plan_mesh` of the
+nodes' ``mesh_host``), the Postgres primary's pg_hba on mesh addresses, and
+``nix/mesh/<env>.json`` (what ``nix/mesh.nix`` configures on each node). Whether every
+service has a private path to Postgres is check rule EK181, on CUE and Python stacks alike.
 
 Addresses come from CUE: ``mesh.cidr`` + each node's ``mesh_host``; public keys from
 ``envs.<env>.mesh.public_keys``; endpoints from the imported `ENDPOINTS_OUTPUT`.
@@ -8,12 +9,18 @@ Addresses come from CUE: ``mesh.cidr`` + each node's ``mesh_host``; public keys 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from edgekit.clouds import cloud
-from edgekit.constructs.mesh import ENDPOINTS_OUTPUT, INTERFACE, MeshError, MeshPlan, peers_of
+from edgekit.constructs.mesh import (
+    ENDPOINTS_OUTPUT,
+    INTERFACE,
+    MeshError,
+    MeshPlan,
+    hba_lines,
+    peers_of,
+    plan_mesh,
+)
 from edgekit.constructs.values import Service
 from edgekit.core.stack import r2_endpoint
 from edgekit.cue.mesh_keys import object_key
@@ -25,31 +32,19 @@ PUBLISH_CREDENTIALS = "/run/keys/edgekit/vector.env"
 PG_PORT = 5432
 
 
+def mesh_hosts(env: Env) -> dict[str, int]:
+    """Node → host number, for the nodes with a ``mesh_host``."""
+    return {n: spec.mesh_host for n, spec in env.nodes.items() if spec.mesh_host is not None}
+
+
 def mesh_plan(env: Env) -> MeshPlan:
-    network = ipaddress.ip_network(env.mesh.cidr)
-    addresses: dict[str, str] = {}  # same arithmetic as Env.mesh_address
-    owner: dict[int, str] = {}
-    problems = []
-    for name, node in sorted(env.nodes.items()):
-        if node.mesh_host is None:
-            continue
-        if node.mesh_host in owner:
-            problems.append(f"nodes {owner[node.mesh_host]} and {name} both have mesh_host "
-                            f"{node.mesh_host}; each node needs its own")
-            continue
-        if node.mesh_host >= network.num_addresses - 1:
-            problems.append(f"node {name}: mesh_host {node.mesh_host} is outside "
-                            f"{network} (1..{network.num_addresses - 2})")
-            continue
-        owner[node.mesh_host] = name
-        addresses[name] = str(network.network_address + node.mesh_host)
-    unknown = sorted(set(env.mesh.public_keys) - set(addresses))
-    if unknown:
-        problems.append(f"public_keys for {', '.join(unknown)}, not in the mesh")
-    if problems:
-        raise MeshError(f"envs.{env.name}.mesh: " + "; ".join(problems))
-    return MeshPlan(cidr=str(network), port=env.mesh.port, addresses=addresses,
-                    public_keys=dict(env.mesh.public_keys))
+    """The environment's mesh: every node with a ``mesh_host`` (`MeshError` names
+    ``envs.<env>.mesh`` and every problem)."""
+    try:
+        return plan_mesh(cidr=env.mesh.cidr, port=env.mesh.port, hosts=mesh_hosts(env),
+                         public_keys=env.mesh.public_keys)
+    except MeshError as err:
+        raise MeshError(f"envs.{env.name}.mesh: {err}") from err
 
 
 def primary_node(env: Env) -> str | None:
@@ -58,47 +53,8 @@ def primary_node(env: Env) -> str | None:
 
 def mesh_hba(env: Env, services: Mapping[str, Service], plan: MeshPlan) -> list[str]:
     """pg_hba lines admitting, per service role, exactly the mesh addresses of the nodes
-    that service is placed on; then no other TCP login."""
-    lines = ["# edgekit: each service's role, from the mesh addresses of its nodes only"]
-    for node, placed in sorted(env.placement.items()):
-        for name in sorted(placed):
-            service = services[name]
-            if service.pg_role is None or node not in plan.addresses:
-                continue
-            lines.append(f"host {service.pg_database} {service.pg_role} "
-                         f"{plan.addresses[node]}/32 scram-sha-256")
-    lines += ["host all all 0.0.0.0/0 reject", "host all all ::/0 reject"]
-    return lines
-
-
-def private_path_problems(env: Env, services: Mapping[str, Service]) -> list[str]:
-    """Every placed service that needs Postgres but cannot reach the primary privately."""
-    primary = primary_node(env)
-    problems = []
-    for node, placed in sorted(env.placement.items()):
-        for name in sorted(placed):
-            mode = services[name].needs.postgres if name in services else None
-            if mode is None or node == primary:
-                continue
-            if primary is None:
-                problems.append(f"service {name} on node {node} needs Postgres ({mode}) but "
-                                f"environment {env.name} has no node with role 'postgres'")
-                continue
-            here, there = env.nodes[node], env.nodes[primary]
-            if here.mesh_host is not None and there.mesh_host is not None:
-                continue
-            same_network = here.provider == there.provider and (
-                cloud(here.provider).networks_span_regions or here.region == there.region)
-            if same_network:
-                continue
-            missing = [n for n, spec in ((node, here), (primary, there))
-                       if spec.mesh_host is None]
-            problems.append(
-                f"service {name} on node {node} needs Postgres ({mode}) but has no private "
-                f"path to the primary {primary}: {' and '.join(missing)} not in the mesh "
-                f"(no mesh_host), and {node} ({here.provider} {here.region}) shares no "
-                f"private network with {primary} ({there.provider} {there.region})")
-    return problems
+    that service is placed on (`hba_lines`); then no other TCP login."""
+    return hba_lines(plan, services, env.placement)
 
 
 def nixos_mesh(env: Env, services: Mapping[str, Service],

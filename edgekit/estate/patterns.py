@@ -28,7 +28,7 @@ from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
 from edgekit.cue.generate import WORKER_SERVICE
 from edgekit.cue.model import Estate
-from edgekit.estate.mesh_plan import mesh_plan, private_path_problems
+from edgekit.estate.mesh_plan import mesh_hosts, mesh_plan
 from edgekit.pg.backup import settings_for
 
 
@@ -63,14 +63,14 @@ class EstateNodes(Construct):
                 roles=spec.roles, networks=[self.networks[spec.provider]],
                 admin_ssh_cidrs=admin_ssh_cidrs, deploy=deploy)
         managed = env.postgres.kind == "managed"
-        problems = [] if managed else private_path_problems(env, estate.services)
-        if problems:
-            raise ConstructError("\n".join(f"[{self.node.path}] {p}" for p in problems))
-        try:
+        try:  # a service without a private path to Postgres is check rule EK181's
             plan = mesh_plan(env)
         except MeshError as err:
             raise ConstructError(f"[{self.node.path}] cue/envs.cue {err}") from err
-        self.mesh = Mesh(self, "mesh", plan=plan, nodes=self.nodes) if plan.addresses else None
+        self.mesh = Mesh(self, "mesh", nodes=[self.nodes[n] for n in sorted(plan.addresses)],
+                         cidr=plan.cidr, port=plan.port,
+                         hosts=mesh_hosts(env),
+                         public_keys=plan.public_keys) if plan.addresses else None
         pg_nodes = [n for n, spec in sorted(env.nodes.items()) if "postgres" in spec.roles]
         self.managed = self._managed(scope, estate, pg_nodes, providers) if managed else None
         self.postgres = [PgPrimary(self, "postgres", node=self.nodes[pg_nodes[0]],

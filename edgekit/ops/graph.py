@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edgekit.clouds import kind_of
 from edgekit.core.files import write_atomic
 from edgekit.core.refs import REMOTE_STATE, interpolations, referenced_addresses
 
@@ -24,17 +25,20 @@ ROLES: dict[str, str] = {
     "cloudflare_workers_script": "Worker",
     "cloudflare_zero_trust_tunnel_cloudflared": "tunnel",
     "cloudflare_load_balancer": "load balancer",
-    "hcloud_server": "node",
-    "linode_instance": "node",
-    "vultr_instance": "node",
-    "digitalocean_droplet": "node",
-    "hcloud_volume": "volume",
-    "vultr_block_storage": "volume",
-    "digitalocean_volume": "volume",
     "cloudflare_hyperdrive_config": "Hyperdrive",
     "cloudflare_r2_bucket": "R2",
 }
-"""Resource types drawn, with the role they play."""
+"""Cloudflare's resource types drawn, with the role they play."""
+CLOUD_ROLES = {"server": "node", "volume": "volume"}
+"""A cloud's servers and volumes are drawn (their `Kind.role`, from the cloud adapter)."""
+
+
+def role_of(resource_type: str) -> str | None:
+    """What a drawn resource is (``node``, ``Worker``, ...); None: not drawn by itself."""
+    if resource_type in ROLES:
+        return ROLES[resource_type]
+    kind = kind_of(resource_type)
+    return CLOUD_ROLES.get(kind.role) if kind is not None else None
 
 Documents = Mapping[str, dict[str, Any]]
 
@@ -64,7 +68,7 @@ def build(documents: Documents, placements: Mapping[str, Mapping[str, list[str]]
     for stack, doc in sorted(documents.items()):
         resources = [(t, n, body) for t, items in doc.get("resource", {}).items()
                      for n, body in items.items()]
-        keep_all = not any(t in ROLES for t, _, _ in resources)
+        keep_all = not any(role_of(t) for t, _, _ in resources)
         nodes[stack] = {}
         for section in ("resource", "data"):
             for rtype, items in doc.get(section, {}).items():
@@ -76,8 +80,8 @@ def build(documents: Documents, placements: Mapping[str, Mapping[str, list[str]]
                     if section == "data" and rtype == REMOTE_STATE:
                         reads[key] = {f"{name}/output.{o}" for o in
                                       _remote_outputs(doc, name)}
-                    if section == "resource" and (keep_all or rtype in ROLES):
-                        role = ROLES.get(rtype, rtype)
+                    if section == "resource" and (keep_all or role_of(rtype)):
+                        role = role_of(rtype) or rtype
                         nodes[stack][key] = f"{role}: {name}"
                         shown.add(key)
         for name, value in doc.get("locals", {}).items():

@@ -17,12 +17,11 @@ restore. The tests run the same INI, with the endpoint pointed at a local S3 ser
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import attrs
+from edgekit.constructs.pg_backups import BackupError, BackupSettings
 
 if TYPE_CHECKING:
     from edgekit.cue.model import Env
@@ -38,56 +37,7 @@ SECRETS = {
 }
 CONF_PATH = "/etc/pgbackrest/pgbackrest.conf"
 CIPHER = "aes-256-cbc"
-_CALENDAR = re.compile(r"^[A-Za-z0-9 *:.,/~-]+$")
-
-
-class BackupError(ValueError):
-    """Backup settings that pgBackRest or systemd would refuse."""
-
-
-@attrs.frozen(kw_only=True)
-class BackupSettings:
-    """Where and how often the primary of one environment is backed up (from CUE)."""
-
-    stanza: str
-    """The pgBackRest stanza: the environment's name."""
-    bucket: str
-    """The R2 bucket holding only this environment's backups."""
-    endpoint: str
-    """The S3 endpoint host, ``<account>.r2.cloudflarestorage.com`` (no scheme)."""
-    region: str = "auto"
-    retention_full: int = 4
-    """Full backups kept; older ones, their differentials and WAL are expired."""
-    full_calendar: str = "Sun *-*-* 03:00:00"
-    """systemd OnCalendar of the full backup (default: weekly)."""
-    diff_calendar: str = "Mon..Sat *-*-* 03:00:00"
-    """systemd OnCalendar of the differential backups (default: the other days)."""
-    archive_timeout_seconds: int = 60
-    """Longest time a committed transaction waits before its WAL segment is switched and
-    archived: the recovery point objective when writes are sparse."""
-    process_max: int = 2
-    pg_path: str = "/var/lib/postgresql/15"
-    pg_port: int = 5432
-
-    def __attrs_post_init__(self) -> None:
-        problems = []
-        if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", self.stanza):
-            problems.append(f"stanza {self.stanza!r}: expected a name like 'prod'")
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", self.bucket):
-            problems.append(f"bucket {self.bucket!r}: expected 3-63 of a-z 0-9 -")
-        if "://" in self.endpoint or "/" in self.endpoint:
-            problems.append(f"endpoint {self.endpoint!r}: expected a host name, no scheme")
-        if not 1 <= self.retention_full <= 9999999:
-            problems.append(f"retention_full {self.retention_full}: expected 1..9999999")
-        if not 1 <= self.archive_timeout_seconds <= 3600:
-            problems.append(f"archive_timeout_seconds {self.archive_timeout_seconds}: "
-                            "expected 1..3600")
-        for name in ("full_calendar", "diff_calendar"):
-            value = getattr(self, name)
-            if not _CALENDAR.fullmatch(value):
-                problems.append(f"{name} {value!r}: expected a systemd OnCalendar expression")
-        if problems:
-            raise BackupError("; ".join(problems))
+__all__ = ["BackupError", "BackupSettings"]  # with the settings the construct takes (L2)
 
 
 def repo_options(settings: BackupSettings) -> dict[str, str]:

@@ -22,7 +22,7 @@ from edgekit.constructs.pg_bootstrap import (
     quote_ident,
     validate_name,
 )
-from edgekit.cue.model import Service
+from edgekit.constructs.values import Service
 
 SUPERUSER_ONLY = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
 ADMIN_SAFE = "NOCREATEDB NOCREATEROLE"

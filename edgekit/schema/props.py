@@ -22,6 +22,7 @@ import attrs
 from edgekit.core.errors import ConstructError, Problem
 from edgekit.core.files import exists, generation, read_bytes
 from edgekit.schema.fastcheck import Predicate, compile_schema
+from edgekit.schema.values import value_kind
 
 if TYPE_CHECKING:  # jsonschema is imported only to describe invalid properties
     from jsonschema import Draft202012Validator
@@ -213,7 +214,7 @@ def describe(error: ValidationError) -> str:
         listed = ", ".join(repr(e) for e in extra)
         return f"unknown property {listed} (allowed: {', '.join(allowed) or 'none'})"
     if v == "type":
-        return f"expected {expected}, got {_json_type(value)} {json.dumps(value)}"
+        return f"expected {expected}, got {value_kind(value)} {json.dumps(value)}"
     if v in ("minimum", "maximum"):
         low, high = error.schema.get("minimum"), error.schema.get("maximum")
         if low is not None and high is not None:
@@ -226,7 +227,7 @@ def describe(error: ValidationError) -> str:
     if v == "const":
         return f"expected {json.dumps(expected)}, got {json.dumps(value)}"
     if v == "pattern":
-        return f"{json.dumps(value)} does not match {expected}"
+        return described_pattern(value, expected)
     if v == "minItems":
         return f"expected at least {expected} item(s), got {len(value)}"
     if v == "not" and isinstance(expected, dict) and set(expected) == {"const"}:
@@ -234,17 +235,46 @@ def describe(error: ValidationError) -> str:
     return str(error.message)
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null" if value is None else type(value).__name__
+HOSTNAME_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$"
+PATTERNS: dict[str, str] = {
+    r"^[a-z][a-z0-9-]{0,62}$": "a name: a lowercase letter, then lowercase letters, digits "
+                               "and '-', at most 63 characters (e.g. 'edge-1')",
+    r"^[A-Z][A-Z0-9_]*$": "an environment variable name: an uppercase letter, then "
+                          "uppercase letters, digits and '_' (e.g. 'LOG_LEVEL')",
+    r"^/": "a path starting with '/' (e.g. '/healthz')",
+    r"^[0-9a-f.:]+/[0-9]{1,3}$": "a CIDR: an address and a prefix length (e.g. "
+                                 "'10.0.0.0/16')",
+    r"^[0-9a-f]{32}$": "32 lowercase hexadecimal digits (a Cloudflare id)",
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$": "a date YYYY-MM-DD",
+    r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$": "a WireGuard public key (32 bytes, base64)",
+    r"^services/[a-z][a-z0-9-]*$": "a service folder 'services/<name>' (e.g. 'services/api')",
+    r"^services/[a-z][a-z0-9-]*/": "a path inside a service folder 'services/<name>/'",
+}
+"""What each pattern of the CUE schema means in words: a message names what was expected,
+never the regular expression."""
+
+
+def described_pattern(value: Any, pattern: str) -> str:
+    if pattern == HOSTNAME_PATTERN:
+        return hostname_problem(str(value))
+    expected = PATTERNS.get(pattern) or f"text matching {pattern}"
+    return f"{json.dumps(value)} is not {expected}"
+
+
+def hostname_problem(host: str) -> str:
+    """Why `host` is not a hostname the zone can serve, in words."""
+    shown = json.dumps(host, ensure_ascii=False)
+    form = ("a hostname: lowercase letters, digits and '-' in dot-separated labels of at "
+            "most 63 characters, not starting or ending with '-', ending in a top-level "
+            "domain (e.g. 'api.example.com')")
+    if not host.isascii():
+        try:
+            ascii_form = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return (f"{shown} is an internationalised hostname that has no ASCII form; "
+                    f"expected {form}")
+        return (f"{shown} is an internationalised hostname; write its ASCII (punycode) form "
+                f"{json.dumps(ascii_form)}; expected {form}")
+    if host != host.lower():
+        return f"{shown} is not lowercase; write {json.dumps(host.lower())} (expected {form})"
+    return f"{shown} is not {form}"

@@ -13,13 +13,14 @@ are only known at plan time and are not type-checked here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import Problem
 from edgekit.core.synth import ProviderPin, StackResult, provider_name, rendered_pairs
 from edgekit.schema import schema_index
+from edgekit.schema.values import OPENTOFU, value_kind
 
 RESOURCE_META = frozenset(
     {"count", "for_each", "provider", "depends_on", "lifecycle", "connection", "provisioner", "//"}
@@ -30,7 +31,7 @@ PROVIDER_META = frozenset({"alias", "//"})
 class SchemaCheck:
     """A synth check: every element against its provider's committed schema."""
 
-    def __init__(self, pins: dict[str, ProviderPin]) -> None:
+    def __init__(self, pins: Mapping[str, ProviderPin]) -> None:
         self.pins = pins
 
     def __call__(self, result: StackResult) -> list[Problem]:
@@ -384,17 +385,7 @@ def _primitive_ok(value: Any, type_name: str) -> bool:
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    return value_kind(value, OPENTOFU)
 
 
 def _short(value: Any) -> str:

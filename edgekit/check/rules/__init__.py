@@ -1,9 +1,12 @@
 """One module per concern; importing this package registers every rule."""
 
-from edgekit.check.rules import (  # noqa: F401
+from edgekit.check.engine import REGISTRY, Rule
+from edgekit.check.rules import (  # noqa: F401  (importing a module registers its rules)
     catalog,
+    clouds,
     dns,
     documents,
+    edge,
     estate,
     lifecycle,
     names,
@@ -11,3 +14,8 @@ from edgekit.check.rules import (  # noqa: F401
     secrets,
     stacks,
 )
+
+
+def catalogue() -> list[Rule]:
+    """Every rule, by id."""
+    return [REGISTRY[key] for key in sorted(REGISTRY)]

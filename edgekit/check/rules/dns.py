@@ -9,8 +9,8 @@ from edgekit.check.walk import is_expression
 
 
 def _zones(ctx: Context) -> dict[str, str]:
-    """zone_id -> zone name, from the estates."""
-    return {e.env.cloudflare.zone_id: e.env.cloudflare.zone for e in ctx.estates}
+    """zone_id -> zone name, from the layouts (the zones constructs were given, or CUE's)."""
+    return {zone_id: zone for layout in ctx.layouts for zone_id, zone in layout.zones.items()}
 
 
 def depth_below(host: str, zone: str) -> int | None:
@@ -38,7 +38,7 @@ def proxied_too_deep(ctx: Context) -> Iterator[Hit]:
                     is_expression(name):
                 continue
             zone = zones.get(zone_id) if isinstance(zone_id, str) else None
-            if zone is None:  # no estate: assume a two-label zone
+            if zone is None:  # no layout knows it: assume a two-label zone
                 zone = ".".join(name.rstrip(".").split(".")[-2:])
             depth = depth_below(name, zone)
             if depth is not None and depth > 1:

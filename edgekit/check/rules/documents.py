@@ -9,6 +9,7 @@ from typing import Any
 
 from edgekit.check.engine import Context, Hit, StackView, rule
 from edgekit.check.walk import strings
+from edgekit.clouds import kind_of
 
 INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
 REFERENCE = re.compile(r"(?<![\w.:])(var|local|data\.[a-z][a-z0-9_]*|module|"
@@ -103,20 +104,6 @@ def documents_valid(ctx: Context) -> Iterator[Hit]:
 
 AVAILABLE = re.compile(r"Available values: ((?:\"[^\"]*\"(?:, )?)+)")
 QUOTED = re.compile(r"\"([^\"]*)\"")
-# Enumerations a provider validates but its schema dump does not describe.
-KNOWN_ENUMS: dict[tuple[str, ...], tuple[str, ...]] = {
-    ("linode_firewall", "inbound_policy"): ("ACCEPT", "DROP"),
-    ("linode_firewall", "outbound_policy"): ("ACCEPT", "DROP"),
-    ("linode_firewall", "inbound", "action"): ("ACCEPT", "DROP"),
-    ("linode_firewall", "outbound", "action"): ("ACCEPT", "DROP"),
-    ("linode_firewall", "inbound", "protocol"): ("TCP", "UDP", "ICMP", "IPENCAP"),
-    ("linode_firewall", "outbound", "protocol"): ("TCP", "UDP", "ICMP", "IPENCAP"),
-    ("vultr_instance", "backups"): ("enabled", "disabled"),
-    ("vultr_firewall_rule", "ip_type"): ("v4", "v6"),
-    ("vultr_firewall_rule", "protocol"): ("icmp", "tcp", "udp", "gre", "ah", "esp"),
-    ("hcloud_firewall", "rule", "direction"): ("in", "out"),
-    ("hcloud_firewall", "rule", "protocol"): ("tcp", "udp", "icmp", "gre", "esp"),
-}
 Enums = dict[tuple[str, ...], tuple[str, ...]]
 
 
@@ -136,7 +123,8 @@ _ENUMS: dict[str, Enums] = {}
 
 
 def enums_for(type_name: str) -> Enums:
-    """Attribute path (below the resource) → allowed values, from the schema and the table."""
+    """Attribute path (below the resource) → allowed values, from the schema and the cloud
+    adapter's `Kind.enums`."""
     if type_name not in _ENUMS:
         from edgekit.providers.pins import PINS
         from edgekit.schema import schema_index
@@ -147,9 +135,8 @@ def enums_for(type_name: str) -> Enums:
         block = schema.block("resource_schemas", type_name) if schema else None
         if block:
             _schema_enums(block, (), found)
-        for (owner, *path), values in KNOWN_ENUMS.items():
-            if owner == type_name:
-                found[tuple(path)] = values
+        kind = kind_of(type_name)  # what a cloud validates beyond its schema dump
+        found.update(kind.enums if kind is not None else {})
         _ENUMS[type_name] = found
     return _ENUMS[type_name]
 
@@ -167,7 +154,8 @@ def _values_at(value: Any, path: tuple[str, ...], pointer: str) -> Iterator[tupl
 
 @rule("EK105", title="enumerated attributes hold one of the provider's values",
       severity="error",
-      source="\"Available values\" in edgekit/schema/data/cloudflare-*.json.gz; linode 3.13.0 "
+      source="\"Available values\" in edgekit/schema/data/cloudflare-*.json.gz; the cloud "
+      "adapters' `Kind.enums`: linode 3.13.0 "
       "linode/firewall/framework_schema_resource.go (OneOf); vultr 2.32.0 "
       "vultr/resource_vultr_instance.go, resource_vultr_firewall_rule.go (StringInSlice); "
       "hcloud docs/resources/firewall.md (direction in|out)",

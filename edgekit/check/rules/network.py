@@ -1,5 +1,6 @@
 """Firewalls and addresses: nothing open to the internet, CIDRs that mean what they say,
-port ranges in the format each provider parses."""
+port ranges in the format each provider parses. What a firewall of each cloud looks like in
+the JSON is its adapter's (`edgekit.clouds.kinds`): no rule here names a cloud."""
 
 from __future__ import annotations
 
@@ -9,34 +10,23 @@ from collections.abc import Iterator
 from typing import Any
 
 from edgekit.check.engine import Context, Hit, StackView, rule
-from edgekit.check.walk import blocks, is_expression, strings, text_list
+from edgekit.check.layouts import primary
+from edgekit.check.walk import blocks, is_expression, strings
+from edgekit.clouds import kind_of
+from edgekit.clouds.kinds import Inbound
 
 WORLD = {"0.0.0.0/0", "::/0"}
 CIDR_LIKE = re.compile(r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$")
 
 
-def _inbound(stack: StackView) -> Iterator[tuple[str, str, list[str]]]:
-    """(address, pointer, source CIDRs) of every inbound allow rule in the stack."""
+def inbound_rules(stack: StackView) -> Iterator[tuple[str, Inbound]]:
+    """(address, rule) of every inbound allow rule in the stack, read by the cloud adapter
+    that owns the firewall's type (`Kind.inbound`; EK190 reports types no adapter knows)."""
     for type_name, address, body in stack.resources():
-        if type_name == "hcloud_firewall":
-            for i, rule_ in enumerate(blocks(body.get("rule"))):
-                if rule_.get("direction") == "in":
-                    yield address, f"$.rule[{i}].source_ips", text_list(rule_.get("source_ips"))
-        elif type_name == "linode_firewall":
-            if body.get("inbound_policy") == "ACCEPT":
-                yield address, "$.inbound_policy", ["0.0.0.0/0"]
-            for i, rule_ in enumerate(blocks(body.get("inbound"))):
-                if rule_.get("action") == "ACCEPT":
-                    cidrs = text_list(rule_.get("ipv4")) + text_list(rule_.get("ipv6"))
-                    yield address, f"$.inbound[{i}]", cidrs
-        elif type_name == "vultr_firewall_rule":
-            subnet, size = body.get("subnet"), body.get("subnet_size")
-            if isinstance(subnet, str) and isinstance(size, int):
-                yield address, "$.subnet", [f"{subnet}/{size}"]
-        elif type_name == "digitalocean_firewall":
-            for i, rule_ in enumerate(blocks(body.get("inbound_rule"))):
-                yield (address, f"$.inbound_rule[{i}].source_addresses",
-                       text_list(rule_.get("source_addresses")))
+        kind = kind_of(type_name)
+        if kind is not None and kind.inbound is not None:
+            for found in kind.inbound(body):
+                yield address, found
 
 
 @rule("EK101", title="no inbound rule open to the whole internet",
@@ -47,11 +37,11 @@ def _inbound(stack: StackView) -> Iterator[tuple[str, str, list[str]]]:
       "reason to the Firewall (which records a suppression of EK101)")
 def world_open_inbound(ctx: Context) -> Iterator[Hit]:
     for stack in ctx.stacks:
-        for address, pointer, cidrs in _inbound(stack):
-            open_to = sorted(c for c in cidrs if c in WORLD)
+        for address, found in inbound_rules(stack):
+            open_to = sorted(c for c in found.cidrs if c in WORLD)
             if open_to:
                 yield stack.hit(address, f"inbound traffic allowed from {', '.join(open_to)} "
-                                "(the whole internet)", pointer)
+                                "(the whole internet)", found.pointer)
 
 
 def _cidr_problem(text: str) -> str | None:
@@ -82,12 +72,6 @@ def cidr_host_bits(ctx: Context) -> Iterator[Hit]:
                         yield stack.hit(address, problem, pointer)
 
 
-HCLOUD_PORT = re.compile(r"^(any|[0-9]{1,5}(-[0-9]{1,5})?)$")
-VULTR_PORT = re.compile(r"^[0-9]{1,5}(:[0-9]{1,5})?$")
-DO_PORT = re.compile(r"^(all|[0-9]{1,5}(-[0-9]{1,5})?)$")
-LINODE_PORTS = re.compile(r"^[0-9]{1,5}(-[0-9]{1,5})?(, ?[0-9]{1,5}(-[0-9]{1,5})?)*$")
-
-
 def _range_problem(text: str, pattern: re.Pattern[str], form: str) -> str | None:
     if not pattern.match(text):
         return f"port {text!r} is not in the provider's format: {form}"
@@ -102,60 +86,85 @@ def _range_problem(text: str, pattern: re.Pattern[str], form: str) -> str | None
     return None
 
 
-PORT_FIELDS: dict[str, tuple[str, str, re.Pattern[str], str]] = {
-    "hcloud_firewall": ("rule", "port", HCLOUD_PORT, "'80', '80-85' or 'any'"),
-    "linode_firewall": ("inbound", "ports", LINODE_PORTS, "'22', '80, 443' or '1000-2000'"),
-    "digitalocean_firewall": ("inbound_rule", "port_range", DO_PORT, "'22', '1-65535' or 'all'"),
-}
-
-
 @rule("EK103", title="firewall ports in the format each provider parses",
       severity="error",
-      source="vultr 2.32.0 vultr/resource_vultr_firewall_rule.go (port '22' or '1:65535'); "
+      source="per resource type, the cloud adapter's `Kind.ports` (edgekit/clouds/<cloud>.py): "
+      "vultr 2.32.0 vultr/resource_vultr_firewall_rule.go (port '22' or '1:65535'); "
       "hcloud docs/resources/firewall.md (port '80' or '80-85'); linode 3.13.0 "
       "docs/resources/firewall.md (ports '22, 80, 443' or ranges); digitalocean 2.99.1 "
       "docs/resources/firewall.md (port_range)",
-      fix="vultr ranges use a colon (1:65535), hetzner/linode/digitalocean a dash (1-65535)")
+      fix="write the port in the form the message names (vultr ranges use a colon, 1:65535; "
+      "hetzner, linode and digitalocean a dash, 1-65535)")
 def port_range_format(ctx: Context) -> Iterator[Hit]:
     for stack in ctx.stacks:
         for type_name, address, body in stack.resources():
-            if type_name == "vultr_firewall_rule":
-                checks: list[tuple[str, Any, re.Pattern[str], str]] = [
-                    ("$.port", body.get("port"), VULTR_PORT, "'22' or '1:65535'")]
-            elif type_name in PORT_FIELDS:
-                block, field, pattern, form = PORT_FIELDS[type_name]
-                checks = [(f"$.{block}[{i}].{field}", rule_.get(field), pattern, form)
-                          for i, rule_ in enumerate(blocks(body.get(block)))]
-            else:
-                continue
-            for pointer, value, pattern, form in checks:
-                if isinstance(value, str) and not is_expression(value):
-                    problem = _range_problem(value, pattern, form)
-                    if problem:
-                        yield stack.hit(address, problem, pointer)
+            kind = kind_of(type_name)
+            for spec in kind.ports if kind is not None else ():
+                if spec.block is None:
+                    checks: list[tuple[str, Any]] = [(f"$.{spec.field}", body.get(spec.field))]
+                else:
+                    checks = [(f"$.{spec.block}[{i}].{spec.field}", rule_.get(spec.field))
+                              for i, rule_ in enumerate(blocks(body.get(spec.block)))]
+                for pointer, value in checks:
+                    if isinstance(value, str) and not is_expression(value):
+                        problem = _range_problem(value, spec.pattern, spec.form)
+                        if problem:
+                            yield stack.hit(address, problem, pointer)
 
 
-@rule("EK104", title="linode firewall rules: label 3-32 characters, address lists not empty",
+@rule("EK104", title="each provider's own apply-time checks of a resource (linode firewall "
+      "rules: label 3-32 characters, address lists not empty)",
       severity="error",
-      source="linode 3.13.0 linode/firewall/framework_schema_resource.go (rule label "
-      "LengthBetween(3, 32); ipv4/ipv6 SizeAtLeast(1))",
-      fix="give each rule a label of 3-32 characters; leave out ipv4 or ipv6 when empty")
-def linode_firewall_rules(ctx: Context) -> Iterator[Hit]:
+      source="per resource type, the cloud adapter's `Kind.checks`: linode 3.13.0 "
+      "linode/firewall/framework_schema_resource.go (rule label LengthBetween(3, 32); "
+      "ipv4/ipv6 SizeAtLeast(1))",
+      fix="see the message; e.g. give each linode firewall rule a label of 3-32 characters "
+      "and leave out ipv4 or ipv6 when empty")
+def provider_checks(ctx: Context) -> Iterator[Hit]:
     for stack in ctx.stacks:
-        for _, address, body in stack.resources("linode_firewall"):
-            for direction in ("inbound", "outbound"):
-                for i, rule_ in enumerate(blocks(body.get(direction))):
-                    label = rule_.get("label")
-                    if isinstance(label, str) and not is_expression(label) and \
-                            not 3 <= len(label) <= 32:
-                        yield stack.hit(address, f"rule label {label!r} is {len(label)} "
-                                        "characters; expected 3-32",
-                                        f"$.{direction}[{i}].label")
-                    for family in ("ipv4", "ipv6"):
-                        if rule_.get(family) == []:
-                            yield stack.hit(address, f"{family} is an empty list; the "
-                                            "provider wants at least one address (or no "
-                                            f"{family} at all)", f"$.{direction}[{i}].{family}")
+        for type_name, address, body in stack.resources():
+            kind = kind_of(type_name)
+            for check in kind.checks if kind is not None else ():
+                for pointer, message in check(body):
+                    yield stack.hit(address, message, pointer)
+
+
+def _firewall_of(address: str, found: Inbound) -> str:
+    return found.firewall or address
+
+
+@rule("EK188", title="the Postgres node's firewall admits no more than its private networks",
+      severity="error",
+      source="adr/0001-edge-infrastructure.md (Postgres is reachable from the private "
+      "network only); the cloud adapters' `Kind.inbound` (edgekit/clouds/<cloud>.py)",
+      fix="list only the node's private network ranges in the Firewall's private_cidrs (in "
+      "{file}); reach Postgres from other clouds through a Mesh")
+def postgres_firewall_wider(ctx: Context) -> Iterator[Hit]:
+    layouts = {layout.stack: layout for layout in ctx.layouts if layout.origin == "constructs"}
+    for stack in ctx.stacks:
+        layout = layouts.get(stack.name)
+        pg = primary(layout) if layout is not None else None
+        node = layout.nodes.get(pg) if layout is not None and pg is not None else None
+        if layout is None or node is None or node.firewall is None:
+            continue
+        private = [ipaddress.ip_network(n.cidr) for key in node.networks
+                   if (n := layout.networks.get(key)) is not None and n.cidr is not None]
+        for address, found in inbound_rules(stack):
+            if _firewall_of(address, found) != node.firewall or found.port == "22":
+                continue
+            for cidr in found.cidrs:
+                if is_expression(cidr) or _cidr_problem(cidr):
+                    continue  # a peer's address (the mesh), or EK102's
+                network = ipaddress.ip_network(cidr)
+                if not any(network.version == p.version and network.subnet_of(p)  # type: ignore[arg-type]
+                           for p in private):
+                    within = ", ".join(map(str, private)) or "none"
+                    yield Hit(message=f"the firewall of the Postgres node {pg!r} admits "
+                              f"{cidr} (port {found.port or 'any'}), wider than its private "
+                              f"networks ({within})", stack=stack.name,
+                              path=stack.path_of(address), address=address,
+                              pointer=found.pointer, key="",
+                              files={"file": layout.file, "services_file": layout.file})
 
 
 @rule("EK126", title="a tunnel routes at least one hostname (not only the 404 catch-all)",

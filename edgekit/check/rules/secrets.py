@@ -1,4 +1,5 @@
-"""Secrets never live in CUE: a plain ``env`` value that looks like one is refused."""
+"""Secrets never live in the repository: a plain ``env`` value that looks like one is
+refused, whether it is written in CUE or in a Python stack's `Service`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections import Counter
 from collections.abc import Iterator
 
 from edgekit.check.engine import Context, Hit, rule
+from edgekit.check.layouts import hit
+from edgekit.constructs.facts import Layout, Where
 
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|_KEY$|^KEY$|"
                          r"APIKEY|API_KEY|DSN$|DATABASE_URL$)")
@@ -49,34 +52,33 @@ def looks_random(value: str) -> str | None:
     return None
 
 
-def _env_values(ctx: Context) -> Iterator[tuple[str, str, str, str]]:
-    """(env name, service, key, value) of every plain env value, each service once."""
-    seen: set[str] = set()
-    for estate in ctx.estates:
-        for name, service in sorted(estate.services.items()):
-            if name not in seen:
-                seen.add(name)
+def _env_values(ctx: Context) -> Iterator[tuple[Layout, str, Where, str, str]]:
+    """(layout, service, where it was given, key, value) of every plain env value, each
+    service of one source once (CUE's services are every environment's)."""
+    seen: set[tuple[str, str]] = set()
+    from_cue = {layout.stack for layout in ctx.layouts if layout.origin == "cue"}
+    for layout in ctx.layouts:
+        if layout.origin == "constructs" and layout.stack in from_cue:
+            continue  # its services are CUE's, judged (and located) there
+        for name, (service, where) in sorted(layout.services.items()):
+            if (where.address or where.path, name) not in seen:
+                seen.add((where.address or where.path, name))
                 for key, value in sorted(service.env.items()):
-                    yield estate.env.name, name, key, value
+                    yield layout, name, where, key, value
 
 
-def _hit(env: str, service: str, key: str, message: str) -> Hit:
-    return Hit(message=message, stack=env, path=env, address="cue/services.cue",
-               pointer=f"$.services.{service}.env.{key}")
-
-
-@rule("EK111", title="no secret as a plain env value in CUE",
+@rule("EK111", title="no secret as a plain env value (in CUE or a Python stack)",
       severity="error",
-      source="adr/0003-cue-exports-and-generated-files.md (values in cue/ are committed and "
-      "generated into services/*/edgekit.json)",
+      source="adr/0003-cue-exports-and-generated-files.md (values in cue/ and stacks/ are "
+      "committed; CUE's are generated into services/*/edgekit.json)",
       fix="move it to the service's `secrets` list (a name; the value reaches the node as a "
       "secret), and rotate it: it is in the git history")
 def plain_secret_env(ctx: Context) -> Iterator[Hit]:
-    for env, service, key, value in _env_values(ctx):
+    for layout, service, where, key, value in _env_values(ctx):
         why = looks_secret(key, value)
         if why:
-            yield _hit(env, service, key, f"service {service!r} env {key} is a plain value "
-                       f"and {why}")
+            yield hit(layout, where, f"service {service!r} env {key} is a plain value "
+                      f"and {why}", f".env.{key}")
 
 
 @rule("EK112", title="plain env values that look like generated tokens",
@@ -85,8 +87,8 @@ def plain_secret_env(ctx: Context) -> Iterator[Hit]:
       fix="if it is a secret, move it to `secrets` and rotate it; if not, suppress EK112 on "
       "the stack with the reason")
 def random_looking_env(ctx: Context) -> Iterator[Hit]:
-    for env, service, key, value in _env_values(ctx):
+    for layout, service, where, key, value in _env_values(ctx):
         why = None if looks_secret(key, value) else looks_random(value)
         if why:
-            yield _hit(env, service, key, f"service {service!r} env {key} is a plain value "
-                       f"and {why}")
+            yield hit(layout, where, f"service {service!r} env {key} is a plain value "
+                      f"and {why}", f".env.{key}")

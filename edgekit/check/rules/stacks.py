@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from edgekit.check.engine import Context, Hit, StackView, rule
 from edgekit.check.walk import at, is_expression
+from edgekit.clouds import kind_of
 
 Owner = tuple[StackView, str, str]  # stack, address, pointer
 
@@ -107,9 +108,11 @@ def own_backend_bucket(ctx: Context) -> Iterator[Hit]:
         bucket = at(stack.document, "terraform", "backend", "s3", "bucket")
         if not isinstance(bucket, str):
             continue
-        for _type_name, address, body in stack.resources(
-                "cloudflare_r2_bucket", "aws_s3_bucket", "linode_object_storage_bucket",
-                "digitalocean_spaces_bucket"):
+        for type_name, address, body in stack.resources():
+            kind = kind_of(type_name)
+            if type_name not in ("cloudflare_r2_bucket", "aws_s3_bucket") and (
+                    kind is None or kind.role != "bucket"):
+                continue
             name = body.get("name", body.get("bucket", body.get("label")))
             if name == bucket:
                 yield stack.hit(address, f"stack {stack.name!r} keeps its state in bucket "
