@@ -12,7 +12,11 @@
 #   edgekit-service  services/lib/flake.nix's outputs
 #   <svc>            every input of flake.nix whose url is path:./services/<svc>: that glued
 #                    flake's outputs
-# Result: { flake; nodes = nixosConfigurations; reports = node -> nix/eval/report.nix; }
+# Result: { flake; nodes = nixosConfigurations; reports = node -> nix/eval/report.nix;
+#          lib; pkgs; gluedModules = svc -> nixosModules.default;
+#          evalModules = modules -> the same evaluation for a list of modules of one's own
+#          (tests evaluate nix/mesh.nix or nix/node.nix with other arguments this way);
+#          reportOf = evaluation -> report }
 { repo ? ../.., nixpkgsVectorVersion ? "0.45.0" }:
 let
   lib = import ../upstream/nixpkgs/lib;
@@ -46,11 +50,14 @@ let
   nodes = flake.nixosConfigurations;
   estate = import (repo + "/nix/estate.nix") { };
 in
-{
-  inherit flake nodes lib;
+rec {
+  inherit flake nodes lib glued edgekit-service;
+  pkgs = pkgsFor "x86_64-linux";
+  gluedModules = builtins.mapAttrs (_: o: o.nixosModules.default) glued;
+  evalModules = modules: nixosSystem { system = "x86_64-linux"; inherit modules; };
+  reportOf = eval: import ./report.nix { inherit lib eval pkgs; name = "module"; env = null; };
   reports = builtins.mapAttrs (name: eval: import ./report.nix {
-    inherit lib eval name;
+    inherit lib eval name pkgs;
     env = estate.${name}.env;
-    pkgs = pkgsFor "x86_64-linux";
   }) nodes;
 }
