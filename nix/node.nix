@@ -298,9 +298,14 @@ let
       // pgUnits config pkgs;
 
     # Pull deployment (ADR 0005): follow the deploy ref of this repository; no inbound port.
+    # The node runs exactly the deployed revision: no --upgrade (upstream adds it by
+    # default), and nix may neither write nor update the lock (a missing or stale entry in
+    # the deployed flake.lock fails the upgrade instead of resolving inputs afresh).
     system.autoUpgrade = if upgradeFlake == null then { enable = false; } else {
       enable = true;
       flake = "${upgradeFlake}#${name}";
+      upgrade = false;
+      flags = [ "--no-write-lock-file" "--no-update-lock-file" ];
       dates = "*:0/15";
       randomizedDelaySec = "5min";
       allowReboot = false;

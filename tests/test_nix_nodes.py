@@ -163,6 +163,9 @@ def test_postgres_major_and_data_directory_come_from_the_evaluated_module(
 def _writable(config: dict[str, Any]) -> list[str] | None:
     """Paths a unit may write, or None when its file system is not read-only."""
     protect = config.get("ProtectSystem")
+    if config.get("DynamicUser") is True:  # implies ProtectSystem=strict and PrivateTmp
+        protect = "strict"
+        config = {**config, "PrivateTmp": True}
     if protect not in ("strict", True, "full", "yes"):
         return None
     def words(key: str) -> list[str]:
@@ -217,6 +220,8 @@ def test_every_sandboxed_unit_writes_only_where_it_may(reports: dict[str, Any],
             continue
         writes = re.findall(r"(?:>|mkdir -p|touch|install -d[^/]*)\s*\"?(/[A-Za-z0-9_./-]+)",
                             "\n".join(s["file"] for s in unit["scripts"].values()))
+        if name == "vector":  # its disk buffer (ADR 0017)
+            writes.append(report["vector"]["settings"]["data_dir"])
         kernel = ["/dev", "/proc", "/sys"]  # API file systems stay writable under strict
         assert [p for p in writes if not _under(p, writable + kernel)] == [], name
 
@@ -241,3 +246,35 @@ def test_pg_primary_states_the_major_the_node_runs() -> None:
     assert primary().host.boot["postgres"]["version"] == PG_MAJOR == 17
     with pytest.raises(ConstructError, match=r"version 16: the node runs PostgreSQL 17"):
         primary(version=16)
+
+
+@pytest.mark.parametrize("node", sorted(NODES))
+def test_glued_service_units_are_what_the_constructs_promised(reports: dict[str, Any],
+                                                              node: str) -> None:
+    """Each placed service runs as its own DynamicUser with exactly the composed
+    environment (nix/compose.nix == edgekit/nix/compose.py), gets only its own Postgres
+    password as a credential, starts after its keys exist, and speaks OTLP to the
+    node's Vector where Vector listens."""
+    from edgekit.nix.compose import compose_estate
+
+    report = reports[node]
+    composed = compose_estate(Estate.load(ROOT, NODES[node], refresh=False))[node]
+    keys = report["services"]["edgekit-keys"]
+    vector_http = report["vector"]["settings"]["sources"]["otel"]["http"]["address"]
+    glued = sorted(n for n in report["services"]
+                   if n.startswith("edgekit-") and n.removeprefix("edgekit-") in composed["env"])
+    assert glued == sorted(f"edgekit-{s}" for s in composed["services"])
+    for svc in composed["services"]:
+        unit = report["services"][f"edgekit-{svc}"]
+        config = unit["serviceConfig"]
+        assert config["DynamicUser"] is True and "User" not in config
+        env = {k: v for k, v in unit["environment"].items() if k != "PATH"}
+        assert {k: env.get(k) for k in composed["env"][svc]} == composed["env"][svc]
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://{vector_http}"
+        role = composed["env"][svc].get("PGUSER")
+        assert config.get("LoadCredential", []) == (
+            [f"pgpassword:/run/keys/edgekit-pg/{role}"] if role else [])
+        assert f"edgekit-{svc}.service" in keys["before"]
+        assert "network-online.target" in unit["after"]
+        assert unit["wantedBy"] == ["multi-user.target"]
+    assert report["users"].keys() <= {"postgres"}  # services bring no static users
