@@ -8,7 +8,7 @@
 #   nixpkgs          { lib = nix/upstream/nixpkgs/lib // { nixosSystem = nix/eval/nixos.nix; };
 #                      legacyPackages.<system> = the pkgs stand-in (nix/stubs.nix) }
 #   nixpkgs-vector   the pkgs stand-in whose vector has `nixpkgsVectorVersion`: the version of
-#                    `vector` at the pinned revision (ADR 0017)
+#                    `vector` at the pinned revision (ADR 0017; pin.json's nixpkgsVector.vector)
 #   edgekit-service  services/lib/flake.nix's outputs
 #   <svc>            every input of flake.nix whose url is path:./services/<svc>: that glued
 #                    flake's outputs
@@ -17,7 +17,10 @@
 #          evalModules = modules -> the same evaluation for a list of modules of one's own
 #          (tests evaluate nix/mesh.nix or nix/node.nix with other arguments this way);
 #          reportOf = evaluation -> report }
-{ repo ? ../.., nixpkgsVectorVersion ? "0.45.0" }:
+{ repo ? ../..
+  # what `vector` is at the pinned nixpkgs-vector revision (nix/upstream/pin.json)
+, nixpkgsVectorVersion ? (builtins.fromJSON (builtins.readFile ../upstream/pin.json)).nixpkgsVector.vector
+}:
 let
   lib = import ../upstream/nixpkgs/lib;
   systems = [ "x86_64-linux" "aarch64-linux" ];
