@@ -264,7 +264,7 @@ def test_edge_node_modules() -> None:
     assert config["services"]["edgekit"]["web"]["environment"]["PORT"] == "8081"
     assert config["services"]["postgresql"] is None
     assert set(units) == {"edgekit-keys", "edgekit-cloudflared-tunnel-token", "vector",
-                          "edgekit-api", "edgekit-web", "edgekit-mesh-key"}
+                          "edgekit-api", "edgekit-web", "edgekit-mesh-key", "nixos-upgrade"}
     keys = units["edgekit-keys"]
     assert keys["before"] == ["edgekit-cloudflared-tunnel-token.service", "edgekit-api.service",
                               "edgekit-web.service", "vector.service"]
