@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import attrs
 
+from edgekit.constructs.pg_major import PG_MAJOR
 from edgekit.constructs.values import Service
 
 APP_SCHEMA = "app"
@@ -367,7 +368,11 @@ def nixos_postgresql(
       OpenTofu ``random_password``) and the ``sql`` path of its `password_sql` snippet;
     - ``commands``: the argv lists the unit runs, in order, as the ``postgres`` user;
     - ``mkForce``: option paths the NixOS glue must set with ``lib.mkForce``, because the
-      postgresql module defines them itself (``listen_addresses`` from ``enableTCPIP``).
+      postgresql module defines them itself (``listen_addresses`` from ``enableTCPIP``);
+    - ``major``: `PG_MAJOR`, the package the node pins (``pkgs.postgresql_<major>``);
+    - ``files``: path under /etc -> text: the scripts the unit runs (`bootstrap_sql` and one
+      `password_sql` per role). None holds a password (each reads its role's key file at
+      run time), so they go to the store through ``environment.etc`` (ADR 0023).
     """
     network = _private_network(private_cidr)
     listen = _listen(listen_address, network)
@@ -421,5 +426,10 @@ def nixos_postgresql(
             "passwords": passwords,
             "commands": commands,
             "mkForce": ["settings.listen_addresses"],
+            "major": PG_MAJOR,
+            "files": {
+                BOOTSTRAP_SCRIPT: bootstrap_sql(services),
+                **{entry["sql"]: password_sql(role) for role, entry in passwords.items()},
+            },
         },
     }

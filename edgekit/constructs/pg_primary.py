@@ -18,6 +18,7 @@ from edgekit.constructs.base import validated
 from edgekit.constructs.facts import PostgresFact, Where, layout_of
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_bootstrap import bootstrap_sql
+from edgekit.constructs.pg_major import PG_MAJOR
 from edgekit.constructs.props import PgPrimaryProps
 from edgekit.constructs.storage import Volume
 from edgekit.constructs.values import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Service, checked_services
@@ -56,7 +57,7 @@ class PgPrimary(Construct):
         *,
         node: VpsNode,
         services: Mapping[str, Service],
-        version: int = 16,
+        version: int = PG_MAJOR,
         data_volume_gb: int = 50,
         public: bool = False,
     ) -> None:
@@ -66,6 +67,12 @@ class PgPrimary(Construct):
                 f"[{self.node.path}] Postgres is never public: port {PG_PORT} is reachable "
                 "only from the private network (remove public=True; the Worker reads "
                 "through Hyperdrive and services through the private network)")
+        if version != PG_MAJOR:
+            raise ConstructError(
+                f"[{self.node.path}] version {version}: the node runs PostgreSQL {PG_MAJOR} "
+                f"(nix/node.nix pins pkgs.postgresql_{PG_MAJOR}, "
+                "edgekit.constructs.pg_major.PG_MAJOR); "
+                "another major needs a data migration (pg_upgrade), not a property")
         services = checked_services(self.node.path, services)
         self.props = validated(self, "PgPrimary", PgPrimaryProps, {
             "node": node.name, "version": version, "data_volume_gb": data_volume_gb})
