@@ -172,7 +172,7 @@ def main() -> int:
     try:
         app = make_app(outdir=work / "cdktf.out")
         app.synth()
-        estates = [Estate.load(ROOT, n, refresh=False) for n in Estate.env_names(ROOT)]
+        estates = [Estate.load(ROOT, n, check_fresh=False) for n in Estate.env_names(ROOT)]
         documents: dict[str, Doc] = {}
         for stack in app.stacks:
             folder = work / "cdktf.out" / "stacks" / stack.name

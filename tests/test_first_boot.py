@@ -188,7 +188,7 @@ def test_postgres_data_lives_on_its_volume(docs: dict[str, Any], stack: str, nod
     postgres = boot_of(docs[stack], node)["postgres"]
     assert postgres["volume_device"] == device
     assert postgres["data_label"] == "edgekit-pgdata"
-    pg = nixos_postgresql(Estate.load(ROOT, stack, refresh=False).services,
+    pg = nixos_postgresql(Estate.load(ROOT, stack, check_fresh=False).services,
                           listen_address="10.0.1.5", private_cidr="10.0.0.0/16")
     config = _node_modules(stack, node, postgresql=pg)["config"]
     mount = config["fileSystems"]["/var/lib/postgresql"]
@@ -211,7 +211,7 @@ def test_one_cloudflared_per_tunnel_token_and_none_without(docs: dict[str, Any],
                                                            stack: str) -> None:
     """cloudflared ran on the Postgres node with no token and nobody ran the Postgres
     tunnel: the node's units now follow the tokens its boot document carries."""
-    composed = compose_estate(Estate.load(ROOT, stack, refresh=False))
+    composed = compose_estate(Estate.load(ROOT, stack, check_fresh=False))
     for node, entry in composed.items():
         secrets = boot_of(docs[stack], node)["secrets"]
         tokens = sorted(k for k in secrets if k.endswith("tunnel_token"))
@@ -304,7 +304,7 @@ def can_read(user: str, path: str) -> str:
 
 
 def test_no_service_process_can_read_another_services_secret(tmp_path: Path) -> None:
-    estate = Estate.load(ROOT, "staging", refresh=False)
+    estate = Estate.load(ROOT, "staging", check_fresh=False)
     pg = nixos_postgresql(estate.services, listen_address="10.0.1.5",
                           private_cidr="10.0.0.0/16")
     config = _node_modules("staging", "staging-1", postgresql=pg)["config"]
@@ -400,7 +400,7 @@ def test_postgres_volume_is_formatted_once_and_never_again(tmp_path: Path) -> No
     """The generated format-once unit on a real block device (a loop device this test
     attaches): a blank volume gets ext4 with the label the mount uses; a second boot keeps
     the data; Hetzner's pre-formatted, unlabelled ext4 volume is labelled, not wiped."""
-    estate = Estate.load(ROOT, "staging", refresh=False)
+    estate = Estate.load(ROOT, "staging", check_fresh=False)
     pg = nixos_postgresql(estate.services, listen_address="10.0.1.5",
                           private_cidr="10.0.0.0/16")
     script = _node_modules("staging", "staging-1", postgresql=pg)["config"]["systemd"][

@@ -34,7 +34,7 @@ def test_sink_comes_from_the_stacks_cue_export(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("EDGEKIT_R2_ENDPOINT", raising=False)
     monkeypatch.setenv("EDGEKIT_LOGS_BUCKET", "edgekit-logs")  # ignored with a CUE project
     for stack in ("staging", "prod"):
-        side = Estate.load(ROOT, stack, refresh=False).env.cloudflare
+        side = Estate.load(ROOT, stack, check_fresh=False).env.cloudflare
         bucket, endpoint = resolve_sink(sync_args(stack=stack), ROOT)
         assert bucket == side.logs_bucket
         assert endpoint == f"https://{side.account_id}.r2.cloudflarestorage.com"

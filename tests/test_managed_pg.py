@@ -30,7 +30,7 @@ SPECS = {
 
 def _managed(env_name: str, spec: ManagedPgSpec,
              nodes: dict[str, Node] | None = None) -> Estate:
-    estate = Estate.load(ROOT, env_name, refresh=False)
+    estate = Estate.load(ROOT, env_name, check_fresh=False)
     env = estate.env
     nodes = nodes or {n: attrs.evolve(s, roles=tuple(r for r in s.roles if r != "postgres"))
                       for n, s in env.nodes.items()}
@@ -95,7 +95,7 @@ def test_allow_list_is_the_clients_public_addresses_only(tmp_path: Path) -> None
 def test_private_access_where_the_provider_has_a_vpc(tmp_path: Path) -> None:
     """prod without its primary, a Vultr node placed in Tokyo: that node reaches the Vultr
     database through the VPC; the others are on the allow-list."""
-    prod = Estate.load(ROOT, "prod", refresh=False)
+    prod = Estate.load(ROOT, "prod", check_fresh=False)
     nodes = {n: s for n, s in prod.env.nodes.items() if n != "pg-tokyo"}
     nodes["app-tokyo"] = Node(name="app-tokyo", provider="vultr", region="nrt",
                               size="vc2-1c-2gb", roles=("edge",), mesh_host=31)
@@ -113,7 +113,7 @@ def test_private_access_where_the_provider_has_a_vpc(tmp_path: Path) -> None:
 
 
 def test_managed_and_a_postgres_node_together_are_refused(tmp_path: Path) -> None:
-    estate = Estate.load(ROOT, "staging", refresh=False)
+    estate = Estate.load(ROOT, "staging", check_fresh=False)
     postgres = attrs.evolve(estate.env.postgres, kind="managed", managed=SPECS["vultr"])
     estate = attrs.evolve(estate, env=attrs.evolve(estate.env, postgres=postgres))
     with pytest.raises(ConstructError, match="node staging-1 has role 'postgres'; choose one"):

@@ -51,7 +51,7 @@ def load_estates(root: Path) -> list[Estate]:
 
     if not (root / "cue" / "cue.mod").is_dir():
         return []
-    return [Estate.load(root, name, refresh=False) for name in Estate.env_names(root)]
+    return [Estate.load(root, name, check_fresh=False) for name in Estate.env_names(root)]
 
 
 def _as_findings(err: SynthError) -> list[Finding]:

@@ -7,6 +7,7 @@ state and plans with OpenTofu's own encryption unless it opts out explicitly
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 import attrs
@@ -91,14 +92,36 @@ class S3State:
         }
 
 
+LOCAL_STATE_DIR = ".edgekit/state"
+"""Where `LocalState` keeps a stack's state by default, beside the output folder: for the
+default ``cdktf.out`` that is the project's git-ignored ``.edgekit/state/<stack>/``."""
+
+
 @attrs.frozen(kw_only=True)
 class LocalState:
-    """State in a local file; for experiments only (no locking, no sharing)."""
+    """State in a local file; for experiments only (no locking, no sharing).
+
+    The state is data nobody can make again, so it never lives inside the output folder
+    (every synth replaces that): by default ``.edgekit/state/<stack>/terraform.tfstate``
+    beside it, written in the stack as ``../../../.edgekit/state/<stack>/...`` (relative
+    paths are read from the stack's folder ``<out>/stacks/<stack>``). A `path` inside the
+    output folder is refused at synth.
+    """
 
     path: str | None = None
 
     def backend(self, stack_name: str) -> dict[str, Any]:
-        return {"local": {"path": self.path or "terraform.tfstate"}}
+        default = f"../../../{LOCAL_STATE_DIR}/{stack_name}/terraform.tfstate"
+        return {"local": {"path": self.path or default}}
+
+    def inside_output(self, stack_name: str, outdir: str) -> bool:
+        """Whether the state file would lie inside the output folder `outdir`."""
+        path = self.backend(stack_name)["local"]["path"]
+        if posixpath.isabs(path):
+            relative = posixpath.relpath(posixpath.normpath(path), posixpath.normpath(outdir))
+        else:
+            relative = posixpath.normpath(f"stacks/{stack_name}/{path}")
+        return not (relative == ".." or relative.startswith("../"))
 
 
 @attrs.frozen(kw_only=True)
