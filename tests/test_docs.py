@@ -12,6 +12,7 @@ from __future__ import annotations
 import doctest
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,8 +101,12 @@ def test_shell_blocks_name_real_commands_and_options(where: str, code: str,
             pytest.fail(f"{where}: {program!r} is not a command this runner knows")
 
 
-def test_public_classes_show_a_call_that_works(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)  # examples name the project's own files (services/...)
+def test_public_classes_show_a_call_that_works(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # examples name the project's own files (services/...): a copy, never the checkout
+    shutil.copytree(ROOT / "services", tmp_path / "services",
+                    ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
+    monkeypatch.chdir(tmp_path)
     finder = doctest.DocTestFinder(recurse=False)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     constructs = [n for n in edgekit.__all__ if n in edgekit._LAZY

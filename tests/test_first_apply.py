@@ -73,9 +73,9 @@ def test_manifest_orders_bootstrap_zone_then_environments(tmp_path: Path) -> Non
 
 
 def test_bootstrap_without_credentials_says_what_to_export(
+        project_cwd: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         tmp_path: Path) -> None:
-    monkeypatch.chdir(ROOT)
     monkeypatch.delenv("TF_VAR_cloudflare_api_token", raising=False)
     monkeypatch.setenv("TF_VAR_state_passphrase", "short")
     assert main(["bootstrap", "--out", str(tmp_path / "out")]) == 1

@@ -43,9 +43,8 @@ def test_sink_comes_from_the_stacks_cue_export(monkeypatch: pytest.MonkeyPatch) 
         "other", "http://127.0.0.1:1")
 
 
-def test_a_stack_without_a_log_sink_is_an_error(capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
+def test_a_stack_without_a_log_sink_is_an_error(project_cwd: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["logs", "sync", "--stack", "example"])
     assert code == 1
     err = capsys.readouterr().err

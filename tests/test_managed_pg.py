@@ -141,7 +141,7 @@ ADMIN_HBA = ("local all postgres trust\nhost all postgres 127.0.0.1/32 trust\n"
              "host all all 127.0.0.1/32 scram-sha-256\n")
 
 
-def test_pg_bootstrap_as_a_managed_admin(monkeypatch: pytest.MonkeyPatch,
+def test_pg_bootstrap_as_a_managed_admin(project_cwd: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     """A real PostgreSQL 15 whose admin is not a superuser (CREATEDB CREATEROLE, like the
     providers' admin roles): the bootstrap applies from `tofu output -json`, twice."""
@@ -160,7 +160,6 @@ def test_pg_bootstrap_as_a_managed_admin(monkeypatch: pytest.MonkeyPatch,
         outputs = {"pg_admin_url": {"sensitive": True, "type": "string", "value": url},
                    "pg_password_svc_api_rw": {"sensitive": True, "value": api_pw},
                    "pg_password_svc_web_ro": {"sensitive": True, "value": web_pw}}
-        monkeypatch.chdir(ROOT)
         for _ in range(2):  # idempotent
             monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(outputs)))
             assert main(["pg", "bootstrap", "--stack", "prod"]) == 0
@@ -185,13 +184,12 @@ def test_pg_bootstrap_as_a_managed_admin(monkeypatch: pytest.MonkeyPatch,
         assert ro.returncode != 0
 
 
-def test_pg_bootstrap_needs_the_outputs(monkeypatch: pytest.MonkeyPatch,
+def test_pg_bootstrap_needs_the_outputs(project_cwd: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     import io
 
     from edgekit.cli import main
 
-    monkeypatch.chdir(ROOT)
     monkeypatch.setattr("sys.stdin", io.StringIO("{}"))
     assert main(["pg", "bootstrap", "--stack", "prod"]) == 1
     assert "pg_admin_url" in capsys.readouterr().err

@@ -163,3 +163,22 @@ def test_local_state_inside_the_output_is_refused_at_synth(tmp_path: Path) -> No
         assert f"[{name}] LocalState(path=" in text
     assert "[fine]" not in text and "[default]" not in text
     assert "which every synth replaces: the state would be lost" in text
+
+
+def test_the_suites_checkout_guard_sees_a_rewrite_and_a_new_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session fixture `checkout_unchanged` can fail: same bytes rewritten (a newer
+    mtime) and an untracked file both change what it compares."""
+    from tests import conftest
+
+    (tmp_path / "tracked.txt").write_text("v1\n")
+    _committed(tmp_path)
+    monkeypatch.setattr(conftest, "ROOT", tmp_path)
+    before = conftest._checkout_state()
+    assert before is not None and before == conftest._checkout_state()
+    os.utime(tmp_path / "tracked.txt", ns=(1, 1))  # rewritten with the same bytes
+    rewritten = conftest._checkout_state()
+    assert rewritten is not None and rewritten[1] != before[1]
+    (tmp_path / "stray.json").write_text("{}")
+    stray = conftest._checkout_state()
+    assert stray is not None and "stray.json" in stray[0]
