@@ -31,7 +31,7 @@ import attrs
 
 from edgekit.core.errors import EdgekitError
 from edgekit.core.files import Transaction, check_owned_output, overlay
-from edgekit.cue.export import has_cue
+from edgekit.cue import has_cue
 
 if TYPE_CHECKING:
     from edgekit.app import App, SynthReport

@@ -23,6 +23,7 @@ from edgekit.check.report import (
 )
 from edgekit.core.errors import ConstructError, SynthError
 from edgekit.core.files import overlay
+from edgekit.cue import has_cue
 
 if TYPE_CHECKING:
     from edgekit.app import App
@@ -49,7 +50,7 @@ def list_rules(fmt: str) -> str:
 def load_estates(root: Path) -> list[Estate]:
     from edgekit.cue.model import Estate
 
-    if not (root / "cue" / "cue.mod").is_dir():
+    if not has_cue(root):
         return []
     return [Estate.load(root, name, check_fresh=False) for name in Estate.env_names(root)]
 
@@ -75,7 +76,7 @@ def check(root: Path, stacks: Sequence[str], fmt: str,
     """Run every rule; CUE exports that are stale against cue/ are re-rendered in memory
     (never written: `edgekit check` changes no file)."""
     exports: dict[Path, bytes] = {}
-    if (root / "cue" / "cue.mod").is_dir():
+    if has_cue(root):
         from edgekit.cue.export import fresh_exports
 
         exports, _ = fresh_exports(root)

@@ -27,44 +27,12 @@ def r2_endpoint(account_id: str) -> str:
 
 
 @attrs.frozen(kw_only=True)
-class R2State:
-    """State in a Cloudflare R2 bucket through OpenTofu's S3 backend.
+class S3State:
+    """State in any S3-protocol bucket (R2, MinIO, SeaweedFS, AWS) through OpenTofu's S3
+    backend, with its lock file in the bucket (``use_lockfile``).
 
     Credentials are never written: the backend reads ``AWS_ACCESS_KEY_ID`` and
-    ``AWS_SECRET_ACCESS_KEY`` (an R2 API token pair) from the environment.
-    """
-
-    account_id: str = attrs.field(validator=attrs.validators.matches_re(r"^[0-9a-f]{32}$"))
-    """Cloudflare account id (32 hex digits); names the R2 endpoint."""
-    bucket: str = attrs.field(
-        validator=attrs.validators.matches_re(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-    )
-    key: str | None = None
-    """Object key of the state; default ``<stack>/terraform.tfstate``."""
-
-    def backend(self, stack_name: str) -> dict[str, Any]:
-        return {
-            "s3": {
-                "bucket": self.bucket,
-                "key": self.key or f"{stack_name}/terraform.tfstate",
-                "region": "auto",
-                "endpoints": {"s3": r2_endpoint(self.account_id)},
-                "skip_credentials_validation": True,
-                "skip_region_validation": True,
-                "skip_requesting_account_id": True,
-                "skip_metadata_api_check": True,
-                "skip_s3_checksum": True,
-                "use_path_style": True,
-                "use_lockfile": True,
-            }
-        }
-
-
-@attrs.frozen(kw_only=True)
-class S3State:
-    """State in any S3-protocol bucket (MinIO, SeaweedFS, AWS) through the S3 backend.
-
-    Like `R2State`, credentials come from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``.
+    ``AWS_SECRET_ACCESS_KEY`` from the environment.
     """
 
     endpoint: str = attrs.field(validator=attrs.validators.matches_re(r"^https?://\S+$"))
@@ -72,6 +40,7 @@ class S3State:
         validator=attrs.validators.matches_re(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     )
     key: str | None = None
+    """Object key of the state; default ``<stack>/terraform.tfstate``."""
     region: str = "us-east-1"
 
     def backend(self, stack_name: str) -> dict[str, Any]:
@@ -90,6 +59,25 @@ class S3State:
                 "use_lockfile": True,
             }
         }
+
+
+@attrs.frozen(kw_only=True)
+class R2State:
+    """State in a Cloudflare R2 bucket: `S3State` on the account's R2 endpoint (region
+    ``auto``), with an R2 API token pair as ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``.
+    """
+
+    account_id: str = attrs.field(validator=attrs.validators.matches_re(r"^[0-9a-f]{32}$"))
+    """Cloudflare account id (32 hex digits); names the R2 endpoint."""
+    bucket: str = attrs.field(
+        validator=attrs.validators.matches_re(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+    )
+    key: str | None = None
+    """Object key of the state; default ``<stack>/terraform.tfstate``."""
+
+    def backend(self, stack_name: str) -> dict[str, Any]:
+        return S3State(endpoint=r2_endpoint(self.account_id), bucket=self.bucket,
+                       key=self.key, region="auto").backend(stack_name)
 
 
 LOCAL_STATE_DIR = ".edgekit/state"

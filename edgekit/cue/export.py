@@ -173,11 +173,6 @@ def require_fresh(root: Path) -> None:
             "run it again")
 
 
-def has_cue(root: Path) -> bool:
-    """Whether `root` is a project with a CUE estate (``cue/cue.mod``)."""
-    return (root / "cue" / "cue.mod").is_dir()
-
-
 def export_names(root: Path) -> list[str]:
     """Environments with an export: on disk, or staged by a synth that re-exported."""
     folder = export_dir(root)
