@@ -24,10 +24,12 @@ stacks gets them from `edgekit.project.synth_project` (ADR 0027).
 
 Adding a command: write its module (``cmd_x(args) -> int`` and ``add_x_parser(sub)``
 registering a subparser with ``set_defaults(func=cmd_x)``), and call ``add_x_parser`` in
-`build_parser` below the core commands. A command that needs the synthesized stacks takes
-them from ``args.synthesize`` (`add_ops_parsers` shows how); one that only reads the
-estate uses ``Estate.load`` (it refuses stale exports and writes nothing). The command
-modules never import this one: the command line is the root of a tree.
+`build_parser` below the core commands (list it in ``APP_COMMANDS`` if it builds the app).
+A command that needs the synthesized stacks takes ``synthesize`` as a parameter of its
+``add_x_parser`` and calls ``args.synthesize(args)`` (`edgekit.ops.cli.Synthesize`;
+`add_ops_parsers` shows how); one that only reads the estate uses ``Estate.load`` (it
+refuses stale exports and writes nothing). The command modules never import this one: the
+command line is the root of a tree.
 """
 
 from __future__ import annotations
@@ -357,11 +359,15 @@ APP_HELP = ("the app: a module with make_app(), module:function, path/app.py (en
             "app.synth() or defining make_app) or path/app.py:function (default: cdktf.json)")
 
 
+APP_COMMANDS = ("synth", "bootstrap", "stacks", "check", "plan", "apply", "drift", "import",
+                "graph")
+"""The commands that build the app: they take ``--app`` after the command name too."""
+
+
 def _with_app_option(parser: argparse.ArgumentParser, sub: Any) -> argparse.ArgumentParser:
     """``--app`` after the command too (``edgekit synth --app my_app.py``), for every
     command that builds the app."""
-    for name in ("synth", "bootstrap", "stacks", "check", "plan", "apply", "drift", "import",
-                 "graph"):
+    for name in APP_COMMANDS:
         command = sub.choices.get(name)
         if command is not None:
             command.add_argument("--app", default=argparse.SUPPRESS, help=APP_HELP)

@@ -97,6 +97,8 @@ def test_shell_blocks_name_real_commands_and_options(where: str, code: str,
             assert helped.returncode == 0, (where, words, helped.stderr)
             for option in (a.split("=")[0] for a in args if a.startswith("--")):
                 assert option in helped.stdout, (where, option)
+        elif program == "python":  # an app run as cdktf runs it (cdktf.json's "app")
+            assert args[:1] == ["-m"] or args[0].endswith(".py"), (where, words)
         else:
             pytest.fail(f"{where}: {program!r} is not a command this runner knows")
 
