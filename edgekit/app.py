@@ -28,10 +28,16 @@ import attrs
 from edgekit.core.construct import Construct, TestAssertion
 from edgekit.core.crossref import explain_foreign_reads, link, stack_order
 from edgekit.core.elements import DataSource, Provider, Resource
-from edgekit.core.errors import ConstructError, EdgekitError, Problem, SynthError
+from edgekit.core.errors import (
+    ConstructError,
+    EdgekitError,
+    OutputError,
+    Problem,
+    SynthError,
+)
 from edgekit.core.files import check_owned_output
 from edgekit.core.gcpause import gc_paused
-from edgekit.core.manifest import MANIFEST, read_manifest
+from edgekit.core.manifest import MANIFEST, ManifestError, read_manifest
 from edgekit.core.refs import Known, output_name
 from edgekit.core.stack import LOCAL_STATE_DIR, LocalState, Stack
 from edgekit.core.synth import (
@@ -220,7 +226,13 @@ class App(Construct):
         self._foreign = {}
         if (self.outdir / MANIFEST).is_file():
             defined = {stack.name for stack in self.stacks}
-            for name, entry in read_manifest(self.outdir).stacks.items():
+            try:
+                previous = read_manifest(self.outdir)
+            except ManifestError as err:  # its stacks cannot be told apart: keep, not guess
+                raise OutputError(f"{err.fault}; the previous output's "
+                                  "stacks cannot be kept: fix the manifest or delete "
+                                  f"{self.outdir}, then synth again") from err
+            for name, entry in previous.stacks.items():
                 folder = self.outdir / "stacks" / name
                 if name not in defined and (folder / STACK_FILE).is_file():
                     kept[name] = folder

@@ -182,3 +182,17 @@ def test_the_suites_checkout_guard_sees_a_rewrite_and_a_new_file(
     (tmp_path / "stray.json").write_text("{}")
     stray = conftest._checkout_state()
     assert stray is not None and "stray.json" in stray[0]
+
+
+def test_a_broken_previous_manifest_stops_the_synth_and_keeps_everything(
+        tmp_path: Path) -> None:
+    """Its stacks cannot be told apart, so nothing is guessed away."""
+    out = tmp_path / "out"
+    _app(out, "net").synth()
+    (out / "manifest.json").write_text('{"stacks": {"../x": {}}}')
+    before = tree_of(out)
+    with pytest.raises(OutputError) as err:
+        _app(out, "web").synth()
+    assert "invalid stack name '../x'" in str(err.value)
+    assert f"fix the manifest or delete {out}" in str(err.value)
+    assert tree_of(out) == before

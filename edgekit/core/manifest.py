@@ -24,6 +24,11 @@ MANIFEST = "manifest.json"
 class ManifestError(EdgekitError):
     """The manifest is missing or not what a synth writes; the message locates the fault."""
 
+    def __init__(self, fault: str, hint: str) -> None:
+        super().__init__(f"{fault}; {hint}")
+        self.fault = fault
+        """Where and what, without the hint (callers with other advice use this)."""
+
 
 @attrs.frozen
 class Manifest:
@@ -47,8 +52,8 @@ def read_manifest(outdir: Path) -> Manifest:
     try:
         data = json.loads(path.read_bytes())
     except OSError as err:
-        raise ManifestError(f"cannot read {path}: {err.strerror or err}; run `edgekit synth` "
-                            "first") from err
+        raise ManifestError(f"cannot read {path}: {err.strerror or err}",
+                            "run `edgekit synth` first") from err
     except ValueError as err:
         raise _fault(path, "$", f"not JSON ({err})") from err
     if not isinstance(data, dict):
@@ -91,4 +96,4 @@ def _kind(value: object) -> str:
 
 
 def _fault(path: Path, pointer: str, message: str) -> ManifestError:
-    return ManifestError(f"{path}: {message} @ {pointer}; `edgekit synth` writes it again")
+    return ManifestError(f"{path}: {message} @ {pointer}", "`edgekit synth` writes it again")
