@@ -177,10 +177,8 @@ def check_owned_output(path: Path) -> None:
 def _new_folder_beside(target: Path) -> Path:
     """A fresh hidden folder beside `target`, with `target`'s mode if it exists, else the
     mode a plain mkdir gives (mkdtemp's 0700 would change the output folder's mode)."""
-    import secrets
-
     for _ in range(100):
-        folder = target.parent / f".{target.name}.new-{secrets.token_hex(4)}"
+        folder = target.parent / f".{target.name}.new-{os.urandom(4).hex()}"
         try:
             os.mkdir(folder)
         except FileExistsError:
