@@ -174,7 +174,7 @@ def main() -> int:
     try:
         app = make_app(outdir=work / "cdktf.out")
         app.synth()
-        estates = [layout_of_estate(Estate.load(ROOT, n, refresh=False))
+        estates = [layout_of_estate(Estate.load(ROOT, n, check_fresh=False))
                    for n in Estate.env_names(ROOT)]
         documents: dict[str, Doc] = {}
         for stack in app.stacks:

@@ -13,8 +13,11 @@ stack has a problem) write everything at once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import sys
+import types
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,10 +28,18 @@ import attrs
 from edgekit.core.construct import Construct, TestAssertion
 from edgekit.core.crossref import explain_foreign_reads, link, stack_order
 from edgekit.core.elements import DataSource, Provider, Resource
-from edgekit.core.errors import ConstructError, Problem, SynthError
+from edgekit.core.errors import (
+    ConstructError,
+    EdgekitError,
+    OutputError,
+    Problem,
+    SynthError,
+)
+from edgekit.core.files import check_owned_output
 from edgekit.core.gcpause import gc_paused
+from edgekit.core.manifest import MANIFEST, ManifestError, read_manifest
 from edgekit.core.refs import Known, output_name
-from edgekit.core.stack import Stack
+from edgekit.core.stack import LOCAL_STATE_DIR, LocalState, Stack
 from edgekit.core.synth import (
     Check,
     StackResult,
@@ -57,6 +68,8 @@ class SynthReport:
     warnings: tuple[Problem, ...] = ()
     suppressed: tuple[str, ...] = ()
     """Check rules silenced by ``node.suppress``: one line per rule and reason."""
+    foreign: tuple[str, ...] = ()
+    """Stacks of the previous output this app does not define, kept as they were."""
 
 
 class App(Construct):
@@ -79,6 +92,8 @@ class App(Construct):
         self.rule_findings: list[Any] = []
         """Findings of the last synth that did not stop it (warnings, suppressed)."""
         self._dependencies: dict[str, list[str]] = {}
+        self._foreign: dict[str, dict[str, Any]] = {}
+        _quiet_uncaught_errors()
 
     @property
     def dependencies(self) -> dict[str, list[str]]:
@@ -130,19 +145,35 @@ class App(Construct):
         everything = {stack.name: synth_stack(stack, PINS) for stack in self.stacks}
         self._dependencies, problems = link(everything, _schema_sensitive)
         results = [everything[stack.name] for stack in chosen]
+        clean = []  # the rules run over every stack that rendered and checked cleanly
         for result in results:
-            problems.extend(result.problems)
-            if not result.problems:
+            found = [*result.problems, *self._state_problems(result.stack)]
+            if not found:
                 for check in self._all_checks():
-                    problems.extend(check(result))
-        if not problems and self._rules:
+                    found.extend(check(result))
+            problems.extend(found)
+            if not found:
+                clean.append(result)
+        self.rule_findings = []
+        if clean and self._rules:
             from edgekit.check.context import synth_rules  # the rules load only when used
 
-            errors, self.rule_findings = synth_rules(self, results)
+            errors, self.rule_findings = synth_rules(self, clean)
             problems.extend(errors)
         if problems:
             raise SynthError(explain_foreign_reads(problems, everything))
         return results
+
+    def _state_problems(self, stack: Stack) -> list[Problem]:
+        state = stack.state
+        if not isinstance(state, LocalState) or \
+                not state.inside_output(stack.name, str(self.outdir.absolute())):
+            return []
+        return [Problem(path=stack.node.path, message=(
+            f"LocalState(path={state.path!r}) puts the state inside the output folder "
+            f"{self.outdir}, which every synth replaces: the state would be lost. Leave "
+            f"path out (the state then lives in ../../../{LOCAL_STATE_DIR}/{stack.name}/, "
+            "beside the output folder) or name a file outside it"))]
 
     def synth_files(self, only: Sequence[str] | None = None) -> dict[str, bytes]:
         """Every output file (relative path → bytes) of the chosen stacks and the manifest."""
@@ -165,24 +196,47 @@ class App(Construct):
         suppressed = tuple(f"{rule} suppressed for {n} finding(s) (`edgekit check` lists "
                            f"them): {reason}" for (rule, reason), n in sorted(counts.items()))
         report = SynthReport(self.outdir, tuple(r.stack.name for r in results), resources,
-                             len(files), warnings, suppressed)
+                             len(files), warnings, suppressed, tuple(sorted(self._foreign)))
         return report, files, {f"stacks/{n}": p for n, p in kept.items()}
 
     def synth(self, only: Sequence[str] | None = None) -> SynthReport:
-        """Synthesize and write atomically. On any problem nothing is written."""
+        """Synthesize and write atomically. On any problem nothing is written: the error
+        lists every problem of every stack, and a program that does not catch it
+        (``python my_app.py``) prints that list and exits 1, without a traceback.
+
+        Run by ``edgekit synth --app my_app.py``, the app is handed to the command instead,
+        which synthesizes it the way it does every app (`edgekit.project`)."""
+        if _CAPTURED is not None:
+            _CAPTURED.append(self)
+            raise _HandedOver
+        check_owned_output(self.outdir.absolute())
         report, files, keep = self.prepare(only)
         write_tree(self.outdir, files, keep)
         return report
 
     def _kept(self, only: Sequence[str] | None) -> dict[str, Path]:
-        """Folders of stacks not synthesized this time, carried over unchanged."""
-        if not only:
-            return {}
+        """Folders of stacks not synthesized this time, carried over unchanged: the app's
+        stacks `only` leaves out, and the stacks of the previous output this app does not
+        define (another app's; a synth never deletes them, ADR 0027)."""
         kept = {}
         for stack in self.stacks:
             folder = self.outdir / "stacks" / stack.name
-            if stack.name not in only and (folder / STACK_FILE).is_file():
+            if only and stack.name not in only and (folder / STACK_FILE).is_file():
                 kept[stack.name] = folder
+        self._foreign = {}
+        if (self.outdir / MANIFEST).is_file():
+            defined = {stack.name for stack in self.stacks}
+            try:
+                previous = read_manifest(self.outdir)
+            except ManifestError as err:  # its stacks cannot be told apart: keep, not guess
+                raise OutputError(f"{err.fault}; the previous output's "
+                                  "stacks cannot be kept: fix the manifest or delete "
+                                  f"{self.outdir}, then synth again") from err
+            for name, entry in previous.stacks.items():
+                folder = self.outdir / "stacks" / name
+                if name not in defined and (folder / STACK_FILE).is_file():
+                    kept[name] = folder
+                    self._foreign[name] = entry
         return kept
 
     def _files(self, results: list[StackResult], kept: dict[str, Path]) -> LazyFiles:
@@ -198,13 +252,18 @@ class App(Construct):
                 files.add(f"{folder}/{path}", blob)
         names = sorted({r.stack.name for r in results} | set(kept))
         warnings = {r.stack.name: r.warnings for r in results}
-        files.add("manifest.json", dump_json(self._manifest(names, warnings)))
+        files.add(MANIFEST, dump_json(self._manifest(names, warnings)))
         return files
 
     def _manifest(self, names: list[str],
                   warnings: dict[str, list[Problem]] | None = None) -> dict[str, Any]:
         stacks = {}
         for name in names:
+            if name in self._foreign:  # another app's stack: its entry as that app wrote it
+                entry = self._foreign[name]
+                stacks[name] = {**entry, "dependencies": [
+                    d for d in entry.get("dependencies", []) if d in names]}
+                continue
             stack = self.stack(name)
             stacks[name] = {
                 "name": name,
@@ -218,6 +277,48 @@ class App(Construct):
                 "dependencies": list(self._dependencies.get(name, [])),
             }
         return {"version": MANIFEST_VERSION, "stacks": stacks}
+
+
+_CAPTURED: list[App] | None = None
+
+
+class _HandedOver(BaseException):
+    """Stops a program at ``app.synth()`` once its app is handed to the command (a
+    BaseException: the program's own ``except Exception`` does not swallow it)."""
+
+
+@contextlib.contextmanager
+def capture_synth() -> Iterator[list[App]]:
+    """While active, ``App.synth()`` records its app (and stops the program there)
+    instead of writing: how ``--app path/app.py`` gets the app a program builds."""
+    global _CAPTURED
+    saved, _CAPTURED = _CAPTURED, []
+    captured = _CAPTURED
+    try:
+        yield captured
+    except _HandedOver:
+        pass
+    finally:
+        _CAPTURED = saved
+
+
+def _quiet_uncaught_errors() -> None:
+    """An `EdgekitError` nobody catches ends the program with its message (the located
+    problem list) and exit status 1, not a traceback: it is the user's input that is
+    wrong, not edgekit. Any other exception keeps Python's own report."""
+    previous = sys.excepthook
+    if getattr(previous, "edgekit", False):
+        return
+
+    def hook(kind: type[BaseException], value: BaseException,
+             tb: types.TracebackType | None) -> None:
+        if isinstance(value, EdgekitError):
+            print(f"edgekit: {value}", file=sys.stderr)
+        else:
+            previous(kind, value, tb)
+
+    hook.edgekit = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
 
 
 def _schema_sensitive(resource_type: str, attribute: str) -> bool:

@@ -20,13 +20,9 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from edgekit.core.errors import EdgekitError
 from edgekit.estate.account_stacks import BOOTSTRAP_STATE
-
-if TYPE_CHECKING:
-    from edgekit.app import App
 
 PASSPHRASE_MIN = 16
 CREDENTIALS = {
@@ -39,6 +35,8 @@ CREDENTIALS = {
 }
 
 Runner = Callable[..., "subprocess.CompletedProcess[bytes]"]
+Synthesize = Callable[[Sequence[str]], Path]
+"""Synthesize these stacks (the project's one synth); returns the output folder."""
 
 
 class BootstrapError(EdgekitError):
@@ -74,18 +72,18 @@ def tofu_steps(tofu: str, state: Path, *, plugin_dir: str | None, dry_run: bool,
     return [init, [tofu, "apply", *(["-input=false", "-auto-approve"] if auto_approve else [])]]
 
 
-def run_bootstrap(app: App, root: Path, *, stack: str = "bootstrap", dry_run: bool = False,
-                  auto_approve: bool = False, env: Mapping[str, str] | None = None,
-                  run: Runner = subprocess.run) -> Path:
-    """Synthesize and apply the bootstrap stack; returns its state file."""
+def run_bootstrap(synthesize: Synthesize, root: Path, *, stack: str = "bootstrap",
+                  dry_run: bool = False, auto_approve: bool = False,
+                  env: Mapping[str, str] | None = None, run: Runner = subprocess.run) -> Path:
+    """Synthesize (the project's synth, handed in) and apply the bootstrap stack; returns
+    its state file."""
     env = dict(os.environ if env is None else env)
     problems = credential_problems(env)
     if problems:
         raise BootstrapError("the bootstrap needs these set first (nothing was run):\n"
                              + "\n".join(problems))
     tofu = find_tofu(env)
-    app.synth([stack])
-    folder = app.outdir / "stacks" / stack
+    folder = synthesize([stack]) / "stacks" / stack
     state = (root / BOOTSTRAP_STATE).resolve()
     state.parent.mkdir(parents=True, exist_ok=True)
     state.parent.chmod(0o700)

@@ -16,107 +16,50 @@
                                  operate the stacks in dependency order (edgekit/ops/)
     edgekit pg backups|restore   list the Postgres backups in R2; print a point-in-time restore
 
-The app is found through ``cdktf.json`` (``"app": "python -m <module>"``) or
-``--app <module>``; the module must define ``make_app(outdir=None) -> App``.
+The app is named by ``--app`` (before or after the command) or by ``cdktf.json``'s
+``"app"`` (``python -m <module>`` or ``python <file>.py``): a module with ``make_app()``,
+``module:function``, a file ``path/app.py`` (a program ending in ``app.synth()``, or one
+defining ``make_app()``) or ``path/app.py:function``. Every command that needs synthesized
+stacks gets them from `edgekit.project.synth_project` (ADR 0027).
+
+Adding a command: write its module (``cmd_x(args) -> int`` and ``add_x_parser(sub)``
+registering a subparser with ``set_defaults(func=cmd_x)``), and call ``add_x_parser`` in
+`build_parser` below the core commands (list it in ``APP_COMMANDS`` if it builds the app).
+A command that needs the synthesized stacks takes ``synthesize`` as a parameter of its
+``add_x_parser`` and calls ``args.synthesize(args)`` (`edgekit.ops.cli.Synthesize`;
+`add_ops_parsers` shows how); one that only reads the estate uses ``Estate.load`` (it
+refuses stale exports and writes nothing). The command modules never import this one: the
+command line is the root of a tree.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgekit.core.errors import EdgekitError
+from edgekit.project import UsageError, load_app
 
 if TYPE_CHECKING:
-    from edgekit.app import App
-    from edgekit.cue.model import Estate
+    from edgekit.ops.cli import Synthesized
+    from edgekit.project import ProjectReport
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(EdgekitError):
-    pass
-
-
-def app_module_from_cdktf_json(root: Path) -> str:
-    config = root / "cdktf.json"
-    if not config.is_file():
-        raise UsageError(f"no cdktf.json in {root}; pass --app <module>")
-    command = str(json.loads(config.read_text()).get("app", ""))
-    parts = command.split()
-    if len(parts) == 3 and parts[0].startswith("python") and parts[1] == "-m":
-        return parts[2]
-    raise UsageError(
-        f"cdktf.json app {command!r} is not 'python -m <module>'; pass --app <module>"
-    )
-
-
-def load_app(module_name: str | None, outdir: str | None, schema_check: bool) -> App:
-    root = Path.cwd()
-    name = module_name or app_module_from_cdktf_json(root)
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        raise UsageError(f"cannot import app module {name!r}: {err}") from err
-    make_app = getattr(module, "make_app", None)
-    if make_app is None:
-        raise UsageError(f"module {name!r} has no make_app(outdir=None) function")
-    app: App = make_app(outdir=outdir)
-    if not schema_check:
-        app.disable_schema_check()
-    return app
-
-
-def has_cue(root: Path) -> bool:
-    return (root / "cue" / "cue.mod").is_dir()
-
-
-def refresh_cue(root: Path) -> None:
-    from edgekit.cue.export import ensure_fresh
-
-    for path in ensure_fresh(root):
-        print(f"edgekit: re-exported {path.relative_to(root)}", file=sys.stderr)
-
-
-def estates(root: Path) -> list[Estate]:
-    from edgekit.cue.model import Estate
-
-    return [Estate.load(root, name, refresh=False) for name in Estate.env_names(root)]
-
-
-def write_generated(root: Path) -> list[Path]:
-    from edgekit.core.files import write_atomic
-    from edgekit.cue.generate import differing
-    from edgekit.generated import all_generated
-
-    files = all_generated(root, estates(root))
-    changed = differing(files)
-    for path in changed:
-        write_atomic(path, files[path])
-    return changed
-
-
-def regenerate(root: Path) -> list[Path]:
-    """Re-export CUE if it changed, then rewrite the generated files that differ."""
-    refresh_cue(root)
-    return write_generated(root)
-
-
-def cmd_synth(args: argparse.Namespace) -> int:
+def _synth(args: argparse.Namespace, only: Sequence[str] = (),
+           schema_check: bool = True) -> ProjectReport:
+    """The project's one synth for these arguments, its report printed on stderr."""
     from edgekit.project import synth_project
 
     started = time.perf_counter()
     root = Path.cwd()
-    done = synth_project(root, lambda: load_app(args.app, args.out, not args.no_schema_check),
-                         args.stacks)
+    done = synth_project(root, lambda: load_app(root, args.app, outdir=args.out,
+                                                schema_check=schema_check), only)
     report = done.synth
     for path in done.reexported:
         print(f"edgekit: re-exported {_rel(path, root)}", file=sys.stderr)
@@ -126,12 +69,29 @@ def cmd_synth(args: argparse.Namespace) -> int:
         print(f"edgekit: {line}", file=sys.stderr)
     for path in done.regenerated:
         print(f"edgekit: regenerated {_rel(path, root)}", file=sys.stderr)
+    if report.foreign:
+        print(f"edgekit: kept {', '.join(report.foreign)}: stacks this app does not define "
+              f"(another app's output; delete their folders in {report.outdir}/stacks to "
+              "drop them)", file=sys.stderr)
     took = time.perf_counter() - started
     print(
         f"edgekit: synthesized {', '.join(report.stacks)} ({report.resources} resources, "
         f"{report.files} files) into {report.outdir} in {took:.2f}s",
         file=sys.stderr,
     )
+    return done
+
+
+def synthesize(args: argparse.Namespace) -> Synthesized:
+    """`_synth` for the operations (plan, apply, import, graph): every stack."""
+    from edgekit.ops.cli import Synthesized
+
+    report = _synth(args).synth
+    return Synthesized(report.outdir, report.stacks)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    _synth(args, args.stacks, schema_check=not args.no_schema_check)
     return EXIT_OK
 
 
@@ -139,10 +99,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     from edgekit.bootstrap import run_bootstrap
 
     root = Path.cwd()
-    if has_cue(root):
-        refresh_cue(root)
-    app = load_app(args.app, args.out, True)
-    state = run_bootstrap(app, root, dry_run=args.dry_run, auto_approve=args.yes)
+    state = run_bootstrap(lambda only: _synth(args, only).synth.outdir, root,
+                          dry_run=args.dry_run, auto_approve=args.yes)
     if args.dry_run:
         print(f"edgekit: bootstrap checked (tofu init + validate); state would be {state}",
               file=sys.stderr)
@@ -154,7 +112,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_stacks(args: argparse.Namespace) -> int:
-    app = load_app(args.app, None, False)
+    app = load_app(Path.cwd(), args.app, schema_check=False)
     for stack in app.stacks:
         print(stack.name)
     return EXIT_OK
@@ -173,9 +131,10 @@ def cmd_cue_export(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from edgekit.project import regenerate
+
     root = Path.cwd()
-    refresh_cue(root)
-    changed = write_generated(root)
+    changed = regenerate(root)
     for path in changed:
         print(f"edgekit: wrote {_rel(path, root)}", file=sys.stderr)
     print(f"edgekit: {len(changed)} generated file(s) updated", file=sys.stderr)
@@ -185,6 +144,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from edgekit.cue.export import render_exports, stale_exports
     from edgekit.cue.generate import differing
+    from edgekit.cue.model import Estate
     from edgekit.cue.runner import find_cue
     from edgekit.generated import all_generated
 
@@ -196,7 +156,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     stale = [Path(p) for p in stale_exports(root)]
     if not stale and find_cue() is not None:
         stale = differing(render_exports(root))
-    drift = [*stale, *differing(all_generated(root, estates(root)))]
+    estates = [Estate.load(root, name, check_fresh=False) for name in Estate.env_names(root)]
+    drift = [*stale, *differing(all_generated(root, estates))]
     if drift:
         print("edgekit: generated files differ from what cue/ and stacks/ produce now "
               "(a hand edit, or a forgotten `edgekit generate`):", file=sys.stderr)
@@ -213,14 +174,15 @@ def cmd_check_rules(args: argparse.Namespace) -> int:
     if args.list:
         sys.stdout.write(list_rules(args.format))
         return EXIT_OK
-    return check(Path.cwd(), args.stacks, args.format,
-                 lambda: load_app(args.app, None, True))
+    root = Path.cwd()
+    return check(root, args.stacks, args.format, lambda: load_app(root, args.app))
 
 
 def cmd_outputs_import(args: argparse.Namespace) -> int:
     from edgekit.cue.model import Estate
     from edgekit.cue.outputs import MAX_INPUT_BYTES, import_outputs
     from edgekit.ops.progress import Progress
+    from edgekit.project import regenerate
 
     root = Path.cwd()
     if args.file in (None, "-"):
@@ -234,21 +196,26 @@ def cmd_outputs_import(args: argparse.Namespace) -> int:
                              f"{getattr(err, 'strerror', None) or err}") from err
     progress = Progress()  # per step with elapsed time on a terminal; quiet in CI
     with progress.step(args.stack, "check outputs (cue vet)"):
-        result = import_outputs(root, args.stack, text, Estate.env_names(root))
+        result = import_outputs(root, args.stack, text, Estate.env_names(root),
+                                skip_sensitive=args.skip_sensitive)
+    for name in result.refused_sensitive:
+        print(f"edgekit: {'skipped' if args.skip_sensitive else 'refused'} sensitive output "
+              f"{name!r}: sensitive values never land in the repo (read it with `tofu output "
+              "-raw` where it is needed)", file=sys.stderr)
+    if result.refused_sensitive and not args.skip_sensitive:
+        print(f"edgekit: nothing imported for stack {args.stack!r}; pass --skip-sensitive to "
+              f"import the {len(result.imported)} plain output(s) without the sensitive ones",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
     if not result.written:
         print(f"edgekit: nothing new to import for stack {args.stack!r}; "
               f"{_rel(result.path, root)} and every generated file left as they were",
               file=sys.stderr)
         return EXIT_OK
-    for name in result.refused_sensitive:
-        print(f"edgekit: refused sensitive output {name!r}: sensitive values never land in "
-              "the repo (read it with `tofu output -raw` where it is needed)", file=sys.stderr)
     print(f"edgekit: imported {len(result.imported)} output(s) into "
           f"{_rel(result.path, root)}", file=sys.stderr)
-    with progress.step(args.stack, "cue export"):
-        refresh_cue(root)
-    with progress.step(args.stack, "regenerate files"):
-        written = write_generated(root)
+    with progress.step(args.stack, "cue export and regenerate files"):
+        written = regenerate(root)
     for path in written:
         print(f"edgekit: regenerated {_rel(path, root)}", file=sys.stderr)
     return EXIT_OK
@@ -291,7 +258,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Synthesize OpenTofu JSON from Python stacks (cdktf.out/ layout).",
     )
     parser.add_argument("--version", action="version", version=f"edgekit {__version__}")
-    parser.add_argument("--app", help="module defining make_app() (default: from cdktf.json)")
+    parser.add_argument("--app", help=APP_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     synth = sub.add_parser(
@@ -358,39 +325,64 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                                          metavar="COMMAND")
     imp = outputs_sub.add_parser(
         "import", help="import `tofu output -json` of a stack into cue/outputs/<stack>.cue",
-        description="Validate the outputs against #Outputs, refuse sensitive ones, write "
-        "cue/outputs/<stack>.cue (checked with cue vet first), then re-export and "
-        "regenerate. Example: tofu output -json | edgekit outputs import --stack prod")
+        description="Validate the outputs against #Outputs, write cue/outputs/<stack>.cue "
+        "(checked with cue vet first), then re-export and regenerate. Sensitive outputs "
+        "never land in the repo: one in the input refuses the import (exit 1, nothing "
+        "written) unless --skip-sensitive. Example: tofu output -json | edgekit outputs "
+        "import --stack prod --skip-sensitive")
     imp.add_argument("--stack", required=True, help="the environment's stack, e.g. prod")
+    imp.add_argument("--skip-sensitive", action="store_true",
+                     help="import the plain outputs and leave the sensitive ones out "
+                     "(default: a sensitive output refuses the import)")
     imp.add_argument("file", nargs="?", help="a file with `tofu output -json`, or - "
                      "(default) for standard input")
     imp.set_defaults(func=cmd_outputs_import)
 
     if command in CORE_COMMANDS:
-        return parser
+        return _with_app_option(parser, sub)
     from edgekit.obs.cli import add_logs_parser  # boto3/duckdb load only when logs run
     from edgekit.ops.cli import add_ops_parsers  # plan, apply, drift, import, graph
 
-    add_ops_parsers(sub)
-
+    add_ops_parsers(sub, synthesize)
     add_logs_parser(sub)
     from edgekit.cue.mesh_cli import add_mesh_parser
+    from edgekit.project import regenerate
 
     add_mesh_parser(sub, regenerate=regenerate)
     from edgekit.pg.cli import add_pg_parser
 
     add_pg_parser(sub)
+    return _with_app_option(parser, sub)
+
+
+APP_HELP = ("the app: a module with make_app(), module:function, path/app.py (ending in "
+            "app.synth() or defining make_app) or path/app.py:function (default: cdktf.json)")
+
+
+APP_COMMANDS = ("synth", "bootstrap", "stacks", "check", "plan", "apply", "drift", "import",
+                "graph")
+"""The commands that build the app: they take ``--app`` after the command name too."""
+
+
+def _with_app_option(parser: argparse.ArgumentParser, sub: Any) -> argparse.ArgumentParser:
+    """``--app`` after the command too (``edgekit synth --app my_app.py``), for every
+    command that builds the app."""
+    for name in APP_COMMANDS:
+        command = sub.choices.get(name)
+        if command is not None:
+            command.add_argument("--app", default=argparse.SUPPRESS, help=APP_HELP)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(command_of(sys.argv[1:] if argv is None else argv))
+    command = command_of(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(command)
     try:
         args = parser.parse_args(argv)
     except SystemExit as done:  # argparse refused the command line
         from edgekit.ops.cli import usage_exit_code
 
-        return usage_exit_code(argv, done.code)
+        return usage_exit_code(command, done.code)
     try:
         code: int = args.func(args)
         return code

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def make_app(outdir: str | os.PathLike[str] | None = None) -> App:
     app = App(outdir=outdir)
     ExampleStack(app, "example")
-    estates = [Estate.load(ROOT, name, refresh=False) for name in ("prod", "staging")]
+    estates = [Estate.load(ROOT, name, check_fresh=False) for name in ("prod", "staging")]
     bootstrap = BootstrapStack(app, "bootstrap", estates=estates)
     # State in the bootstrap stack's bucket, the environments on the zone stack's zone:
     # these references order the stacks bootstrap → zone → environments (ADR 0007, 0020).

@@ -28,6 +28,43 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 
 
+def _checkout_state() -> tuple[str, dict[str, tuple[int, int]]] | None:
+    """`git status` and every tracked file's mtime and size, or None outside a checkout."""
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+        tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                                 text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if status.returncode != 0 or tracked.returncode != 0:
+        return None
+    stats = {}
+    for name in filter(None, tracked.stdout.split("\0")):
+        try:
+            info = (ROOT / name).stat()
+        except OSError:
+            continue
+        stats[name] = (info.st_mtime_ns, info.st_size)
+    return status.stdout, stats
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_unchanged() -> Iterator[None]:
+    """The suite never writes into the checkout: after it, `git status` is what it was and
+    no tracked file was rewritten (mtime), even with the same bytes."""
+    before = _checkout_state()
+    yield
+    after = _checkout_state()
+    if before is None or after is None or after == before:
+        return
+    changed = sorted(set(after[0].splitlines()) ^ set(before[0].splitlines()))
+    changed += sorted(name for name, seen in after[1].items() if before[1].get(name) != seen)
+    pytest.fail("the tests changed the checkout (a test must work in tmp_path or a "
+                "project copy; or a file was edited while the suite ran):\n  "
+                + "\n  ".join(changed[:20]))
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> App:
     return App(outdir=tmp_path / "cdktf.out", check_schemas=False)
@@ -98,6 +135,15 @@ def project_copy(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "cdktf.json", root / "cdktf.json")
     shutil.copytree(ROOT / "edgekit/schema/cue", root / "schema")
     return root
+
+
+@pytest.fixture
+def project_cwd(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """In-process commands run in a copy of the project: tests never chdir into the
+    checkout (a command there could write into it)."""
+    monkeypatch.chdir(project_copy)
+    monkeypatch.setenv("EDGEKIT_SCHEMA_DIR", str(project_copy / "schema"))
+    return project_copy
 
 
 def tree_of(root: Path) -> dict[str, bytes]:

@@ -161,11 +161,12 @@ def test_hand_edited_cue_placement_with_an_unknown_service(project_copy: Path,
     envs = project_copy / "cue/envs.cue"
     envs.write_text(envs.read_text().replace('"edge-1": ["api", "web"]',
                                              '"edge-1": ["api", "web", "apii"]', 1))
+    line = next(n for n, text in enumerate(envs.read_text().splitlines(), 1) if "apii" in text)
     before = tree_of(project_copy)
     result = cli("synth")
     assert result.returncode == 1
     no_traceback(result)
-    assert "./envs.cue:36:28: environment 'prod': node 'edge-1' is given 'apii', which is " \
+    assert f"./envs.cue:{line}:28: environment 'prod': node 'edge-1' is given 'apii', which is " \
         "not a service that runs on nodes (expected one of: api, web) @ " \
         "placement.edge-1[2]" in result.stderr
     assert "empty disjunction" not in result.stderr

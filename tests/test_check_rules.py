@@ -50,7 +50,7 @@ def one(rule_id: str, ctx: Context) -> Finding:
 
 @pytest.fixture(scope="module")
 def prod() -> Estate:
-    return Estate.load(ROOT, "prod", refresh=False)
+    return Estate.load(ROOT, "prod", check_fresh=False)
 
 
 def with_env(estate: Estate, **changes: Any) -> Estate:

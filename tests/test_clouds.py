@@ -300,7 +300,7 @@ def estate_with_a_droplet() -> Any:
 
     from edgekit.cue.model import Estate, Node
 
-    estate = Estate.load(ROOT, "staging", refresh=False)
+    estate = Estate.load(ROOT, "staging", check_fresh=False)
     env = estate.env
     nodes = {**env.nodes, "edge-sgp": Node(name="edge-sgp", provider="digitalocean",
                                            region="sgp1", size="s-1vcpu-2gb",

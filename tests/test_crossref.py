@@ -148,14 +148,22 @@ def test_encrypted_producer_needs_the_same_encryption(tmp_path: Path) -> None:
     assert "[other] reads the state of stack 'net', encrypted with other settings" in text
 
 
-def test_local_producer_is_read_from_its_folder(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("given", "seen"), [
+    (None, "../../../.edgekit/state/net/terraform.tfstate"),  # the default, beside the output
+    ("../../../keep/net.tfstate", "../../../keep/net.tfstate"),
+    ("/srv/state/net.tfstate", "/srv/state/net.tfstate"),
+])
+def test_local_producer_is_read_where_it_keeps_its_state(tmp_path: Path, given: str | None,
+                                                         seen: str) -> None:
+    """A relative path is the producer's, seen from its folder: the consumer (a sibling
+    folder) reads the same file."""
     app = App(outdir=tmp_path / "out")
-    net = Stack(app, "net", state=LocalState(), encryption=None)
+    net = Stack(app, "net", state=LocalState(path=given), encryption=None)
     rid = Resource(net, "id", type="random_id", config={"byte_length": 4})
     web = Stack(app, "web", state=LocalState(), encryption=None)
     Resource(web, "a", type="terraform_data", config={"input": rid.attr("hex")})
     remote = docs(app)["web"]["data"]["terraform_remote_state"]["net"]
-    assert remote == {"backend": "local", "config": {"path": "../net/terraform.tfstate"}}
+    assert remote == {"backend": "local", "config": {"path": seen}}
 
 
 def test_consumer_test_file_overrides_the_remote_state(tmp_path: Path) -> None:

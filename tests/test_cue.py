@@ -313,9 +313,16 @@ def test_outputs_import_refuses_sensitive_values_and_unknown_stacks(project: Pat
         "pg_primary_private_ip": {"sensitive": False, "type": "string", "value": "10.0.1.5"},
         "pg_password": {"sensitive": True, "type": "string", "value": "hunter2-secret"},
     }
-    result = edgekit("outputs", "import", "--stack", "staging", stdin=json.dumps(outputs))
+    untouched = tree(project)
+    refused = edgekit("outputs", "import", "--stack", "staging", stdin=json.dumps(outputs))
+    assert refused.returncode == 1, refused.stderr
+    assert "refused sensitive output 'pg_password'" in refused.stderr
+    assert "pass --skip-sensitive to import the 1 plain output(s)" in refused.stderr
+    assert tree(project) == untouched  # a refused import changes nothing
+    result = edgekit("outputs", "import", "--stack", "staging", "--skip-sensitive",
+                     stdin=json.dumps(outputs))
     assert result.returncode == 0, result.stderr
-    assert "refused sensitive output 'pg_password'" in result.stderr
+    assert "skipped sensitive output 'pg_password'" in result.stderr
     imported = (project / "cue/outputs/staging.cue").read_text()
     assert "10.0.1.5" in imported and "hunter2-secret" not in imported
     for path in project.rglob("*"):

@@ -98,7 +98,7 @@ def test_user_data_is_byte_identical_across_two_deploys(tmp_path: Path) -> None:
                     assert (json.dumps(first[stack]["locals"][local], sort_keys=True)
                             == json.dumps(second[stack]["locals"][local], sort_keys=True))
     # placement is a variable of the stack, read by no server's user data
-    estate = Estate.load(ROOT, "prod", refresh=False)
+    estate = Estate.load(ROOT, "prod", check_fresh=False)
     assert "placement" in placement_tfvars(estate)
     for _, _, body in servers(first["prod"]):
         assert "var.placement" not in json.dumps(body)
@@ -180,7 +180,7 @@ def test_every_catalog_fact_has_a_source() -> None:
 
 def test_the_reference_estate_uses_only_orderable_types() -> None:
     for env in Estate.env_names(ROOT):
-        for node in Estate.load(ROOT, env, refresh=False).env.nodes.values():
+        for node in Estate.load(ROOT, env, check_fresh=False).env.nodes.values():
             cat = CATALOGS[node.provider]
             assert node.size not in cat.retired and node.region not in cat.retired, node
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import doctest
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,12 +97,18 @@ def test_shell_blocks_name_real_commands_and_options(where: str, code: str,
             assert helped.returncode == 0, (where, words, helped.stderr)
             for option in (a.split("=")[0] for a in args if a.startswith("--")):
                 assert option in helped.stdout, (where, option)
+        elif program == "python":  # an app run as cdktf runs it (cdktf.json's "app")
+            assert args[:1] == ["-m"] or args[0].endswith(".py"), (where, words)
         else:
             pytest.fail(f"{where}: {program!r} is not a command this runner knows")
 
 
-def test_public_classes_show_a_call_that_works(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)  # examples name the project's own files (services/...)
+def test_public_classes_show_a_call_that_works(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # examples name the project's own files (services/...): a copy, never the checkout
+    shutil.copytree(ROOT / "services", tmp_path / "services",
+                    ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
+    monkeypatch.chdir(tmp_path)
     finder = doctest.DocTestFinder(recurse=False)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     constructs = [n for n in edgekit.__all__ if n in edgekit._LAZY

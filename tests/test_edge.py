@@ -88,7 +88,7 @@ def test_worker_bindings_match_the_generated_wrangler_config(app: App) -> None:
         doc = document(app, stack)
         script = of_type(doc, "cloudflare_workers_script")["edge_worker"]
         bindings = {b["name"]: b for b in script["bindings"]}
-        estate = Estate.load(ROOT, stack, refresh=False)
+        estate = Estate.load(ROOT, stack, check_fresh=False)
         assert json.loads(bindings["ORIGINS"]["text"]) == worker_origins(estate)
         assert "PG" not in bindings  # until Postgres answers (tests/test_first_apply.py)
         assert bindings["SESSIONS"]["type"] == "kv_namespace"
@@ -117,7 +117,7 @@ def test_waf_and_rate_limits_per_service(app: App) -> None:
 def test_hyperdrive_reaches_postgres_through_an_access_protected_tunnel(tmp_path: Path) -> None:
     from tests.test_first_apply import edge_doc, observed
 
-    doc = edge_doc(tmp_path, observed(Estate.load(ROOT, "prod", refresh=False), "10.2.0.3"))
+    doc = edge_doc(tmp_path, observed(Estate.load(ROOT, "prod", check_fresh=False), "10.2.0.3"))
     origin = of_type(doc, "cloudflare_hyperdrive_config")["edge_hyperdrive"]["origin"]
     assert origin["host"] == "pg-origin.edgekit.example"
     assert origin["user"] == "svc_web_ro" and origin["database"] == "web"
@@ -171,7 +171,7 @@ def test_tunnel_weights_for_unknown_nodes_are_refused(tmp_path: Path) -> None:
     from edgekit import LocalState, Stack
     from edgekit.constructs.node import VpsNode
 
-    estate = Estate.load(ROOT, "prod", refresh=False)
+    estate = Estate.load(ROOT, "prod", check_fresh=False)
     app = App(outdir=tmp_path / "out", check_schemas=False)
     stack = Stack(app, "prod", state=LocalState())
     node = VpsNode(stack, "edge-1", provider="hetzner", region="fsn1", size="small")
@@ -220,7 +220,7 @@ def test_worker_hostname_errors(change: dict[str, Any], message: str, tmp_path: 
     from edgekit import LocalState, Stack
     from edgekit.constructs.edge_worker import EdgeWorker
 
-    estate = _with_services(Estate.load(ROOT, "prod", refresh=False), **change)
+    estate = _with_services(Estate.load(ROOT, "prod", check_fresh=False), **change)
     app = App(outdir=tmp_path / "out", check_schemas=False)
     stack = Stack(app, "prod", state=LocalState())
     with pytest.raises(ConstructError, match=message):
@@ -243,7 +243,7 @@ def test_tunnel_bad_input(kwargs: dict[str, Any], message: str, tmp_path: Path) 
     from edgekit import LocalState, Stack
     from edgekit.constructs.node import VpsNode
 
-    estate = Estate.load(ROOT, "prod", refresh=False)
+    estate = Estate.load(ROOT, "prod", check_fresh=False)
     services = estate.services
     if kwargs.pop("portless", False):
         services = _with_services(estate, api={"port": None}).services

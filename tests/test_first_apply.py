@@ -73,9 +73,9 @@ def test_manifest_orders_bootstrap_zone_then_environments(tmp_path: Path) -> Non
 
 
 def test_bootstrap_without_credentials_says_what_to_export(
+        project_cwd: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         tmp_path: Path) -> None:
-    monkeypatch.chdir(ROOT)
     monkeypatch.delenv("TF_VAR_cloudflare_api_token", raising=False)
     monkeypatch.setenv("TF_VAR_state_passphrase", "short")
     assert main(["bootstrap", "--out", str(tmp_path / "out")]) == 1
@@ -91,7 +91,8 @@ def test_bootstrap_without_tofu_is_a_clear_error(tmp_path: Path) -> None:
     env = {"TF_VAR_cloudflare_api_token": "x", "TF_VAR_state_passphrase": "p" * 20,
            "EDGEKIT_TOFU": str(tmp_path / "no-tofu"), "PATH": ""}
     with pytest.raises(BootstrapError, match="OpenTofu not found"):
-        run_bootstrap(make_app(outdir=tmp_path / "out"), tmp_path, env=env)
+        run_bootstrap(lambda only: make_app(outdir=tmp_path / "out").synth(only).outdir,
+                      tmp_path, env=env)
 
 
 @pytest.mark.tools
@@ -103,7 +104,7 @@ def test_bootstrap_runs_tofu_in_the_stack_folder_with_state_in_dot_edgekit(
            "TF_VAR_state_passphrase": "a-passphrase-of-enough-length",
            "EDGEKIT_TOFU": tofu.binary, "EDGEKIT_TOFU_PLUGIN_DIR": str(plugin_dir())}
     app = make_app(outdir=tmp_path / "out")
-    state = run_bootstrap(app, tmp_path, dry_run=True, env=env)
+    state = run_bootstrap(lambda only: app.synth(only).outdir, tmp_path, dry_run=True, env=env)
     assert state == (tmp_path / BOOTSTRAP_STATE).resolve()
     assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700
     folder = tmp_path / "out/stacks/bootstrap"
@@ -191,7 +192,7 @@ def observed(estate: Estate, address: str) -> Estate:
 def test_hyperdrive_is_not_created_before_postgres_can_answer(tmp_path: Path) -> None:
     """Cloudflare tests the connection when a Hyperdrive config is created: on the first
     apply the primary is still converting to NixOS, so only the path is made."""
-    doc = edge_doc(tmp_path, Estate.load(ROOT, "prod", refresh=False))
+    doc = edge_doc(tmp_path, Estate.load(ROOT, "prod", check_fresh=False))
     assert not of_type(doc, "cloudflare_hyperdrive_config")
     assert of_type(doc, "cloudflare_zero_trust_access_application")
     bindings = of_type(doc, "cloudflare_workers_script")["edge_worker"]["bindings"]
@@ -200,7 +201,7 @@ def test_hyperdrive_is_not_created_before_postgres_can_answer(tmp_path: Path) ->
 
 def test_hyperdrive_is_created_after_its_access_app_dns_and_tunnel_config(
         tmp_path: Path) -> None:
-    doc = edge_doc(tmp_path, observed(Estate.load(ROOT, "prod", refresh=False), "10.2.0.3"))
+    doc = edge_doc(tmp_path, observed(Estate.load(ROOT, "prod", check_fresh=False), "10.2.0.3"))
     config = of_type(doc, "cloudflare_hyperdrive_config")["edge_hyperdrive"]
     assert config["depends_on"] == [
         "cloudflare_zero_trust_access_application.edge_hyperdrive_access",
@@ -216,7 +217,7 @@ def test_postgres_tunnel_points_at_the_address_postgres_listens_on(
         tmp_path: Path, env: str, node: str) -> None:
     """Postgres listens on its mesh address (ADR 0010) only: an ingress to 127.0.0.1:5432
     reached nothing."""
-    estate = Estate.load(ROOT, env, refresh=False)
+    estate = Estate.load(ROOT, env, check_fresh=False)
     listen = estate.env.mesh_address(node)
     assert listen is not None and listen == estate.env.postgres_host()
     doc = edge_doc(tmp_path, estate)

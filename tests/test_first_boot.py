@@ -210,7 +210,7 @@ def test_one_cloudflared_per_tunnel_token_and_none_without(docs: dict[str, Any],
                                                            stack: str) -> None:
     """cloudflared ran on the Postgres node with no token and nobody ran the Postgres
     tunnel: the node's units now follow the tokens its boot document carries."""
-    composed = compose_estate(Estate.load(ROOT, stack, refresh=False))
+    composed = compose_estate(Estate.load(ROOT, stack, check_fresh=False))
     for node, entry in composed.items():
         secrets = boot_of(docs[stack], node)["secrets"]
         tokens = sorted(k for k in secrets if k.endswith("tunnel_token"))

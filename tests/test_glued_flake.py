@@ -25,7 +25,7 @@ def stack(tmp_path: Path) -> Stack:
 
 @pytest.fixture(scope="module")
 def estate() -> Estate:
-    return Estate.load(ROOT, "prod", refresh=False)
+    return Estate.load(ROOT, "prod", check_fresh=False)
 
 
 def _of(estate: Estate) -> dict[str, Any]:

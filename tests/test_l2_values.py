@@ -57,7 +57,7 @@ def test_origin_hostnames_are_one_label_below_the_zone() -> None:
 
 
 def test_the_cue_estate_is_built_from_the_l2_values() -> None:
-    estate = Estate.load(ROOT, "staging", refresh=False)
+    estate = Estate.load(ROOT, "staging", check_fresh=False)
     assert all(type(s) is Service for s in estate.services.values())
     zone = estate.env.zone
     assert (zone.environment, zone.zone, zone.host_label) == (

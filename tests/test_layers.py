@@ -119,12 +119,8 @@ FLOORS: dict[str, int] = {
     "edgekit.cli": 13,
 }
 """Module (or package) → floor; a module takes the floor of its longest prefix here."""
-ALLOWED = {
-    # removed by i23a (issue 23, one synth path): `ops/cli.py` imports the CLI's helpers;
-    # the coordinator deletes this line when merging i23a.
-    ("edgekit.ops.cli", "edgekit.cli"),
-}
-"""Upward imports known and being removed, each with the branch that removes it."""
+ALLOWED: set[tuple[str, str]] = set()
+"""Upward imports known and being removed, each with the branch that removes it (none)."""
 
 
 def modules(root: Path) -> dict[str, Path]:

@@ -34,7 +34,7 @@ def test_sink_comes_from_the_stacks_cue_export(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("EDGEKIT_R2_ENDPOINT", raising=False)
     monkeypatch.setenv("EDGEKIT_LOGS_BUCKET", "edgekit-logs")  # ignored with a CUE project
     for stack in ("staging", "prod"):
-        side = Estate.load(ROOT, stack, refresh=False).env.cloudflare
+        side = Estate.load(ROOT, stack, check_fresh=False).env.cloudflare
         bucket, endpoint = resolve_sink(sync_args(stack=stack), ROOT)
         assert bucket == side.logs_bucket
         assert endpoint == f"https://{side.account_id}.r2.cloudflarestorage.com"
@@ -43,9 +43,8 @@ def test_sink_comes_from_the_stacks_cue_export(monkeypatch: pytest.MonkeyPatch) 
         "other", "http://127.0.0.1:1")
 
 
-def test_a_stack_without_a_log_sink_is_an_error(capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
+def test_a_stack_without_a_log_sink_is_an_error(project_cwd: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["logs", "sync", "--stack", "example"])
     assert code == 1
     err = capsys.readouterr().err

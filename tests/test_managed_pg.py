@@ -30,7 +30,7 @@ SPECS = {
 
 def _managed(env_name: str, spec: ManagedPgSpec,
              nodes: dict[str, Node] | None = None) -> Estate:
-    estate = Estate.load(ROOT, env_name, refresh=False)
+    estate = Estate.load(ROOT, env_name, check_fresh=False)
     env = estate.env
     nodes = nodes or {n: attrs.evolve(s, roles=tuple(r for r in s.roles if r != "postgres"))
                       for n, s in env.nodes.items()}
@@ -95,7 +95,7 @@ def test_allow_list_is_the_clients_public_addresses_only(tmp_path: Path) -> None
 def test_private_access_where_the_provider_has_a_vpc(tmp_path: Path) -> None:
     """prod without its primary, a Vultr node placed in Tokyo: that node reaches the Vultr
     database through the VPC; the others are on the allow-list."""
-    prod = Estate.load(ROOT, "prod", refresh=False)
+    prod = Estate.load(ROOT, "prod", check_fresh=False)
     nodes = {n: s for n, s in prod.env.nodes.items() if n != "pg-tokyo"}
     nodes["app-tokyo"] = Node(name="app-tokyo", provider="vultr", region="nrt",
                               size="vc2-1c-2gb", roles=("edge",), mesh_host=31)
@@ -113,7 +113,7 @@ def test_private_access_where_the_provider_has_a_vpc(tmp_path: Path) -> None:
 
 
 def test_managed_and_a_postgres_node_together_are_refused(tmp_path: Path) -> None:
-    estate = Estate.load(ROOT, "staging", refresh=False)
+    estate = Estate.load(ROOT, "staging", check_fresh=False)
     postgres = attrs.evolve(estate.env.postgres, kind="managed", managed=SPECS["vultr"])
     estate = attrs.evolve(estate, env=attrs.evolve(estate.env, postgres=postgres))
     with pytest.raises(ConstructError, match="node staging-1 has role 'postgres'; choose one"):
@@ -141,7 +141,7 @@ ADMIN_HBA = ("local all postgres trust\nhost all postgres 127.0.0.1/32 trust\n"
              "host all all 127.0.0.1/32 scram-sha-256\n")
 
 
-def test_pg_bootstrap_as_a_managed_admin(monkeypatch: pytest.MonkeyPatch,
+def test_pg_bootstrap_as_a_managed_admin(project_cwd: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     """A real PostgreSQL 15 whose admin is not a superuser (CREATEDB CREATEROLE, like the
     providers' admin roles): the bootstrap applies from `tofu output -json`, twice."""
@@ -160,7 +160,6 @@ def test_pg_bootstrap_as_a_managed_admin(monkeypatch: pytest.MonkeyPatch,
         outputs = {"pg_admin_url": {"sensitive": True, "type": "string", "value": url},
                    "pg_password_svc_api_rw": {"sensitive": True, "value": api_pw},
                    "pg_password_svc_web_ro": {"sensitive": True, "value": web_pw}}
-        monkeypatch.chdir(ROOT)
         for _ in range(2):  # idempotent
             monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(outputs)))
             assert main(["pg", "bootstrap", "--stack", "prod"]) == 0
@@ -185,13 +184,12 @@ def test_pg_bootstrap_as_a_managed_admin(monkeypatch: pytest.MonkeyPatch,
         assert ro.returncode != 0
 
 
-def test_pg_bootstrap_needs_the_outputs(monkeypatch: pytest.MonkeyPatch,
+def test_pg_bootstrap_needs_the_outputs(project_cwd: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     import io
 
     from edgekit.cli import main
 
-    monkeypatch.chdir(ROOT)
     monkeypatch.setattr("sys.stdin", io.StringIO("{}"))
     assert main(["pg", "bootstrap", "--stack", "prod"]) == 1
     assert "pg_admin_url" in capsys.readouterr().err

@@ -32,7 +32,7 @@ KEY_B = "Zm9vYmFyIGZvb2JhciBmb29iYXIgZm9vYmFyIGZvb2I="
 
 
 def _prod() -> Estate:
-    return Estate.load(ROOT, "prod", refresh=False)
+    return Estate.load(ROOT, "prod", check_fresh=False)
 
 
 def _two_nodes(keys: dict[str, str]) -> Estate:

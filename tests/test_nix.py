@@ -61,7 +61,7 @@ def _nix_files() -> list[Path]:
 
 
 def _estate(env: str) -> Estate:
-    return Estate.load(ROOT, env, refresh=False)
+    return Estate.load(ROOT, env, check_fresh=False)
 
 
 def _nix(path: Path) -> str:

@@ -42,7 +42,7 @@ def _module(path: Path, settings: dict[str, Any], *, postgres: bool = False) -> 
 
 
 def test_pgbackrest_module() -> None:
-    estate = Estate.load(ROOT, "prod", refresh=False)
+    estate = Estate.load(ROOT, "prod", check_fresh=False)
     data = nixos_pgbackrest(settings_for(estate.env))
     config = _module(ROOT / "nix" / "pgbackrest.nix", data, postgres=True)
     # pg1-path is the evaluated data directory of upstream's module (17 on 25.11)
@@ -84,7 +84,7 @@ def evaluate_modules_wrapper(data: dict[str, Any]) -> Any:
 
 
 def test_mesh_module_on_the_primary_and_an_edge_node() -> None:
-    estate = Estate.load(ROOT, "prod", refresh=False)
+    estate = Estate.load(ROOT, "prod", check_fresh=False)
     data = nixos_mesh(estate.env, estate.services, "10.2.0.3")
     primary = _module(ROOT / "nix" / "mesh.nix", data["nodes"]["pg-tokyo"], postgres=True)
     wg = primary["networking"]["wireguard"]["interfaces"]["wg-edgekit"]
@@ -131,7 +131,7 @@ def test_mesh_module_on_the_primary_and_an_edge_node() -> None:
 def test_services_reach_the_primary_at_its_mesh_address() -> None:
     estate_nix = evaluate_file(ROOT / "nix" / "estate.nix", {})
     for env in ("prod", "staging"):
-        estate = Estate.load(ROOT, env, refresh=False)
+        estate = Estate.load(ROOT, env, check_fresh=False)
         python = compose_estate(estate)
         for node, composed in python.items():
             assert estate_nix[node]["composed"] == composed

@@ -32,7 +32,7 @@ def reports() -> dict[str, dict[str, Any]]:
 
 def test_every_node_of_every_environment_is_evaluated(reports: dict[str, Any]) -> None:
     expected = {node: env for env in Estate.env_names(ROOT)
-                for node in Estate.load(ROOT, env, refresh=False).env.nodes}
+                for node in Estate.load(ROOT, env, check_fresh=False).env.nodes}
     assert expected == NODES
     assert {name: r["env"] for name, r in reports.items()} == expected
 
@@ -146,7 +146,7 @@ def test_postgres_major_and_data_directory_come_from_the_evaluated_module(
     major, data_dir = pg["package"]["major"], pg["dataDir"]
     assert data_dir == f"/var/lib/postgresql/{major}"
     assert _conf(report)["pg1-path"] == data_dir  # WAL archiving and every backup
-    estate = Estate.load(ROOT, NODES[node], refresh=False)
+    estate = Estate.load(ROOT, NODES[node], check_fresh=False)
     assert settings_for(estate.env).pg_path == data_dir  # `edgekit pg` (backups, restore)
     mount = report["fileSystems"]["/var/lib/postgresql"]
     assert data_dir.startswith("/var/lib/postgresql/")
@@ -258,7 +258,7 @@ def test_glued_service_units_are_what_the_constructs_promised(reports: dict[str,
     from edgekit.nix.compose import compose_estate
 
     report = reports[node]
-    composed = compose_estate(Estate.load(ROOT, NODES[node], refresh=False))[node]
+    composed = compose_estate(Estate.load(ROOT, NODES[node], check_fresh=False))[node]
     keys = report["services"]["edgekit-keys"]
     vector_http = report["vector"]["settings"]["sources"]["otel"]["http"]["address"]
     glued = sorted(n for n in report["services"]

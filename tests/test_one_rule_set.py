@@ -86,7 +86,7 @@ def cue_findings(estate: Estate, tmp_path: Path, *, tree: bool = True,
 
 @pytest.fixture(scope="module")
 def prod() -> Estate:
-    return Estate.load(ROOT, "prod", refresh=False)
+    return Estate.load(ROOT, "prod", check_fresh=False)
 
 
 def evolve(estate: Estate, *, services: dict[str, Service] | None = None,
@@ -288,7 +288,7 @@ def test_a_postgres_firewall_wider_than_its_network(root: Path, tmp_path: Path) 
     assert found[3] == ("$.inbound_rule[0].source_addresses the firewall of the Postgres "
                         "node 'db' admits 10.0.0.0/8 (port 5432), wider than its private "
                         "networks (10.0.0.0/16)")
-    staging = Estate.load(ROOT, "staging", refresh=False)
+    staging = Estate.load(ROOT, "staging", check_fresh=False)
 
     def widen(app: App) -> None:  # CUE gives no ranges: L3 does; the JSON overridden
         firewall = app.stacks[0].node.find_child("nodes").node.find_child("staging-1")
@@ -308,7 +308,7 @@ def test_provider_names_that_collide_between_environments(root: Path, prod: Esta
             "$.name hcloud_server name 'web-1' (from shop/web-1/Resource) is also the name of "
             "shop2/web-1/Resource (shop2:hcloud_server.web_1); names are unique per Hetzner "
             "project") in found
-    staging = Estate.load(ROOT, "staging", refresh=False)
+    staging = Estate.load(ROOT, "staging", check_fresh=False)
     renamed = evolve(staging, nodes={"edge-1": attrs.evolve(staging.env.nodes["staging-1"],
                                                             name="edge-1")},
                      placement={"edge-1": staging.env.placement["staging-1"]})

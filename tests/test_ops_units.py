@@ -222,9 +222,8 @@ def test_a_bad_command_line_is_1_for_plan_and_drift(capsys: pytest.CaptureFixtur
     assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
 
 
-def test_unknown_stack_is_exit_1_not_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_unknown_stack_is_exit_1_not_2(project_cwd: Path, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.chdir(ROOT)
     code = main(["plan", "nope", "--out", str(tmp_path / "out")])
     assert code == 1
     assert "no stack named nope" in capsys.readouterr().err

@@ -24,7 +24,6 @@ from edgekit.pg.backup import (
     restore_commands,
     wrapper_script,
 )
-from tests.conftest import ROOT
 from tests.pgbackrest_rig import Rig, backed_up_postgres
 
 SETTINGS = BackupSettings(stanza="prod", bucket="edgekit-pg-prod",
@@ -83,9 +82,8 @@ def test_archive_settings_and_nixos_side() -> None:
                                     "/run/pgbackrest"]
 
 
-def test_cli_prints_the_restore(monkeypatch: pytest.MonkeyPatch,
+def test_cli_prints_the_restore(project_cwd: Path, monkeypatch: pytest.MonkeyPatch,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.chdir(ROOT)
     assert main(["pg", "restore", "--stack", "prod", "--to", "2026-11-30T12:00:00+09:00"]) == 0
     out = capsys.readouterr().out
     assert ("runuser -u postgres -- edgekit-pgbackrest --stanza=prod --delta --type=time "
@@ -130,7 +128,8 @@ def _restore(rig: Rig, target: datetime | None) -> None:
     rig.wait_promoted()
 
 
-def test_point_in_time_restore_drill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_point_in_time_restore_drill(project_cwd: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     # stanza and bucket as CUE gives them for staging, so `edgekit pg backups` finds them
     with backed_up_postgres(tmp_path, stanza="staging", bucket="edgekit-pg-staging") as rig:
@@ -152,7 +151,6 @@ def test_point_in_time_restore_drill(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert "full backup" in info and "status: ok" in info
 
         # the operator's view: `edgekit pg backups` with the real pgbackrest, CUE settings
-        monkeypatch.chdir(ROOT)
         for name, value in {**rig.repo_env, "EDGEKIT_PG_CIPHER_PASS": rig.cipher_pass,
                             "AWS_ACCESS_KEY_ID": rig.s3.access_key,
                             "AWS_SECRET_ACCESS_KEY": rig.s3.secret_key}.items():

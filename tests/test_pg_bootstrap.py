@@ -40,7 +40,7 @@ from tests.pg_server import TEST_HBA, TIMEOUT, PgServer, throwaway_postgres
 
 @pytest.fixture(scope="module")
 def services() -> dict[str, Service]:
-    return Estate.load(ROOT, "prod", refresh=False).services
+    return Estate.load(ROOT, "prod", check_fresh=False).services
 
 
 def _service(name: str, mode: Literal["ro", "rw"] | None) -> Service:

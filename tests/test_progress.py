@@ -40,7 +40,7 @@ def test_counting_shows_items_bytes_and_elapsed_on_a_terminal_only(
 
 
 OUTPUTS = {"pg_primary_private_ip": {"sensitive": False, "type": "string", "value": "10.0.1.5"}}
-STEPS = ("check outputs (cue vet)", "cue export", "regenerate files")
+STEPS = ("check outputs (cue vet)", "cue export and regenerate files")
 
 
 def _import(monkeypatch: pytest.MonkeyPatch, value: str) -> str:

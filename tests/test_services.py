@@ -47,7 +47,7 @@ Pg = PgServer
 
 def _bootstrap(pg: Pg) -> None:
     """The primary's bootstrap, as its oneshot unit runs it; then the owners' tables."""
-    services = Estate.load(ROOT, "prod", refresh=False).services
+    services = Estate.load(ROOT, "prod", check_fresh=False).services
     files = pg.base / "files"
     files.mkdir()
     script = files / "bootstrap.sql"

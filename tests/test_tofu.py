@@ -99,9 +99,10 @@ def test_state_and_plans_are_really_encrypted(tmp_path: Path, tofu: Tofu) -> Non
         assert not (folder / "tfplan").read_bytes().startswith(b"PK")  # plain plans are zips
         apply = tofu(folder, "apply", "-auto-approve", "tfplan")
         assert apply.returncode == 0, apply.stderr
-        state = json.loads((folder / "terraform.tfstate").read_text())
+        state_file = tmp_path / ".edgekit/state/enc/terraform.tfstate"  # beside the output
+        state = json.loads(state_file.read_text())
         assert "encrypted_data" in state and "resources" not in state
-        assert "random_id" not in (folder / "terraform.tfstate").read_text()
+        assert "random_id" not in state_file.read_text()
         assert tofu(folder, "show").returncode == 0
         tofu.env["TF_VAR_state_passphrase"] = "the-wrong-passphrase-entirely"
         wrong = tofu(folder, "show")
@@ -117,7 +118,7 @@ def test_opting_out_writes_plain_state(tmp_path: Path, tofu: Tofu) -> None:
     assert tofu.init(folder, backend=True).returncode == 0
     apply = tofu(folder, "apply", "-auto-approve")
     assert apply.returncode == 0, apply.stderr
-    assert "random_id" in (folder / "terraform.tfstate").read_text()
+    assert "random_id" in (tmp_path / ".edgekit/state/enc/terraform.tfstate").read_text()
 
 
 def test_prod_covers_per_node_tunnels_and_the_load_balancer(synthesized: Path) -> None:

@@ -217,7 +217,7 @@ def test_load_balancer_is_an_explicit_opt_in(tmp_path: Path) -> None:
 
 def test_postgres_passwords_never_appear_in_plain_text(tmp_path: Path) -> None:
     app, stack = new_stack(tmp_path)
-    services = plain_services(Estate.load(ROOT, "staging", refresh=False).services)
+    services = plain_services(Estate.load(ROOT, "staging", check_fresh=False).services)
     net = PrivateNetwork(stack, "net", provider="hetzner", region="nbg1")
     node = VpsNode(stack, "all", provider="hetzner", region="nbg1", size="small",
                    roles=["edge", "postgres"], networks=[net],
@@ -254,7 +254,7 @@ def test_boot_document_never_references_its_own_node(provider: CloudName,
                                                     tmp_path: Path) -> None:
     """A node's user data that reads the node's own attributes would be a cycle."""
     app, stack = new_stack(tmp_path)
-    services = plain_services(Estate.load(ROOT, "prod", refresh=False).services)
+    services = plain_services(Estate.load(ROOT, "prod", check_fresh=False).services)
     net = PrivateNetwork(stack, "net", provider=provider, region=REGION[provider])
     node = VpsNode(stack, "pg", provider=provider, region=REGION[provider], size="small",
                    networks=[net])

@@ -24,6 +24,7 @@ from edgekit.check.report import (
 from edgekit.check.rules import catalogue
 from edgekit.core.errors import ConstructError, SynthError
 from edgekit.core.files import overlay
+from edgekit.cue import has_cue
 
 if TYPE_CHECKING:
     from edgekit.app import App
@@ -67,7 +68,7 @@ def check(root: Path, stacks: Sequence[str], fmt: str,
     """Run every rule; CUE exports that are stale against cue/ are re-rendered in memory
     (never written: `edgekit check` changes no file)."""
     exports: dict[Path, bytes] = {}
-    if (root / "cue" / "cue.mod").is_dir():
+    if has_cue(root):
         from edgekit.cue.export import fresh_exports
 
         exports, _ = fresh_exports(root)

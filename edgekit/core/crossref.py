@@ -20,6 +20,7 @@ the consumer's document and in its state settings; it only adds the dependency (
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -174,8 +175,8 @@ def _read_remote(consumer: StackResult, producer: StackResult) -> Problem | None
     config = {k: v for k, v in settings.items() if k != "use_lockfile"}
     if kind == "local":
         path = str(config.get("path", "terraform.tfstate"))
-        if not path.startswith("/"):
-            config["path"] = f"../{producer.stack.name}/{path}"
+        if not path.startswith("/"):  # relative to the producer's folder: seen from ours
+            config["path"] = posixpath.normpath(f"../{producer.stack.name}/{path}")
     data = consumer.document.setdefault("data", {}).setdefault(REMOTE_STATE, {})
     data[producer.stack.name] = {"backend": kind, "config": config}
     theirs, ours = producer.stack.encryption, consumer.stack.encryption
@@ -246,4 +247,3 @@ def stack_order(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list
         for rest in pending.values():
             rest.difference_update(ready)
     return order
-

@@ -23,6 +23,7 @@ import errno
 import functools
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -144,6 +145,50 @@ def check_folder_target(path: Path) -> None:
                           "another --out")
 
 
+OUTPUT_MARKER = ".edgekit-output"
+"""The file every output folder edgekit writes holds: its proof that the folder is
+edgekit's to replace (ADR 0027)."""
+MARKER_TEXT = (b"This folder is written by edgekit synth and replaced as a whole on every "
+               b"synth:\nanything else put here is lost. Do not edit; keep it out of git.\n")
+_SYNTH_LAYOUT = frozenset({"manifest.json", "stacks"})
+"""What a synth wrote before the marker existed (and what `cdktf synth` writes)."""
+
+
+def check_owned_output(path: Path) -> None:
+    """Refuse to replace a folder edgekit does not own: only a new or empty folder, one
+    holding edgekit's marker, or one holding nothing but a synth's layout is replaced.
+    Nothing is deleted or changed when it is refused."""
+    check_folder_target(path)
+    try:
+        names = sorted(os.listdir(path)) if path.is_dir() else []
+    except OSError as err:
+        raise OutputError(describe(err, path)) from err
+    if not names or OUTPUT_MARKER in names or (
+            set(names) <= _SYNTH_LAYOUT and (path / "manifest.json").is_file()):
+        return
+    shown = ", ".join(names[:5]) + (f", … ({len(names)} entries)" if len(names) > 5 else "")
+    raise OutputError(
+        f"refusing to write the output into {path}: it holds files edgekit did not write "
+        f"({shown}) and no {OUTPUT_MARKER} marker. Synth replaces its output folder as a "
+        "whole, so it writes only into a new or empty folder or one an earlier synth made; "
+        "pass another --out (or CDKTF_OUTDIR). Nothing was changed")
+
+
+def _new_folder_beside(target: Path) -> Path:
+    """A fresh hidden folder beside `target`, with `target`'s mode if it exists, else the
+    mode a plain mkdir gives (mkdtemp's 0700 would change the output folder's mode)."""
+    for _ in range(100):
+        folder = target.parent / f".{target.name}.new-{os.urandom(4).hex()}"
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            continue
+        if target.is_dir():
+            os.chmod(folder, stat.S_IMODE(target.stat().st_mode))
+        return folder
+    raise FileExistsError(errno.EEXIST, "no free staging name", str(target))
+
+
 def swap_in(staging: Path, target: Path) -> None:
     """Put folder `staging` at `target`; the old folder, if any, is removed afterwards."""
     if not target.exists():
@@ -230,18 +275,21 @@ class Transaction:
     @gc_paused  # a LazyFiles renders a large stack's files here
     def stage_tree(self, target: Path, files: Mapping[str, bytes],
                    keep: Mapping[str, Path] = {}) -> None:
-        """Stage a folder holding exactly `files`, plus `keep` folders copied in unchanged;
-        the files of a `LazyFiles` are rendered one by one as they are written."""
+        """Stage an output folder holding exactly `files` and the marker, plus `keep`
+        folders copied in unchanged; the files of a `LazyFiles` are rendered one by one as
+        they are written. A `target` edgekit does not own is refused (`check_owned_output`);
+        the new folder gets the old one's mode (a new one: the umask's)."""
         target = target.absolute()
-        check_folder_target(target)
+        check_owned_output(target)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+            staging = _new_folder_beside(target)
         except OSError as err:
             raise OutputError(f"cannot write output folder {target}: "
                               f"{describe(err, target.parent)}") from err
         self._trees.append((staging, target))
         try:
+            (staging / OUTPUT_MARKER).write_bytes(MARKER_TEXT)
             for rel, source in sorted(keep.items()):
                 shutil.copytree(source, staging / rel)
             for rel in sorted(files):  # a LazyFiles renders each file only now

@@ -7,6 +7,7 @@ state and plans with OpenTofu's own encryption unless it opts out explicitly
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 import attrs
@@ -26,44 +27,12 @@ def r2_endpoint(account_id: str) -> str:
 
 
 @attrs.frozen(kw_only=True)
-class R2State:
-    """State in a Cloudflare R2 bucket through OpenTofu's S3 backend.
+class S3State:
+    """State in any S3-protocol bucket (R2, MinIO, SeaweedFS, AWS) through OpenTofu's S3
+    backend, with its lock file in the bucket (``use_lockfile``).
 
     Credentials are never written: the backend reads ``AWS_ACCESS_KEY_ID`` and
-    ``AWS_SECRET_ACCESS_KEY`` (an R2 API token pair) from the environment.
-    """
-
-    account_id: str = attrs.field(validator=attrs.validators.matches_re(r"^[0-9a-f]{32}$"))
-    """Cloudflare account id (32 hex digits); names the R2 endpoint."""
-    bucket: str = attrs.field(
-        validator=attrs.validators.matches_re(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-    )
-    key: str | None = None
-    """Object key of the state; default ``<stack>/terraform.tfstate``."""
-
-    def backend(self, stack_name: str) -> dict[str, Any]:
-        return {
-            "s3": {
-                "bucket": self.bucket,
-                "key": self.key or f"{stack_name}/terraform.tfstate",
-                "region": "auto",
-                "endpoints": {"s3": r2_endpoint(self.account_id)},
-                "skip_credentials_validation": True,
-                "skip_region_validation": True,
-                "skip_requesting_account_id": True,
-                "skip_metadata_api_check": True,
-                "skip_s3_checksum": True,
-                "use_path_style": True,
-                "use_lockfile": True,
-            }
-        }
-
-
-@attrs.frozen(kw_only=True)
-class S3State:
-    """State in any S3-protocol bucket (MinIO, SeaweedFS, AWS) through the S3 backend.
-
-    Like `R2State`, credentials come from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``.
+    ``AWS_SECRET_ACCESS_KEY`` from the environment.
     """
 
     endpoint: str = attrs.field(validator=attrs.validators.matches_re(r"^https?://\S+$"))
@@ -71,6 +40,7 @@ class S3State:
         validator=attrs.validators.matches_re(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     )
     key: str | None = None
+    """Object key of the state; default ``<stack>/terraform.tfstate``."""
     region: str = "us-east-1"
 
     def backend(self, stack_name: str) -> dict[str, Any]:
@@ -92,13 +62,54 @@ class S3State:
 
 
 @attrs.frozen(kw_only=True)
+class R2State:
+    """State in a Cloudflare R2 bucket: `S3State` on the account's R2 endpoint (region
+    ``auto``), with an R2 API token pair as ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``.
+    """
+
+    account_id: str = attrs.field(validator=attrs.validators.matches_re(r"^[0-9a-f]{32}$"))
+    """Cloudflare account id (32 hex digits); names the R2 endpoint."""
+    bucket: str = attrs.field(
+        validator=attrs.validators.matches_re(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+    )
+    key: str | None = None
+    """Object key of the state; default ``<stack>/terraform.tfstate``."""
+
+    def backend(self, stack_name: str) -> dict[str, Any]:
+        return S3State(endpoint=r2_endpoint(self.account_id), bucket=self.bucket,
+                       key=self.key, region="auto").backend(stack_name)
+
+
+LOCAL_STATE_DIR = ".edgekit/state"
+"""Where `LocalState` keeps a stack's state by default, beside the output folder: for the
+default ``cdktf.out`` that is the project's git-ignored ``.edgekit/state/<stack>/``."""
+
+
+@attrs.frozen(kw_only=True)
 class LocalState:
-    """State in a local file; for experiments only (no locking, no sharing)."""
+    """State in a local file; for experiments only (no locking, no sharing).
+
+    The state is data nobody can make again, so it never lives inside the output folder
+    (every synth replaces that): by default ``.edgekit/state/<stack>/terraform.tfstate``
+    beside it, written in the stack as ``../../../.edgekit/state/<stack>/...`` (relative
+    paths are read from the stack's folder ``<out>/stacks/<stack>``). A `path` inside the
+    output folder is refused at synth.
+    """
 
     path: str | None = None
 
     def backend(self, stack_name: str) -> dict[str, Any]:
-        return {"local": {"path": self.path or "terraform.tfstate"}}
+        default = f"../../../{LOCAL_STATE_DIR}/{stack_name}/terraform.tfstate"
+        return {"local": {"path": self.path or default}}
+
+    def inside_output(self, stack_name: str, outdir: str) -> bool:
+        """Whether the state file would lie inside the output folder `outdir`."""
+        path = self.backend(stack_name)["local"]["path"]
+        if posixpath.isabs(path):
+            relative = posixpath.relpath(posixpath.normpath(path), posixpath.normpath(outdir))
+        else:
+            relative = posixpath.normpath(f"stacks/{stack_name}/{path}")
+        return not (relative == ".." or relative.startswith("../"))
 
 
 @attrs.frozen(kw_only=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.core.errors import EdgekitError
-from edgekit.core.files import read_bytes, staged_in, write_atomic
+from edgekit.core.files import exists, read_bytes, staged_in, write_atomic
 from edgekit.core.writer import dump_json
 from edgekit.cue.runner import find_cue, run_cue
 from edgekit.schema.props import PACKAGE_SCHEMA_DIR, schema_dir, use_project_schemas
@@ -127,14 +127,14 @@ def stale_exports(root: Path) -> list[str]:
     if not envs:
         stale.append(str(export_dir(root) / "<env>.json"))
     for path in [*expected, *envs]:
-        if not path.is_file() or _hash_of(path) != digest:
+        if not exists(path) or _hash_of(path) != digest:  # staged exports count
             stale.append(str(path))
     return stale
 
 
 def _hash_of(path: Path) -> str | None:
     try:
-        value = json.loads(path.read_bytes()).get(HASH_KEY)
+        value = json.loads(read_bytes(path)).get(HASH_KEY)
     except (OSError, ValueError):
         return None
     return value if isinstance(value, str) else None
@@ -159,17 +159,18 @@ def fresh_exports(root: Path) -> tuple[dict[Path, bytes], list[Path]]:
     return export_changes(root, render_exports(root))
 
 
-def ensure_fresh(root: Path) -> list[Path]:
-    """Re-export when cue/ changed and `cue` is installed; otherwise refuse stale exports.
-
-    Returns the files rewritten (empty when everything was fresh).
-    """
-    changed, deleted = fresh_exports(root)
-    for path, data in changed.items():
-        write_atomic(path, data)
-    for old in deleted:
-        old.unlink()
-    return [*changed, *deleted]
+def require_fresh(root: Path) -> None:
+    """Refuse stale exports without writing anything (a command that only reads the
+    estate: it must not change tracked files, and must not work from stale values)."""
+    _use_schemas_of(root)
+    stale = stale_exports(root)
+    if stale:
+        listed = "\n".join(f"  {s}" for s in stale)
+        raise StaleExportError(
+            "the CUE exports are stale against cue/ (it changed since the last "
+            f"`edgekit cue export`):\n{listed}\nthis command only reads them and changed "
+            "nothing: run `edgekit cue export` (or `edgekit synth`), commit the result, and "
+            "run it again")
 
 
 def export_names(root: Path) -> list[str]:

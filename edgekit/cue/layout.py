@@ -85,5 +85,5 @@ def estate_layouts(root: Path) -> list[Layout]:
     """Every environment of the project's CUE estate (none without ``cue/cue.mod``)."""
     if not (root / "cue" / "cue.mod").is_dir():
         return []
-    return [layout_of_estate(Estate.load(root, name, refresh=False))
+    return [layout_of_estate(Estate.load(root, name, check_fresh=False))
             for name in Estate.env_names(root)]

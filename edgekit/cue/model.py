@@ -3,8 +3,9 @@
 Services are the L2 constructs' own `edgekit.constructs.values.Service` (CUE's ``#Service``
 mirrors it); an `Env` gives the L2 view of itself on Cloudflare as `Env.zone`.
 
-`Estate.load(root)` makes sure the export is fresh (re-exporting when `cue` is
-installed, refusing otherwise), validates every service and environment against
+`Estate.load(root, env)` refuses a stale export (it only reads: `edgekit synth` and
+`edgekit cue export` refresh them; ``check_fresh=False`` where the caller made sure
+already), validates every service and environment against
 its exported JSON Schema, and structures them into these attrs classes.
 """
 
@@ -26,7 +27,7 @@ from edgekit.constructs.values import (
     RateLimit,
     Service,
 )
-from edgekit.cue.export import ensure_fresh, export_names, load_export
+from edgekit.cue.export import export_names, load_export, require_fresh
 from edgekit.schema.props import structure
 
 
@@ -171,9 +172,9 @@ class Estate:
     services: dict[str, Service]
 
     @classmethod
-    def load(cls, root: Path, env: str, *, refresh: bool = True) -> Estate:
-        if refresh:
-            ensure_fresh(root)
+    def load(cls, root: Path, env: str, *, check_fresh: bool = True) -> Estate:
+        if check_fresh:
+            require_fresh(root)
         data = load_export(root, env)
         where = f"cue/export/{env}.json"
         services = {

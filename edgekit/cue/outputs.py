@@ -76,7 +76,11 @@ def render_cue(stack: str, plain: dict[str, Any]) -> str:
             f"package outputs\n\nobserved: {json.dumps(stack)}: {body}\n")
 
 
-def import_outputs(root: Path, stack: str, text: str, envs: list[str]) -> ImportResult:
+def import_outputs(root: Path, stack: str, text: str, envs: list[str], *,
+                   skip_sensitive: bool = False) -> ImportResult:
+    """Write the plain outputs into ``cue/outputs/<stack>.cue``. A sensitive output is
+    never written; unless `skip_sensitive`, one in the input refuses the whole import
+    (nothing written, the names in `refused_sensitive`)."""
     if stack not in envs:
         raise OutputsError(f"stack {stack!r} is not an environment of cue/ (environments: "
                            f"{', '.join(envs) or 'none'}); outputs can only flow back into "
@@ -87,8 +91,8 @@ def import_outputs(root: Path, stack: str, text: str, envs: list[str]) -> Import
                            "`tofu output -json` (kilobytes); nothing was written")
     plain, refused = parse_outputs(text, stack)
     target = cue_dir(root) / "outputs" / f"{stack}.cue"
-    if not plain and not refused:
-        return ImportResult(target, (), (), written=False)
+    if not plain or (refused and not skip_sensitive):
+        return ImportResult(target, tuple(sorted(plain)), tuple(refused), written=False)
     written = write_vetted(root, f"{stack}.cue", render_cue(stack, plain))
     return ImportResult(target, tuple(sorted(plain)), tuple(refused), written=written)
 

@@ -58,7 +58,7 @@ def log_sink(stack: str, root: Path) -> tuple[str, str]:
             f"stack {stack!r} has no log sink: only environments ship logs (cue/envs.cue "
             f"`cloudflare.logs_bucket`; environments: {', '.join(names) or 'none'}); pass "
             "--bucket and --endpoint to read another bucket")
-    side = Estate.load(root, stack, refresh=False).env.cloudflare
+    side = Estate.load(root, stack).env.cloudflare  # refuses stale exports
     return side.logs_bucket, f"https://{side.account_id}.r2.cloudflarestorage.com"
 
 

@@ -4,6 +4,11 @@ dependency order, with the real `tofu`.
 Exit codes: plan and drift 0 = no changes, 2 = changes (drift), 1 = error (also for bad
 input: 2 always means changes); apply and import 0 = done, 1 = error; graph 0 / 1.
 ``--json`` prints one document on stdout; progress and logs go to stderr.
+
+The stacks come from the project's one synth (`edgekit.project.synth_project`), which the
+command line hands in as `Synthesize` (this module never imports the command line): each
+command synthesizes first unless ``--no-synth``, then works from the manifest that synth
+just wrote, in the app's output folder.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -24,59 +29,57 @@ if TYPE_CHECKING:
     from edgekit.ops.summary import StackSummary
     from edgekit.ops.tofu import Tofu, Workspace
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+class Synthesized(NamedTuple):
+    """What the project's synth wrote: the app's output folder and its stacks."""
+
+    outdir: Path
+    stacks: tuple[str, ...]
+
+
+Synthesize = Callable[[argparse.Namespace], Synthesized]
+"""The project's synth for these arguments (``--app``, ``--out``), handed in by the CLI."""
 
 
 EXIT_2_MEANS_CHANGES = frozenset({"plan", "drift"})
 
 
-def usage_exit_code(argv: Sequence[str] | None, code: object) -> int:
+def usage_exit_code(command: str | None, code: object) -> int:
     """argparse exits 2 on a bad command line; for plan and drift 2 means "changes", so a
     bad command line is 1 there (``--help`` stays 0)."""
-    words = list(sys.argv[1:] if argv is None else argv)
-    if words[:1] == ["--app"]:
-        words = words[2:]
-    command = next((w for w in words if not w.startswith("-")), None)
     status = code if isinstance(code, int) else (0 if code is None else 1)
     if status == 2 and command in EXIT_2_MEANS_CHANGES:
         return EXIT_ERROR
     return status
 
 
-def _workspace(args: argparse.Namespace) -> Workspace:
+def _workspace(args: argparse.Namespace) -> tuple[Workspace, tuple[str, ...]]:
+    """The synthesized project (synthesized now unless ``--no-synth``) and the stacks to
+    work on by default: the app's own, or with ``--no-synth`` every stack of the manifest."""
     from edgekit.ops.tofu import Workspace
 
     root = Path.cwd()
+    if not getattr(args, "no_synth", False):
+        done: Synthesized = args.synthesize(args)
+        return Workspace(root, done.outdir.absolute()), done.stacks
     out = Path(args.out or os.environ.get("CDKTF_OUTDIR") or "cdktf.out")
-    return Workspace(root, out if out.is_absolute() else root / out)
+    return Workspace(root, out if out.is_absolute() else root / out), ()
 
 
-def _synth(args: argparse.Namespace, only: list[str] | None = None) -> None:
-    from edgekit.cli import has_cue, load_app, refresh_cue
-
-    root = Path.cwd()
-    if has_cue(root):
-        refresh_cue(root)
-    app = load_app(args.app, args.out, True)
-    app.synth(only or None)
-
-
-def _order(args: argparse.Namespace,
-           workspace: Workspace) -> tuple[list[str], dict[str, list[str]]]:
-    from edgekit.core.crossref import stack_order
+def _order(args: argparse.Namespace, workspace: Workspace, default: Sequence[str] = ()
+           ) -> tuple[list[str], dict[str, list[str]]]:
+    from edgekit.core.manifest import read_manifest
     from edgekit.ops.tofu import OpsError
 
-    path = workspace.outdir / "manifest.json"
-    try:
-        manifest = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as err:
-        raise OpsError(f"cannot read {path}: {err}; run `edgekit synth`") from err
-    deps = {n: list(s.get("dependencies", [])) for n, s in manifest["stacks"].items()}
-    names = sorted(deps)
+    manifest = read_manifest(workspace.outdir)
+    deps = manifest.dependencies
     unknown = [s for s in args.stacks if s not in deps]
     if unknown:
-        raise OpsError(f"no stack named {', '.join(unknown)} (stacks: {', '.join(names)})")
-    return stack_order(args.stacks or names, deps), deps
+        raise OpsError(f"no stack named {', '.join(unknown)} (stacks: "
+                       f"{', '.join(sorted(deps))})")
+    return manifest.order(list(args.stacks) or sorted(default) or None), deps
 
 
 def _tofu(args: argparse.Namespace, workspace: Workspace) -> Tofu:
@@ -123,10 +126,8 @@ def _prepare(
 ) -> tuple[Workspace, Tofu, list[str], dict[str, list[str]]]:
     from edgekit.ops.secrets import check_variables
 
-    workspace = _workspace(args)
-    if not getattr(args, "no_synth", False):
-        _synth(args)
-    order, deps = _order(args, workspace)
+    workspace, default = _workspace(args)
+    order, deps = _order(args, workspace, default)
     tofu = _tofu(args, workspace)
     check_variables(workspace, order, tofu.env)
     return workspace, tofu, order, deps
@@ -161,12 +162,8 @@ def _ask(question: str) -> bool:
 def cmd_apply(args: argparse.Namespace) -> int:
     from edgekit.ops.commands import apply
     from edgekit.ops.progress import Progress
-    from edgekit.ops.secrets import check_variables
 
-    workspace = _workspace(args)
-    order, deps = _order(args, workspace)
-    tofu = _tofu(args, workspace)
-    check_variables(workspace, order, tofu.env)
+    _, tofu, order, deps = _prepare(args)
     progress = Progress()
     result = apply(tofu, order, deps, progress, (lambda q: True) if args.yes else _ask)
     applied = ", ".join(result.applied) or "none"
@@ -185,15 +182,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_import(args: argparse.Namespace) -> int:
     from edgekit.ops.importer import import_call
-    from edgekit.ops.secrets import check_variables
 
-    workspace = _workspace(args)
-    if not args.no_synth:
-        _synth(args)
     args.stacks = [args.stack]
-    order, _ = _order(args, workspace)
-    tofu = _tofu(args, workspace)
-    check_variables(workspace, order, tofu.env)
+    _, tofu, _, _ = _prepare(args)
     print(import_call(tofu, args.stack, args.type, args.id, args.name))
     return EXIT_OK
 
@@ -203,11 +194,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from edgekit.ops import graph
     from edgekit.ops.tofu import OpsError
 
-    workspace = _workspace(args)
-    if not args.no_synth:
-        _synth(args)
-    args.stacks = args.stacks or []
-    order, _ = _order(args, workspace)
+    workspace, default = _workspace(args)
+    order, _ = _order(args, workspace, default)
     documents = {name: workspace.document(name) for name in order}
     placements = graph.placements_of({name: workspace.stack_dir(name) for name in order})
     text = (graph.mermaid(documents, placements) if args.format == "mermaid"
@@ -247,7 +235,8 @@ def _reports(parser: argparse.ArgumentParser) -> None:
                         help="use cdktf.out as it is (default: synthesize first)")
 
 
-def add_ops_parsers(sub: Any) -> None:
+def add_ops_parsers(sub: Any, synthesize: Synthesize) -> None:
+    """Register plan, apply, drift, import and graph; `synthesize` is the project's synth."""
     plan = sub.add_parser(
         "plan", help="synth, then `tofu plan` every stack in dependency order",
         description="Synthesize, then per stack in dependency order: `tofu init` (once, "
@@ -266,6 +255,9 @@ def add_ops_parsers(sub: Any) -> None:
     _common(apply)
     apply.add_argument("--yes", action="store_true",
                        help="apply replaces and destroys without asking")
+    apply.add_argument("--no-synth", action="store_true",
+                       help="use cdktf.out as it is (default: synthesize first; a plan made "
+                       "from other files is refused)")
     apply.set_defaults(func=cmd_apply)
 
     drift = sub.add_parser(
@@ -301,3 +293,5 @@ def add_ops_parsers(sub: Any) -> None:
     graph.add_argument("--out", help="synth output folder (default: cdktf.out)")
     graph.add_argument("--no-synth", action="store_true", help="use cdktf.out as it is")
     graph.set_defaults(func=cmd_graph)
+    for command in (plan, apply, drift, imp, graph):
+        command.set_defaults(synthesize=synthesize)

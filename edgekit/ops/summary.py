@@ -10,8 +10,6 @@ from typing import Any
 
 import attrs
 
-KINDS = ("add", "change", "replace", "destroy", "import")
-
 
 @attrs.define
 class StackSummary:

@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,8 @@ class Tofu:
     plugin_dir: str | None = None
     secrets: Sequence[str] = ()
     """Values never to print: replaced by ``***`` in any output edgekit shows."""
+    _said: set[str] = attrs.field(factory=set, init=False)
+    """What tofu said beside its JSON, already passed on."""
 
     def run(self, stack: str, *args: str, cwd: Path | None = None,
             check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -160,9 +163,32 @@ class Tofu:
         return True
 
     def show_json(self, stack: str, plan: Path) -> dict[str, Any]:
+        """``tofu show -json``: the JSON document, whatever else tofu printed around it
+        (some warnings, e.g. a missing ``TF_CLI_CONFIG_FILE``, go to stdout); what it said
+        is passed on as a warning, once."""
         done = self.run(stack, "show", "-json", "-no-color", str(plan), check=True)
-        try:
-            data: dict[str, Any] = orjson.loads(done.stdout)
-        except orjson.JSONDecodeError as err:
-            raise OpsError(f"stack {stack!r}: `tofu show -json` printed no JSON") from err
+        data, said = split_json(done.stdout)
+        said = self.redact("\n".join(filter(None, (said, done.stderr.strip()))))
+        if said and said not in self._said:
+            self._said.add(said)
+            print(f"edgekit: tofu said (stack {stack!r}):\n  "
+                  + said.replace("\n", "\n  "), file=sys.stderr)
+        if data is None:
+            raise OpsError(f"stack {stack!r}: `tofu show -json` printed no JSON"
+                           + (f"; tofu said: {said}" if said else ""))
         return data
+
+
+def split_json(stdout: str) -> tuple[dict[str, Any] | None, str]:
+    """The JSON object a ``-json`` command printed (its own line) and the other lines."""
+    lines = stdout.splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].startswith("{"):
+            try:
+                data = orjson.loads(lines[index])
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(data, dict):
+                rest = [*lines[:index], *lines[index + 1:]]
+                return data, "\n".join(rest).strip()
+    return None, stdout.strip()
