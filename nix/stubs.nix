@@ -44,7 +44,11 @@ rec {
     stdenv.hostPlatform.system = system;
     writeShellApplication = args: { type = "writeShellApplication"; } // args;
     mkShell = args: { type = "mkShell"; } // args;
-    python3.withPackages = f: { python3 = f { psycopg = "psycopg"; }; };
+    python3 = {
+      outPath = "/nix/store/python3";
+      withPackages = f: { python3 = f { psycopg = "psycopg"; }; };
+    };
+    git = "git";
     opentofu = "opentofu";
     cue = "cue";
     nodejs = "nodejs";

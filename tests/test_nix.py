@@ -367,8 +367,8 @@ def test_top_level_flake_has_a_configuration_per_node_and_a_dev_shell() -> None:
         "url": "path:./services/lib", "inputs": {"nixpkgs": {"follows": "nixpkgs"}}}
     nodes = {node for env in Estate.env_names(ROOT) for node in _estate(env).env.nodes}
     assert set(result["nodes"]) == nodes
-    # base + the node's glued modules + the mesh (ADR 0010) + node.nix's own module;
-    # the primary also gets pgBackRest (ADR 0011)
-    assert result["nodes"]["edge-1"]["moduleCount"] == 5
-    assert result["nodes"]["pg-tokyo"]["moduleCount"] == 4
+    # base + the node's glued modules + the mesh (ADR 0010) + the deploy agent (ADR 0033)
+    # + node.nix's own module; the primary also gets pgBackRest (ADR 0011)
+    assert result["nodes"]["edge-1"]["moduleCount"] == 6
+    assert result["nodes"]["pg-tokyo"]["moduleCount"] == 5
     assert result["shell"] == ["opentofu", "cue", {"python3": ["psycopg"]}, "nodejs", "nix"]

@@ -2,6 +2,7 @@
 
 from edgekit.check.rules import (  # noqa: F401
     catalog,
+    deploy,
     dns,
     documents,
     estate,
