@@ -15,6 +15,8 @@
     edgekit plan|apply|drift [STACK ...], import, graph
                                  operate the stacks in dependency order (edgekit/ops/)
     edgekit pg backups|restore   list the Postgres backups in R2; print a point-in-time restore
+    edgekit status|deploy|rollback
+                                 what each node runs; health-gated rollouts (edgekit/deploy/)
 
 The app is found through ``cdktf.json`` (``"app": "python -m <module>"``) or
 ``--app <module>``; the module must define ``make_app(outdir=None) -> App``.
@@ -380,6 +382,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from edgekit.pg.cli import add_pg_parser
 
     add_pg_parser(sub)
+    from edgekit.deploy.cli import add_deploy_parsers
+
+    add_deploy_parsers(sub)
     return parser
 
 

@@ -87,12 +87,15 @@ def _handler(root: Path) -> type[BaseHTTPRequestHandler]:
                     headers.append((name, value.strip()))
             if done.returncode != 0 and not head:
                 status, payload = 500, done.stderr
-            self.send_response(status)
-            for name, value in headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client went away (a killed process)
 
         do_GET = _cgi
         do_POST = _cgi

@@ -139,7 +139,7 @@ def test_a_tampered_nixos_infect_never_runs(tmp_path: Path) -> None:
 def test_first_switch_does_not_kill_its_own_unit(tmp_path: Path) -> None:
     """`nixos-rebuild switch` from a unit the new configuration does not have stops that
     unit (and the switch) half-way: the agent's first switch sets the boot entry, then the
-    unit reboots into it (tests/test_deploy_agent.py runs that mode for real)."""
+    unit reboots into it (tests/deploy/test_agent.py runs that mode for real)."""
     for provider in INFECT_PROVIDER:
         (tmp_path / f"{provider}.nix").write_text(first_switch_nix(provider))
         parse(tmp_path / f"{provider}.nix")

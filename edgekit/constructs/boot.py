@@ -89,7 +89,7 @@ FIRST_SWITCH_NIX = """{ pkgs, lib, ... }: {
 def agent_file() -> dict[str, str]:
     """cloud-init's write_files entry of the agent: gzip (no timestamp: the same bytes every
     synth) then base64, about 10 KB of the user data the clouds cap (tens of KiB;
-    tests/test_deploy_agent.py keeps every node's document under 32 KiB)."""
+    tests/deploy/test_operator.py keeps every node's document under 32 KiB)."""
     packed = gzip.compress(AGENT_SOURCE.read_bytes(), compresslevel=9, mtime=0)
     return {"path": AGENT_PATH, "permissions": "0500", "owner": "root:root",
             "encoding": "gz+b64", "content": base64.b64encode(packed).decode()}

@@ -371,7 +371,7 @@ class Agent:
                     ref, wanted = resolve(self.config)
                 assert ref is not None
                 self.report(wanted=wanted, ref=ref, result="pending", attempt=attempt,
-                            message=f"building {wanted[:12]} (attempt {attempt} of {attempts})",
+                            message=f"building {wanted[:12]}",
                             health=self.health.now())
                 path = self.build(ref, wanted, attempt)
             except Failed as err:
@@ -398,7 +398,7 @@ class Agent:
         every = float(self.config["heartbeat"])
         out = command(argv, self.config["timeouts"]["build"], every=every, tick=lambda: (
             self.report(wanted=rev, ref=ref, result="pending", attempt=attempt,
-                        message=f"building {rev[:12]} (attempt {attempt}, still running)",
+                        message=f"building {rev[:12]} (still running)",
                         health=self.health.now()))).strip().splitlines()
         if not out or not out[-1].startswith("/"):
             raise Failed(f"the build printed no store path ({' '.join(argv[:3])} …)")

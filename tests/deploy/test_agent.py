@@ -3,7 +3,7 @@ runs (edgekit/deploy/agent.py), in a network namespace per node, following refs 
 git server (git http-backend), fetching with the real Nix, setting real Nix profile
 generations with nix-env, checking the real api/web processes over HTTP and a real
 Postgres with pg_isready, and reporting to SeaweedFS (which checks the SigV4 signature).
-The stand-in is the build and activation of the NixOS system (tests/deploy_standin.py).
+The stand-in is the build and activation of the NixOS system (tests/deploy/standin.py).
 """
 
 from __future__ import annotations
@@ -14,32 +14,19 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from jsonschema import Draft202012Validator
 
 from edgekit.constructs.boot import AGENT_PATH, cloud_config
 from edgekit.deploy import agent
 from edgekit.deploy.refs import AGENT_SOURCE, node_ref
-from edgekit.obs.testing import SeaweedS3
 from edgekit.schema.props import PACKAGE_SCHEMA_DIR
-from stacks import make_app
 from tests.conftest import ROOT
-from tests.deploy_rig import Rig, rig, wait_for
-from tests.deploy_world import (
-    AGENT_TIMINGS,
-    BUCKET,
-    ENV,
-    World,
-    break_api_health,
-    seed,
-    units,
-)
-from tests.gitserver import GitServer, git, git_server  # noqa: F401
-from tests.pg_server import PG_BIN, PgServer, throwaway_postgres
+from tests.deploy.rig import Rig, wait_for
+from tests.deploy.world import AGENT_TIMINGS, World, break_api_health, units
+from tests.pg_server import PG_BIN, throwaway_postgres
 
 SCHEMA = Draft202012Validator(json.loads((PACKAGE_SCHEMA_DIR / "NodeStatus.json").read_text()))
 
@@ -50,43 +37,6 @@ def checked(report: dict[str, Any] | None) -> dict[str, Any]:
     errors = [e.message for e in SCHEMA.iter_errors(report)]
     assert errors == [], errors
     return report
-
-
-@pytest.fixture(scope="module")
-def documents(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    app = make_app(outdir=tmp_path_factory.mktemp("synth") / "out")
-    app.disable_schema_check()
-    (result,) = app.synth_results([ENV])
-    return result.document
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PgServer]:
-    with throwaway_postgres("edgekit-deploy-pg-") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def bucket(s3: SeaweedS3) -> SeaweedS3:
-    s3.client().create_bucket(Bucket=BUCKET)
-    return s3
-
-
-@pytest.fixture
-def world(tmp_path: Path, git_server: GitServer, bucket: SeaweedS3,  # noqa: F811
-          pg: PgServer, request: pytest.FixtureRequest) -> Iterator[World]:
-    name = f"estate-{request.node.name[:40]}.git"
-    git_server.create(name)
-    client = bucket.client()
-    for item in client.list_objects_v2(Bucket=BUCKET, Prefix="status/").get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=item["Key"])
-    work = tmp_path / "work"
-    git("init", "-q", "-b", "main", str(work))
-    with rig(tmp_path / "nodes", (git_server.port, int(bucket.endpoint.rsplit(":", 1)[1]))) \
-            as nodes:
-        made = World(git_server, bucket, pg, nodes, name, work)
-        made.commit("v1", seed)
-        yield made
 
 
 def add(world: World, node: str) -> Any:

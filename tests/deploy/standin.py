@@ -112,4 +112,4 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["build"]:
         print(build(sys.argv[2], sys.argv[3]))
     else:
-        raise SystemExit("usage: deploy_standin.py build <flake> <node>")
+        raise SystemExit("usage: standin.py build <flake> <node>")

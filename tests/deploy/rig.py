@@ -7,7 +7,7 @@ A node reaches nothing but the git server and the S3 server: `Forwarder` listens
 ports on the node's loopback and carries each connection to the servers on this process's
 127.0.0.1 (a socket made inside the namespace with setns, then used from here). The agent
 runs as its unit would: ``agent.py run --config <the node's generated settings>`` again and
-again (the timer), with `tests/deploy_standin.py` as the build and the activation.
+again (the timer), with `tests/deploy/standin.py` as the build and the activation.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import attrs
 from edgekit.deploy.refs import AGENT_SOURCE
 from tests.conftest import ROOT
 
-STANDIN = ROOT / "tests" / "deploy_standin.py"
+STANDIN = ROOT / "tests" / "deploy" / "standin.py"
 CLONE_NEWNET = 0x40000000
 TIMEOUT = 60
 

@@ -1,5 +1,5 @@
 """The reference estate's prod nodes, each in its namespace, pulling from a real git server
-and reporting to SeaweedFS: what the deploy tests run against (tests/deploy_rig.py).
+and reporting to SeaweedFS: what the deploy tests run against (tests/deploy/rig.py).
 
 The repository the nodes follow holds the project's services (api, web and their library)
 and a flake without inputs; `World.commit` makes revisions of it (a good one, one whose api
@@ -18,21 +18,23 @@ import json
 import re
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 
 from edgekit.cue.model import Estate
 from edgekit.deploy.plan import agent_settings
 from edgekit.deploy.refs import status_key
 from edgekit.nix.compose import compose_estate
 from edgekit.obs.testing import SeaweedS3
+from stacks import make_app
 from tests.conftest import ROOT
-from tests.deploy_rig import STANDIN, Node, Rig
+from tests.deploy.rig import STANDIN, Node, Rig, rig
 from tests.gitserver import GitServer, git
-from tests.pg_server import PG_BIN, PgServer
+from tests.pg_server import PG_BIN, PgServer, throwaway_postgres
 
 ENV = "prod"
 BUCKET = "edgekit-logs"
@@ -156,6 +158,45 @@ class World:
                 all(h["ok"] for h in report["health"].values()):
             return report
         return None
+
+
+# -- fixtures (import them into a test module with `git_server` and conftest's `s3`) ------
+
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    app = make_app(outdir=tmp_path_factory.mktemp("synth") / "out")
+    app.disable_schema_check()
+    (result,) = app.synth_results([ENV])
+    return result.document
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgServer]:
+    with throwaway_postgres("edgekit-deploy-pg-") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def bucket(s3: SeaweedS3) -> SeaweedS3:
+    s3.client().create_bucket(Bucket=BUCKET)
+    return s3
+
+
+@pytest.fixture
+def world(tmp_path: Path, git_server: GitServer, bucket: SeaweedS3,
+          pg: PgServer, request: pytest.FixtureRequest) -> Iterator[World]:
+    name = f"estate-{request.node.name[:40]}.git"
+    git_server.create(name)
+    client = bucket.client()
+    for item in client.list_objects_v2(Bucket=BUCKET, Prefix="status/").get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    work = tmp_path / "work"
+    git("init", "-q", "-b", "main", str(work))
+    with rig(tmp_path / "nodes", (git_server.port, int(bucket.endpoint.rsplit(":", 1)[1]))) \
+            as nodes:
+        made = World(git_server, bucket, pg, nodes, name, work)
+        made.commit("v1", seed)
+        yield made
 
 
 def seed(work: Path) -> None:
