@@ -50,8 +50,9 @@ SCHEMA = "edgekit.status/v1"
 DEFAULTS: dict[str, Any] = {
     "profile": "/nix/var/nix/profiles/system",
     "state": "/var/lib/edgekit/deploy/state.json",
+    # The out-link is a GC root until nix-env holds the generation (as nixos-rebuild's).
     "build": ["nix", "--extra-experimental-features", "nix-command flakes", "build",
-              "--no-link", "--print-out-paths", "--no-update-lock-file",
+              "--out-link", "{result}", "--print-out-paths", "--no-update-lock-file",
               "{flake}#nixosConfigurations.{node}.config.system.build.toplevel"],
     "attempts": 5,
     "backoff": [30, 60, 120, 240, 480],
@@ -325,6 +326,7 @@ class Agent:
         number, running = self.running()
         if running == wanted and not first:
             return self.steady(ref, wanted, number, last)
+        self.state.pop("boot_pending", None)  # a switch supersedes the first boot's check
         given_up = self.state.get("given_up") or {}
         if given_up.get("revision") == wanted and not first:
             self.report(wanted=wanted, ref=ref, result=given_up["result"],
@@ -393,8 +395,10 @@ class Agent:
 
     def build(self, ref: str, rev: str, attempt: int) -> str:
         flake = flake_url(self.config["repository"], ref, rev)
+        result = os.path.join(os.path.dirname(self.config["state"]), "result")
+        os.makedirs(os.path.dirname(result), exist_ok=True)
         argv = [a.replace("{flake}", flake).replace("{node}", self.config["node"])
-                for a in self.config["build"]]
+                .replace("{result}", result) for a in self.config["build"]]
         every = float(self.config["heartbeat"])
         out = command(argv, self.config["timeouts"]["build"], every=every, tick=lambda: (
             self.report(wanted=rev, ref=ref, result="pending", attempt=attempt,

@@ -208,6 +208,8 @@ def test_a_revision_whose_lock_does_not_pin_its_inputs_is_never_built(
     forbidden = {"--update-input", "--recreate-lock-file", "--no-write-lock-file",
                  "--commit-lock-file", "--refresh"}
     assert forbidden.isdisjoint(agent.DEFAULTS["build"])
+    build = agent.DEFAULTS["build"]  # the result stays a GC root until nix-env holds it
+    assert build[build.index("--out-link") + 1] == "{result}" and "--no-link" not in build
     assert agent.flake_url("git+https://git.example/e", "refs/heads/deploy/prod",
                            "a" * 40) == ("git+https://git.example/e?ref=refs/heads/deploy/prod"
                                          f"&rev={'a' * 40}")
