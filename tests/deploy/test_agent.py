@@ -58,15 +58,8 @@ def test_the_first_switch_retries_until_the_ref_exists_reporting_each_attempt(
     """A failed first switch was final and silent (issue 24): the ref pushed a little
     late, a network not up yet. Now each attempt is reported, and a later one succeeds."""
     node = add(world, "edge-1")
-    boot = node.home / "boot.json"
-    boot.write_text(json.dumps(world.boot_document(documents, "edge-1")))
-    config = node.home / "first.json"
-    config.write_text(json.dumps({"profile": str(node.profile),
-                                  "state": str(node.home / "state" / "state.json"),
-                                  "build": json.loads(node.config.read_text())["build"],
-                                  **AGENT_TIMINGS, "attempts": 4, "backoff": [4, 4, 4]}))
-    first = subprocess.Popen(node.exec(sys.executable, str(AGENT_SOURCE), "first-switch",
-                                       "--boot", str(boot), "--config", str(config)),
+    argv = world.first_switch_argv(node, documents, attempts=4, backoff=[4, 4, 4])
+    first = subprocess.Popen(node.exec(sys.executable, str(AGENT_SOURCE), *argv),
                              env=node.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     try:
@@ -103,14 +96,9 @@ def test_the_first_switch_retries_until_the_ref_exists_reporting_each_attempt(
 def test_a_first_switch_that_never_finds_its_ref_gives_up_bounded(
         world: World, documents: dict[str, Any]) -> None:
     node = add(world, "edge-2")
-    boot = node.home / "boot.json"
-    boot.write_text(json.dumps(world.boot_document(documents, "edge-2")))
-    config = node.home / "first.json"
-    config.write_text(json.dumps({"profile": str(node.profile),
-                                  "state": str(node.home / "state" / "state.json"),
-                                  **AGENT_TIMINGS, "attempts": 3, "backoff": [0.2, 0.2]}))
+    argv = world.first_switch_argv(node, documents, attempts=3, backoff=[0.2, 0.2])
     started = time.monotonic()
-    done = node.agent("first-switch", "--boot", str(boot), "--config", str(config))
+    done = node.agent(*argv)
     assert done.returncode == 1
     assert time.monotonic() - started < 60
     report = checked(world.status("edge-2"))

@@ -127,16 +127,22 @@ class World:
         boot["log_sink"]["endpoint"] = self.s3.endpoint
         return boot
 
-    def first_switch(self, node: Node, documents: dict[str, Any]) -> str:
-        """What the node's first boot does: the agent's first switch, then the reboot."""
+    def first_switch_argv(self, node: Node, documents: dict[str, Any],
+                          **timings: Any) -> list[str]:
+        """The first-boot unit's command line: the node's boot.json as cloud-init writes
+        it, and only the paths, the build and the timings changed (`timings` over ours)."""
         boot = node.home / "boot.json"
         boot.write_text(json.dumps(self.boot_document(documents, node.name)))
         config = node.home / "first-switch.json"
         config.write_text(json.dumps({
             "profile": str(node.profile), "state": str(node.home / "state" / "state.json"),
             "build": [sys.executable, str(STANDIN), "build", "{flake}", "{node}"],
-            **AGENT_TIMINGS}))
-        done = node.agent("first-switch", "--boot", str(boot), "--config", str(config))
+            **AGENT_TIMINGS, **timings}))
+        return ["first-switch", "--boot", str(boot), "--config", str(config)]
+
+    def first_switch(self, node: Node, documents: dict[str, Any]) -> str:
+        """What the node's first boot does: the agent's first switch, then the reboot."""
+        done = node.agent(*self.first_switch_argv(node, documents))
         assert done.returncode == 0, done.stdout + done.stderr
         node.reboot()
         return done.stderr
