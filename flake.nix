@@ -15,7 +15,9 @@
 #                               input nixpkgs-vector, ADR 0017; R2 keys from its unit),
 #                               services.postgresql on the primary with its data
 #                               volume mounted by label (nix/postgresql/<env>.json from
-#                               edgekit's nixos_postgresql) and system.autoUpgrade
+#                               edgekit's nixos_postgresql) and the deploy agent
+#                               (nix/deploy.nix: follows the node's ref, health checks,
+#                               rollback, reports; ADR 0033) in place of system.autoUpgrade
 #   nix/base.nix                the provider's disk layout and the closed defaults (no SSH)
 #
 # The pure parts (nix/compose.nix, nix/estate.nix, nix/node.nix, services/lib/unit.nix) need no
@@ -87,6 +89,7 @@
             vector = n.vector;
             vectorPackage = inputs.nixpkgs-vector.legacyPackages.x86_64-linux.vector;
             upgradeFlake = "${deployRepo}?ref=deploy/${n.env}";
+            deploy = n.deploy;  # the deploy agent replaces autoUpgrade (ADR 0033)
           };
       }) estate;
 

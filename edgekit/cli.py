@@ -15,6 +15,8 @@
     edgekit plan|apply|drift [STACK ...], import, graph
                                  operate the stacks in dependency order (edgekit/ops/)
     edgekit pg backups|restore   list the Postgres backups in R2; print a point-in-time restore
+    edgekit status|deploy|rollback
+                                 what each node runs; health-gated rollouts (edgekit/deploy/)
 
 The app is named by ``--app`` (before or after the command) or by ``cdktf.json``'s
 ``"app"`` (``python -m <module>`` or ``python <file>.py``): a module with ``make_app()``,
@@ -352,6 +354,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from edgekit.pg.cli import add_pg_parser
 
     add_pg_parser(sub)
+    from edgekit.deploy.cli import add_deploy_parsers
+
+    add_deploy_parsers(sub)
     return _with_app_option(parser, sub)
 
 

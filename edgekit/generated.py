@@ -15,6 +15,8 @@ For the Nix side (read by ``nix/estate.nix`` at evaluation time, through the fla
   a node of role ``postgres``: from CUE alone;
 * ``nix/clouds.json`` — each cloud's disk layout (`Cloud.disk`), which ``nix/base.nix``
   boots NixOS with: from the cloud adapters, not from CUE.
+* ``nix/deploy/<env>.json`` — node → its deploy agent's settings (ADR 0033,
+  `edgekit.deploy.plan.agent_settings`): refs, health checks, where it reports.
 
 This module sits at the top (like the CLI) because it joins adapters and constructs.
 """
@@ -31,6 +33,7 @@ from edgekit.core.stack import r2_endpoint
 from edgekit.core.writer import dump_json
 from edgekit.cue.generate import HEADER, generated_files
 from edgekit.cue.model import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Estate
+from edgekit.deploy.plan import agent_settings
 from edgekit.estate.mesh_plan import nixos_mesh
 from edgekit.obs.vector import vector_settings
 from edgekit.pg.backup import BackupError, nixos_pgbackrest, settings_for
@@ -46,6 +49,8 @@ def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:
                     for node in sorted(env.nodes)}
         files[root / "nix" / "vector" / f"{env.name}.json"] = dump_json(
             {"//": HEADER, **settings})
+        files[root / "nix" / "deploy" / f"{env.name}.json"] = dump_json(
+            {"//": HEADER, **agent_settings(estate)})
         address = env.observed_value(PG_ADDRESS_OUTPUT)
         cidr = env.observed_value(PG_CIDR_OUTPUT)
         primary = next((n for n, spec in sorted(env.nodes.items())

@@ -8,15 +8,17 @@
 #                  edgekit.constructs.pg_bootstrap.nixos_postgresql for the primary of <env>
 #                  (it needs the primary's private address, known after the first apply)
 #
-# Result: node -> { env; provider; roles; composed; postgresql; pgbackrest; mesh; vector; }, where `composed` is the
+# Result: node -> { env; provider; roles; composed; postgresql; pgbackrest; mesh; vector; deploy; }, where `composed` is the
 # node's entry of nix/compose.nix. Node names are flake attributes
 # (nixosConfigurations.<node>), so a node name used by two environments is an error.
 #   pgbackrestDir  nix/pgbackrest: <env>.json, edgekit.pg.backup.nixos_pgbackrest for the
 #                  primary of <env> (generated from CUE alone; ADR 0011)
 #   meshDir        nix/mesh: <env>.json, edgekit.constructs.mesh.nixos_mesh: every mesh node's
 #                  WireGuard settings and `primary`, the address services use as PGHOST
+#   deployDir      nix/deploy: <env>.json, node -> its deploy agent's settings
+#                  (edgekit.deploy.plan.agent_settings; ADR 0033)
 { exportDir ? ../cue/export, postgresqlDir ? ./postgresql, vectorDir ? ./vector
-, pgbackrestDir ? ./pgbackrest, meshDir ? ./mesh }:
+, pgbackrestDir ? ./pgbackrest, meshDir ? ./mesh, deployDir ? ./deploy }:
 let
   inherit (builtins) attrNames filter foldl' fromJSON hasAttr head mapAttrs match pathExists
     readDir readFile removeAttrs;
@@ -55,6 +57,8 @@ let
       vectorFile = vectorDir + "/${env.name}.json";
       backrestFile = pgbackrestDir + "/${env.name}.json";
       vector = if pathExists vectorFile then fromJSON (readFile vectorFile) else { };
+      deployFile = deployDir + "/${env.name}.json";
+      deploy = if pathExists deployFile then fromJSON (readFile deployFile) else { };
     in
     mapAttrs (node: c: {
       env = env.name;
@@ -69,6 +73,7 @@ let
       pgbackrest = if c.postgres && pathExists backrestFile
         then removeAttrs (fromJSON (readFile backrestFile)) [ "//" ] else null;
       vector = vector.${node} or { };
+      deploy = deploy.${node} or null;
     }) composed;
 in
 foldl' (acc: file:

@@ -42,7 +42,11 @@
 #   mesh        null, or the node's entry of nix/mesh/<env>.json (the WireGuard mesh and, on
 #               the primary, Postgres on the mesh), through nix/mesh.nix (ADR 0010)
 #   upgradeFlake  null, or the flake reference system.autoUpgrade follows (ADR 0005:
-#               "<repo>?ref=deploy/<env>"); the node pulls "<upgradeFlake>#<name>"
+#               "<repo>?ref=deploy/<env>"); the node pulls "<upgradeFlake>#<name>". Unused
+#               (autoUpgrade off) when `deploy` is given
+#   deploy      null, or the node's entry of nix/deploy/<env>.json: the deploy agent
+#               (nix/deploy.nix, ADR 0033) follows the node's ref, checks health, rolls
+#               back and reports, in place of system.autoUpgrade
 #   pgDataLabel the filesystem label of the primary's data volume (edgekit.constructs.
 #               pg_primary.DATA_LABEL), mounted on /var/lib/postgresql
 #
@@ -61,6 +65,7 @@
 , pgDataLabel ? "edgekit-pgdata"
 , pgbackrest ? null
 , mesh ? null
+, deploy ? null
 }:
 let
   inherit (builtins) attrNames concatStringsSep filter hasAttr listToAttrs map removeAttrs
@@ -302,7 +307,7 @@ let
     # The node runs exactly the deployed revision: no --upgrade (upstream adds it by
     # default), and nix may neither write nor update the lock (a missing or stale entry in
     # the deployed flake.lock fails the upgrade instead of resolving inputs afresh).
-    system.autoUpgrade = if upgradeFlake == null then { enable = false; } else {
+    system.autoUpgrade = if upgradeFlake == null || deploy != null then { enable = false; } else {
       enable = true;
       flake = "${upgradeFlake}#${name}";
       upgrade = false;
@@ -320,4 +325,5 @@ imported
 ++ (if mesh == null then [ ] else [ (import ./mesh.nix {
       settings = if pg == null then mesh // { postgres = null; } else mesh;
     }) ])
+++ (if deploy == null then [ ] else [ (import ./deploy.nix { settings = deploy; }) ])
 ++ [ ({ lib, config, pkgs, ... }: data { inherit lib config pkgs; }) ]

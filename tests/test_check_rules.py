@@ -556,6 +556,28 @@ def test_ek171_timestamp_is_per_run() -> None:
     assert "timestamp()" in one("EK171", ctx).message
 
 
+# --- EK240-EK241 deploy waves (ADR 0033) -------------------------------------------------
+
+def with_waves(estate: Estate, waves: tuple[tuple[str, ...], ...]) -> Estate:
+    return with_env(estate, deploy=attrs.evolve(estate.env.deploy, waves=waves))
+
+
+def test_ek240_a_wave_names_an_unknown_node(prod: Estate) -> None:
+    estate = with_waves(prod, (("edge-1",), ("edge-2", "edge-tokyo", "pg-tokyo", "edge-3")))
+    found = one("EK240", estates(estate))
+    assert "wave 1 names 'edge-3', which is not a node of environment 'prod'" in found.message
+    assert found.pointer == "$.env.deploy.waves[1][3]"
+    assert findings("EK240", estates(prod)) == []
+
+
+def test_ek241_a_node_in_two_waves_or_in_none(prod: Estate) -> None:
+    twice = with_waves(prod, (("edge-1",), ("edge-1", "edge-2", "edge-tokyo", "pg-tokyo")))
+    assert "'edge-1' is in waves 0 and 1" in one("EK241", estates(twice)).message
+    none = with_waves(prod, (("edge-1",), ("edge-2", "edge-tokyo")))
+    assert "no wave moves node 'pg-tokyo'" in one("EK241", estates(none)).message
+    assert findings("EK241", estates(prod)) == []
+
+
 # --- the catalogue -------------------------------------------------------------------------
 
 def test_every_rule_has_a_source_a_fix_and_a_test() -> None:

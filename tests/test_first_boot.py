@@ -137,14 +137,17 @@ def test_a_tampered_nixos_infect_never_runs(tmp_path: Path) -> None:
 
 def test_first_switch_does_not_kill_its_own_unit(tmp_path: Path) -> None:
     """`nixos-rebuild switch` from a unit the new configuration does not have stops that
-    unit (and the switch) half-way: build the boot entry, then reboot into it."""
+    unit (and the switch) half-way: the agent's first switch sets the boot entry, then the
+    unit reboots into it (tests/deploy/test_agent.py runs that mode for real)."""
     for provider in CLOUDS:
         (tmp_path / f"{provider}.nix").write_text(first_switch_nix(provider))
         parse(tmp_path / f"{provider}.nix")
-    assert 'nixos-rebuild boot --flake "$flake"' in FIRST_SWITCH_NIX
+    first = "python3 /etc/edgekit/deploy-agent.py first-switch --boot /etc/edgekit/boot.json"
+    assert first in FIRST_SWITCH_NIX
     assert "nixos-rebuild switch" not in FIRST_SWITCH_NIX
-    assert FIRST_SWITCH_NIX.index("touch /var/lib/edgekit/switched") < \
-        FIRST_SWITCH_NIX.index("systemctl --no-block reboot")
+    assert FIRST_SWITCH_NIX.index(first) < FIRST_SWITCH_NIX.index(
+        "touch /var/lib/edgekit/switched") < FIRST_SWITCH_NIX.index("systemctl --no-block reboot")
+    assert 'activate(self.config, "boot")' in (ROOT / "edgekit/deploy/agent.py").read_text()
 
 
 def test_every_provider_converts_to_nixos(docs: dict[str, Any]) -> None:

@@ -102,12 +102,16 @@ FLOORS: dict[str, int] = {
     "edgekit.core": 0,  # the engine
     "edgekit.schema": 1, "edgekit.bindings": 1,  # provider schemas, L1
     "edgekit.obs": 1,  # the log contract, the Vector settings, the logs' read side
+    # the node's deploy agent (stdlib only, shipped in the user data), its refs and reports
+    "edgekit.deploy.agent": 1, "edgekit.deploy.refs": 1, "edgekit.deploy.reports": 1,
+    "edgekit.deploy.waves": 1,
     "edgekit.clouds": 2,  # cloud adapters
     "edgekit.providers": 3,  # pins: the providers' own and every cloud's
     "edgekit.constructs": 4,  # L2
     "edgekit.check": 5,  # the rules: over documents and layouts, never the CUE model
     "edgekit.cue": 6,  # the CUE adapter: model and layout of the estate
     "edgekit.pg": 7, "edgekit.nix": 7,  # adapters over the estate's values
+    "edgekit.deploy": 7,  # rollouts over the estate's nodes and refs
     "edgekit.estate": 8,  # L3
     "edgekit.app": 9,
     "edgekit": 10,  # the public surface, edgekit/__init__.py (this module only)
@@ -115,7 +119,7 @@ FLOORS: dict[str, int] = {
     "edgekit.testing": 11,
     # the commands
     "edgekit.ops": 12, "edgekit.check.command": 12, "edgekit.obs.cli": 12,
-    "edgekit.pg.cli": 12, "edgekit.cue.mesh_cli": 12,
+    "edgekit.pg.cli": 12, "edgekit.cue.mesh_cli": 12, "edgekit.deploy.cli": 12,
     "edgekit.cli": 13,
 }
 """Module (or package) → floor; a module takes the floor of its longest prefix here."""

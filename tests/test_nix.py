@@ -264,7 +264,7 @@ def test_edge_node_modules() -> None:
     assert config["services"]["edgekit"]["web"]["environment"]["PORT"] == "8081"
     assert config["services"]["postgresql"] is None
     assert set(units) == {"edgekit-keys", "edgekit-cloudflared-tunnel-token", "vector",
-                          "edgekit-api", "edgekit-web", "edgekit-mesh-key", "nixos-upgrade",
+                          "edgekit-api", "edgekit-web", "edgekit-mesh-key", "edgekit-deploy",
                           "firewall", "wireguard-wg-edgekit", "wireguard-wg-edgekit-key"}
     keys = units["edgekit-keys"]
     assert keys["before"] == ["edgekit-cloudflared-tunnel-token.service", "edgekit-api.service",
@@ -272,8 +272,10 @@ def test_edge_node_modules() -> None:
     assert "pg_password_*) file=/run/keys/edgekit-pg/${key#pg_password_}" in keys["script"]
     assert [p["name"] for p in keys["path"]][:2] == ["jq-0", "coreutils-0"]
     assert set(config["users"]["users"]) == {"root", "nobody"}  # upstream's own
-    assert config["system"]["autoUpgrade"]["flake"] == \
-        "git+https://git.edgekit.example/edgekit?ref=deploy/prod#edge-1"
+    # the deploy agent follows the node's ref (ADR 0033) in place of system.autoUpgrade
+    assert config["system"]["autoUpgrade"]["enable"] is False
+    agent = json.loads(config["environment"]["etc"]["edgekit/deploy.json"]["text"])
+    assert agent["node"] == "edge-1" and agent["refs"][-1] == "refs/heads/deploy/prod"
 
 
 def test_postgres_node_modules() -> None:

@@ -15,21 +15,30 @@ placement change touches, and `VpsNode` ignores later changes to it
 Conversion to NixOS (every provider, ADR 0005/0007): nixos-infect on the stock Debian 12
 image with ``NO_REBOOT``; nixos-infect rewrites ``/etc/NIXOS_LUSTRATE`` (the paths the first
 NixOS boot keeps from the old root), so ``etc/edgekit`` is appended only after it ran, then
-the machine reboots into NixOS. There the first-switch unit builds the node's configuration
-with ``nixos-rebuild boot`` (a ``switch`` would stop the very unit running it: the node's
-configuration does not contain it) and reboots into it.
+the machine reboots into NixOS. There the first-switch unit runs the node's deploy agent
+(``edgekit/deploy/agent.py``, written by cloud-init beside the boot document) in its
+``first-switch`` mode: it builds the node's configuration from the node's ref (else the
+environment's), retries a failed attempt with backoff a bounded number of times, reports
+each attempt to ``status/<env>/<node>.json`` like every later switch (ADR 0034), and sets the
+new generation to boot (a ``switch`` would stop the very unit running it: the node's
+configuration does not contain it); the unit then reboots into it.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 from typing import Any
 
 from edgekit.clouds import CLOUDS, cloud
+from edgekit.deploy.refs import AGENT_SOURCE, follow_refs
 
 SCHEMA = "edgekit.boot/v1"
 BOOT_DIR = "/etc/edgekit"
 BOOT_PATH = f"{BOOT_DIR}/boot.json"
 FIRST_SWITCH_PATH = f"{BOOT_DIR}/first-switch.nix"
+AGENT_PATH = f"{BOOT_DIR}/deploy-agent.py"
+"""The deploy agent's copy the first switch runs (the node's configuration runs its own)."""
 LUSTRATE_FILE = "/etc/NIXOS_LUSTRATE"
 LUSTRATE_KEEP = BOOT_DIR.lstrip("/")
 """NixOS's lustrate step reads paths relative to the root, one a line."""
@@ -43,13 +52,15 @@ and the SSH host keys to /etc/NIXOS_LUSTRATE, then reboots unless ``NO_REBOOT`` 
 imports ``NIXOS_IMPORT`` into its configuration.nix; autodetects some clouds; puts GRUB
 on the first of /dev/vda, /dev/sda, … on BIOS machines."""
 NIX_CHANNEL = "nixos-25.11"
-DEPLOY_KEYS = ("mode", "flake", "follow", "convert")
+DEPLOY_KEYS = ("mode", "flake", "follow", "convert", "repository", "refs")
 """What a node's deploy section must say (`deploy_section` writes all of them)."""
 
 # Imported into the converted system by nixos-infect (NIXOS_IMPORT): a oneshot unit that
-# builds, once, the node's configuration from the deploy ref in boot.json and reboots into
-# it. `nixos-rebuild boot`, not `switch`: the node's configuration has no such unit, so a
-# switch would stop this unit (and its nixos-rebuild) half-way.
+# runs the deploy agent's first switch (the node's ref, else the environment's; bounded
+# retries with backoff, each attempt reported) and reboots into what it set to boot. The
+# agent sets the boot entry, not a switch: the node's configuration has no such unit, so a
+# switch would stop this unit half-way. When every attempt failed the unit fails, and
+# systemd starts another series of attempts half an hour later.
 FIRST_SWITCH_NIX = """{ pkgs, lib, ... }: {
   nix.settings.experimental-features = [ "nix-command" "flakes" ];
   # @PROVIDER@
@@ -58,17 +69,25 @@ FIRST_SWITCH_NIX = """{ pkgs, lib, ... }: {
     after = [ "network-online.target" ];
     wants = [ "network-online.target" ];
     unitConfig.ConditionPathExists = [ "/etc/edgekit/boot.json" "!/var/lib/edgekit/switched" ];
-    serviceConfig.Type = "oneshot";
-    path = [ pkgs.jq pkgs.git pkgs.nixos-rebuild pkgs.systemd ];
+    serviceConfig = { Type = "oneshot"; Restart = "on-failure"; RestartSec = "30min"; };
+    path = [ pkgs.python3 pkgs.git pkgs.nix pkgs.systemd ];
     script = ''
-      flake=$(jq -r .deploy.flake /etc/edgekit/boot.json)
-      nixos-rebuild boot --flake "$flake"
+      python3 /etc/edgekit/deploy-agent.py first-switch --boot /etc/edgekit/boot.json
       mkdir -p /var/lib/edgekit && touch /var/lib/edgekit/switched
       systemctl --no-block reboot
     '';
   };
 }
 """
+
+
+def agent_file() -> dict[str, str]:
+    """cloud-init's write_files entry of the agent: gzip (no timestamp: the same bytes every
+    synth) then base64, about 10 KB of the user data the clouds cap (tens of KiB;
+    tests/deploy/test_operator.py keeps every node's document under 32 KiB)."""
+    packed = gzip.compress(AGENT_SOURCE.read_bytes(), compresslevel=9, mtime=0)
+    return {"path": AGENT_PATH, "permissions": "0500", "owner": "root:root",
+            "encoding": "gz+b64", "content": base64.b64encode(packed).decode()}
 
 
 def first_switch_nix(provider: str) -> str:
@@ -79,12 +98,13 @@ def first_switch_nix(provider: str) -> str:
 
 
 def deploy_section(*, provider: str, node: str, repository: str, ref: str) -> dict[str, Any]:
-    """Pull deployment (ADR 0005): the first switch and autoUpgrade both follow `ref`
-    (``deploy/<env>``). No revision: moving the ref is the deploy, and user data never
-    changes with it."""
+    """Pull deployment (ADR 0005, 0033): the first switch and the deploy agent follow the
+    node's own ref when it exists, else `ref` (``deploy/<env>``). No revision: moving a ref
+    is the deploy, and user data never changes with it."""
     follow = f"{repository}?ref={ref}#{node}"
     return {"mode": "pull", "flake": follow, "follow": follow,
-            "convert": "nixos-infect" if provider in CLOUDS else "none"}
+            "convert": "nixos-infect" if provider in CLOUDS else "none",
+            "repository": repository, "refs": follow_refs(ref, node)}
 
 
 def boot_document(*, stack: str, node: str, provider: str, roles: list[str]) -> dict[str, Any]:
@@ -131,6 +151,7 @@ def cloud_config(boot_local: str, provider: str | None = None) -> dict[str, Any]
         content = first_switch_nix(provider)
         document["write_files"].append({"path": FIRST_SWITCH_PATH, "permissions": "0644",
                                         "content": content.replace("${", "$${")})
+        document["write_files"].append(agent_file())
         document["runcmd"] = [infect_command(provider)]
     return document
 

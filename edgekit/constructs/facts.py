@@ -123,6 +123,14 @@ class MeshFact:
     where: Where
 
 
+@attrs.frozen(kw_only=True)
+class WavesFact:
+    """The rollout waves an environment declares, in order (ADR 0033)."""
+
+    waves: tuple[tuple[str, ...], ...]
+    where: Where
+
+
 @attrs.define(kw_only=True)
 class Layout:
     """One environment as the check rules see it."""
@@ -150,6 +158,9 @@ class Layout:
     meshes: list[MeshFact] = attrs.field(factory=list)
     zones: dict[str, str] = attrs.field(factory=dict)
     """Zone id → zone name."""
+    waves: WavesFact | None = None
+    """The rollout waves the environment declares (CUE ``deploy.waves``); None: the default
+    order (one canary per service, then the rest)."""
 
     def add_services(self, where: Where, services: Mapping[str, Service]) -> None:
         for name, service in sorted(services.items()):

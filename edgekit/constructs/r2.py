@@ -19,6 +19,7 @@ from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource, stack_of
 from edgekit.core.refs import Ref
 from edgekit.core.stack import r2_endpoint
+from edgekit.deploy.refs import status_key
 from edgekit.obs.vector import VECTOR_VERSION, vector_settings
 
 # Cloudflare's permission group "Workers R2 Storage Bucket Item Write".
@@ -91,7 +92,8 @@ class R2LogSink(Construct):
     def ship_from(self, node: VpsNode) -> None:
         """Give `node` the sink: endpoint, bucket and write-only credentials (sensitive)."""
         node.boot["log_sink"] = {"endpoint": self.endpoint, "bucket": self.props.bucket,
-                                 "region": "auto", "vector_version": VECTOR_VERSION}
+                                 "region": "auto", "vector_version": VECTOR_VERSION,
+                                 "status_key": status_key(stack_of(node).node.id, node.name)}
         node.boot["vector"] = vector_settings(stack=stack_of(node).node.id, node=node.name,
                                               endpoint=self.endpoint, bucket=self.props.bucket)
         key_id = self.token.attr("id").expression

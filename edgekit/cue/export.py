@@ -30,6 +30,7 @@ DEFINITIONS = (
     "Service", "Env", "Node", "Outputs",
     "VpsNode", "GluedFlake", "Tunnel", "R2LogSink", "PgPrimary", "EdgeWorker",
     "PrivateNetwork", "Firewall", "FloatingIp", "Volume", "Snapshot", "LoadBalancer",
+    "NodeStatus",
 )
 HASH_KEY = "x-edgekit-cue-sha256"
 

@@ -21,6 +21,7 @@ from edgekit.constructs.facts import (
     PlacementFact,
     PostgresFact,
     TunnelFact,
+    WavesFact,
     Where,
     WorkerFact,
 )
@@ -78,6 +79,9 @@ def layout_of_estate(estate: Estate) -> Layout:
     if mesh:
         layout.meshes.append(MeshFact(nodes=mesh, where=where("$.env.mesh")))
     layout.zones[env.cloudflare.zone_id] = env.cloudflare.zone
+    if env.deploy.waves is not None:
+        layout.waves = WavesFact(waves=tuple(tuple(w) for w in env.deploy.waves),
+                                 where=where("$.env.deploy.waves"))
     return layout
 
 

@@ -53,8 +53,16 @@ class TunnelSpec:
 
 @attrs.frozen(kw_only=True)
 class DeploySpec:
+    """Where nodes pull from and how `edgekit deploy` moves them (ADR 0033); defaults as
+    in cue/schema.cue."""
+
     repository: str
     ref: str
+    waves: tuple[tuple[str, ...], ...] | None = None
+    """None: one canary node per service, then the rest (`edgekit.deploy.plan`)."""
+    wave_timeout_seconds: int = 1200
+    health_timeout_seconds: int = 120
+    stale_after_seconds: int = 900
 
 
 @attrs.frozen(kw_only=True)

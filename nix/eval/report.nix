@@ -41,7 +41,7 @@ let
 
   service = n: s: {
     inherit (s) description after before requires wants wantedBy requiredBy partOf bindsTo
-      script preStart postStart reload preStop postStop enable;
+      script preStart postStart reload preStop postStop enable restartIfChanged stopIfChanged;
     name = s.name;
     serviceConfig = plain s.serviceConfig;
     unitConfig = plain s.unitConfig;

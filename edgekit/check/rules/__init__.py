@@ -4,6 +4,7 @@ from edgekit.check.engine import REGISTRY, Rule
 from edgekit.check.rules import (  # noqa: F401  (importing a module registers its rules)
     catalog,
     clouds,
+    deploy,
     dns,
     documents,
     edge,
