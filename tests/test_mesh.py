@@ -1,8 +1,8 @@
 """The private mesh (ADR 0010): planning, the synth-time private-path check, the firewall
 exception, and the proof: two network namespaces joined by a veth pair, userspace WireGuard
 (wireguard-go from the tool cache, `wg` from wireguard-tools) configured from what edgekit
-generates for two nodes, PostgreSQL 15 listening on the mesh address in one, the service's
-role connecting from the other, and connections from outside the mesh refused."""
+generates for two nodes, PostgreSQL of the nodes' major listening on the mesh address in one,
+the service's role connecting from the other, and connections from outside the mesh refused."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from edgekit.constructs.mesh import MeshError, MeshPlan, peers_of, wg_setconf
 from edgekit.cue.model import Estate, Node
 from edgekit.estate.mesh_plan import mesh_hba, mesh_plan, private_path_problems
 from tests.conftest import ROOT
-from tests.pg_server import PG_BIN, TIMEOUT, PgServer, throwaway_postgres
+from tests.pg_server import TIMEOUT, PgServer, pg_bin, throwaway_postgres
 from tools.toolpaths import tools_dir
 
 KEY_A = "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd28="
@@ -252,11 +252,11 @@ def _keypair(folder: Path, node: str) -> tuple[Path, str]:
 def _serve_on_mesh(pg: PgServer, ns: Namespaces, node: str, listen: str, hba: list[str]) -> None:
     """Restart the throwaway cluster inside the node's namespace, on the mesh address only."""
     (pg.data / "pg_hba.conf").write_text("local all postgres trust\n" + "\n".join(hba) + "\n")
-    stop = pg.pg(str(PG_BIN / "pg_ctl"), "-D", str(pg.data), "-m", "fast", "-w", "stop")
+    stop = pg.pg(str(pg_bin() / "pg_ctl"), "-D", str(pg.data), "-m", "fast", "-w", "stop")
     assert stop.returncode == 0, stop.stderr
     log = pg.run / "mesh.log"
     options = f"-c listen_addresses={listen} -p {pg.port} -k {pg.run} -c fsync=off"
-    start = _run(*ns.exec(node, *pg.as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(pg.data),
+    start = _run(*ns.exec(node, *pg.as_postgres(str(pg_bin() / "pg_ctl"), "-D", str(pg.data),
                                                  "-l", str(log), "-w", "-t", "30", "-o",
                                                  options, "start")), check=False, cwd=pg.run)
     assert start.returncode == 0, start.stdout + start.stderr + log.read_text()
@@ -264,7 +264,7 @@ def _serve_on_mesh(pg: PgServer, ns: Namespaces, node: str, listen: str, hba: li
 
 def _psql(ns: Namespaces, node: str, pg: PgServer, host: str, user: str, db: str,
           password: str) -> subprocess.CompletedProcess[str]:
-    return _run(*ns.exec(node, str(PG_BIN / "psql"), "-X", "-At", "-h", host, "-p",
+    return _run(*ns.exec(node, str(pg_bin() / "psql"), "-X", "-At", "-h", host, "-p",
                          str(pg.port), "-U", user, "-d", db, "-c",
                          "SELECT current_user || ' ' || host(inet_client_addr())"),
                 check=False, env={**os.environ, "PGPASSWORD": password,

@@ -1,5 +1,6 @@
 """Backups that restore: pgBackRest settings as data, and the restore drill with the real
-PostgreSQL 15, the real pgBackRest and SeaweedFS (signatures checked, over TLS)."""
+PostgreSQL of the nodes' major (17), the pgBackRest they run (2.57) and SeaweedFS
+(signatures checked, over TLS)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from edgekit.pg.backup import (
     wrapper_script,
 )
 from tests.conftest import ROOT
+from tests.pg_server import tool_path
 from tests.pgbackrest_rig import Rig, backed_up_postgres
 
 SETTINGS = BackupSettings(stanza="prod", bucket="edgekit-pg-prod",
@@ -147,6 +149,7 @@ def test_point_in_time_restore_drill(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
         # the operator's view: `edgekit pg backups` with the real pgbackrest, CUE settings
         monkeypatch.chdir(ROOT)
+        monkeypatch.setenv("PATH", tool_path())  # the pinned pgbackrest, not another one
         for name, value in {**rig.repo_env, "EDGEKIT_PG_CIPHER_PASS": rig.cipher_pass,
                             "AWS_ACCESS_KEY_ID": rig.s3.access_key,
                             "AWS_SECRET_ACCESS_KEY": rig.s3.secret_key}.items():

@@ -1,4 +1,5 @@
-"""The Postgres bootstrap: rendering, and its effect on a real, throwaway PostgreSQL 15.
+"""The Postgres bootstrap: rendering, and its effect on a real, throwaway PostgreSQL of the
+nodes' major version (17).
 
 The real-server tests start a cluster on 127.0.0.1 (a free port), apply the rendered script
 with psql exactly as the node's oneshot unit would, set the passwords with `password_sql`,
@@ -191,7 +192,7 @@ def test_private_cidr_must_be_private(cidr: str, services: dict[str, Service]) -
         nixos_postgresql(services, listen_address="10.0.0.5", private_cidr=cidr)
 
 
-# ---------------------------------------------------------------- a real PostgreSQL 15
+# ---------------------------------------------------------- a real PostgreSQL (the nodes' major)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,31 @@
+"""The PostgreSQL and pgBackRest the tests run are the ones the nodes run (issue 22).
+
+The major version comes from tools/versions.env (POSTGRES_MAJOR); the server the tests start
+must report it, and pgBackRest must be the pinned release, which supports it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.pg_server import PG_MAJOR, pg_bin, runtime_tools, throwaway_postgres
+from tools.toolpaths import pin
+
+
+def test_the_tests_server_is_the_pinned_major() -> None:
+    with throwaway_postgres("edgekit-version-") as pg, pg.connect("postgres") as conn:
+        row = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
+    assert row is not None
+    assert row[0] // 10000 == PG_MAJOR
+    reported = subprocess.run([str(pg_bin() / "postgres"), "--version"], capture_output=True,
+                              text=True, check=True, timeout=30).stdout
+    assert reported.strip() == f"postgres (PostgreSQL) {pin('POSTGRES_VERSION').removesuffix('.0')}"
+
+
+def test_pgbackrest_is_the_pinned_release() -> None:
+    reported = subprocess.run([str(runtime_tools() / "bin" / "pgbackrest"), "version"],
+                              capture_output=True, text=True, check=True, timeout=30).stdout
+    assert reported.strip() == f"pgBackRest {pin('PGBACKREST_VERSION')}"
+    # PostgreSQL 17 support arrived in pgBackRest 2.53
+    major, minor, _ = (int(x) for x in pin("PGBACKREST_VERSION").split("."))
+    assert (major, minor) >= (2, 53) or PG_MAJOR < 17
