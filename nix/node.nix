@@ -2,7 +2,7 @@
 #
 # Pure: no nixpkgs is imported here. The result is a list of NixOS modules; the last one is a
 # function of `lib` (lib.mkForce), `config` (the postgresql and vector packages) and `pkgs`
-# (jq, coreutils, cloudflared, util-linux, e2fsprogs, runtimeShell), so tests evaluate
+# (jq, coreutils, cloudflared, util-linux, e2fsprogs, openssl, runtimeShell), so tests evaluate
 # the data parts by applying it to small stand-ins.
 #
 # Secrets (ADR 0008): the boot document (/etc/edgekit/boot.json, root 0600,
@@ -138,6 +138,25 @@ let
       script = pgVolumeScript;
     };
     postgresql.unitConfig.RequiresMountsFor = [ "/var/lib/postgresql" ];
+    # TLS (ADR 0025): the node's own certificate authority and server certificate, made
+    # before Postgres starts and checked daily (renewed 30 days before expiry, then reloaded).
+    # No RemainAfterExit, so the timer runs it again.
+    ${pgUnit.tls.unit} = {
+      description = "edgekit: Postgres server certificate from the node's own authority";
+      before = [ "postgresql.service" ];
+      serviceConfig.Type = "oneshot";
+      path = [ pkgs.openssl pkgs.coreutils ];
+      script = pgUnit.tls.script;
+    };
+    postgresql.after = [ "${pgUnit.tls.unit}.service" ];
+    postgresql.requires = [ "${pgUnit.tls.unit}.service" ];
+  };
+
+  pgTimers = if pg == null then { } else {
+    ${pgUnit.tls.unit} = {
+      wantedBy = [ "timers.target" ];
+      timerConfig = { OnCalendar = "daily"; RandomizedDelaySec = "1h"; Persistent = true; };
+    };
   };
 
   pgFileSystems = if pg == null then { } else {
@@ -283,6 +302,7 @@ let
     };
     systemd.services = keysUnit pkgs // tunnelUnits pkgs // vectorUnit config pkgs
       // pgUnits config pkgs;
+    systemd.timers = pgTimers;
 
     # Pull deployment (ADR 0005): follow the deploy ref of this repository; no inbound port.
     system.autoUpgrade = if upgradeFlake == null then { enable = false; } else {

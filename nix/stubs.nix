@@ -58,6 +58,7 @@ rec {
     pgbackrest = "pgbackrest";
     wireguard-tools = "wireguard-tools";
     curl = "curl";
+    openssl = "openssl";
     vector = vectorPackage "0.51.1";
   };
 

@@ -31,6 +31,7 @@ import attrs
 import psycopg
 import pytest
 
+from edgekit.constructs.pg_tls import certificate_script, postgres_ssl_settings
 from tools.toolpaths import pgbackrest_bin, pin, postgres_dir
 
 TIMEOUT = 60  # seconds, for every command and every wait
@@ -102,6 +103,16 @@ class PgServer:
     port: int
     password_files: dict[str, Path] = attrs.field(factory=dict)
 
+    @property
+    def tls(self) -> Path:
+        """The node's TLS folder, as the primary's edgekit-pg-tls unit makes it."""
+        return self.base / "tls"
+
+    def tls_options(self) -> str:
+        """Server options for TLS exactly as the node sets them (`postgres_ssl_settings`)."""
+        settings = postgres_ssl_settings(str(self.tls))
+        return " ".join(f"-c {k}={'on' if v is True else v}" for k, v in settings.items())
+
     def as_postgres(self, *argv: str) -> list[str]:
         """initdb and the server refuse root: run them as the `postgres` OS user."""
         return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else list(argv)
@@ -164,8 +175,20 @@ def _stop(server: PgServer) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def make_certificates(server: PgServer, hostnames: tuple[str, ...] = ("localhost",),
+                      addresses: tuple[str, ...] = ("127.0.0.1",)) -> None:
+    """Run the primary's certificate script (`pg_tls.certificate_script`) for this server."""
+    owner = "postgres" if os.geteuid() == 0 else str(os.getuid())
+    script = certificate_script(hostnames=hostnames, addresses=addresses,
+                                directory=str(server.tls), owner=owner)
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 @contextlib.contextmanager
 def throwaway_postgres(prefix: str, hba: str = TEST_HBA) -> Iterator[PgServer]:
+    """A started cluster with TLS on (as the primary runs), `hba` as its pg_hba.conf."""
     bin_dir = pg_bin()
     base = Path(tempfile.mkdtemp(prefix=prefix))
     base.chmod(0o755)  # traversable by the postgres OS user
@@ -178,8 +201,9 @@ def throwaway_postgres(prefix: str, hba: str = TEST_HBA) -> Iterator[PgServer]:
                          "-A", "trust", "--no-sync")
         assert init.returncode == 0, init.stdout + init.stderr
         (server.data / "pg_hba.conf").write_text(hba)
+        make_certificates(server)
         options = (f"-c listen_addresses=127.0.0.1 -p {server.port} -k {server.run} "
-                   "-c fsync=off")
+                   f"-c fsync=off {server.tls_options()}")
         started = True
         log = server.run / "server.log"
         start = server.pg(str(bin_dir / "pg_ctl"), "-D", str(server.data), "-l", str(log),

@@ -76,12 +76,15 @@ def test_hba_admits_exactly_the_mesh_addresses_per_role() -> None:
     estate = _prod()
     lines = mesh_hba(estate.env, estate.services, mesh_plan(estate.env))
     assert lines[1:] == [
-        "host api svc_api_rw 10.100.0.11/32 scram-sha-256",
-        "host web svc_web_ro 10.100.0.11/32 scram-sha-256",
-        "host api svc_api_rw 10.100.0.12/32 scram-sha-256",
-        "host web svc_web_ro 10.100.0.12/32 scram-sha-256",
-        "host api svc_api_rw 10.100.0.21/32 scram-sha-256",
-        "host web svc_web_ro 10.100.0.21/32 scram-sha-256",
+        "hostssl api svc_api_rw 10.100.0.11/32 scram-sha-256",
+        "hostssl web svc_web_ro 10.100.0.11/32 scram-sha-256",
+        "hostssl api svc_api_rw 10.100.0.12/32 scram-sha-256",
+        "hostssl web svc_web_ro 10.100.0.12/32 scram-sha-256",
+        "hostssl api svc_api_rw 10.100.0.21/32 scram-sha-256",
+        "hostssl web svc_web_ro 10.100.0.21/32 scram-sha-256",
+        # Hyperdrive: web's role, from the primary's own mesh address (cloudflared there)
+        "# edgekit: Hyperdrive, through cloudflared on this node (source: its own address)",
+        "hostssl web svc_web_ro 10.100.0.1/32 scram-sha-256",
         "host all all 0.0.0.0/0 reject",
         "host all all ::/0 reject",
     ]
@@ -255,7 +258,8 @@ def _serve_on_mesh(pg: PgServer, ns: Namespaces, node: str, listen: str, hba: li
     stop = pg.pg(str(pg_bin() / "pg_ctl"), "-D", str(pg.data), "-m", "fast", "-w", "stop")
     assert stop.returncode == 0, stop.stderr
     log = pg.run / "mesh.log"
-    options = f"-c listen_addresses={listen} -p {pg.port} -k {pg.run} -c fsync=off"
+    options = (f"-c listen_addresses={listen} -p {pg.port} -k {pg.run} -c fsync=off "
+               f"{pg.tls_options()}")
     start = _run(*ns.exec(node, *pg.as_postgres(str(pg_bin() / "pg_ctl"), "-D", str(pg.data),
                                                  "-l", str(log), "-w", "-t", "30", "-o",
                                                  options, "start")), check=False, cwd=pg.run)
@@ -281,7 +285,7 @@ def test_postgres_over_real_wireguard_between_namespaces(tmp_path: Path) -> None
     estate = _two_nodes({primary: pub_primary, app: pub_app})
     plan = mesh_plan(estate.env)
     hba = mesh_hba(estate.env, estate.services, plan)
-    assert f"host api svc_api_rw {plan.address(app)}/32 scram-sha-256" in hba
+    assert f"hostssl api svc_api_rw {plan.address(app)}/32 scram-sha-256" in hba
 
     with two_namespaces((primary, app)) as ns, throwaway_postgres("edgekit-mesh-") as pg:
         endpoints = dict(ns.public)  # what `tofu output mesh_endpoints` brings into CUE

@@ -157,12 +157,15 @@ def test_nixos_postgresql_settings(services: dict[str, Service]) -> None:
         {"name": "svc_web_ro", "ensureClauses": {"login": True}},
     ]
     assert nixos["settings"] == {"listen_addresses": "10.0.1.5", "port": 5432,
-                                 "password_encryption": "scram-sha-256"}
+                                 "password_encryption": "scram-sha-256", "ssl": True,
+                                 "ssl_cert_file": "/var/lib/edgekit/pg-tls/server.crt",
+                                 "ssl_key_file": "/var/lib/edgekit/pg-tls/server.key",
+                                 "ssl_min_protocol_version": "TLSv1.2"}
     rules = [line.split() for line in nixos["authentication"].splitlines()
              if not line.startswith("#")]
-    assert rules == [
-        ["host", "api", "svc_api_rw", "10.0.0.0/16", "scram-sha-256"],
-        ["host", "web", "svc_web_ro", "10.0.0.0/16", "scram-sha-256"],
+    assert rules == [  # logins over TLS only (ADR 0025)
+        ["hostssl", "api", "svc_api_rw", "10.0.0.0/16", "scram-sha-256"],
+        ["hostssl", "web", "svc_web_ro", "10.0.0.0/16", "scram-sha-256"],
         ["host", "all", "all", "0.0.0.0/0", "reject"],
         ["host", "all", "all", "::/0", "reject"],
     ]
@@ -173,6 +176,14 @@ def test_nixos_postgresql_settings(services: dict[str, Service]) -> None:
     assert unit["passwords"]["svc_web_ro"]["file"] == "/run/keys/edgekit-pg/svc_web_ro"
     assert unit["commands"][0][-2:] == ["-f", BOOTSTRAP_SCRIPT]
     assert unit["mkForce"] == ["settings.listen_addresses"]
+    assert unit["tls"]["unit"] == "edgekit-pg-tls"
+    assert "IP:10.0.1.5" in unit["tls"]["script"]
+    with_hyperdrive = nixos_postgresql(services, listen_address="10.0.1.5",
+                                       private_cidr="10.0.0.0/16", hyperdrive=services["web"],
+                                       tls_hostnames=["pg-origin.example.com"])
+    assert "hostssl web svc_web_ro 10.0.1.5/32 scram-sha-256" in \
+        with_hyperdrive["authentication"].splitlines()
+    assert "DNS:pg-origin.example.com,IP:10.0.1.5" in with_hyperdrive[EDGEKIT_KEY]["tls"]["script"]
 
 
 @pytest.mark.parametrize(

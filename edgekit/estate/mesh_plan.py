@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgekit.clouds import cloud
+from edgekit.constructs.hyperdrive import hyperdrive_service
 from edgekit.constructs.mesh import ENDPOINTS_OUTPUT, INTERFACE, MeshError, MeshPlan, peers_of
+from edgekit.constructs.pg_bootstrap import hyperdrive_hba
 from edgekit.constructs.values import Service
 from edgekit.core.stack import r2_endpoint
 from edgekit.cue.mesh_keys import object_key
@@ -57,16 +59,20 @@ def primary_node(env: Env) -> str | None:
 
 
 def mesh_hba(env: Env, services: Mapping[str, Service], plan: MeshPlan) -> list[str]:
-    """pg_hba lines admitting, per service role, exactly the mesh addresses of the nodes
-    that service is placed on; then no other TCP login."""
+    """pg_hba lines admitting, over TLS, per service role exactly the mesh addresses of the
+    nodes that service is placed on, and Hyperdrive's role from the primary's own mesh
+    address (cloudflared there dials it; ADR 0025); then no other TCP login."""
     lines = ["# edgekit: each service's role, from the mesh addresses of its nodes only"]
     for node, placed in sorted(env.placement.items()):
         for name in sorted(placed):
             service = services[name]
             if service.pg_role is None or node not in plan.addresses:
                 continue
-            lines.append(f"host {service.pg_database} {service.pg_role} "
+            lines.append(f"hostssl {service.pg_database} {service.pg_role} "
                          f"{plan.addresses[node]}/32 scram-sha-256")
+    primary = primary_node(env)
+    if primary is not None and primary in plan.addresses:
+        lines += hyperdrive_hba(hyperdrive_service(services), plan.addresses[primary])
     lines += ["host all all 0.0.0.0/0 reject", "host all all ::/0 reject"]
     return lines
 
