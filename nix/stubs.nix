@@ -1,87 +1,129 @@
-# Stand-ins for nixpkgs, lib and a flake's `self`, just enough to evaluate the pure parts of
-# the flakes offline (nixpkgs cannot be fetched on the test machines). Used by
-# tests/test_nix.py only; nothing deployable imports this file.
+# The `pkgs` stand-in: the one part of nixpkgs the node evaluation cannot have for real
+# (nixpkgs cannot be fetched on the test machines, and nothing here is ever built). Every
+# other stand-in is an option declaration in nix/eval/standins.nix, listed with its reason.
 #
-#   lib       mkOption/mkEnableOption/mkIf/mkForce/types/genAttrs/nixosSystem as plain data
-#   pkgs      writeShellApplication, mkShell, python3.withPackages and named packages as data
-#             (its `vector` is a newer one than edgekit pins, as in nixos-25.11)
-#   nixpkgs   { lib; legacyPackages.<system> = pkgs; }
-#   nixpkgsWithVector  version -> a nixpkgs whose `vector` has that version (the flake's
-#             input nixpkgs-vector)
-#   flake     path -> inputs -> the flake's outputs, with `self` tied to the result
-rec {
-  systems = [ "x86_64-linux" "aarch64-linux" ];
+# Each package is a lazy fake derivation: { type = "derivation"; name; pname; version;
+# outPath; drvPath; meta.mainProgram; ... } with the attributes the vendored modules read
+# (postgresql_13..17: psqlSchema, withJIT, withoutJIT, withPackages, installedExtensions).
+# The writers KEEP what they were given, so a harness can materialize what a unit runs:
+#
+#   writeText name text             text
+#   writeTextDir path text          text, and `path` (the file inside the output)
+#   writeShellScriptBin name text   text, executable = "<out>/bin/<name>", script = the file
+#                                   as written: "#!<runtimeShell>\n" + text
+#   writeShellApplication {name; text; runtimeInputs}
+#                                   text, runtimeInputs, executable, script (with the
+#                                   `set -o errexit/nounset/pipefail` and PATH lines the
+#                                   real writer adds)
+#   overrideAttrs                   keeps every attribute (only `name` changes)
+#
+# outPath = /nix/store/<32 chars of sha256(name + text)>-<name>: the same input gives the
+# same path, so evaluation is deterministic, and different scripts get different paths.
+#
+#   lib       nixpkgs' lib (nix/upstream/nixpkgs/lib)
+#   system    the platform the fake packages claim
+#   vector    the version of `vector` this package set has (nixos-25.11 has a newer one than
+#             edgekit pins; the flake input nixpkgs-vector has the pinned one, ADR 0017)
+{ lib, system ? "x86_64-linux", vector ? "0.51.1" }:
+let
+  inherit (builtins) hashString substring;
+  fakeHash = seed: substring 0 32 (hashString "sha256" seed);
+  runtimeShell = "/nix/store/${fakeHash "bash-5.3"}-bash-5.3/bin/bash";
 
-  lib = {
-    genAttrs = names: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
-    mkOption = option: { _option = option; };
-    mkEnableOption = description: { _option = { inherit description; default = false; }; };
-    mkIf = condition: value: if condition then value else { };
-    mkForce = value: { _type = "override"; priority = 50; content = value; };
-    mkOverride = priority: value: { _type = "override"; inherit priority; content = value; };
-    types = {
-      package = "package";
-      str = "str";
-      attrsOf = t: "attrsOf ${t}";
-      nullOr = t: "nullOr ${t}";
-    };
-    # What a node gets: the system, how many modules and the Vector package its last module
-    # (nix/node.nix's own) sets; the modules themselves are functions (not JSON), evaluated
-    # by the tests one by one.
-    nixosSystem = args:
-      let
-        last = builtins.elemAt args.modules (builtins.length args.modules - 1);
-        config = { services.postgresql.package = "/nix/store/postgresql"; };
-        applied = last { inherit lib config; pkgs = pkgs args.system; };
-      in {
-        inherit (args) system;
-        moduleCount = builtins.length args.modules;
-        vectorPackage = applied.services.vector.package;
+  drv = name: attrs:
+    let
+      pname = attrs.pname or (builtins.parseDrvName name).name;
+      outPath = "/nix/store/${fakeHash (name + (attrs.text or ""))}-${name}";
+      self = {
+        type = "derivation";
+        inherit name pname outPath system;
+        version = attrs.version or (builtins.parseDrvName name).version;
+        drvPath = "/nix/store/${fakeHash ("drv:" + name + (attrs.text or ""))}-${name}.drv";
+        outputs = [ "out" ];
+        outputName = "out";
+        meta = { mainProgram = pname; };
+      } // removeAttrs attrs [ "pname" ]
+      // lib.optionalAttrs (attrs ? binName) {
+        executable = "${outPath}/bin/${attrs.binName}";
+      } // {
+        out = self;
+        # overrideAttrs keeps every attribute; a new name gives a new outPath (as in nixpkgs)
+        overrideAttrs = f: let new = f self; in drv (new.name or name) (attrs // removeAttrs new [ "name" ]);
       };
+    in self;
+
+  package = name: version: extra: drv "${name}-${version}" ({ pname = name; inherit version; } // extra);
+
+  postgresql = major: version:
+    let
+      base = package "postgresql" version {
+        psqlSchema = major;
+        installedExtensions = [ ];
+        jitSupport = false;
+        meta = { mainProgram = "postgres"; maintainers = [ ]; };
+        withJIT = package "postgresql-and-plugins" version {
+          psqlSchema = major; installedExtensions = [ ]; jitSupport = true;
+          meta = { mainProgram = "postgres"; maintainers = [ ]; };
+        };
+        withoutJIT = base;
+        withPackages = f: package "postgresql-and-plugins" version {
+          psqlSchema = major; installedExtensions = f { }; jitSupport = false;
+          meta = { mainProgram = "postgres"; maintainers = [ ]; };
+          withPackages = base.withPackages;
+        };
+      };
+    in base;
+
+  script = name: text: extra: drv name ({
+    inherit text;
+    binName = name;
+    meta = { mainProgram = name; };
+    script = "#!${runtimeShell}\n" + (extra.preamble or "") + text;
+  } // removeAttrs extra [ "preamble" ]);
+
+  platform = { inherit system; isLinux = true; };
+
+  named = names: lib.genAttrs names (n: package n "0" { });
+in
+named [
+  "bash" "coreutils" "findutils" "gnugrep" "gnused" "jq" "util-linux" "e2fsprogs" "cloudflared"
+  "pgbackrest" "wireguard-tools" "curl" "iptables" "nftables" "kmod" "openssh" "opentofu" "cue"
+  "nodejs" "nix" "git" "gnutar" "gzip" "xz" "shadow" "iproute2" "procps" "gawk" "systemd"
+  "openssl"
+]
+// {
+  inherit runtimeShell;
+  stdenv = { hostPlatform = platform; buildPlatform = platform; shell = runtimeShell; };
+  buildPackages = { xorg.lndir = package "lndir" "1.0.5" { }; };
+
+  writeText = name: text: drv name { inherit text; };
+  writeTextDir = path: text: drv (baseNameOf path) { inherit text path; };
+  writeTextFile = args: drv args.name ({ inherit (args) text; } // lib.optionalAttrs (args ? destination) { inherit (args) destination; });
+  writeShellScriptBin = name: text: script name text { };
+  writeShellScript = name: text: drv name { inherit text; };
+  writeShellApplication = args: script args.name args.text {
+    runtimeInputs = args.runtimeInputs or [ ];
+    preamble = "set -o errexit\nset -o nounset\nset -o pipefail\n\n"
+      + lib.optionalString ((args.runtimeInputs or [ ]) != [ ])
+        "export PATH=\"${lib.makeBinPath args.runtimeInputs}:$PATH\"\n\n";
+  };
+  runCommand = name: env: text: drv name { inherit text; };
+  runCommandLocal = name: env: text: drv name { inherit text; };
+  buildEnv = args: drv args.name { paths = args.paths or [ ]; };
+  mkShell = args: { type = "mkShell"; } // args;
+
+  postgresql_13 = postgresql "13" "13.22";
+  postgresql_14 = postgresql "14" "14.19";
+  postgresql_15 = postgresql "15" "15.14";
+  postgresql_16 = postgresql "16" "16.10";
+  postgresql_17 = postgresql "17" "17.6";
+  postgresql = postgresql "17" "17.6";
+
+  python3 = package "python3" "3.13.9" {
+    withPackages = f: package "python3-env" "3.13.9" {
+      packages = map (p: p.pname) (f { psycopg = package "psycopg" "3.2.10" { }; });
+    };
   };
 
-  pkgs = system: {
-    stdenv.hostPlatform.system = system;
-    writeShellApplication = args: { type = "writeShellApplication"; } // args;
-    mkShell = args: { type = "mkShell"; } // args;
-    python3.withPackages = f: { python3 = f { psycopg = "psycopg"; }; };
-    opentofu = "opentofu";
-    cue = "cue";
-    nodejs = "nodejs";
-    nix = "nix";
-    jq = "jq";
-    coreutils = "coreutils";
-    cloudflared = "/nix/store/cloudflared";
-    util-linux = "util-linux";
-    e2fsprogs = "e2fsprogs";
-    runtimeShell = "/bin/sh";
-    pgbackrest = "pgbackrest";
-    wireguard-tools = "wireguard-tools";
-    curl = "curl";
-    openssl = "openssl";
-    vector = vectorPackage "0.51.1";
-  };
-
-  vectorPackage = version: {
-    pname = "vector";
-    inherit version;
-    outPath = "/nix/store/00000000000000000000000000000000-vector-${version}";
-  };
-
-  nixpkgsWithVector = version: {
-    inherit lib;
-    legacyPackages = lib.genAttrs systems (system: pkgs system // {
-      vector = vectorPackage version;
-    });
-  };
-
-  nixpkgs = {
-    inherit lib;
-    legacyPackages = lib.genAttrs systems pkgs;
-  };
-
-  # The outputs of the flake at `path`, given its inputs (nixpkgs defaults to the stub).
-  flake = path: inputs:
-    let outputs = (import path).outputs ({ self = outputs; inherit nixpkgs; } // inputs);
-    in outputs;
+  vector = package "vector" vector { };
 }

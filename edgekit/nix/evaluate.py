@@ -1,9 +1,44 @@
-"""Evaluate pure Nix with the real ``nix-instantiate`` (Nix 2.8 from Debian is enough).
+"""Evaluate Nix with the real ``nix-instantiate`` (Nix 2.8 from Debian is enough).
 
 `evaluate_compose` applies ``nix/compose.nix`` to JSON arguments: they go to a temporary file
 that a small wrapper expression reads with ``builtins.fromJSON (builtins.readFile …)``, and
 ``nix-instantiate --eval --strict --json`` prints the result. Nothing is built or fetched, no
 nixpkgs is needed. A Nix ``throw`` comes back as `NixEvalError` carrying the thrown message.
+
+Node evaluation (issue 21, ADR 0023) — a STABLE interface other code builds on:
+
+``evaluate_node(env, node, root=None) -> dict`` and ``evaluate_nodes(root=None) -> {node: dict}``
+evaluate the repository's own ``flake.nix`` (``nix/eval/estate.nix``): each node's
+``nixosConfigurations.<node>`` is ``lib.evalModules`` over the vendored upstream NixOS modules
+(``nix/upstream/``, pinned in ``nix/upstream/pin.json``), the declared stand-ins
+(``nix/eval/standins.nix``) and the project's modules, with the ``pkgs`` stand-in
+(``nix/stubs.nix``). The report of one node (``nix/eval/report.nix``) has these keys:
+
+- ``name``, ``env``, ``hostName``, ``stateVersion``
+- ``failedAssertions``: messages of the failed ``assertions``; ``warnings``: list of str
+- ``services``: unit name (without ``.service``) -> ``{description, after, before, requires,
+  wants, wantedBy, requiredBy, partOf, bindsTo, serviceConfig, unitConfig, environment,
+  path, script, preStart, postStart, reload, preStop, postStop, scripts, unitText}``:
+  ``serviceConfig`` as evaluated (``ExecStart``/``ExecStartPre``/``User``/``Group``/sandbox
+  options; derivations as store paths), ``environment`` includes ``PATH`` from ``path``;
+  ``path`` is ``[{name, store}]``; ``scripts`` maps ``preStart``/``script``/... to
+  ``{path, file}``: the store path the unit runs and the file's whole content (shebang
+  included) for a harness to materialize; ``unitText`` is the ``[Unit]``/``[Service]``/
+  ``[Install]`` text of the vendored ``serviceToUnit``
+- ``targets``: name -> ``{description, after, before, requires, wants, wantedBy, requiredBy,
+  partOf, unitConfig}``; ``timers``: name -> ``{wantedBy, timerConfig, unitText}``
+- ``tmpfiles``: ``systemd.tmpfiles.rules``
+- ``etc``: name -> ``{target, text, source, mode, user, group}`` (``environment.etc``)
+- ``users``, ``groups``: ``users.users`` / ``users.groups`` as evaluated
+- ``fileSystems``: mount point -> ``{device, fsType, options, mountPoint}``
+- ``postgresql``: ``None`` or ``{package: {name, version, major}, finalPackage, dataDir,
+  settings, authentication, identMap, ensureDatabases, ensureUsers, enableTCPIP}``
+- ``autoUpgrade``: ``system.autoUpgrade``
+- ``standins``: what is a stand-in and why; ``sinkDefinitions``: our own definitions of
+  options only vendored modules may write (must be empty)
+
+An evaluation error (an undeclared option, a failed type check, a ``throw``) raises
+`NixEvalError` with Nix's message.
 """
 
 from __future__ import annotations
@@ -23,6 +58,8 @@ from edgekit.core.errors import EdgekitError
 ROOT = Path(__file__).resolve().parent.parent.parent
 COMPOSE_NIX = ROOT / "nix" / "compose.nix"
 """Where compose.nix is when edgekit runs from its source tree (not in a wheel install)."""
+NODE_EVAL = Path("nix") / "eval" / "estate.nix"
+"""The node evaluation's entry point, relative to the project root."""
 INSTALL_HINT = "apt-get install -y nix-bin  (Debian's Nix 2.8; no daemon needed as root)"
 TIMEOUT = 120  # seconds
 
@@ -130,3 +167,38 @@ def parse(path: Path) -> None:
     result = _run([nix_instantiate(), "--parse", str(path)])
     if result.returncode != 0:
         raise NixEvalError(f"{path}: {_message(result.stderr)}", result.stderr)
+
+
+def _project_root(root: Path | None) -> Path:
+    found = (root or Path.cwd()).resolve()
+    if not (found / NODE_EVAL).is_file():
+        found = ROOT
+    if not (found / NODE_EVAL).is_file():
+        raise NixError(f"no {NODE_EVAL} in {root or Path.cwd()}: run this in the project folder")
+    return found
+
+
+def evaluate_nodes(root: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Every node's report (see the module docstring), from one ``nix-instantiate``."""
+    project = _project_root(root)
+    entry = _nix_string(str(project / NODE_EVAL))
+    value = evaluate(f"(import {entry} {{ repo = {_nix_string(str(project))}; }}).reports")
+    if not isinstance(value, dict):
+        raise NixError(f"{NODE_EVAL} returned {type(value).__name__}, expected an attrset")
+    return value
+
+
+def evaluate_node(env: str, node: str, root: Path | None = None) -> dict[str, Any]:
+    """The report of `node` of environment `env` (see the module docstring)."""
+    project = _project_root(root)
+    entry = _nix_string(str(project / NODE_EVAL))
+    names = evaluate(f"builtins.mapAttrs (_: n: n.env) (import "
+                     f"{_nix_string(str(project / 'nix' / 'estate.nix'))} {{ }})")
+    if names.get(node) != env:
+        known = ", ".join(sorted(n for n, e in names.items() if e == env)) or "none"
+        raise NixError(f"environment {env!r} has no node {node!r} (its nodes: {known})")
+    value = evaluate(f"(import {entry} {{ repo = {_nix_string(str(project))}; }})"
+                     f".reports.{_nix_string(node)}")
+    if not isinstance(value, dict):
+        raise NixError(f"{NODE_EVAL} returned {type(value).__name__} for {node}, expected an attrset")
+    return value

@@ -1,0 +1,241 @@
+# Every stand-in of the node evaluation but `pkgs` (nix/stubs.nix), in one file, each with
+# its reason. A stand-in DECLARES options that no vendored upstream module (nix/upstream/)
+# declares; it implements nothing of the upstream module it replaces.
+#
+# Two kinds:
+#   allowances  options our own modules set (nix/, services/) that no vendored module
+#               declares: each is typed as the upstream option is, so a wrong value or a
+#               misspelt name is still an error (the module system refuses any option that
+#               nothing declares). `allowances` below lists their paths and reasons.
+#   sinks       options only the vendored modules write (their effects belong to modules we
+#               do not vendor). Our own files must not define them: nix/eval/report.nix lists
+#               every definition of a sink from outside nix/upstream as an error.
+#
+# `systemd.*` uses the vendored types (nix/upstream/nixpkgs/nixos/lib/systemd-types.nix),
+# so units are merged and checked (script -> ExecStart, path -> PATH, Type=/Restart=
+# values, list-valued unit options) exactly as upstream does; only systemd.nix (which turns
+# them into unit files inside the whole NixOS boot) is not vendored.
+{ config, lib, pkgs, utils, ... }:
+let
+  inherit (lib) mkOption types;
+  inherit (utils) systemdUtils;
+
+  sink = mkOption { type = types.unspecified; default = null; internal = true; };
+  sinkAttrs = mkOption { type = types.attrsOf types.unspecified; default = { }; internal = true; };
+  sinkList = mkOption { type = types.listOf types.unspecified; default = [ ]; internal = true; };
+
+  port = types.port;
+in
+{
+  options = {
+    # ---------------------------------------------------------------- allowances
+    systemd = {
+      services = mkOption { type = systemdUtils.types.services; default = { }; };
+      targets = mkOption { type = systemdUtils.types.targets; default = { }; };
+      timers = mkOption { type = systemdUtils.types.timers; default = { }; };
+      paths = mkOption { type = systemdUtils.types.paths; default = { }; };
+      sockets = mkOption { type = systemdUtils.types.sockets; default = { }; };
+      slices = mkOption { type = systemdUtils.types.slices; default = { }; };
+      tmpfiles.rules = mkOption { type = types.listOf types.str; default = [ ]; };
+      # read by the vendored systemd-lib.nix (upstream defaults of systemd.nix)
+      package = mkOption { type = types.package; default = pkgs.systemd; };
+      globalEnvironment = mkOption {
+        type = with types; attrsOf (nullOr (oneOf [ str path package ]));
+        default = { };
+      };
+      enableStrictShellChecks = mkOption { type = types.bool; default = false; };
+      packages = mkOption { type = types.listOf types.package; default = [ ]; };
+    };
+
+    environment = {
+      etc = mkOption {
+        default = { };
+        type = types.attrsOf (types.submodule ({ name, config, options, ... }: {
+          options = {
+            enable = mkOption { type = types.bool; default = true; };
+            target = mkOption { type = types.str; default = name; };
+            text = mkOption { type = types.nullOr types.lines; default = null; };
+            source = mkOption { type = types.path; };
+            mode = mkOption { type = types.str; default = "symlink"; };
+            uid = mkOption { type = types.int; default = 0; };
+            gid = mkOption { type = types.int; default = 0; };
+            user = mkOption { type = types.str; default = "+${toString config.uid}"; };
+            group = mkOption { type = types.str; default = "+${toString config.gid}"; };
+          };
+          # as nixos/modules/system/etc/etc.nix: text becomes a store file etc-<basename>
+          config.source = lib.mkIf (config.text != null)
+            (lib.mkDerivedConfig options.text (pkgs.writeText "etc-${baseNameOf name}"));
+        }));
+      };
+      systemPackages = mkOption { type = types.listOf types.package; default = [ ]; };
+    };
+
+    users = {
+      users = mkOption {
+        default = { };
+        type = types.attrsOf (types.submodule ({ name, ... }: {
+          options = {
+            name = mkOption { type = types.str; default = name; };
+            uid = mkOption { type = types.nullOr types.int; default = null; };
+            group = mkOption { type = types.str; default = ""; };
+            extraGroups = mkOption { type = types.listOf types.str; default = [ ]; };
+            description = mkOption { type = types.str; default = ""; };
+            home = mkOption { type = types.path; default = "/var/empty"; };
+            createHome = mkOption { type = types.bool; default = false; };
+            useDefaultShell = mkOption { type = types.bool; default = false; };
+            isSystemUser = mkOption { type = types.bool; default = false; };
+            isNormalUser = mkOption { type = types.bool; default = false; };
+          };
+        }));
+      };
+      groups = mkOption {
+        default = { };
+        type = types.attrsOf (types.submodule ({ name, ... }: {
+          options = {
+            name = mkOption { type = types.str; default = name; };
+            gid = mkOption { type = types.nullOr types.int; default = null; };
+            members = mkOption { type = types.listOf types.str; default = [ ]; };
+          };
+        }));
+      };
+    };
+
+    # nixos/modules/misc/ids.nix is a table of numbers; postgres is the only one read
+    ids = {
+      uids = mkOption { type = types.attrsOf types.int; default = { }; };
+      gids = mkOption { type = types.attrsOf types.int; default = { }; };
+    };
+
+    system = {
+      stateVersion = mkOption { type = types.str; };
+      autoUpgrade = {
+        enable = mkOption { type = types.bool; default = false; };
+        flake = mkOption { type = types.nullOr types.str; default = null; };
+        flags = mkOption { type = types.listOf types.str; default = [ ]; };
+        dates = mkOption { type = types.str; default = "04:40"; };
+        randomizedDelaySec = mkOption { type = types.str; default = "0"; };
+        allowReboot = mkOption { type = types.bool; default = false; };
+        operation = mkOption { type = types.enum [ "switch" "boot" ]; default = "switch"; };
+      };
+      checks = sinkList;
+    };
+
+    networking = {
+      hostName = mkOption { type = types.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$"; };
+      firewall = {
+        enable = mkOption { type = types.bool; default = true; };
+        allowedTCPPorts = mkOption { type = types.listOf port; default = [ ]; };
+        allowedUDPPorts = mkOption { type = types.listOf port; default = [ ]; };
+        extraCommands = mkOption { type = types.lines; default = ""; };
+        extraStopCommands = mkOption { type = types.lines; default = ""; };
+        interfaces = mkOption {
+          default = { };
+          type = types.attrsOf (types.submodule {
+            options = {
+              allowedTCPPorts = mkOption { type = types.listOf port; default = [ ]; };
+              allowedUDPPorts = mkOption { type = types.listOf port; default = [ ]; };
+            };
+          });
+        };
+      };
+      wireguard.interfaces = mkOption {
+        default = { };
+        type = types.attrsOf (types.submodule {
+          options = {
+            ips = mkOption { type = types.listOf types.str; default = [ ]; };
+            listenPort = mkOption { type = types.nullOr port; default = null; };
+            privateKeyFile = mkOption { type = types.nullOr types.str; default = null; };
+            generatePrivateKeyFile = mkOption { type = types.bool; default = false; };
+            peers = mkOption {
+              default = [ ];
+              type = types.listOf (types.submodule {
+                options = {
+                  name = mkOption { type = types.nullOr types.str; default = null; };
+                  publicKey = mkOption { type = types.singleLineStr; };
+                  allowedIPs = mkOption { type = types.listOf types.str; default = [ ]; };
+                  endpoint = mkOption { type = types.nullOr types.str; default = null; };
+                  persistentKeepalive = mkOption { type = types.nullOr types.int; default = null; };
+                };
+              });
+            };
+          };
+        });
+      };
+    };
+
+    services = {
+      vector = {
+        enable = mkOption { type = types.bool; default = false; };
+        package = mkOption { type = types.package; default = pkgs.vector; };
+        journaldAccess = mkOption { type = types.bool; default = false; };
+        settings = mkOption { type = types.attrsOf types.anything; default = { }; };
+      };
+      openssh.enable = mkOption { type = types.bool; default = false; };
+    };
+
+    boot.loader.grub = {
+      enable = mkOption { type = types.bool; default = true; };
+      device = mkOption { type = types.str; default = ""; };
+    };
+
+    fileSystems = mkOption {
+      default = { };
+      type = types.attrsOf (types.submodule ({ name, ... }: {
+        options = {
+          mountPoint = mkOption { type = types.str; default = name; };
+          device = mkOption { type = types.nullOr types.str; default = null; };
+          fsType = mkOption { type = types.str; default = "auto"; };
+          options = mkOption { type = types.listOf types.nonEmptyStr; default = [ "defaults" ]; };
+        };
+      }));
+    };
+
+    nix.settings = mkOption {
+      type = types.submodule {
+        freeformType = with types; attrsOf (oneOf [ bool int str (listOf str) ]);
+        options.experimental-features = mkOption { type = types.listOf types.str; default = [ ]; };
+      };
+      default = { };
+    };
+
+    # ---------------------------------------------------------------- sinks
+    environment.pathsToLink = sinkList;
+    meta = sinkAttrs;
+
+    # ---------------------------------------------------------------- the list itself
+    edgekit.standins = mkOption {
+      type = types.unspecified;
+      internal = true;
+      readOnly = true;
+      default = {
+        pkgs = "nix/stubs.nix: nothing can be built here; fake derivations whose writers keep their text";
+        utils = "nixos/lib/utils.nix is not vendored: nix/eval/nixos.nix builds utils.systemdUtils from the three vendored systemd files as utils.nix does, and escapeSystemdPath throws (no mount unit is evaluated)";
+        modulesPath = "nix/eval/modulesPath: profiles/qemu-guest.nix is an empty module (it only adds virtio kernel modules to the initrd, which nothing here evaluates)";
+        allowances = {
+          "systemd.services/targets/timers/paths/sockets/slices" = "declared by nixos/modules/system/boot/systemd.nix, which needs the whole boot of NixOS; typed with the vendored systemd-types.nix";
+          "systemd.tmpfiles.rules" = "nixos/modules/system/boot/systemd/tmpfiles.nix (not vendored)";
+          "systemd.package/globalEnvironment/enableStrictShellChecks/packages" = "read by the vendored systemd-lib.nix; upstream defaults of systemd.nix";
+          "environment.etc" = "nixos/modules/system/etc/etc.nix (not vendored); same entry options, text -> etc-<basename> store file";
+          "environment.systemPackages" = "nixos/modules/config/system-path.nix (not vendored)";
+          "users.users/users.groups" = "nixos/modules/config/users-groups.nix (not vendored): the options postgresql.nix sets; its assertions do not run";
+          "ids.uids/ids.gids" = "nixos/modules/misc/ids.nix (a table of numbers): postgres = 71, set in nix/eval/nixos.nix";
+          "system.stateVersion" = "nixos/modules/misc/version.nix (not vendored)";
+          "system.autoUpgrade" = "nixos/modules/tasks/auto-upgrade.nix (not vendored): options only; the nixos-upgrade unit it generates is not evaluated";
+          "networking.hostName" = "nixos/modules/tasks/network-interfaces.nix (not vendored)";
+          "networking.firewall" = "nixos/modules/services/networking/firewall.nix + firewall-iptables.nix (not vendored): options only";
+          "networking.wireguard.interfaces" = "nixos/modules/services/networking/wireguard.nix (not vendored): options only; the wireguard-<if> units are not evaluated";
+          "services.vector" = "nixos/modules/services/logging/vector.nix (not vendored): options only; the unit holds only what nix/node.nix adds";
+          "services.openssh.enable" = "nixos/modules/services/networking/ssh/sshd.nix (not vendored)";
+          "boot.loader.grub" = "nixos/modules/system/boot/loader/grub/grub.nix (not vendored)";
+          "fileSystems" = "nixos/modules/tasks/filesystems.nix (not vendored)";
+          "nix.settings" = "nixos/modules/config/nix.nix (not vendored)";
+        };
+        sinks = {
+          "system.checks" = "postgresql.nix adds its config-file check (a build step)";
+          "environment.pathsToLink" = "postgresql.nix links /share/postgresql into the system path";
+          "meta" = "documentation and maintainers";
+        };
+      };
+    };
+  };
+}
