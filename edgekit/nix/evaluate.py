@@ -200,5 +200,6 @@ def evaluate_node(env: str, node: str, root: Path | None = None) -> dict[str, An
     value = evaluate(f"(import {entry} {{ repo = {_nix_string(str(project))}; }})"
                      f".reports.{_nix_string(node)}")
     if not isinstance(value, dict):
-        raise NixError(f"{NODE_EVAL} returned {type(value).__name__} for {node}, expected an attrset")
+        raise NixError(f"{NODE_EVAL} returned {type(value).__name__} for {node}, "
+                       "expected an attrset")
     return value
