@@ -6,8 +6,11 @@ must report it, and pgBackRest must be the pinned release, which supports it.
 
 from __future__ import annotations
 
+import re
 import subprocess
 
+from edgekit.nix.evaluate import evaluate_node
+from tests.conftest import ROOT
 from tests.pg_server import PG_MAJOR, pg_bin, runtime_tools, throwaway_postgres
 from tools.toolpaths import pin
 
@@ -29,3 +32,25 @@ def test_pgbackrest_is_the_pinned_release() -> None:
     # PostgreSQL 17 support arrived in pgBackRest 2.53
     major, minor, _ = (int(x) for x in pin("PGBACKREST_VERSION").split("."))
     assert (major, minor) >= (2, 53) or PG_MAJOR < 17
+
+
+def _upstream_major(state_version: str) -> int:
+    """The major the vendored upstream postgresql.nix selects for `state_version` (its own
+    ``versionAtLeast config.system.stateVersion "X" then pkgs.postgresql_N`` chain)."""
+    module = (ROOT / "nix/upstream/nixpkgs/nixos/modules/services/databases/postgresql.nix")
+    body = module.read_text().split("base =", 1)[1]
+    rules = re.findall(r'versionAtLeast config\.system\.stateVersion "([0-9.]+)" then\s+'
+                       r'(?:mkWarn "\d+" )?pkgs\.postgresql_(\d+)', body)
+    assert rules, f"no stateVersion rule found in {module}"
+
+    def key(version: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in version.split("."))
+
+    return next(int(major) for at_least, major in rules if key(state_version) >= key(at_least))
+
+
+def test_the_tested_major_is_the_evaluated_nodes() -> None:
+    """The nodes' evaluated stateVersion, through the vendored upstream module's rule, gives
+    the major the primary runs; the tests run that major."""
+    report = evaluate_node("prod", "edge-tokyo")
+    assert _upstream_major(report["stateVersion"]) == PG_MAJOR
