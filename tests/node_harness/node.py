@@ -33,7 +33,7 @@ from tests.node_harness.units import (
 )
 
 TIMEOUT = 120
-STORE_PATH = re.compile(r"/nix/store/[0-9a-z]{32}-[^/\s:\"';]+")
+STORE_PATH = re.compile(r"/nix/store/[0-9a-z]{32}-[^/\s:\"';}){$]+")
 HOST_ETC = ("ld.so.cache", "nsswitch.conf", "hosts", "localtime", "ssl", "ca-certificates",
             "protocols", "services")
 """Host files a program needs to load its libraries and resolve names (not the node's)."""
@@ -71,6 +71,10 @@ class NodeRun:
     """Extra store-name -> host folder mappings (PostgreSQL, pgBackRest, the services)."""
     extra_ro: Sequence[str] = ()
     """Host folders every sandbox sees read-only at the same path (the venv, the repo)."""
+    inventory: Mapping[str, Any] = attrs.field(factory=dict)
+    """store.nix's {files, sources} for this node (`packages.store_inventory`)."""
+    repo: Path | None = None
+    """Where the `sources` of the inventory are (the repository evaluated)."""
     ready: Mapping[str, Callable[[NodeRun], bool]] = attrs.field(factory=dict)
     """unit -> probe: a long-running unit counts as started once its probe is true."""
     units: dict[str, Unit] = attrs.field(factory=dict)
@@ -99,6 +103,8 @@ class NodeRun:
                        "root", "nix/store"):
             self.path(folder).mkdir(parents=True, exist_ok=True)
         (self.base / "journal").mkdir(exist_ok=True)
+        if not self.path("var/run").is_symlink():
+            self.path("var/run").symlink_to("../run")  # as on NixOS (and Debian)
         self.path("tmp").chmod(0o1777)
         self._users()
         etc = self.path("etc")
@@ -110,7 +116,20 @@ class NodeRun:
                 shutil.copy(source, etc / name, follow_symlinks=True)
         for entry in self.report["etc"].values():
             self._etc(entry)
+        self._tmpfiles()
         self._store()
+
+    def _tmpfiles(self) -> None:
+        """systemd-tmpfiles at boot: the ``d`` lines (folder, mode, owner); others are not
+        used by this estate and refused."""
+        for line in self.report.get("tmpfiles") or []:
+            kind, path, mode, user, group, *_ = line.split()
+            if kind != "d":
+                raise NotImplementedError(f"tmpfiles line {line!r}: only 'd' is honoured")
+            host = self.path(path)
+            host.mkdir(parents=True, exist_ok=True)
+            host.chmod(int(mode, 8))
+            os.chown(host, self.uids.get(user, 0), self.gids.get(group, 0))
 
     def _users(self) -> None:
         users = {"root": 0, "nobody": 65534}
@@ -147,24 +166,31 @@ class NodeRun:
 
     def _store(self) -> None:
         """Map every store path the units name: materialized scripts, else host packages."""
-        scripts: dict[str, str] = {}
+        scripts: dict[str, tuple[str, bool]] = {}
         for spec in self.report["services"].values():
             for script in (spec.get("scripts") or {}).values():
-                scripts[script["path"]] = script["file"]
+                scripts[script["path"]] = (script["file"], True)
+        for out, files in (self.inventory.get("files") or {}).items():
+            for inside, file in files.items():
+                scripts[f"{out}/{inside}".rstrip("/")] = (file["text"], file["executable"])
+        sources: dict[str, str] = dict(self.inventory.get("sources") or {})
         referenced = set(STORE_PATH.findall(repr(self.report["services"])))
-        for text in scripts.values():
+        for text, _ in scripts.values():
             referenced.update(STORE_PATH.findall(text))
         for root in sorted({"/".join(p.split("/")[:4]) for p in referenced}):
             name = store_name(root)
-            written = {p: t for p, t in scripts.items() if p.startswith(root + "/")}
+            written = {p: t for p, t in scripts.items() if p == root or p.startswith(root + "/")}
             if written:
                 host = self.path("nix/store") / root.split("/")[3]
-                for path, text in written.items():
-                    file = host / Path(path).relative_to(root)
+                for path, (text, executable) in written.items():
+                    file = host / Path(path).relative_to(root) if path != root else host
                     file.parent.mkdir(parents=True, exist_ok=True)
                     file.write_text(text)
-                    file.chmod(0o555)
+                    file.chmod(0o555 if executable else 0o444)
                 self.store[root] = str(host)
+                continue
+            if root in sources and self.repo is not None:
+                self.store[root] = str(self.repo / sources[root])
                 continue
             mapped = next((h for prefix, h in self.packages.items()
                            if name.startswith(prefix)), None) or host_package(name)
@@ -300,6 +326,22 @@ class NodeRun:
             if time.monotonic() > deadline:
                 raise UnitFailed(f"{unit.name} on {self.name} not ready in {TIMEOUT}s")
             time.sleep(0.1)
+
+    def run_as(self, user: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+               timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """`argv` on the node as `user` (an operator's shell: no sandbox options), in its
+        namespace, with its /etc, /run, /var and store."""
+        unit = Unit(name=f"shell-{user}", type="oneshot", remain_after_exit=False,
+                    exec_start_pre=(), exec_start=(), exec_start_post=(), user=user,
+                    group=user, dynamic_user=False, environment=dict(env or {}),
+                    environment_files=(), credentials={}, after=(), before=(), requires=(),
+                    wants=(), condition_path_exists=(), service_config={})
+        uid, gid = self.uids[user], self.gids.get(user, self.uids[user])
+        prefix = ["ip", "netns", "exec", self.netns, *sandbox_argv(
+            unit, root=str(self.root), store=self.store, uid=uid, gid=gid,
+            credentials_dir=None, extra_ro=self.extra_ro)]
+        return subprocess.run([*prefix, *argv], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
 
     def stop(self, *names: str) -> None:
         """Stop `names` (default: every started unit), in reverse start order."""

@@ -16,6 +16,11 @@ from typing import Any
 
 import attrs
 
+MANAGER_ENVIRONMENT = {"LANG": "C.UTF-8"}
+"""What systemd passes every unit from its own environment: NixOS writes /etc/locale.conf
+from i18n.defaultLocale (en_US.UTF-8), so initdb makes UTF-8 databases; C.UTF-8 is the UTF-8
+locale every Debian host has."""
+
 DYNAMIC_UID_BASE = 61184
 """systemd's DynamicUser range starts here (61184 to 65519)."""
 
@@ -200,7 +205,7 @@ def sandbox_argv(unit: Unit, *, root: str, store: Mapping[str, str], uid: int, g
     if credentials_dir is not None:
         argv += ["--ro-bind", credentials_dir, "/run/credentials/" + unit.name + ".service"]
     argv += ["--clearenv", "--chdir", "/"]
-    for key, value in sorted(unit.environment.items()):
+    for key, value in sorted({**MANAGER_ENVIRONMENT, **unit.environment}.items()):
         argv += ["--setenv", key, value]
     if credentials_dir is not None:
         argv += ["--setenv", "CREDENTIALS_DIRECTORY", f"/run/credentials/{unit.name}.service"]

@@ -1,0 +1,119 @@
+"""The Postgres primary of prod, run from its evaluated units (issue 22).
+
+The keys unit writes the secrets of the boot document; the volume unit formats a loop device;
+PostgreSQL 17 starts on it with the generated settings and TLS; postgresql-setup and the
+bootstrap unit create roles, passwords, schemas and grants. Each unit runs as its user, in the
+sandbox of its options, in the node's network namespace (the mesh address on loopback here;
+the two-node mesh is tests/test_node_mesh.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from edgekit.nix.evaluate import evaluate_node
+from tests.conftest import ROOT
+from tests.node_harness.node import NodeRun, node_namespace, running
+from tests.node_harness.packages import package_shims, read_only_extras, store_inventory
+from tests.node_harness.scenario import (
+    R2,
+    conf_value,
+    loop_device,
+    mounted,
+    postgres_ready,
+    psql,
+    r2_stand_in,
+    wait_archived,
+    write_boot,
+)
+
+pytestmark = pytest.mark.node
+
+REPO = ROOT
+PRIMARY = "10.100.0.1"
+SECRETS = {"pg_password_svc_api_rw": "api-secret-1", "pg_password_svc_web_ro": "web-secret-2",
+           "pgbackrest_cipher_pass": "cipher-3", "pgbackrest_s3_key": "key-4",
+           "pgbackrest_s3_key_secret": "secret-5", "pg_tunnel_token": "token-6",
+           "log_sink_access_key_id": "AKID", "log_sink_secret_access_key": "SECRET"}
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    return evaluate_node("prod", "pg-tokyo", root=REPO)
+
+
+@pytest.fixture(scope="module")
+def inventory() -> dict[str, Any]:
+    return store_inventory(REPO, "pg-tokyo")
+
+
+@attrs.frozen
+class Primary:
+    node: NodeRun
+    device: str
+    r2: R2
+
+
+
+@pytest.fixture
+def pg(tmp_path: Path, report: dict[str, Any],
+            inventory: dict[str, Any]) -> Iterator[Primary]:
+    base = tmp_path / "pg-tokyo"
+    base.mkdir()
+    with node_namespace("pg") as netns, loop_device(tmp_path / "volume.img") as device:
+        subprocess.run(["ip", "netns", "exec", netns, "ip", "addr", "add", f"{PRIMARY}/24",
+                        "dev", "lo"], check=True, timeout=30)
+        node = NodeRun("pg-tokyo", report, base, netns, packages=package_shims(base),
+                       extra_ro=read_only_extras(REPO), inventory=inventory, repo=REPO,
+                       ready={"postgresql": postgres_ready})
+        with running(node), r2_stand_in(tmp_path / "r2", node,
+                                        conf_value(report, "repo1-s3-endpoint"),
+                                        conf_value(report, "repo1-s3-bucket")) as r2:
+            secrets = {**SECRETS, "pgbackrest_s3_key": r2.s3.access_key,
+                       "pgbackrest_s3_key_secret": r2.s3.secret_key}
+            write_boot(node, secrets, postgres={"volume_device": device})
+            yield Primary(node, device, r2)
+
+
+def test_the_primary_starts_bootstraps_and_serves_over_tls(pg: Primary) -> None:
+    primary, device = pg.node, pg.device
+    primary.start("edgekit-keys", "edgekit-pg-volume")
+    label = subprocess.run(["blkid", "-o", "value", "-s", "LABEL", device], capture_output=True,
+                           text=True, timeout=30).stdout.strip()
+    assert label == "edgekit-pgdata"
+    with mounted(device, primary.path("/var/lib/postgresql")):
+        order = primary.start("postgresql", "postgresql-setup", "edgekit-pg-bootstrap")
+        assert order.index("edgekit-pg-tls") < order.index("postgresql")
+        assert order.index("postgresql-setup") < order.index("edgekit-pg-bootstrap")
+        assert psql(primary, "SHOW ssl") == "on"
+        assert psql(primary, "SELECT current_setting('server_version_num')::int / 10000") == "17"
+        roles = psql(primary, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'svc_%' "
+                              "ORDER BY 1")
+        assert roles.splitlines() == ["svc_api_rw", "svc_web_ro"]
+        assert psql(primary, "SELECT nspname FROM pg_namespace WHERE nspname = 'app'",
+                    db="api") == "app"
+
+        # WAL to "R2" from inside postgresql.service's sandbox, and a full backup from its unit
+        primary.start("edgekit-pgbackrest-stanza")
+        psql(primary, "CREATE TABLE drill (n int)")
+        psql(primary, "INSERT INTO drill SELECT generate_series(1, 1000)")
+        wait_archived(primary)
+        assert pg.r2.keys("prod/archive/prod/"), "no WAL in the repository"
+        primary.start("edgekit-pgbackrest-full")
+        info = backrest(primary, "info")
+        assert "full backup" in info and "status: ok" in info, info
+
+
+def backrest(node: NodeRun, *argv: str) -> str:
+    """The node's edgekit-pgbackrest (the unit's PATH) as postgres."""
+    path = node.units["edgekit-pgbackrest-full"].environment["PATH"]
+    done = node.run_as("postgres", ["edgekit-pgbackrest", "--stanza=prod", *argv],
+                       env={"PATH": path})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
