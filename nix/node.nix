@@ -107,9 +107,16 @@ let
     label=$(blkid -o value -s LABEL "$device" || true)
     if [ -z "$type" ]; then
       mkfs.ext4 -q -L ${pgDataLabel} "$device"
-    elif [ "$type" = ext4 ] && [ "$label" != ${pgDataLabel} ]; then
+    elif [ "$type" = ext4 ] && [ -z "$label" ]; then
       # Hetzner formats a new volume as ext4 (hcloud_volume.format) without a label.
       e2label "$device" ${pgDataLabel}
+    elif [ "$type" != ext4 ] || [ "$label" != ${pgDataLabel} ]; then
+      # Someone else's filesystem: never format it, never mount it as the data volume.
+      echo "edgekit: Postgres volume $device holds a $type filesystem labelled '$label', not" \
+        "the data volume (ext4, label ${pgDataLabel}); it is left as it is and Postgres will" \
+        "not start on it. Attach the right volume, or wipe this one (wipefs -a $device)" \
+        "if nothing on it is needed." >&2
+      exit 1
     fi
   '';
 

@@ -9,6 +9,7 @@ the two-node mesh is tests/test_node_mesh.py).
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 from edgekit.nix.evaluate import evaluate_node
 from tests.conftest import ROOT
-from tests.node_harness.node import NodeRun, node_namespace, running
+from tests.node_harness.node import NodeRun, UnitFailed, node_namespace, running
 from tests.node_harness.packages import package_shims, read_only_extras, store_inventory
 from tests.node_harness.scenario import (
     R2,
@@ -117,3 +118,45 @@ def backrest(node: NodeRun, *argv: str) -> str:
                        env={"PATH": path})
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def _mkfs(device: str, kind: str, label: str, mount_dir: Path) -> None:
+    """Someone else's filesystem with a file on it."""
+    subprocess.run([f"mkfs.{kind}", "-q", "-L", label, device], check=True, timeout=60)
+    with mounted(device, mount_dir, fstype=kind):
+        (mount_dir / "precious.txt").write_text("keep me\n")
+
+
+@pytest.mark.parametrize(("kind", "label"), [("ext2", "backup"), ("ext4", "photos")])
+def test_a_volume_holding_another_filesystem_is_left_alone(
+        pg: Primary, tmp_path: Path, kind: str, label: str) -> None:
+    primary, device = pg.node, pg.device
+    _mkfs(device, kind, label, tmp_path / "look")
+    with pytest.raises(UnitFailed, match="edgekit-pg-volume"):
+        primary.start("edgekit-keys", "edgekit-pg-volume")
+    log = primary.journal("edgekit-pg-volume")
+    assert (f"edgekit: Postgres volume {device} holds a {kind} filesystem labelled "
+            f"'{label}', not the data volume (ext4, label edgekit-pgdata)") in log
+    blkid = subprocess.run(["blkid", "-o", "export", device], capture_output=True, text=True,
+                           timeout=30).stdout
+    assert f"TYPE={kind}" in blkid and f"LABEL={label}" in blkid
+    with mounted(device, tmp_path / "look", fstype=kind):
+        assert (tmp_path / "look" / "precious.txt").read_text() == "keep me\n"
+
+
+def test_a_missing_password_file_stops_the_bootstrap_naming_the_role(pg: Primary) -> None:
+    primary, device = pg.node, pg.device
+    boot = json.loads(primary.path("/etc/edgekit/boot.json").read_text())
+    del boot["secrets"]["pg_password_svc_web_ro"]
+    primary.path("/etc/edgekit/boot.json").write_text(json.dumps(boot))
+    primary.start("edgekit-keys", "edgekit-pg-volume")
+    with mounted(device, primary.path("/var/lib/postgresql")):
+        with pytest.raises(UnitFailed, match="edgekit-pg-bootstrap"):
+            primary.start("postgresql", "postgresql-setup", "edgekit-pg-bootstrap")
+        log = primary.journal("edgekit-pg-bootstrap")
+        assert "cat: /run/keys/edgekit-pg/svc_web_ro: No such file or directory" in log
+        assert "edgekit: no password for role svc_web_ro: its password file is missing" in log
+        # the roles, databases and the other role's password are there; nothing was cleared
+        assert psql(primary, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'svc_%'") == "2"
+        assert psql(primary, "SELECT rolpassword IS NOT NULL FROM pg_authid "
+                             "WHERE rolname = 'svc_api_rw'") == "t"

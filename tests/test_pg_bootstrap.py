@@ -490,3 +490,21 @@ def test_steps_runner_bootstraps_a_new_service_from_nothing(pg: PgServer) -> Non
             "SELECT pg_get_userbyid(datdba), datacl::text FROM pg_database "
             "WHERE datname = 'shop'").fetchone() == (
             "shop_owner", "{shop_owner=CTc/shop_owner,svc_shop_rw=c/shop_owner}")
+
+
+@pytest.mark.parametrize("content", [None, "", "\n"])
+def test_a_missing_or_empty_password_file_stops_and_keeps_the_password(
+        boot: Bootstrapped, tmp_path: Path, content: str | None) -> None:
+    """psql goes on with an empty value when `cat` fails, and an empty password clears the
+    role's: the snippet stops first, naming the role, and the old password still works."""
+    snippet = tmp_path / "password.sql"
+    snippet.write_text(password_sql("svc_api_rw"))
+    secret = tmp_path / "svc_api_rw"
+    if content is not None:
+        secret.write_text(content)
+    done = boot.pg.psql("-d", "postgres", "-v", f"password_file={secret}", "-f", str(snippet))
+    assert done.returncode != 0
+    assert "edgekit: no password for role svc_api_rw: its password file is missing or empty" \
+        in done.stderr
+    with _as(boot, "svc_api_rw", "api") as conn:  # the password it had
+        assert conn.execute("SELECT current_user").fetchone() == ("svc_api_rw",)

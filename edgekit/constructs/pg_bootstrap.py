@@ -291,9 +291,14 @@ def password_sql(role: str) -> str:
     dropped) into the variable ``password``; a caller may instead set ``password`` itself.
     The password then travels only as the quoted psql variable ``:'password'``: it is in no
     file edgekit writes, in no argv, and statement logging is switched off for the session
-    so the server log does not get it either. Re-running it is harmless.
+    so the server log does not get it either. Re-running it is harmless. A missing or empty
+    file stops it with an error naming the role (psql would otherwise go on with an empty
+    value, and an empty password clears the role's), leaving the password as it was.
     """
     quoted = quote_ident(validate_name(role, "login role"))
+    missing = quote_literal(
+        f"edgekit: no password for role {role}: its password file is missing or empty; "
+        "the role keeps the password it has")
     return "\n".join([
         f"-- Set the password of the login role {role} (edgekit pg_bootstrap.password_sql).",
         "-- Needs the psql variable password_file (or password); see ADR 0004.",
@@ -304,6 +309,11 @@ def password_sql(role: str) -> str:
         "SET log_statement = 'none';",
         "SET log_min_duration_statement = -1;",
         "SET log_min_error_statement = panic;",
+        # psql goes on with an empty value when `cat` fails: stop instead of clearing it
+        "SELECT :'password' = '' AS edgekit_no_password \\gset",
+        "\\if :edgekit_no_password",
+        f"DO $$ BEGIN RAISE EXCEPTION {missing}; END $$;",
+        "\\endif",
         "SET password_encryption = 'scram-sha-256';",
         f"ALTER ROLE {quoted} PASSWORD :'password';",
         "\\unset password",

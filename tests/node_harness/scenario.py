@@ -45,10 +45,10 @@ def loop_device(image: Path, size_mb: int = 256) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def mounted(device: str, target: Path) -> Iterator[None]:
+def mounted(device: str, target: Path, fstype: str = "ext4") -> Iterator[None]:
     """What ``var-lib-postgresql.mount`` does (by label in NixOS; here the device itself)."""
     target.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "ext4", device, str(target)], check=True, timeout=TIMEOUT)
+    subprocess.run(["mount", "-t", fstype, device, str(target)], check=True, timeout=TIMEOUT)
     try:
         yield
     finally:
