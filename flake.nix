@@ -20,9 +20,13 @@
 #
 # The pure parts (nix/compose.nix, nix/estate.nix, nix/node.nix, services/lib/unit.nix) need no
 # nixpkgs: tests/test_nix.py evaluates them offline with nix-instantiate and checks that
-# nix/compose.nix agrees with edgekit/nix/compose.py. Deployment is a pull (ADR 0005): a
-# node switches to nixosConfigurations.<its name> of this repository at a pinned revision,
-# then system.autoUpgrade follows the ref deploy/<env> of `deployRepo`.
+# nix/compose.nix agrees with edgekit/nix/compose.py. Every node's configuration is also
+# evaluated offline against the vendored upstream NixOS modules (nix/eval/estate.nix runs this
+# file with its inputs replaced; ADR 0023). flake.lock locks every input (nixpkgs at the
+# 25.11 release, nix/upstream/pin.json). Deployment is a pull (ADR 0005): a node switches to
+# nixosConfigurations.<its name> of this repository at a pinned revision, then
+# system.autoUpgrade follows the ref deploy/<env> of `deployRepo`, with this lock and no
+# other (--no-update-lock-file).
 #
 # devShells.default: opentofu, cue, python3 (with psycopg), nodejs and nix for working here.
 {

@@ -88,13 +88,24 @@ let
   pgUnit = if pg == null then null else pg.edgekit;
   pgGroup = if pg == null then "root" else "postgres";
 
-  pgServices = lib: if pg == null then { } else {
+  # The major is pinned (pgUnit.major, edgekit.constructs.pg_bootstrap.PG_MAJOR), not left to
+  # system.stateVersion; the data directory is upstream's default for it, and every consumer
+  # reads the evaluated services.postgresql.dataDir (nix/pgbackrest.nix).
+  pgServices = lib: pkgs: if pg == null then { } else {
     postgresql = (removeAttrs pg [ "edgekit" ]) // {
+      package = pkgs."postgresql_${toString pgUnit.major}";
       settings = pg.settings // {
         listen_addresses = lib.mkForce pg.settings.listen_addresses;
       };
     };
   };
+
+  # The SQL the bootstrap unit runs (no password in any of it: each password script reads
+  # its role's key file, written by edgekit-keys before the unit starts; ADR 0004/0023).
+  pgEtc = lib: if pg == null then { } else listToAttrs (map (path: {
+    name = lib.removePrefix "/etc/" path;
+    value = { text = pgUnit.files.${path}; mode = "0444"; };
+  }) (attrNames pgUnit.files));
 
   # The data volume: formatted once (label pgDataLabel) from the device the boot document
   # names, then mounted by label on /var/lib/postgresql, where the data directory lives.
@@ -300,21 +311,28 @@ let
         settings = vector;
       };
     } // (if node.services == [ ] then { } else { edgekit = serviceConfig; })
-      // pgServices lib;
+      // pgServices lib pkgs;
 
     fileSystems = pgFileSystems;
-    environment.etc.${vectorCheckFile} = {
-      mode = "0555";
-      text = "#!${pkgs.runtimeShell}\n" + vectorCheck config.services.vector.package;
+    environment.etc = pgEtc lib // {
+      ${vectorCheckFile} = {
+        mode = "0555";
+        text = "#!${pkgs.runtimeShell}\n" + vectorCheck config.services.vector.package;
+      };
     };
     systemd.services = keysUnit pkgs // tunnelUnits pkgs // vectorUnit config pkgs
       // pgUnits config pkgs;
     systemd.timers = pgTimers;
 
     # Pull deployment (ADR 0005): follow the deploy ref of this repository; no inbound port.
+    # The node runs exactly the deployed revision: no --upgrade (upstream adds it by
+    # default), and nix may neither write nor update the lock (a missing or stale entry in
+    # the deployed flake.lock fails the upgrade instead of resolving inputs afresh).
     system.autoUpgrade = if upgradeFlake == null then { enable = false; } else {
       enable = true;
       flake = "${upgradeFlake}#${name}";
+      upgrade = false;
+      flags = [ "--no-write-lock-file" "--no-update-lock-file" ];
       dates = "*:0/15";
       randomizedDelaySec = "5min";
       allowReboot = false;

@@ -4,16 +4,20 @@
 # Pure: no nixpkgs is imported here; the module is a function of `lib` and `pkgs`
 # (pgbackrest, coreutils, writeShellApplication), so tests evaluate it against nix/stubs.nix.
 #
-#   settings.conf                 /etc/pgbackrest/pgbackrest.conf (no secret in it)
+#   settings.conf                 /etc/pgbackrest/pgbackrest.conf (no secret in it), but for
+#                                 pg1-path, appended here from the evaluated
+#                                 services.postgresql.dataDir (the one place that decides it)
 #   settings.wrapper              the edgekit-pgbackrest command: reads the cipher passphrase
 #                                 and the R2 credentials from /run/keys/edgekit/pgbackrest_*
 #                                 (written by node.nix's edgekit-keys from the boot document)
 #   settings.postgresqlSettings   archive_mode/archive_command/archive_timeout for the primary
 #   settings.stanzaCreate         argv of the idempotent stanza creation (oneshot after Postgres)
 #   settings.backups.<kind>       { calendar; command; }: a timer + oneshot per backup kind
-#   settings.directories          spool and log folders, owned by postgres
+#   settings.directories          spool, log and lock folders, owned by postgres, made by
+#                                 tmpfiles and writable inside postgresql.service
+#                                 (ProtectSystem=strict upstream): archive_command runs there
 { settings }:
-{ lib, pkgs, ... }:
+{ config, lib, pkgs, ... }:
 let
   inherit (builtins) attrNames concatStringsSep listToAttrs map replaceStrings;
 
@@ -54,19 +58,24 @@ let
   }) (attrNames settings.backups));
 in
 {
-  environment.etc."pgbackrest/pgbackrest.conf" = { text = settings.conf; mode = "0644"; };
+  environment.etc."pgbackrest/pgbackrest.conf" = {
+    text = settings.conf + "pg1-path=${config.services.postgresql.dataDir}\n";
+    mode = "0644";
+  };
   environment.systemPackages = [ wrapper ];
 
   # archive_command and (after a restore) restore_command call the wrapper by name.
   services.postgresql.settings = settings.postgresqlSettings;
   systemd.services = backupUnits // {
-    postgresql.path = [ wrapper ];
+    postgresql = {
+      path = [ wrapper ];
+      serviceConfig.ReadWritePaths = settings.directories;
+    };
     edgekit-pgbackrest-stanza = oneshot "edgekit: pgBackRest stanza in R2 (idempotent)"
       settings.stanzaCreate { RemainAfterExit = true; };
   };
   systemd.timers = backupTimers;
-  systemd.tmpfiles.rules = map (d: "d ${d} 0750 postgres postgres -") settings.directories
-    ++ [ "d /run/pgbackrest 0750 postgres postgres -" ];
+  systemd.tmpfiles.rules = map (d: "d ${d} 0750 postgres postgres -") settings.directories;
   # The pgbackrest_* key files are root:postgres 0440 (node.nix, ADR 0008): postgres reads
   # them, no other service does.
 }

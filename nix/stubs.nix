@@ -88,13 +88,23 @@ in
 named [
   "bash" "coreutils" "findutils" "gnugrep" "gnused" "jq" "util-linux" "e2fsprogs" "cloudflared"
   "pgbackrest" "wireguard-tools" "curl" "iptables" "nftables" "kmod" "openssh" "opentofu" "cue"
-  "nodejs" "nix" "git" "gnutar" "gzip" "xz" "shadow" "iproute2" "procps" "gawk" "systemd"
-  "openssl"
+  "nodejs" "nix" "git" "gitMinimal" "gnutar" "gzip" "shadow" "iproute2" "procps" "gawk"
+  "systemd" "nixos-rebuild" "openssl"
 ]
 // {
   inherit runtimeShell;
   stdenv = { hostPlatform = platform; buildPlatform = platform; shell = runtimeShell; };
   buildPackages = { xorg.lndir = package "lndir" "1.0.5" { }; };
+  xz = package "xz" "5.8.1" { bin = package "xz-bin" "5.8.1" { }; };
+
+  # pkgs.formats: the types are what the modules need to merge settings; a generated file
+  # keeps its value as JSON text (nothing renders TOML here)
+  formats = {
+    json = { }: { type = lib.types.attrsOf lib.types.anything;
+                  generate = name: value: drv name { text = builtins.toJSON value; }; };
+    toml = { }: { type = lib.types.attrsOf lib.types.anything;
+                  generate = name: value: drv name { text = builtins.toJSON value; }; };
+  };
 
   writeText = name: text: drv name { inherit text; };
   writeTextDir = path: text: drv (baseNameOf path) { inherit text path; };

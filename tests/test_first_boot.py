@@ -30,7 +30,6 @@ from edgekit.constructs.boot import (
     first_switch_nix,
     infect_command,
 )
-from edgekit.constructs.pg_bootstrap import nixos_postgresql
 from edgekit.cue.model import Estate
 from edgekit.nix.compose import compose_estate
 from edgekit.nix.evaluate import parse
@@ -188,13 +187,13 @@ def test_postgres_data_lives_on_its_volume(docs: dict[str, Any], stack: str, nod
     postgres = boot_of(docs[stack], node)["postgres"]
     assert postgres["volume_device"] == device
     assert postgres["data_label"] == "edgekit-pgdata"
-    pg = nixos_postgresql(Estate.load(ROOT, stack, refresh=False).services,
-                          listen_address="10.0.1.5", private_cidr="10.0.0.0/16")
-    config = _node_modules(stack, node, postgresql=pg)["config"]
+    config = _node_modules(stack, node)["config"]
     mount = config["fileSystems"]["/var/lib/postgresql"]
     assert mount["device"] == "/dev/disk/by-label/edgekit-pgdata"
     units = config["systemd"]["services"]
-    assert units["postgresql"]["unitConfig"]["RequiresMountsFor"] == ["/var/lib/postgresql"]
+    # ours (the volume) and upstream's (the data directory): list and string both kept
+    assert units["postgresql"]["unitConfig"]["RequiresMountsFor"] == [
+        "/var/lib/postgresql/17", "/var/lib/postgresql"]
     volume = units["edgekit-pg-volume"]
     assert volume["before"] == ["var-lib-postgresql.mount"]
     assert "mkfs.ext4 -q -L edgekit-pgdata" in volume["script"]
@@ -256,7 +255,7 @@ def test_vector_runs_only_the_pinned_version(tmp_path: Path, reported: str,
     (package / "bin").mkdir(parents=True)
     (package / "bin/vector").write_text(f"#!/bin/sh\necho '{reported}'\n")
     (package / "bin/vector").chmod(0o755)
-    script = check["text"].replace("/nix/store/vector", str(package))
+    script = check["text"].replace(config["services"]["vector"]["package"], str(package))
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
     assert (done.returncode == 0) is starts
     if not starts:
@@ -304,10 +303,7 @@ def can_read(user: str, path: str) -> str:
 
 
 def test_no_service_process_can_read_another_services_secret(tmp_path: Path) -> None:
-    estate = Estate.load(ROOT, "staging", refresh=False)
-    pg = nixos_postgresql(estate.services, listen_address="10.0.1.5",
-                          private_cidr="10.0.0.0/16")
-    config = _node_modules("staging", "staging-1", postgresql=pg)["config"]
+    config = _node_modules("staging", "staging-1")["config"]
     script = config["systemd"]["services"]["edgekit-keys"]["script"]
     secrets = {"tunnel_token": "T", "pg_tunnel_token": "P", "log_sink_access_key_id": "K",
                "log_sink_secret_access_key": "S", "pg_password_svc_api_rw": "A",
@@ -350,7 +346,9 @@ def test_metadata_service_answers_root_only(tmp_path: Path) -> None:
     node's generated firewall rule, applied with the real iptables in a network namespace
     this test creates, with a stand-in metadata server on 169.254.169.254 inside it."""
     rule = _node_modules("prod", "edge-1")["config"]["networking"]["firewall"]
-    assert rule["extraStopCommands"].startswith(rule["extraCommands"].replace(" -I ", " -D "))
+    # (the mesh module's lines, none before peers are known, follow ours: `lines` merge)
+    assert rule["extraStopCommands"].startswith(
+        rule["extraCommands"].strip().replace(" -I ", " -D "))
     namespace = f"edgekit-md-{os.getpid()}"
     script = textwrap.dedent(f"""\
         ip link set lo up && ip addr add 169.254.169.254/32 dev lo
@@ -400,10 +398,7 @@ def test_postgres_volume_is_formatted_once_and_never_again(tmp_path: Path) -> No
     """The generated format-once unit on a real block device (a loop device this test
     attaches): a blank volume gets ext4 with the label the mount uses; a second boot keeps
     the data; Hetzner's pre-formatted, unlabelled ext4 volume is labelled, not wiped."""
-    estate = Estate.load(ROOT, "staging", refresh=False)
-    pg = nixos_postgresql(estate.services, listen_address="10.0.1.5",
-                          private_cidr="10.0.0.0/16")
-    script = _node_modules("staging", "staging-1", postgresql=pg)["config"]["systemd"][
+    script = _node_modules("staging", "staging-1")["config"]["systemd"][
         "services"]["edgekit-pg-volume"]["script"]
     image = tmp_path / "volume.img"
     image.write_bytes(b"")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from edgekit.cue.mesh_keys import MeshKeysError, object_key, plan_keys, render_cue
-from edgekit.nix.evaluate import INSTALL_HINT, evaluate
+from edgekit.nix.evaluate import INSTALL_HINT
 from edgekit.obs.testing import INSTALL_HINT as WEED_HINT
 from edgekit.obs.testing import SeaweedS3, weed_binary
 from tests.conftest import ROOT, RunCli, tree_of
@@ -92,14 +92,12 @@ def _unit(project: Path, node: str, endpoint: str, key_dir: Path) -> dict[str, A
     assert entry["publish"]["key"] == object_key("prod", node)
     entry["privateKeyFile"] = str(key_dir / "private")
     entry["publish"] = {**entry["publish"], "endpoint": endpoint}
-    stubs = json.dumps(str(ROOT / "nix" / "stubs.nix"))
-    config = evaluate(f"settings: let s = import {stubs}; in "
-                      f"import {json.dumps(str(ROOT / 'nix' / 'mesh.nix'))} "
-                      "{ inherit settings; } "
-                      "{ lib = s.lib; pkgs = s.pkgs \"x86_64-linux\"; }", entry)
-    unit: dict[str, Any] = config["systemd"]["services"]["edgekit-mesh-key"]
-    assert config["systemd"]["timers"]["edgekit-mesh-key"]["timerConfig"]["OnCalendar"] \
-        == "daily"
+    from tests.test_nix import evaluate_modules
+    config = evaluate_modules(
+        f"[ (import {json.dumps(str(ROOT / 'nix' / 'mesh.nix'))} {{ settings = args; }}) ]",
+        "{ inherit (r) services timers; }", entry)
+    unit: dict[str, Any] = config["services"]["edgekit-mesh-key"]
+    assert config["timers"]["edgekit-mesh-key"]["timerConfig"]["OnCalendar"] == "daily"
     return unit
 
 

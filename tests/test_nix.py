@@ -3,11 +3,13 @@
 Every .nix file of the repository parses; the pure composition (nix/compose.nix) evaluates for
 each committed CUE export and equals what edgekit/nix/compose.py computes; bad placements give
 the same thrown message in Nix and in Python; the pure parts of the node modules, the glued
-flakes and the top-level flake evaluate against the stand-ins of nix/stubs.nix.
+flakes and the top-level flake evaluate for real against the vendored upstream NixOS modules
+(nix/eval/, nix/upstream/; the stand-ins are nix/stubs.nix for pkgs and nix/eval/standins.nix).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Mapping, Sequence
@@ -32,16 +34,15 @@ from edgekit.nix.evaluate import (
     evaluate,
     evaluate_compose,
     evaluate_file,
+    evaluate_nodes,
     nix_instantiate,
     parse,
 )
-from edgekit.obs.vector import VECTOR_VERSION
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.tools
 
 EXCLUDED = {".venv", "node_modules", ".git", "cdktf.out", ".mypy_cache", ".pytest_cache"}
-STUBS = ROOT / "nix" / "stubs.nix"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -209,76 +210,100 @@ def test_placement_on_a_node_that_does_not_exist() -> None:
     assert str(in_python.value) == message
 
 
-# ---------------------------------------------------------------- nix/node.nix
+# ---------------------------------------------------------------- nix/node.nix, evaluated
 
 
-def _node_modules(env: str, node: str, postgresql: Mapping[str, Any] | None = None) -> Any:
-    """node.nix for one composed node, its last module applied to the stubs' lib."""
-    arguments = {"node": compose_estate(_estate(env))[node], "name": node,
-                 "postgresql": postgresql, "upgradeFlake": "git+https://example/edgekit",
-                 "vectorPackage": {"pname": "vector", "version": VECTOR_VERSION,
-                                   "outPath": "/nix/store/vector"}}
-    modules = "{ api = { _glued = \"api\"; }; web = { _glued = \"web\"; }; }"
-    expression = (
-        f"args: let s = import {_nix(STUBS)}; "
-        f"mods = import {_nix(ROOT / 'nix' / 'node.nix')} (args // {{ modules = {modules}; }}); "
-        "last = builtins.elemAt mods (builtins.length mods - 1); "
-        "in { imported = builtins.genList (i: builtins.elemAt mods i) "
-        "(builtins.length mods - 1); "
-        "config = last { lib = s.lib; "
-        "pkgs = s.pkgs \"x86_64-linux\"; "
-        "config = { services.postgresql.package = \"/nix/store/postgresql\"; "
-        "services.vector.package = \"/nix/store/vector\"; }; }; }")
-    return evaluate(expression, arguments)
+NODE_EVAL = ROOT / "nix" / "eval" / "estate.nix"
+
+
+@functools.cache
+def _reports() -> dict[str, Any]:
+    return evaluate_nodes(ROOT)
+
+
+def _node_modules(env: str, node: str) -> dict[str, Any]:
+    """`node`'s configuration as the real evaluation gives it (nix/eval/, the vendored
+    upstream modules; edgekit.nix.evaluate), in the shape of NixOS's `config`."""
+    r = _reports()[node]
+    assert r["env"] == env
+    return {"config": {
+        "systemd": {"services": r["services"], "timers": r["timers"],
+                    "targets": r["targets"], "tmpfiles": {"rules": r["tmpfiles"]}},
+        "fileSystems": r["fileSystems"],
+        "environment": {"etc": r["etc"]},
+        "networking": r["networking"],
+        "services": {"vector": r["vector"], "edgekit": r["edgekit"],
+                     "postgresql": r["postgresql"]},
+        "system": {"autoUpgrade": r["autoUpgrade"]},
+        "users": {"users": r["users"], "groups": r["groups"]},
+    }}
+
+
+def evaluate_modules(modules: str, select: str, arguments: Any = None) -> Any:
+    """`select` (an expression of `r`, the report, and `c`, the config) of the evaluation
+    of `modules` (a Nix list; `e` is nix/eval/estate.nix's result, `args` the JSON
+    arguments) with the vendored upstream modules and the stand-ins."""
+    expression = (f"args: let e = import {_nix(NODE_EVAL)} {{ }}; "
+                  f"ev = e.evalModules ({modules} ++ [ {{ networking.hostName = \"test\"; "
+                  "system.stateVersion = \"25.11\"; } ]); c = ev.config; r = e.reportOf ev; "
+                  f"in {select}")
+    return evaluate(expression, arguments if arguments is not None else {})
 
 
 def test_edge_node_modules() -> None:
-    result = _node_modules("prod", "edge-1")
-    assert result["imported"] == [{"_glued": "api"}, {"_glued": "web"}]
-    config = result["config"]
+    config = _node_modules("prod", "edge-1")["config"]
     assert config["networking"]["hostName"] == "edge-1"
-    assert config["networking"]["firewall"]["allowedTCPPorts"]["content"] == []
-    assert "cloudflared" not in config["services"]  # edgekit's own units, one per token
-    tunnel = config["systemd"]["services"]["edgekit-cloudflared-tunnel-token"]
+    assert config["networking"]["firewall"]["allowedTCPPorts"] == []
+    units = config["systemd"]["services"]
+    tunnel = units["edgekit-cloudflared-tunnel-token"]
     assert tunnel["serviceConfig"]["LoadCredential"] == ["token:/run/keys/edgekit/tunnel_token"]
     assert tunnel["serviceConfig"]["ExecStart"].endswith("run --token-file %d/token")
     assert config["services"]["vector"]["enable"] is True
     assert config["services"]["edgekit"]["api"]["passwordFile"] == \
         "/run/keys/edgekit-pg/svc_api_rw"
     assert config["services"]["edgekit"]["web"]["environment"]["PORT"] == "8081"
-    assert "postgresql" not in config["services"]
-    keys = config["systemd"]["services"]["edgekit-keys"]
-    assert set(config["systemd"]["services"]) == {
-        "edgekit-keys", "edgekit-cloudflared-tunnel-token", "vector"}
+    assert config["services"]["postgresql"] is None
+    assert set(units) == {"edgekit-keys", "edgekit-cloudflared-tunnel-token", "vector",
+                          "edgekit-api", "edgekit-web", "edgekit-mesh-key", "nixos-upgrade"}
+    keys = units["edgekit-keys"]
     assert keys["before"] == ["edgekit-cloudflared-tunnel-token.service", "edgekit-api.service",
                               "edgekit-web.service", "vector.service"]
     assert "pg_password_*) file=/run/keys/edgekit-pg/${key#pg_password_}" in keys["script"]
-    assert keys["path"] == ["jq", "coreutils"]
-    assert "users" not in config
-    assert config["system"]["autoUpgrade"]["flake"] == "git+https://example/edgekit#edge-1"
+    assert [p["name"] for p in keys["path"]][:2] == ["jq-0", "coreutils-0"]
+    assert config["users"]["users"] == {}
+    assert config["system"]["autoUpgrade"]["flake"] == \
+        "git+https://git.edgekit.example/edgekit?ref=deploy/prod#edge-1"
 
 
 def test_postgres_node_modules() -> None:
     estate = _estate("prod")
-    pg = nixos_postgresql(estate.services, listen_address="10.0.1.5",
-                          private_cidr="10.0.0.0/16")
-    config = _node_modules("prod", "pg-tokyo", postgresql=pg)["config"]
+    generated = json.loads((ROOT / "nix" / "postgresql" / "prod.json").read_text())
+    config = _node_modules("prod", "pg-tokyo")["config"]
     postgresql = config["services"]["postgresql"]
-    assert EDGEKIT_KEY not in postgresql
     assert postgresql["ensureDatabases"] == ["api", "web"]
-    assert postgresql["authentication"] == pg["authentication"]
-    assert postgresql["settings"]["listen_addresses"] == {
-        "_type": "override", "priority": 50, "content": "10.0.1.5"}
+    # the mesh module (ADR 0010) sets pg_hba with mkOverride 40: upstream's defaults
+    # (mkBefore/mkAfter at priority 100, with md5 over loopback) are dropped, ours is all
+    hba = postgresql["authentication"].splitlines()
+    assert hba[0] == "local all all peer"
+    assert "host api svc_api_rw 10.100.0.21/32 scram-sha-256" in hba
+    assert hba[-2:] == ["host all all 0.0.0.0/0 reject", "host all all ::/0 reject"]
+    assert not [line for line in hba if line.endswith("md5")]
+    assert postgresql["settings"]["listen_addresses"] == "10.100.0.1"
     unit = config["systemd"]["services"]["edgekit-pg-bootstrap"]
     assert unit["serviceConfig"]["User"] == "postgres"
-    assert unit["after"] == [*pg[EDGEKIT_KEY]["after"], "edgekit-keys.service"]
+    assert unit["after"] == [*generated[EDGEKIT_KEY]["after"], "edgekit-keys.service"]
     assert unit["script"].splitlines()[0] == \
         "'psql' '-X' '-v' 'ON_ERROR_STOP=1' '-d' 'postgres' '-f' '/etc/edgekit/pg-bootstrap.sql'"
-    assert "edgekit" not in config["services"]  # nothing placed on the primary
+    assert config["services"]["edgekit"] == {}  # nothing placed on the primary
     assert config["systemd"]["services"]["edgekit-keys"]["before"] == [
         "edgekit-cloudflared-pg-tunnel-token.service", "vector.service",
         "edgekit-pg-bootstrap.service"]
-    assert "users" not in config  # postgres reads only its passwords (group postgres)
+    # the only users are upstream's: postgres reads its passwords through group postgres
+    assert set(config["users"]["users"]) == {"postgres"}
+    assert config["users"]["users"]["postgres"]["uid"] == 71
+    assert nixos_postgresql(estate.services, listen_address="10.100.0.1",
+                            private_cidr="10.100.0.0/24") == {
+        k: v for k, v in generated.items() if k != "//"}
 
 
 def test_node_without_a_glued_module_is_refused() -> None:
@@ -289,47 +314,68 @@ def test_node_without_a_glued_module_is_refused() -> None:
         evaluate(expression, {"node": node, "name": "edge-1"})
 
 
+def test_an_option_no_module_declares_is_an_error() -> None:
+    """Every option we set is declared by a vendored upstream module or a listed stand-in
+    (nix/eval/standins.nix); a misspelt one no longer passes."""
+    with pytest.raises(NixEvalError, match=r"The option `services.postgresql.ensureDatabase' "
+                                           r"does not exist"):
+        evaluate_modules("[ { services.postgresql.ensureDatabase = [ \"api\" ]; } ]", "r.hostName")
+    with pytest.raises(NixEvalError, match=r"The option `networking.wireguard.interfaces.wg0.ip' "
+                                           r"does not exist"):
+        evaluate_modules("[ { networking.wireguard.interfaces.wg0.ip = [ ]; } ]", "r.networking")
+
+
+def test_a_definition_of_a_sink_is_reported() -> None:
+    """Options only vendored modules may write (their effect lives in modules we do not
+    vendor) are reported when our own files define them."""
+    found = evaluate_modules("[ { environment.pathsToLink = [ \"/share\" ]; } ]",
+                             "r.sinkDefinitions")
+    assert len(found) == 1 and found[0].startswith("environment.pathsToLink: ")
+
+
 # ---------------------------------------------------------------- glued flakes, top-level flake
 
 
 @pytest.mark.parametrize("svc", ["api", "web"])
 def test_glued_flake_pure_parts(svc: str) -> None:
     edgekit = json.loads((ROOT / "services" / svc / "edgekit.json").read_text())
-    expression = (
-        f"let s = import {_nix(STUBS)}; "
-        f"service = s.flake {_nix(ROOT / 'services' / 'lib' / 'flake.nix')} {{ }}; "
-        f"f = s.flake {_nix(ROOT / 'services' / svc / 'flake.nix')} "
-        "{ edgekit-service = service; }; "
-        f"flake = import {_nix(ROOT / 'services' / svc / 'flake.nix')}; "
-        f"m = f.nixosModules.default {{ lib = s.lib; pkgs = s.pkgs \"x86_64-linux\"; "
-        f"config.services.edgekit.{svc} = {{ enable = true; package = \"/nix/store/p\"; "
-        f"environment = {{ }}; passwordFile = \"/run/keys/edgekit-pg/x\"; }}; }}; "
-        "in { inputs = flake.inputs; edgekit = f.lib.edgekit; "
-        "package = f.packages.x86_64-linux.default; "
-        f"defaults = m.options.services.edgekit.{svc}; "
-        f"unit = m.config.systemd.services.\"edgekit-{svc}\"; }}")
-    result = evaluate(expression)
+    flake_nix = _nix(ROOT / "services" / svc / "flake.nix")
+    result = evaluate_modules(
+        f"[ e.gluedModules.{svc} {{ services.edgekit.{svc} = {{ enable = true; "
+        "environment = { }; passwordFile = \"/run/keys/edgekit-pg/x\"; }; } ]",
+        f"{{ inputs = (import {flake_nix}).inputs; edgekit = e.glued.{svc}.lib.edgekit; "
+        f"package = e.glued.{svc}.packages.x86_64-linux.default; "
+        f"default = (e.evalModules [ e.gluedModules.{svc} ]).options.services.edgekit.{svc}"
+        ".passwordFile.default; "
+        f"unit = r.services.\"edgekit-{svc}\"; }}")
     assert result["inputs"] == {
         "nixpkgs": {"url": "github:NixOS/nixpkgs/nixos-25.11"},
         "edgekit-service": {"url": "path:../lib", "inputs": {"nixpkgs": {"follows": "nixpkgs"}}},
     }
     assert result["edgekit"] == edgekit
     package = result["package"]
-    assert package["name"] == f"edgekit-{svc}"
-    assert package["runtimeInputs"] == [{"python3": ["psycopg"]}]
-    assert "-app.py" in package["text"] and "-edgekit.json" in package["text"]
-    assert 'export PYTHONPATH="/nix/store/' in package["text"]  # the service library
-    assert result["defaults"]["passwordFile"]["_option"]["default"] == \
-        f"/run/keys/edgekit-pg/{edgekit['postgres']['role']}"
+    assert package.endswith(f"-edgekit-{svc}")
+    assert result["default"] == f"/run/keys/edgekit-pg/{edgekit['postgres']['role']}"
     unit = result["unit"]
     assert unit["serviceConfig"]["DynamicUser"] is True
-    assert unit["serviceConfig"]["ExecStart"] == f"/nix/store/p/bin/edgekit-{svc}"
+    assert unit["serviceConfig"]["ExecStart"] == f"{package}/bin/edgekit-{svc}"
     assert unit["serviceConfig"]["LoadCredential"] == ["pgpassword:/run/keys/edgekit-pg/x"]
     assert unit["environment"]["PORT"] == str(edgekit["port"])
     assert unit["environment"]["BIND"] == "127.0.0.1"
     assert unit["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
     assert unit["environment"]["OTEL_SERVICE_NAME"] == svc
     assert not {"PGPASSWORD", "PGPASSFILE"} & set(unit["environment"])
+
+
+@pytest.mark.parametrize("svc", ["api", "web"])
+def test_glued_package_runs_the_app_with_the_library(svc: str) -> None:
+    text = evaluate(f"let e = import {_nix(NODE_EVAL)} {{ }}; "
+                    f"p = e.glued.{svc}.packages.x86_64-linux.default; in "
+                    "{ inherit (p) script; "
+                    "inputs = map (i: i.packages or i.name) p.runtimeInputs; }")
+    assert text["inputs"] == [["psycopg"]]
+    assert "-app.py" in text["script"] and "-edgekit.json" in text["script"]
+    assert 'export PYTHONPATH="/nix/store/' in text["script"]  # the service library
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
@@ -350,16 +396,9 @@ def test_unit_refuses_secrets_in_the_store_and_public_binds(arguments: str,
 
 def test_top_level_flake_has_a_configuration_per_node_and_a_dev_shell() -> None:
     expression = (
-        f"let s = import {_nix(STUBS)}; "
-        f"service = s.flake {_nix(ROOT / 'services' / 'lib' / 'flake.nix')} {{ }}; "
-        f"glued = svc: s.flake ({_nix(ROOT / 'services')} + \"/${{svc}}/flake.nix\") "
-        "{ edgekit-service = service; }; "
-        f"top = s.flake {_nix(ROOT / 'flake.nix')} "
-        "{ api = glued \"api\"; web = glued \"web\"; "
-        f"nixpkgs-vector = s.nixpkgsWithVector {json.dumps(VECTOR_VERSION)}; }}; "
-        f"flake = import {_nix(ROOT / 'flake.nix')}; "
-        "in { inputs = flake.inputs; nodes = top.nixosConfigurations; "
-        "shell = top.devShells.x86_64-linux.default.packages; }")
+        f"let e = import {_nix(NODE_EVAL)} {{ }}; flake = import {_nix(ROOT / 'flake.nix')}; "
+        "in { inputs = flake.inputs; nodes = builtins.attrNames e.flake.nixosConfigurations; "
+        "shell = map (p: p.name or p.type) e.flake.devShells.x86_64-linux.default.packages; }")
     result = evaluate(expression)
     assert result["inputs"]["api"] == {"url": "path:./services/api", "inputs": {
         "nixpkgs": {"follows": "nixpkgs"}, "edgekit-service": {"follows": "edgekit-service"}}}
@@ -367,8 +406,4 @@ def test_top_level_flake_has_a_configuration_per_node_and_a_dev_shell() -> None:
         "url": "path:./services/lib", "inputs": {"nixpkgs": {"follows": "nixpkgs"}}}
     nodes = {node for env in Estate.env_names(ROOT) for node in _estate(env).env.nodes}
     assert set(result["nodes"]) == nodes
-    # base + the node's glued modules + the mesh (ADR 0010) + node.nix's own module;
-    # the primary also gets pgBackRest (ADR 0011)
-    assert result["nodes"]["edge-1"]["moduleCount"] == 5
-    assert result["nodes"]["pg-tokyo"]["moduleCount"] == 4
-    assert result["shell"] == ["opentofu", "cue", {"python3": ["psycopg"]}, "nodejs", "nix"]
+    assert result["shell"] == ["opentofu-0", "cue-0", "python3-env-3.13.9", "nodejs-0", "nix-0"]

@@ -1,6 +1,7 @@
 """The nodes run the Vector edgekit pins (issue 11, ADR 0017): the flake's input
 nixpkgs-vector gives it, nix/node.nix refuses another version at evaluation, and the unit's
-version check checks the package it runs. Evaluated offline with the stubs."""
+version check checks the package it runs. Evaluated offline: the flake through nix/eval/
+(its nixpkgs inputs are the pkgs stand-in of nix/stubs.nix)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from edgekit.nix.evaluate import NixEvalError, evaluate
 from edgekit.obs.vector import VECTOR_VERSION
 from tests.conftest import ROOT
-from tests.test_nix import STUBS, _nix, _node_modules
+from tests.test_nix import NODE_EVAL, _nix, _node_modules
 
 pytestmark = pytest.mark.tools
 
@@ -27,20 +28,13 @@ def test_one_pin_on_the_nix_side() -> None:
 
 
 def _flake_nodes(vector_version: str) -> Any:
-    """The top-level flake with the stubs, its input nixpkgs-vector giving a Vector of
-    `vector_version` (the stub nixpkgs itself has a newer one, as nixos-25.11 does)."""
+    """The top-level flake, its input nixpkgs-vector giving a Vector of `vector_version`
+    (the nixpkgs input itself has a newer one, as nixos-25.11 does)."""
     expression = (
-        f"let s = import {_nix(STUBS)}; "
-        f"service = s.flake {_nix(ROOT / 'services' / 'lib' / 'flake.nix')} {{ }}; "
-        f"glued = svc: s.flake ({_nix(ROOT / 'services')} + \"/${{svc}}/flake.nix\") "
-        "{ edgekit-service = service; }; "
-        f"top = s.flake {_nix(ROOT / 'flake.nix')} {{ api = glued \"api\"; "
-        "web = glued \"web\"; "
-        f"nixpkgs-vector = s.nixpkgsWithVector {json.dumps(vector_version)}; }}; "
-        f"flake = import {_nix(ROOT / 'flake.nix')}; "
-        "in { url = flake.inputs.nixpkgs-vector.url; "
-        "stock = (s.pkgs \"x86_64-linux\").vector.outPath; "
-        "nodes = builtins.mapAttrs (_: n: n.vectorPackage) top.nixosConfigurations; }")
+        f"let e = import {_nix(NODE_EVAL)} {{ nixpkgsVectorVersion = "
+        f"{json.dumps(vector_version)}; }}; flake = import {_nix(ROOT / 'flake.nix')}; "
+        "in { url = flake.inputs.nixpkgs-vector.url; stock = e.pkgs.vector.outPath; "
+        "nodes = builtins.mapAttrs (_: n: n.config.services.vector.package.outPath) e.nodes; }")
     return evaluate(expression)
 
 
@@ -50,9 +44,9 @@ def test_every_node_runs_vector_from_the_pinned_nixpkgs_input() -> None:
     nixpkgs pinned to one commit (no branch, no follows)."""
     result = _flake_nodes(VECTOR_VERSION)
     assert re.fullmatch(r"github:NixOS/nixpkgs/[0-9a-f]{40}", result["url"]), result["url"]
-    pinned = f"/nix/store/00000000000000000000000000000000-vector-{VECTOR_VERSION}"
-    assert result["stock"] != pinned
-    assert result["nodes"] and set(result["nodes"].values()) == {pinned}
+    (pinned,) = set(result["nodes"].values())
+    assert pinned.endswith(f"-vector-{VECTOR_VERSION}")
+    assert result["stock"] != pinned and len(result["nodes"]) == 5
 
 
 def test_a_nixpkgs_vector_of_another_version_fails_evaluation() -> None:
@@ -65,7 +59,8 @@ def test_a_nixpkgs_vector_of_another_version_fails_evaluation() -> None:
 
 def test_the_version_check_checks_the_package_the_unit_runs() -> None:
     config = _node_modules("prod", "edge-1")["config"]
-    assert config["services"]["vector"]["package"] == "/nix/store/vector"
+    package = config["services"]["vector"]["package"]
+    assert config["services"]["vector"]["version"] == VECTOR_VERSION
     check = config["environment"]["etc"]["edgekit-vector-version-check"]["text"]
-    assert "/nix/store/vector/bin/vector --version" in check
+    assert f"{package}/bin/vector --version" in check
     assert f"!= '{VECTOR_VERSION}'" in check

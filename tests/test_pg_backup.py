@@ -76,7 +76,13 @@ def test_archive_settings_and_nixos_side() -> None:
     nixos = nixos_pgbackrest(SETTINGS)
     assert nixos["backups"]["full"]["calendar"] == "Sun *-*-* 03:00:00"
     assert nixos["backups"]["diff"]["command"][-2:] == ["--type=diff", "backup"]
-    assert nixos["conf"] == pgbackrest_conf(SETTINGS)
+    # everything but pg1-path, which nix/pgbackrest.nix appends from the evaluated
+    # services.postgresql.dataDir (tests/test_nix_nodes.py)
+    assert pgbackrest_conf(SETTINGS).replace(f"pg1-path={SETTINGS.pg_path}\n", "") == \
+        nixos["conf"]
+    assert "pg1-path" not in nixos["conf"]
+    assert nixos["directories"] == ["/var/spool/pgbackrest", "/var/log/pgbackrest",
+                                    "/run/pgbackrest"]
 
 
 def test_cli_prints_the_restore(monkeypatch: pytest.MonkeyPatch,

@@ -2,7 +2,8 @@
 
 The binary is the pinned Vector (tools/versions.env, installed from the tool bundle by
 tools/build.sh). It runs the configuration edgekit generates for a node, taken from the
-node's NixOS modules (nix/estate.nix + nix/node.nix, evaluated with the stubs), changed
+node's NixOS modules (nix/estate.nix + nix/node.nix, evaluated against the vendored upstream
+modules, nix/eval/), changed
 only where the machine differs (data_dir, the OTLP ports, the S3 endpoint and bucket). Its
 R2 keys come the way the node's unit gets them: the edgekit-keys script writes
 ``vector.env`` from the boot document, and the unit's ``EnvironmentFile`` becomes Vector's
@@ -37,7 +38,7 @@ from edgekit.obs.vector import VECTOR_VERSION, logs_prefix
 from tests.conftest import ROOT
 from tests.otlp_proto import CONTENT_TYPE, LogRecord, logs_request
 from tests.pg_server import free_port
-from tests.test_nix import STUBS, _nix
+from tests.test_nix import NODE_EVAL, _nix
 from tools.toolpaths import tools_dir
 
 pytestmark = pytest.mark.tools
@@ -108,20 +109,19 @@ def node_vector(env: str, node: str, keys_dir: Path) -> dict[str, Any]:
     """services.vector.settings, the vector unit and the edgekit-keys script of `node`, as
     nix/node.nix makes them from nix/estate.nix (what the flake gives nixosSystem)."""
     expression = (
-        f"let s = import {_nix(STUBS)}; "
+        f"let e = import {_nix(NODE_EVAL)} {{ }}; "
         f"n = (import {_nix(ROOT / 'nix' / 'estate.nix')} {{ }}).{json.dumps(node)}; "
         f"mods = import {_nix(ROOT / 'nix' / 'node.nix')} {{ name = {json.dumps(node)}; "
         "node = n.composed; vector = n.vector; postgresql = null; "
-        "modules = { api = { }; web = { }; }; "
+        "modules = e.gluedModules; "
         f"keysDir = {json.dumps(str(keys_dir))}; "
         f"pgPasswordDir = {json.dumps(str(keys_dir) + '-pg')}; "
-        f"vectorPackage = s.vectorPackage {json.dumps(VECTOR_VERSION)}; }}; "
-        "last = builtins.elemAt mods (builtins.length mods - 1); "
-        "c = last { lib = s.lib; pkgs = s.pkgs \"x86_64-linux\"; config = { "
-        "services.postgresql.package = \"/nix/store/postgresql\"; "
-        "services.vector.package = \"/nix/store/vector\"; }; }; "
-        "in { env = n.env; settings = c.services.vector.settings; "
-        "unit = c.systemd.services.vector; keys = c.systemd.services.edgekit-keys.script; }")
+        "vectorPackage = e.pkgs.vector // { version = "
+        f"{json.dumps(VECTOR_VERSION)}; }}; }}; "
+        "ev = e.evalModules (mods ++ [ { system.stateVersion = \"25.11\"; } ]); "
+        "r = e.reportOf ev; "
+        "in { env = n.env; settings = r.vector.settings; "
+        "unit = r.services.vector; keys = r.services.edgekit-keys.script; }")
     result: dict[str, Any] = evaluate(expression)
     assert result["env"] == env
     return result

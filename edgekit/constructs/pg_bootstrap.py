@@ -34,6 +34,7 @@ import attrs
 
 from edgekit.constructs.pg_tls import postgres_ssl_settings, tls_unit
 from edgekit.constructs.values import Service
+from edgekit.pg.major import PG_MAJOR
 
 APP_SCHEMA = "app"
 """The schema that holds each service's tables."""
@@ -387,7 +388,11 @@ def nixos_postgresql(
     - ``mkForce``: option paths the NixOS glue must set with ``lib.mkForce``, because the
       postgresql module defines them itself (``listen_addresses`` from ``enableTCPIP``);
     - ``tls``: the unit that makes the node's certificate authority and server certificate
-      (`pg_tls.tls_unit`), ordered before ``postgresql.service``.
+      (`pg_tls.tls_unit`), ordered before ``postgresql.service``;
+    - ``major``: `PG_MAJOR`, the package the node pins (``pkgs.postgresql_<major>``);
+    - ``files``: path under /etc -> text: the scripts the unit runs (`bootstrap_sql` and one
+      `password_sql` per role). None holds a password (each reads its role's key file at
+      run time), so they go to the store through ``environment.etc`` (ADR 0023).
     """
     network = _private_network(private_cidr)
     listen = _listen(listen_address, network)
@@ -444,6 +449,11 @@ def nixos_postgresql(
             "commands": commands,
             "mkForce": ["settings.listen_addresses"],
             "tls": tls_unit(hostnames=tls_hostnames, addresses=[listen]),
+            "major": PG_MAJOR,
+            "files": {
+                BOOTSTRAP_SCRIPT: bootstrap_sql(services),
+                **{entry["sql"]: password_sql(role) for role, entry in passwords.items()},
+            },
         },
     }
 

@@ -24,6 +24,7 @@ from edgekit.core.construct import Construct
 from edgekit.core.elements import Output, Resource, stack_of
 from edgekit.core.errors import ConstructError
 from edgekit.core.refs import Ref
+from edgekit.pg.major import PG_MAJOR
 
 PG_PORT = 5432
 DATA_LABEL = "edgekit-pgdata"
@@ -55,7 +56,7 @@ class PgPrimary(Construct):
         *,
         node: VpsNode,
         services: Mapping[str, Service],
-        version: int = 16,
+        version: int = PG_MAJOR,
         data_volume_gb: int = 50,
         public: bool = False,
     ) -> None:
@@ -65,6 +66,11 @@ class PgPrimary(Construct):
                 f"[{self.node.path}] Postgres is never public: port {PG_PORT} is reachable "
                 "only from the private network (remove public=True; the Worker reads "
                 "through Hyperdrive and services through the private network)")
+        if version != PG_MAJOR:
+            raise ConstructError(
+                f"[{self.node.path}] version {version}: the node runs PostgreSQL {PG_MAJOR} "
+                f"(nix/node.nix pins pkgs.postgresql_{PG_MAJOR}, edgekit.pg.major.PG_MAJOR); "
+                "another major needs a data migration (pg_upgrade), not a property")
         services = checked_services(self.node.path, services)
         self.props = validated(self, "PgPrimary", PgPrimaryProps, {
             "node": node.name, "version": version, "data_volume_gb": data_volume_gb})

@@ -65,7 +65,7 @@ class R2LogSinkProps:
 @attrs.frozen(kw_only=True)
 class PgPrimaryProps:
     node: str
-    version: Literal[15, 16, 17] = 16
+    version: Literal[15, 16, 17] = 17
     """PostgreSQL major version."""
     data_volume_gb: int = 50
     """Size of the separate data volume."""

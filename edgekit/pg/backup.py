@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from edgekit.pg.major import PG_MAJOR, data_dir
+
 if TYPE_CHECKING:
     from edgekit.cue.model import Env
 
@@ -172,15 +174,19 @@ def nixos_pgbackrest(settings: BackupSettings) -> dict[str, Any]:
         return {"calendar": calendar,
                 "command": [WRAPPER, f"--stanza={settings.stanza}", f"--type={kind}",
                             "backup"]}
+    # pg1-path is left to nix/pgbackrest.nix, which appends the evaluated
+    # services.postgresql.dataDir to this last section: one place decides it.
     return {
-        "conf": pgbackrest_conf(settings),
+        "conf": pgbackrest_conf(settings, stanza={"pg1-port": str(settings.pg_port)}),
         "confPath": CONF_PATH,
         "wrapper": {"name": WRAPPER, "script": wrapper_script()},
         "postgresqlSettings": archive_settings(settings),
         "stanzaCreate": [WRAPPER, f"--stanza={settings.stanza}", "stanza-create"],
         "backups": {"full": backup("full", settings.full_calendar),
                     "diff": backup("diff", settings.diff_calendar)},
-        "directories": ["/var/spool/pgbackrest", "/var/log/pgbackrest"],
+        # Every folder pgBackRest writes (archive_command writes them from inside
+        # postgresql.service, whose file system is read-only but for these).
+        "directories": [node_options()[k] for k in ("spool-path", "log-path", "lock-path")],
     }
 
 
@@ -203,7 +209,7 @@ def r2_endpoint_host(account_id: str) -> str:
     return f"{account_id}.r2.cloudflarestorage.com"
 
 
-def settings_for(env: Env, *, pg_version: int = 16) -> BackupSettings:
+def settings_for(env: Env, *, pg_version: int = PG_MAJOR) -> BackupSettings:
     """The backup settings of an environment, from its CUE values."""
     spec = env.postgres.backups
     return BackupSettings(
@@ -212,4 +218,4 @@ def settings_for(env: Env, *, pg_version: int = 16) -> BackupSettings:
         retention_full=spec.retention_full, full_calendar=spec.full_calendar,
         diff_calendar=spec.diff_calendar,
         archive_timeout_seconds=spec.archive_timeout_seconds,
-        pg_path=f"/var/lib/postgresql/{pg_version}")
+        pg_path=data_dir(pg_version))

@@ -8,12 +8,19 @@
 #   nixpkgs          { lib = nix/upstream/nixpkgs/lib // { nixosSystem = nix/eval/nixos.nix; };
 #                      legacyPackages.<system> = the pkgs stand-in (nix/stubs.nix) }
 #   nixpkgs-vector   the pkgs stand-in whose vector has `nixpkgsVectorVersion`: the version of
-#                    `vector` at the pinned revision (ADR 0017)
+#                    `vector` at the pinned revision (ADR 0017; pin.json's nixpkgsVector.vector)
 #   edgekit-service  services/lib/flake.nix's outputs
 #   <svc>            every input of flake.nix whose url is path:./services/<svc>: that glued
 #                    flake's outputs
-# Result: { flake; nodes = nixosConfigurations; reports = node -> nix/eval/report.nix; }
-{ repo ? ../.., nixpkgsVectorVersion ? "0.45.0" }:
+# Result: { flake; nodes = nixosConfigurations; reports = node -> nix/eval/report.nix;
+#          lib; pkgs; gluedModules = svc -> nixosModules.default;
+#          evalModules = modules -> the same evaluation for a list of modules of one's own
+#          (tests evaluate nix/mesh.nix or nix/node.nix with other arguments this way);
+#          reportOf = evaluation -> report }
+{ repo ? ../..
+  # what `vector` is at the pinned nixpkgs-vector revision (nix/upstream/pin.json)
+, nixpkgsVectorVersion ? (builtins.fromJSON (builtins.readFile ../upstream/pin.json)).nixpkgsVector.vector
+}:
 let
   lib = import ../upstream/nixpkgs/lib;
   systems = [ "x86_64-linux" "aarch64-linux" ];
@@ -46,11 +53,14 @@ let
   nodes = flake.nixosConfigurations;
   estate = import (repo + "/nix/estate.nix") { };
 in
-{
-  inherit flake nodes lib;
+rec {
+  inherit flake nodes lib glued edgekit-service;
+  pkgs = pkgsFor "x86_64-linux";
+  gluedModules = builtins.mapAttrs (_: o: o.nixosModules.default) glued;
+  evalModules = modules: nixosSystem { system = "x86_64-linux"; inherit modules; };
+  reportOf = eval: import ./report.nix { inherit lib eval pkgs; name = "module"; env = null; };
   reports = builtins.mapAttrs (name: eval: import ./report.nix {
-    inherit lib eval name;
+    inherit lib eval name pkgs;
     env = estate.${name}.env;
-    pkgs = pkgsFor "x86_64-linux";
   }) nodes;
 }

@@ -34,9 +34,12 @@ let
       };
     in utils;
 
+  # Every vendored module (nix/upstream/pin.json lists them with their provenance).
   upstreamModules = [
     (nixos + "/modules/misc/assertions.nix")
     (nixos + "/modules/services/databases/postgresql.nix")
+    (nixos + "/modules/services/logging/vector.nix")
+    (nixos + "/modules/tasks/auto-upgrade.nix")
   ];
 in
 lib.evalModules {
@@ -49,6 +52,8 @@ lib.evalModules {
       # nixos/modules/misc/ids.nix
       ids.uids.postgres = 71;
       ids.gids.postgres = 71;
+      # nixos/modules/installer/tools/nixos-rebuild-ng.nix (not vendored)
+      system.build.nixos-rebuild = (pkgs system).nixos-rebuild;
     })
   ] ++ modules;
 }

@@ -65,7 +65,8 @@ let
 
   pg = c.services.postgresql;
 
-  projectFiles = defs: builtins.filter (f: !(lib.hasInfix "/nix/upstream/" (toString f)))
+  # the declaration's own default counts as a definition from standins.nix
+  projectFiles = defs: builtins.filter (f: !(lib.hasInfix "/nix/upstream/" f || lib.hasSuffix "/nix/eval/standins.nix" f))
     (map (d: toString d.file) defs);
   sinks = [ [ "system" "checks" ] [ "environment" "pathsToLink" ] [ "meta" ] ];
 in
@@ -94,6 +95,9 @@ in
     settings = plain pg.settings;
   };
   autoUpgrade = c.system.autoUpgrade;
+  networking = plain { inherit (c.networking) hostName firewall wireguard; };
+  vector = plain (c.services.vector // { version = c.services.vector.package.version or null; });
+  edgekit = plain (c.services.edgekit or { });
   standins = c.edgekit.standins;
   # definitions of sink options (only vendored modules may write them) from our own files
   sinkDefinitions = lib.concatMap (p:

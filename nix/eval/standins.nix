@@ -27,6 +27,13 @@ let
   port = types.port;
 in
 {
+  # nixos/modules/system/boot/systemd.nix: a service's startAt becomes a timer
+  config.systemd.timers = lib.mapAttrs (name: service: {
+    wantedBy = [ "timers.target" ];
+    timerConfig.OnCalendar = service.startAt;
+  }) (lib.filterAttrs (name: service: service.enable && service.startAt != [ ])
+    config.systemd.services);
+
   options = {
     # ---------------------------------------------------------------- allowances
     systemd = {
@@ -108,15 +115,8 @@ in
 
     system = {
       stateVersion = mkOption { type = types.str; };
-      autoUpgrade = {
-        enable = mkOption { type = types.bool; default = false; };
-        flake = mkOption { type = types.nullOr types.str; default = null; };
-        flags = mkOption { type = types.listOf types.str; default = [ ]; };
-        dates = mkOption { type = types.str; default = "04:40"; };
-        randomizedDelaySec = mkOption { type = types.str; default = "0"; };
-        allowReboot = mkOption { type = types.bool; default = false; };
-        operation = mkOption { type = types.enum [ "switch" "boot" ]; default = "switch"; };
-      };
+      # read by auto-upgrade.nix: the nixos-rebuild of the system (nixos-rebuild-ng.nix)
+      build = mkOption { type = types.lazyAttrsOf types.unspecified; default = { }; };
       checks = sinkList;
     };
 
@@ -164,12 +164,6 @@ in
     };
 
     services = {
-      vector = {
-        enable = mkOption { type = types.bool; default = false; };
-        package = mkOption { type = types.package; default = pkgs.vector; };
-        journaldAccess = mkOption { type = types.bool; default = false; };
-        settings = mkOption { type = types.attrsOf types.anything; default = { }; };
-      };
       openssh.enable = mkOption { type = types.bool; default = false; };
     };
 
@@ -188,6 +182,23 @@ in
           options = mkOption { type = types.listOf types.nonEmptyStr; default = [ "defaults" ]; };
         };
       }));
+    };
+
+    # read by auto-upgrade.nix (nixos/modules/config/nix.nix, programs/ssh.nix,
+    # config/networking.nix, config/shells-environment.nix: not vendored)
+    nix.package = mkOption { type = types.package; default = pkgs.nix; };
+    nix.envVars = mkOption { type = types.attrsOf types.str; default = { }; internal = true; };
+    programs.ssh.package = mkOption { type = types.package; default = pkgs.openssh; };
+    networking.proxy.envVars = mkOption { type = types.attrsOf types.str; default = { }; };
+    environment.sessionVariables = mkOption {
+      type = with types; attrsOf (either str (listOf str));
+      apply = lib.mapAttrs (_: v: if builtins.isList v then lib.concatStringsSep ":" v else v);
+      # nixos/modules/config/nix-channel.nix's default nix.nixPath
+      default.NIX_PATH = [
+        "nixpkgs=/nix/var/nix/profiles/per-user/root/channels/nixos"
+        "nixos-config=/etc/nixos/configuration.nix"
+        "/nix/var/nix/profiles/per-user/root/channels"
+      ];
     };
 
     nix.settings = mkOption {
@@ -220,11 +231,12 @@ in
           "users.users/users.groups" = "nixos/modules/config/users-groups.nix (not vendored): the options postgresql.nix sets; its assertions do not run";
           "ids.uids/ids.gids" = "nixos/modules/misc/ids.nix (a table of numbers): postgres = 71, set in nix/eval/nixos.nix";
           "system.stateVersion" = "nixos/modules/misc/version.nix (not vendored)";
-          "system.autoUpgrade" = "nixos/modules/tasks/auto-upgrade.nix (not vendored): options only; the nixos-upgrade unit it generates is not evaluated";
+          "system.build" = "nixos/modules/system/activation/top-level.nix and nixos-rebuild-ng.nix (not vendored): system.build.nixos-rebuild is the pkgs stand-in's nixos-rebuild";
+          "nix.package/nix.envVars/programs.ssh.package/networking.proxy.envVars/environment.sessionVariables" = "read by the vendored auto-upgrade.nix; upstream defaults of modules not vendored";
+          "startAt -> timer" = "nixos/modules/system/boot/systemd.nix makes a timer (OnCalendar = startAt, wantedBy timers.target) for each service with startAt; nix/eval/standins.nix does the same";
           "networking.hostName" = "nixos/modules/tasks/network-interfaces.nix (not vendored)";
           "networking.firewall" = "nixos/modules/services/networking/firewall.nix + firewall-iptables.nix (not vendored): options only";
           "networking.wireguard.interfaces" = "nixos/modules/services/networking/wireguard.nix (not vendored): options only; the wireguard-<if> units are not evaluated";
-          "services.vector" = "nixos/modules/services/logging/vector.nix (not vendored): options only; the unit holds only what nix/node.nix adds";
           "services.openssh.enable" = "nixos/modules/services/networking/ssh/sshd.nix (not vendored)";
           "boot.loader.grub" = "nixos/modules/system/boot/loader/grub/grub.nix (not vendored)";
           "fileSystems" = "nixos/modules/tasks/filesystems.nix (not vendored)";
