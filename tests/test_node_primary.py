@@ -9,11 +9,12 @@ the two-node mesh is tests/test_node_mesh.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
@@ -25,6 +26,7 @@ from tests.node_harness.packages import package_shims, read_only_extras, store_i
 from tests.node_harness.scenario import (
     R2,
     conf_value,
+    estate_copy,
     loop_device,
     mounted,
     postgres_ready,
@@ -44,16 +46,6 @@ SECRETS = {"pg_password_svc_api_rw": "api-secret-1", "pg_password_svc_web_ro": "
            "log_sink_access_key_id": "AKID", "log_sink_secret_access_key": "SECRET"}
 
 
-@pytest.fixture(scope="module")
-def report() -> dict[str, Any]:
-    return evaluate_node("prod", "pg-tokyo", root=REPO)
-
-
-@pytest.fixture(scope="module")
-def inventory() -> dict[str, Any]:
-    return store_inventory(REPO, "pg-tokyo")
-
-
 @attrs.frozen
 class Primary:
     node: NodeRun
@@ -61,17 +53,19 @@ class Primary:
     r2: R2
 
 
-
-@pytest.fixture
-def pg(tmp_path: Path, report: dict[str, Any],
-            inventory: dict[str, Any]) -> Iterator[Primary]:
+@contextlib.contextmanager
+def primary_of(repo: Path, tmp_path: Path, volume_mb: int = 256) -> Iterator[Primary]:
+    """prod's pg-tokyo evaluated from `repo`, in its namespace, with a blank volume and R2."""
+    report = evaluate_node("prod", "pg-tokyo", root=repo)
     base = tmp_path / "pg-tokyo"
     base.mkdir()
-    with node_namespace("pg") as netns, loop_device(tmp_path / "volume.img") as device:
+    with node_namespace("pg") as netns, loop_device(tmp_path / "volume.img",
+                                                          volume_mb) as device:
         subprocess.run(["ip", "netns", "exec", netns, "ip", "addr", "add", f"{PRIMARY}/24",
                         "dev", "lo"], check=True, timeout=30)
         node = NodeRun("pg-tokyo", report, base, netns, packages=package_shims(base),
-                       extra_ro=read_only_extras(REPO), inventory=inventory, repo=REPO,
+                       extra_ro=read_only_extras(repo),
+                       inventory=store_inventory(repo, "pg-tokyo"), repo=repo,
                        ready={"postgresql": postgres_ready})
         with running(node), r2_stand_in(tmp_path / "r2", node,
                                         conf_value(report, "repo1-s3-endpoint"),
@@ -80,6 +74,12 @@ def pg(tmp_path: Path, report: dict[str, Any],
                        "pgbackrest_s3_key_secret": r2.s3.secret_key}
             write_boot(node, secrets, postgres={"volume_device": device})
             yield Primary(node, device, r2)
+
+
+@pytest.fixture
+def pg(tmp_path: Path) -> Iterator[Primary]:
+    with primary_of(REPO, tmp_path) as primary:
+        yield primary
 
 
 def test_the_primary_starts_bootstraps_and_serves_over_tls(pg: Primary) -> None:
@@ -160,3 +160,48 @@ def test_a_missing_password_file_stops_the_bootstrap_naming_the_role(pg: Primary
         assert psql(primary, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'svc_%'") == "2"
         assert psql(primary, "SELECT rolpassword IS NOT NULL FROM pg_authid "
                              "WHERE rolname = 'svc_api_rw'") == "t"
+
+
+QUEUE_MAX_MB = 64
+"""The archive queue limit of this test: the node's setting (archive_queue_max_mb, 4096 by
+default) scaled down so that a few seconds of writes exceed it."""
+
+
+def test_r2_unreachable_for_a_while_bounds_pg_wal_and_says_so(tmp_path: Path) -> None:
+    repo = estate_copy(ROOT, tmp_path / "repo")
+    conf = repo / "nix" / "pgbackrest" / "prod.json"
+    conf.write_text(conf.read_text().replace("archive-push-queue-max=4096MiB",
+                                             f"archive-push-queue-max={QUEUE_MAX_MB}MiB"))
+    with primary_of(repo, tmp_path, volume_mb=3072) as pg:
+        primary = pg.node
+        primary.start("edgekit-keys", "edgekit-pg-volume")
+        with mounted(pg.device, primary.path("/var/lib/postgresql")):
+            primary.start("postgresql", "postgresql-setup", "edgekit-pg-bootstrap",
+                          "edgekit-pgbackrest-stanza")
+            wait_archived(primary)
+            pg.r2.bridges[primary.netns].close()  # R2 unreachable: connection refused
+            psql(primary, "CREATE TABLE filler (v text)")
+            for _ in range(10):  # ~16 MB of WAL each
+                psql(primary, "INSERT INTO filler SELECT repeat(md5(g::text), 30) "
+                              "FROM generate_series(1, 16000) g")
+                psql(primary, "SELECT pg_switch_wal()")
+            status = primary.path("/var/lib/postgresql/17/pg_wal/archive_status")
+
+            def waiting() -> list[str]:
+                return sorted(f.name for f in status.iterdir() if f.name.endswith(".ready"))
+
+            assert len(waiting()) * 16 > QUEUE_MAX_MB  # more than the queue may hold
+            deadline = time.monotonic() + 180
+            while len(waiting()) * 16 > QUEUE_MAX_MB + 16:
+                assert time.monotonic() < deadline, (waiting(),
+                                                     primary.journal("postgresql")[-3000:])
+                # a new segment wakes the archiver, which sleeps a minute after 3 failures
+                psql(primary, "INSERT INTO filler VALUES ('x'); SELECT pg_switch_wal()")
+                time.sleep(2)
+            log = primary.journal("postgresql")
+            assert "archive-push" in log and f"archive queue exceeded {QUEUE_MAX_MB}MB" in log, \
+                log[-3000:]
+            # R2 back: archiving resumes by itself
+            pg.r2.attach_again(primary)
+            wait_archived(primary)
+            assert int(psql(primary, "SELECT count(*) FROM filler")) >= 160000  # nothing lost

@@ -146,6 +146,10 @@ class R2:
         self.bridges[node.netns] = opened
         return opened
 
+    def attach_again(self, node: NodeRun) -> None:
+        """Reopen the bridge into `node` after it was closed (R2 reachable again)."""
+        self.bridges[node.netns].open()
+
     def keys(self, prefix: str) -> list[str]:
         found = self.s3.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix)
         return [str(o["Key"]) for o in found.get("Contents", [])]
@@ -164,13 +168,14 @@ def wait_archived(node: NodeRun) -> str:
                          + node.journal("postgresql")[-3000:])
 
 
-def estate_copy(source: Path, dest: Path, env: str, keys: Mapping[str, str],
-                endpoints: Mapping[str, str]) -> Path:
+def estate_copy(source: Path, dest: Path, env: str = "prod",
+                keys: Mapping[str, str] | None = None,
+                endpoints: Mapping[str, str] | None = None) -> Path:
     """The files a node is evaluated from (flake.nix, nix/, services/, cue/export/), copied,
     with the mesh as `edgekit mesh import-keys` and `edgekit generate` leave it once `keys`
     (node -> public key) and `endpoints` (node -> public address) are imported."""
     dest.mkdir(parents=True)
-    for name in ("flake.nix", "nix", "services"):
+    for name in ("flake.nix", "flake.lock", "nix", "services"):
         target = dest / name
         if (source / name).is_dir():
             shutil.copytree(source / name, target, ignore=shutil.ignore_patterns(
@@ -178,6 +183,8 @@ def estate_copy(source: Path, dest: Path, env: str, keys: Mapping[str, str],
         else:
             shutil.copy(source / name, target)
     shutil.copytree(source / "cue" / "export", dest / "cue" / "export")
+    if keys is None or endpoints is None:
+        return dest
     estate = Estate.load(ROOT, env, refresh=False)
     observed = {**estate.env.observed, ENDPOINTS_OUTPUT: {"value": dict(endpoints)}}
     mesh = attrs.evolve(estate.env.mesh, public_keys=dict(keys))
