@@ -74,8 +74,9 @@ def _node(name: str, repo: Path, base: Path, netns: str) -> NodeRun:
 
 
 def http_ready(port: int) -> Any:
+    """A service counts as started once it answers HTTP (healthy or not: Type=simple)."""
     def probe(node: NodeRun) -> bool:
-        return http(node, "GET", port, "/healthz")[0] == 200
+        return http(node, "GET", port, "/healthz")[0] != 0
     return probe
 
 
@@ -270,3 +271,30 @@ def restore_onto_new_node(tmp: Path, old: NodeRun, r2: R2, target: datetime) -> 
                     assert time.monotonic() < deadline, node.journal("postgresql")[-3000:]
                     time.sleep(0.2)
                 return _rows(node)
+
+
+def test_a_wrong_role_name_in_a_services_environment_is_named_in_its_log(
+        tmp_path: Path) -> None:
+    with _estate(tmp_path) as (primary, edge, _r2, device):
+        primary.start("edgekit-keys", "edgekit-pg-volume")
+        with mounted(device, primary.path("/var/lib/postgresql")):
+            primary.start("postgresql", "postgresql-setup", "edgekit-pg-bootstrap")
+            schema = (ROOT / "services" / "api" / "schema.sql").read_text()
+            psql(primary, f"SET ROLE api_owner; {schema}", db="api")
+            edge.start("edgekit-keys")
+            api = edge.units["edgekit-api"]
+            wrong = attrs.evolve(api, environment={**api.environment, "PGUSER": "svc_api_wr"})
+            edge.run_unit(wrong)  # starts: the service runs and says what is wrong
+            deadline = time.monotonic() + 60
+            while "cannot use Postgres" not in edge.journal("edgekit-api"):
+                assert time.monotonic() < deadline, edge.journal("edgekit-api")
+                time.sleep(0.2)
+            log = edge.journal("edgekit-api")
+            assert ("api: cannot use Postgres 10.100.0.1:5432 as svc_api_wr (database api): "
+                    'connection failed: connection to server at "10.100.0.1", port 5432 '
+                    'failed: FATAL: pg_hba.conf rejects connection for host "10.100.0.21", '
+                    'user "svc_api_wr", database "api"') in log, log
+            status, body = http(edge, "GET", 8080, "/healthz")
+            assert status == 503 and "OperationalError" in body
+            assert http(edge, "POST", 8080, "/items", {"name": "x"})[0] == 500
+            assert _rows(primary) == []  # nothing written, nothing else touched
