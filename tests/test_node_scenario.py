@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -29,9 +28,7 @@ from typing import Any
 import attrs
 import pytest
 
-from edgekit.cue.model import Estate
 from edgekit.nix.evaluate import evaluate_node
-from edgekit.pg.backup import restore_commands, settings_for
 from tests.conftest import ROOT
 from tests.node_harness import mesh
 from tests.node_harness.node import NodeRun, node_namespace, running
@@ -46,6 +43,7 @@ from tests.node_harness.scenario import (
     postgres_ready,
     psql,
     r2_stand_in,
+    restored_node,
     wait_archived,
     write_boot,
 )
@@ -199,8 +197,8 @@ def test_the_data_path_end_to_end(tmp_path: Path) -> None:
             expected = ["first", "second", "third", "after-restart"]
             edge.stop()
             primary.stop()
-        restored = restore_onto_new_node(tmp_path, primary, r2, target)
-        assert restored == expected
+        with restored_node(tmp_path, primary, r2, target) as new:
+            assert _rows(new) == expected
 
 
 CONNECT = """\
@@ -235,42 +233,6 @@ def as_service(node: NodeRun, unit: str, code: str) -> str:
                                exec_start=(f"{python}/bin/python3 /etc/edgekit/{name}.py",),
                                user=unit))
     return node.journal(name)
-
-
-def restore_onto_new_node(tmp: Path, old: NodeRun, r2: R2, target: datetime) -> list[str]:
-    """A new primary (fresh root, fresh volume, same evaluation) restored from the archive to
-    `target` with the documented commands (`edgekit pg restore`), then started by its units."""
-    settings = settings_for(Estate.load(ROOT, "prod", refresh=False).env)
-    with node_namespace("new") as netns, loop_device(tmp / "new.img") as device:
-        base = tmp / "new"
-        base.mkdir()
-        node = NodeRun("pg-tokyo", old.report, base, netns, packages=package_shims(base),
-                       extra_ro=old.extra_ro, inventory=old.inventory, repo=old.repo,
-                       ready={"postgresql": postgres_ready})
-        subprocess.run(["ip", "netns", "exec", netns, "ip", "addr", "add", "10.100.0.1/24",
-                        "dev", "lo"], check=True, timeout=30)
-        with running(node):
-            r2.attach(node)
-            write_boot(node, json.loads(old.path("/etc/edgekit/boot.json").read_text())["secrets"],
-                       postgres={"volume_device": device})
-            node.start("edgekit-keys", "edgekit-pg-volume")
-            with mounted(device, node.path("/var/lib/postgresql")):
-                data = node.path(node.report["postgresql"]["dataDir"])
-                data.mkdir(parents=True)
-                data.chmod(0o700)
-                os.chown(data, node.uids["postgres"], node.gids["postgres"])
-                path = node.units["edgekit-pgbackrest-full"].environment["PATH"]
-                for argv in restore_commands(settings, target):
-                    if argv[:3] == ["runuser", "-u", "postgres"]:
-                        argv = argv[4:]
-                    done = node.run_as("postgres", argv, env={"PATH": path}, timeout=300)
-                    assert done.returncode == 0, done.stdout + done.stderr
-                node.start("postgresql")
-                deadline = time.monotonic() + 120
-                while psql(node, "SELECT pg_is_in_recovery()") != "f":
-                    assert time.monotonic() < deadline, node.journal("postgresql")[-3000:]
-                    time.sleep(0.2)
-                return _rows(node)
 
 
 def test_a_wrong_role_name_in_a_services_environment_is_named_in_its_log(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,11 @@ from edgekit.cue.generate import HEADER
 from edgekit.cue.model import Estate
 from edgekit.estate.mesh_plan import nixos_mesh
 from edgekit.obs.testing import SeaweedS3
+from edgekit.pg.backup import restore_commands, settings_for
 from tests.conftest import ROOT
 from tests.node_harness.bridge import Bridge
-from tests.node_harness.node import NodeRun
-from tests.node_harness.packages import SOCKET_DIR
+from tests.node_harness.node import NodeRun, node_namespace, running
+from tests.node_harness.packages import SOCKET_DIR, package_shims
 from tests.pg_server import pg_bin
 
 TIMEOUT = 120
@@ -246,3 +249,42 @@ def hyperdrive_probe(node: NodeRun, ca: Path, host: str, address: str, *, source
     assert done.returncode == 0, done.stderr
     result: dict[str, object] = json.loads(done.stdout)
     return result
+
+
+@contextlib.contextmanager
+def restored_node(tmp: Path, old: NodeRun, r2: R2, target: datetime | None
+                  ) -> Iterator[NodeRun]:
+    """A new primary (fresh root, fresh volume, the same evaluation) restored from the archive
+    to `target` (None: the newest archived state) with the documented commands (`edgekit pg
+    restore`), then started by its units and promoted."""
+    settings = settings_for(Estate.load(ROOT, "prod", refresh=False).env)
+    with node_namespace("new") as netns, loop_device(tmp / "new.img") as device:
+        base = tmp / "new"
+        base.mkdir()
+        node = NodeRun("pg-tokyo", old.report, base, netns, packages=package_shims(base),
+                       extra_ro=old.extra_ro, inventory=old.inventory, repo=old.repo,
+                       ready={"postgresql": postgres_ready})
+        subprocess.run(["ip", "netns", "exec", netns, "ip", "addr", "add", "10.100.0.1/24",
+                        "dev", "lo"], check=True, timeout=30)
+        with running(node):
+            r2.attach(node)
+            secrets = json.loads(old.path("/etc/edgekit/boot.json").read_text())["secrets"]
+            write_boot(node, secrets, postgres={"volume_device": device})
+            node.start("edgekit-keys", "edgekit-pg-volume")
+            with mounted(device, node.path("/var/lib/postgresql")):
+                data = node.path(str(node.report["postgresql"]["dataDir"]))
+                data.mkdir(parents=True)
+                data.chmod(0o700)
+                os.chown(data, node.uids["postgres"], node.gids["postgres"])
+                path = node.units["edgekit-pgbackrest-full"].environment["PATH"]
+                for argv in restore_commands(settings, target):
+                    if argv[:3] == ["runuser", "-u", "postgres"]:
+                        argv = argv[4:]
+                    done = node.run_as("postgres", argv, env={"PATH": path}, timeout=300)
+                    assert done.returncode == 0, done.stdout + done.stderr
+                node.start("postgresql")
+                deadline = time.monotonic() + TIMEOUT
+                while psql(node, "SELECT pg_is_in_recovery()") != "f":
+                    assert time.monotonic() < deadline, node.journal("postgresql")[-3000:]
+                    time.sleep(0.2)
+                yield node
