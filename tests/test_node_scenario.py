@@ -164,10 +164,10 @@ def test_the_data_path_end_to_end(tmp_path: Path) -> None:
 
             # Hyperdrive through cloudflared on the primary: its source address, TLS verified
             ca = primary.path("/var/lib/edgekit/pg-tls/ca.crt")
-            ok = hyperdrive_probe(primary, ca, HYPERDRIVE_HOST, "10.100.0.1", source=None,
+            ok = hyperdrive_probe(primary.netns, ca, HYPERDRIVE_HOST, "10.100.0.1", source=None,
                                   password=PASSWORDS["pg_password_svc_web_ro"])
             assert ok == {"ok": True, "row": ["svc_web_ro", "10.100.0.1", True]}, ok
-            other = hyperdrive_probe(primary, ca, HYPERDRIVE_HOST, "10.100.0.1",
+            other = hyperdrive_probe(primary.netns, ca, HYPERDRIVE_HOST, "10.100.0.1",
                                      source="198.51.100.10",
                                      password=PASSWORDS["pg_password_svc_web_ro"])
             assert other["ok"] is False and "pg_hba.conf rejects" in str(other["error"])

@@ -13,11 +13,8 @@ as is any login without TLS.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from edgekit.constructs.pg_tls import LOG_MARK, certificate_script
 from edgekit.cue.model import Estate
 from edgekit.estate.mesh_plan import mesh_hba, mesh_plan
 from tests.conftest import ROOT
+from tests.node_harness.scenario import hyperdrive_probe
 from tests.pg_server import TIMEOUT, PgServer, make_certificates, pg_bin, throwaway_postgres
 
 HOST = "pg-origin.edgekit.example"
@@ -83,55 +81,10 @@ def _namespace(tag: str) -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], timeout=TIMEOUT)
 
 
-# Runs inside the namespace: a relay like cloudflared's TCP ingress (dials the listen
-# address; optionally from a chosen source), and a libpq client through it.
-CLIENT = textwrap.dedent('''
-    import json, socket, sys, threading
-    import psycopg
-    target, port, source, user, db, password, sslmode, ca, host = sys.argv[1:10]
-    listener = socket.create_server(("127.0.0.1", 0))
-    def relay():
-        conn, _ = listener.accept()
-        upstream = socket.socket()
-        if source != "-":
-            upstream.bind((source, 0))
-        upstream.connect((target, int(port)))
-        def pump(a, b):
-            try:
-                while data := a.recv(65536):
-                    b.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for s in (a, b):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-        threading.Thread(target=pump, args=(conn, upstream), daemon=True).start()
-        pump(upstream, conn)
-    threading.Thread(target=relay, daemon=True).start()
-    try:
-        with psycopg.connect(host=host, hostaddr="127.0.0.1", port=listener.getsockname()[1],
-                             user=user, dbname=db, password=password, sslmode=sslmode,
-                             sslrootcert=ca, connect_timeout=10) as conn:
-            row = conn.execute("SELECT current_user, host(inet_client_addr()), "
-                               "ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
-        print(json.dumps({"ok": True, "row": list(row)}))
-    except psycopg.OperationalError as error:
-        print(json.dumps({"ok": False, "error": str(error)}))
-''')
-
-
 def _client(ns: str, pg: PgServer, *, source: str | None, user: str, db: str, password: str,
             sslmode: str = "verify-full") -> dict[str, object]:
-    done = subprocess.run(
-        ["ip", "netns", "exec", ns, sys.executable, "-c", CLIENT, PRIMARY, str(pg.port),
-         source or "-", user, db, password, sslmode, str(pg.tls / "ca.crt"), HOST],
-        capture_output=True, text=True, timeout=TIMEOUT)
-    assert done.returncode == 0, done.stderr
-    result: dict[str, object] = json.loads(done.stdout)
-    return result
+    return hyperdrive_probe(ns, pg.tls / "ca.crt", HOST, PRIMARY, source=source,
+                            password=password, user=user, db=db, sslmode=sslmode, port=pg.port)
 
 
 def test_hyperdrive_path_admits_exactly_cloudflareds_source_over_tls() -> None:

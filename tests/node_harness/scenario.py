@@ -238,12 +238,13 @@ except psycopg.OperationalError as error:
 """
 
 
-def hyperdrive_probe(node: NodeRun, ca: Path, host: str, address: str, *, source: str | None,
+def hyperdrive_probe(netns: str, ca: Path, host: str, address: str, *, source: str | None,
                      password: str, user: str = "svc_web_ro", db: str = "web",
                      sslmode: str = "verify-full", port: int = 5432) -> dict[str, object]:
-    """What Hyperdrive gets through cloudflared on `node` (see HYPERDRIVE_CLIENT)."""
+    """What Hyperdrive gets through cloudflared in the node's namespace `netns` (see
+    HYPERDRIVE_CLIENT)."""
     done = subprocess.run(
-        ["ip", "netns", "exec", node.netns, sys.executable, "-c", HYPERDRIVE_CLIENT, address,
+        ["ip", "netns", "exec", netns, sys.executable, "-c", HYPERDRIVE_CLIENT, address,
          str(port), source or "-", user, db, password, sslmode, str(ca), host],
         capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 0, done.stderr
