@@ -44,9 +44,9 @@ from tests.node_harness.packages import (
 )
 from tests.node_harness.scenario import (
     conf_value,
+    hyperdrive_probe,
     loop_device,
     mounted,
-    pg_home,
     postgres_ready,
     psql,
     r2_stand_in,
@@ -55,6 +55,8 @@ from tests.node_harness.scenario import (
 )
 
 PRIMARY = "10.100.0.1"
+CLIENT = "10.100.0.21"
+"""edge-tokyo's mesh address, on the primary's loopback here (the mesh is test_node_scenario's)."""
 SECRETS = {"pg_password_svc_api_rw": "bench-api", "pg_password_svc_web_ro": "bench-web",
            "pgbackrest_cipher_pass": "bench-cipher", "pg_tunnel_token": "t",
            "log_sink_access_key_id": "k", "log_sink_secret_access_key": "s"}
@@ -70,14 +72,19 @@ def node_for(base: Path, netns: str, report: dict[str, object],
 
 
 def accepting(node: NodeRun) -> None:
-    """Until the api role logs in with its password, over TLS, on the mesh address."""
+    """Until the api role logs in with its password, over TLS verified against the node's
+    authority, to the mesh address, from edge-tokyo's mesh address (where pg_hba admits it)."""
+    ca = node.path("/var/lib/edgekit/pg-tls/ca.crt")
+    deadline = time.monotonic() + 300
     while True:
-        done = node.run_as("postgres", [f"{pg_home()}/bin/psql", "-X", "-At",
-                                        f"host={PRIMARY} dbname=api user=svc_api_rw "
-                                        "sslmode=require", "-c", "SELECT 1"],
-                           env={"PGPASSWORD": SECRETS["pg_password_svc_api_rw"]})
-        if done.stdout.strip() == "1":
-            return
+        if ca.exists():
+            answer = hyperdrive_probe(node.netns, ca, "pg-origin.edgekit.example", PRIMARY,
+                                      source=CLIENT, user="svc_api_rw", db="api",
+                                      password=SECRETS["pg_password_svc_api_rw"])
+            if answer.get("ok"):
+                return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not accepting service connections after 300 s: {answer}")
         time.sleep(0.05)
 
 
@@ -102,8 +109,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="edgekit-bench-node-"))
     with contextlib.ExitStack() as stack:
         netns = stack.enter_context(node_namespace("bench"))
-        subprocess.run(["ip", "netns", "exec", netns, "ip", "addr", "add", f"{PRIMARY}/24",
-                        "dev", "lo"], check=True, timeout=30)
+        for address in (f"{PRIMARY}/24", f"{CLIENT}/32"):
+            subprocess.run(["ip", "netns", "exec", netns, "ip", "addr", "add", address, "dev",
+                            "lo"], check=True, timeout=30)
         device = stack.enter_context(loop_device(tmp / "volume.img", 1024))
         node = stack.enter_context(running(node_for(tmp / "pg", netns, report, inventory)))
         r2 = stack.enter_context(r2_stand_in(tmp / "r2", node,

@@ -344,21 +344,48 @@ class NodeRun:
                               timeout=timeout, stdin=subprocess.DEVNULL)
 
     def stop(self, *names: str) -> None:
-        """Stop `names` (default: every started unit), in reverse start order."""
+        """Stop `names` (default: every started unit), in reverse start order: the unit's
+        KillSignal= (SIGTERM by default) to its main process, then, as KillMode=mixed and
+        systemd's cgroup do, SIGKILL to whatever is left in its PID namespace."""
         for name in reversed(list(self.started)):
             if names and name not in names:
                 continue
             entry = self.started.pop(name)
             if entry.process is None or entry.process.poll() is not None:
                 continue
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(entry.process.pid, signal.SIGTERM)
+            main = _main_process(entry.process.pid)
+            kill = getattr(signal, str(entry.unit.service_config.get("KillSignal", "SIGTERM")))
+            if main is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(main, kill)
             try:
                 entry.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(entry.process.pid, signal.SIGKILL)
+                    os.killpg(entry.process.pid, signal.SIGKILL)  # bwrap: its PID ns goes
                 entry.process.wait(timeout=30)
+
+
+def _main_process(pid: int) -> int | None:
+    """The unit's program under `ip netns exec` and bwrap: the first descendant of `pid`
+    that is neither (setpriv exec()s into the program)."""
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat_file.read_text()
+            name = text[text.index("(") + 1:text.rindex(")")]
+            ppid = int(text[text.rindex(")") + 2:].split()[1])
+            child = int(stat_file.parent.name)
+            names[child] = name
+            children.setdefault(ppid, []).append(child)
+    queue = [pid]
+    while queue:
+        current = queue.pop(0)
+        if current != pid and names.get(current) not in ("ip", "bwrap"):
+            return current
+        queue.extend(sorted(children.get(current, [])))
+    return None
 
 
 @contextlib.contextmanager

@@ -176,7 +176,8 @@ def sandbox_argv(unit: Unit, *, root: str, store: Mapping[str, str], uid: int, g
     the unit's user (``setpriv``), its environment and credentials."""
     rw = writable(unit)
     mode = "--ro-bind" if rw.read_only_root else "--bind"
-    argv = ["bwrap", "--die-with-parent", "--ro-bind", "/usr", "/usr",
+    # its own PID namespace: when bwrap goes, every process of the unit goes (the cgroup)
+    argv = ["bwrap", "--die-with-parent", "--unshare-pid", "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--proc", "/proc", "--dev-bind", "/dev", "/dev",
