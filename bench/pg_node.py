@@ -133,6 +133,7 @@ def main() -> int:
         accepting(node)
         print(f"restart on the same volume: {time.monotonic() - start:.2f} s")
 
+        node.start("edgekit-pgbackrest-full")  # the base backup a restore starts from
         psql(node, "CREATE TABLE bench (id bigserial PRIMARY KEY, at timestamptz NOT NULL "
                    "DEFAULT clock_timestamp())", db="api")
         lags: list[float] = []
