@@ -2,7 +2,7 @@
 # entry of nix/mesh/<env>.json (edgekit.constructs.mesh.nixos_mesh, generated).
 #
 # Pure: no nixpkgs is imported; the module is a function of `lib` and `pkgs` (wireguard-tools,
-# coreutils), so tests evaluate it against nix/stubs.nix.
+# coreutils), so tests evaluate it with the vendored upstream modules (nix/eval/).
 #
 #   settings.interface / address / listenPort   the interface, its mesh address, UDP port
 #   settings.node             the node's name

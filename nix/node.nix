@@ -2,8 +2,10 @@
 #
 # Pure: no nixpkgs is imported here. The result is a list of NixOS modules; the last one is a
 # function of `lib` (lib.mkForce), `config` (the postgresql and vector packages) and `pkgs`
-# (jq, coreutils, cloudflared, util-linux, e2fsprogs, openssl, runtimeShell), so tests evaluate
-# the data parts by applying it to small stand-ins.
+# (jq, coreutils, cloudflared, util-linux, e2fsprogs, openssl, runtimeShell,
+# postgresql_<major>).
+# Tests evaluate every node's modules with the vendored upstream NixOS modules (nix/eval/,
+# ADR 0023).
 #
 # Secrets (ADR 0008): the boot document (/etc/edgekit/boot.json, root 0600,
 # edgekit.constructs.boot) holds them under "secrets"; the oneshot unit edgekit-keys writes

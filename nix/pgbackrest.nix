@@ -2,7 +2,7 @@
 # edgekit.pg.backup.nixos_pgbackrest produces (nix/pgbackrest/<env>.json, generated).
 #
 # Pure: no nixpkgs is imported here; the module is a function of `lib` and `pkgs`
-# (pgbackrest, coreutils, writeShellApplication), so tests evaluate it against nix/stubs.nix.
+# (pgbackrest, coreutils, writeShellApplication), so tests evaluate it with the vendored upstream modules (nix/eval/).
 #
 #   settings.conf                 /etc/pgbackrest/pgbackrest.conf (no secret in it), but for
 #                                 pg1-path, appended here from the evaluated

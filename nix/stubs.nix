@@ -88,14 +88,22 @@ in
 named [
   "bash" "coreutils" "findutils" "gnugrep" "gnused" "jq" "util-linux" "e2fsprogs" "cloudflared"
   "pgbackrest" "wireguard-tools" "curl" "iptables" "nftables" "kmod" "openssh" "opentofu" "cue"
-  "nodejs" "nix" "git" "gitMinimal" "gnutar" "gzip" "shadow" "iproute2" "procps" "gawk"
-  "systemd" "nixos-rebuild" "openssl"
+  "nodejs" "nix" "git" "gitMinimal" "gnutar" "gzip" "iproute2" "procps" "gawk"
+  "systemd" "nixos-rebuild" "nixos-firewall-tool" "amneziawg-tools" "xonsh" "perl" "openssl"
 ]
 // {
   inherit runtimeShell;
   stdenv = { hostPlatform = platform; buildPlatform = platform; shell = runtimeShell; };
   buildPackages = { xorg.lndir = package "lndir" "1.0.5" { }; };
   xz = package "xz" "5.8.1" { bin = package "xz-bin" "5.8.1" { }; };
+  # shells: types.shellPackage wants passthru.shellPath
+  bashInteractive = package "bash-interactive" "5.3" { shellPath = "/bin/bash"; };
+  shadow = package "shadow" "4.18.0" { shellPath = "/bin/nologin"; };
+  fish = package "fish" "4.0.2" { shellPath = "/bin/fish"; };
+  zsh = package "zsh" "5.9" { shellPath = "/bin/zsh"; };
+  libxcrypt = package "libxcrypt" "4.4.38" {
+    enabledCryptSchemeIds = [ "y" "gy" "7" "2b" "2y" "2a" "6" ];
+  };
 
   # pkgs.formats: the types are what the modules need to merge settings; a generated file
   # keeps its value as JSON text (nothing renders TOML here)
@@ -111,6 +119,12 @@ named [
   writeTextFile = args: drv args.name ({ inherit (args) text; } // lib.optionalAttrs (args ? destination) { inherit (args) destination; });
   writeShellScriptBin = name: text: script name text { };
   writeShellScript = name: text: drv name { inherit text; };
+  writeScriptBin = name: text: drv name {
+    inherit text;
+    binName = name;
+    meta = { mainProgram = name; };
+    script = text;
+  };
   writeShellApplication = args: script args.name args.text {
     runtimeInputs = args.runtimeInputs or [ ];
     preamble = "set -o errexit\nset -o nounset\nset -o pipefail\n\n"

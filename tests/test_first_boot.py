@@ -234,7 +234,7 @@ def test_vector_gets_its_r2_keys_from_its_unit() -> None:
     config = _node_modules("prod", "edge-1")["config"]
     unit = config["systemd"]["services"]["vector"]
     assert unit["serviceConfig"]["EnvironmentFile"] == ["-/run/keys/edgekit/vector.env"]
-    assert unit["requires"] == ["edgekit-keys.service"]
+    assert unit["requires"] == ["network-online.target", "edgekit-keys.service"]  # upstream's, ours
     keys = config["systemd"]["services"]["edgekit-keys"]["script"]
     assert "AWS_ACCESS_KEY_ID=%s" in keys and "AWS_SECRET_ACCESS_KEY=%s" in keys
 

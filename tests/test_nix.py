@@ -265,13 +265,14 @@ def test_edge_node_modules() -> None:
     assert config["services"]["edgekit"]["web"]["environment"]["PORT"] == "8081"
     assert config["services"]["postgresql"] is None
     assert set(units) == {"edgekit-keys", "edgekit-cloudflared-tunnel-token", "vector",
-                          "edgekit-api", "edgekit-web", "edgekit-mesh-key", "nixos-upgrade"}
+                          "edgekit-api", "edgekit-web", "edgekit-mesh-key", "nixos-upgrade",
+                          "firewall", "wireguard-wg-edgekit", "wireguard-wg-edgekit-key"}
     keys = units["edgekit-keys"]
     assert keys["before"] == ["edgekit-cloudflared-tunnel-token.service", "edgekit-api.service",
                               "edgekit-web.service", "vector.service"]
     assert "pg_password_*) file=/run/keys/edgekit-pg/${key#pg_password_}" in keys["script"]
     assert [p["name"] for p in keys["path"]][:2] == ["jq-0", "coreutils-0"]
-    assert config["users"]["users"] == {}
+    assert set(config["users"]["users"]) == {"root", "nobody"}  # upstream's own
     assert config["system"]["autoUpgrade"]["flake"] == \
         "git+https://git.edgekit.example/edgekit?ref=deploy/prod#edge-1"
 
@@ -300,7 +301,7 @@ def test_postgres_node_modules() -> None:
         "edgekit-cloudflared-pg-tunnel-token.service", "vector.service",
         "edgekit-pg-bootstrap.service"]
     # the only users are upstream's: postgres reads its passwords through group postgres
-    assert set(config["users"]["users"]) == {"postgres"}
+    assert set(config["users"]["users"]) == {"postgres", "root", "nobody"}
     assert config["users"]["users"]["postgres"]["uid"] == 71
     assert nixos_postgresql(estate.services, listen_address="10.100.0.1",
                             private_cidr="10.100.0.0/24",

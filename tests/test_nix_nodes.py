@@ -277,4 +277,47 @@ def test_glued_service_units_are_what_the_constructs_promised(reports: dict[str,
         assert f"edgekit-{svc}.service" in keys["before"]
         assert "network-online.target" in unit["after"]
         assert unit["wantedBy"] == ["multi-user.target"]
-    assert report["users"].keys() <= {"postgres"}  # services bring no static users
+    # services bring no static users: upstream's root and nobody, and postgres on the primary
+    assert report["users"].keys() - {"root", "nobody"} <= {"postgres"}
+
+
+# Units and targets systemd or NixOS itself provides (not evaluated here: systemd.nix and the
+# rest of NixOS are not vendored).
+SYSTEM_UNITS = {"multi-user.target", "network-online.target", "network.target",
+                "network-pre.target", "timers.target", "sysinit.target", "shutdown.target",
+                "systemd-modules-load.service"}
+
+
+@pytest.mark.parametrize("node", sorted(NODES))
+def test_every_unit_a_unit_orders_itself_by_exists(reports: dict[str, Any], node: str) -> None:
+    """A misspelt or missing unit in after/requires/wants/before is silently ignored by
+    systemd; every name must be an evaluated unit, a mount of fileSystems, or systemd's."""
+    report = reports[node]
+    known = ({f"{n}.service" for n in report["services"]}
+             | {f"{n}.target" for n in report["targets"]}
+             | {f"{n}.timer" for n in report["timers"]}
+             | {m.strip("/").replace("-", "\\x2d").replace("/", "-") + ".mount"
+                for m in report["fileSystems"] if m != "/"}
+             | SYSTEM_UNITS)
+    unknown: dict[str, list[str]] = {}
+    for name, unit in report["services"].items():
+        for key in ("after", "before", "requires", "wants", "wantedBy", "requiredBy",
+                    "partOf", "bindsTo"):
+            for other in unit[key]:
+                if other not in known:
+                    unknown.setdefault(name, []).append(f"{key}: {other}")
+    assert unknown == {}
+
+
+def test_upstream_assertions_are_evaluated() -> None:
+    """The assertions come from the vendored modules: a user without a group, or a
+    WireGuard interface without a key, fails them (so an empty list above means something)."""
+    from tests.test_nix import evaluate_modules
+    failed = evaluate_modules(
+        "[ { users.users.ghost = { isSystemUser = true; }; "
+        "networking.wireguard.interfaces.wg9.ips = [ \"10.9.0.1/24\" ]; } ]",
+        "r.failedAssertions")
+    assert any("users.users.ghost.group is unset" in m for m in failed)
+    assert any("Either networking.wireguard.interfaces.wg9.privateKey or "
+               "networking.wireguard.interfaces.wg9.privateKeyFile must be set." in m
+               for m in failed)

@@ -29,11 +29,15 @@ evaluate the repository's own ``flake.nix`` (``nix/eval/estate.nix``): each node
   partOf, unitConfig}``; ``timers``: name -> ``{wantedBy, timerConfig, unitText}``
 - ``tmpfiles``: ``systemd.tmpfiles.rules``
 - ``etc``: name -> ``{target, text, source, mode, user, group}`` (``environment.etc``)
-- ``users``, ``groups``: ``users.users`` / ``users.groups`` as evaluated
+- ``users``, ``groups``: ``users.users`` (``{name, uid, group, extraGroups, description,
+  home, createHome, isSystemUser, isNormalUser, shell}``) / ``users.groups`` (``{name, gid,
+  members}``) as upstream's users-groups.nix evaluates them
 - ``fileSystems``: mount point -> ``{device, fsType, options, mountPoint}``
 - ``postgresql``: ``None`` or ``{package: {name, version, major}, finalPackage, dataDir,
   settings, authentication, identMap, ensureDatabases, ensureUsers, enableTCPIP}``
-- ``autoUpgrade``: ``system.autoUpgrade``
+- ``autoUpgrade``: ``system.autoUpgrade``; ``networking``: ``{hostName, firewall,
+  wireguard}``; ``vector``: ``services.vector`` (``package`` a store path, ``version``,
+  ``settings``); ``edgekit``: ``services.edgekit`` (the glued services' options)
 - ``standins``: what is a stand-in and why; ``sinkDefinitions``: our own definitions of
   options only vendored modules may write (must be empty)
 

@@ -37,9 +37,13 @@ let
   # Every vendored module (nix/upstream/pin.json lists them with their provenance).
   upstreamModules = [
     (nixos + "/modules/misc/assertions.nix")
+    (nixos + "/modules/config/users-groups.nix")
     (nixos + "/modules/services/databases/postgresql.nix")
     (nixos + "/modules/services/logging/vector.nix")
     (nixos + "/modules/tasks/auto-upgrade.nix")
+    (nixos + "/modules/services/networking/firewall.nix")
+    (nixos + "/modules/services/networking/firewall-iptables.nix")
+    (nixos + "/modules/services/networking/wireguard.nix")
   ];
 in
 lib.evalModules {
@@ -49,9 +53,15 @@ lib.evalModules {
     ./standins.nix
     ({ config, ... }: {
       _module.args = { pkgs = pkgs system; utils = utilsFor config; };
-      # nixos/modules/misc/ids.nix
-      ids.uids.postgres = 71;
-      ids.gids.postgres = 71;
+      # nixos/modules/misc/ids.nix (values at the snapshot commit of pin.json's
+      # nixos-25.11-snapshot): the ids the vendored modules read
+      ids.uids = { root = 0; nobody = 65534; postgres = 71; };
+      ids.gids = {
+        root = 0; wheel = 1; kmem = 2; tty = 3; disk = 6; audio = 17; floppy = 18;
+        uucp = 19; lp = 20; cdrom = 24; tape = 25; video = 26; dialout = 27; utmp = 29;
+        adm = 55; postgres = 71; users = 100; input = 174; kvm = 302; render = 303;
+        sgx = 304; shadow = 318; nixbld = 30000; nogroup = 65534;
+      };
       # nixos/modules/installer/tools/nixos-rebuild-ng.nix (not vendored)
       system.build.nixos-rebuild = (pkgs system).nixos-rebuild;
     })

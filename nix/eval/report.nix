@@ -68,7 +68,9 @@ let
   # the declaration's own default counts as a definition from standins.nix
   projectFiles = defs: builtins.filter (f: !(lib.hasInfix "/nix/upstream/" f || lib.hasSuffix "/nix/eval/standins.nix" f))
     (map (d: toString d.file) defs);
-  sinks = [ [ "system" "checks" ] [ "environment" "pathsToLink" ] [ "meta" ] ];
+  sinks = [ [ "system" "checks" ] [ "environment" "pathsToLink" ] [ "meta" ]
+    [ "boot" "kernelModules" ] [ "boot" "extraModulePackages" ] [ "boot" "extraModprobeConfig" ]
+    [ "system" "activationScripts" ] [ "environment" "profiles" ] ];
 in
 {
   inherit name env;
@@ -84,8 +86,11 @@ in
     inherit (e) target text mode user group;
     source = toString e.source;
   }) (filterAttrs (_: e: e.enable) c.environment.etc);
-  users = mapAttrs (_: u: plain u) c.users.users;
-  groups = mapAttrs (_: g: plain g) c.users.groups;
+  users = mapAttrs (_: u: {
+    inherit (u) name uid group extraGroups description home createHome isSystemUser isNormalUser;
+    shell = if u.shell == null then null else toString u.shell;
+  }) c.users.users;
+  groups = mapAttrs (_: g: { inherit (g) name gid members; }) c.users.groups;
   fileSystems = plain c.fileSystems;
   postgresql = if !pg.enable then null else {
     package = { inherit (pg.package) name version; major = pg.package.psqlSchema; };

@@ -77,35 +77,21 @@ in
       systemPackages = mkOption { type = types.listOf types.package; default = [ ]; };
     };
 
-    users = {
-      users = mkOption {
-        default = { };
-        type = types.attrsOf (types.submodule ({ name, ... }: {
-          options = {
-            name = mkOption { type = types.str; default = name; };
-            uid = mkOption { type = types.nullOr types.int; default = null; };
-            group = mkOption { type = types.str; default = ""; };
-            extraGroups = mkOption { type = types.listOf types.str; default = [ ]; };
-            description = mkOption { type = types.str; default = ""; };
-            home = mkOption { type = types.path; default = "/var/empty"; };
-            createHome = mkOption { type = types.bool; default = false; };
-            useDefaultShell = mkOption { type = types.bool; default = false; };
-            isSystemUser = mkOption { type = types.bool; default = false; };
-            isNormalUser = mkOption { type = types.bool; default = false; };
-          };
-        }));
-      };
-      groups = mkOption {
-        default = { };
-        type = types.attrsOf (types.submodule ({ name, ... }: {
-          options = {
-            name = mkOption { type = types.str; default = name; };
-            gid = mkOption { type = types.nullOr types.int; default = null; };
-            members = mkOption { type = types.listOf types.str; default = [ ]; };
-          };
-        }));
-      };
-    };
+    # read by users-groups.nix (shells-environment.nix, systemd/sysusers.nix,
+    # systemd/initrd.nix, programs/*, security/google_oslogin.nix: not vendored)
+    users.defaultUserShell = mkOption { type = types.either types.path types.shellPackage; default = pkgs.bashInteractive; };
+    systemd.sysusers.enable = mkOption { type = types.bool; default = false; };
+    boot.initrd.systemd.enable = mkOption { type = types.bool; default = false; };
+    boot.initrd.systemd.contents = sinkAttrs;
+    boot.initrd.systemd.storePaths = sinkList;
+    security.googleOsLogin.enable = mkOption { type = types.bool; default = false; };
+    programs.fish.enable = mkOption { type = types.bool; default = false; };
+    programs.xonsh.enable = mkOption { type = types.bool; default = false; };
+    programs.zsh.enable = mkOption { type = types.bool; default = false; };
+    environment.extraOutputsToInstall = mkOption { type = types.listOf types.str; default = [ ]; };
+    environment.profiles = sinkList;
+    system.path = mkOption { type = types.unspecified; default = { ignoreCollisions = true; postBuild = ""; }; };
+    system.activationScripts = sinkAttrs;
 
     # nixos/modules/misc/ids.nix is a table of numbers; postgres is the only one read
     ids = {
@@ -122,50 +108,29 @@ in
 
     networking = {
       hostName = mkOption { type = types.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$"; };
-      firewall = {
-        enable = mkOption { type = types.bool; default = true; };
-        allowedTCPPorts = mkOption { type = types.listOf port; default = [ ]; };
-        allowedUDPPorts = mkOption { type = types.listOf port; default = [ ]; };
-        extraCommands = mkOption { type = types.lines; default = ""; };
-        extraStopCommands = mkOption { type = types.lines; default = ""; };
-        interfaces = mkOption {
-          default = { };
-          type = types.attrsOf (types.submodule {
-            options = {
-              allowedTCPPorts = mkOption { type = types.listOf port; default = [ ]; };
-              allowedUDPPorts = mkOption { type = types.listOf port; default = [ ]; };
-            };
-          });
-        };
-      };
-      wireguard.interfaces = mkOption {
-        default = { };
-        type = types.attrsOf (types.submodule {
-          options = {
-            ips = mkOption { type = types.listOf types.str; default = [ ]; };
-            listenPort = mkOption { type = types.nullOr port; default = null; };
-            privateKeyFile = mkOption { type = types.nullOr types.str; default = null; };
-            generatePrivateKeyFile = mkOption { type = types.bool; default = false; };
-            peers = mkOption {
-              default = [ ];
-              type = types.listOf (types.submodule {
-                options = {
-                  name = mkOption { type = types.nullOr types.str; default = null; };
-                  publicKey = mkOption { type = types.singleLineStr; };
-                  allowedIPs = mkOption { type = types.listOf types.str; default = [ ]; };
-                  endpoint = mkOption { type = types.nullOr types.str; default = null; };
-                  persistentKeepalive = mkOption { type = types.nullOr types.int; default = null; };
-                };
-              });
-            };
-          };
-        });
-      };
+      # read by firewall.nix / wireguard.nix (nftables.nix, network-interfaces.nix,
+      # wireguard-networkd.nix: not vendored); upstream defaults
+      nftables.enable = mkOption { type = types.bool; default = false; };
+      enableIPv6 = mkOption { type = types.bool; default = true; };
+      wireguard.useNetworkd = mkOption { type = types.bool; default = false; };
     };
 
     services = {
       openssh.enable = mkOption { type = types.bool; default = false; };
     };
+
+    # read by firewall-iptables.nix and wireguard.nix: the kernel NixOS 25.11 boots by
+    # default (linux 6.12, built with IP_NF_MATCH_RPFILTER)
+    boot.kernelPackages = mkOption {
+      type = types.unspecified;
+      default = {
+        kernel = { version = "6.12.59"; features.netfilterRPFilter = true; };
+      };
+    };
+    boot.isContainer = mkOption { type = types.bool; default = false; };
+    boot.kernelModules = sinkList;
+    boot.extraModulePackages = sinkList;
+    boot.extraModprobeConfig = sink;
 
     boot.loader.grub = {
       enable = mkOption { type = types.bool; default = true; };
@@ -228,15 +193,15 @@ in
           "systemd.package/globalEnvironment/enableStrictShellChecks/packages" = "read by the vendored systemd-lib.nix; upstream defaults of systemd.nix";
           "environment.etc" = "nixos/modules/system/etc/etc.nix (not vendored); same entry options, text -> etc-<basename> store file";
           "environment.systemPackages" = "nixos/modules/config/system-path.nix (not vendored)";
-          "users.users/users.groups" = "nixos/modules/config/users-groups.nix (not vendored): the options postgresql.nix sets; its assertions do not run";
-          "ids.uids/ids.gids" = "nixos/modules/misc/ids.nix (a table of numbers): postgres = 71, set in nix/eval/nixos.nix";
+          "users.defaultUserShell/systemd.sysusers.enable/boot.initrd.systemd.enable/security.googleOsLogin.enable/programs.{fish,xonsh,zsh}.enable/environment.extraOutputsToInstall/system.path" = "read by the vendored users-groups.nix; upstream defaults of modules not vendored";
+          "ids.uids/ids.gids" = "nixos/modules/misc/ids.nix (a table of numbers): the ids the vendored modules read (root, nobody, postgres and the groups users-groups.nix makes), copied in nix/eval/nixos.nix";
           "system.stateVersion" = "nixos/modules/misc/version.nix (not vendored)";
           "system.build" = "nixos/modules/system/activation/top-level.nix and nixos-rebuild-ng.nix (not vendored): system.build.nixos-rebuild is the pkgs stand-in's nixos-rebuild";
           "nix.package/nix.envVars/programs.ssh.package/networking.proxy.envVars/environment.sessionVariables" = "read by the vendored auto-upgrade.nix; upstream defaults of modules not vendored";
           "startAt -> timer" = "nixos/modules/system/boot/systemd.nix makes a timer (OnCalendar = startAt, wantedBy timers.target) for each service with startAt; nix/eval/standins.nix does the same";
           "networking.hostName" = "nixos/modules/tasks/network-interfaces.nix (not vendored)";
-          "networking.firewall" = "nixos/modules/services/networking/firewall.nix + firewall-iptables.nix (not vendored): options only";
-          "networking.wireguard.interfaces" = "nixos/modules/services/networking/wireguard.nix (not vendored): options only; the wireguard-<if> units are not evaluated";
+          "networking.nftables.enable/enableIPv6/wireguard.useNetworkd" = "read by the vendored firewall and WireGuard modules; upstream defaults of nftables.nix, network-interfaces.nix, wireguard-networkd.nix (not vendored)";
+          "boot.kernelPackages/isContainer" = "read by firewall-iptables.nix (rpfilter) and wireguard.nix (kernel version, modprobe): the 25.11 default kernel's facts";
           "services.openssh.enable" = "nixos/modules/services/networking/ssh/sshd.nix (not vendored)";
           "boot.loader.grub" = "nixos/modules/system/boot/loader/grub/grub.nix (not vendored)";
           "fileSystems" = "nixos/modules/tasks/filesystems.nix (not vendored)";
@@ -246,6 +211,8 @@ in
           "system.checks" = "postgresql.nix adds its config-file check (a build step)";
           "environment.pathsToLink" = "postgresql.nix links /share/postgresql into the system path";
           "meta" = "documentation and maintainers";
+          "system.activationScripts/environment.profiles/boot.initrd.systemd.contents/storePaths" = "users-groups.nix's activation (/etc/passwd, /etc/group) and initrd parts";
+          "boot.kernelModules/extraModulePackages/extraModprobeConfig" = "the firewall's and WireGuard's kernel modules";
         };
       };
     };
