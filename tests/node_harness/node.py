@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from tests.node_harness.proc import main_process
 from tests.node_harness.units import (
     Unit,
     command_argv,
@@ -42,6 +43,12 @@ PROGRAMS_FROM_HOST = ("bash", "coreutils", "findutils", "gnugrep", "gnused", "jq
                       "iproute2", "gawk", "procps", "gnutar", "gzip", "xz", "shadow", "kmod",
                       "iptables", "systemd")
 """Packages whose programs the host's /usr provides (Debian's builds of the same tools)."""
+
+
+PROVIDED = {"wireguard-wg-edgekit": "kernel WireGuard is not available here: the mesh "
+            "interface is wireguard-go's (tests/node_harness/mesh.py), or the mesh address "
+            "on loopback for a node tested alone"}
+"""Units the harness stands in for, with the reason (README, "The node harness")."""
 
 
 class UnitFailed(AssertionError):
@@ -77,6 +84,8 @@ class NodeRun:
     """Where the `sources` of the inventory are (the repository evaluated)."""
     ready: Mapping[str, Callable[[NodeRun], bool]] = attrs.field(factory=dict)
     """unit -> probe: a long-running unit counts as started once its probe is true."""
+    provided: Mapping[str, str] = attrs.field(factory=lambda: dict(PROVIDED))
+    """unit -> what the harness does in its place (it cannot run here); logged, not run."""
     units: dict[str, Unit] = attrs.field(factory=dict)
     store: dict[str, str] = attrs.field(factory=dict)
     uids: dict[str, int] = attrs.field(factory=dict)
@@ -267,6 +276,11 @@ class NodeRun:
         return attrs.evolve(unit, environment=env), None
 
     def run_unit(self, unit: Unit) -> None:
+        if unit.name in self.provided:
+            self._log(unit, f"-- {unit.name}.service provided by the harness: "
+                            f"{self.provided[unit.name]}")
+            self.started[unit.name] = Started(unit, None, self.base / "journal")
+            return
         for condition in unit.condition_path_exists:
             negate = condition.startswith("!")
             if self.path(condition.lstrip("!")).exists() == negate:
@@ -353,7 +367,7 @@ class NodeRun:
             entry = self.started.pop(name)
             if entry.process is None or entry.process.poll() is not None:
                 continue
-            main = _main_process(entry.process.pid)
+            main = main_process(entry.process.pid)
             kill = getattr(signal, str(entry.unit.service_config.get("KillSignal", "SIGTERM")))
             if main is not None:
                 with contextlib.suppress(ProcessLookupError):
@@ -364,28 +378,6 @@ class NodeRun:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(entry.process.pid, signal.SIGKILL)  # bwrap: its PID ns goes
                 entry.process.wait(timeout=30)
-
-
-def _main_process(pid: int) -> int | None:
-    """The unit's program under `ip netns exec` and bwrap: the first descendant of `pid`
-    that is neither (setpriv exec()s into the program)."""
-    children: dict[int, list[int]] = {}
-    names: dict[int, str] = {}
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            text = stat_file.read_text()
-            name = text[text.index("(") + 1:text.rindex(")")]
-            ppid = int(text[text.rindex(")") + 2:].split()[1])
-            child = int(stat_file.parent.name)
-            names[child] = name
-            children.setdefault(ppid, []).append(child)
-    queue = [pid]
-    while queue:
-        current = queue.pop(0)
-        if current != pid and names.get(current) not in ("ip", "bwrap"):
-            return current
-        queue.extend(sorted(children.get(current, [])))
-    return None
 
 
 @contextlib.contextmanager
