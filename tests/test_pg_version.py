@@ -10,6 +10,7 @@ import re
 import subprocess
 
 from edgekit.nix.evaluate import evaluate_node
+from edgekit.pg.major import PG_MAJOR as NODES_MAJOR
 from tests.conftest import ROOT
 from tests.pg_server import PG_MAJOR, pg_bin, runtime_tools, throwaway_postgres
 from tools.toolpaths import pin
@@ -50,7 +51,12 @@ def _upstream_major(state_version: str) -> int:
 
 
 def test_the_tested_major_is_the_evaluated_nodes() -> None:
-    """The nodes' evaluated stateVersion, through the vendored upstream module's rule, gives
-    the major the primary runs; the tests run that major."""
-    report = evaluate_node("prod", "edge-tokyo")
-    assert _upstream_major(report["stateVersion"]) == PG_MAJOR
+    """The major the primaries run, as evaluated, is the one the tests run: every Postgres
+    node's evaluated package, edgekit's pin, and what the vendored upstream module would pick
+    for the nodes' stateVersion all agree with POSTGRES_MAJOR."""
+    for env, node in (("prod", "pg-tokyo"), ("staging", "staging-1")):
+        report = evaluate_node(env, node)
+        assert report["postgresql"]["package"]["major"] == str(PG_MAJOR), (env, node)
+        assert report["postgresql"]["dataDir"] == f"/var/lib/postgresql/{PG_MAJOR}"
+        assert _upstream_major(report["stateVersion"]) == PG_MAJOR
+    assert NODES_MAJOR == PG_MAJOR
