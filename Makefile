@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 # tool is built from source (see README "Development").
 EDGEKIT_TOOL_BUNDLE ?= $(abspath $(wildcard ../shared/toolcache))
 EDGEKIT_GO_SRC ?= $(abspath $(wildcard ../shared/vendor/go-src))
-export EDGEKIT_TOOL_BUNDLE EDGEKIT_GO_SRC
+# pgBackRest's release tarball (the version the nodes' nixpkgs ships), built with meson.
+EDGEKIT_C_SRC ?= $(abspath $(wildcard ../shared/vendor/c-src))
+export EDGEKIT_TOOL_BUNDLE EDGEKIT_GO_SRC EDGEKIT_C_SRC
 # The tool rebuilt from source by `make test` and compared byte for byte with the bundle.
 VERIFY_TOOL ?= vultr
 

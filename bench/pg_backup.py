@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/pg_backup.py [--scale 68] [--archive-timeout 60]
 
-A PostgreSQL 15 (tests/pg_server.py) archiving through the generated wrapper and
-pgbackrest.conf into SeaweedFS over TLS on loopback (tests/pgbackrest_rig.py), filled with
-`pgbench -i -s SCALE` (68 is about 1 GB), then: a full backup (MB/s of database size), a
-restore into the emptied data directory (MB/s; and until the server is promoted), and the
-recovery point: how long a lone commit waits until its WAL segment is in the repository
+A PostgreSQL of the nodes' major version (tests/pg_server.py) archiving through the generated
+wrapper and pgbackrest.conf into SeaweedFS over TLS on loopback (tests/pgbackrest_rig.py),
+filled with `pgbench -i -s SCALE` (68 is about 1 GB), then: a full backup (MB/s of database
+size), a restore into the emptied data directory (MB/s; and until the server is promoted), and
+the recovery point: how long a lone commit waits until its WAL segment is in the repository
 (archive_timeout + archive-push), plus the push latency of a forced segment switch.
 A printout, not a timed test. Prints one line per figure.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.pg_server import PG_BIN
+from tests.pg_server import pg_bin
 from tests.pgbackrest_rig import backed_up_postgres
 
 
@@ -36,7 +36,7 @@ def main() -> None:
             backed_up_postgres(Path(tmp), archive_timeout_seconds=args.archive_timeout) as rig:
         start = time.monotonic()
         if args.data == "pgbench":
-            done = rig.pg.pg(str(PG_BIN / "pgbench"), "-i", "-q", "-s", str(args.scale),
+            done = rig.pg.pg(str(pg_bin() / "pgbench"), "-i", "-q", "-s", str(args.scale),
                              "-h", str(rig.pg.run), "-p", str(rig.pg.port), "-U", "postgres",
                              "postgres")
             assert done.returncode == 0, done.stderr

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from edgekit.constructs.hyperdrive import hyperdrive_service
 from edgekit.constructs.mesh import MeshError
 from edgekit.constructs.pg_bootstrap import nixos_postgresql
 from edgekit.core.errors import EdgekitError
@@ -65,7 +66,9 @@ def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:
         if isinstance(listen, str) and isinstance(network, str):
             try:
                 settings = nixos_postgresql(estate.services, listen_address=listen,
-                                            private_cidr=network)
+                                            private_cidr=network,
+                                            tls_hostnames=[env.zone.origin_hostname("pg")],
+                                            hyperdrive=hyperdrive_service(estate.services))
             except ValueError as err:
                 raise EdgekitError(
                     f"cue/outputs/{env.name}.cue: the imported {PG_ADDRESS_OUTPUT} "

@@ -2,7 +2,8 @@
 #
 # Pure: no nixpkgs is imported here. The result is a list of NixOS modules; the last one is a
 # function of `lib` (lib.mkForce), `config` (the postgresql and vector packages) and `pkgs`
-# (jq, coreutils, cloudflared, util-linux, e2fsprogs, runtimeShell, postgresql_<major>).
+# (jq, coreutils, cloudflared, util-linux, e2fsprogs, openssl, runtimeShell,
+# postgresql_<major>).
 # Tests evaluate every node's modules with the vendored upstream NixOS modules (nix/eval/,
 # ADR 0023).
 #
@@ -124,9 +125,16 @@ let
     label=$(blkid -o value -s LABEL "$device" || true)
     if [ -z "$type" ]; then
       mkfs.ext4 -q -L ${pgDataLabel} "$device"
-    elif [ "$type" = ext4 ] && [ "$label" != ${pgDataLabel} ]; then
+    elif [ "$type" = ext4 ] && [ -z "$label" ]; then
       # Hetzner formats a new volume as ext4 (hcloud_volume.format) without a label.
       e2label "$device" ${pgDataLabel}
+    elif [ "$type" != ext4 ] || [ "$label" != ${pgDataLabel} ]; then
+      # Someone else's filesystem: never format it, never mount it as the data volume.
+      echo "edgekit: Postgres volume $device holds a $type filesystem labelled '$label', not" \
+        "the data volume (ext4, label ${pgDataLabel}); it is left as it is and Postgres will" \
+        "not start on it. Attach the right volume, or wipe this one (wipefs -a $device)" \
+        "if nothing on it is needed." >&2
+      exit 1
     fi
   '';
 
@@ -155,6 +163,25 @@ let
       script = pgVolumeScript;
     };
     postgresql.unitConfig.RequiresMountsFor = [ "/var/lib/postgresql" ];
+    # TLS (ADR 0025): the node's own certificate authority and server certificate, made
+    # before Postgres starts and checked daily (renewed 30 days before expiry, then reloaded).
+    # No RemainAfterExit, so the timer runs it again.
+    ${pgUnit.tls.unit} = {
+      description = "edgekit: Postgres server certificate from the node's own authority";
+      before = [ "postgresql.service" ];
+      serviceConfig.Type = "oneshot";
+      path = [ pkgs.openssl pkgs.coreutils ];
+      script = pgUnit.tls.script;
+    };
+    postgresql.after = [ "${pgUnit.tls.unit}.service" ];
+    postgresql.requires = [ "${pgUnit.tls.unit}.service" ];
+  };
+
+  pgTimers = if pg == null then { } else {
+    ${pgUnit.tls.unit} = {
+      wantedBy = [ "timers.target" ];
+      timerConfig = { OnCalendar = "daily"; RandomizedDelaySec = "1h"; Persistent = true; };
+    };
   };
 
   pgFileSystems = if pg == null then { } else {
@@ -302,6 +329,7 @@ let
     };
     systemd.services = keysUnit pkgs // tunnelUnits pkgs // vectorUnit config pkgs
       // pgUnits config pkgs;
+    systemd.timers = pgTimers;
 
     # Pull deployment (ADR 0005): follow the deploy ref of this repository; no inbound port.
     # The node runs exactly the deployed revision: no --upgrade (upstream adds it by

@@ -89,7 +89,7 @@ named [
   "bash" "coreutils" "findutils" "gnugrep" "gnused" "jq" "util-linux" "e2fsprogs" "cloudflared"
   "pgbackrest" "wireguard-tools" "curl" "iptables" "nftables" "kmod" "openssh" "opentofu" "cue"
   "nodejs" "nix" "git" "gitMinimal" "gnutar" "gzip" "iproute2" "procps" "gawk"
-  "systemd" "nixos-rebuild" "nixos-firewall-tool" "amneziawg-tools" "xonsh" "perl"
+  "systemd" "nixos-rebuild" "nixos-firewall-tool" "amneziawg-tools" "xonsh" "perl" "openssl"
 ]
 // {
   inherit runtimeShell;

@@ -1,5 +1,6 @@
-"""A real pgBackRest repository for tests and benches: PostgreSQL 15 (tests/pg_server.py)
-archiving through the generated wrapper and ``pgbackrest.conf`` into SeaweedFS over TLS.
+"""A real pgBackRest repository for tests and benches: PostgreSQL of the nodes' major version
+and the pgBackRest they run (tests/pg_server.py, tools/build.sh) archiving through the
+generated wrapper and ``pgbackrest.conf`` into SeaweedFS over TLS.
 
 The configuration is `edgekit.pg.backup.pgbackrest_conf` of real `BackupSettings`; only the
 endpoint (127.0.0.1 and a free port, a throwaway CA) and the node paths (a temp folder) are
@@ -22,7 +23,7 @@ import attrs
 
 from edgekit.obs.testing import SeaweedS3
 from edgekit.pg.backup import BackupSettings, archive_settings, pgbackrest_conf, wrapper_script
-from tests.pg_server import PG_BIN, TIMEOUT, PgServer, throwaway_postgres
+from tests.pg_server import TIMEOUT, PgServer, pg_bin, throwaway_postgres, tool_path
 
 BUCKET = "edgekit-pg-drill"
 
@@ -71,12 +72,12 @@ class Rig:
 
     def start(self) -> None:
         log = self.pg.run / "server.log"
-        done = self.pg.pg(str(PG_BIN / "pg_ctl"), "-D", str(self.pg.data), "-l", str(log),
+        done = self.pg.pg(str(pg_bin() / "pg_ctl"), "-D", str(self.pg.data), "-l", str(log),
                           "-w", "-t", "60", "-o", self.options, "start")
         assert done.returncode == 0, done.stdout + done.stderr + log.read_text()
 
     def stop(self, mode: str = "fast") -> None:
-        done = self.pg.pg(str(PG_BIN / "pg_ctl"), "-D", str(self.pg.data), "-m", mode, "-w",
+        done = self.pg.pg(str(pg_bin() / "pg_ctl"), "-D", str(self.pg.data), "-m", mode, "-w",
                           "-t", "60", "stop")
         assert done.returncode == 0, done.stdout + done.stderr
 
@@ -124,14 +125,14 @@ class Rig:
 @contextlib.contextmanager
 def backed_up_postgres(tmp: Path, *, stanza: str = "drill", bucket: str = BUCKET,
                        archive_timeout_seconds: int = 60) -> Iterator[Rig]:
-    """PostgreSQL 15 with WAL archiving on, a stanza created in SeaweedFS over TLS."""
+    """PostgreSQL with WAL archiving on, a stanza created in SeaweedFS over TLS."""
     cert, key = self_signed(tmp)
     s3 = SeaweedS3.start(tmp / "s3", tls=(cert, key))
     try:
         s3.client().create_bucket(Bucket=bucket)
         assert s3.https_endpoint is not None
-        # pgBackRest 2.45 matches only DNS names of the certificate: "localhost", which
-        # resolves to 127.0.0.1 here (the weed gateway listens on that alone).
+        # The certificate's DNS name "localhost" resolves to 127.0.0.1 here (the weed gateway
+        # listens on that alone), as R2's endpoint is a DNS name.
         port = s3.https_endpoint.rsplit(":", 1)[1]
         host = "localhost"
         with throwaway_postgres("edgekit-pgbackrest-") as pg:
@@ -162,7 +163,9 @@ def backed_up_postgres(tmp: Path, *, stanza: str = "drill", bucket: str = BUCKET
                               "log-level-console": "warn"},
                 stanza={"pg1-path": str(pg.data), "pg1-port": str(pg.port),
                         "pg1-socket-path": str(pg.run)}))
-            wrapper.write_text("#!/bin/sh\n" + wrapper_script(key_dir=str(keys), conf=str(conf)))
+            # The node's wrapper, with the tests' pgBackRest first on PATH (the node has one).
+            wrapper.write_text(f"#!/bin/sh\nexport PATH={tool_path()}\n"
+                               + wrapper_script(key_dir=str(keys), conf=str(conf)))
             wrapper.chmod(0o755)
             archive = archive_settings(settings, command=str(wrapper))
             options = " ".join([f"-p {pg.port}", f"-k {pg.run}",

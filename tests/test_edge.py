@@ -131,6 +131,26 @@ def test_hyperdrive_reaches_postgres_through_an_access_protected_tunnel(tmp_path
     assert "pg_tunnel_token" in doc["locals"]["nodes_pg_tokyo_boot"]["secrets"]
 
 
+def test_hyperdrive_verifies_the_primarys_own_authority(tmp_path: Path) -> None:
+    """Postgres admits only TLS logins with a certificate of the node's authority (ADR 0025):
+    Hyperdrive pins that authority and checks the hostname; without it, no config at all
+    (`require` would check WebPKI and fail against the node's authority)."""
+    from tests.test_first_apply import TEST_CA, edge_doc, observed
+
+    estate = Estate.load(ROOT, "prod", check_fresh=False)
+    doc = edge_doc(tmp_path / "with", observed(estate, "10.2.0.3"))
+    config = of_type(doc, "cloudflare_hyperdrive_config")["edge_hyperdrive"]
+    assert config["mtls"] == {
+        "ca_certificate_id": "${cloudflare_mtls_certificate.edge_hyperdrive_server_ca.id}",
+        "sslmode": "verify-full"}
+    ca = of_type(doc, "cloudflare_mtls_certificate")["edge_hyperdrive_server_ca"]
+    assert ca["ca"] is True and ca["certificates"] == TEST_CA
+    assert "private_key" not in ca
+    without = edge_doc(tmp_path / "without", observed(estate, "10.2.0.3", ca=None))
+    assert not of_type(without, "cloudflare_hyperdrive_config")
+    assert not of_type(without, "cloudflare_mtls_certificate")
+
+
 def test_log_sink_bucket_retention_and_write_only_credentials(app: App) -> None:
     doc = document(app, "prod")
     lifecycle = of_type(doc, "cloudflare_r2_bucket_lifecycle")["edge_logs_lifecycle"]

@@ -17,6 +17,7 @@ import pytest
 from edgekit import App, LocalState, Resource, Stack, SynthError
 from edgekit.bootstrap import BootstrapError, run_bootstrap
 from edgekit.cli import main
+from edgekit.constructs.pg_tls import CA_OUTPUT
 from edgekit.cue.model import PG_ADDRESS_OUTPUT, Estate
 from edgekit.estate.account_stacks import BOOTSTRAP_STATE
 from edgekit.estate.env_stack import EnvStack
@@ -184,8 +185,15 @@ def edge_doc(tmp_path: Path, estate: Estate) -> dict[str, Any]:
     return result.document
 
 
-def observed(estate: Estate, address: str) -> Estate:
-    env = attrs.evolve(estate.env, observed={PG_ADDRESS_OUTPUT: {"value": address}})
+TEST_CA = "-----BEGIN CERTIFICATE-----\nMIIB...test...\n-----END CERTIFICATE-----\n"
+"""Stands for the primary's TLS authority (output pg_tls_ca, ADR 0025); synth only."""
+
+
+def observed(estate: Estate, address: str, ca: str | None = TEST_CA) -> Estate:
+    values = {PG_ADDRESS_OUTPUT: {"value": address}}
+    if ca is not None:
+        values[CA_OUTPUT] = {"value": ca}
+    env = attrs.evolve(estate.env, observed=values)
     return attrs.evolve(estate, env=env)
 
 

@@ -143,13 +143,14 @@ ADMIN_HBA = ("local all postgres trust\nhost all postgres 127.0.0.1/32 trust\n"
 
 def test_pg_bootstrap_as_a_managed_admin(project_cwd: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """A real PostgreSQL 15 whose admin is not a superuser (CREATEDB CREATEROLE, like the
-    providers' admin roles): the bootstrap applies from `tofu output -json`, twice."""
+    """A real PostgreSQL (the nodes' major) whose admin is not a superuser (CREATEDB
+    CREATEROLE, like the providers' admin roles): the bootstrap applies from `tofu output
+    -json`, twice."""
     import io
     import subprocess
 
     from edgekit.cli import main
-    from tests.pg_server import PG_BIN, throwaway_postgres
+    from tests.pg_server import pg_bin, throwaway_postgres
 
     api_pw, web_pw = "ApiPassword0123456789abcdefXYZ01", "WebPassword0123456789abcdefXYZ02"
     with throwaway_postgres("edgekit-managed-", hba=ADMIN_HBA) as pg:
@@ -168,7 +169,7 @@ def test_pg_bootstrap_as_a_managed_admin(project_cwd: Path, monkeypatch: pytest.
 
         def psql(user: str, password: str, db: str, sql: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                [str(PG_BIN / "psql"), "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                [str(pg_bin() / "psql"), "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
                  "-p", str(pg.port), "-U", user, "-d", db, "-c", sql],
                 capture_output=True, text=True, timeout=60,
                 env={**os.environ, "PGPASSWORD": password})

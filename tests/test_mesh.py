@@ -1,8 +1,8 @@
 """The private mesh (ADR 0010): planning, the synth-time private-path check, the firewall
 exception, and the proof: two network namespaces joined by a veth pair, userspace WireGuard
 (wireguard-go from the tool cache, `wg` from wireguard-tools) configured from what edgekit
-generates for two nodes, PostgreSQL 15 listening on the mesh address in one, the service's
-role connecting from the other, and connections from outside the mesh refused."""
+generates for two nodes, PostgreSQL of the nodes' major listening on the mesh address in one,
+the service's role connecting from the other, and connections from outside the mesh refused."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from edgekit.cue.layout import layout_of_estate
 from edgekit.cue.model import Estate, Node
 from edgekit.estate.mesh_plan import mesh_hba, mesh_plan
 from tests.conftest import ROOT
-from tests.pg_server import PG_BIN, TIMEOUT, PgServer, throwaway_postgres
+from tests.pg_server import TIMEOUT, PgServer, pg_bin, throwaway_postgres
 from tools.toolpaths import tools_dir
 
 KEY_A = "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd28="
@@ -79,12 +79,15 @@ def test_hba_admits_exactly_the_mesh_addresses_per_role() -> None:
     estate = _prod()
     lines = mesh_hba(estate.env, estate.services, mesh_plan(estate.env))
     assert lines[1:] == [
-        "host api svc_api_rw 10.100.0.11/32 scram-sha-256",
-        "host web svc_web_ro 10.100.0.11/32 scram-sha-256",
-        "host api svc_api_rw 10.100.0.12/32 scram-sha-256",
-        "host web svc_web_ro 10.100.0.12/32 scram-sha-256",
-        "host api svc_api_rw 10.100.0.21/32 scram-sha-256",
-        "host web svc_web_ro 10.100.0.21/32 scram-sha-256",
+        "hostssl api svc_api_rw 10.100.0.11/32 scram-sha-256",
+        "hostssl web svc_web_ro 10.100.0.11/32 scram-sha-256",
+        "hostssl api svc_api_rw 10.100.0.12/32 scram-sha-256",
+        "hostssl web svc_web_ro 10.100.0.12/32 scram-sha-256",
+        "hostssl api svc_api_rw 10.100.0.21/32 scram-sha-256",
+        "hostssl web svc_web_ro 10.100.0.21/32 scram-sha-256",
+        # Hyperdrive: web's role, from the primary's own mesh address (cloudflared there)
+        "# edgekit: Hyperdrive, through cloudflared on this node (source: its own address)",
+        "hostssl web svc_web_ro 10.100.0.1/32 scram-sha-256",
         "host all all 0.0.0.0/0 reject",
         "host all all ::/0 reject",
     ]
@@ -263,11 +266,12 @@ def _keypair(folder: Path, node: str) -> tuple[Path, str]:
 def _serve_on_mesh(pg: PgServer, ns: Namespaces, node: str, listen: str, hba: list[str]) -> None:
     """Restart the throwaway cluster inside the node's namespace, on the mesh address only."""
     (pg.data / "pg_hba.conf").write_text("local all postgres trust\n" + "\n".join(hba) + "\n")
-    stop = pg.pg(str(PG_BIN / "pg_ctl"), "-D", str(pg.data), "-m", "fast", "-w", "stop")
+    stop = pg.pg(str(pg_bin() / "pg_ctl"), "-D", str(pg.data), "-m", "fast", "-w", "stop")
     assert stop.returncode == 0, stop.stderr
     log = pg.run / "mesh.log"
-    options = f"-c listen_addresses={listen} -p {pg.port} -k {pg.run} -c fsync=off"
-    start = _run(*ns.exec(node, *pg.as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(pg.data),
+    options = (f"-c listen_addresses={listen} -p {pg.port} -k {pg.run} -c fsync=off "
+               f"{pg.tls_options()}")
+    start = _run(*ns.exec(node, *pg.as_postgres(str(pg_bin() / "pg_ctl"), "-D", str(pg.data),
                                                  "-l", str(log), "-w", "-t", "30", "-o",
                                                  options, "start")), check=False, cwd=pg.run)
     assert start.returncode == 0, start.stdout + start.stderr + log.read_text()
@@ -275,7 +279,7 @@ def _serve_on_mesh(pg: PgServer, ns: Namespaces, node: str, listen: str, hba: li
 
 def _psql(ns: Namespaces, node: str, pg: PgServer, host: str, user: str, db: str,
           password: str) -> subprocess.CompletedProcess[str]:
-    return _run(*ns.exec(node, str(PG_BIN / "psql"), "-X", "-At", "-h", host, "-p",
+    return _run(*ns.exec(node, str(pg_bin() / "psql"), "-X", "-At", "-h", host, "-p",
                          str(pg.port), "-U", user, "-d", db, "-c",
                          "SELECT current_user || ' ' || host(inet_client_addr())"),
                 check=False, env={**os.environ, "PGPASSWORD": password,
@@ -292,7 +296,7 @@ def test_postgres_over_real_wireguard_between_namespaces(tmp_path: Path) -> None
     estate = _two_nodes({primary: pub_primary, app: pub_app})
     plan = mesh_plan(estate.env)
     hba = mesh_hba(estate.env, estate.services, plan)
-    assert f"host api svc_api_rw {plan.address(app)}/32 scram-sha-256" in hba
+    assert f"hostssl api svc_api_rw {plan.address(app)}/32 scram-sha-256" in hba
 
     with two_namespaces((primary, app)) as ns, throwaway_postgres("edgekit-mesh-") as pg:
         endpoints = dict(ns.public)  # what `tofu output mesh_endpoints` brings into CUE

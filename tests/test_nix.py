@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import pytest
 
+from edgekit.constructs.hyperdrive import hyperdrive_service
 from edgekit.constructs.pg_bootstrap import EDGEKIT_KEY, nixos_postgresql
 from edgekit.cue.model import Estate, Service
 from edgekit.nix.compose import (
@@ -288,7 +289,7 @@ def test_postgres_node_modules() -> None:
     # (mkBefore/mkAfter at priority 100, with md5 over loopback) are dropped, ours is all
     hba = postgresql["authentication"].splitlines()
     assert hba[0] == "local all all peer"
-    assert "host api svc_api_rw 10.100.0.21/32 scram-sha-256" in hba
+    assert "hostssl api svc_api_rw 10.100.0.21/32 scram-sha-256" in hba  # TLS only (ADR 0025)
     assert hba[-2:] == ["host all all 0.0.0.0/0 reject", "host all all ::/0 reject"]
     assert not [line for line in hba if line.endswith("md5")]
     assert postgresql["settings"]["listen_addresses"] == "10.100.0.1"
@@ -305,7 +306,9 @@ def test_postgres_node_modules() -> None:
     assert set(config["users"]["users"]) == {"postgres", "root", "nobody"}
     assert config["users"]["users"]["postgres"]["uid"] == 71
     assert nixos_postgresql(estate.services, listen_address="10.100.0.1",
-                            private_cidr="10.100.0.0/24") == {
+                            private_cidr="10.100.0.0/24",
+                            tls_hostnames=[estate.env.zone.origin_hostname("pg")],
+                            hyperdrive=hyperdrive_service(estate.services)) == {
         k: v for k, v in generated.items() if k != "//"}
 
 

@@ -100,7 +100,8 @@ def test_mesh_module_on_the_primary_and_an_edge_node() -> None:
     assert pg["settings"]["listen_addresses"] == "10.100.0.1,10.2.0.3"
     hba = pg["authentication"].splitlines()
     assert hba[0] == "local all all peer"
-    assert "host api svc_api_rw 10.100.0.21/32 scram-sha-256" in hba
+    assert "hostssl api svc_api_rw 10.100.0.21/32 scram-sha-256" in hba
+    assert "hostssl web svc_web_ro 10.100.0.1/32 scram-sha-256" in hba  # Hyperdrive's path
     assert hba[-2:] == ["host all all 0.0.0.0/0 reject", "host all all ::/0 reject"]
     assert primary["networking"]["firewall"]["interfaces"]["wg-edgekit"]["allowedTCPPorts"] \
         == [5432]

@@ -1,5 +1,6 @@
 """Backups that restore: pgBackRest settings as data, and the restore drill with the real
-PostgreSQL 15, the real pgBackRest and SeaweedFS (signatures checked, over TLS)."""
+PostgreSQL of the nodes' major (17), the pgBackRest they run (2.57) and SeaweedFS
+(signatures checked, over TLS)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from edgekit.pg.backup import (
     restore_commands,
     wrapper_script,
 )
+from tests.pg_server import tool_path
 from tests.pgbackrest_rig import Rig, backed_up_postgres
 
 SETTINGS = BackupSettings(stanza="prod", bucket="edgekit-pg-prod",
@@ -151,6 +153,7 @@ def test_point_in_time_restore_drill(project_cwd: Path, tmp_path: Path,
         assert "full backup" in info and "status: ok" in info
 
         # the operator's view: `edgekit pg backups` with the real pgbackrest, CUE settings
+        monkeypatch.setenv("PATH", tool_path())  # the pinned pgbackrest, not another one
         for name, value in {**rig.repo_env, "EDGEKIT_PG_CIPHER_PASS": rig.cipher_pass,
                             "AWS_ACCESS_KEY_ID": rig.s3.access_key,
                             "AWS_SECRET_ACCESS_KEY": rig.s3.secret_key}.items():

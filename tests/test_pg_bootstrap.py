@@ -1,4 +1,5 @@
-"""The Postgres bootstrap: rendering, and its effect on a real, throwaway PostgreSQL 15.
+"""The Postgres bootstrap: rendering, and its effect on a real, throwaway PostgreSQL of the
+nodes' major version (17).
 
 The real-server tests start a cluster on 127.0.0.1 (a free port), apply the rendered script
 with psql exactly as the node's oneshot unit would, set the passwords with `password_sql`,
@@ -156,12 +157,15 @@ def test_nixos_postgresql_settings(services: dict[str, Service]) -> None:
         {"name": "svc_web_ro", "ensureClauses": {"login": True}},
     ]
     assert nixos["settings"] == {"listen_addresses": "10.0.1.5", "port": 5432,
-                                 "password_encryption": "scram-sha-256"}
+                                 "password_encryption": "scram-sha-256", "ssl": True,
+                                 "ssl_cert_file": "/var/lib/edgekit/pg-tls/server.crt",
+                                 "ssl_key_file": "/var/lib/edgekit/pg-tls/server.key",
+                                 "ssl_min_protocol_version": "TLSv1.2"}
     rules = [line.split() for line in nixos["authentication"].splitlines()
              if not line.startswith("#")]
-    assert rules == [
-        ["host", "api", "svc_api_rw", "10.0.0.0/16", "scram-sha-256"],
-        ["host", "web", "svc_web_ro", "10.0.0.0/16", "scram-sha-256"],
+    assert rules == [  # logins over TLS only (ADR 0025)
+        ["hostssl", "api", "svc_api_rw", "10.0.0.0/16", "scram-sha-256"],
+        ["hostssl", "web", "svc_web_ro", "10.0.0.0/16", "scram-sha-256"],
         ["host", "all", "all", "0.0.0.0/0", "reject"],
         ["host", "all", "all", "::/0", "reject"],
     ]
@@ -172,6 +176,14 @@ def test_nixos_postgresql_settings(services: dict[str, Service]) -> None:
     assert unit["passwords"]["svc_web_ro"]["file"] == "/run/keys/edgekit-pg/svc_web_ro"
     assert unit["commands"][0][-2:] == ["-f", BOOTSTRAP_SCRIPT]
     assert unit["mkForce"] == ["settings.listen_addresses"]
+    assert unit["tls"]["unit"] == "edgekit-pg-tls"
+    assert "IP:10.0.1.5" in unit["tls"]["script"]
+    with_hyperdrive = nixos_postgresql(services, listen_address="10.0.1.5",
+                                       private_cidr="10.0.0.0/16", hyperdrive=services["web"],
+                                       tls_hostnames=["pg-origin.example.com"])
+    assert "hostssl web svc_web_ro 10.0.1.5/32 scram-sha-256" in \
+        with_hyperdrive["authentication"].splitlines()
+    assert "DNS:pg-origin.example.com,IP:10.0.1.5" in with_hyperdrive[EDGEKIT_KEY]["tls"]["script"]
 
 
 @pytest.mark.parametrize(
@@ -191,7 +203,7 @@ def test_private_cidr_must_be_private(cidr: str, services: dict[str, Service]) -
         nixos_postgresql(services, listen_address="10.0.0.5", private_cidr=cidr)
 
 
-# ---------------------------------------------------------------- a real PostgreSQL 15
+# ---------------------------------------------------------- a real PostgreSQL (the nodes' major)
 
 
 @pytest.fixture(scope="module")
@@ -478,3 +490,21 @@ def test_steps_runner_bootstraps_a_new_service_from_nothing(pg: PgServer) -> Non
             "SELECT pg_get_userbyid(datdba), datacl::text FROM pg_database "
             "WHERE datname = 'shop'").fetchone() == (
             "shop_owner", "{shop_owner=CTc/shop_owner,svc_shop_rw=c/shop_owner}")
+
+
+@pytest.mark.parametrize("content", [None, "", "\n"])
+def test_a_missing_or_empty_password_file_stops_and_keeps_the_password(
+        boot: Bootstrapped, tmp_path: Path, content: str | None) -> None:
+    """psql goes on with an empty value when `cat` fails, and an empty password clears the
+    role's: the snippet stops first, naming the role, and the old password still works."""
+    snippet = tmp_path / "password.sql"
+    snippet.write_text(password_sql("svc_api_rw"))
+    secret = tmp_path / "svc_api_rw"
+    if content is not None:
+        secret.write_text(content)
+    done = boot.pg.psql("-d", "postgres", "-v", f"password_file={secret}", "-f", str(snippet))
+    assert done.returncode != 0
+    assert "edgekit: no password for role svc_api_rw: its password file is missing or empty" \
+        in done.stderr
+    with _as(boot, "svc_api_rw", "api") as conn:  # the password it had
+        assert conn.execute("SELECT current_user").fetchone() == ("svc_api_rw",)

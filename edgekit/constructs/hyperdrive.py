@@ -12,9 +12,16 @@ Cloudflare tests the connection when a Hyperdrive config is created, so the conf
 ordered after its path (``depends_on`` the Access application, the DNS record and the
 tunnel config) and made only once Postgres can answer: `ready` is False on the first apply
 and True once the primary's address came back from ``tofu output`` (ADR 0007).
+
+Postgres admits logins over TLS only (ADR 0025): the node makes its own certificate authority,
+and the config pins it (``cloudflare_mtls_certificate``, ``sslmode = "verify-full"``, the
+server certificate names ``pg-origin.<zone>``). Without the authority's certificate
+(`ca_certificate`, the imported output ``pg_tls_ca``) no config is made.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.facts import record_services, record_zone
@@ -28,6 +35,15 @@ from edgekit.core.refs import Ref
 
 PG_TUNNEL_SECRET = "pg_tunnel_token"
 PG_PORT = 5432
+SSLMODE = "verify-full"
+"""Hyperdrive checks the server certificate against the node's authority and its hostname."""
+
+
+def hyperdrive_service(services: Mapping[str, Service]) -> Service | None:
+    """The service whose role Hyperdrive logs in as: the first, by name, that reads Postgres
+    (``needs.postgres == "ro"``); None when no service does (then there is no Hyperdrive)."""
+    return next((services[name] for name in sorted(services)
+                 if services[name].needs.postgres == "ro"), None)
 
 
 class Hyperdrive(Construct):
@@ -52,7 +68,7 @@ class Hyperdrive(Construct):
     """
     def __init__(self, scope: Construct, id: str, *, zone: CloudflareZone, node: VpsNode,
                  service: Service, password: Ref, listen_address: str | None = None,
-                 ready: bool = True) -> None:
+                 ca_certificate: str | None = None, ready: bool = True) -> None:
         super().__init__(scope, id)
         checked_services(self.node.path, {service.name: service})
         record_services(self, {service.name: service})
@@ -101,8 +117,14 @@ class Hyperdrive(Construct):
                                   "type": "self_hosted", "domain": host,
                                   "policies": [{"id": policy.attr("id"), "precedence": 1}]})
         self.resource: Resource | None = None
-        if not ready:
+        # TLS (ADR 0025): Postgres admits Hyperdrive only over TLS, with a certificate from
+        # the node's own authority, which Hyperdrive must trust: no config before the
+        # authority's certificate is known (imported as the output `pg_tls_ca`).
+        if not ready or ca_certificate is None:
             return
+        ca = Resource(self, "server-ca", type="cloudflare_mtls_certificate", config={
+            "account_id": account, "ca": True, "certificates": ca_certificate,
+            "name": f"{env}-pg-server-ca"})
         self.resource = Resource(self, "Resource", type="cloudflare_hyperdrive_config", config={
             "account_id": account, "name": f"{env}-pg",
             "origin": {"host": host, "database": service.pg_database, "user": service.pg_role,
@@ -110,6 +132,7 @@ class Hyperdrive(Construct):
                        "access_client_id": service_token.attr("client_id"),
                        "access_client_secret": service_token.attr("client_secret")},
             "caching": {"disabled": False, "max_age": 60},
+            "mtls": {"ca_certificate_id": ca.attr("id"), "sslmode": SSLMODE},
         }, depends_on=[access, dns, config])
 
     @property

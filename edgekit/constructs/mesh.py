@@ -91,18 +91,20 @@ def plan_mesh(*, cidr: str, port: int, hosts: Mapping[str, int],
 
 
 def hba_lines(plan: MeshPlan, services: Mapping[str, Service],
-              placement: Mapping[str, Sequence[str]]) -> list[str]:
-    """pg_hba lines admitting, per service role, exactly the mesh addresses of the nodes
-    that service is placed on; then no other TCP login."""
+              placement: Mapping[str, Sequence[str]], also: Sequence[str] = ()) -> list[str]:
+    """pg_hba lines admitting, over TLS only (``hostssl``; ADR 0025), per service role
+    exactly the mesh addresses of the nodes that service is placed on, then the lines
+    `also` (e.g. Hyperdrive's role from the primary's own address); then no other TCP
+    login."""
     lines = ["# edgekit: each service's role, from the mesh addresses of its nodes only"]
     for node, placed in sorted(placement.items()):
         for name in sorted(placed):
             service = services.get(name)
             if service is None or service.pg_role is None or node not in plan.addresses:
                 continue
-            lines.append(f"host {service.pg_database} {service.pg_role} "
+            lines.append(f"hostssl {service.pg_database} {service.pg_role} "
                          f"{plan.addresses[node]}/32 scram-sha-256")
-    lines += ["host all all 0.0.0.0/0 reject", "host all all ::/0 reject"]
+    lines += [*also, "host all all 0.0.0.0/0 reject", "host all all ::/0 reject"]
     return lines
 
 

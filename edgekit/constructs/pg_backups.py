@@ -56,6 +56,11 @@ class BackupSettings:
     """Longest time a committed transaction waits before its WAL segment is switched and
     archived: the recovery point objective when writes are sparse."""
     process_max: int = 2
+    archive_queue_max_mb: int = 4096
+    """pgBackRest's ``archive-push-queue-max``: while R2 cannot be reached, WAL waits in
+    pg_wal; past this much, pgBackRest drops it (with a warning in the server's log) so the
+    data volume never fills up, and the backups lose continuity until the next full one
+    (ADR 0026)."""
     pg_path: str = "/var/lib/postgresql/15"
     pg_port: int = 5432
 
@@ -69,6 +74,9 @@ class BackupSettings:
             problems.append(f"endpoint {self.endpoint!r}: expected a host name, no scheme")
         if not 1 <= self.retention_full <= 9999999:
             problems.append(f"retention_full {self.retention_full}: expected 1..9999999")
+        if not 64 <= self.archive_queue_max_mb <= 1048576:
+            problems.append(f"archive_queue_max_mb {self.archive_queue_max_mb}: expected "
+                            "64..1048576 (MiB; at least four WAL segments)")
         if not 1 <= self.archive_timeout_seconds <= 3600:
             problems.append(f"archive_timeout_seconds {self.archive_timeout_seconds}: "
                             "expected 1..3600")

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
 
 from edgekit.constructs.pg_major import PG_MAJOR
+from edgekit.constructs.pg_tls import postgres_ssl_settings, tls_unit
 from edgekit.constructs.values import Service
 
 APP_SCHEMA = "app"
@@ -291,9 +292,14 @@ def password_sql(role: str) -> str:
     dropped) into the variable ``password``; a caller may instead set ``password`` itself.
     The password then travels only as the quoted psql variable ``:'password'``: it is in no
     file edgekit writes, in no argv, and statement logging is switched off for the session
-    so the server log does not get it either. Re-running it is harmless.
+    so the server log does not get it either. Re-running it is harmless. A missing or empty
+    file stops it with an error naming the role (psql would otherwise go on with an empty
+    value, and an empty password clears the role's), leaving the password as it was.
     """
     quoted = quote_ident(validate_name(role, "login role"))
+    missing = quote_literal(
+        f"edgekit: no password for role {role}: its password file is missing or empty; "
+        "the role keeps the password it has")
     return "\n".join([
         f"-- Set the password of the login role {role} (edgekit pg_bootstrap.password_sql).",
         "-- Needs the psql variable password_file (or password); see ADR 0004.",
@@ -304,6 +310,11 @@ def password_sql(role: str) -> str:
         "SET log_statement = 'none';",
         "SET log_min_duration_statement = -1;",
         "SET log_min_error_statement = panic;",
+        # psql goes on with an empty value when `cat` fails: stop instead of clearing it
+        "SELECT :'password' = '' AS edgekit_no_password \\gset",
+        "\\if :edgekit_no_password",
+        f"DO $$ BEGIN RAISE EXCEPTION {missing}; END $$;",
+        "\\endif",
         "SET password_encryption = 'scram-sha-256';",
         f"ALTER ROLE {quoted} PASSWORD :'password';",
         "\\unset password",
@@ -346,16 +357,23 @@ def nixos_postgresql(
     private_cidr: str,
     port: int = 5432,
     password_dir: str = PASSWORD_DIR,
+    tls_hostnames: Sequence[str] = (),
+    hyperdrive: Service | None = None,
 ) -> dict[str, Any]:
     """``services.postgresql`` for the primary's node, as plain (JSON-able) data.
 
     NixOS makes the server, the databases (``ensureDatabases``) and the login roles
     (``ensureUsers`` with ``ensureClauses.login``); ownership, schemas and grants are left to
     `bootstrap_sql`, run by a oneshot unit. ``authentication`` lets each login role reach
-    only its own database, from `private_cidr`, with scram-sha-256, and rejects every other
-    TCP login (NixOS appends its default lines after these, so they never match over TCP;
-    the superuser keeps its local socket). Postgres listens on `listen_address` only: a
-    wildcard, a public address or one outside `private_cidr` raises ValueError.
+    only its own database, from `private_cidr`, over TLS (``hostssl``) with scram-sha-256, and
+    rejects every other TCP login (NixOS appends its default lines after these, so they never
+    match over TCP; the superuser keeps its local socket). With `hyperdrive` (the service
+    whose role Hyperdrive logs in as), one more line admits that role from `listen_address`
+    alone: cloudflared runs on this node and dials the listen address, so the kernel gives
+    its connection that address as its source (ADR 0025). TLS is on (`pg_tls`): the server
+    certificate names `tls_hostnames` (the Hyperdrive hostname) and `listen_address`. Postgres
+    listens on `listen_address` only: a wildcard, a public address or one outside
+    `private_cidr` raises ValueError.
 
     Every key but one is a ``services.postgresql`` option. The key `EDGEKIT_KEY`
     (``"edgekit"``) is not; remove it before assigning the rest, and use it to build the
@@ -369,6 +387,8 @@ def nixos_postgresql(
     - ``commands``: the argv lists the unit runs, in order, as the ``postgres`` user;
     - ``mkForce``: option paths the NixOS glue must set with ``lib.mkForce``, because the
       postgresql module defines them itself (``listen_addresses`` from ``enableTCPIP``);
+    - ``tls``: the unit that makes the node's certificate authority and server certificate
+      (`pg_tls.tls_unit`), ordered before ``postgresql.service``;
     - ``major``: `PG_MAJOR`, the package the node pins (``pkgs.postgresql_<major>``);
     - ``files``: path under /etc -> text: the scripts the unit runs (`bootstrap_sql` and one
       `password_sql` per role). None holds a password (each reads its role's key file at
@@ -384,17 +404,18 @@ def nixos_postgresql(
     width_role = max([len("all"), *(len(db.login) for db in dbs)])
     width_net = max(len(str(network)), len("0.0.0.0/0"))
 
-    def hba(database: str, role: str, address: str, method: str) -> str:
-        return (f"host    {database:<{width_db}}  {role:<{width_role}}  "
+    def hba(database: str, role: str, address: str, method: str, kind: str = "hostssl") -> str:
+        return (f"{kind:<7} {database:<{width_db}}  {role:<{width_role}}  "
                 f"{address:<{width_net}}  {method}")
 
     authentication = [
         "# edgekit: each service's login role reaches only its own database, from the "
-        "private network.",
+        "private network, over TLS.",
         *(hba(db.database, db.login, str(network), "scram-sha-256") for db in dbs),
+        *hyperdrive_hba(hyperdrive, listen),
         "# edgekit: no other login over TCP.",
-        hba("all", "all", "0.0.0.0/0", "reject"),
-        hba("all", "all", "::/0", "reject"),
+        hba("all", "all", "0.0.0.0/0", "reject", "host"),
+        hba("all", "all", "::/0", "reject", "host"),
     ]
     passwords = {
         db.login: {
@@ -417,6 +438,7 @@ def nixos_postgresql(
             "listen_addresses": listen,
             "port": port,
             "password_encryption": "scram-sha-256",
+            **postgres_ssl_settings(),
         },
         EDGEKIT_KEY: {
             "unit": BOOTSTRAP_UNIT,
@@ -426,6 +448,7 @@ def nixos_postgresql(
             "passwords": passwords,
             "commands": commands,
             "mkForce": ["settings.listen_addresses"],
+            "tls": tls_unit(hostnames=tls_hostnames, addresses=[listen]),
             "major": PG_MAJOR,
             "files": {
                 BOOTSTRAP_SCRIPT: bootstrap_sql(services),
@@ -433,3 +456,15 @@ def nixos_postgresql(
             },
         },
     }
+
+
+def hyperdrive_hba(service: Service | None, address: str) -> list[str]:
+    """The pg_hba line of the Hyperdrive path: `service`'s role, to its database, over TLS,
+    from `address` alone (the primary's own listen address: cloudflared on the node dials
+    it, so that is its connection's source; ADR 0025). Nothing without a Hyperdrive."""
+    if service is None or service.pg_role is None or service.pg_database is None:
+        return []
+    host = ipaddress.ip_address(address)
+    return ["# edgekit: Hyperdrive, through cloudflared on this node (source: its own address)",
+            f"hostssl {service.pg_database} {service.pg_role} {host}/{host.max_prefixlen} "
+            "scram-sha-256"]

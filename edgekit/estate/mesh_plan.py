@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from edgekit.constructs.hyperdrive import hyperdrive_service
 from edgekit.constructs.mesh import (
     ENDPOINTS_OUTPUT,
     INTERFACE,
@@ -21,6 +22,7 @@ from edgekit.constructs.mesh import (
     peers_of,
     plan_mesh,
 )
+from edgekit.constructs.pg_bootstrap import hyperdrive_hba
 from edgekit.constructs.values import Service
 from edgekit.core.stack import r2_endpoint
 from edgekit.cue.mesh_keys import object_key
@@ -52,9 +54,13 @@ def primary_node(env: Env) -> str | None:
 
 
 def mesh_hba(env: Env, services: Mapping[str, Service], plan: MeshPlan) -> list[str]:
-    """pg_hba lines admitting, per service role, exactly the mesh addresses of the nodes
-    that service is placed on (`hba_lines`); then no other TCP login."""
-    return hba_lines(plan, services, env.placement)
+    """pg_hba lines admitting, over TLS, per service role exactly the mesh addresses of the
+    nodes that service is placed on (`hba_lines`), and Hyperdrive's role from the primary's
+    own mesh address (cloudflared there dials it; ADR 0025); then no other TCP login."""
+    primary = primary_node(env)
+    hyperdrive = (hyperdrive_hba(hyperdrive_service(services), plan.addresses[primary])
+                  if primary is not None and primary in plan.addresses else [])
+    return hba_lines(plan, services, env.placement, also=hyperdrive)
 
 
 def nixos_mesh(env: Env, services: Mapping[str, Service],

@@ -13,13 +13,14 @@ from edgekit.clouds import cloud
 from edgekit.constructs.boot import deploy_section
 from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.edge_worker import EdgeWorker
-from edgekit.constructs.hyperdrive import Hyperdrive
+from edgekit.constructs.hyperdrive import Hyperdrive, hyperdrive_service
 from edgekit.constructs.managed_pg import ManagedPg
 from edgekit.constructs.mesh import Mesh, MeshError
 from edgekit.constructs.network import PrivateNetwork
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.pg_backups import PgBackups
 from edgekit.constructs.pg_primary import PgPrimary
+from edgekit.constructs.pg_tls import CA_OUTPUT
 from edgekit.constructs.r2 import R2Bucket, R2LogSink
 from edgekit.constructs.tunnel import Tunnel
 from edgekit.constructs.values import PG_ADDRESS_OUTPUT
@@ -143,16 +144,18 @@ class EstateEdge(Construct):
                                      settings=settings_for(env, pg_version=pg.props.version),
                                      node=pg.host)
         hyperdrive_id = None
-        readers = [s for s in estate.services.values() if s.needs.postgres == "ro"]
-        if nodes.postgres and readers:
+        reader = hyperdrive_service(estate.services)
+        if nodes.postgres and reader is not None:
             pg = nodes.postgres[0]
             # Created once Postgres can answer: after the primary's address came back
-            # from `tofu output` (ADR 0007); before that, only its path.
+            # from `tofu output` (ADR 0007); before that, only its path. Its TLS pins the
+            # node's certificate authority, once imported (ADR 0025).
             ready = env.observed_value(PG_ADDRESS_OUTPUT) is not None
+            ca = env.observed_value(CA_OUTPUT)
             self.hyperdrive = Hyperdrive(self, "hyperdrive", zone=env.zone, node=pg.host,
-                                         service=readers[0],
-                                         password=pg.passwords[readers[0].name],
+                                         service=reader, password=pg.passwords[reader.name],
                                          listen_address=env.mesh_address(pg.host.name),
+                                         ca_certificate=ca if isinstance(ca, str) else None,
                                          ready=ready)
             hyperdrive_id = self.hyperdrive.id_ref
         worker = estate.services.get(WORKER_SERVICE)

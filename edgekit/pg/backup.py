@@ -58,6 +58,7 @@ def repo_options(settings: BackupSettings) -> dict[str, str]:
         "compress-level": "3",
         "process-max": str(settings.process_max),
         "archive-async": "y",
+        "archive-push-queue-max": f"{settings.archive_queue_max_mb}MiB",
         "start-fast": "y",
         "delta": "y",
     }

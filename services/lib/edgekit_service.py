@@ -341,6 +341,24 @@ class ServiceHandler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
 
+def check_database(config: dict[str, Any], db: Database, telemetry: Telemetry) -> bool:
+    """Log in once at start and say how it went, in the unit's log (stderr, the journal) and
+    in OTEL: a wrong role, password or database is named here, not only as 503s later."""
+    if not db.configured:
+        return True
+    pg = config["pg"]
+    where = (f"Postgres {pg['host']}:{pg['port']} as {pg['user']} (database {pg['dbname']})")
+    try:
+        db.ping()
+    except Exception as error:  # the service still starts; its health answers 503
+        message = f"{config['service']}: cannot use {where}: {' '.join(str(error).split())}"
+        print(message, file=sys.stderr, flush=True)
+        telemetry.log(message, severity="ERROR")
+        return False
+    print(f"{config['service']}: {where}: ok", file=sys.stderr, flush=True)
+    return True
+
+
 def serve(handler: type[ServiceHandler], here: Path,
           database: type[Database] | None = None) -> int:
     """Run the service until SIGTERM/SIGINT: `handler` with the settings of `here`."""
@@ -363,6 +381,7 @@ def serve(handler: type[ServiceHandler], here: Path,
     host, port = str(server.server_address[0]), int(server.server_address[1])
     print(f"{config['service']} listening on http://{host}:{port}", file=sys.stderr, flush=True)
     telemetry.log(f"{config['service']} started on {host}:{port}")
+    check_database(config, bound.db, telemetry)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

@@ -26,7 +26,7 @@ from edgekit.schema.props import PACKAGE_SCHEMA_DIR
 from tests.conftest import ROOT
 from tests.deploy.rig import Rig, wait_for
 from tests.deploy.world import AGENT_TIMINGS, World, break_api_health, units
-from tests.pg_server import PG_BIN, throwaway_postgres
+from tests.pg_server import pg_bin, throwaway_postgres
 
 SCHEMA = Draft202012Validator(json.loads((PACKAGE_SCHEMA_DIR / "NodeStatus.json").read_text()))
 
@@ -206,12 +206,12 @@ def test_a_revision_whose_lock_does_not_pin_its_inputs_is_never_built(
 def test_the_primary_reports_whether_postgres_accepts_connections(tmp_path: Path) -> None:
     """The `postgresql` check of the primary is pg_isready against the real server."""
     with throwaway_postgres("edgekit-deploy-check-") as server:
-        checks = {"postgresql": {"command": [str(PG_BIN / "pg_isready"), f"--host={server.run}",
+        checks = {"postgresql": {"command": [str(pg_bin() / "pg_isready"), f"--host={server.run}",
                                              f"--port={server.port}", "--timeout=5"]}}
         health = agent.Health({"health": checks, "timeouts": {"check": 10}})
         up = health.now()["postgresql"]
         assert up["ok"] is True and "accepting connections" in up["detail"]
-        server.pg(str(PG_BIN / "pg_ctl"), "-D", str(server.data), "-m", "fast", "-w", "stop")
+        server.pg(str(pg_bin() / "pg_ctl"), "-D", str(server.data), "-m", "fast", "-w", "stop")
         down = health.now()["postgresql"]
         assert down["ok"] is False and "no response" in down["detail"]
 

@@ -34,7 +34,7 @@ from stacks import make_app
 from tests.conftest import ROOT
 from tests.deploy.rig import STANDIN, Node, Rig, rig
 from tests.gitserver import GitServer, git
-from tests.pg_server import PG_BIN, PgServer, throwaway_postgres
+from tests.pg_server import PgServer, pg_bin, throwaway_postgres
 
 ENV = "prod"
 BUCKET = "edgekit-logs"
@@ -110,7 +110,7 @@ class World:
         if "postgresql" in settings["health"]:
             check = settings["health"]["postgresql"]["command"]
             settings["health"]["postgresql"]["command"] = [
-                str(PG_BIN / check[0]), f"--host={self.pg.run}", f"--port={self.pg.port}",
+                str(pg_bin() / check[0]), f"--host={self.pg.run}", f"--port={self.pg.port}",
                 *check[3:]]
         return settings
 
