@@ -14,6 +14,7 @@
                                  the nodes' published WireGuard public keys -> cue/outputs/
     edgekit plan|apply|drift [STACK ...], import, graph
                                  operate the stacks in dependency order (edgekit/ops/)
+    edgekit up ENV               the whole first apply of an environment, re-runnable
     edgekit pg backups|restore   list the Postgres backups in R2; print a point-in-time restore
 
 The app is found through ``cdktf.json`` (``"app": "python -m <module>"``) or
@@ -188,6 +189,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edgekit.cue.runner import find_cue
     from edgekit.generated import all_generated
 
+    if args.permissions:
+        if args.generated or args.list:
+            raise UsageError("--permissions lists what the Cloudflare token needs; run it "
+                             "without --generated and --list")
+        from edgekit.check.command import permissions
+
+        return permissions(Path.cwd(), args.stacks, args.format,
+                           lambda: load_app(args.app, None, True))
     if not args.generated:
         return cmd_check_rules(args)
     if args.stacks or args.list:
@@ -348,6 +357,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                        help="print the rule catalogue with sources and fixes")
     check.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                        help="output format (sarif: SARIF 2.1.0 for code-scanning UIs)")
+    check.add_argument("--permissions", action="store_true",
+                       help="print the Cloudflare API permission groups each stack needs, "
+                       "derived from its resources (what `edgekit up` checks the token for)")
     check.add_argument("--generated", action="store_true",
                        help="exit 1 listing every generated file that differs from what "
                        "cue/ and stacks/ produce now")
@@ -372,7 +384,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from edgekit.ops.cli import add_ops_parsers  # plan, apply, drift, import, graph
 
     add_ops_parsers(sub)
+    from edgekit.ops.up.cli import add_up_parser  # edgekit up ENV (ADR 0031)
 
+    add_up_parser(sub)
     add_logs_parser(sub)
     from edgekit.cue.mesh_cli import add_mesh_parser
 

@@ -23,6 +23,7 @@ from edgekit.constructs.values import CloudflareZone, Service, checked_services
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
 from edgekit.core.errors import ConstructError
+from edgekit.core.gates import PRIMARY_UP, add_gate
 from edgekit.core.refs import Ref
 
 PG_TUNNEL_SECRET = "pg_tunnel_token"
@@ -108,6 +109,9 @@ class Hyperdrive(Construct):
                        "access_client_secret": service_token.attr("client_secret")},
             "caching": {"disabled": False, "max_age": 60},
         }, depends_on=[access, dns, config])
+        # `edgekit up` creates it only once the primary is up (ADR 0031).
+        add_gate(PRIMARY_UP, self.resource,
+                 "Cloudflare tests the connection to Postgres when it creates the config")
 
     @property
     def id_ref(self) -> Ref | None:
