@@ -165,7 +165,7 @@ def test_hand_edited_cue_placement_with_an_unknown_service(project_copy: Path,
     result = cli("synth")
     assert result.returncode == 1
     no_traceback(result)
-    assert "./envs.cue:36:28: environment 'prod': node 'edge-1' is given 'apii', which is " \
+    assert "./envs.cue:41:28: environment 'prod': node 'edge-1' is given 'apii', which is " \
         "not a service that runs on nodes (expected one of: api, web) @ " \
         "placement.edge-1[2]" in result.stderr
     assert "empty disjunction" not in result.stderr

@@ -62,6 +62,11 @@ class CloudflareSide:
     zone: str
     state_bucket: str
     logs_bucket: str
+    plan: Literal["free", "pro", "business", "enterprise"] = "free"
+    """The zone's Cloudflare plan (edgekit/check/plans.py: what each plan may use)."""
+    addons: tuple[str, ...] = ()
+    """Add-ons bought beside the plan, e.g. ``load_balancing``."""
+    workers_paid: bool = False
 
 
 @attrs.frozen(kw_only=True)
