@@ -18,6 +18,7 @@ from typing import Protocol
 
 import attrs
 
+from edgekit.clouds.facts import NodeFacts
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Provider, Resource, Variable, stack_of
 from edgekit.core.refs import Ref
@@ -193,6 +194,9 @@ class Cloud(ABC):
     """nixos-infect's ``PROVIDER`` name for this cloud, None for its generic path."""
     infect_boot: str | None = None
     """A NixOS line nixos-infect's first generation needs to boot here, if any."""
+    node_facts: NodeFacts
+    """What the converted node needs to know: metadata addresses, disk and boot layout,
+    networking (sourced; ``nix/clouds.json``)."""
 
     @property
     def tofu_provider(self) -> str:

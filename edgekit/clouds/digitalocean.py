@@ -49,6 +49,7 @@ from edgekit.clouds.base import (
     tag_list,
     user_data,
 )
+from edgekit.clouds.facts import Boot, Network, NodeFacts
 from edgekit.clouds.managed import ManagedDb, ManagedRequest
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
@@ -83,9 +84,33 @@ ANYWHERE = ["0.0.0.0/0", "::/0"]
 RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
 
+NODE_FACTS = NodeFacts(
+    metadata_addresses=("169.254.169.254",),
+    boot=Boot(grub_device="/dev/vda", root_device="/dev/vda1",
+              second_disk="/dev/disk/by-id/scsi-0DO_Volume_<name>"),
+    network=Network(method="metadata",
+                    metadata_url="http://169.254.169.254/metadata/v1.json",
+                    nameservers=("1.1.1.1", "1.0.0.1", "2606:4700:4700::1111")),
+    sources={
+        "metadata": "https://docs.digitalocean.com/reference/api/metadata/ "
+                    "(http://169.254.169.254/metadata/v1.json)",
+        "boot": "nixos-infect, written for droplets: GRUB on /dev/vda, root /dev/vda1",
+        "second_disk": "https://docs.digitalocean.com/products/volumes/how-to/mount/ "
+                       "(/dev/disk/by-id/scsi-0DO_Volume_<name>)",
+        "network": "no DHCP on droplets: nixos-infect PR 26 (\"DigitalOcean uses static "
+                   "IPs\") and PROVIDER=digitalocean setting doNetConf; addresses, netmasks "
+                   "and gateways of interfaces.public/private in the metadata (its API "
+                   "reference); resolvers: Cloudflare's 1.1.1.1 "
+                   "(https://developers.cloudflare.com/1.1.1.1/ip-addresses/)",
+    },
+    unverified=("boot",),
+)
+
+
 class DigitalOcean(Cloud):
     name = "digitalocean"
     catalog = CATALOG
+    node_facts = NODE_FACTS
     token_argument = "token"
     public_ip_attribute = "ipv4_address"
     first_boot_only = ("user_data",)

@@ -28,6 +28,7 @@ from edgekit.clouds.base import (
     hcl_list,
     user_data,
 )
+from edgekit.clouds.facts import Boot, Network, NodeFacts
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
 from edgekit.core.refs import Ref
@@ -66,9 +67,31 @@ ZONES = {"fsn1": "eu-central", "nbg1": "eu-central", "hel1": "eu-central",
 """Hetzner subnets live in a network zone that spans several locations."""
 
 
+NODE_FACTS = NodeFacts(
+    metadata_addresses=("169.254.169.254",),
+    boot=Boot(grub_device="/dev/sda", root_device="/dev/sda1",
+              second_disk="/dev/disk/by-id/scsi-0HC_Volume_<volume id>"),
+    network=Network(method="dhcp"),
+    sources={
+        "metadata": "https://docs.hetzner.cloud/ \"Server Metadata\" (curl "
+                    "http://169.254.169.254/hetzner/v1/metadata; IPv4 only)",
+        "boot": "Hetzner's Debian 12 image: one virtio-scsi disk /dev/sda, root on its "
+                "first partition, BIOS GRUB (nixos-infect puts GRUB on the first of "
+                "/dev/vda, /dev/sda)",
+        "second_disk": "https://docs.hetzner.com/cloud/volumes/getting-started/"
+                       "creating-a-volume/ (/dev/disk/by-id/scsi-0HC_Volume_<id>)",
+        "network": "https://docs.hetzner.com/cloud/networks/server-configuration/ (public "
+                   "IPv4 and the private network's address by DHCP); IPv6 is static and "
+                   "not configured: every outbound path a node uses works over IPv4",
+    },
+    unverified=("boot",),
+)
+
+
 class Hetzner(Cloud):
     name = "hetzner"
     catalog = CATALOG
+    node_facts = NODE_FACTS
     token_argument = "token"
     public_ip_attribute = "ipv4_address"
     first_boot_only = ("user_data",)

@@ -33,6 +33,7 @@ from edgekit.clouds.base import (
     tag_list,
     user_data,
 )
+from edgekit.clouds.facts import Boot, Network, NodeFacts
 from edgekit.clouds.managed import ManagedDb, ManagedRequest, admin_url, random_passwords
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
@@ -89,9 +90,35 @@ def firewall_rule(rule: Rule) -> dict[str, Any]:
     return body
 
 
+NODE_FACTS = NodeFacts(
+    metadata_addresses=("169.254.169.254", "fd00:a9fe:a9fe::1", "fe80::a9fe:a9fe"),
+    boot=Boot(grub_device="nodev", root_device="/dev/sda", force_install=True,
+              kernel_params=("console=ttyS0,19200n8",),
+              second_disk="/dev/disk/by-id/scsi-0Linode_Volume_<label>"),
+    network=Network(method="dhcp"),
+    sources={
+        "metadata": "https://techdocs.akamai.com/cloud-computing/docs/metadata-service-api "
+                    "(IPv4 169.254.169.254; IPv6 fd00:a9fe:a9fe::1, fe80::a9fe:a9fe)",
+        "boot": "linode/docs guides/tools-reference/custom-kernels-distros/"
+                "install-nixos-on-linode: the \"GRUB 2\" kernel of the configuration "
+                "profile runs on the host and reads /boot/grub/grub.cfg from the disk, which "
+                "has no partition table (root /dev/sda): grub device nodev, forceInstall, "
+                "console=ttyS0,19200n8 for LISH",
+        "second_disk": "linode 3.13.0 docs/resources/volume.md: filesystem_path is "
+                       "\"/dev/disk/by-id/scsi-0Linode_Volume_\" + the volume label",
+        "network": "the same guide: networking.interfaces.eth0.useDHCP with predictable "
+                   "interface names off (Network Helper does nothing on NixOS)",
+    },
+    unverified=("boot: the default configuration profile of linode/debian12 boots "
+                "\"GRUB 2\" (the provider sets the kernel \"based on image choice\")",
+                "network: the VPC interface (eth1) gets its address by DHCP"),
+)
+
+
 class Linode(Cloud):
     name = "linode"
     catalog = CATALOG
+    node_facts = NODE_FACTS
     token_argument = "token"
     public_ip_attribute = "ipv4"
     """`ipv4` is the set of the instance's IPv4 addresses (`ip_address` is deprecated); with

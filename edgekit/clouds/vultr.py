@@ -31,6 +31,7 @@ from edgekit.clouds.base import (
     tag_list,
     user_data,
 )
+from edgekit.clouds.facts import Boot, Network, NodeFacts
 from edgekit.clouds.managed import ManagedDb, ManagedRequest, admin_url, random_passwords
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
@@ -55,9 +56,32 @@ CATALOG = Catalog(
 )
 
 
+NODE_FACTS = NodeFacts(
+    metadata_addresses=("169.254.169.254",),
+    boot=Boot(grub_device="/dev/vda", root_device="/dev/vda1",
+              second_disk="/dev/vdb"),
+    network=Network(method="dhcp"),
+    sources={
+        "metadata": "cloud-init doc/rtd/reference/datasources/vultr.rst (\"served over HTTP "
+                    "from the address 169.254.169.254\")",
+        "boot": "Vultr's Debian 12 image: virtio-blk /dev/vda, root on its first partition, "
+                "BIOS GRUB",
+        "second_disk": "vultr 2.32.0 website/docs/r/block_storage.html.markdown: mount_id, "
+                       "\"when mounted the ID can be found in /dev/disk/by-id prefixed with "
+                       "virtio\"; the boot document is written before the volume attaches "
+                       "(attached_to_instance needs the instance), so it names the first "
+                       "virtio disk after the root disk, /dev/vdb",
+        "network": "cloud-init's Vultr datasource (public interface dhcp4 from the metadata)",
+    },
+    unverified=("boot", "second_disk: /dev/vdb rather than /dev/disk/by-id/virtio-<mount_id>",
+                "network: the VPC interface (eth1) gets its address by DHCP"),
+)
+
+
 class Vultr(Cloud):
     name = "vultr"
     catalog = CATALOG
+    node_facts = NODE_FACTS
     token_argument = "api_key"
     public_ip_attribute = "main_ip"
     first_boot_only = ("user_data",)
