@@ -1,6 +1,7 @@
 """Hetzner Cloud (``hetznercloud/hcloud``).
 
-    server        hcloud_server (firewall_ids at creation) + hcloud_server_network per network
+    server        hcloud_server (firewall_ids at creation only: ignore_remote_firewall_ids)
+                  + hcloud_server_network per network
     network       hcloud_network + hcloud_network_subnet (one network zone spans locations)
     firewall      hcloud_firewall (no inbound rule drops all inbound; no outbound rule
                   allows all outbound)
@@ -126,10 +127,19 @@ class Hetzner(Cloud):
                 f"length(setsubtract(r.source_ips, {hcl_list(private)})) == 0])")
 
     def server(self, scope: Construct, id: str, spec: ServerSpec) -> Resource:
+        # firewall_ids attaches the node's firewall before the first boot; the server then
+        # ignores what the API reports there (ignore_remote_firewall_ids), so the mesh
+        # firewall's hcloud_firewall_attachment is that attachment's one owner. Without it
+        # every plan removes the mesh firewall and the next apply puts it back (the
+        # provider's hcloud_firewall_attachment docs, "Ensure a server is attached to a
+        # Firewall on first boot"; internal/server/resource.go reads every attached
+        # firewall into firewall_ids). The node's firewall is never replaced (no
+        # hcloud_firewall argument edgekit sets forces a new one), so its id stays.
         return Resource(scope, id, type="hcloud_server", config={
             "name": spec.name, "server_type": spec.size, "image": spec.image,
             "location": spec.region, "labels": spec.labels, "backups": spec.backups,
             "firewall_ids": [spec.firewall.resource.attr("id")],
+            "ignore_remote_firewall_ids": True,
             "public_net": {"ipv4_enabled": True, "ipv6_enabled": True},
             "user_data": user_data(spec.cloud_local),
         }, lifecycle={"ignore_changes": list(self.first_boot_only)})

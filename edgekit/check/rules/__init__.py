@@ -8,6 +8,7 @@ from edgekit.check.rules import (  # noqa: F401
     lifecycle,
     names,
     network,
+    ownership,
     plan,
     secrets,
     stacks,
