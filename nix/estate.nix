@@ -8,20 +8,23 @@
 #                  edgekit.constructs.pg_bootstrap.nixos_postgresql for the primary of <env>
 #                  (it needs the primary's private address, known after the first apply)
 #
-# Result: node -> { env; provider; roles; composed; postgresql; pgbackrest; mesh; vector; }, where `composed` is the
+# Result: node -> { env; provider; cloud; roles; composed; postgresql; pgbackrest; mesh; vector; }, where `composed` is the
 # node's entry of nix/compose.nix. Node names are flake attributes
 # (nixosConfigurations.<node>), so a node name used by two environments is an error.
 #   pgbackrestDir  nix/pgbackrest: <env>.json, edgekit.pg.backup.nixos_pgbackrest for the
 #                  primary of <env> (generated from CUE alone; ADR 0011)
 #   meshDir        nix/mesh: <env>.json, edgekit.constructs.mesh.nixos_mesh: every mesh node's
 #                  WireGuard settings and `primary`, the address services use as PGHOST
+#   cloudsFile     nix/clouds.json: each cloud adapter's node facts (metadata addresses, boot
+#                  layout, networking); a node's `cloud` is its provider's entry
 { exportDir ? ../cue/export, postgresqlDir ? ./postgresql, vectorDir ? ./vector
-, pgbackrestDir ? ./pgbackrest, meshDir ? ./mesh }:
+, pgbackrestDir ? ./pgbackrest, meshDir ? ./mesh, cloudsFile ? ./clouds.json }:
 let
   inherit (builtins) attrNames filter foldl' fromJSON hasAttr head mapAttrs match pathExists
     readDir readFile removeAttrs;
 
   files = filter (f: match ".*\\.json" f != null) (attrNames (readDir exportDir));
+  clouds = if pathExists cloudsFile then fromJSON (readFile cloudsFile) else { };
 
   meshOf = env:
     let file = meshDir + "/${env.name}.json";
@@ -59,6 +62,7 @@ let
     mapAttrs (node: c: {
       env = env.name;
       provider = env.nodes.${node}.provider or null;
+      cloud = clouds.${env.nodes.${node}.provider or ""} or null;
       roles = env.nodes.${node}.roles or [ ];
       composed = c;
       postgresql = if c.postgres && pathExists pgFile then fromJSON (readFile pgFile) else null;

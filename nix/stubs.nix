@@ -58,6 +58,7 @@ rec {
     pgbackrest = "pgbackrest";
     wireguard-tools = "wireguard-tools";
     curl = "curl";
+    iproute2 = "iproute2";
     vector = vectorPackage "0.51.1";
   };
 

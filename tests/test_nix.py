@@ -212,9 +212,16 @@ def test_placement_on_a_node_that_does_not_exist() -> None:
 # ---------------------------------------------------------------- nix/node.nix
 
 
+def cloud_facts(provider: str) -> Any:
+    """The node facts the flake gives node.nix (nix/estate.nix: nix/clouds.json)."""
+    return json.loads((ROOT / "nix" / "clouds.json").read_text())[provider]
+
+
 def _node_modules(env: str, node: str, postgresql: Mapping[str, Any] | None = None) -> Any:
     """node.nix for one composed node, its last module applied to the stubs' lib."""
+    provider = _estate(env).env.nodes[node].provider
     arguments = {"node": compose_estate(_estate(env))[node], "name": node,
+                 "cloud": cloud_facts(provider),
                  "postgresql": postgresql, "upgradeFlake": "git+https://example/edgekit",
                  "vectorPackage": {"pname": "vector", "version": VECTOR_VERSION,
                                    "outPath": "/nix/store/vector"}}
@@ -223,8 +230,8 @@ def _node_modules(env: str, node: str, postgresql: Mapping[str, Any] | None = No
         f"args: let s = import {_nix(STUBS)}; "
         f"mods = import {_nix(ROOT / 'nix' / 'node.nix')} (args // {{ modules = {modules}; }}); "
         "last = builtins.elemAt mods (builtins.length mods - 1); "
-        "in { imported = builtins.genList (i: builtins.elemAt mods i) "
-        "(builtins.length mods - 1); "
+        "in { imported = builtins.filter builtins.isAttrs (builtins.genList "
+        "(i: builtins.elemAt mods i) (builtins.length mods - 1)); "
         "config = last { lib = s.lib; "
         "pkgs = s.pkgs \"x86_64-linux\"; "
         "config = { services.postgresql.package = \"/nix/store/postgresql\"; "
@@ -367,8 +374,8 @@ def test_top_level_flake_has_a_configuration_per_node_and_a_dev_shell() -> None:
         "url": "path:./services/lib", "inputs": {"nixpkgs": {"follows": "nixpkgs"}}}
     nodes = {node for env in Estate.env_names(ROOT) for node in _estate(env).env.nodes}
     assert set(result["nodes"]) == nodes
-    # base + the node's glued modules + the mesh (ADR 0010) + node.nix's own module;
-    # the primary also gets pgBackRest (ADR 0011)
-    assert result["nodes"]["edge-1"]["moduleCount"] == 5
-    assert result["nodes"]["pg-tokyo"]["moduleCount"] == 4
+    # base + the node's glued modules + its cloud's networking (nix/cloud.nix) + the mesh
+    # (ADR 0010) + node.nix's own module; the primary also gets pgBackRest (ADR 0011)
+    assert result["nodes"]["edge-1"]["moduleCount"] == 6
+    assert result["nodes"]["pg-tokyo"]["moduleCount"] == 5
     assert result["shell"] == ["opentofu", "cue", {"python3": ["psycopg"]}, "nodejs", "nix"]
