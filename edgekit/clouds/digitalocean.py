@@ -192,7 +192,7 @@ class DigitalOcean(Cloud):
             "volume_id": volume.attr("id"), "droplet_id": server_id,
         })
         # DigitalOcean names the attached volume by its name: known before the droplet boots.
-        return volume, f"/dev/disk/by-id/scsi-0DO_Volume_{label}"
+        return volume, self.node_facts.boot.second_disk_of(label)
 
     def floating_ip(self, scope: Construct, *, label: str, region: str,
                     server_id: Ref) -> tuple[Resource, Ref]:

@@ -27,7 +27,11 @@ class Boot:
     """GRUB on a disk without a partition table (Linode): forceInstall."""
     kernel_params: tuple[str, ...] = ()
     second_disk: str
-    """How the first volume attached to the server shows up (the Postgres data volume)."""
+    """How the first volume attached to the server shows up (the Postgres data volume);
+    ``<name>`` stands for what `second_disk_of` fills in (the volume's id or label)."""
+
+    def second_disk_of(self, name: str) -> str:
+        return self.second_disk.replace("<name>", name)
 
 
 @attrs.frozen(kw_only=True)

@@ -71,7 +71,7 @@ ZONES = {"fsn1": "eu-central", "nbg1": "eu-central", "hel1": "eu-central",
 NODE_FACTS = NodeFacts(
     metadata_addresses=("169.254.169.254",),
     boot=Boot(grub_device="/dev/sda", root_device="/dev/sda1",
-              second_disk="/dev/disk/by-id/scsi-0HC_Volume_<volume id>"),
+              second_disk="/dev/disk/by-id/scsi-0HC_Volume_<name>"),
     network=Network(method="dhcp"),
     sources={
         "metadata": "https://docs.hetzner.cloud/ \"Server Metadata\" (curl "
@@ -162,7 +162,7 @@ class Hetzner(Cloud):
         })
         # /dev/disk/by-id/scsi-0HC_Volume_<volume id> (the volume is created before the
         # server, so the server's boot document may name it: no cycle).
-        return volume, f"/dev/disk/by-id/scsi-0HC_Volume_{volume.attr('id')}"
+        return volume, self.node_facts.boot.second_disk_of(str(volume.attr("id")))
 
     def floating_ip(self, scope: Construct, *, label: str, region: str,
                     server_id: Ref) -> tuple[Resource, Ref]:

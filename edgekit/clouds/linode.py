@@ -94,7 +94,7 @@ NODE_FACTS = NodeFacts(
     metadata_addresses=("169.254.169.254", "fd00:a9fe:a9fe::1", "fe80::a9fe:a9fe"),
     boot=Boot(grub_device="nodev", root_device="/dev/sda", force_install=True,
               kernel_params=("console=ttyS0,19200n8",),
-              second_disk="/dev/disk/by-id/scsi-0Linode_Volume_<label>"),
+              second_disk="/dev/disk/by-id/scsi-0Linode_Volume_<name>"),
     network=Network(method="dhcp"),
     sources={
         "metadata": "https://techdocs.akamai.com/cloud-computing/docs/metadata-service-api "
@@ -179,7 +179,7 @@ class Linode(Cloud):
         volume = Resource(scope, "Resource", type="linode_volume", config={
             "label": label[:32], "region": region, "size": size_gb, "linode_id": server_id,
         })
-        return volume, f"/dev/disk/by-id/scsi-0Linode_Volume_{label[:32]}"
+        return volume, self.node_facts.boot.second_disk_of(label[:32])
 
     def floating_ip(self, scope: Construct, *, label: str, region: str,
                     server_id: Ref) -> tuple[Resource, Ref]:

@@ -148,7 +148,7 @@ class Vultr(Cloud):
         })
         # The first block storage attached is the second virtio disk. (Its id cannot be
         # named: the volume attaches to the instance, so it comes after it.)
-        return volume, "/dev/vdb"
+        return volume, self.node_facts.boot.second_disk
 
     def floating_ip(self, scope: Construct, *, label: str, region: str,
                     server_id: Ref) -> tuple[Resource, Ref]:
