@@ -62,7 +62,7 @@ def test_status_is_up_only_when_running_what_was_pushed_and_healthy() -> None:
 def test_a_status_object_that_is_not_one_is_an_error_not_a_wait() -> None:
     with pytest.raises(ProbeError, match="is not JSON"):
         probe(b"{nope").check()
-    with pytest.raises(ProbeError, match="not an edgekit.status/v1 object"):
+    with pytest.raises(ProbeError, match=r"not an edgekit\.status/v1 object"):
         probe(status(schema="other")).check()
     with pytest.raises(ProbeError, match="is the status of prod/edge-1"):
         probe(status(node="edge-1")).check()
