@@ -5,7 +5,8 @@ declared plan: these rules leave it alone."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import attrs
@@ -113,27 +114,40 @@ def rate_rule_count(ctx: Context) -> Iterator[Hit]:
                         + _named(need, f"{len(owners)} rules"), "$.rules")
 
 
+def _declared_rules(ctx: Context) -> Iterator[tuple[StackView, str, int, dict[str, Any],
+                                                   Declared, plans.RateLimits]]:
+    """The rate limiting rules of zones with a declared plan, with the plan's limits."""
+    zones = declared(ctx)
+    for stack, address, zone, index, item in _rate_rules(ctx):
+        plan = zones.get(zone)
+        if plan is not None:
+            yield stack, address, index, item, plan, plans.RATE_LIMITS[plan.plan]
+
+
+def _refused(stack: StackView, address: str, index: int, item: dict[str, Any], plan: Declared,
+             what: tuple[str, str], offers: Callable[[str], bool], field: str) -> Hit:
+    """Rule `item` does `what[0]` (needing `what[1]`), which the declared plan lacks;
+    `offers(plan)` says which plans have it (the cheapest is named)."""
+    return stack.hit(address, f"rule {item.get('description', index)!r} {what[0]}, which "
+                     f"{plan.says()} does not offer; " + _named(plans.cheapest(offers), what[1]),
+                     f"$.rules[{index}].{field}")
+
+
 @rule("EK202", title="rate limiting rules count over a period the plan offers",
       severity="error", source=plans.SOURCES["rate_limits"] + " (Counting periods: Free 10 s, "
       "Pro 10 s or 1 min, Business up to 10 min, Enterprise up to 1 h)",
       fix="declare the plan named in the message, or a period the plan offers "
       "(rate_limit.period_seconds in cue/services.cue)")
 def rate_rule_period(ctx: Context) -> Iterator[Hit]:
-    zones = declared(ctx)
-    for stack, address, zone, index, item in _rate_rules(ctx):
-        plan = zones.get(zone)
-        period = at(item, "ratelimit", "period")
-        if plan is None or not isinstance(period, int) or \
-                period in plans.RATE_LIMITS[plan.plan].periods:
-            continue
-        def counts(p: str, v: int = period) -> bool:
-            return v in plans.RATE_LIMITS[p].periods
+    def counts_over(p: str, v: int) -> bool:
+        return v in plans.RATE_LIMITS[p].periods
 
-        need = plans.cheapest(counts)
-        yield stack.hit(address, f"rule {item.get('description', index)!r} counts over "
-                        f"{period} s, which {plan.says()} does not offer; "
-                        + _named(need, f"a {period} s period"),
-                        f"$.rules[{index}].ratelimit.period")
+    for stack, address, index, item, plan, limits in _declared_rules(ctx):
+        period = at(item, "ratelimit", "period")
+        if isinstance(period, int) and period not in limits.periods:
+            yield _refused(stack, address, index, item, plan,
+                           (f"counts over {period} s", f"a {period} s period"),
+                           partial(counts_over, v=period), "ratelimit.period")
 
 
 @rule("EK203", title="rate limiting rules block for a timeout the plan offers",
@@ -141,23 +155,17 @@ def rate_rule_period(ctx: Context) -> Iterator[Hit]:
       fix="declare the plan named in the message, or a shorter period (the timeout follows "
       "the period)")
 def rate_rule_timeout(ctx: Context) -> Iterator[Hit]:
-    zones = declared(ctx)
-    for stack, address, zone, index, item in _rate_rules(ctx):
-        plan = zones.get(zone)
+    def offers(p: str, v: int) -> bool:
+        limits = plans.RATE_LIMITS[p].timeouts
+        return limits is None or v in limits
+
+    for stack, address, index, item, plan, limits in _declared_rules(ctx):
         timeout = at(item, "ratelimit", "mitigation_timeout")
-        allowed = plans.RATE_LIMITS[plan.plan].timeouts if plan else None
-        if plan is None or not isinstance(timeout, int) or allowed is None or \
-                timeout in allowed:
-            continue
-
-        def offers(p: str, v: int = timeout) -> bool:
-            limits = plans.RATE_LIMITS[p].timeouts
-            return limits is None or v in limits
-
-        yield stack.hit(address, f"rule {item.get('description', index)!r} blocks for "
-                        f"{timeout} s, which {plan.says()} does not offer; "
-                        + _named(plans.cheapest(offers), f"a {timeout} s timeout"),
-                        f"$.rules[{index}].ratelimit.mitigation_timeout")
+        if isinstance(timeout, int) and limits.timeouts is not None and \
+                timeout not in limits.timeouts:
+            yield _refused(stack, address, index, item, plan,
+                           (f"blocks for {timeout} s", f"a {timeout} s timeout"),
+                           partial(offers, v=timeout), "ratelimit.mitigation_timeout")
 
 
 def fields_of(expression: str) -> set[str]:
@@ -170,50 +178,40 @@ def fields_of(expression: str) -> set[str]:
       "the URI path and verified bots; http.host from Pro)",
       fix="declare the plan named in the message, or match on the path only")
 def rate_rule_fields(ctx: Context) -> Iterator[Hit]:
-    zones = declared(ctx)
-    for stack, address, zone, index, item in _rate_rules(ctx):
-        plan = zones.get(zone)
+    def offers(p: str, wanted: set[str]) -> bool:
+        limits = plans.RATE_LIMITS[p].fields
+        return limits is None or wanted <= limits
+
+    for stack, address, index, item, plan, limits in _declared_rules(ctx):
         expression = item.get("expression")
-        allowed = plans.RATE_LIMITS[plan.plan].fields if plan else None
-        if plan is None or not isinstance(expression, str) or allowed is None:
+        if not isinstance(expression, str) or limits.fields is None:
             continue
         used = fields_of(expression)
-        lacking = sorted(used - allowed)
-        if not lacking:
-            continue
-
-        def offers(p: str, wanted: set[str] = used) -> bool:
-            limits = plans.RATE_LIMITS[p].fields
-            return limits is None or wanted <= limits
-
-        yield stack.hit(address, f"rule {item.get('description', index)!r} matches on "
-                        f"{', '.join(lacking)}, which {plan.says()} does not offer in rate "
-                        "limiting rules; " + _named(plans.cheapest(offers),
-                                                    f"matching on {', '.join(lacking)}"),
-                        f"$.rules[{index}].expression")
+        lacking = sorted(used - limits.fields)
+        if lacking:
+            yield _refused(stack, address, index, item, plan,
+                           (f"matches on {', '.join(lacking)}",
+                            f"matching on {', '.join(lacking)}"),
+                           partial(offers, wanted=used), "expression")
 
 
 @rule("EK205", title="rate limiting rules count by characteristics the plan offers",
       severity="error", source=plans.SOURCES["rate_limits"] + " (Counting characteristics)",
       fix="declare the plan named in the message, or count by IP (ip.src)")
 def rate_rule_characteristics(ctx: Context) -> Iterator[Hit]:
-    zones = declared(ctx)
-    for stack, address, zone, index, item in _rate_rules(ctx):
-        plan = zones.get(zone)
-        used = at(item, "ratelimit", "characteristics")
-        if plan is None or not isinstance(used, list):
-            continue
-        lacking = sorted(set(map(str, used)) - plans.RATE_LIMITS[plan.plan].characteristics)
-        if not lacking:
-            continue
-        def counts_by(p: str, wanted: frozenset[str] = frozenset(lacking)) -> bool:
-            return wanted <= plans.RATE_LIMITS[p].characteristics
+    def counts_by(p: str, wanted: frozenset[str]) -> bool:
+        return wanted <= plans.RATE_LIMITS[p].characteristics
 
-        need = plans.cheapest(counts_by)
-        yield stack.hit(address, f"rule {item.get('description', index)!r} counts by "
-                        f"{', '.join(lacking)}, which {plan.says()} does not offer; "
-                        + _named(need, f"counting by {', '.join(lacking)}"),
-                        f"$.rules[{index}].ratelimit.characteristics")
+    for stack, address, index, item, plan, limits in _declared_rules(ctx):
+        used = at(item, "ratelimit", "characteristics")
+        if not isinstance(used, list):
+            continue
+        lacking = frozenset(map(str, used)) - limits.characteristics
+        if lacking:
+            named = ", ".join(sorted(lacking))
+            yield _refused(stack, address, index, item, plan,
+                           (f"counts by {named}", f"counting by {named}"),
+                           partial(counts_by, wanted=lacking), "ratelimit.characteristics")
 
 
 @rule("EK206", title="a managed WAF ruleset is one the zone's plan may deploy",
