@@ -108,7 +108,7 @@ class Tofu:
     plugin_dir: str | None = None
     secrets: Sequence[str] = ()
     """Values never to print: replaced by ``***`` in any output edgekit shows."""
-    init_args: Mapping[str, Sequence[str]] = attrs.field(factory=dict)
+    init_args: dict[str, list[str]] = attrs.field(factory=dict)
     """Extra ``tofu init`` arguments per stack (``-backend-config=path=…`` of a local state
     outside the stack folder)."""
 

@@ -20,6 +20,7 @@ import attrs
 import orjson
 
 from edgekit.core.gates import GATES_FILE, PRIMARY_UP
+from edgekit.estate.account_stacks import BOOTSTRAP_STATE
 from edgekit.ops.commands import apply, plan
 from edgekit.ops.progress import Progress
 from edgekit.ops.summary import StackSummary, counts
@@ -180,6 +181,11 @@ class Up:
         from edgekit.ops.secrets import check_variables
 
         check_variables(self.workspace, self.order, self.tofu.env)
+        for stack in self._local_stacks():  # the bootstrap state, wherever cdktf.out is
+            path = _backend(self.workspace.document(stack)).get("local", {}).get("path")
+            if isinstance(path, str) and path.endswith(BOOTSTRAP_STATE):
+                self.tofu.init_args[stack] = [
+                    f"-backend-config=path={self.workspace.root / BOOTSTRAP_STATE}"]
         self._ref().check_repository()
         token = self.hooks.token_check(documents)
         step.status, step.detail = st.DONE, (f"stacks {' → '.join(self.order)}; {token}")
