@@ -18,7 +18,10 @@
 #                               edgekit's nixos_postgresql) and the deploy agent
 #                               (nix/deploy.nix: follows the node's ref, health checks,
 #                               rollback, reports; ADR 0033) in place of system.autoUpgrade
-#   nix/base.nix                the provider's disk layout and the closed defaults (no SSH)
+#   nix/base.nix                the provider's disk and boot layout (nix/clouds.json, from the
+#                               cloud adapters) and the closed defaults (no SSH)
+#   nix/cloud.nix               the node's networking on its cloud (DHCP, or addresses from the
+#                               metadata service where there is no DHCP: DigitalOcean)
 #
 # The pure parts (nix/compose.nix, nix/estate.nix, nix/node.nix, services/lib/unit.nix) need no
 # nixpkgs: tests/test_nix.py evaluates them offline with nix-instantiate and checks that
@@ -81,6 +84,7 @@
         modules = [ (import ./nix/base.nix { inherit name; inherit (n) provider; }) ]
           ++ import ./nix/node.nix {
             inherit name;
+            inherit (n) cloud;
             node = n.composed;
             modules = glued;
             postgresql = n.postgresql;

@@ -14,6 +14,7 @@
                                  the nodes' published WireGuard public keys -> cue/outputs/
     edgekit plan|apply|drift [STACK ...], import, graph
                                  operate the stacks in dependency order (edgekit/ops/)
+    edgekit up ENV               the whole first apply of an environment, re-runnable
     edgekit pg backups|restore   list the Postgres backups in R2; print a point-in-time restore
     edgekit status|deploy|rollback
                                  what each node runs; health-gated rollouts (edgekit/deploy/)
@@ -150,6 +151,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     from edgekit.cue.runner import find_cue
     from edgekit.generated import all_generated
 
+    if args.permissions:
+        if args.generated or args.list:
+            raise UsageError("--permissions lists what the Cloudflare token needs; run it "
+                             "without --generated and --list")
+        from edgekit.check.command import permissions
+
+        return permissions(Path.cwd(), args.stacks, args.format,
+                           lambda: load_app(Path.cwd(), args.app))
     if not args.generated:
         return cmd_check_rules(args)
     if args.stacks or args.list:
@@ -317,6 +326,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                        help="print the rule catalogue with sources and fixes")
     check.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                        help="output format (sarif: SARIF 2.1.0 for code-scanning UIs)")
+    check.add_argument("--permissions", action="store_true",
+                       help="print the Cloudflare API permission groups each stack needs, "
+                       "derived from its resources (what `edgekit up` checks the token for)")
     check.add_argument("--generated", action="store_true",
                        help="exit 1 listing every generated file that differs from what "
                        "cue/ and stacks/ produce now")
@@ -346,6 +358,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from edgekit.ops.cli import add_ops_parsers  # plan, apply, drift, import, graph
 
     add_ops_parsers(sub, synthesize)
+    from edgekit.ops.up.cli import add_up_parser  # edgekit up ENV (ADR 0031)
+
+    add_up_parser(sub, synthesize)
     add_logs_parser(sub)
     from edgekit.cue.mesh_cli import add_mesh_parser
     from edgekit.project import regenerate
@@ -365,7 +380,7 @@ APP_HELP = ("the app: a module with make_app(), module:function, path/app.py (en
 
 
 APP_COMMANDS = ("synth", "bootstrap", "stacks", "check", "plan", "apply", "drift", "import",
-                "graph")
+                "graph", "up")
 """The commands that build the app: they take ``--app`` after the command name too."""
 
 

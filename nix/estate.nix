@@ -8,7 +8,7 @@
 #                  edgekit.constructs.pg_bootstrap.nixos_postgresql for the primary of <env>
 #                  (it needs the primary's private address, known after the first apply)
 #
-# Result: node -> { env; provider; roles; composed; postgresql; pgbackrest; mesh; vector; deploy; }, where `composed` is the
+# Result: node -> { env; provider; cloud; roles; composed; postgresql; pgbackrest; mesh; vector; deploy; }, where `composed` is the
 # node's entry of nix/compose.nix. Node names are flake attributes
 # (nixosConfigurations.<node>), so a node name used by two environments is an error.
 #   pgbackrestDir  nix/pgbackrest: <env>.json, edgekit.pg.backup.nixos_pgbackrest for the
@@ -17,13 +17,17 @@
 #                  WireGuard settings and `primary`, the address services use as PGHOST
 #   deployDir      nix/deploy: <env>.json, node -> its deploy agent's settings
 #                  (edgekit.deploy.plan.agent_settings; ADR 0033)
+#   cloudsFile     nix/clouds.json: each cloud adapter's node facts (metadata addresses, boot
+#                  layout, networking); a node's `cloud` is its provider's entry
 { exportDir ? ../cue/export, postgresqlDir ? ./postgresql, vectorDir ? ./vector
-, pgbackrestDir ? ./pgbackrest, meshDir ? ./mesh, deployDir ? ./deploy }:
+, pgbackrestDir ? ./pgbackrest, meshDir ? ./mesh, deployDir ? ./deploy
+, cloudsFile ? ./clouds.json }:
 let
   inherit (builtins) attrNames filter foldl' fromJSON hasAttr head mapAttrs match pathExists
     readDir readFile removeAttrs;
 
   files = filter (f: match ".*\\.json" f != null) (attrNames (readDir exportDir));
+  clouds = if pathExists cloudsFile then fromJSON (readFile cloudsFile) else { };
 
   meshOf = env:
     let file = meshDir + "/${env.name}.json";
@@ -63,6 +67,7 @@ let
     mapAttrs (node: c: {
       env = env.name;
       provider = env.nodes.${node}.provider or null;
+      cloud = clouds.${env.nodes.${node}.provider or ""} or null;
       roles = env.nodes.${node}.roles or [ ];
       composed = c;
       # The "//" header of the generated files is no option: upstream's postgresql.nix

@@ -50,6 +50,9 @@
 #               back and reports, in place of system.autoUpgrade
 #   pgDataLabel the filesystem label of the primary's data volume (edgekit.constructs.
 #               pg_primary.DATA_LABEL), mounted on /var/lib/postgresql
+#   cloud       null, or the node's cloud's entry of nix/clouds.json (edgekit.clouds.facts):
+#               every address its metadata service answers on (IPv4 and IPv6; closed to all
+#               but root) and its networking, through nix/cloud.nix
 #
 # Every glued flake's module follows the convention in services/lib/flake.nix: it declares
 # services.edgekit.<svc>.{enable, environment, passwordFile}; this file switches it on.
@@ -67,6 +70,7 @@
 , pgbackrest ? null
 , mesh ? null
 , deploy ? null
+, cloud ? null
 }:
 let
   inherit (builtins) attrNames concatStringsSep filter hasAttr listToAttrs map removeAttrs
@@ -297,17 +301,22 @@ let
   };
 
   # Metadata services serve the user data (secrets included) to any local process: after
-  # boot only root may ask.
-  metadataRule = action:
-    "iptables -w ${action} OUTPUT -d 169.254.169.254/32 -m owner ! --uid-owner 0 -j REJECT";
+  # boot only root may ask, on every address the cloud serves it (Linode: IPv6 as well).
+  metadata = if cloud == null then { ipv4 = [ "169.254.169.254" ]; ipv6 = [ ]; }
+    else cloud.metadata;
+  metadataRules = action: suffix: concatStringsSep "\n" (
+    map (a: "iptables -w ${action} OUTPUT -d ${a}/32 -m owner ! --uid-owner 0 -j REJECT"
+      + suffix) metadata.ipv4
+    ++ map (a: "ip6tables -w ${action} OUTPUT -d ${a}/128 -m owner ! --uid-owner 0 -j REJECT"
+      + suffix) metadata.ipv6);
 
   data = { lib, config, pkgs }: {
     networking.hostName = name;
     # No port is opened for anything: cloudflared dials out, deployment pulls (ADR 0005).
     networking.firewall.enable = true;
     networking.firewall.allowedTCPPorts = lib.mkForce [ ];
-    networking.firewall.extraCommands = metadataRule "-I";
-    networking.firewall.extraStopCommands = "${metadataRule "-D"} || true";
+    networking.firewall.extraCommands = metadataRules "-I" "";
+    networking.firewall.extraStopCommands = metadataRules "-D" " || true";
 
     services = {
       # Services speak OTLP to the local Vector (127.0.0.1:4318), which ships to R2.
@@ -350,6 +359,7 @@ imported
 # pgBackRest and the mesh's Postgres settings only where this node runs Postgres.
 ++ (if pgbackrest == null || pg == null then [ ]
     else [ (import ./pgbackrest.nix { settings = pgbackrest; }) ])
+++ (if cloud == null then [ ] else [ (import ./cloud.nix { facts = cloud; }) ])
 ++ (if mesh == null then [ ] else [ (import ./mesh.nix {
       settings = if pg == null then mesh // { postgres = null; } else mesh;
     }) ])

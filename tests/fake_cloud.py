@@ -12,7 +12,6 @@ from typing import Any
 from edgekit.clouds.base import (
     Catalog,
     Cloud,
-    DiskLayout,
     FirewallParts,
     LoadBalancerSpec,
     Rule,
@@ -20,6 +19,7 @@ from edgekit.clouds.base import (
     hcl_list,
     user_data,
 )
+from edgekit.clouds.facts import Boot, Network, NodeFacts
 from edgekit.clouds.kinds import Inbound, Kind, NameRule, PortFormat, Unique, blocks, text_list
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
@@ -63,7 +63,10 @@ class FakeCloud(Cloud):
     catalog = CATALOG
     pin = ProviderPin(name="fake", source="example/fake", version="0.1.0")
     kinds = KINDS
-    disk = DiskLayout(grub="/dev/vda", root="/dev/vda1", why="made up")
+    node_facts = NodeFacts(
+        metadata_addresses=("169.254.169.254",),
+        boot=Boot(grub_device="/dev/vda", root_device="/dev/vda1", second_disk="/dev/vdb"),
+        network=Network(method="dhcp"), sources={"boot": "made up"})
     token_argument = "token"
     public_ip_attribute = "ip"
     first_boot_only = ("boot_script",)

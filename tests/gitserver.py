@@ -5,11 +5,16 @@ push (``http.receivepack`` on) with the real git client, and Nix's git fetcher. 
 threaded HTTP server on 127.0.0.1 at a free port runs the CGI program per request (bodies
 in full, chunked request bodies decoded, as a web server in front of it would do).
 
-    with GitServer.start(tmp_path) as git:
-        git.create("estate.git")            # a bare repository, push enabled
-        git.url("estate.git")               # http://127.0.0.1:<port>/estate.git
+    with GitServer.start(tmp_path) as server:
+        server.create("estate.git")         # a bare repository, push enabled; its URL
+        server.url("estate.git")            # http://127.0.0.1:<port>/estate.git
+        server.ref("estate.git", "deploy/prod")   # the commit a branch names, or None
 
-`git_server` is the module-scoped fixture; import it into a test module to use it.
+`git_server` is the fixture (one server per test: a thread, started in milliseconds); import
+it into a test module to use it. `git(*argv, cwd=…)` runs the real git client with a fixed
+identity and no user or system configuration, failing the test with git's output; `git_in`
+is the same with the folder first, returning the finished process (``check=False`` for a
+command expected to fail).
 """
 
 from __future__ import annotations
@@ -29,16 +34,31 @@ BACKEND = "/usr/lib/git-core/git-http-backend"
 TIMEOUT = 60
 
 
-def git(*argv: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    """Run git, failing the test with its output when it fails."""
+def _run(argv: tuple[str, ...], cwd: Path | None,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
             "GIT_AUTHOR_NAME": "edgekit tests", "GIT_AUTHOR_EMAIL": "tests@edgekit.invalid",
             "GIT_COMMITTER_NAME": "edgekit tests",
             "GIT_COMMITTER_EMAIL": "tests@edgekit.invalid", **(env or {})}
-    done = subprocess.run(["git", *argv], cwd=cwd, env=full, capture_output=True, text=True,
+    return subprocess.run(["git", *argv], cwd=cwd, env=full, capture_output=True, text=True,
                           timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+
+
+def git(*argv: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    """Run git, failing the test with its output when it fails; its standard output."""
+    done = _run(argv, cwd, env)
     assert done.returncode == 0, f"git {' '.join(argv)}:\n{done.stdout}{done.stderr}"
     return done.stdout
+
+
+def git_in(cwd: Path, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`git` in the folder `cwd`; the finished process (with ``check``, a failure fails the
+    test with git's output)."""
+    done = _run(argv, cwd)
+    if check and done.returncode != 0:
+        raise AssertionError(f"git {' '.join(argv)} failed in {cwd}:\n{done.stderr}")
+    return done
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
@@ -128,12 +148,22 @@ class GitServer:
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"
 
-    def create(self, name: str) -> Path:
-        """A bare repository that accepts pushes (default branch main)."""
+    def create(self, name: str) -> str:
+        """A bare repository `name` that accepts pushes (default branch main); its URL."""
         bare = self.root / name
         git("init", "--quiet", "--bare", "--initial-branch=main", str(bare))
         git("config", "http.receivepack", "true", cwd=bare)
-        return bare
+        return self.url(name)
+
+    def ref(self, name: str, ref: str) -> str | None:
+        """The commit branch `ref` (e.g. ``deploy/prod``) names in repository `name`."""
+        done = git_in(self.root / name, "rev-parse", "--verify", "--quiet",
+                      f"refs/heads/{ref}", check=False)
+        return done.stdout.strip() or None
+
+    def show(self, name: str, rev: str, path: str) -> str:
+        """A file of repository `name` at `rev`."""
+        return git("show", f"{rev}:{path}", cwd=self.root / name)
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -147,7 +177,7 @@ class GitServer:
         self.stop()
 
 
-@pytest.fixture(scope="module")
-def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
-    with GitServer.start(tmp_path_factory.mktemp("git")) as server:
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[GitServer]:
+    with GitServer.start(tmp_path / "git-server") as server:
         yield server

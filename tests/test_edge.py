@@ -156,7 +156,7 @@ def test_log_sink_bucket_retention_and_write_only_credentials(app: App) -> None:
     lifecycle = of_type(doc, "cloudflare_r2_bucket_lifecycle")["edge_logs_lifecycle"]
     assert lifecycle["rules"][0]["delete_objects_transition"]["condition"] == {
         "type": "Age", "max_age": 30 * 86400}
-    token = of_type(doc, "cloudflare_api_token")["edge_logs_writer"]
+    token = of_type(doc, "cloudflare_account_token")["edge_logs_writer"]
     assert json.loads(token["policies"][0]["resources"]) == {
         "com.cloudflare.edge.r2.bucket.0123456789abcdef0123456789abcdef_default_edgekit-logs":
         "*"}
@@ -164,7 +164,7 @@ def test_log_sink_bucket_retention_and_write_only_credentials(app: App) -> None:
         boot = doc["locals"][f"nodes_{node}_boot"]
         assert boot["log_sink"]["bucket"] == "edgekit-logs"
         assert boot["secrets"]["log_sink_secret_access_key"] == (
-            "${sha256(cloudflare_api_token.edge_logs_writer.value)}")
+            "${sha256(cloudflare_account_token.edge_logs_writer.value)}")
     assert "edge_state_bucket" not in of_type(doc, "cloudflare_r2_bucket")  # bootstrap's
 
 

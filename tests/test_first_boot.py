@@ -173,7 +173,15 @@ def test_linode_conversion_installs_no_boot_sector() -> None:
     document = cloud_config("x", "linode")
     (written,) = [f for f in document["write_files"] if f["path"].endswith("first-switch.nix")]
     assert "mkForce \"nodev\"" in written["content"]
-    assert CLOUDS["linode"].disk.grub == "nodev"  # nix/base.nix reads it (nix/clouds.json)
+    # and the node's own configuration agrees (nix/base.nix from the adapter's boot facts)
+    from edgekit.nix.evaluate import evaluate
+
+    base = evaluate(f'(import {ROOT / "nix/base.nix"} {{ name = "n"; provider = "linode"; }}) '
+                    '{ modulesPath = "/modules"; }')
+    assert base["boot"]["loader"]["grub"]["device"] == "nodev"
+    assert base["boot"]["loader"]["grub"]["forceInstall"] is True
+    assert base["boot"]["kernelParams"] == ["console=ttyS0,19200n8"]
+    assert base["fileSystems"]["/"]["device"] == "/dev/sda"
 
 
 # -- Postgres data ------------------------------------------------------------------------
@@ -344,40 +352,55 @@ def test_no_service_process_can_read_another_services_secret(tmp_path: Path) -> 
     assert os.geteuid() == 0 and stat.S_ISDIR(os.stat("/run").st_mode)
 
 
-def test_metadata_service_answers_root_only(tmp_path: Path) -> None:
-    """The metadata address serves user data (secrets included) to any local process. The
-    node's generated firewall rule, applied with the real iptables in a network namespace
-    this test creates, with a stand-in metadata server on 169.254.169.254 inside it."""
-    rule = _node_modules("prod", "edge-1")["config"]["networking"]["firewall"]
-    # (the mesh module's lines, none before peers are known, follow ours: `lines` merge)
-    assert rule["extraStopCommands"].startswith(
-        rule["extraCommands"].strip().replace(" -I ", " -D "))
-    namespace = f"edgekit-md-{os.getpid()}"
-    script = textwrap.dedent(f"""\
-        ip link set lo up && ip addr add 169.254.169.254/32 dev lo
-        {shlex.quote(sys.executable)} -m http.server --bind 169.254.169.254 80 \\
-            >/dev/null 2>&1 & server=$!
-        trap 'kill $server' EXIT
-        for _ in $(seq 1 50); do
-          curl -s -m 1 -o /dev/null http://169.254.169.254/ && break; sleep 0.1
-        done
-        echo "before $(setpriv --reuid=65534 --regid=65534 --clear-groups \\
-            curl -s -m 2 -o /dev/null -w '%{{http_code}}' http://169.254.169.254/)"
-        {rule["extraCommands"]}
-        echo "root $(curl -s -m 2 -o /dev/null -w '%{{http_code}}' http://169.254.169.254/)"
-        echo "nobody $(setpriv --reuid=65534 --regid=65534 --clear-groups \\
-            curl -s -m 2 -o /dev/null -w '%{{http_code}}' http://169.254.169.254/)"
-        """)
+@pytest.mark.parametrize(("env", "node"), [("prod", "edge-1"), ("prod", "edge-tokyo"),
+                                         ("prod", "pg-tokyo")])
+def test_metadata_service_answers_root_only(tmp_path: Path, env: str, node: str) -> None:
+    """The metadata service serves user data (secrets included) to any local process, on
+    every address the cloud serves it: Linode (edge-tokyo) on IPv6 too. The node's generated
+    firewall rules, applied with the real iptables and ip6tables in a network namespace this
+    test creates, with a stand-in metadata server on each address inside it."""
+    rule = _node_modules(env, node)["config"]["networking"]["firewall"]
+    provider = Estate.load(ROOT, env, check_fresh=False).env.nodes[node].provider
+    facts = json.loads((ROOT / "nix" / "clouds.json").read_text())[provider]["metadata"]
+    addresses = facts["ipv4"] + [a for a in facts["ipv6"] if not a.startswith("fe80:")]
+    assert addresses[0] == "169.254.169.254"
+    for line in rule["extraCommands"].splitlines():
+        assert f"{line.replace(' -I ', ' -D ')} || true" in rule["extraStopCommands"]
+    for address in facts["ipv4"] + facts["ipv6"]:  # link-local ones too (not served here)
+        assert f"-d {address}/" in rule["extraCommands"], address
+    namespace = f"edgekit-md-{os.getpid()}-{node}"
+    servers = "\n".join(
+        f"ip addr add {a}/{128 if ':' in a else 32} dev lo nodad 2>/dev/null || "
+        f"ip addr add {a}/32 dev lo\n"
+        f"{shlex.quote(sys.executable)} -m http.server --bind {a} 80 >/dev/null 2>&1 & "
+        "pids=\"$pids $!\"" for a in addresses)
+    url = {a: f"http://[{a}]/" if ":" in a else f"http://{a}/" for a in addresses}
+    nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups "
+
+    def ask(who: str, prefix: str) -> str:
+        return "\n".join(f'echo "{who} {a} $({prefix}curl -s -m 2 -o /dev/null '
+                         f'-w \'%{{http_code}}\' {url[a]})"' for a in addresses)
+
+    probes = ask("before", nobody)
+    after = ask("root", "") + "\n" + ask("nobody", nobody)
+    waits = "\n".join(f"for _ in $(seq 1 50); do curl -s -m 1 -o /dev/null {url[a]} && break; "
+                      "sleep 0.1; done" for a in addresses)
+    script = (f"ip link set lo up\npids=\n{servers}\ntrap 'kill $pids' EXIT\n{waits}\n"
+              f"{probes}\n{rule['extraCommands']}\n{after}\n")
     subprocess.run(["ip", "netns", "add", namespace], check=True)
     try:
         done = subprocess.run(["ip", "netns", "exec", namespace, "sh", "-c", script],
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=120)
     finally:
         subprocess.run(["ip", "netns", "del", namespace], check=True)
     lines = done.stdout.splitlines()
-    assert "before 200" in lines, done.stdout + done.stderr  # the stand-in answers anyone
-    assert "root 200" in lines, done.stdout + done.stderr
-    assert "nobody 000" in lines, done.stdout + done.stderr
+    for address in addresses:
+        # the stand-in answers anyone until the rules are in, then root only
+        assert f"before {address} 200" in lines, done.stdout + done.stderr
+        assert f"root {address} 200" in lines, done.stdout + done.stderr
+        assert f"nobody {address} 000" in lines, done.stdout + done.stderr
+    if provider == "linode":
+        assert "fd00:a9fe:a9fe::1" in addresses
 
 
 def run_volume_script(tmp_path: Path, script: str, device: str, after: str) -> str:

@@ -221,7 +221,8 @@ def test_pg_backups_in_the_stack() -> None:
     document = result.document
     buckets = {b["name"] for b in document["resource"]["cloudflare_r2_bucket"].values()}
     assert "edgekit-pg-prod" in buckets
-    token = document["resource"]["cloudflare_api_token"]["edge_pg_backups_token"]
+    token = document["resource"]["cloudflare_account_token"]["edge_pg_backups_token"]
+    assert token["account_id"] == "0123456789abcdef0123456789abcdef"  # ADR 0032
     (policy,) = token["policies"]
     assert _json.loads(policy["resources"]) == {
         "com.cloudflare.edge.r2.bucket.0123456789abcdef0123456789abcdef_default_edgekit-pg-prod":

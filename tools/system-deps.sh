@@ -32,6 +32,9 @@ command -v jq >/dev/null || need+=(jq)
 command -v wg >/dev/null || need+=(wireguard-tools)
 command -v ip >/dev/null || need+=(iproute2)
 command -v openssl >/dev/null || need+=(openssl)
+# edgekit up's end-to-end test pushes to a `git daemon` and the nodes' units use curl.
+command -v git >/dev/null || need+=(git)
+command -v curl >/dev/null || need+=(curl)
 command -v dot >/dev/null || need+=(graphviz)  # edgekit graph --format svg|png
 # The OS user the tests' throwaway clusters run as (initdb refuses root).
 make_postgres_user() {

@@ -101,3 +101,33 @@ def _check(root: Path, stacks: Sequence[str], fmt: str,
     findings = run(context_for(app, results, layouts), rules)
     sys.stdout.write(render(findings, rules, fmt))
     return 1 if errors(findings) else 0
+
+
+def permissions(root: Path, stacks: Sequence[str], fmt: str,
+                load_app: Callable[[], App]) -> int:
+    """Print the Cloudflare permission groups the stacks need (ADR 0032). Exit 1 when a
+    Cloudflare type has no known permission (the table must learn it first)."""
+    import json
+
+    from edgekit.check.permissions import as_json, needed, render_text
+
+    exports: dict[Path, bytes] = {}
+    if (root / "cue" / "cue.mod").is_dir():
+        from edgekit.cue.export import fresh_exports
+
+        exports, _ = fresh_exports(root)
+    with overlay(exports):
+        app = load_app()
+        app.disable_schema_check()
+        app.disable_rules()
+        try:
+            results = app.synth_results(stacks or None)
+        except SynthError as err:
+            sys.stdout.write(render(_as_findings(err), catalogue(), fmt))
+            return 1
+    documents = {r.stack.name: r.document for r in results}
+    if fmt == "text":
+        sys.stdout.write(render_text(documents))
+    else:
+        sys.stdout.write(json.dumps(as_json(documents), indent=2, sort_keys=True) + "\n")
+    return 1 if any(unknown for _, unknown in needed(documents).values()) else 0

@@ -18,6 +18,7 @@ from typing import Protocol
 
 import attrs
 
+from edgekit.clouds.facts import NodeFacts
 from edgekit.clouds.kinds import Kind
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Provider, Resource, Variable, stack_of
@@ -156,20 +157,6 @@ class ManagedDb:
     allow_list: list[str]
 
 
-@attrs.frozen(kw_only=True)
-class DiskLayout:
-    """Where the cloud's Debian 12 image keeps its disk, which the node's NixOS must agree
-    with after nixos-infect replaced it (``nix/base.nix`` reads it from the generated
-    ``nix/clouds.json``)."""
-
-    grub: str
-    """GRUB's install device, or ``nodev`` where the cloud boots GRUB itself."""
-    root: str
-    """The root file system's device."""
-    why: str
-    """What the layout is and how it was learned."""
-
-
 def hcl_list(items: Sequence[str]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
@@ -200,7 +187,6 @@ class Cloud(ABC):
     mock_defaults: Mapping[str, object] = {}
     """Defaults of every mocked resource of the provider in the generated ``tofu test``
     (e.g. ids that other resources take as numbers)."""
-    disk: DiskLayout
     token_argument: str
     """The provider block's argument that takes the API token."""
     public_ip_attribute: str
@@ -216,6 +202,9 @@ class Cloud(ABC):
     """nixos-infect's ``PROVIDER`` name for this cloud, None for its generic path."""
     infect_boot: str | None = None
     """A NixOS line nixos-infect's first generation needs to boot here, if any."""
+    node_facts: NodeFacts
+    """What the converted node needs to know: metadata addresses, disk and boot layout,
+    networking (sourced; ``nix/clouds.json``)."""
 
     @property
     def tofu_provider(self) -> str:

@@ -41,7 +41,6 @@ from typing import Any
 from edgekit.clouds.base import (
     Catalog,
     Cloud,
-    DiskLayout,
     FirewallParts,
     LoadBalancerSpec,
     NetworkLike,
@@ -51,6 +50,7 @@ from edgekit.clouds.base import (
     tag_list,
     user_data,
 )
+from edgekit.clouds.facts import Boot, Network, NodeFacts
 from edgekit.clouds.kinds import Inbound, Kind, NameRule, PortFormat, blocks, text_list
 from edgekit.clouds.managed import ManagedDb, ManagedRequest
 from edgekit.core.construct import Construct
@@ -155,6 +155,29 @@ KINDS: dict[str, Kind] = {
 }
 
 
+NODE_FACTS = NodeFacts(
+    metadata_addresses=("169.254.169.254",),
+    boot=Boot(grub_device="/dev/vda", root_device="/dev/vda1",
+              second_disk="/dev/disk/by-id/scsi-0DO_Volume_<name>"),
+    network=Network(method="metadata",
+                    metadata_url="http://169.254.169.254/metadata/v1.json",
+                    nameservers=("1.1.1.1", "1.0.0.1", "2606:4700:4700::1111")),
+    sources={
+        "metadata": "https://docs.digitalocean.com/reference/api/metadata/ "
+                    "(http://169.254.169.254/metadata/v1.json)",
+        "boot": "nixos-infect, written for droplets: GRUB on /dev/vda, root /dev/vda1",
+        "second_disk": "https://docs.digitalocean.com/products/volumes/how-to/mount/ "
+                       "(/dev/disk/by-id/scsi-0DO_Volume_<name>)",
+        "network": "no DHCP on droplets: nixos-infect PR 26 (\"DigitalOcean uses static "
+                   "IPs\") and PROVIDER=digitalocean setting doNetConf; addresses, netmasks "
+                   "and gateways of interfaces.public/private in the metadata (its API "
+                   "reference); resolvers: Cloudflare's 1.1.1.1 "
+                   "(https://developers.cloudflare.com/1.1.1.1/ip-addresses/)",
+    },
+    unverified=("boot",),
+)
+
+
 class DigitalOcean(Cloud):
     name = "digitalocean"
     catalog = CATALOG
@@ -163,9 +186,7 @@ class DigitalOcean(Cloud):
     mock_defaults = {"id": "1003"}
     """droplet ids are numbers where other resources take them (droplet_id, droplet_ids);
     its other ids are strings, which "1003" also is."""
-    disk = DiskLayout(grub="/dev/vda", root="/dev/vda1",
-                      why="virtio-blk disk /dev/vda, root on its first partition, BIOS GRUB "
-                      "(the layout nixos-infect, written for droplets, assumes)")
+    node_facts = NODE_FACTS
     token_argument = "token"
     public_ip_attribute = "ipv4_address"
     first_boot_only = ("user_data",)
@@ -246,7 +267,7 @@ class DigitalOcean(Cloud):
             "volume_id": volume.attr("id"), "droplet_id": server_id,
         })
         # DigitalOcean names the attached volume by its name: known before the droplet boots.
-        return volume, f"/dev/disk/by-id/scsi-0DO_Volume_{label}"
+        return volume, self.node_facts.boot.second_disk_of(label)
 
     def floating_ip(self, scope: Construct, *, label: str, region: str,
                     server_id: Ref) -> tuple[Resource, Ref]:

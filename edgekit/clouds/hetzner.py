@@ -1,6 +1,7 @@
 """Hetzner Cloud (``hetznercloud/hcloud``).
 
-    server        hcloud_server (firewall_ids at creation) + hcloud_server_network per network
+    server        hcloud_server (firewall_ids at creation only: ignore_remote_firewall_ids)
+                  + hcloud_server_network per network
     network       hcloud_network + hcloud_network_subnet (one network zone spans locations)
     firewall      hcloud_firewall (no inbound rule drops all inbound; no outbound rule
                   allows all outbound)
@@ -22,7 +23,6 @@ from typing import Any
 from edgekit.clouds.base import (
     Catalog,
     Cloud,
-    DiskLayout,
     FirewallParts,
     LoadBalancerSpec,
     NetworkLike,
@@ -31,6 +31,7 @@ from edgekit.clouds.base import (
     hcl_list,
     user_data,
 )
+from edgekit.clouds.facts import Boot, Network, NodeFacts
 from edgekit.clouds.kinds import (
     HOSTNAME,
     HOSTNAME_FORM,
@@ -132,6 +133,27 @@ KINDS: dict[str, Kind] = {
 }
 
 
+NODE_FACTS = NodeFacts(
+    metadata_addresses=("169.254.169.254",),
+    boot=Boot(grub_device="/dev/sda", root_device="/dev/sda1",
+              second_disk="/dev/disk/by-id/scsi-0HC_Volume_<name>"),
+    network=Network(method="dhcp"),
+    sources={
+        "metadata": "https://docs.hetzner.cloud/ \"Server Metadata\" (curl "
+                    "http://169.254.169.254/hetzner/v1/metadata; IPv4 only)",
+        "boot": "Hetzner's Debian 12 image: one virtio-scsi disk /dev/sda, root on its "
+                "first partition, BIOS GRUB (nixos-infect puts GRUB on the first of "
+                "/dev/vda, /dev/sda)",
+        "second_disk": "https://docs.hetzner.com/cloud/volumes/getting-started/"
+                       "creating-a-volume/ (/dev/disk/by-id/scsi-0HC_Volume_<id>)",
+        "network": "https://docs.hetzner.com/cloud/networks/server-configuration/ (public "
+                   "IPv4 and the private network's address by DHCP); IPv6 is static and "
+                   "not configured: every outbound path a node uses works over IPv4",
+    },
+    unverified=("boot",),
+)
+
+
 class Hetzner(Cloud):
     name = "hetzner"
     catalog = CATALOG
@@ -140,8 +162,7 @@ class Hetzner(Cloud):
     mock_defaults = {"id": "1001"}
     """hcloud ids are numbers that other resources take as numbers (server_id, network_id);
     `tofu test`'s random mock strings would not convert."""
-    disk = DiskLayout(grub="/dev/sda", root="/dev/sda1",
-                      why="virtio-scsi disk /dev/sda, root on its first partition, BIOS GRUB")
+    node_facts = NODE_FACTS
     token_argument = "token"
     public_ip_attribute = "ipv4_address"
     first_boot_only = ("user_data",)
@@ -176,10 +197,19 @@ class Hetzner(Cloud):
                 f"length(setsubtract(r.source_ips, {hcl_list(private)})) == 0])")
 
     def server(self, scope: Construct, id: str, spec: ServerSpec) -> Resource:
+        # firewall_ids attaches the node's firewall before the first boot; the server then
+        # ignores what the API reports there (ignore_remote_firewall_ids), so the mesh
+        # firewall's hcloud_firewall_attachment is that attachment's one owner. Without it
+        # every plan removes the mesh firewall and the next apply puts it back (the
+        # provider's hcloud_firewall_attachment docs, "Ensure a server is attached to a
+        # Firewall on first boot"; internal/server/resource.go reads every attached
+        # firewall into firewall_ids). The node's firewall is never replaced (no
+        # hcloud_firewall argument edgekit sets forces a new one), so its id stays.
         return Resource(scope, id, type="hcloud_server", config={
             "name": spec.name, "server_type": spec.size, "image": spec.image,
             "location": spec.region, "labels": spec.labels, "backups": spec.backups,
             "firewall_ids": [spec.firewall.resource.attr("id")],
+            "ignore_remote_firewall_ids": True,
             "public_net": {"ipv4_enabled": True, "ipv6_enabled": True},
             "user_data": user_data(spec.cloud_local),
         }, lifecycle={"ignore_changes": list(self.first_boot_only)})
@@ -202,7 +232,7 @@ class Hetzner(Cloud):
         })
         # /dev/disk/by-id/scsi-0HC_Volume_<volume id> (the volume is created before the
         # server, so the server's boot document may name it: no cycle).
-        return volume, f"/dev/disk/by-id/scsi-0HC_Volume_{volume.attr('id')}"
+        return volume, self.node_facts.boot.second_disk_of(str(volume.attr("id")))
 
     def floating_ip(self, scope: Construct, *, label: str, region: str,
                     server_id: Ref) -> tuple[Resource, Ref]:

@@ -26,7 +26,6 @@ from typing import Any
 from edgekit.clouds.base import (
     Catalog,
     Cloud,
-    DiskLayout,
     FirewallParts,
     LoadBalancerSpec,
     Rule,
@@ -35,6 +34,7 @@ from edgekit.clouds.base import (
     tag_list,
     user_data,
 )
+from edgekit.clouds.facts import Boot, Network, NodeFacts
 from edgekit.clouds.kinds import (
     Inbound,
     Kind,
@@ -180,6 +180,31 @@ def firewall_rule(rule: Rule) -> dict[str, Any]:
     return body
 
 
+NODE_FACTS = NodeFacts(
+    metadata_addresses=("169.254.169.254", "fd00:a9fe:a9fe::1", "fe80::a9fe:a9fe"),
+    boot=Boot(grub_device="nodev", root_device="/dev/sda", force_install=True,
+              kernel_params=("console=ttyS0,19200n8",),
+              second_disk="/dev/disk/by-id/scsi-0Linode_Volume_<name>"),
+    network=Network(method="dhcp"),
+    sources={
+        "metadata": "https://techdocs.akamai.com/cloud-computing/docs/metadata-service-api "
+                    "(IPv4 169.254.169.254; IPv6 fd00:a9fe:a9fe::1, fe80::a9fe:a9fe)",
+        "boot": "linode/docs guides/tools-reference/custom-kernels-distros/"
+                "install-nixos-on-linode: the \"GRUB 2\" kernel of the configuration "
+                "profile runs on the host and reads /boot/grub/grub.cfg from the disk, which "
+                "has no partition table (root /dev/sda): grub device nodev, forceInstall, "
+                "console=ttyS0,19200n8 for LISH",
+        "second_disk": "linode 3.13.0 docs/resources/volume.md: filesystem_path is "
+                       "\"/dev/disk/by-id/scsi-0Linode_Volume_\" + the volume label",
+        "network": "the same guide: networking.interfaces.eth0.useDHCP with predictable "
+                   "interface names off (Network Helper does nothing on NixOS)",
+    },
+    unverified=("boot: the default configuration profile of linode/debian12 boots "
+                "\"GRUB 2\" (the provider sets the kernel \"based on image choice\")",
+                "network: the VPC interface (eth1) gets its address by DHCP"),
+)
+
+
 class Linode(Cloud):
     name = "linode"
     catalog = CATALOG
@@ -187,10 +212,7 @@ class Linode(Cloud):
     kinds = KINDS
     mock_defaults = {"id": "1002"}
     """linode ids are numbers too (vpc_id, firewall_id, linode_id take numbers)."""
-    disk = DiskLayout(grub="nodev", root="/dev/sda",
-                      why="each disk is a raw filesystem without a partition table (root = "
-                      "/dev/sda, swap = /dev/sdb); the Linode config profile must boot "
-                      "\"GRUB 2\", so no MBR install")
+    node_facts = NODE_FACTS
     token_argument = "token"
     public_ip_attribute = "ipv4"
     """`ipv4` is the set of the instance's IPv4 addresses (`ip_address` is deprecated); with
@@ -251,7 +273,7 @@ class Linode(Cloud):
         volume = Resource(scope, "Resource", type="linode_volume", config={
             "label": label[:32], "region": region, "size": size_gb, "linode_id": server_id,
         })
-        return volume, f"/dev/disk/by-id/scsi-0Linode_Volume_{label[:32]}"
+        return volume, self.node_facts.boot.second_disk_of(label[:32])
 
     def floating_ip(self, scope: Construct, *, label: str, region: str,
                     server_id: Ref) -> tuple[Resource, Ref]:

@@ -24,7 +24,6 @@ from typing import Any
 from edgekit.clouds.base import (
     Catalog,
     Cloud,
-    DiskLayout,
     FirewallParts,
     LoadBalancerSpec,
     NetworkLike,
@@ -34,6 +33,7 @@ from edgekit.clouds.base import (
     tag_list,
     user_data,
 )
+from edgekit.clouds.facts import Boot, Network, NodeFacts
 from edgekit.clouds.kinds import (
     HOSTNAME,
     Inbound,
@@ -109,13 +109,34 @@ KINDS: dict[str, Kind] = {
 }
 
 
+NODE_FACTS = NodeFacts(
+    metadata_addresses=("169.254.169.254",),
+    boot=Boot(grub_device="/dev/vda", root_device="/dev/vda1",
+              second_disk="/dev/vdb"),
+    network=Network(method="dhcp"),
+    sources={
+        "metadata": "cloud-init doc/rtd/reference/datasources/vultr.rst (\"served over HTTP "
+                    "from the address 169.254.169.254\")",
+        "boot": "Vultr's Debian 12 image: virtio-blk /dev/vda, root on its first partition, "
+                "BIOS GRUB",
+        "second_disk": "vultr 2.32.0 website/docs/r/block_storage.html.markdown: mount_id, "
+                       "\"when mounted the ID can be found in /dev/disk/by-id prefixed with "
+                       "virtio\"; the boot document is written before the volume attaches "
+                       "(attached_to_instance needs the instance), so it names the first "
+                       "virtio disk after the root disk, /dev/vdb",
+        "network": "cloud-init's Vultr datasource (public interface dhcp4 from the metadata)",
+    },
+    unverified=("boot", "second_disk: /dev/vdb rather than /dev/disk/by-id/virtio-<mount_id>",
+                "network: the VPC interface (eth1) gets its address by DHCP"),
+)
+
+
 class Vultr(Cloud):
     name = "vultr"
     catalog = CATALOG
     pin = ProviderPin(name="vultr", source="vultr/vultr", version="2.32.0")
     kinds = KINDS
-    disk = DiskLayout(grub="/dev/vda", root="/dev/vda1",
-                      why="virtio-blk disk /dev/vda, root on its first partition, BIOS GRUB")
+    node_facts = NODE_FACTS
     token_argument = "api_key"
     public_ip_attribute = "main_ip"
     first_boot_only = ("user_data",)
@@ -181,7 +202,7 @@ class Vultr(Cloud):
         })
         # The first block storage attached is the second virtio disk. (Its id cannot be
         # named: the volume attaches to the instance, so it comes after it.)
-        return volume, "/dev/vdb"
+        return volume, self.node_facts.boot.second_disk
 
     def floating_ip(self, scope: Construct, *, label: str, region: str,
                     server_id: Ref) -> tuple[Resource, Ref]:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgekit.constructs.cloudflare import cloudflare_provider
+from edgekit.constructs.facts import record_zone
 from edgekit.constructs.values import CloudflareZone, Service, checked_services
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
@@ -52,6 +53,8 @@ class EdgeSecurity(Construct):
                 f"{', '.join(z.environment for z, _ in environments)} are on zones "
                 f"{', '.join(zones)}")
         zone_id = zones[0]
+        for zone, _ in environments:  # the plan rules hold its rulesets to the zone's plan
+            record_zone(self, zone)
         cloudflare_provider(self)
         self.environments = [zone.environment for zone, _ in environments]
         self.waf = Resource(self, "waf", type="cloudflare_ruleset", config={

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from edgekit.constructs.base import validated
 from edgekit.constructs.cloudflare import cloudflare_provider
-from edgekit.constructs.facts import Where, WorkerFact, layout_of
+from edgekit.constructs.facts import Where, WorkerFact, layout_of, record_zone
 from edgekit.constructs.props import EdgeWorkerProps
 from edgekit.constructs.tunnel import Tunnel
 from edgekit.constructs.values import (
@@ -142,7 +142,7 @@ class EdgeWorker(Construct):
         service has origins (EK185, EK186), behind the Access token it holds (EK183)."""
         layout, where = layout_of(self), Where(path=self.node.path)
         layout.add_services(where, services)
-        layout.zones[zone.zone_id] = zone.zone
+        record_zone(self, zone)
         routes = {host: entry["service"] for host, entry in routing_table(zone, services).items()}
         origins = {name: tuple(sorted({urlsplit(str(o.get("url", ""))).hostname or ""
                                        for o in found}))

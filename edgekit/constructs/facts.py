@@ -29,7 +29,7 @@ from typing import Literal
 
 import attrs
 
-from edgekit.constructs.values import Service
+from edgekit.constructs.values import CloudflareZone, Service
 from edgekit.core.construct import Construct
 from edgekit.core.elements import stack_of
 
@@ -124,6 +124,19 @@ class MeshFact:
 
 
 @attrs.frozen(kw_only=True)
+class PlanFact:
+    """The Cloudflare plan a zone is declared on, and its account's Workers plan."""
+
+    zone_id: str
+    zone: str
+    account_id: str
+    plan: str
+    addons: tuple[str, ...]
+    workers_paid: bool
+    where: Where
+
+
+@attrs.frozen(kw_only=True)
 class WavesFact:
     """The rollout waves an environment declares, in order (ADR 0033)."""
 
@@ -158,6 +171,8 @@ class Layout:
     meshes: list[MeshFact] = attrs.field(factory=list)
     zones: dict[str, str] = attrs.field(factory=dict)
     """Zone id → zone name."""
+    plans: list[PlanFact] = attrs.field(factory=list)
+    """The zones' declared plans (none for a zone whose `CloudflareZone.plan` is None)."""
     waves: WavesFact | None = None
     """The rollout waves the environment declares (CUE ``deploy.waves``); None: the default
     order (one canary per service, then the rest)."""
@@ -210,5 +225,12 @@ def record_services(construct: Construct, services: Mapping[str, Service]) -> No
     layout_of(construct).add_services(Where(path=construct.node.path), services)
 
 
-def record_zone(construct: Construct, zone_id: str, zone: str) -> None:
-    layout_of(construct).zones[zone_id] = zone
+def record_zone(construct: Construct, zone: CloudflareZone) -> None:
+    """The zone `construct` works on, and the plan it is declared on (when it is)."""
+    layout = layout_of(construct)
+    layout.zones[zone.zone_id] = zone.zone
+    if zone.plan is not None and not any(p.zone_id == zone.zone_id for p in layout.plans):
+        layout.plans.append(PlanFact(
+            zone_id=zone.zone_id, zone=zone.zone, account_id=zone.account_id,
+            plan=zone.plan, addons=zone.addons, workers_paid=zone.workers_paid,
+            where=Where(path=construct.node.path)))

@@ -31,6 +31,7 @@ from edgekit.constructs.values import CloudflareZone, Service, checked_services
 from edgekit.core.construct import Construct
 from edgekit.core.elements import DataSource, Resource
 from edgekit.core.errors import ConstructError
+from edgekit.core.gates import PRIMARY_UP, add_gate
 from edgekit.core.refs import Ref
 
 PG_TUNNEL_SECRET = "pg_tunnel_token"
@@ -72,7 +73,7 @@ class Hyperdrive(Construct):
         super().__init__(scope, id)
         checked_services(self.node.path, {service.name: service})
         record_services(self, {service.name: service})
-        record_zone(self, zone.zone_id, zone.zone)
+        record_zone(self, zone)
         if node.private_ip is None:
             raise ConstructError(f"[{self.node.path}] node {node.node.path} has no private "
                                  "address: Postgres listens only there")
@@ -134,6 +135,9 @@ class Hyperdrive(Construct):
             "caching": {"disabled": False, "max_age": 60},
             "mtls": {"ca_certificate_id": ca.attr("id"), "sslmode": SSLMODE},
         }, depends_on=[access, dns, config])
+        # `edgekit up` creates it only once the primary is up (ADR 0031).
+        add_gate(PRIMARY_UP, self.resource,
+                 "Cloudflare tests the connection to Postgres when it creates the config")
 
     @property
     def id_ref(self) -> Ref | None:

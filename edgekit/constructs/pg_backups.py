@@ -95,8 +95,8 @@ class PgBackups(Construct):
         self.settings = settings
         self.bucket = R2Bucket(self, "bucket", account_id=account_id, name=settings.bucket)
         scope_key = f"com.cloudflare.edge.r2.bucket.{account_id}_default_{settings.bucket}"
-        self.token = Resource(self, "token", type="cloudflare_api_token", config={
-            "name": f"edgekit pg backups {settings.bucket}",
+        self.token = Resource(self, "token", type="cloudflare_account_token", config={
+            "account_id": account_id, "name": f"edgekit pg backups {settings.bucket}",
             "policies": [{"effect": "allow", "resources": json.dumps({scope_key: "*"}),
                           "permission_groups": [{"id": R2_BUCKET_ITEM_READ},
                                                 {"id": R2_BUCKET_ITEM_WRITE}]}],

@@ -1,9 +1,10 @@
 """R2: buckets, and R2LogSink — the only durable log store.
 
 R2LogSink makes the bucket, a lifecycle rule that deletes objects after
-`retention_days`, and an API token that may only write objects of that bucket. Its S3
-credentials (access key id = token id, secret = sha256 of the token value) reach the
-nodes as sensitive values inside their boot documents; they never appear in the JSON.
+`retention_days`, and an account-owned API token (it outlives whoever applied it, ADR
+0032) that may only write objects of that bucket. Its S3 credentials (access key id =
+token id, secret = sha256 of the token value) reach the nodes as sensitive values inside
+their boot documents; they never appear in the JSON.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ class R2LogSink(Construct):
                            "type": "Age", "max_age": self.props.retention_days * 86400}}}],
         })
         scope_key = f"com.cloudflare.edge.r2.bucket.{account_id}_default_{bucket}"
-        self.token = Resource(self, "writer", type="cloudflare_api_token", config={
-            "name": f"edgekit log writer {bucket}",
+        self.token = Resource(self, "writer", type="cloudflare_account_token", config={
+            "account_id": account_id, "name": f"edgekit log writer {bucket}",
             "policies": [{"effect": "allow", "resources": json.dumps({scope_key: "*"}),
                           "permission_groups": [{"id": R2_BUCKET_ITEM_WRITE}]}],
         })

@@ -31,7 +31,7 @@ import attrs
 
 from edgekit.constructs.base import listed, validated
 from edgekit.constructs.cloudflare import cloudflare_provider
-from edgekit.constructs.facts import PlacementFact, TunnelFact, Where, layout_of
+from edgekit.constructs.facts import PlacementFact, TunnelFact, Where, layout_of, record_zone
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.constructs.props import TunnelProps
@@ -138,7 +138,7 @@ class Tunnel(Construct):
         origins behind this tunnel's Access token (EK183)."""
         layout, where = layout_of(self), Where(path=self.node.path)
         layout.add_services(where, services)
-        layout.zones[self.zone_id] = self.zone.zone
+        record_zone(self, self.zone)
         given = tuple(n.name for n in nodes)
         layout.placements.append(PlacementFact(
             placement=self.placement, services=services, nodes=given,

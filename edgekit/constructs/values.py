@@ -25,6 +25,7 @@ PG_CIDR_OUTPUT = "pg_private_cidr"
 Role = Literal["edge", "postgres"]
 """What a node is for: ``edge`` runs services behind the tunnel, ``postgres`` the primary."""
 TunnelStrategy = Literal["replicas", "per_node"]
+CloudflarePlan = Literal["free", "pro", "business", "enterprise"]
 """How a `Tunnel` reaches its nodes (ADR 0006)."""
 WORKER_COMPATIBILITY_DATE = "2026-04-01"
 """Pinned, and supported by the workerd the tests run (1.20260426, from wrangler 4.86)."""
@@ -137,6 +138,14 @@ class CloudflareZone:
     environment: str
     host_label: str | None = None
     """None (default): hostnames as written; else inserted before the zone."""
+    plan: CloudflarePlan | None = None
+    """The zone's Cloudflare plan. None (default): not declared, and the plan rules
+    (EK200-EK219: rate limits, the managed WAF, load balancing, Logpush) leave the zone
+    alone; declare it to have them hold the stack to what the plan allows."""
+    addons: tuple[str, ...] = ()
+    """Add-ons bought beside the plan, e.g. ``load_balancing``."""
+    workers_paid: bool = False
+    """The account is on Workers Paid (Logpush of Workers Trace Events)."""
 
     def origin_hostname(self, service: str, node: str | None = None) -> str:
         """Where a service answers behind Cloudflare Tunnel (only for the Worker, ADR 0009):

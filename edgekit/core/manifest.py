@@ -45,6 +45,17 @@ class Manifest:
         """`names` (default: every stack) with each after the stacks it depends on."""
         return stack_order(names or sorted(self.stacks), self.dependencies)
 
+    def with_dependencies(self, names: list[str]) -> list[str]:
+        """`names` and every stack they depend on, transitively, in dependency order."""
+        deps = self.dependencies
+        todo, seen = list(names), set(names)
+        while todo:
+            for dep in deps.get(todo.pop(), ()):
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        return self.order(sorted(seen))
+
 
 def read_manifest(outdir: Path) -> Manifest:
     """The manifest in `outdir`, checked (`ManifestError` names the file and the place)."""

@@ -19,6 +19,7 @@ from edgekit.constructs.facts import (
     NetworkFact,
     NodeFact,
     PlacementFact,
+    PlanFact,
     PostgresFact,
     TunnelFact,
     WavesFact,
@@ -79,6 +80,11 @@ def layout_of_estate(estate: Estate) -> Layout:
     if mesh:
         layout.meshes.append(MeshFact(nodes=mesh, where=where("$.env.mesh")))
     layout.zones[env.cloudflare.zone_id] = env.cloudflare.zone
+    side = env.cloudflare
+    layout.plans.append(PlanFact(zone_id=side.zone_id, zone=side.zone,
+                                 account_id=side.account_id, plan=side.plan,
+                                 addons=tuple(side.addons), workers_paid=side.workers_paid,
+                                 where=where("$.env.cloudflare")))
     if env.deploy.waves is not None:
         layout.waves = WavesFact(waves=tuple(tuple(w) for w in env.deploy.waves),
                                  where=where("$.env.deploy.waves"))

@@ -72,6 +72,11 @@ class CloudflareSide:
     zone: str
     state_bucket: str
     logs_bucket: str
+    plan: Literal["free", "pro", "business", "enterprise"] = "free"
+    """The zone's Cloudflare plan (edgekit/check/plans.py: what each plan may use)."""
+    addons: tuple[str, ...] = ()
+    """Add-ons bought beside the plan, e.g. ``load_balancing``."""
+    workers_paid: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -136,7 +141,8 @@ class Env:
         side = self.cloudflare
         return CloudflareZone(account_id=side.account_id, zone_id=side.zone_id,
                               zone=side.zone, environment=self.name,
-                              host_label=self.host_label)
+                              host_label=self.host_label, plan=side.plan,
+                              addons=tuple(side.addons), workers_paid=side.workers_paid)
 
     def origin_hostname(self, service: str, node: str | None = None) -> str:
         """`CloudflareZone.origin_hostname` of this environment."""

@@ -32,10 +32,12 @@ def _failed(stack: str, text: str, started: float) -> StackSummary:
                         seconds=time.perf_counter() - started)
 
 
-def plan(tofu: Tofu, stacks: Sequence[str], progress: Progress) -> list[StackSummary]:
+def plan(tofu: Tofu, stacks: Sequence[str], progress: Progress,
+         extra: Mapping[str, Sequence[str]] | None = None) -> list[StackSummary]:
     """Plan each stack in order. A stack that reads the state of a stack planned with
     changes in this run waits: its plan would read state that is about to change (or does
-    not exist yet, on a first deploy); `apply` stops before it and says to plan again."""
+    not exist yet, on a first deploy); `apply` stops before it and says to plan again.
+    `extra` adds arguments to a stack's ``tofu plan`` (`edgekit up`: ``-exclude=…``)."""
     workspace = tofu.workspace
     summaries = []
     pending: set[str] = set()  # stacks of this run whose state will change
@@ -63,7 +65,8 @@ def plan(tofu: Tofu, stacks: Sequence[str], progress: Progress) -> list[StackSum
             with progress.step(stack, "init"):
                 tofu.init(stack)
             with progress.step(stack, "plan"):
-                done = tofu.run(stack, "plan", *PLAN_FLAGS, f"-out={plan_file}")
+                done = tofu.run(stack, "plan", *PLAN_FLAGS, *(extra or {}).get(stack, ()),
+                                f"-out={plan_file}")
             if done.returncode not in (0, 2):
                 summaries.append(_failed(stack, tofu.redact(done.stderr), started))
                 continue

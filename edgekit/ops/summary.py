@@ -23,6 +23,9 @@ class StackSummary:
     destroy: int = 0
     imports: int = 0
     replaced: list[str] = attrs.field(factory=list)
+    tainted: list[str] = attrs.field(factory=list)
+    """Of `replaced`, those replaced because their create failed (tofu marked them
+    tainted): the object never became what the configuration says."""
     destroyed: list[str] = attrs.field(factory=list)
     drifted: list[dict[str, str]] = attrs.field(factory=list)
     outputs_changed: list[str] = attrs.field(factory=list)
@@ -64,6 +67,8 @@ def from_plan(stack: str, plan: dict[str, Any]) -> StackSummary:
         elif sorted(actions) == ["create", "delete"]:
             summary.replace += 1
             summary.replaced.append(address)
+            if rc.get("action_reason") == "replace_because_tainted":
+                summary.tainted.append(address)
         elif actions == ["delete"]:
             summary.destroy += 1
             summary.destroyed.append(address)

@@ -111,6 +111,9 @@ class Tofu:
     """Values never to print: replaced by ``***`` in any output edgekit shows."""
     _said: set[str] = attrs.field(factory=set, init=False)
     """What tofu said beside its JSON, already passed on."""
+    init_args: dict[str, list[str]] = attrs.field(factory=dict)
+    """Extra ``tofu init`` arguments per stack (``-backend-config=path=…`` of a local state
+    outside the stack folder)."""
 
     def run(self, stack: str, *args: str, cwd: Path | None = None,
             check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -140,8 +143,10 @@ class Tofu:
         data_dir = self.workspace.data_dir(stack)
         folder = self.workspace.stack_dir(stack)
         block = self.workspace.document(stack).get("terraform", {})
+        extra = list(self.init_args.get(stack, ()))
         stamp = hashlib.sha256(orjson.dumps(
-            {k: block.get(k) for k in ("backend", "required_providers")},
+            {**{k: block.get(k) for k in ("backend", "required_providers")},
+             **({"init_args": extra} if extra else {})},
             option=orjson.OPT_SORT_KEYS)).hexdigest()
         stamp_file = data_dir / "edgekit-init.stamp"
         cached_lock = data_dir / LOCK_FILE
@@ -153,7 +158,7 @@ class Tofu:
         data_dir.mkdir(parents=True, exist_ok=True)
         if cached_lock.is_file() and not (folder / LOCK_FILE).is_file():
             write_atomic(folder / LOCK_FILE, cached_lock.read_bytes())
-        args = ["init", "-input=false", "-reconfigure", "-no-color"]
+        args = ["init", "-input=false", "-reconfigure", "-no-color", *extra]
         if self.plugin_dir:
             args.append(f"-plugin-dir={self.plugin_dir}")
         self.run(stack, *args, check=True)

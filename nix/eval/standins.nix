@@ -113,6 +113,16 @@ in
       nftables.enable = mkOption { type = types.bool; default = false; };
       enableIPv6 = mkOption { type = types.bool; default = true; };
       wireguard.useNetworkd = mkOption { type = types.bool; default = false; };
+      # set by nix/cloud.nix (network-interfaces.nix: not vendored); upstream's types
+      useDHCP = mkOption { type = types.bool; default = true; };
+      usePredictableInterfaceNames = mkOption { type = types.bool; default = true; };
+      nameservers = mkOption { type = types.listOf types.str; default = [ ]; };
+      interfaces = mkOption {
+        default = { };
+        type = types.attrsOf (types.submodule {
+          options.useDHCP = mkOption { type = types.nullOr types.bool; default = null; };
+        });
+      };
     };
 
     services = {
@@ -135,7 +145,9 @@ in
     boot.loader.grub = {
       enable = mkOption { type = types.bool; default = true; };
       device = mkOption { type = types.str; default = ""; };
+      forceInstall = mkOption { type = types.bool; default = false; };
     };
+    boot.kernelParams = mkOption { type = types.listOf types.str; default = [ ]; };
 
     fileSystems = mkOption {
       default = { };
@@ -200,10 +212,12 @@ in
           "nix.package/nix.envVars/programs.ssh.package/networking.proxy.envVars/environment.sessionVariables" = "read by the vendored auto-upgrade.nix; upstream defaults of modules not vendored";
           "startAt -> timer" = "nixos/modules/system/boot/systemd.nix makes a timer (OnCalendar = startAt, wantedBy timers.target) for each service with startAt; nix/eval/standins.nix does the same";
           "networking.hostName" = "nixos/modules/tasks/network-interfaces.nix (not vendored)";
+          "networking.useDHCP/usePredictableInterfaceNames/nameservers/interfaces.<n>.useDHCP" = "set by nix/cloud.nix: nixos/modules/tasks/network-interfaces.nix (not vendored), upstream's types and defaults";
+          "boot.kernelParams" = "set by nix/base.nix (the cloud's serial console): nixos/modules/system/boot/kernel.nix (not vendored)";
           "networking.nftables.enable/enableIPv6/wireguard.useNetworkd" = "read by the vendored firewall and WireGuard modules; upstream defaults of nftables.nix, network-interfaces.nix, wireguard-networkd.nix (not vendored)";
           "boot.kernelPackages/isContainer" = "read by firewall-iptables.nix (rpfilter) and wireguard.nix (kernel version, modprobe): the 25.11 default kernel's facts";
           "services.openssh.enable" = "nixos/modules/services/networking/ssh/sshd.nix (not vendored)";
-          "boot.loader.grub" = "nixos/modules/system/boot/loader/grub/grub.nix (not vendored)";
+          "boot.loader.grub" = "nixos/modules/system/boot/loader/grub/grub.nix (not vendored): enable, device, forceInstall";
           "fileSystems" = "nixos/modules/tasks/filesystems.nix (not vendored)";
           "nix.settings" = "nixos/modules/config/nix.nix (not vendored)";
         };

@@ -12,6 +12,8 @@ from edgekit.check.rules import (  # noqa: F401  (importing a module registers i
     lifecycle,
     names,
     network,
+    ownership,
+    plan,
     secrets,
     stacks,
 )

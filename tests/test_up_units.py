@@ -1,0 +1,133 @@
+"""`edgekit up`'s own parts: the deploy ref against a real `git daemon` (only what it wrote is
+committed; a push is never forced), its exit codes, and what a Ctrl-C or a failing step
+leaves in the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgekit.cue.model import Estate
+from edgekit.ops.progress import Progress
+from edgekit.ops.tofu import OpsError, Tofu, Workspace
+from edgekit.ops.up import steps as st
+from edgekit.ops.up.deploy_ref import DeployRef, GitError
+from edgekit.ops.up.runner import Hooks, Up, UpSettings
+from tests.conftest import ROOT
+from tests.gitserver import GitServer, git_in, git_server  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, git_server: GitServer,  # noqa: F811
+         monkeypatch: pytest.MonkeyPatch) -> tuple[Path, GitServer]:
+    for key, value in (("GIT_CONFIG_GLOBAL", "/dev/null"), ("GIT_CONFIG_NOSYSTEM", "1"),
+                       ("GIT_AUTHOR_NAME", "op"), ("GIT_AUTHOR_EMAIL", "op@x.invalid"),
+                       ("GIT_COMMITTER_NAME", "op"), ("GIT_COMMITTER_EMAIL", "op@x.invalid")):
+        monkeypatch.setenv(key, value)
+    url = git_server.create("estate")
+    root = tmp_path / "project"
+    (root / "cue" / "outputs").mkdir(parents=True)
+    (root / "cue" / "outputs" / "prod.cue").write_text("old\n")
+    (root / "stacks.py").write_text("v1\n")
+    git_in(root, "init", "--quiet", "--initial-branch=main")
+    git_in(root, "add", "-A")
+    git_in(root, "commit", "--quiet", "-m", "estate")
+    git_in(root, "remote", "add", "origin", url)
+    return root, git_server
+
+
+def test_only_the_files_up_writes_are_committed(repo: tuple[Path, GitServer]) -> None:
+    root, server = repo
+    ref = DeployRef(root, "origin", "deploy/prod")
+    assert ref.remote_head() is None
+    (root / "cue" / "outputs" / "prod.cue").write_text("imported\n")
+    (root / "cue" / "outputs" / "prod.mesh.cue").write_text("keys\n")
+    (root / "stacks.py").write_text("a change of the operator's own\n")
+    commit = ref.commit([root / "cue" / "outputs", root / "nix" / "gone.json"], "prod: values")
+    assert commit == ref.head()
+    changed = git_in(root, "show", "--name-only", "--format=", "HEAD").stdout.split()
+    assert changed == ["cue/outputs/prod.cue", "cue/outputs/prod.mesh.cue"]
+    assert "stacks.py" in git_in(root, "status", "--porcelain").stdout  # left to its owner
+    assert ref.commit([root / "cue" / "outputs"], "again") is None  # nothing new
+    pushed, moved = ref.push()
+    assert (pushed, moved) == (commit, True)
+    assert server.ref("estate", "deploy/prod") == commit
+    assert ref.push() == (commit, False)  # already there
+    assert ref.push_command() == "git push origin HEAD:refs/heads/deploy/prod"
+
+
+def test_a_push_is_never_forced(repo: tuple[Path, GitServer], tmp_path: Path) -> None:
+    root, server = repo
+    ref = DeployRef(root, "origin", "deploy/prod")
+    ref.push()
+    # someone else moves deploy/prod to a commit this checkout does not have
+    other = tmp_path / "other"
+    git_in(tmp_path, "clone", "--quiet", server.url("estate"), str(other))
+    git_in(other, "checkout", "--quiet", "-b", "work", "origin/deploy/prod")
+    (other / "theirs.txt").write_text("theirs\n")
+    git_in(other, "add", "-A")
+    git_in(other, "commit", "--quiet", "-m", "theirs")
+    git_in(other, "push", "--quiet", "origin", "HEAD:refs/heads/deploy/prod")
+    theirs = server.ref("estate", "deploy/prod")
+    (root / "cue" / "outputs" / "prod.cue").write_text("ours\n")
+    ref.commit([root / "cue" / "outputs"], "ours")
+    with pytest.raises(GitError, match="never forces a push"):
+        ref.push()
+    assert server.ref("estate", "deploy/prod") == theirs
+
+
+def test_not_a_repository_or_no_such_remote(tmp_path: Path) -> None:
+    with pytest.raises(GitError, match="is not a git repository"):
+        DeployRef(tmp_path, "origin", "deploy/prod").check_repository()
+    git_in(tmp_path, "init", "--quiet")
+    with pytest.raises(GitError, match="no git remote 'origin'"):
+        DeployRef(tmp_path, "origin", "deploy/prod").check_repository()
+
+
+def test_exit_codes_tell_done_failed_at_step_and_timed_out_apart() -> None:
+    def result(**kw: Any) -> st.UpResult:
+        return st.UpResult("prod", [], **kw)
+
+    assert result().exit_code == 0 and result().result == "done"
+    assert result(dry_run=True).result == "dry-run"
+    assert result(failed_step=5).exit_code == 15
+    assert result(failed_step=10).exit_code == 20
+    assert result(timed_out=True).exit_code == 3
+    assert result(interrupted=True, failed_step=9).exit_code == 130
+    assert [name for name, _ in st.STEPS][8] == "wait-primary"
+
+
+def _up(tmp_path: Path, synth: Any, settings: UpSettings | None = None) -> Up:
+    def never(*_: Any) -> Any:
+        raise AssertionError("not reached")
+
+    hooks = Hooks(synth=synth, token_check=never, bucket_exists=never, primary_probe=never,
+                  mesh_probe=never, import_outputs=never, import_mesh_keys=never,
+                  committed_paths=never,
+                  load_estate=lambda: Estate.load(ROOT, "prod", check_fresh=False),
+                  stack_order=never,
+                  clock=None)  # type: ignore[arg-type]
+    tofu = Tofu(Workspace(tmp_path, tmp_path / "out"), {}, binary="tofu")
+    return Up(tofu, settings or UpSettings(env="prod"), hooks, Progress())
+
+
+def test_a_failing_step_stops_the_run_and_says_which(tmp_path: Path) -> None:
+    def synth() -> None:
+        raise OpsError("synth said no")
+
+    result = _up(tmp_path, synth).run()
+    assert (result.failed_step, result.exit_code) == (1, 11)
+    first, second = result.steps[:2]
+    assert (first.status, first.detail) == ("failed", "synth said no")
+    assert second.status == "not-run"
+
+
+def test_ctrl_c_is_reported_as_an_interruption_at_its_step(tmp_path: Path) -> None:
+    def synth() -> None:
+        raise KeyboardInterrupt
+
+    result = _up(tmp_path, synth).run()
+    assert (result.interrupted, result.exit_code, result.failed_step) == (True, 130, 1)
+    assert result.as_json()["result"] == "interrupted"
