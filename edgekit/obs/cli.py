@@ -6,21 +6,23 @@
     edgekit logs tail --service api --since 1h
 
 ``add_logs_parser(subparsers)`` registers the command; each handler takes the parsed
-``argparse.Namespace`` and returns the exit code (0 ok, 1 problems). boto3 and DuckDB are
-imported only when a logs command runs.
+``argparse.Namespace`` and returns the exit code (0 ok, 1 problems, 2 a query the sandbox or
+the statement check refused). boto3 and DuckDB are imported only when a logs command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from edgekit.core.stack import r2_endpoint
 from edgekit.obs.contract import LogsError
 
-EXIT_OK, EXIT_PROBLEMS = 0, 1
+EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED = 0, 1, 2
 LOGS_ROOT = Path(".edgekit") / "logs"
 BUCKET_ENV = "EDGEKIT_LOGS_BUCKET"
 DEFAULT_BUCKET = "edgekit-logs"
@@ -107,6 +109,25 @@ def _warn_if_empty(dest: Path) -> None:
               "first (or pass --dest)", file=sys.stderr)
 
 
+def refused_exits_2(handler: Callable[[argparse.Namespace], int],
+                    ) -> Callable[[argparse.Namespace], int]:
+    """A query the sandbox or the statement check refused exits 2 (a usage error: the
+    query asked for something a logs query may not do), not 1."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        from edgekit.obs.sandbox import QueryRefused
+
+        try:
+            return handler(args)
+        except QueryRefused as err:
+            print(f"edgekit: {err}", file=sys.stderr)
+            return EXIT_REFUSED
+
+    return run
+
+
+@refused_exits_2
 def cmd_logs_query(args: argparse.Namespace) -> int:
     from edgekit.obs.query import export, format_table, query
 
@@ -123,6 +144,7 @@ def cmd_logs_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@refused_exits_2
 def cmd_logs_tail(args: argparse.Namespace) -> int:
     from edgekit.obs.query import format_table, parse_duration, parse_instant, tail
 

@@ -42,6 +42,7 @@ import duckdb
 
 from edgekit.core.files import publish
 from edgekit.obs.contract import OBJECT_SUFFIX, PATH_RE_SQL, LogsError
+from edgekit.obs.sandbox import QueryRefused, refusal, sandboxed
 
 RAW_COLUMNS: dict[str, str] = {
     "timestamp": "TIMESTAMPTZ",
@@ -142,9 +143,13 @@ BAD_FILE_HINT = (
 )
 
 
-def failed(what: str, exc: duckdb.Error) -> LogsError:
-    """A DuckDB failure as a LogsError; one that names a malformed file says how to mend it
-    (DuckDB's own advice, ``ignore_errors``, would silently drop rows)."""
+def failed(what: str, exc: duckdb.Error, dest: Path | None = None) -> LogsError:
+    """A DuckDB failure as a LogsError: the sandbox's refusal (`QueryRefused`) when it is
+    one; one that names a malformed file says how to mend it (DuckDB's own advice,
+    ``ignore_errors``, would silently drop rows)."""
+    refused = refusal(exc, [dest] if dest is not None else [])
+    if refused is not None:
+        return refused
     text = str(exc)
     if ' in file "' in text and ("Malformed JSON" in text or "transform error" in text
                                  or "gzip" in text.lower()):
@@ -153,22 +158,15 @@ def failed(what: str, exc: duckdb.Error) -> LogsError:
     return LogsError(f"{what}: {text}")
 
 
-def _new_connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
-    con.execute("SET autoinstall_known_extensions = false")
-    return con
-
-
 def connect(dest: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the view ``logs`` over the files in ``dest``."""
-    con = _new_connection()
+    """An in-memory DuckDB connection, able to read only ``dest`` (`sandboxed`), with the
+    view ``logs`` over the files in it."""
+    con = sandboxed([dest])
     try:
         con.execute(view_sql(dest))
     except duckdb.Error as exc:
         con.close()
-        raise failed(f"cannot open the logs in {dest}", exc) from exc
+        raise failed(f"cannot open the logs in {dest}", exc, dest) from exc
     return con
 
 
@@ -209,7 +207,7 @@ def planned_fields(
 
 
 def connect_for(
-    dest: Path, sql: str, params: Sequence[object] = ()
+    dest: Path, sql: str, params: Sequence[object] = (), *, writes: Sequence[Path] = ()
 ) -> duckdb.DuckDBPyConnection:
     """A connection whose view ``logs`` reads only the fields ``sql`` uses.
 
@@ -218,7 +216,7 @@ def connect_for(
     one file, and the view over all files declares just the fields that plan reads.
     """
     first = first_log_file(dest)
-    con = _new_connection()
+    con = sandboxed([dest], writes)
     try:
         if first is None:
             con.execute(view_sql(dest))
@@ -228,7 +226,7 @@ def connect_for(
         con.execute(view_sql(dest, fields))
     except duckdb.Error as exc:
         con.close()
-        raise failed(f"cannot open the logs in {dest}", exc) from exc
+        raise failed(f"cannot open the logs in {dest}", exc, dest) from exc
     return con
 
 
@@ -251,11 +249,11 @@ def check_read_only(sql: str) -> None:
     except duckdb.Error as exc:
         raise failed("query failed", exc) from exc
     if len(statements) != 1:
-        raise LogsError(f"expected one SQL statement, got {len(statements)}; queries over the "
+        raise QueryRefused(f"expected one SQL statement, got {len(statements)}; queries over the "
                         "logs are read-only SELECTs")
     kind = statements[0].type.name
     if kind not in ALLOWED_STATEMENTS:
-        raise LogsError(f"refused a {kind} statement: queries over the logs are read-only "
+        raise QueryRefused(f"refused a {kind} statement: queries over the logs are read-only "
                         "(SELECT ... FROM logs); use --csv/--parquet to write a result")
 
 
@@ -271,7 +269,7 @@ def query(dest: Path, sql: str, params: Sequence[object] = ()) -> tuple[list[str
         columns = [str(d[0]) for d in con.description]
         return columns, con.fetchall()
     except duckdb.Error as exc:
-        raise failed("query failed", exc) from exc
+        raise failed("query failed", exc, dest) from exc
     finally:
         con.close()
 
@@ -286,12 +284,12 @@ def export(dest: Path, sql: str, out: Path, fmt: Format) -> None:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     sql = _strip(sql)
     check_read_only(sql)
-    con = connect_for(dest, sql)
+    con = connect_for(dest, sql, writes=[tmp])
     try:
         con.execute(f"COPY ({sql}) TO {_quote(tmp.as_posix())} ({options})")
         publish(tmp, out)
     except duckdb.Error as exc:
-        raise failed("query failed", exc) from exc
+        raise failed("query failed", exc, dest) from exc
     finally:
         tmp.unlink(missing_ok=True)
         con.close()
