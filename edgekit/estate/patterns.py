@@ -133,6 +133,7 @@ class EstateEdge(Construct):
                              weights=env.tunnel.weights if env.tunnel.strategy == "per_node"
                              else None)
         self.logs = R2LogSink(self, "logs", account_id=account, bucket=env.cloudflare.logs_bucket,
+                              retention_days=env.logs.retention_days,
                               nodes=list(nodes.nodes.values()))
         buckets = sorted({b for s in estate.services.values() for b in s.needs.r2_buckets})
         for bucket in buckets:

@@ -9,6 +9,15 @@ import attrs
 from edgekit.core.errors import EdgekitError
 
 KEY_ROOT = "otel"
+EDGE_ROOT = "edge"
+"""The Worker's own records (ADR 0035): ``edge/<stack>/<colo>/date=…/hour=…/…log.gz``, the
+same layout and line shape as the nodes' ``otel/`` objects."""
+LOGPUSH_ROOT = "edge-logpush"
+"""Cloudflare Logpush jobs write under ``edge-logpush/<stack>/<dataset>/<YYYYMMDD>/``."""
+LOG_PREFIXES = ("otel/", "traces/", f"{EDGE_ROOT}/", f"{LOGPUSH_ROOT}/")
+"""Every key prefix that holds logs: locked for the retention, then deleted (ADR 0037).
+Other keys of a logs bucket (``status/``, ``mesh/``) are rewritten by the nodes: never locked,
+never expired, never synced."""
 OBJECT_SUFFIX = ".log.gz"
 STATE_FILE = ".edgekit-sync.json"
 """Written in the sync destination; names starting with a dot are never read as logs."""

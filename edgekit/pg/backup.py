@@ -65,6 +65,8 @@ class BackupSettings:
     archive_timeout_seconds: int = 60
     """Longest time a committed transaction waits before its WAL segment is switched and
     archived: the recovery point objective when writes are sparse."""
+    lock_days: int | None = None
+    """Days each backup and WAL file is locked in R2 (`edgekit.pg.lock`); None: derived."""
     process_max: int = 2
     pg_path: str = "/var/lib/postgresql/15"
     pg_port: int = 5432
@@ -109,6 +111,9 @@ def repo_options(settings: BackupSettings) -> dict[str, str]:
         "archive-async": "y",
         "start-fast": "y",
         "delta": "y",
+        # Each file of a backup set is written once, so the bucket lock can cover it: with
+        # resume on, pgBackRest rewrites backup.manifest.copy while it copies (ADR 0037).
+        "resume": "n",
     }
 
 
@@ -211,5 +216,5 @@ def settings_for(env: Env, *, pg_version: int = 16) -> BackupSettings:
         endpoint=r2_endpoint_host(env.cloudflare.account_id),
         retention_full=spec.retention_full, full_calendar=spec.full_calendar,
         diff_calendar=spec.diff_calendar,
-        archive_timeout_seconds=spec.archive_timeout_seconds,
+        archive_timeout_seconds=spec.archive_timeout_seconds, lock_days=spec.lock_days,
         pg_path=f"/var/lib/postgresql/{pg_version}")

@@ -1,0 +1,94 @@
+"""The edge's logs use only what the declared Cloudflare plan has (ADR 0035).
+
+What each way of getting the edge's side of a request into R2 needs is data, `NEEDS`, held
+against the environment's ``cloudflare.plan`` / ``workers_paid`` / ``addons`` (contracts: the
+plan declaration of issue 24)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import attrs
+
+from edgekit.check.engine import Context, Hit, rule
+
+if TYPE_CHECKING:
+    from edgekit.cue.model import Env
+
+PLANS = ("free", "pro", "business", "enterprise")
+
+
+@attrs.frozen
+class Need:
+    what: str
+    plan: str = "free"
+    workers_paid: bool = False
+    addon: str | None = None
+    source: str = ""
+
+    def missing(self, env: Env) -> str | None:
+        """Why `env`'s declaration does not allow this, or None when it does."""
+        side = env.cloudflare
+        if PLANS.index(side.plan) < PLANS.index(self.plan):
+            return f"needs the {self.plan} plan, the zone declares {side.plan!r}"
+        if self.workers_paid and not side.workers_paid:
+            return "needs Workers Paid, the account declares workers_paid: false"
+        if self.addon is not None and self.addon not in side.addons:
+            return f"needs the {self.addon!r} add-on, not in cloudflare.addons"
+        return None
+
+
+NEEDS: dict[str, Need] = {
+    "worker": Need("the Worker writing its own batches to R2 (an R2 binding)",
+                   source="https://developers.cloudflare.com/r2/api/workers/ (R2 bindings on "
+                   "every plan; R2 free tier: 1M Class A operations, 10 GB-month)"),
+    "workers_trace_events": Need(
+        "a Logpush job of Workers Trace Events", workers_paid=True,
+        source="https://developers.cloudflare.com/workers/observability/logs/logpush/ "
+        "(\"available on the Workers Paid plan\"; 10M requests/month included, "
+        "+$0.05/million)"),
+    "http_requests": Need(
+        "a Logpush job of the zone's HTTP requests", plan="enterprise",
+        source="https://developers.cloudflare.com/logs/about/ (\"Logpush is available to "
+        "customers on Cloudflare's Enterprise plan\")"),
+}
+"""Mechanism (CUE ``logs.edge`` value, or Logpush dataset) -> what it needs."""
+
+
+def wanted(env: Env) -> list[tuple[str, str]]:
+    """(NEEDS key, CUE pointer) of what the environment asks for."""
+    out = []
+    if env.logs.edge == "worker":
+        out.append(("worker", "$.env.logs.edge"))
+    elif env.logs.edge == "logpush":
+        out.append(("workers_trace_events", "$.env.logs.edge"))
+    if env.logs.http_requests:
+        out.append(("http_requests", "$.env.logs.http_requests"))
+    return out
+
+
+@rule("EK224", title="the edge logs asked for are on the declared Cloudflare plan",
+      severity="error",
+      source="; ".join(f"{k}: {n.source}" for k, n in NEEDS.items()),
+      fix="declare the plan the feature needs in cue/envs.cue (cloudflare.plan, "
+      "cloudflare.workers_paid), or choose logs.edge: \"worker\" (any plan) and "
+      "logs.http_requests: false")
+def edge_logs_plan(ctx: Context) -> Iterator[Hit]:
+    for estate in ctx.estates:
+        env = estate.env
+        stack, export = env.name, f"cue/export/{env.name}.json"
+        for key, pointer in wanted(env):
+            need = NEEDS[key]
+            why = need.missing(env)
+            if why is not None:
+                yield Hit(message=f"{need.what} {why}", stack=stack, path=stack,
+                          address=export, pointer=pointer)
+        view = next((s for s in ctx.stacks if s.name == env.name), None)
+        if view is None:
+            continue
+        for _, address, body in view.resources("cloudflare_logpush_job"):
+            need = NEEDS.get(str(body.get("dataset")))
+            why = need.missing(env) if need is not None else None
+            if need is not None and why is not None:
+                yield view.hit(address, f"{need.what} {why}", "$.dataset")
