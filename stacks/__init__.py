@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -36,6 +37,6 @@ def make_app(outdir: str | os.PathLike[str] | None = None) -> App:
     return app
 
 
-def _using(estate: Estate, **cloudflare: str) -> Estate:
+def _using(estate: Estate, **cloudflare: Any) -> Estate:
     side = attrs.evolve(estate.env.cloudflare, **cloudflare)
     return attrs.evolve(estate, env=attrs.evolve(estate.env, cloudflare=side))

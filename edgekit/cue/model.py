@@ -205,5 +205,5 @@ class Estate:
 
 
 __all__ = ["PG_ADDRESS_OUTPUT", "PG_CIDR_OUTPUT", "Cache", "CloudflareSide", "DeploySpec", "Env",
-           "Estate", "LogsSpec", "ManagedPgSpec", "MeshSpec", "Needs", "Node", "PgBackupsSpec", "PgSpec",
-           "RateLimit", "Service", "TunnelSpec"]
+           "Estate", "LogsSpec", "ManagedPgSpec", "MeshSpec", "Needs", "Node", "PgBackupsSpec",
+           "PgSpec", "RateLimit", "Service", "TunnelSpec"]

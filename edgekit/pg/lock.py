@@ -17,9 +17,9 @@ The arithmetic. With ``repo1-retention-full = N`` (count) and a full backup ever
 pgBackRest expires a backup set, with its differentials and the WAL only it needs, when the
 N-th full after it completes. A file written just before full ``k+1`` began (the last
 differential or WAL of full ``k``) is deleted when full ``k+N`` completes: its age then is at
-least ``(N - 1) × I``. So the lock must be shorter than that, or expire meets a locked file
+least ``(N - 1) x I``. So the lock must be shorter than that, or expire meets a locked file
 (pgBackRest then logs the error, keeps ``backup.info`` as it was, and the next expire tries
-again). edgekit locks for ``(N - 1) × I - 1`` days: a day's margin for timers and backup
+again). edgekit locks for ``(N - 1) x I - 1`` days: a day's margin for timers and backup
 duration. The defaults (N = 4, weekly) give 20 days.
 """
 
@@ -65,7 +65,7 @@ def full_interval_days(calendar: str) -> int | None:
 
 
 def longest_lock_days(settings: BackupSettings) -> int | None:
-    """The longest lock pgBackRest's retention allows, ``(N - 1) × I - MARGIN_DAYS``; None
+    """The longest lock pgBackRest's retention allows, ``(N - 1) x I - MARGIN_DAYS``; None
     when the full calendar is not a form `full_interval_days` reads."""
     interval = full_interval_days(settings.full_calendar)
     if interval is None:

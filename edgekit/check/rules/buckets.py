@@ -83,7 +83,8 @@ def protected(estate: Estate) -> list[tuple[str, str, tuple[str, ...], float]]:
     from edgekit.pg.lock import backup_lock_days, lock_prefixes
 
     env = estate.env
-    wanted = [("logs bucket", env.cloudflare.logs_bucket, LOG_PREFIXES,
+    wanted: list[tuple[str, str, tuple[str, ...], float]] = [
+        ("logs bucket", env.cloudflare.logs_bucket, LOG_PREFIXES,
                float(env.logs.retention_days * DAY))]
     if env.postgres.kind == "self" and any("postgres" in n.roles for n in env.nodes.values()):
         settings = settings_for(env)
@@ -156,7 +157,7 @@ def node_keys_locked(ctx: Context) -> Iterator[Hit]:
       "(retention_full)")
 def backup_lock_too_long(ctx: Context) -> Iterator[Hit]:
     from edgekit.pg.backup import settings_for
-    from edgekit.pg.lock import longest_lock_days, lock_prefixes
+    from edgekit.pg.lock import lock_prefixes, longest_lock_days
 
     for estate in ctx.estates:
         stack = _stack(ctx, estate.env.name)

@@ -88,7 +88,7 @@ def edge_logs_plan(ctx: Context) -> Iterator[Hit]:
         if view is None:
             continue
         for _, address, body in view.resources("cloudflare_logpush_job"):
-            need = NEEDS.get(str(body.get("dataset")))
-            why = need.missing(env) if need is not None else None
-            if need is not None and why is not None:
-                yield view.hit(address, f"{need.what} {why}", "$.dataset")
+            job = NEEDS.get(str(body.get("dataset")))
+            why = job.missing(env) if job is not None else None
+            if job is not None and why is not None:
+                yield view.hit(address, f"{job.what} {why}", "$.dataset")
