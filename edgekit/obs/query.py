@@ -1,8 +1,10 @@
-"""Query synced logs with DuckDB: a view ``logs`` over ``<dest>/**/*.log.gz``.
+"""Query synced logs with DuckDB: views ``logs`` and ``logs_all`` over ``<dest>/**/*.log.gz``.
 
-The view is one ``read_json`` scan over every object file, with the column types given (no
-sampling, no schema inference) and no join or union on top, so DuckDB inlines it: only the
-columns a query uses are converted, and its filters apply during the same single scan.
+``logs_all`` is one ``read_json`` scan over every object file, with the column types given
+(no sampling, no schema inference) and no join or union on top, so DuckDB inlines it: only
+the columns a query uses are converted, and its filters apply during the same single scan.
+``logs`` is ``logs_all`` with one row per ``record_id`` (a record Vector delivered twice
+after a crash is counted once, ADR 0036); rows without a record id are all kept.
 ``stack`` and ``node`` come from DuckDB's virtual ``filename`` column, which costs nothing
 unless a query uses them. ``query``/``export``/``tail`` go one step further: DuckDB's JSON
 reader pays for every *declared* column, used or not, so they plan the statement first and
@@ -12,7 +14,8 @@ Columns of ``logs``:
 
 =================== ============ ===========================================================
 ``timestamp``       TIMESTAMPTZ  the event's time (``timestamp`` in the contract)
-``stack``, ``node`` VARCHAR      from the file's path ``otel/<stack>/<node>/...``
+``stack``, ``node`` VARCHAR      from the file's path ``<source>/<stack>/<node>/...``
+                                 (a node, or the edge's Cloudflare colo)
 ``service``         VARCHAR      ``resources."service.name"``
 ``severity``        VARCHAR      ``severity_text``
 ``severity_number`` INTEGER
@@ -22,6 +25,8 @@ Columns of ``logs``:
 ``attributes``      JSON         e.g. ``attributes->>'$."http.route"'``
 ``resources``       JSON
 ``observed_timestamp`` TIMESTAMPTZ
+``record_id``       VARCHAR      ``attributes."log.record.uid"``, the record's unique id
+``source``          VARCHAR      ``otel`` (a node's service) or ``edge`` (the Worker)
 =================== ============ ===========================================================
 
 Times are shown in UTC.
@@ -60,8 +65,8 @@ RAW_COLUMNS: dict[str, str] = {
 VIEW_COLUMNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     # (name, type, expression over the raw scan, the raw fields it reads)
     ("timestamp", "TIMESTAMPTZ", "timestamp", ("timestamp",)),
-    ("stack", "VARCHAR", f"regexp_extract(filename, '{PATH_RE_SQL}', 1)", ()),
-    ("node", "VARCHAR", f"regexp_extract(filename, '{PATH_RE_SQL}', 2)", ()),
+    ("stack", "VARCHAR", f"regexp_extract(filename, '{PATH_RE_SQL}', 2)", ()),
+    ("node", "VARCHAR", f"regexp_extract(filename, '{PATH_RE_SQL}', 3)", ()),
     ("service", "VARCHAR", "json_extract_string(resources, '$.\"service.name\"')",
      ("resources",)),
     ("severity", "VARCHAR", "severity_text", ("severity_text",)),
@@ -72,8 +77,17 @@ VIEW_COLUMNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("attributes", "JSON", "attributes", ("attributes",)),
     ("resources", "JSON", "resources", ("resources",)),
     ("observed_timestamp", "TIMESTAMPTZ", "observed_timestamp", ("observed_timestamp",)),
+    ("record_id", "VARCHAR", "json_extract_string(attributes, '$.\"log.record.uid\"')",
+     ("attributes",)),
+    ("source", "VARCHAR", f"regexp_extract(filename, '{PATH_RE_SQL}', 1)", ()),
 )
 """``filename`` is DuckDB's virtual column: it costs nothing unless a query uses it."""
+
+UNIQUE = ("QUALIFY record_id IS NULL OR "
+          "row_number() OVER (PARTITION BY record_id ORDER BY stack, node) = 1")
+"""Vector delivers at least once: after a crash a record can be stored twice, with the same
+``log.record.uid`` (ADR 0036). ``logs`` keeps one row per record id; ``logs_all`` is every
+stored line."""
 
 Format = Literal["csv", "parquet"]
 
@@ -118,22 +132,24 @@ def has_log_files(dest: Path) -> bool:
 def view_sql(
     dest: Path, fields: Collection[str] | None = None, *, files: str | None = None
 ) -> str:
-    """``CREATE VIEW logs``; over no files at all it is an empty view with the same columns.
+    """``CREATE VIEW logs_all`` (every stored line) and ``logs`` (one row per record id, see
+    `UNIQUE`); over no files at all they are empty views with the same columns.
 
     With ``fields``, the scan declares only those raw fields and the view columns needing
     others are typed NULLs: same schema, less parsing. Only for a query whose plan reads
     no more than ``fields`` (see :func:`planned_fields`).
     """
+    unique = f"CREATE OR REPLACE VIEW logs AS SELECT * FROM logs_all {UNIQUE}"
     if files is None and not has_log_files(dest):
         select = ", ".join(f"NULL::{kind} AS {name}" for name, kind, _e, _f in VIEW_COLUMNS)
-        return f"CREATE OR REPLACE VIEW logs AS SELECT {select} WHERE false"
+        return f"CREATE OR REPLACE VIEW logs_all AS SELECT {select} WHERE false; {unique}"
     select = ", ".join(
         f"{expr} AS {name}" if fields is None or set(needs) <= set(fields)
         else f"NULL::{kind} AS {name}"
         for name, kind, expr, needs in VIEW_COLUMNS
     )
     scan = raw_scan_sql(dest, fields, files=files)
-    return f"CREATE OR REPLACE VIEW logs AS SELECT {select} FROM {scan}"
+    return f"CREATE OR REPLACE VIEW logs_all AS SELECT {select} FROM {scan}; {unique}"
 
 
 BAD_FILE_HINT = (

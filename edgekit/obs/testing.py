@@ -103,6 +103,8 @@ class SeaweedS3:
     log_path: Path
     https_endpoint: str | None = None
     """With ``tls=(cert, key)``: the same S3 gateway over TLS (pgBackRest speaks only TLS)."""
+    command: tuple[list[str], dict[str, str], Path] | None = None
+    """(argv, environment, working directory): what `restart` runs again."""
 
     @classmethod
     def start(
@@ -135,17 +137,23 @@ class SeaweedS3:
         env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key,
                "AWS_SECRET_ACCESS_KEY": secret_key}
         log_path = workdir / "weed.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=workdir)
+        proc = _spawn(args, env, workdir, log_path)
         server = cls(proc, f"http://127.0.0.1:{ports['s3.port']}", access_key, secret_key,
-                     log_path, https_endpoint)
+                     log_path, https_endpoint, (args, env, workdir))
         try:
             server._wait_ready(timeout)
         except BaseException:
             server.stop()
             raise
         return server
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Start the stopped server again: same ports, same data, same keys (an outage that
+        ends)."""
+        assert self.command is not None and self.proc.poll() is not None
+        args, env, workdir = self.command
+        self.proc = _spawn(args, env, workdir, self.log_path)
+        self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -188,6 +196,13 @@ class SeaweedS3:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+
+def _spawn(args: list[str], env: dict[str, str], workdir: Path,
+           log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=workdir)
 
 
 # -- logs as Vector writes them ---------------------------------------------------------------
