@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             return (f"read_json('{glob}', format='newline_delimited', compression='gzip'"
                     f"{extra}, columns={{{cols}}})")
 
-        node_expr = f"regexp_extract(filename, '{PATH_RE_SQL}', 2)"
+        node_expr = f"regexp_extract(filename, '{PATH_RE_SQL}', 3)"
         service_expr = "resources->>'$.\"service.name\"'"
         queries = {
             "group by service, severity": (

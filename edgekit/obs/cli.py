@@ -87,7 +87,8 @@ def cmd_logs_sync(args: argparse.Namespace) -> int:
     with Progress().counting(args.stack, "logs sync") as progress:
         report = sync(client, bucket, args.stack, _dest(args), progress=progress,
                       full=getattr(args, "full", False),
-                      verify=getattr(args, "verify", False))
+                      verify=getattr(args, "verify", False),
+                      prune=getattr(args, "prune", False))
     print(report.summary())
     if report.listed == 0:
         from edgekit.obs.sync import other_prefixes
@@ -179,9 +180,10 @@ def add_logs_parser(
     s = sub.add_parser(
         "sync", help="download a stack's new log objects from R2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Download the objects under otel/<stack>/ that the local folder does\n"
-        "not hold yet (a changed ETag counts as new). Safe to interrupt and run again:\n"
-        "nothing is duplicated or missed. Each object must be the bucket's bytes (its\n"
+        description="Download the objects under otel/<stack>/ (the nodes) and edge/<stack>/\n"
+        "(the edge Worker) that the local folder does not hold yet (a changed ETag\n"
+        "counts as new); status/ and mesh/ keys are never read. Safe to interrupt and\n"
+        "run again: nothing is duplicated or missed. Each object must be the bucket's bytes (its\n"
         "MD5 is its ETag) and open with a contract event; objects that are not are\n"
         "skipped and listed, and the exit code is then 1. --verify checks every line\n"
         "of every object, downloaded or already held, replaces broken held files and\n"
@@ -208,6 +210,10 @@ def add_logs_parser(
     s.add_argument("--verify", action="store_true",
                    help="check every line of every object, including those already held "
                    "(slower: bound by parsing, not the network)")
+    s.add_argument("--prune", action="store_true",
+                   help="remove from the local folder the objects the bucket no longer holds "
+                   "(deleted by its retention rule after logs.retention_days); lists in full, "
+                   "and touches only files this folder's syncs recorded")
     s.set_defaults(func=cmd_logs_sync)
 
     q = sub.add_parser(

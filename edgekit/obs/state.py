@@ -28,6 +28,7 @@ class SyncState:
         self.listings = ListingRecords()
         """Written only by a sync that dealt with every listed object (ADR 0021)."""
         self._journal: IO[bytes] | None = None
+        self._forgot = False
         self._load()
 
     def _load(self) -> None:
@@ -67,13 +68,19 @@ class SyncState:
         self._journal.flush()
         self.held[key] = etag
 
+    def forget(self, key: str) -> None:
+        """Drop the record of ``key`` (its file is gone): written by the next `compact`."""
+        self.held.pop(key, None)
+        self._forgot = True
+
     def compact(self, *, listed: bool = False) -> None:
         """Fold the journal into the state file (atomically), then drop the journal;
         `listed`: the listing records changed (they are a field older code ignores)."""
         if self._journal is not None:
             self._journal.close()
             self._journal = None
-        if not listed and not self.journal_path.exists() and self.path.exists():
+        if not listed and not self._forgot and not self.journal_path.exists() and \
+                self.path.exists():
             return
         body = orjson.dumps(
             {"version": 1, "objects": {k: {"etag": v} for k, v in sorted(self.held.items())},
