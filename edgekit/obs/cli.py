@@ -4,6 +4,7 @@
     edgekit logs query "select service, count(*) from logs group by all"
     edgekit logs query "select * from logs where trace_id = 'ab12'" --csv out.csv
     edgekit logs tail --service api --since 1h
+    edgekit logs trace 4bf92f3577b34da6a3ce929d0e0e4736     one request, edge to database
 
 ``add_logs_parser(subparsers)`` registers the command; each handler takes the parsed
 ``argparse.Namespace`` and returns the exit code (0 ok, 1 problems, 2 a query the sandbox or
@@ -160,6 +161,22 @@ def cmd_logs_tail(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@refused_exits_2
+def cmd_logs_trace(args: argparse.Namespace) -> int:
+    from edgekit.obs.query import format_table
+    from edgekit.obs.trace import trace
+
+    dest = _dest(args)
+    _warn_if_empty(dest)
+    columns, rows = trace(dest, args.id)
+    if not rows:
+        print(f"edgekit: no line of request or trace {args.id} in {dest}; run `edgekit logs "
+              "sync --stack <stack>` if it is recent", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(format_table(columns, rows))
+    return EXIT_OK
+
+
 def _add_dest(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--dest", metavar="DIR",
                         help=f"local logs folder {what}")
@@ -246,4 +263,15 @@ def add_logs_parser(
     t.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")
     _add_dest(t, "(default: .edgekit/logs, every synced stack)")
     t.set_defaults(func=cmd_logs_tail)
+
+    r = sub.add_parser(
+        "trace", help="every line of one request, edge to database, in time order",
+        description="Every line of one request from the synced logs, oldest first: the edge "
+        "Worker's record, then the services' lines (they continue the Worker's W3C trace). ID "
+        "is a trace id (32 hex digits) or a request id (the x-request-id every response "
+        "carries).")
+    r.add_argument("id", metavar="ID", help="a trace id or an x-request-id")
+    r.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")
+    _add_dest(r, "(default: .edgekit/logs, every synced stack)")
+    r.set_defaults(func=cmd_logs_trace)
     return logs

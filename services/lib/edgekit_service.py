@@ -349,8 +349,11 @@ class ServiceHandler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self._send(reply, method == "HEAD", extra)
         status = reply.status
-        attributes = {"http.request.method": method, "url.path": path,
-                      "http.response.status_code": status}
+        attributes: dict[str, Any] = {"http.request.method": method, "url.path": path,
+                                      "http.response.status_code": status}
+        request_id = self.headers.get("x-request-id")
+        if request_id:  # set by the edge Worker: joins this line with the edge's (ADR 0035)
+            attributes["request.id"] = request_id[:128]
         self.telemetry.span(f"{method} {path}", trace_id=trace_id, span_id=span_id,
                             parent=parent, start=start, end=time.time_ns(),
                             attributes=attributes, error=status >= 500)
