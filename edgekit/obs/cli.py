@@ -5,6 +5,7 @@
     edgekit logs query "select * from logs where trace_id = 'ab12'" --csv out.csv
     edgekit logs tail --service api --since 1h
     edgekit logs trace 4bf92f3577b34da6a3ce929d0e0e4736     one request, edge to database
+    edgekit logs chart --since 6h --plot traffic.svg          requests, errors, latency
 
 ``add_logs_parser(subparsers)`` registers the command; each handler takes the parsed
 ``argparse.Namespace`` and returns the exit code (0 ok, 1 problems, 2 a query the sandbox or
@@ -177,6 +178,30 @@ def cmd_logs_trace(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@refused_exits_2
+def cmd_logs_chart(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from edgekit.obs.chart import chart, render_terminal
+    from edgekit.obs.query import parse_duration, parse_instant
+
+    dest = _dest(args)
+    _warn_if_empty(dest)
+    until = parse_instant(args.until) if args.until is not None else datetime.now(UTC)
+    step = parse_duration(args.step) if args.step else None
+    data = chart(dest, until=until, since=parse_duration(args.since), step=step,
+                 service=args.service)
+    render_terminal(data, Console(highlight=False, soft_wrap=True))
+    if args.plot:
+        from edgekit.obs.plot import write
+
+        write(data, Path(args.plot))
+        print(f"wrote {args.plot}")
+    return EXIT_OK
+
+
 def _add_dest(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--dest", metavar="DIR",
                         help=f"local logs folder {what}")
@@ -274,4 +299,20 @@ def add_logs_parser(
     r.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")
     _add_dest(r, "(default: .edgekit/logs, every synced stack)")
     r.set_defaults(func=cmd_logs_trace)
+
+    c = sub.add_parser(
+        "chart", help="requests, errors and latency per service over time",
+        description="Requests and errors per service in equal time buckets, and latency "
+        "percentiles (p50/p95/p99, from http.server.request.duration or the edge's "
+        "edge.duration_ms), over the window of length --since that ends at --until; drawn in "
+        "the terminal, and with --plot to an SVG or PNG from the same numbers.")
+    c.add_argument("--service", help="only this service (default: every service)")
+    c.add_argument("--since", default="1h", help="length of the window (default: 1h)")
+    c.add_argument("--until", metavar="TIME",
+                   help="end of the window, ISO 8601 (UTC when no offset; default: now)")
+    c.add_argument("--step", help="bucket width, e.g. 1m, 5m (default: the window / 30)")
+    c.add_argument("--plot", metavar="FILE", help="also draw it to FILE (.svg or .png)")
+    c.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")
+    _add_dest(c, "(default: .edgekit/logs, every synced stack)")
+    c.set_defaults(func=cmd_logs_chart)
     return logs

@@ -233,19 +233,23 @@ def make_event(
     text, number = severity or rng.choice(SEVERITIES)
     route = rng.choice(ROUTES)
     status = 500 if text == "ERROR" else rng.choice((200, 200, 200, 201, 304, 404))
+    nanos = rng.randrange(1000)
+    millis = rng.randrange(1, 900) if not message else None
+    attributes: dict[str, Any] = {"http.route": route, "http.response.status_code": status,
+                                  "http.request.method": "GET"}
+    if millis is not None:  # OpenTelemetry's request duration, in seconds
+        attributes["http.server.request.duration"] = millis / 1000
     return {
-        "timestamp": rfc3339(moment, rng.randrange(1000)),
+        "timestamp": rfc3339(moment, nanos),
         "observed_timestamp": rfc3339(moment + timedelta(milliseconds=3)),
-        "message": message or f"{service} handled GET {route} -> {status} in "
-                              f"{rng.randrange(1, 900)}ms",
+        "message": message or f"{service} handled GET {route} -> {status} in {millis}ms",
         "severity_text": text,
         "severity_number": number,
         "trace_id": trace_id if trace_id is not None else f"{rng.getrandbits(128):032x}",
         "span_id": f"{rng.getrandbits(64):016x}",
         "flags": 1,
         "dropped_attributes_count": 0,
-        "attributes": {"http.route": route, "http.response.status_code": status,
-                       "http.request.method": "GET"},
+        "attributes": attributes,
         "resources": {"service.name": service, "host.name": node,
                       "service.version": "1.4.2", "deployment.environment": "prod"},
         "scope": {"name": "edgekit.tests", "version": "0.1.0"},
