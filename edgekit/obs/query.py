@@ -83,8 +83,7 @@ VIEW_COLUMNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 """``filename`` is DuckDB's virtual column: it costs nothing unless a query uses it."""
 
-UNIQUE = ("QUALIFY record_id IS NULL OR "
-          "row_number() OVER (PARTITION BY record_id ORDER BY stack, node) = 1")
+UNIQUE = "QUALIFY record_id IS NULL OR row_number() OVER (PARTITION BY record_id) = 1"
 """Vector delivers at least once: after a crash a record can be stored twice, with the same
 ``log.record.uid`` (ADR 0036). ``logs`` keeps one row per record id; ``logs_all`` is every
 stored line."""
