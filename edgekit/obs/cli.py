@@ -32,7 +32,10 @@ DEFAULT_BUCKET = "edgekit-logs"
 _VIEW_HELP = """\
 the view `logs` has the columns:
   timestamp TIMESTAMPTZ (UTC), stack, node, service, severity, severity_number, body,
-  trace_id, span_id, attributes JSON, resources JSON, observed_timestamp
+  trace_id, span_id, attributes JSON, resources JSON, observed_timestamp, record_id,
+  source ('otel': a node's service, 'edge': the edge Worker)
+one row per record id (a record delivered twice is counted once); `logs_all` is every
+stored line. The query can read only the synced files (exit code 2 otherwise).
 e.g.
   edgekit logs query "select service, severity, count(*) from logs group by all order by all"
   edgekit logs query "select timestamp, body from logs where trace_id = '4bf92f35'"
