@@ -12,7 +12,7 @@ from typing import IO
 import orjson
 
 from edgekit.core.files import write_atomic
-from edgekit.obs.contract import STATE_FILE
+from edgekit.obs.contract import STATE_FILE, LogsError, parse_key
 from edgekit.obs.listing import ListingRecords
 
 JOURNAL_SUFFIX = ".journal"
@@ -105,3 +105,26 @@ def files_under(dest: Path, prefix: str) -> set[str]:
         rel = folder[cut:].replace(os.sep, "/")
         found.update(f"{rel}/{name}" for name in names)
     return found
+
+
+def prune_gone(state: SyncState, dest: Path, prefixes: tuple[str, ...],
+               listed: set[str]) -> list[str]:
+    """Remove the files of recorded objects under `prefixes` that `listed` (a full listing)
+    does not hold, and forget them; then the folders that emptied. Only keys the state
+    records and that are laid out as the contract says: never another file."""
+    gone = sorted(key for key in state.held
+                  if key.startswith(prefixes) and key not in listed and parse_key(key))
+    if gone and not listed:
+        raise LogsError(
+            f"the bucket lists no object under {', '.join(prefixes)} while the mirror {dest} "
+            f"holds {len(gone)}: refusing to prune them all (is the bucket or endpoint "
+            "wrong?); nothing was removed")
+    for key in gone:
+        path = dest / key
+        path.unlink(missing_ok=True)
+        state.forget(key)
+        folder = path.parent
+        while folder != dest and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
+    return gone

@@ -61,7 +61,7 @@ from edgekit.obs.fetch import Fetcher, Staged
 from edgekit.obs.listing import Listed, Mode, list_stack, worth_recording
 from edgekit.obs.listing import other_prefixes as other_prefixes  # re-exported
 from edgekit.obs.state import SyncState as SyncState  # re-exported
-from edgekit.obs.state import files_under
+from edgekit.obs.state import files_under, prune_gone
 from edgekit.obs.verify import recheck
 
 if TYPE_CHECKING:
@@ -409,25 +409,3 @@ def sync(
     report.seconds = time.monotonic() - started
     return report
 
-
-def prune_gone(state: SyncState, dest: Path, prefixes: tuple[str, ...],
-               listed: set[str]) -> list[str]:
-    """Remove the files of recorded objects under `prefixes` that `listed` (a full listing)
-    does not hold, and forget them; then the folders that emptied. Only keys the state
-    records and that are laid out as the contract says: never another file."""
-    gone = sorted(key for key in state.held
-                  if key.startswith(prefixes) and key not in listed and parse_key(key))
-    if gone and not listed:
-        raise LogsError(
-            f"the bucket lists no object under {', '.join(prefixes)} while the mirror {dest} "
-            f"holds {len(gone)}: refusing to prune them all (is the bucket or endpoint "
-            "wrong?); nothing was removed")
-    for key in gone:
-        path = dest / key
-        path.unlink(missing_ok=True)
-        state.forget(key)
-        folder = path.parent
-        while folder != dest and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-            folder = folder.parent
-    return gone
