@@ -702,15 +702,23 @@ def test_the_view_is_one_scan_reading_only_the_fields_used(tmp_path: Path) -> No
     from edgekit.obs.query import connect
 
     con = connect(tmp_path)
-    plan = "\n".join(str(row[1]) for row in con.execute(
-        "EXPLAIN SELECT service, count(*) FROM logs WHERE severity = 'ERROR' GROUP BY ALL"
-    ).fetchall())
+
+    def scan_of(view: str) -> str:
+        plan = "\n".join(str(row[1]) for row in con.execute(
+            f"EXPLAIN SELECT service, count(*) FROM {view} WHERE severity = 'ERROR' GROUP BY ALL"
+        ).fetchall())
+        assert plan.count("READ_JSON") == 1
+        return plan[plan.index("READ_JSON"):]
+
+    scan, unique = scan_of("logs_all"), scan_of("logs")
     con.close()
-    assert plan.count("READ_JSON") == 1
-    scan = plan[plan.index("READ_JSON"):]
     assert "resources" in scan and "severity_text" in scan
     for unused in ("message", "attributes", "trace_id", "span_id", "observed_timestamp"):
         assert unused not in scan, unused
+    # `logs` (one row per record id) reads the attributes too, for log.record.uid
+    assert "resources" in unique and "severity_text" in unique and "attributes" in unique
+    for unused in ("message", "trace_id", "span_id", "observed_timestamp"):
+        assert unused not in unique, unused
 
 
 @pytest.fixture(scope="module")
@@ -760,9 +768,13 @@ def test_planned_fields_are_the_ones_the_query_reads(local_logs: Path) -> None:
     con = connect(local_logs)
     try:
         assert planned_fields(con, "select service, severity, count(*), max(timestamp) "
-                                   "from logs group by all") == frozenset({
+                                   "from logs_all group by all") == frozenset({
             "resources", "severity_text", "timestamp"})
-        assert planned_fields(con, "select node, count(*) from logs group by all") == frozenset()
+        assert planned_fields(con, "select service, severity, count(*), max(timestamp) "
+                                   "from logs group by all") == frozenset({
+            "resources", "severity_text", "timestamp", "attributes"})
+        assert planned_fields(con, "select node, count(*) from logs_all group by all"
+                              ) == frozenset()
         assert planned_fields(con, "select 1; select 2") is None
         assert planned_fields(con, "select nope from logs") is None
         assert planned_fields(con, "select * from logs") == frozenset({

@@ -310,7 +310,7 @@ def test_plan_lists_whole_what_it_cannot_trust() -> None:
     assert plan(ListingRecords(None, records.nodes), [a], NOW, full=False) == {a: ""}
     assert plan(ListingRecords(NOW + timedelta(minutes=5), records.nodes), [a], NOW,
                 full=False) == {a: ""}
-    listing = Listing("otel/prod/", NOW, [], {a: start_after(a, NOW), c: ""})
+    listing = Listing(("otel/prod/",), NOW, [], {a: start_after(a, NOW), c: ""})
     assert listing.mode == "incremental" and listing.hours() == 7
     assert listing.settled([f"{a}date=2026-11-30/hour=05/x", f"{a}date=2026-11-30/hour=06/x",
                             f"{c}date=2026-11-01/hour=00/x", "otel/prod/stray.log.gz"]) == \

@@ -64,6 +64,13 @@ ACCESS_APPS = _need("account", f"{API_DOCS}/zero_trust/subresources/access/subre
 NEEDS: dict[str, tuple[Need, ...]] = {
     "cloudflare_r2_bucket": R2,
     "cloudflare_r2_bucket_lifecycle": R2,
+    "cloudflare_r2_bucket_lock": _need(
+        "account", f"{API_DOCS}/r2/subresources/buckets/subresources/locks/methods/update/",
+        "Workers R2 Storage Write"),
+    # Workers Trace Events are an account dataset; the zone's http_requests job (Enterprise)
+    # needs the zone's Logs Write as well
+    "cloudflare_logpush_job": _need(
+        "account", f"{API_DOCS}/logpush/subresources/jobs/methods/create/", "Logs Write"),
     "cloudflare_account_token": _need(
         "account", f"{API_DOCS}/accounts/subresources/tokens/methods/create/",
         "Account API Tokens Write"),

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from edgekit.constructs.base import validated
@@ -36,6 +36,8 @@ from edgekit.core.refs import Ref
 from edgekit.core.stack import Stack
 
 ASSET = "assets/edge-worker/index.js"
+EDGE_LOGS_BINDING = "EDGE_LOGS"
+"""The R2 binding the Worker writes its edge records through (services/edge-worker)."""
 
 
 class EdgeWorker(Construct):
@@ -43,6 +45,9 @@ class EdgeWorker(Construct):
     routing by host (``ROUTES``, from the services that run on nodes) to the origins behind
     `tunnel` (with the tunnel's Access token, ADR 0009), or to `origins` given as
     service → [{url, weight[, node]}]; `kv_namespaces` and `r2_buckets` become its bindings.
+    `edge_logs` says how its record of each request reaches `logs_bucket` (ADR 0035):
+    ``"worker"`` binds the bucket as ``EDGE_LOGS``, ``"logpush"`` has the Worker print each
+    record for a Logpush job (`EdgeLogpush`), ``"off"`` keeps none.
 
     >>> from pathlib import Path
     >>> from edgekit import (PROVIDERS, App, CloudflareZone, EdgeWorker, LocalState, Service,
@@ -74,6 +79,8 @@ class EdgeWorker(Construct):
         hyperdrive_id: Ref | None = None,
         origin_access: tuple[Ref, Ref] | None = None,
         compatibility_date: str = WORKER_COMPATIBILITY_DATE,
+        edge_logs: Literal["worker", "logpush", "off"] = "off",
+        logs_bucket: Ref | str | None = None,
     ) -> None:
         super().__init__(scope, id)
         services = checked_services(self.node.path, services)
@@ -114,6 +121,16 @@ class EdgeWorker(Construct):
                              "namespace_id": kv.attr("id")})
         for binding, bucket in sorted((r2_buckets or {}).items()):
             bindings.append({"type": "r2_bucket", "name": binding, "bucket_name": bucket})
+        # The edge's record of each request (ADR 0035): into the logs bucket through a
+        # binding, or printed for a Workers Trace Events Logpush job.
+        if edge_logs == "worker":
+            if logs_bucket is None:
+                raise ConstructError(f"[{self.node.path}] edge_logs='worker' needs the "
+                                     "logs_bucket the Worker writes its records to")
+            bindings.append({"type": "r2_bucket", "name": EDGE_LOGS_BINDING,
+                             "bucket_name": logs_bucket})
+        elif edge_logs == "logpush":
+            bindings.append({"type": "plain_text", "name": "EDGE_LOGS_MODE", "text": "logpush"})
         if hyperdrive_id is not None:
             bindings.append({"type": "hyperdrive", "name": "PG", "id": hyperdrive_id})
         if origin_access is not None:  # the service token Access wants at origins (ADR 0009)
@@ -128,7 +145,9 @@ class EdgeWorker(Construct):
             "main_module": "index.js", "compatibility_date": compatibility_date,
             "bindings": bindings,
             "observability": {"enabled": True},
+            **({"logpush": True} if edge_logs == "logpush" else {}),
         })
+        self.script_name = script_name
         for host in hostnames:
             Resource(self, f"domain-{host.replace('.', '-')}",
                      type="cloudflare_workers_custom_domain", config={

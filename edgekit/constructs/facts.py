@@ -137,6 +137,32 @@ class PlanFact:
 
 
 @attrs.frozen(kw_only=True)
+class BucketFact:
+    """A bucket nodes write to and must not be able to erase (ADR 0037): R2 tokens have no
+    write-only permission, so the keys under each of `prefixes` must be locked at least
+    `lock_seconds`; `keep` are keys the nodes rewrite (never locked nor expired); a lock
+    longer than `longest_lock_seconds` would meet pgBackRest's expire (`why_longest`)."""
+
+    what: str
+    bucket: str
+    prefixes: tuple[str, ...]
+    lock_seconds: float
+    keep: tuple[str, ...] = ()
+    longest_lock_seconds: float | None = None
+    why_longest: str = ""
+    where: Where
+
+
+@attrs.frozen(kw_only=True)
+class EdgeLogsFact:
+    """How the edge's side of each request reaches R2, as CUE declares it (ADR 0035)."""
+
+    edge: str
+    http_requests: bool
+    where: Where
+
+
+@attrs.frozen(kw_only=True)
 class WavesFact:
     """The rollout waves an environment declares, in order (ADR 0033)."""
 
@@ -173,6 +199,9 @@ class Layout:
     """Zone id → zone name."""
     plans: list[PlanFact] = attrs.field(factory=list)
     """The zones' declared plans (none for a zone whose `CloudflareZone.plan` is None)."""
+    buckets: list[BucketFact] = attrs.field(factory=list)
+    """The log and backup buckets the stack's constructs made (R2LogSink, PgBackups)."""
+    edge_logs: EdgeLogsFact | None = None
     waves: WavesFact | None = None
     """The rollout waves the environment declares (CUE ``deploy.waves``); None: the default
     order (one canary per service, then the rest)."""
@@ -223,6 +252,10 @@ def user_file() -> str:
 
 def record_services(construct: Construct, services: Mapping[str, Service]) -> None:
     layout_of(construct).add_services(Where(path=construct.node.path), services)
+
+
+def record_bucket(construct: Construct, fact: BucketFact) -> None:
+    layout_of(construct).buckets.append(fact)
 
 
 def record_zone(construct: Construct, zone: CloudflareZone) -> None:

@@ -1,14 +1,16 @@
 """PgBackups: the Postgres primary's backups in an R2 bucket of its own (ADR 0011).
 
-It adds: the bucket, an API token that may read and write objects of that bucket only,
-and the repository's cipher passphrase (``random_password``, 64 characters). The token's
-S3 credentials and the passphrase reach the primary as sensitive values inside its boot
-document (``pgbackrest_*`` secrets, written to ``/run/keys/edgekit`` and read by the
-``edgekit-pgbackrest`` wrapper); none of them appears in the JSON. The passphrase also
+It adds: the bucket, a bucket lock on the keys pgBackRest writes once (WAL and backup sets,
+for `edgekit.constructs.pg_lock.backup_lock_days`: shorter than pgBackRest's retention lets
+a file live, ADR 0037), an account-owned API token that may read and write objects of that
+bucket only, and the repository's cipher passphrase (``random_password``, 64 characters).
+The token's S3 credentials and the passphrase reach the primary as sensitive values inside
+its boot document (``pgbackrest_*`` secrets, written to ``/run/keys/edgekit`` and read by
+the ``edgekit-pgbackrest`` wrapper); none of them appears in the JSON. The passphrase also
 leaves the stack as a sensitive output, so an operator can list and restore backups
 (``edgekit pg backups`` / ``edgekit pg restore``) with ``tofu output -raw``. pgBackRest
-itself (archive settings, timers) is NixOS configuration, generated from the same CUE
-values (``nix/pgbackrest/<env>.json``). `BackupSettings` is what it takes (the same settings
+itself (archive settings, timers) is NixOS configuration, generated from the same CUE values
+(``nix/pgbackrest/<env>.json``). `BackupSettings` is what it takes (the same settings
 `edgekit.pg.backup` renders the configuration from).
 """
 
@@ -19,10 +21,19 @@ import re
 
 import attrs
 
+from edgekit.constructs.facts import BucketFact, Where, record_bucket
 from edgekit.constructs.node import VpsNode
-from edgekit.constructs.r2 import R2_BUCKET_ITEM_WRITE, R2Bucket
+from edgekit.constructs.pg_lock import backup_lock_days, lock_prefixes, longest_lock_days
+from edgekit.constructs.r2 import (
+    DAY,
+    R2_BUCKET_ITEM_WRITE,
+    R2Bucket,
+    bucket_lock,
+    bucket_scope,
+)
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Output, Resource, stack_of
+from edgekit.core.errors import ConstructError
 
 # Cloudflare's permission group "Workers R2 Storage Bucket Item Read" (Write is in r2.py).
 R2_BUCKET_ITEM_READ = "6a018a9f2fc74eb6b293b0c548f38b39"
@@ -56,6 +67,9 @@ class BackupSettings:
     """Longest time a committed transaction waits before its WAL segment is switched and
     archived: the recovery point objective when writes are sparse."""
     process_max: int = 2
+    lock_days: int | None = None
+    """Days each backup and WAL file is locked in R2 (`edgekit.constructs.pg_lock`); None:
+    derived from the retention."""
     archive_queue_max_mb: int = 4096
     """pgBackRest's ``archive-push-queue-max``: while R2 cannot be reached, WAL waits in
     pg_wal; past this much, pgBackRest drops it (with a warning in the server's log) so the
@@ -94,7 +108,25 @@ class PgBackups(Construct):
         super().__init__(scope, id)
         self.settings = settings
         self.bucket = R2Bucket(self, "bucket", account_id=account_id, name=settings.bucket)
-        scope_key = f"com.cloudflare.edge.r2.bucket.{account_id}_default_{settings.bucket}"
+        days = backup_lock_days(settings)
+        if days is None or days < 1:
+            raise ConstructError(
+                f"[{self.node.path}] backups of {settings.stanza}: cannot lock the backup "
+                f"bucket: retention_full {settings.retention_full} with full_calendar "
+                f"{settings.full_calendar!r} gives no lock of a day or more; keep more full "
+                "backups, or set postgres.backups.lock_days in cue/envs.cue (ADR 0037)")
+        self.lock = bucket_lock(self, "lock", account_id=account_id,
+                                bucket=self.bucket.name_ref,
+                                prefixes=lock_prefixes(settings.stanza), days=days)
+        longest = longest_lock_days(settings)
+        record_bucket(self, BucketFact(
+            what="backup bucket", bucket=settings.bucket,
+            prefixes=lock_prefixes(settings.stanza), lock_seconds=float(days * DAY),
+            longest_lock_seconds=None if longest is None else float(longest * DAY),
+            why_longest=f"with retention_full {settings.retention_full} and full_calendar "
+            f"{settings.full_calendar!r} pgBackRest expires a file after {longest} days at "
+            "the earliest", where=Where(path=self.node.path)))
+        scope_key = bucket_scope(account_id, settings.bucket)
         self.token = Resource(self, "token", type="cloudflare_account_token", config={
             "account_id": account_id, "name": f"edgekit pg backups {settings.bucket}",
             "policies": [{"effect": "allow", "resources": json.dumps({scope_key: "*"}),

@@ -120,12 +120,20 @@ def _worker_env(estate: Estate) -> dict[str, Any]:
         kv.append({"binding": namespace.replace("-", "_").upper(),
                    "id": estate.env.observed_value(key) or f"unknown until `edgekit outputs "
                    f"import --stack {estate.env.name}` brings {key}"})
+    logs = estate.env.logs.edge
+    edge: dict[str, Any] = {}
+    if logs == "worker":  # the Worker writes its edge records to the logs bucket (ADR 0035)
+        edge["r2_buckets"] = [{"binding": "EDGE_LOGS",
+                               "bucket_name": estate.env.cloudflare.logs_bucket}]
     return {
         "routes": [{"pattern": f"{host}/*", "zone_name": zone} for host in hosts],
         "vars": {"EDGEKIT_ENV": estate.env.name,
                  "ROUTES": json.dumps(routing_table(estate), sort_keys=True),
-                 "ORIGINS": json.dumps(worker_origins(estate), sort_keys=True)},
+                 "ORIGINS": json.dumps(worker_origins(estate), sort_keys=True),
+                 **({"EDGE_LOGS_MODE": "logpush"} if logs == "logpush" else {})},
         "kv_namespaces": kv,
+        **({"logpush": True} if logs == "logpush" else {}),
+        **edge,
     }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgekit.clouds import cloud
 from edgekit.constructs.facts import (
+    EdgeLogsFact,
     Layout,
     MeshFact,
     NetworkFact,
@@ -85,6 +86,8 @@ def layout_of_estate(estate: Estate) -> Layout:
                                  account_id=side.account_id, plan=side.plan,
                                  addons=tuple(side.addons), workers_paid=side.workers_paid,
                                  where=where("$.env.cloudflare")))
+    layout.edge_logs = EdgeLogsFact(edge=env.logs.edge, http_requests=env.logs.http_requests,
+                                    where=where("$.env.logs"))
     if env.deploy.waves is not None:
         layout.waves = WavesFact(waves=tuple(tuple(w) for w in env.deploy.waves),
                                  where=where("$.env.deploy.waves"))

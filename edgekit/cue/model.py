@@ -80,6 +80,18 @@ class CloudflareSide:
 
 
 @attrs.frozen(kw_only=True)
+class LogsSpec:
+    """The env's logs (ADR 0035, 0037); defaults as in cue/schema.cue."""
+
+    retention_days: int = 30
+    """Locked that long in the bucket, then deleted."""
+    edge: Literal["worker", "logpush", "off"] = "worker"
+    """How the Worker's records reach the logs bucket."""
+    http_requests: bool = False
+    """Cloudflare's HTTP request logs of the zone (Logpush, Enterprise)."""
+
+
+@attrs.frozen(kw_only=True)
 class MeshSpec:
     """The env's WireGuard mesh (ADR 0010); defaults as in cue/schema.cue."""
 
@@ -98,6 +110,8 @@ class PgBackupsSpec:
     full_calendar: str = "Sun *-*-* 03:00:00"
     diff_calendar: str = "Mon..Sat *-*-* 03:00:00"
     archive_timeout_seconds: int = 60
+    lock_days: int | None = None
+    """None: derived from retention_full and the full calendar (ADR 0037)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -134,6 +148,7 @@ class Env:
     mesh: MeshSpec = MeshSpec()
     deploy: DeploySpec
     """Required: CUE fills in the repository and ``deploy/<env>`` when not given."""
+    logs: LogsSpec = LogsSpec()
 
     @property
     def zone(self) -> CloudflareZone:
@@ -203,5 +218,5 @@ class Estate:
 
 
 __all__ = ["PG_ADDRESS_OUTPUT", "PG_CIDR_OUTPUT", "Cache", "CloudflareSide", "DeploySpec", "Env",
-           "Estate", "ManagedPgSpec", "MeshSpec", "Needs", "Node", "PgBackupsSpec", "PgSpec",
-           "RateLimit", "Service", "TunnelSpec"]
+           "Estate", "LogsSpec", "ManagedPgSpec", "MeshSpec", "Needs", "Node", "PgBackupsSpec",
+           "PgSpec", "RateLimit", "Service", "TunnelSpec"]

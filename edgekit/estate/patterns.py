@@ -12,6 +12,7 @@ from pathlib import Path
 from edgekit.clouds import cloud
 from edgekit.constructs.boot import deploy_section
 from edgekit.constructs.cloudflare import cloudflare_provider
+from edgekit.constructs.edge_logs import EdgeLogpush
 from edgekit.constructs.edge_worker import EdgeWorker
 from edgekit.constructs.hyperdrive import Hyperdrive, hyperdrive_service
 from edgekit.constructs.managed_pg import ManagedPg
@@ -134,6 +135,7 @@ class EstateEdge(Construct):
                              weights=env.tunnel.weights if env.tunnel.strategy == "per_node"
                              else None)
         self.logs = R2LogSink(self, "logs", account_id=account, bucket=env.cloudflare.logs_bucket,
+                              retention_days=env.logs.retention_days,
                               nodes=list(nodes.nodes.values()))
         buckets = sorted({b for s in estate.services.values() for b in s.needs.r2_buckets})
         for bucket in buckets:
@@ -162,4 +164,10 @@ class EstateEdge(Construct):
         self.worker = EdgeWorker(self, "worker", zone=env.zone, services=estate.services,
                                  script=worker_script, tunnel=self.tunnel,
                                  kv_namespaces=worker.needs.kv_namespaces if worker else (),
-                                 hyperdrive_id=hyperdrive_id)
+                                 hyperdrive_id=hyperdrive_id, edge_logs=env.logs.edge,
+                                 logs_bucket=self.logs.bucket.name_ref)
+        if env.logs.edge == "logpush" or env.logs.http_requests:  # ADR 0035; EK224
+            EdgeLogpush(self, "logpush", zone=env.zone, bucket=env.cloudflare.logs_bucket,
+                        script_name=self.worker.script_name,
+                        trace_events=env.logs.edge == "logpush",
+                        http_requests=env.logs.http_requests)

@@ -17,6 +17,9 @@ Object keys::
 - ``key_prefix = "otel/<stack>/<node>/date=%Y-%m-%d/hour=%H/"`` (ends with ``/``, strftime in
   UTC); the sink appends ``<unix-seconds>-<uuid>`` and ``filename_extension = "log.gz"``.
 - ``<stack>`` and ``<node>`` are edgekit ids: ``[A-Za-z0-9_.-]+``, never containing ``/``.
+- The edge Worker writes its records (ADR 0035) in the same layout and line shape under
+  ``edge/<stack>/<colo>/date=%Y-%m-%d/hour=%H/<unix-seconds>-<uuid>.log.gz``, the Cloudflare
+  colo in place of the node; ``resources["service.name"]`` is ``edge-worker``.
 - ``compression = "gzip"``, ``encoding.codec = "json"``, ``framing.method =
   "newline_delimited"``: each object is one gzip stream of NDJSON, one event per line.
 
@@ -42,10 +45,12 @@ Unknown fields are ignored; absent fields read as NULL.
 
 The read side
 -------------
-- :mod:`edgekit.obs.sync` mirrors ``otel/<stack>/`` into a local folder (same key layout below
-  it), resumable and validated.
-- :mod:`edgekit.obs.query` exposes the local files as a DuckDB view ``logs``.
-- :mod:`edgekit.obs.cli` is ``edgekit logs sync|query|tail``.
+- :mod:`edgekit.obs.sync` mirrors ``otel/<stack>/`` and ``edge/<stack>/`` into a local folder
+  (same key layout below it), resumable and validated; ``status/`` and ``mesh/`` are never read.
+- :mod:`edgekit.obs.query` exposes the local files as DuckDB views ``logs`` (one row per
+  ``attributes."log.record.uid"``, ADR 0036) and ``logs_all``, in a sandbox that reads only
+  the mirror (:mod:`edgekit.obs.sandbox`, ADR 0037).
+- :mod:`edgekit.obs.cli` is ``edgekit logs sync|query|tail|trace|chart``.
 """
 
 from __future__ import annotations

@@ -4,23 +4,27 @@
     edgekit logs query "select service, count(*) from logs group by all"
     edgekit logs query "select * from logs where trace_id = 'ab12'" --csv out.csv
     edgekit logs tail --service api --since 1h
+    edgekit logs trace 4bf92f3577b34da6a3ce929d0e0e4736     one request, edge to database
+    edgekit logs chart --since 6h --plot traffic.svg          requests, errors, latency
 
 ``add_logs_parser(subparsers)`` registers the command; each handler takes the parsed
-``argparse.Namespace`` and returns the exit code (0 ok, 1 problems). boto3 and DuckDB are
-imported only when a logs command runs.
+``argparse.Namespace`` and returns the exit code (0 ok, 1 problems, 2 a query the sandbox or
+the statement check refused). boto3 and DuckDB are imported only when a logs command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from edgekit.core.stack import r2_endpoint
 from edgekit.obs.contract import LogsError
 
-EXIT_OK, EXIT_PROBLEMS = 0, 1
+EXIT_OK, EXIT_PROBLEMS, EXIT_REFUSED = 0, 1, 2
 LOGS_ROOT = Path(".edgekit") / "logs"
 BUCKET_ENV = "EDGEKIT_LOGS_BUCKET"
 DEFAULT_BUCKET = "edgekit-logs"
@@ -28,7 +32,10 @@ DEFAULT_BUCKET = "edgekit-logs"
 _VIEW_HELP = """\
 the view `logs` has the columns:
   timestamp TIMESTAMPTZ (UTC), stack, node, service, severity, severity_number, body,
-  trace_id, span_id, attributes JSON, resources JSON, observed_timestamp
+  trace_id, span_id, attributes JSON, resources JSON, observed_timestamp, record_id,
+  source ('otel': a node's service, 'edge': the edge Worker)
+one row per record id (a record delivered twice is counted once); `logs_all` is every
+stored line. The query can read only the synced files (exit code 2 otherwise).
 e.g.
   edgekit logs query "select service, severity, count(*) from logs group by all order by all"
   edgekit logs query "select timestamp, body from logs where trace_id = '4bf92f35'"
@@ -85,7 +92,8 @@ def cmd_logs_sync(args: argparse.Namespace) -> int:
     with Progress().counting(args.stack, "logs sync") as progress:
         report = sync(client, bucket, args.stack, _dest(args), progress=progress,
                       full=getattr(args, "full", False),
-                      verify=getattr(args, "verify", False))
+                      verify=getattr(args, "verify", False),
+                      prune=getattr(args, "prune", False))
     print(report.summary())
     if report.listed == 0:
         from edgekit.obs.sync import other_prefixes
@@ -107,6 +115,25 @@ def _warn_if_empty(dest: Path) -> None:
               "first (or pass --dest)", file=sys.stderr)
 
 
+def refused_exits_2(handler: Callable[[argparse.Namespace], int],
+                    ) -> Callable[[argparse.Namespace], int]:
+    """A query the sandbox or the statement check refused exits 2 (a usage error: the
+    query asked for something a logs query may not do), not 1."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        from edgekit.obs.sandbox import QueryRefused
+
+        try:
+            return handler(args)
+        except QueryRefused as err:
+            print(f"edgekit: {err}", file=sys.stderr)
+            return EXIT_REFUSED
+
+    return run
+
+
+@refused_exits_2
 def cmd_logs_query(args: argparse.Namespace) -> int:
     from edgekit.obs.query import export, format_table, query
 
@@ -123,6 +150,7 @@ def cmd_logs_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@refused_exits_2
 def cmd_logs_tail(args: argparse.Namespace) -> int:
     from edgekit.obs.query import format_table, parse_duration, parse_instant, tail
 
@@ -134,6 +162,46 @@ def cmd_logs_tail(args: argparse.Namespace) -> int:
     columns, rows = tail(dest, args.service, parse_duration(args.since), args.limit,
                          until=until)
     print(format_table(columns, rows))
+    return EXIT_OK
+
+
+@refused_exits_2
+def cmd_logs_trace(args: argparse.Namespace) -> int:
+    from edgekit.obs.query import format_table
+    from edgekit.obs.trace import trace
+
+    dest = _dest(args)
+    _warn_if_empty(dest)
+    columns, rows = trace(dest, args.id)
+    if not rows:
+        print(f"edgekit: no line of request or trace {args.id} in {dest}; run `edgekit logs "
+              "sync --stack <stack>` if it is recent", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(format_table(columns, rows))
+    return EXIT_OK
+
+
+@refused_exits_2
+def cmd_logs_chart(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from edgekit.obs.chart import chart, render_terminal
+    from edgekit.obs.query import parse_duration, parse_instant
+
+    dest = _dest(args)
+    _warn_if_empty(dest)
+    until = parse_instant(args.until) if args.until is not None else datetime.now(UTC)
+    step = parse_duration(args.step) if args.step else None
+    data = chart(dest, until=until, since=parse_duration(args.since), step=step,
+                 service=args.service)
+    render_terminal(data, Console(highlight=False, soft_wrap=True))
+    if args.plot:
+        from edgekit.obs.plot import write
+
+        write(data, Path(args.plot))
+        print(f"wrote {args.plot}")
     return EXIT_OK
 
 
@@ -157,9 +225,10 @@ def add_logs_parser(
     s = sub.add_parser(
         "sync", help="download a stack's new log objects from R2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Download the objects under otel/<stack>/ that the local folder does\n"
-        "not hold yet (a changed ETag counts as new). Safe to interrupt and run again:\n"
-        "nothing is duplicated or missed. Each object must be the bucket's bytes (its\n"
+        description="Download the objects under otel/<stack>/ (the nodes) and edge/<stack>/\n"
+        "(the edge Worker) that the local folder does not hold yet (a changed ETag\n"
+        "counts as new); status/ and mesh/ keys are never read. Safe to interrupt and\n"
+        "run again: nothing is duplicated or missed. Each object must be the bucket's bytes (its\n"
         "MD5 is its ETag) and open with a contract event; objects that are not are\n"
         "skipped and listed, and the exit code is then 1. --verify checks every line\n"
         "of every object, downloaded or already held, replaces broken held files and\n"
@@ -186,6 +255,10 @@ def add_logs_parser(
     s.add_argument("--verify", action="store_true",
                    help="check every line of every object, including those already held "
                    "(slower: bound by parsing, not the network)")
+    s.add_argument("--prune", action="store_true",
+                   help="remove from the local folder the objects the bucket no longer holds "
+                   "(deleted by its retention rule after logs.retention_days); lists in full, "
+                   "and touches only files this folder's syncs recorded")
     s.set_defaults(func=cmd_logs_sync)
 
     q = sub.add_parser(
@@ -218,4 +291,31 @@ def add_logs_parser(
     t.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")
     _add_dest(t, "(default: .edgekit/logs, every synced stack)")
     t.set_defaults(func=cmd_logs_tail)
+
+    r = sub.add_parser(
+        "trace", help="every line of one request, edge to database, in time order",
+        description="Every line of one request from the synced logs, oldest first: the edge "
+        "Worker's record, then the services' lines (they continue the Worker's W3C trace). ID "
+        "is a trace id (32 hex digits) or a request id (the x-request-id every response "
+        "carries).")
+    r.add_argument("id", metavar="ID", help="a trace id or an x-request-id")
+    r.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")
+    _add_dest(r, "(default: .edgekit/logs, every synced stack)")
+    r.set_defaults(func=cmd_logs_trace)
+
+    c = sub.add_parser(
+        "chart", help="requests, errors and latency per service over time",
+        description="Requests and errors per service in equal time buckets, and latency "
+        "percentiles (p50/p95/p99, from http.server.request.duration or the edge's "
+        "edge.duration_ms), over the window of length --since that ends at --until; drawn in "
+        "the terminal, and with --plot to an SVG or PNG from the same numbers.")
+    c.add_argument("--service", help="only this service (default: every service)")
+    c.add_argument("--since", default="1h", help="length of the window (default: 1h)")
+    c.add_argument("--until", metavar="TIME",
+                   help="end of the window, ISO 8601 (UTC when no offset; default: now)")
+    c.add_argument("--step", help="bucket width, e.g. 1m, 5m (default: the window / 30)")
+    c.add_argument("--plot", metavar="FILE", help="also draw it to FILE (.svg or .png)")
+    c.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")
+    _add_dest(c, "(default: .edgekit/logs, every synced stack)")
+    c.set_defaults(func=cmd_logs_chart)
     return logs

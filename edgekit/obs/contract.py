@@ -9,18 +9,36 @@ import attrs
 from edgekit.core.errors import EdgekitError
 
 KEY_ROOT = "otel"
+EDGE_ROOT = "edge"
+"""The Worker's own records (ADR 0035): ``edge/<stack>/<colo>/date=…/hour=…/…log.gz``, the
+same layout and line shape as the nodes' ``otel/`` objects."""
+LOGPUSH_ROOT = "edge-logpush"
+"""Cloudflare Logpush jobs write under ``edge-logpush/<stack>/<dataset>/<YYYYMMDD>/``."""
+LOG_PREFIXES = ("otel/", "traces/", f"{EDGE_ROOT}/", f"{LOGPUSH_ROOT}/")
+"""Every key prefix that holds logs: locked for the retention, then deleted (ADR 0037).
+Other keys of a logs bucket (``status/``, ``mesh/``) are rewritten by the nodes: never locked,
+never expired, never synced."""
+NODE_KEYS = ("status/", "mesh/")
+"""Keys of a logs bucket the nodes rewrite: the status object (ADR 0033) and the WireGuard
+public keys (ADR 0010)."""
 OBJECT_SUFFIX = ".log.gz"
 STATE_FILE = ".edgekit-sync.json"
 """Written in the sync destination; names starting with a dot are never read as logs."""
 
+SYNCED_ROOTS = (KEY_ROOT, EDGE_ROOT)
+"""The key roots `edgekit logs sync` mirrors, each as ``<root>/<stack>/``: the nodes' logs and
+the edge's. Nothing else in the bucket (``status/``, ``mesh/``, ``traces/``) is listed."""
+
 KEY_RE = re.compile(
-    r"^otel/(?P<stack>[A-Za-z0-9_.-]+)/(?P<node>[A-Za-z0-9_.-]+)/"
+    r"^(?P<root>otel|edge)/(?P<stack>[A-Za-z0-9_.-]+)/(?P<node>[A-Za-z0-9_.-]+)/"
     r"date=(?P<date>\d{4}-\d{2}-\d{2})/hour=(?P<hour>\d{2})/(?P<name>[A-Za-z0-9_.-]+\.log\.gz)$"
 )
-"""An object key written by the Vector ``aws_s3`` sink under the contract."""
+"""An object key written by the Vector ``aws_s3`` sink (``otel/``) or by the edge Worker
+(``edge/``, the node folder being the Cloudflare colo) under the contract."""
 
-PATH_RE_SQL = r"otel/([^/]+)/([^/]+)/date=[^/]+/hour=[^/]+/[^/]+$"
-"""The same layout as a regular expression DuckDB applies to a local file name."""
+PATH_RE_SQL = r"(otel|edge)/([^/]+)/([^/]+)/date=[^/]+/hour=[^/]+/[^/]+$"
+"""The same layout as a regular expression DuckDB applies to a local file name: groups 1
+root, 2 stack, 3 node."""
 
 
 class LogsError(EdgekitError):
@@ -29,6 +47,7 @@ class LogsError(EdgekitError):
 
 @attrs.frozen
 class ObjectKey:
+    root: str
     stack: str
     node: str
     date: str
@@ -36,11 +55,16 @@ class ObjectKey:
     name: str
 
 
-def stack_prefix(stack: str) -> str:
-    """The key prefix holding every object of one stack, e.g. ``otel/prod/``."""
+def stack_prefix(stack: str, root: str = KEY_ROOT) -> str:
+    """The key prefix holding every object of one stack under `root`, e.g. ``otel/prod/``."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", stack) or stack in {".", ".."}:
         raise LogsError(f"invalid stack name {stack!r}: expected letters, digits, '_', '.', '-'")
-    return f"{KEY_ROOT}/{stack}/"
+    return f"{root}/{stack}/"
+
+
+def stack_prefixes(stack: str) -> tuple[str, ...]:
+    """Every prefix `edgekit logs sync` mirrors for one stack (`SYNCED_ROOTS`)."""
+    return tuple(stack_prefix(stack, root) for root in SYNCED_ROOTS)
 
 
 def parse_key(key: str) -> ObjectKey | None:
@@ -48,4 +72,4 @@ def parse_key(key: str) -> ObjectKey | None:
     m = KEY_RE.match(key)
     if m is None or any(part in {".", ".."} for part in key.split("/")):
         return None
-    return ObjectKey(m["stack"], m["node"], m["date"], m["hour"], m["name"])
+    return ObjectKey(m["root"], m["stack"], m["node"], m["date"], m["hour"], m["name"])

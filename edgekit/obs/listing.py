@@ -126,8 +126,14 @@ def list_objects(client: S3Client, bucket: str, prefix: str,
                  workers: int = LIST_WORKERS) -> Iterator[Listed]:
     """Every object under `prefix` (a full listing): the objects right under it, then each
     sub-folder, listed in parallel and yielded in key order."""
-    yield from list_stack(client, bucket, prefix, ListingRecords(), now=datetime.now(UTC),
+    yield from list_stack(client, bucket, (prefix,), ListingRecords(), now=datetime.now(UTC),
                           full=True, workers=workers).items
+
+
+def folder_of(key: str) -> str | None:
+    """The node folder of a key, ``<root>/<stack>/<node>/`` (None above that depth)."""
+    parts = key.split("/", 3)
+    return "/".join(parts[:3]) + "/" if len(parts) == 4 else None
 
 
 def other_prefixes(client: S3Client, bucket: str, prefix: str, limit: int = 5) -> list[str]:
@@ -219,7 +225,7 @@ def plan(records: ListingRecords, folders: Iterable[str], now: datetime,
 class Listing:
     """What one listing returned, and how it was done."""
 
-    prefix: str
+    prefixes: tuple[str, ...]
     started: datetime
     items: list[Listed]
     since: dict[str, str]
@@ -239,10 +245,10 @@ class Listing:
         """The `held` keys that lie in folders this listing skipped as settled."""
         if not any(self.since.values()):
             return []
-        cut, since, found = len(self.prefix), self.since, []
+        since, found = self.since, []
         for key in held:
-            end = key.find("/", cut)
-            after = since.get(key[:end + 1]) if end > 0 else None
+            folder = folder_of(key)
+            after = since.get(folder) if folder is not None else None
             if after and key <= after:
                 found.append(key)
         return found
@@ -251,23 +257,25 @@ class Listing:
         """The records once every listed object was dealt with: every node folder listed at
         `started`, except those holding an object that could not be loaded (`troubled`
         keys): they get no record, so the next sync lists them whole and tries again."""
-        cut = len(self.prefix)
-        bad = {key[:end + 1] for key in troubled if (end := key.find("/", cut)) > 0}
+        bad = {folder for key in troubled if (folder := folder_of(key)) is not None}
         return ListingRecords(
             self.started if self.mode == "full" else before.full,
             {folder: self.started for folder in self.since if folder not in bad},
         )
 
 
-def list_stack(client: S3Client, bucket: str, prefix: str, records: ListingRecords, *,
-               now: datetime, full: bool = False, workers: int = LIST_WORKERS) -> Listing:
-    """List `prefix` as `records` allow (see the module's doc); `now` is the client's clock
-    read before this listing started, recorded as the time of this listing."""
+def list_stack(client: S3Client, bucket: str, prefixes: tuple[str, ...],
+               records: ListingRecords, *, now: datetime, full: bool = False,
+               workers: int = LIST_WORKERS) -> Listing:
+    """List each of `prefixes` (``<root>/<stack>/``) as `records` allow (see the module's
+    doc); `now` is the client's clock read before this listing started, recorded as the time
+    of this listing."""
     items: list[Listed] = []
     folders: list[str] = []
-    for found, subs in _list_pages(client, bucket, prefix, "/"):
-        items.extend(found)
-        folders.extend(subs)
+    for prefix in prefixes:
+        for found, subs in _list_pages(client, bucket, prefix, "/"):
+            items.extend(found)
+            folders.extend(subs)
     since = plan(records, sorted(folders), now, full)
     jobs = list(since.items())
     if len(jobs) <= 1:
@@ -277,5 +285,5 @@ def list_stack(client: S3Client, bucket: str, prefix: str, records: ListingRecor
             lists = list(pool.map(lambda job: _folder(client, bucket, *job), jobs))
     for listed in lists:
         items.extend(listed)
-    return Listing(prefix, now, items, since)
+    return Listing(prefixes, now, items, since)
 

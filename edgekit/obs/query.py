@@ -1,8 +1,10 @@
-"""Query synced logs with DuckDB: a view ``logs`` over ``<dest>/**/*.log.gz``.
+"""Query synced logs with DuckDB: views ``logs`` and ``logs_all`` over ``<dest>/**/*.log.gz``.
 
-The view is one ``read_json`` scan over every object file, with the column types given (no
-sampling, no schema inference) and no join or union on top, so DuckDB inlines it: only the
-columns a query uses are converted, and its filters apply during the same single scan.
+``logs_all`` is one ``read_json`` scan over every object file, with the column types given
+(no sampling, no schema inference) and no join or union on top, so DuckDB inlines it: only
+the columns a query uses are converted, and its filters apply during the same single scan.
+``logs`` is ``logs_all`` with one row per ``record_id`` (a record Vector delivered twice
+after a crash is counted once, ADR 0036); rows without a record id are all kept.
 ``stack`` and ``node`` come from DuckDB's virtual ``filename`` column, which costs nothing
 unless a query uses them. ``query``/``export``/``tail`` go one step further: DuckDB's JSON
 reader pays for every *declared* column, used or not, so they plan the statement first and
@@ -12,7 +14,8 @@ Columns of ``logs``:
 
 =================== ============ ===========================================================
 ``timestamp``       TIMESTAMPTZ  the event's time (``timestamp`` in the contract)
-``stack``, ``node`` VARCHAR      from the file's path ``otel/<stack>/<node>/...``
+``stack``, ``node`` VARCHAR      from the file's path ``<source>/<stack>/<node>/...``
+                                 (a node, or the edge's Cloudflare colo)
 ``service``         VARCHAR      ``resources."service.name"``
 ``severity``        VARCHAR      ``severity_text``
 ``severity_number`` INTEGER
@@ -22,6 +25,8 @@ Columns of ``logs``:
 ``attributes``      JSON         e.g. ``attributes->>'$."http.route"'``
 ``resources``       JSON
 ``observed_timestamp`` TIMESTAMPTZ
+``record_id``       VARCHAR      ``attributes."log.record.uid"``, the record's unique id
+``source``          VARCHAR      ``otel`` (a node's service) or ``edge`` (the Worker)
 =================== ============ ===========================================================
 
 Times are shown in UTC.
@@ -42,6 +47,7 @@ import duckdb
 
 from edgekit.core.files import publish
 from edgekit.obs.contract import OBJECT_SUFFIX, PATH_RE_SQL, LogsError
+from edgekit.obs.sandbox import QueryRefused, refusal, sandboxed
 
 RAW_COLUMNS: dict[str, str] = {
     "timestamp": "TIMESTAMPTZ",
@@ -59,8 +65,8 @@ RAW_COLUMNS: dict[str, str] = {
 VIEW_COLUMNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     # (name, type, expression over the raw scan, the raw fields it reads)
     ("timestamp", "TIMESTAMPTZ", "timestamp", ("timestamp",)),
-    ("stack", "VARCHAR", f"regexp_extract(filename, '{PATH_RE_SQL}', 1)", ()),
-    ("node", "VARCHAR", f"regexp_extract(filename, '{PATH_RE_SQL}', 2)", ()),
+    ("stack", "VARCHAR", f"regexp_extract(filename, '{PATH_RE_SQL}', 2)", ()),
+    ("node", "VARCHAR", f"regexp_extract(filename, '{PATH_RE_SQL}', 3)", ()),
     ("service", "VARCHAR", "json_extract_string(resources, '$.\"service.name\"')",
      ("resources",)),
     ("severity", "VARCHAR", "severity_text", ("severity_text",)),
@@ -71,8 +77,16 @@ VIEW_COLUMNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("attributes", "JSON", "attributes", ("attributes",)),
     ("resources", "JSON", "resources", ("resources",)),
     ("observed_timestamp", "TIMESTAMPTZ", "observed_timestamp", ("observed_timestamp",)),
+    ("record_id", "VARCHAR", "json_extract_string(attributes, '$.\"log.record.uid\"')",
+     ("attributes",)),
+    ("source", "VARCHAR", f"regexp_extract(filename, '{PATH_RE_SQL}', 1)", ()),
 )
 """``filename`` is DuckDB's virtual column: it costs nothing unless a query uses it."""
+
+UNIQUE = "QUALIFY record_id IS NULL OR row_number() OVER (PARTITION BY record_id) = 1"
+"""Vector delivers at least once: after a crash a record can be stored twice, with the same
+``log.record.uid`` (ADR 0036). ``logs`` keeps one row per record id; ``logs_all`` is every
+stored line."""
 
 Format = Literal["csv", "parquet"]
 
@@ -117,22 +131,24 @@ def has_log_files(dest: Path) -> bool:
 def view_sql(
     dest: Path, fields: Collection[str] | None = None, *, files: str | None = None
 ) -> str:
-    """``CREATE VIEW logs``; over no files at all it is an empty view with the same columns.
+    """``CREATE VIEW logs_all`` (every stored line) and ``logs`` (one row per record id, see
+    `UNIQUE`); over no files at all they are empty views with the same columns.
 
     With ``fields``, the scan declares only those raw fields and the view columns needing
     others are typed NULLs: same schema, less parsing. Only for a query whose plan reads
     no more than ``fields`` (see :func:`planned_fields`).
     """
+    unique = f"CREATE OR REPLACE VIEW logs AS SELECT * FROM logs_all {UNIQUE}"
     if files is None and not has_log_files(dest):
         select = ", ".join(f"NULL::{kind} AS {name}" for name, kind, _e, _f in VIEW_COLUMNS)
-        return f"CREATE OR REPLACE VIEW logs AS SELECT {select} WHERE false"
+        return f"CREATE OR REPLACE VIEW logs_all AS SELECT {select} WHERE false; {unique}"
     select = ", ".join(
         f"{expr} AS {name}" if fields is None or set(needs) <= set(fields)
         else f"NULL::{kind} AS {name}"
         for name, kind, expr, needs in VIEW_COLUMNS
     )
     scan = raw_scan_sql(dest, fields, files=files)
-    return f"CREATE OR REPLACE VIEW logs AS SELECT {select} FROM {scan}"
+    return f"CREATE OR REPLACE VIEW logs_all AS SELECT {select} FROM {scan}; {unique}"
 
 
 BAD_FILE_HINT = (
@@ -142,9 +158,13 @@ BAD_FILE_HINT = (
 )
 
 
-def failed(what: str, exc: duckdb.Error) -> LogsError:
-    """A DuckDB failure as a LogsError; one that names a malformed file says how to mend it
-    (DuckDB's own advice, ``ignore_errors``, would silently drop rows)."""
+def failed(what: str, exc: duckdb.Error, dest: Path | None = None) -> LogsError:
+    """A DuckDB failure as a LogsError: the sandbox's refusal (`QueryRefused`) when it is
+    one; one that names a malformed file says how to mend it (DuckDB's own advice,
+    ``ignore_errors``, would silently drop rows)."""
+    refused = refusal(exc, [dest] if dest is not None else [])
+    if refused is not None:
+        return refused
     text = str(exc)
     if ' in file "' in text and ("Malformed JSON" in text or "transform error" in text
                                  or "gzip" in text.lower()):
@@ -153,22 +173,15 @@ def failed(what: str, exc: duckdb.Error) -> LogsError:
     return LogsError(f"{what}: {text}")
 
 
-def _new_connection() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
-    con.execute("SET autoinstall_known_extensions = false")
-    return con
-
-
 def connect(dest: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the view ``logs`` over the files in ``dest``."""
-    con = _new_connection()
+    """An in-memory DuckDB connection, able to read only ``dest`` (`sandboxed`), with the
+    view ``logs`` over the files in it."""
+    con = sandboxed([dest])
     try:
         con.execute(view_sql(dest))
     except duckdb.Error as exc:
         con.close()
-        raise failed(f"cannot open the logs in {dest}", exc) from exc
+        raise failed(f"cannot open the logs in {dest}", exc, dest) from exc
     return con
 
 
@@ -209,7 +222,7 @@ def planned_fields(
 
 
 def connect_for(
-    dest: Path, sql: str, params: Sequence[object] = ()
+    dest: Path, sql: str, params: Sequence[object] = (), *, writes: Sequence[Path] = ()
 ) -> duckdb.DuckDBPyConnection:
     """A connection whose view ``logs`` reads only the fields ``sql`` uses.
 
@@ -218,7 +231,7 @@ def connect_for(
     one file, and the view over all files declares just the fields that plan reads.
     """
     first = first_log_file(dest)
-    con = _new_connection()
+    con = sandboxed([dest], writes)
     try:
         if first is None:
             con.execute(view_sql(dest))
@@ -228,7 +241,7 @@ def connect_for(
         con.execute(view_sql(dest, fields))
     except duckdb.Error as exc:
         con.close()
-        raise failed(f"cannot open the logs in {dest}", exc) from exc
+        raise failed(f"cannot open the logs in {dest}", exc, dest) from exc
     return con
 
 
@@ -251,11 +264,11 @@ def check_read_only(sql: str) -> None:
     except duckdb.Error as exc:
         raise failed("query failed", exc) from exc
     if len(statements) != 1:
-        raise LogsError(f"expected one SQL statement, got {len(statements)}; queries over the "
+        raise QueryRefused(f"expected one SQL statement, got {len(statements)}; queries over the "
                         "logs are read-only SELECTs")
     kind = statements[0].type.name
     if kind not in ALLOWED_STATEMENTS:
-        raise LogsError(f"refused a {kind} statement: queries over the logs are read-only "
+        raise QueryRefused(f"refused a {kind} statement: queries over the logs are read-only "
                         "(SELECT ... FROM logs); use --csv/--parquet to write a result")
 
 
@@ -271,7 +284,7 @@ def query(dest: Path, sql: str, params: Sequence[object] = ()) -> tuple[list[str
         columns = [str(d[0]) for d in con.description]
         return columns, con.fetchall()
     except duckdb.Error as exc:
-        raise failed("query failed", exc) from exc
+        raise failed("query failed", exc, dest) from exc
     finally:
         con.close()
 
@@ -286,12 +299,12 @@ def export(dest: Path, sql: str, out: Path, fmt: Format) -> None:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     sql = _strip(sql)
     check_read_only(sql)
-    con = connect_for(dest, sql)
+    con = connect_for(dest, sql, writes=[tmp])
     try:
         con.execute(f"COPY ({sql}) TO {_quote(tmp.as_posix())} ({options})")
         publish(tmp, out)
     except duckdb.Error as exc:
-        raise failed("query failed", exc) from exc
+        raise failed("query failed", exc, dest) from exc
     finally:
         tmp.unlink(missing_ok=True)
         con.close()

@@ -12,7 +12,7 @@ from typing import IO
 import orjson
 
 from edgekit.core.files import write_atomic
-from edgekit.obs.contract import STATE_FILE
+from edgekit.obs.contract import STATE_FILE, LogsError, parse_key
 from edgekit.obs.listing import ListingRecords
 
 JOURNAL_SUFFIX = ".journal"
@@ -28,6 +28,7 @@ class SyncState:
         self.listings = ListingRecords()
         """Written only by a sync that dealt with every listed object (ADR 0021)."""
         self._journal: IO[bytes] | None = None
+        self._forgot = False
         self._load()
 
     def _load(self) -> None:
@@ -67,13 +68,19 @@ class SyncState:
         self._journal.flush()
         self.held[key] = etag
 
+    def forget(self, key: str) -> None:
+        """Drop the record of ``key`` (its file is gone): written by the next `compact`."""
+        self.held.pop(key, None)
+        self._forgot = True
+
     def compact(self, *, listed: bool = False) -> None:
         """Fold the journal into the state file (atomically), then drop the journal;
         `listed`: the listing records changed (they are a field older code ignores)."""
         if self._journal is not None:
             self._journal.close()
             self._journal = None
-        if not listed and not self.journal_path.exists() and self.path.exists():
+        if not listed and not self._forgot and not self.journal_path.exists() and \
+                self.path.exists():
             return
         body = orjson.dumps(
             {"version": 1, "objects": {k: {"etag": v} for k, v in sorted(self.held.items())},
@@ -98,3 +105,26 @@ def files_under(dest: Path, prefix: str) -> set[str]:
         rel = folder[cut:].replace(os.sep, "/")
         found.update(f"{rel}/{name}" for name in names)
     return found
+
+
+def prune_gone(state: SyncState, dest: Path, prefixes: tuple[str, ...],
+               listed: set[str]) -> list[str]:
+    """Remove the files of recorded objects under `prefixes` that `listed` (a full listing)
+    does not hold, and forget them; then the folders that emptied. Only keys the state
+    records and that are laid out as the contract says: never another file."""
+    gone = sorted(key for key in state.held
+                  if key.startswith(prefixes) and key not in listed and parse_key(key))
+    if gone and not listed:
+        raise LogsError(
+            f"the bucket lists no object under {', '.join(prefixes)} while the mirror {dest} "
+            f"holds {len(gone)}: refusing to prune them all (is the bucket or endpoint "
+            "wrong?); nothing was removed")
+    for key in gone:
+        path = dest / key
+        path.unlink(missing_ok=True)
+        state.forget(key)
+        folder = path.parent
+        while folder != dest and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
+    return gone

@@ -56,12 +56,12 @@ from edgekit.core.files import can_sync_filesystem, publish, sync_filesystem
 from edgekit.core.stack import r2_endpoint
 from edgekit.obs.checks import validate_ndjson as validate_ndjson  # re-exported
 from edgekit.obs.checks import validate_object as validate_object  # re-exported
-from edgekit.obs.contract import OBJECT_SUFFIX, LogsError, parse_key, stack_prefix
+from edgekit.obs.contract import OBJECT_SUFFIX, LogsError, parse_key, stack_prefixes
 from edgekit.obs.fetch import Fetcher, Staged
 from edgekit.obs.listing import Listed, Mode, list_stack, worth_recording
 from edgekit.obs.listing import other_prefixes as other_prefixes  # re-exported
 from edgekit.obs.state import SyncState as SyncState  # re-exported
-from edgekit.obs.state import files_under
+from edgekit.obs.state import files_under, prune_gone
 from edgekit.obs.verify import recheck
 
 if TYPE_CHECKING:
@@ -204,6 +204,10 @@ class SyncReport:
     seconds: float = 0.0
     rechecked: int = 0
     """Held files ``--verify`` found broken and removed (fetched again in the same sync)."""
+    pruned: list[str] = attrs.Factory(list)
+    """``prune``: mirrored objects the bucket no longer holds, removed from the mirror."""
+    prefixes: tuple[str, ...] = ()
+    """Every prefix listed (``otel/<stack>/``, ``edge/<stack>/``); `prefix` is the first."""
 
     @property
     def ok(self) -> bool:
@@ -212,7 +216,8 @@ class SyncReport:
     def summary(self) -> str:
         mb = self.bytes_downloaded / 1e6
         lines = [
-            f"s3://{self.bucket}/{self.prefix} -> {self.dest}: {self.listed} objects, "
+            f"s3://{self.bucket}/{{{','.join(self.prefixes)}}} -> {self.dest}: "
+            f"{self.listed} objects, "
             f"{len(self.downloaded)} downloaded ({mb:.1f} MB), {self.held} already held, "
             f"{len(self.skipped)} skipped, {self.seconds:.1f}s"
         ]
@@ -221,6 +226,9 @@ class SyncReport:
                          f"({self.keys_listed} keys); a full listing runs daily or with --full")
         else:
             lines.append(f"  full listing ({self.keys_listed} keys)")
+        if self.pruned:
+            lines.append(f"  --prune removed {len(self.pruned)} file(s) the bucket no longer "
+                         "holds (expired by its lifecycle rule)")
         if self.rechecked:
             lines.append(f"  --verify removed {self.rechecked} broken held file(s) and fetched "
                          "them again (a bad object in the bucket is listed as skipped)")
@@ -241,6 +249,7 @@ def sync(
     workers: int = DEFAULT_WORKERS,
     verify: bool = False,
     full: bool = False,
+    prune: bool = False,
     now: datetime | None = None,
 ) -> SyncReport:
     """Download the objects of ``otel/<stack>/`` that ``dest`` does not hold yet.
@@ -250,24 +259,32 @@ def sync(
     fetches a broken held file again and records an object that is bad in the bucket as
     refused (ADR 0022).
 
-    The listing is incremental unless ``full``, ``verify`` or a full listing is due
-    (ADR 0021); ``now`` stands for the clock read before listing (tests inject it).
+    The listing is incremental unless ``full``, ``verify``, ``prune`` or a full listing is
+    due (ADR 0021); ``now`` stands for the clock read before listing (tests inject it).
+
+    ``prune`` removes from ``dest`` the files of objects this mirror recorded as synced that
+    the (full) listing no longer shows, e.g. expired by the bucket's lifecycle rule, and
+    forgets them; nothing else (a file the state does not record, or outside the synced
+    prefixes, is never touched). A listing with no object at all while the mirror holds some
+    is refused rather than pruned to nothing (a wrong bucket or endpoint).
 
     Raises LogsError when the bucket cannot be listed or read (refused credentials, no such
     bucket, endpoint unreachable); nothing is written then. Invalid objects do not raise: they
     are in ``report.skipped``.
     """
     started = time.monotonic()
-    prefix = stack_prefix(stack)
+    prefixes = stack_prefixes(stack)
     endpoint = str(client.meta.endpoint_url)
-    report = SyncReport(bucket=bucket, prefix=prefix, dest=dest)
+    report = SyncReport(bucket=bucket, prefix=prefixes[0], dest=dest, prefixes=prefixes)
     state = SyncState(dest)
     listed_at = (now or datetime.now(UTC)).astimezone(UTC)  # before the listing starts
     try:
-        listing = list_stack(client, bucket, prefix, state.listings, now=listed_at,
-                             full=full or verify, workers=workers)
+        listing = list_stack(client, bucket, prefixes, state.listings, now=listed_at,
+                             full=full or verify or prune, workers=workers)
     except (ClientError, BotoCoreError) as exc:
         raise _refused(exc, bucket, endpoint) from exc
+    if prune:
+        report.pruned = prune_gone(state, dest, prefixes, {i.key for i in listing.items})
     listed = listing.items
     held = state.held
     settled = listing.settled(held)  # not listed: held, or refused and named again
@@ -282,7 +299,7 @@ def sync(
     # the few keys it lists and trusts the state for the settled ones.
     present: set[str] | None = None
     if listing.mode == "full":
-        present = files_under(dest, prefix) if held else set()
+        present = set().union(*(files_under(dest, p) for p in prefixes)) if held else set()
     todo: list[Listed] = []
     if verify and present is not None:  # (verify lists in full) bad held files are removed
         damaged = recheck(dest, (k for k in held if k in present), workers)
@@ -388,6 +405,7 @@ def sync(
                 tmp = future.result().tmp
                 if tmp is not None:
                     tmp.unlink(missing_ok=True)
-        state.compact(listed=recorded_listing)
+        state.compact(listed=recorded_listing or bool(report.pruned))
     report.seconds = time.monotonic() - started
     return report
+

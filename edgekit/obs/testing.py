@@ -103,6 +103,8 @@ class SeaweedS3:
     log_path: Path
     https_endpoint: str | None = None
     """With ``tls=(cert, key)``: the same S3 gateway over TLS (pgBackRest speaks only TLS)."""
+    command: tuple[list[str], dict[str, str], Path] | None = None
+    """(argv, environment, working directory): what `restart` runs again."""
 
     @classmethod
     def start(
@@ -135,17 +137,23 @@ class SeaweedS3:
         env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key,
                "AWS_SECRET_ACCESS_KEY": secret_key}
         log_path = workdir / "weed.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=workdir)
+        proc = _spawn(args, env, workdir, log_path)
         server = cls(proc, f"http://127.0.0.1:{ports['s3.port']}", access_key, secret_key,
-                     log_path, https_endpoint)
+                     log_path, https_endpoint, (args, env, workdir))
         try:
             server._wait_ready(timeout)
         except BaseException:
             server.stop()
             raise
         return server
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Start the stopped server again: same ports, same data, same keys (an outage that
+        ends)."""
+        assert self.command is not None and self.proc.poll() is not None
+        args, env, workdir = self.command
+        self.proc = _spawn(args, env, workdir, self.log_path)
+        self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -190,6 +198,13 @@ class SeaweedS3:
                 self.proc.wait(timeout=10)
 
 
+def _spawn(args: list[str], env: dict[str, str], workdir: Path,
+           log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=workdir)
+
+
 # -- logs as Vector writes them ---------------------------------------------------------------
 
 SEVERITIES: tuple[tuple[str, int], ...] = (
@@ -218,19 +233,23 @@ def make_event(
     text, number = severity or rng.choice(SEVERITIES)
     route = rng.choice(ROUTES)
     status = 500 if text == "ERROR" else rng.choice((200, 200, 200, 201, 304, 404))
+    nanos = rng.randrange(1000)
+    millis = rng.randrange(1, 900) if not message else None
+    attributes: dict[str, Any] = {"http.route": route, "http.response.status_code": status,
+                                  "http.request.method": "GET"}
+    if millis is not None:  # OpenTelemetry's request duration, in seconds
+        attributes["http.server.request.duration"] = millis / 1000
     return {
-        "timestamp": rfc3339(moment, rng.randrange(1000)),
+        "timestamp": rfc3339(moment, nanos),
         "observed_timestamp": rfc3339(moment + timedelta(milliseconds=3)),
-        "message": message or f"{service} handled GET {route} -> {status} in "
-                              f"{rng.randrange(1, 900)}ms",
+        "message": message or f"{service} handled GET {route} -> {status} in {millis}ms",
         "severity_text": text,
         "severity_number": number,
         "trace_id": trace_id if trace_id is not None else f"{rng.getrandbits(128):032x}",
         "span_id": f"{rng.getrandbits(64):016x}",
         "flags": 1,
         "dropped_attributes_count": 0,
-        "attributes": {"http.route": route, "http.response.status_code": status,
-                       "http.request.method": "GET"},
+        "attributes": attributes,
         "resources": {"service.name": service, "host.name": node,
                       "service.version": "1.4.2", "deployment.environment": "prod"},
         "scope": {"name": "edgekit.tests", "version": "0.1.0"},

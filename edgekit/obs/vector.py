@@ -20,6 +20,9 @@ VECTOR_VERSION = "0.45.0"
 OTLP_GRPC = "127.0.0.1:4317"
 OTLP_HTTP = "127.0.0.1:4318"
 DISK_BUFFER_BYTES = 268_435_488  # Vector's minimum for a disk buffer (256 MiB)
+RETRY_BACKOFF_CAP_SECS = 10
+"""The longest wait between two tries of an upload (Vector's default is 30 s): after an R2
+outage the held batches leave at most this long after R2 answers again (ADR 0036)."""
 
 
 def logs_prefix(stack: str, node: str) -> str:
@@ -42,6 +45,11 @@ def _s3_sink(inputs: list[str], *, endpoint: str, bucket: str, prefix: str) -> d
         "framing": {"method": "newline_delimited"},
         "batch": {"max_bytes": 10_000_000, "timeout_secs": 300},
         "buffer": {"type": "disk", "max_size": DISK_BUFFER_BYTES, "when_full": "block"},
+        # End-to-end acknowledgements: the OTLP source answers a service only once its
+        # events are in this disk buffer, so an answered record survives a crash (ADR 0036).
+        "acknowledgements": {"enabled": True},
+        # Retried without end (Vector's default attempts) with a shorter backoff cap.
+        "request": {"retry_max_duration_secs": RETRY_BACKOFF_CAP_SECS},
     }
 
 

@@ -61,6 +61,9 @@ def repo_options(settings: BackupSettings) -> dict[str, str]:
         "archive-push-queue-max": f"{settings.archive_queue_max_mb}MiB",
         "start-fast": "y",
         "delta": "y",
+        # Each file of a backup set is written once, so the bucket lock can cover it: with
+        # resume on, pgBackRest rewrites backup.manifest.copy while it copies (ADR 0037).
+        "resume": "n",
     }
 
 
@@ -167,5 +170,5 @@ def settings_for(env: Env, *, pg_version: int = PG_MAJOR) -> BackupSettings:
         endpoint=r2_endpoint_host(env.cloudflare.account_id),
         retention_full=spec.retention_full, full_calendar=spec.full_calendar,
         diff_calendar=spec.diff_calendar,
-        archive_timeout_seconds=spec.archive_timeout_seconds,
+        archive_timeout_seconds=spec.archive_timeout_seconds, lock_days=spec.lock_days,
         pg_path=data_dir(pg_version))

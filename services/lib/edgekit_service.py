@@ -17,9 +17,14 @@ the password from ``PGPASSWORD``, or the file ``PGPASSWORD_FILE``, or the system
 ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SDK_DISABLED``,
 ``OTEL_BSP_SCHEDULE_DELAY`` (milliseconds between exports, default 1000).
 
-Telemetry is best effort: one span and one log record per request go into a bounded queue
-that a background thread posts; a full queue drops records, an unreachable collector drops
-batches, and no request ever waits for it or fails because of it.
+Telemetry never holds a request up: one span and one log record per request go into a
+bounded queue that a background thread posts. A batch the collector did not accept (refused,
+timed out, not 2xx) is kept and posted again, with a growing pause, so a restart of the
+node's Vector loses nothing; only when more than ``capacity`` records wait are the oldest
+dropped (counted, and said on stderr when the service stops). Every log record carries
+``log.record.uid`` (OpenTelemetry's attribute for a record's unique id): a batch posted
+twice (the answer lost, then retried) is the same records, which ``edgekit logs`` counts
+once (ADR 0036).
 """
 
 from __future__ import annotations
@@ -119,13 +124,20 @@ def resource_attributes(service_name: str, raw: str) -> dict[str, Any]:
 class Telemetry:
     """Spans and log records into a bounded queue; a daemon thread posts them in batches."""
 
+    RETRY_PAUSE_MAX = 5.0
+    """Seconds, at most, between two posts of a batch the collector did not accept."""
+
     def __init__(self, endpoint: str | None, resource: dict[str, Any], *, delay: float,
                  disabled: bool = False, capacity: int = 2048) -> None:
         self.endpoint = (endpoint or "").rstrip("/")
         self.enabled = bool(self.endpoint) and not disabled
         self.resource = _attributes(resource)
         self.delay = delay
+        self.capacity = capacity
         self.queue: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue(maxsize=capacity)
+        self.held: dict[str, list[dict[str, Any]]] = {"traces": [], "logs": []}
+        """Items posted but not accepted yet, oldest first; posted again before new ones."""
+        self.failures = 0
         self.dropped = 0
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="otel-export", daemon=True)
@@ -159,40 +171,65 @@ class Telemetry:
             "timeUnixNano": now, "observedTimeUnixNano": now,
             "severityNumber": {"DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17}.get(severity, 9),
             "severityText": severity, "body": {"stringValue": body},
-            "attributes": _attributes(attributes or {}),
+            "attributes": _attributes({**(attributes or {}),
+                                       "log.record.uid": secrets.token_hex(16)}),
         }
         if trace_id and span_id:
             record |= {"traceId": trace_id, "spanId": span_id}
         self._put("logs", record)
 
-    def _post(self, kind: str, items: list[dict[str, Any]]) -> None:
+    def _post(self, kind: str, items: list[dict[str, Any]]) -> bool:
+        """True when the collector accepted the batch (2xx)."""
         body = export_request(kind, self.resource, {"name": SCOPE}, items)
         request = urllib.request.Request(f"{self.endpoint}/v1/{kind}", data=body, method="POST",
                                          headers={"Content-Type": CONTENT_TYPE})
-        with contextlib.suppress(Exception), urllib.request.urlopen(request, timeout=2) as reply:
-            reply.read()
+        try:
+            with urllib.request.urlopen(request, timeout=5) as reply:
+                reply.read()
+                return 200 <= reply.status < 300
+        except Exception:  # refused, timed out, 5xx: keep the batch and try again later
+            return False
 
-    def _drain(self) -> None:
-        batches: dict[str, list[dict[str, Any]]] = {"traces": [], "logs": []}
+    def _drain(self) -> bool:
+        """Post what is held, then what is queued; True when everything was accepted."""
         while True:
             try:
                 kind, item = self.queue.get_nowait()
             except queue.Empty:
                 break
-            batches[kind].append(item)
-        for kind, items in batches.items():
-            for start in range(0, len(items), 512):
-                self._post(kind, items[start:start + 512])
+            self.held[kind].append(item)
+        accepted = True
+        for kind, items in self.held.items():
+            sent = 0
+            while accepted and sent < len(items):
+                accepted = self._post(kind, items[sent:sent + 512])
+                sent += 512 if accepted else 0
+            left = items[sent:]
+            if len(left) > self.capacity:  # the oldest go first; counted, said at close
+                self.dropped += len(left) - self.capacity
+                left = left[len(left) - self.capacity:]
+            self.held[kind] = left
+        return accepted
 
     def _run(self) -> None:
-        while not self.stopping.wait(self.delay):
-            self._drain()
+        pause = self.delay
+        while not self.stopping.wait(pause):
+            if self._drain():
+                self.failures, pause = 0, self.delay
+            else:
+                self.failures += 1
+                pause = min(self.RETRY_PAUSE_MAX, self.delay * 2 ** self.failures)
         self._drain()
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 10.0) -> None:
         self.stopping.set()
         if self.thread.is_alive():
             self.thread.join(timeout)
+        waiting = sum(map(len, self.held.values())) + self.queue.qsize()
+        if self.dropped or waiting:
+            print(f"telemetry: {self.dropped} record(s) dropped (more than {self.capacity} "
+                  f"waited), {waiting} not accepted by {self.endpoint} at exit",
+                  file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------ Postgres
@@ -312,15 +349,21 @@ class ServiceHandler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self._send(reply, method == "HEAD", extra)
         status = reply.status
-        attributes = {"http.request.method": method, "url.path": path,
-                      "http.response.status_code": status}
+        end = time.time_ns()
+        attributes: dict[str, Any] = {"http.request.method": method, "url.path": path,
+                                      "http.response.status_code": status}
+        request_id = self.headers.get("x-request-id")
+        if request_id:  # set by the edge Worker: joins this line with the edge's (ADR 0035)
+            attributes["request.id"] = request_id[:128]
         self.telemetry.span(f"{method} {path}", trace_id=trace_id, span_id=span_id,
-                            parent=parent, start=start, end=time.time_ns(),
+                            parent=parent, start=start, end=end,
                             attributes=attributes, error=status >= 500)
         severity = "ERROR" if status >= 500 else "INFO"
+        # OpenTelemetry's request duration (seconds): `edgekit logs chart` draws it
         self.telemetry.log(f"{method} {path} {status}" + (f" {error}" if error else ""),
                            severity=severity, trace_id=trace_id, span_id=span_id,
-                           attributes=attributes)
+                           attributes={**attributes,
+                                       "http.server.request.duration": (end - start) / 1e9})
 
     def do_GET(self) -> None:
         self._handle("GET")

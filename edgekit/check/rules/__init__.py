@@ -2,12 +2,14 @@
 
 from edgekit.check.engine import REGISTRY, Rule
 from edgekit.check.rules import (  # noqa: F401  (importing a module registers its rules)
+    buckets,
     catalog,
     clouds,
     deploy,
     dns,
     documents,
     edge,
+    edge_logs,
     estate,
     lifecycle,
     names,

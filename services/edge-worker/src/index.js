@@ -1,7 +1,9 @@
 // edgekit's edge Worker: the only front door. It routes each request by its Host header to a
 // service, picks one of that service's per-node origins (reached through Cloudflare Tunnel) by
 // weight, fails over to another origin once, caches what the service allows, and tags every
-// response with a request id.
+// response with a request id. It starts the request's W3C trace (a `traceparent` to the
+// origin, which the services continue) and writes one edge record per request to the logs
+// bucket (ADR 0035).
 //
 // Configuration comes from Worker vars written by edgekit (see README.md):
 //   ROUTES  = JSON {host: {"service": str, "cache_paths": [str], "cache_ttl_seconds": int}}
@@ -9,6 +11,10 @@
 //   ORIGIN_ACCESS_CLIENT_ID / ORIGIN_ACCESS_CLIENT_SECRET (secret) = the Access service token
 //     every origin hostname demands (ADR 0009); sent as CF-Access-Client-Id/-Secret. A
 //     client's own CF-Access-* headers never reach an origin.
+//   EDGE_LOGS (R2 binding, optional) = the logs bucket: edge records are written there in
+//     batches, as gzip NDJSON under edge/<EDGEKIT_ENV>/<colo>/date=…/hour=…/ (the contract of
+//     edgekit/obs). EDGE_LOGS_MODE = "logpush": no binding, each record goes to console.log
+//     for a Workers Trace Events Logpush job. EDGE_LOGS_FLUSH_MS: how long a batch waits.
 
 const REQUEST_ID_HEADER = "x-request-id";
 const REQUEST_ID_MAX = 128;
@@ -139,7 +145,140 @@ function isStorable(response) {
 
 const ORIGIN_TIMEOUT_MS = 10_000;
 
-async function forward(request, url, host, id, origin, body, access) {
+// -- tracing -----------------------------------------------------------------------------
+
+function randomHex(bytes) {
+  const out = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(out, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * A new W3C trace context for this request: the edge is the root of the request's trace. A
+ * client's own traceparent is not continued (anyone can send one); all-zero ids are invalid.
+ */
+export function newTrace() {
+  let traceId = randomHex(16);
+  while (/^0+$/.test(traceId)) traceId = randomHex(16);
+  let spanId = randomHex(8);
+  while (/^0+$/.test(spanId)) spanId = randomHex(8);
+  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
+}
+
+// -- edge records ------------------------------------------------------------------------
+
+const EDGE_SERVICE = "edge-worker";
+const EDGE_BATCH_MAX = 500;
+const EDGE_FLUSH_MS = 10_000;
+// Records waiting in this isolate, and whether a flush is scheduled (ctx.waitUntil keeps the
+// isolate alive until it ran, up to 30 s after the response).
+let edgePending = [];
+let edgeScheduled = false;
+
+function severityOf(status) {
+  if (status >= 500) return ["ERROR", 17];
+  if (status >= 400) return ["WARN", 13];
+  return ["INFO", 9];
+}
+
+/** One edge record, shaped like the nodes' log events (edgekit/obs contract). */
+export function edgeRecord({ start, end, request, host, url, id, trace, status, cache, origin,
+  attempts, env }) {
+  const [severityText, severityNumber] = severityOf(status);
+  const colo = String(request.cf?.colo ?? "edge").replace(/[^A-Za-z0-9_.-]/g, "") || "edge";
+  const attributes = {
+    "http.request.method": request.method,
+    "server.address": host,
+    "url.path": url.pathname,
+    "http.response.status_code": status,
+    "request.id": id,
+    "edge.duration_ms": end - start,
+    "edge.attempts": attempts,
+    "edge.colo": colo,
+    "log.record.uid": randomHex(16),
+  };
+  if (cache) attributes["edge.cache"] = cache;
+  if (origin) attributes["edge.origin"] = origin;
+  const ray = request.headers.get("cf-ray");
+  if (ray) attributes["cf.ray"] = ray;
+  return {
+    timestamp: new Date(start).toISOString(),
+    observed_timestamp: new Date(end).toISOString(),
+    message: `${request.method} ${host}${url.pathname} ${status}`,
+    severity_text: severityText,
+    severity_number: severityNumber,
+    trace_id: trace.traceId,
+    span_id: trace.spanId,
+    attributes,
+    resources: { "service.name": EDGE_SERVICE, "deployment.environment": env.EDGEKIT_ENV ?? "" },
+    source_type: EDGE_SERVICE,
+  };
+}
+
+async function gzipLines(records) {
+  const text = records.map((r) => JSON.stringify(r)).join("\n") + "\n";
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Response(stream).arrayBuffer();
+}
+
+/** Object key of a batch: the layout of the nodes' objects, with the colo as the node. */
+export function edgeKey(stack, colo, first) {
+  const t = new Date(first);
+  const date = t.toISOString().slice(0, 10);
+  const hour = t.toISOString().slice(11, 13);
+  return `edge/${stack}/${colo}/date=${date}/hour=${hour}/${Math.floor(first / 1000)}-` +
+    `${crypto.randomUUID()}.log.gz`;
+}
+
+/** Write the waiting records, one object per colo and hour; a failed put is tried again once. */
+export async function flushEdge(env) {
+  const batch = edgePending;
+  edgePending = [];
+  const groups = new Map();
+  for (const record of batch) {
+    const group = `${record.attributes["edge.colo"]}/${record.timestamp.slice(0, 13)}`;
+    if (!groups.has(group)) groups.set(group, []);
+    groups.get(group).push(record);
+  }
+  for (const records of groups.values()) {
+    const first = Date.parse(records[0].timestamp);
+    const key = edgeKey(env.EDGEKIT_ENV || "unknown", records[0].attributes["edge.colo"], first);
+    const body = await gzipLines(records);
+    const options = { httpMetadata: { contentType: "text/x-log", contentEncoding: "gzip" } };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await env.EDGE_LOGS.put(key, body, options);
+        break;
+      } catch (err) {
+        if (attempt >= 2) {
+          console.error(`edge-worker: ${records.length} edge record(s) lost, ${key}: ${err}`);
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  }
+}
+
+function keepEdgeRecord(env, ctx, record) {
+  if (!env.EDGE_LOGS) {
+    if (env.EDGE_LOGS_MODE === "logpush") console.log(JSON.stringify(record));
+    return;
+  }
+  edgePending.push(record);
+  if (edgePending.length >= EDGE_BATCH_MAX) {
+    ctx.waitUntil(flushEdge(env));
+    return;
+  }
+  if (edgeScheduled) return;
+  edgeScheduled = true;
+  const wait = Number(env.EDGE_LOGS_FLUSH_MS) > 0 ? Number(env.EDGE_LOGS_FLUSH_MS) : EDGE_FLUSH_MS;
+  ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, wait)).then(() => {
+    edgeScheduled = false;
+    return flushEdge(env);
+  }));
+}
+
+async function forward(request, url, host, id, origin, body, access, trace) {
   const target = String(origin.url).replace(/\/+$/, "") + url.pathname + url.search;
   const headers = new Headers(request.headers);
   headers.delete("cf-access-client-id");
@@ -153,6 +292,8 @@ async function forward(request, url, host, id, origin, body, access) {
   headers.set("x-forwarded-host", host);
   headers.set("x-forwarded-proto", url.protocol.replace(/:$/, ""));
   headers.set(REQUEST_ID_HEADER, id);
+  headers.delete("tracestate");
+  headers.set("traceparent", trace.traceparent);
   return fetch(target, {
     method: request.method,
     headers,
@@ -164,7 +305,7 @@ async function forward(request, url, host, id, origin, body, access) {
 }
 
 /** The first origin's answer, or the one other origin's if the first fails; null if both do. */
-async function fetchWithFailover(request, url, host, id, origins, access) {
+async function fetchWithFailover(request, url, host, id, origins, access, trace, seen) {
   const body = request.method === "GET" || request.method === "HEAD"
     ? undefined
     : await request.arrayBuffer();
@@ -174,8 +315,10 @@ async function fetchWithFailover(request, url, host, id, origins, access) {
     if (index === -1) break;
     tried.add(index);
     const label = origins[index].node ?? `origin ${index}`;
+    seen.attempts = attempt + 1;
+    seen.origin = label;
     try {
-      const response = await forward(request, url, host, id, origins[index], body, access);
+      const response = await forward(request, url, host, id, origins[index], body, access, trace);
       if (!FAILOVER_STATUSES.has(response.status)) return response;
       // Free the connection before trying the next origin.
       await response.body?.cancel().catch(() => {});
@@ -187,7 +330,7 @@ async function fetchWithFailover(request, url, host, id, origins, access) {
   return null;
 }
 
-async function handle(request, env, ctx, id) {
+async function handle(request, env, ctx, id, trace, seen) {
   let routes;
   let originsByService;
   try {
@@ -225,13 +368,17 @@ async function handle(request, env, ctx, id) {
     cache = caches.default;
     cacheKey = new Request(`${url.protocol}//${host}${url.pathname}${url.search}`, { method: "GET" });
     const hit = await cache.match(cacheKey);
-    if (hit) return withHeaders(hit, id, "HIT");
+    if (hit) {
+      seen.cache = "HIT";
+      return withHeaders(hit, id, "HIT");
+    }
+    seen.cache = "MISS";
   }
 
   const access = env.ORIGIN_ACCESS_CLIENT_ID && env.ORIGIN_ACCESS_CLIENT_SECRET
     ? { id: env.ORIGIN_ACCESS_CLIENT_ID, secret: env.ORIGIN_ACCESS_CLIENT_SECRET }
     : null;
-  const response = await fetchWithFailover(request, url, host, id, origins, access);
+  const response = await fetchWithFailover(request, url, host, id, origins, access, trace, seen);
   if (!response) {
     return textResponse(502, "upstream unavailable", id, cacheable ? { "x-edge-cache": "MISS" } : {});
   }
@@ -253,12 +400,27 @@ async function handle(request, env, ctx, id) {
 
 export default {
   async fetch(request, env, ctx) {
+    const start = Date.now();
     const id = requestId(request.headers);
+    const trace = newTrace();
+    const seen = { attempts: 0, origin: undefined, cache: undefined };
+    let response;
     try {
-      return await handle(request, env, ctx, id);
+      response = await handle(request, env, ctx, id, trace, seen);
     } catch (err) {
       console.error(`edge-worker: ${id} internal error: ${err && err.stack || err}`);
-      return textResponse(500, "internal error", id);
+      response = textResponse(500, "internal error", id);
     }
+    try {
+      const url = new URL(request.url);
+      keepEdgeRecord(env, ctx, edgeRecord({
+        start, end: Date.now(), request, host: publicHost(request), url, id, trace,
+        status: response.status, cache: seen.cache, origin: seen.origin,
+        attempts: seen.attempts, env,
+      }));
+    } catch (err) {
+      console.error(`edge-worker: ${id} edge record not kept: ${err}`);
+    }
+    return response;
   },
 };

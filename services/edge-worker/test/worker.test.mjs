@@ -396,3 +396,97 @@ describe("edge worker with the origins' Access service token", () => {
     assert.equal(seen["cf-access-client-secret"], "secret-of-the-worker");
   });
 });
+
+// ADR 0035: the Worker starts each request's W3C trace and writes one edge record per request
+// to the logs bucket (an R2 binding), in the nodes' object layout.
+describe("edge worker traces and edge records", () => {
+  let mf;
+  let origin;
+  const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;
+  // the node folder is the Cloudflare colo (Miniflare makes one up without cf data)
+  const KEY = /^edge\/test\/([A-Za-z0-9_.-]+)\/date=\d{4}-\d{2}-\d{2}\/hour=\d{2}\/\d+-[0-9a-f-]{36}\.log\.gz$/;
+
+  before(async () => {
+    origin = await startUpstream("api");
+    const routes = { "api.edgekit.test": { service: "api", cache_paths: [], cache_ttl_seconds: 0 } };
+    mf = new Miniflare({
+      modules: true,
+      scriptPath: SCRIPT,
+      compatibilityDate: COMPATIBILITY_DATE,
+      cf: false,
+      r2Buckets: ["EDGE_LOGS"],
+      bindings: {
+        ROUTES: JSON.stringify(routes),
+        ORIGINS: JSON.stringify({ api: [{ url: origin.url, weight: 1, node: "edge-1" }] }),
+        EDGEKIT_ENV: "test",
+        EDGE_LOGS_FLUSH_MS: "50",
+      },
+    });
+    await bounded(mf.ready, 30000, "miniflare ready");
+  });
+
+  after(async () => {
+    if (mf) await bounded(mf.dispose(), 30000, "miniflare dispose");
+    await origin.stop();
+  });
+
+  /** Every edge record in the bucket, waiting (bounded) until `count` are there. */
+  async function records(count) {
+    const { gunzipSync } = await import("node:zlib");
+    const bucket = await mf.getR2Bucket("EDGE_LOGS");
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      const listed = await bucket.list({ prefix: "edge/" });
+      const out = [];
+      for (const object of listed.objects) {
+        const [, colo] = object.key.match(KEY) ?? assert.fail(`key ${object.key}`);
+        const body = await bucket.get(object.key);
+        assert.equal(body.httpMetadata.contentEncoding, "gzip");
+        const lines = gunzipSync(Buffer.from(await body.arrayBuffer())).toString().trim();
+        const parsed = lines.split("\n").map((line) => JSON.parse(line));
+        for (const record of parsed) assert.equal(record.attributes["edge.colo"], colo);
+        out.push(...parsed);
+      }
+      if (out.length >= count) return out;
+      if (Date.now() > deadline) assert.fail(`${out.length} of ${count} edge records in R2`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  test("the origin gets a new traceparent; the edge record carries the same trace", async () => {
+    origin.reset();
+    const client = `00-${"a".repeat(32)}-${"b".repeat(16)}-01`;
+    const res = await bounded(mf.dispatchFetch("http://api.edgekit.test/v1/items?x=1", {
+      headers: { "x-request-id": "trace-req-1", traceparent: client, tracestate: "k=v" },
+    }), WAIT_MS, "GET");
+    assert.equal(res.status, 200);
+    await res.text();
+    const sent = origin.hits.at(-1).headers;
+    const [, traceId, spanId] = sent.traceparent.match(TRACEPARENT);
+    assert.notEqual(traceId, "a".repeat(32)); // a client's trace is not continued
+    assert.equal(sent.tracestate, undefined);
+    const miss = await bounded(mf.dispatchFetch("http://nowhere.edgekit.test/", {
+      headers: { "x-request-id": "trace-req-2" } }), WAIT_MS, "GET");
+    assert.equal(miss.status, 404);
+    await miss.text();
+
+    const found = await records(2);
+    const mine = found.find((r) => r.attributes["request.id"] === "trace-req-1");
+    assert.equal(mine.trace_id, traceId);
+    assert.equal(mine.span_id, spanId);
+    assert.equal(mine.message, "GET api.edgekit.test/v1/items 200");
+    assert.equal(mine.severity_text, "INFO");
+    assert.equal(mine.attributes["http.response.status_code"], 200);
+    assert.equal(mine.attributes["edge.origin"], "edge-1");
+    assert.equal(mine.attributes["edge.attempts"], 1);
+    assert.match(mine.attributes["log.record.uid"], /^[0-9a-f]{32}$/);
+    assert.equal(mine.resources["service.name"], "edge-worker");
+    assert.equal(mine.resources["deployment.environment"], "test");
+    assert.ok(!Number.isNaN(Date.parse(mine.timestamp)));
+    const lost = found.find((r) => r.attributes["request.id"] === "trace-req-2");
+    assert.equal(lost.severity_text, "WARN");
+    assert.equal(lost.attributes["http.response.status_code"], 404);
+    assert.match(lost.trace_id, /^[0-9a-f]{32}$/);
+    assert.notEqual(lost.trace_id, mine.trace_id);
+  });
+});
