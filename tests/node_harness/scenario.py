@@ -174,7 +174,8 @@ def wait_archived(node: NodeRun) -> str:
 def estate_copy(source: Path, dest: Path, env: str = "prod",
                 keys: Mapping[str, str] | None = None,
                 endpoints: Mapping[str, str] | None = None) -> Path:
-    """The files a node is evaluated from (flake.nix, nix/, services/, cue/export/), copied,
+    """The files a node is evaluated from (flake.nix, nix/, services/, cue/export/, the
+    deploy agent), copied,
     with the mesh as `edgekit mesh import-keys` and `edgekit generate` leave it once `keys`
     (node -> public key) and `endpoints` (node -> public address) are imported."""
     dest.mkdir(parents=True)
@@ -186,6 +187,9 @@ def estate_copy(source: Path, dest: Path, env: str = "prod",
         else:
             shutil.copy(source / name, target)
     shutil.copytree(source / "cue" / "export", dest / "cue" / "export")
+    # the deploy agent the node's unit runs (nix/deploy.nix: ../edgekit/deploy/agent.py)
+    (dest / "edgekit" / "deploy").mkdir(parents=True)
+    shutil.copy(source / "edgekit" / "deploy" / "agent.py", dest / "edgekit" / "deploy")
     if keys is None or endpoints is None:
         return dest
     estate = Estate.load(ROOT, env, check_fresh=False)
