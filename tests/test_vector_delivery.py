@@ -354,6 +354,10 @@ def test_sigkill_mid_batch_loses_nothing_and_counts_each_record_once(
     assert rows == served  # what `logs` shows: each record once
 
 
+OUTAGE_SECONDS = 60
+assert OUTAGE_SECONDS >= 3 * RETRY_BACKOFF_CAP_SECS  # at least three capped retry rounds
+
+
 def test_an_s3_outage_loses_nothing_keeps_the_disk_bounded_and_is_logged(
         node: Any, tmp_path: Path) -> None:
     s3 = SeaweedS3.start(tmp_path / "weed")
@@ -368,9 +372,10 @@ def test_an_s3_outage_loses_nothing_keeps_the_disk_bounded_and_is_logged(
         s3.proc.wait(timeout=30)
         before = vector.log_text()
         flush(vector)  # a full batch: Vector tries to ship it and cannot
-        # Several retry rounds (the backoff is capped at RETRY_BACKOFF_CAP_SECS), while the
-        # service keeps logging and the node's disk holds at most the buffer.
-        outage_ends = time.monotonic() + 3 * RETRY_BACKOFF_CAP_SECS
+        # A minute down (issue 26): several retry rounds (the backoff is capped at
+        # RETRY_BACKOFF_CAP_SECS), while the service keeps logging and the node's disk holds
+        # at most the buffer.
+        outage_ends = time.monotonic() + OUTAGE_SECONDS
         biggest = 0
         while time.monotonic() < outage_ends:
             biggest = max(biggest, _size(Path(vector.settings["data_dir"])))
