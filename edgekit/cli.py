@@ -356,14 +356,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         return _with_app_option(parser, sub)
     from edgekit.obs.cli import add_logs_parser  # boto3/duckdb load only when logs run
     from edgekit.ops.cli import add_ops_parsers  # plan, apply, drift, import, graph
+    from edgekit.ops.up.cli import add_up_parser  # edgekit up ENV (ADR 0031)
+    from edgekit.project import regenerate
 
     add_ops_parsers(sub, synthesize)
-    from edgekit.ops.up.cli import add_up_parser  # edgekit up ENV (ADR 0031)
-
-    add_up_parser(sub, synthesize)
+    add_up_parser(sub, synthesize, regenerate)
     add_logs_parser(sub)
     from edgekit.cue.mesh_cli import add_mesh_parser
-    from edgekit.project import regenerate
 
     add_mesh_parser(sub, regenerate=regenerate)
     from edgekit.pg.cli import add_pg_parser

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -56,9 +57,11 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_up_parser(sub: Any, synthesize: Synthesize) -> None:
+def add_up_parser(sub: Any, synthesize: Synthesize,
+                  regenerate: Callable[[Path], list[Path]]) -> None:
     """Register ``edgekit up``; `synthesize` is the project's one synth (as for plan/apply),
-    run before the first step and again after the outputs come back into CUE."""
+    run before the first step and again after the outputs come back into CUE, which
+    `regenerate` re-exports and regenerates (both handed in by the command line)."""
     from edgekit.ops.cli import _common
     from edgekit.ops.up.world import PRIMARY_PROBES
 
@@ -86,7 +89,7 @@ def add_up_parser(sub: Any, synthesize: Synthesize) -> None:
                     help="how long each wait may take (default 2700: a first NixOS build)")
     up.add_argument("--interval", type=_seconds, default=15.0, metavar="SECONDS",
                     help="seconds between two questions while waiting (default 15)")
-    up.set_defaults(func=cmd_up, synthesize=synthesize)
+    up.set_defaults(func=cmd_up, synthesize=synthesize, regenerate=regenerate)
 
 
 def _token_check(env: Mapping[str, str]) -> Any:
@@ -117,7 +120,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         args.stacks = []
         hooks = make_hooks(workspace.root, tofu, Choices(
             env=args.env, wait_for=args.wait_for, pg_address=args.pg_address,
-            remote=args.remote), lambda: _resynth(args), _token_check(tofu.env))
+            remote=args.remote), lambda: _resynth(args), _token_check(tofu.env),
+            args.regenerate)
     except EdgekitError as err:
         print(f"edgekit: {err}", file=sys.stderr)
         return st.EXIT_FAILED_BASE + 1

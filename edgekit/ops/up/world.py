@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +133,9 @@ def tunnel_access(tofu: Tofu, stack: str) -> tuple[str, str, str]:
 
 
 def make_hooks(root: Path, tofu: Tofu, choices: Choices, synth: Any,
-               token_check: Any) -> Hooks:
+               token_check: Any, regenerate_project: Callable[[Path], list[Path]]) -> Hooks:
+    """The real hooks; `synth` and `regenerate_project` are the project's one synth and its
+    CUE-side regeneration, handed in by the command line (operations never import it)."""
     env = choices.env
     ref_cache: dict[str, DeployRef] = {}
 
@@ -180,8 +182,6 @@ def make_hooks(root: Path, tofu: Tofu, choices: Choices, synth: Any,
         return MeshKeysProbe(s3_lister(client, bucket), env, tuple(nodes))
 
     def regenerate() -> list[str]:
-        from edgekit.project import regenerate as regenerate_project
-
         return [str(p.relative_to(root)) for p in regenerate_project(root)]
 
     def import_outputs(text: str) -> list[str]:
