@@ -69,6 +69,11 @@ def rendering_stack(home: str, foreign: list[Ref | Known]) -> Iterator[None]:
         _CROSS.reset(token)
 
 
+_PLAIN = frozenset({int, bool, type(None)})
+"""Values a container holds that render as themselves, read nothing and cannot be wrong:
+checked inline by the loops below (most values of a body), without a call each."""
+
+
 def _render(value: Any, reads: set[str], names: frozenset[str]) -> Any:
     """`names`: local names in scope (iterators of the enclosing ``dynamic`` blocks)."""
     kind = type(value)
@@ -81,6 +86,13 @@ def _render(value: Any, reads: set[str], names: frozenset[str]) -> Any:
         for key, item in value.items():
             if type(key) is not str:
                 raise RenderError("$", f"object keys must be strings, got {key!r}")
+            item_kind = type(item)
+            if item_kind is str:  # as `_render` does with a string, inline
+                if "{" in item:
+                    reads.update(template_addresses(item, names))
+                continue
+            if item_kind in _PLAIN:
+                continue
             try:
                 new = _dynamic(item, reads, names, labels=True) if key == "dynamic" \
                     else _render(item, reads, names)
@@ -94,6 +106,13 @@ def _render(value: Any, reads: set[str], names: frozenset[str]) -> Any:
     if kind is list or kind is tuple:
         items = None
         for i, item in enumerate(value):
+            item_kind = type(item)
+            if item_kind is str:
+                if "{" in item:
+                    reads.update(template_addresses(item, names))
+                continue
+            if item_kind in _PLAIN:
+                continue
             try:
                 new = _render(item, reads, names)
             except RenderError as err:

@@ -138,16 +138,22 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     imports: list[dict[str, str]] = []
 
     constructs = list(stack.node.walk())
-    renamed = any(c.node.old_id for c in constructs)  # else no element has an old address
+    renamed = False  # does any construct have an old id (else no element has an old address)
+    resource_types: set[str] = set()  # their providers are used
+    keep_element, keep_body = rendered._elements.append, rendered._bodies.append
+    tables: dict[tuple[str, str], dict[str, Any]] = {}  # (section, type) → its bodies
     with rendering_stack(stack.name, foreign):  # one context for every element
         for construct in constructs:
-            if construct is not stack and getattr(construct, "is_stack", False):
-                problems.append(Problem(path=construct.node.path,
+            node = construct.node
+            if node._renamed_from:
+                renamed = True
+            if construct.is_stack and construct is not stack:
+                problems.append(Problem(path=node.path,
                                         message="stacks cannot be nested inside other stacks"))
                 continue
-            if construct.node._validations:
-                for message in construct.node.validate():
-                    problems.append(Problem(path=construct.node.path, message=message))
+            if node._validations:
+                for message in node.validate():
+                    problems.append(Problem(path=node.path, message=message))
             if not isinstance(construct, Element):
                 continue
             element = construct
@@ -155,7 +161,7 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
             other = owners.get(address)
             if other is not None:
                 problems.append(Problem(
-                    path=element.node.path, address=address,
+                    path=node.path, address=address,
                     message=f"address collides with {other.node.path}; give one of them "
                     "another id",
                 ))
@@ -165,41 +171,54 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
             try:
                 body = render(element.rendered_body(), reads)
             except RenderError as err:
-                problems.append(Problem(path=element.node.path, address=address,
+                problems.append(Problem(path=node.path, address=address,
                                         message=err.message, pointer=err.pointer))
                 continue
             except (ValueError, IndexError, TypeError) as err:
-                problems.append(Problem(path=element.node.path, address=address,
+                problems.append(Problem(path=node.path, address=address,
                                         message=f"override failed: {err}"))
                 continue
-            if isinstance(element, Resource):
-                if provider_name(element.type) != BUILTIN_PROVIDER:
-                    used_providers.add(provider_name(element.type))
-                for dep in body.get("depends_on", []) if isinstance(body, dict) else []:
-                    reads.add(dep)
-            if isinstance(element, Provider):
-                used_providers.add(element.type)
-                provider_configs.add(element.meta_ref)
-            # Kept for the end only what may fail there: reads of addresses not seen yet
-            # (most read an element created before them), and aliased provider arguments.
-            pending = tuple(a for a in reads if a not in owners)
-            if pending or (isinstance(element, Resource) and isinstance(body, dict)
-                           and "provider" in body):
-                reads_by_element.append((element, body, pending))
-            rendered.append(element, body)
-            _place(sections, element, body)
-            old = element.old_address() if renamed else None
-            if old is not None and isinstance(element, Resource | Module) and not isinstance(
-                element, DataSource
-            ):
-                moved.append({"from": old, "to": address})
-            if isinstance(element, Resource) and element.import_id is not None:
-                if isinstance(element, DataSource):
-                    problems.append(Problem(path=element.node.path, address=address,
-                                            message="a data source cannot be imported; drop "
-                                            "import_id"))
-                else:
-                    imports.append({"to": address, "id": element.import_id})
+            if isinstance(element, Resource):  # also a DataSource
+                resource_types.add(element.type)
+                if isinstance(body, dict) and "depends_on" in body:
+                    reads.update(body["depends_on"])
+                # Kept for the end only what may fail there: reads of addresses not seen
+                # yet (most read an element created before them), and aliased providers.
+                pending = reads.difference(owners) if reads else reads
+                if pending or (isinstance(body, dict) and "provider" in body):
+                    reads_by_element.append((element, body, tuple(pending)))
+                table = tables.get((element.section, element.type))
+                if table is None:
+                    table = tables[element.section, element.type] = \
+                        sections.setdefault(element.section, {}).setdefault(element.type, {})
+                table[element.logical_id] = body
+                if element.import_id is not None:
+                    if isinstance(element, DataSource):
+                        problems.append(Problem(path=node.path, address=address,
+                                                message="a data source cannot be imported; "
+                                                "drop import_id"))
+                    else:
+                        imports.append({"to": address, "id": element.import_id})
+            else:
+                if isinstance(element, Provider):
+                    used_providers.add(element.type)
+                    provider_configs.add(element.meta_ref)
+                pending = reads.difference(owners) if reads else reads
+                if pending:
+                    reads_by_element.append((element, body, tuple(pending)))
+                _place(sections, element, body)
+            keep_element(element)
+            keep_body(body)
+
+    for type_name in resource_types:
+        if provider_name(type_name) != BUILTIN_PROVIDER:
+            used_providers.add(provider_name(type_name))
+    if renamed:
+        for element in rendered._elements:
+            if isinstance(element, Resource | Module) and not isinstance(element, DataSource):
+                old = element.old_address()
+                if old is not None:
+                    moved.append({"from": old, "to": element.address})
 
     problems.extend(_check_reads(reads_by_element, owners, provider_configs))
 
