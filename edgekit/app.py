@@ -17,6 +17,7 @@ import functools
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from edgekit.core.synth import (
     Check,
     StackResult,
     provider_name,
+    rendered_pairs,
     run_aspects,
     synth_stack,
 )
@@ -241,8 +243,7 @@ def _test_for(result: StackResult) -> dict[str, Any]:
     aliases: dict[str, list[str]] = {}
     mocked: dict[str, dict[str, dict[str, Any]]] = {}
     seen: set[str] = set()
-    for item in result.rendered:
-        element = item.element
+    for element, _ in rendered_pairs(result.rendered):
         if isinstance(element, Provider) and element.alias:
             aliases.setdefault(element.type, []).append(element.alias)
         if isinstance(element, Resource) and not isinstance(element, DataSource) \
@@ -262,9 +263,7 @@ def _test_for(result: StackResult) -> dict[str, Any]:
     encryption = result.stack.encryption
     given = {key for name, data in result.stack.files.items() if name.endswith(".tfvars.json")
              for key in data}
-    assertions = sorted(
-        (a for c in result.stack.node.walk() for a in c.node.assertions),
-        key=lambda a: (a.path, a.name, a.condition))
+    assertions = sorted(result.assertions, key=attrgetter("path", "name", "condition"))
     return test_document(
         providers=result.providers,
         aliases=aliases,

@@ -22,6 +22,7 @@ from edgekit import (
     SynthError,
     Variable,
 )
+from edgekit.core.synth import run_aspects
 from tests.conftest import ACCOUNT
 
 
@@ -203,6 +204,24 @@ def test_aspects_visit_every_construct_below_them_once(app: App, stack: Stack) -
     assert d["resource"]["hcloud_server"]["s1"]["labels"] == {"managed-by": "edgekit"}
     doc(app)  # a second synth does not run aspects again
     assert len(seen) == 4
+
+
+def test_an_aspect_deep_in_the_tree_runs_and_another_tree_has_none(app: App,
+                                                                   stack: Stack) -> None:
+    seen: list[str] = []
+
+    class Seen:
+        def visit(self, construct: Construct) -> None:
+            seen.append(construct.node.path)
+
+    other = App(outdir=app.outdir.parent / "other")
+    Server(Stack(other, "elsewhere", state=LocalState()), "s")
+    Server(stack, "s1")
+    stack.node.find_child("s1").node.find_child("Resource").node.add_aspect(Seen())
+    doc(app)
+    assert seen == ["test/s1/Resource"]
+    run_aspects(other)  # this tree has no aspect: nothing visits it
+    assert seen == ["test/s1/Resource"]
 
 
 def test_renamed_construct_emits_moved_blocks(app: App, stack: Stack) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import weakref
 from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -23,6 +24,8 @@ ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 PATH_SEP = "/"
 SUPPRESS_RULE = re.compile(r"^EK[0-9]{3}$")
 
+_TREES_WITH_ASPECTS: weakref.WeakSet[Construct] = weakref.WeakSet()
+"""Roots of the trees in which `Node.add_aspect` was called."""
 _NO_CHILDREN: dict[str, Any] = cast(dict[str, Any], MappingProxyType({}))
 """Shared by every leaf: read-only, replaced by a dict when a first child is attached."""
 
@@ -62,6 +65,12 @@ def check_id(scope_path: str, id: str) -> None:
             f"[{scope_path or '<root>'}] invalid construct id {id!r}: expected a letter followed "
             "by letters, digits, '_' or '-' (at most 63 characters)"
         )
+
+
+def tree_has_aspects(construct: Construct) -> bool:
+    """Whether any construct of `construct`'s tree has an aspect (if none has, a synth
+    need not walk the tree to look for one)."""
+    return construct.node.root in _TREES_WITH_ASPECTS
 
 
 class Node:
@@ -161,6 +170,7 @@ class Node:
         if self._aspects is None:
             self._aspects = []
         self._aspects.append(aspect)
+        _TREES_WITH_ASPECTS.add(self.root)
 
     @property
     def aspects(self) -> tuple[Aspect, ...]:

@@ -13,7 +13,7 @@ from typing import Any, overload
 
 import attrs
 
-from edgekit.core.construct import Construct
+from edgekit.core.construct import Construct, TestAssertion, tree_has_aspects
 from edgekit.core.elements import DataSource, Element, Module, Provider, Resource
 from edgekit.core.errors import Problem
 from edgekit.core.gcpause import gc_paused
@@ -95,6 +95,8 @@ class StackResult:
     foreign: list[Ref | Known] = attrs.field(factory=list)
     """References to elements of other stacks (read through their remote state), and
     `Known` values of other stacks (written as literals; dependencies only)."""
+    assertions: list[TestAssertion] = attrs.field(factory=list)
+    """The promises of the stack's constructs (``node.add_assertion``), in tree order."""
 
 
 def run_aspects(root: Construct) -> None:
@@ -104,9 +106,9 @@ def run_aspects(root: Construct) -> None:
     registered on an ancestor run before those registered lower down. Constructs
     an aspect adds are not visited in the same pass.
     """
-    constructs = root.node.find_all()
-    if not any(c.node.aspects for c in constructs):
+    if not tree_has_aspects(root):
         return  # no aspect anywhere (the common case): nothing can add one either
+    constructs = root.node.find_all()
     for construct in constructs:
         inherited = [a for scope in construct.node.scopes for a in scope.node.aspects]
         for aspect in inherited:
@@ -142,11 +144,14 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     resource_types: set[str] = set()  # their providers are used
     keep_element, keep_body = rendered._elements.append, rendered._bodies.append
     tables: dict[tuple[str, str], dict[str, Any]] = {}  # (section, type) → its bodies
+    assertions: list[TestAssertion] = []
     with rendering_stack(stack.name, foreign):  # one context for every element
         for construct in constructs:
             node = construct.node
             if node._renamed_from:
                 renamed = True
+            if node._assertions:
+                assertions.extend(node._assertions)
             if construct.is_stack and construct is not stack:
                 problems.append(Problem(path=node.path,
                                         message="stacks cannot be nested inside other stacks"))
@@ -251,7 +256,7 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
         except (ValueError, IndexError) as err:
             problems.append(Problem(path=stack.node.path, message=f"override failed: {err}"))
     return StackResult(stack, document, rendered, sorted(used_providers), problems,
-                       foreign=foreign)
+                       foreign=foreign, assertions=assertions)
 
 
 def _place(sections: dict[str, Any], element: Element, body: Any) -> None:
