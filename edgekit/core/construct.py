@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 PATH_SEP = "/"
 SUPPRESS_RULE = re.compile(r"^EK[0-9]{3}$")
+ASSERTION_NAME = re.compile(r"[a-z][a-z0-9-]*")
 
 _TREES_WITH_ASPECTS: weakref.WeakSet[Construct] = weakref.WeakSet()
 """Roots of the trees in which `Node.add_aspect` was called."""
@@ -49,8 +50,14 @@ Validation = Callable[[], list[str]]
 """A validation hook returns messages; the caller decides when to raise."""
 
 
+_VALID_IDS: set[str] = set()
+"""Ids already accepted (most repeat: ``Resource``, ``firewall``, ...); bounded."""
+
+
 def check_id(scope_path: str, id: str) -> None:
     """Reject ids that cannot become OpenTofu names, saying why and how to fix it."""
+    if type(id) is str and id in _VALID_IDS:
+        return
     if not isinstance(id, str):
         raise ConstructError(
             f"[{scope_path or '<root>'}] construct id must be a string, got {type(id).__name__}"
@@ -65,6 +72,8 @@ def check_id(scope_path: str, id: str) -> None:
             f"[{scope_path or '<root>'}] invalid construct id {id!r}: expected a letter followed "
             "by letters, digits, '_' or '-' (at most 63 characters)"
         )
+    if type(id) is str and len(_VALID_IDS) < 4096:
+        _VALID_IDS.add(id)
 
 
 def tree_has_aspects(construct: Construct) -> bool:
@@ -184,7 +193,7 @@ class Node:
         expression over the stack's addresses (without ``${}``); `message` says what the
         promise is. A failing run prints ``[name] path: message``.
         """
-        if not re.fullmatch(r"[a-z][a-z0-9-]*", name):
+        if not ASSERTION_NAME.fullmatch(name):
             raise ConstructError(f"[{self._path}] assertion name {name!r}: expected "
                                  "lowercase letters, digits and '-'")
         self._assertions = (*self._assertions, TestAssertion(

@@ -56,8 +56,12 @@ class Element(Construct):
 
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
-        self.stack = stack_of(self)
-        self.logical_id = logical_name(self, self.stack)
+        stack = stack_of(self)
+        self.stack = stack
+        path = self.node.path
+        below = path[len(stack.node.path) + 1:]  # logical_name, inline: once per element
+        self.logical_id = (below if "/" not in below else _join_name(below.split("/"), path)
+                           ).replace("-", "_")
         self._overrides: list[tuple[str, Any]] | None = None  # created by a first override
 
     @property
