@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import attrs
 
 from edgekit.core.errors import ConstructError
+from edgekit.core.gcpause import construct_created
 
 if TYPE_CHECKING:
     from edgekit.core.aspects import Aspect
@@ -268,6 +269,7 @@ class Construct:
         self.node = Node(self, scope, id)
         if scope is not None:
             scope.node._attach(self, id)
+        construct_created()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A construct whose constructor fails leaves the tree as it was: it is detached

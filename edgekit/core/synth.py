@@ -16,7 +16,7 @@ import attrs
 from edgekit.core.construct import Construct, TestAssertion, tree_has_aspects
 from edgekit.core.elements import DataSource, Element, Module, Provider, Resource
 from edgekit.core.errors import Problem
-from edgekit.core.gcpause import gc_paused
+from edgekit.core.gcpause import gc_paused, thaw
 from edgekit.core.overrides import apply_override
 from edgekit.core.refs import Known, Ref
 from edgekit.core.render import RenderError, find_reads, render, rendering_stack
@@ -128,6 +128,7 @@ def provider_name(resource_type: str) -> str:
 
 @gc_paused
 def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
+    thaw()  # the tree is built: what growing it froze goes back to the collector
     problems: list[Problem] = []
     sections: dict[str, Any] = {}
     rendered = RenderedList()
