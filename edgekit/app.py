@@ -39,7 +39,14 @@ from edgekit.core.synth import (
     synth_stack,
 )
 from edgekit.core.tftest import test_document
-from edgekit.core.writer import LazyFiles, LazyList, dump_json, json_chunks, write_tree
+from edgekit.core.writer import (
+    Chunk,
+    LazyFiles,
+    LazyList,
+    dump_json,
+    json_chunks,
+    write_tree,
+)
 from edgekit.providers.pins import MOCK_DEFAULTS, MOCK_TYPE_DEFAULTS, PINS
 
 MANIFEST_VERSION = "0.21.0"
@@ -234,7 +241,7 @@ def _schema_sensitive(resource_type: str, attribute: str) -> bool:
     return bool((block or {}).get("attributes", {}).get(attribute, {}).get("sensitive", False))
 
 
-def _test_chunks(result: StackResult) -> Iterator[bytes]:
+def _test_chunks(result: StackResult) -> Iterator[Chunk]:
     """The test file in pieces (its ``assert`` blocks a batch at a time)."""
     return json_chunks(_test_for(result), depth=3)
 
