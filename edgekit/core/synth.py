@@ -146,6 +146,7 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     keep_element, keep_body = rendered._elements.append, rendered._bodies.append
     tables: dict[tuple[str, str], dict[str, Any]] = {}  # (section, type) → its bodies
     assertions: list[TestAssertion] = []
+    reads: set[str] = set()  # what the element being rendered reads
     with rendering_stack(stack.name, foreign):  # one context for every element
         for construct in constructs:
             node = construct.node
@@ -173,7 +174,7 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
                 ))
                 continue
             owners[address] = element
-            reads: set[str] = set()
+            reads.clear()  # one set for every element: a large tree makes no garbage here
             try:
                 body = render(element.rendered_body(), reads)
             except RenderError as err:
