@@ -86,6 +86,25 @@ def test_address_collision_names_both_paths(app: App, stack: Stack) -> None:
     assert line.startswith("[test/edge_1] random_id.edge_1: address collides with test/edge-1")
 
 
+def test_addresses_of_every_kind_are_told_apart_and_found_when_read_first(
+        app: App, stack: Stack) -> None:
+    # read before any of them exists in tree order: resolved at the end of the stack
+    Output(stack, "early", value="${random_id.r_1.hex} ${data.random_id.r_1.id} ${var.v_1} "
+                                 "${local.v_1} ${module.m.y} ${local.missing}")
+    Resource(stack, "r-1", type="random_id", config={"byte_length": 4})
+    DataSource(stack, "r_1", type="random_id", config={})  # data.random_id.r_1: another
+    Variable(stack, "v-1", type="string")
+    Local(stack, "v_1", value=1)  # local.v_1, not var.v_1
+    Module(stack, "m", source="./m")
+    Provider(stack, "p1", type="random")
+    Provider(stack, "p2", type="random")  # the same address as p1: provider.random
+    assert problems(app) == [
+        "[test/p2] provider.random: address collides with test/p1; give one of them "
+        "another id",
+        "[test/early] output.early: reference to local.missing, which is not in stack "
+        "'test' @ $.value"]
+
+
 def test_dangling_reference_is_reported_with_its_pointer(app: App, stack: Stack) -> None:
     other = Stack(app, "other", state=LocalState(), encryption=None)
     foreign = Resource(other, "x", type="random_id", config={"byte_length": 4})

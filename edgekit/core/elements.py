@@ -19,6 +19,9 @@ from edgekit.core.overrides import apply_override, split_path
 from edgekit.core.refs import Ref
 
 HIDDEN_IDS = frozenset({"Resource", "Default"})
+_ATTR_PATHS: dict[str, tuple[str]] = {}
+"""One ``(name,)`` per attribute name, shared by the `Ref`s to it (tuples are immutable;
+a large tree holds tens of thousands of references to a few attributes)."""
 
 
 def stack_of(construct: Construct) -> Construct:
@@ -32,15 +35,15 @@ def stack_of(construct: Construct) -> Construct:
 
 
 def logical_name(construct: Construct, stack: Construct) -> str:
-    return _join_name(relative_ids(construct, stack), construct.node.path)
+    return _join_name(relative_ids(construct, stack))
 
 
 def relative_ids(construct: Construct, stack: Construct) -> list[str]:
     """The ids from just below `stack` down to `construct`."""
-    return construct.node.path[len(stack.node.path) + 1 :].split("/")
+    return construct.node.ids_below(stack)
 
 
-def _join_name(parts: list[str], path: str) -> str:
+def _join_name(parts: list[str]) -> str:
     kept = [p for p in parts if p not in HIDDEN_IDS] or parts[-1:]
     return "_".join(kept).replace("-", "_")
 
@@ -58,10 +61,8 @@ class Element(Construct):
         super().__init__(scope, id)
         stack = stack_of(self)
         self.stack = stack
-        path = self.node.path
-        below = path[len(stack.node.path) + 1:]  # logical_name, inline: once per element
-        self.logical_id = (below if "/" not in below else _join_name(below.split("/"), path)
-                           ).replace("-", "_")
+        self.logical_id = (id if scope is stack else _join_name(self.node.ids_below(stack))
+                           ).replace("-", "_")  # logical_name, inline: once per element
         self._overrides: list[tuple[str, Any]] | None = None  # created by a first override
 
     @property
@@ -74,7 +75,12 @@ class Element(Construct):
 
     def attr(self, name: str) -> Ref:
         """A reference to one of this element's attributes."""
-        return Ref(self.address, (name,), self.stack.node.id)
+        path = _ATTR_PATHS.get(name) if type(name) is str else None
+        if path is None:
+            path = (name,)
+            if type(name) is str and len(_ATTR_PATHS) < 4096:
+                _ATTR_PATHS[name] = path
+        return Ref(self.address, path, self.stack.node.id)
 
     def override(self, path: str, value: Any) -> None:
         """Escape hatch: set `path` (dotted) in the rendered body; `DELETE` removes it."""
@@ -92,12 +98,22 @@ class Element(Construct):
         return self.body()
 
     def rendered_body(self) -> Any:
+        return self.body_to_render()[0]
+
+    def body_to_render(self) -> tuple[Any, bool]:
+        """The body with its overrides, and whether it is this call's own object (not
+        shared with the configuration: rendering may then fill in its top level in place
+        instead of copying it)."""
         body = self._body_view()
         if self._overrides:
             body = copy.deepcopy(body)
             for path, value in self._overrides:
                 apply_override(body, path, value)
-        return body
+            return body, True
+        return body, self._view_is_new()
+
+    def _view_is_new(self) -> bool:
+        return False  # `body()` may return what the element holds (a Local's value)
 
     def old_address(self) -> str | None:
         """This element's address before a `renamed_from` on it or an ancestor."""
@@ -112,7 +128,7 @@ class Element(Construct):
         if not renamed:
             return None
         parts.reverse()
-        return self._address_for(_join_name(parts, self.node.path))
+        return self._address_for(_join_name(parts))
 
     def _address_for(self, name: str) -> str:
         return f"{self.address_root}.{name}"
@@ -136,8 +152,8 @@ def _meta(
         body["count"] = count
     if for_each is not None:
         body["for_each"] = for_each
-    if lifecycle:
-        body["lifecycle"] = dict(lifecycle)
+    if lifecycle:  # shared like the configuration (bodies are read, never changed)
+        body["lifecycle"] = lifecycle if type(lifecycle) is dict else dict(lifecycle)
     return body
 
 
@@ -186,6 +202,9 @@ class Resource(Element):
 
     def _body_view(self) -> Any:
         return self.config if self._meta_args is None else self._with_meta()
+
+    def _view_is_new(self) -> bool:
+        return self._meta_args is not None  # `_with_meta` copies the configuration
 
     def _with_meta(self) -> dict[str, Any]:
         assert self._meta_args is not None

@@ -14,7 +14,16 @@ from typing import Any, overload
 import attrs
 
 from edgekit.core.construct import Construct, TestAssertion, tree_has_aspects
-from edgekit.core.elements import DataSource, Element, Module, Provider, Resource
+from edgekit.core.elements import (
+    DataSource,
+    Element,
+    Local,
+    Module,
+    Output,
+    Provider,
+    Resource,
+    Variable,
+)
 from edgekit.core.errors import Problem
 from edgekit.core.gcpause import gc_paused, thaw
 from edgekit.core.overrides import apply_override
@@ -126,13 +135,81 @@ def provider_name(resource_type: str) -> str:
     return resource_type.split("_", 1)[0]
 
 
+def split_address(address: str) -> tuple[str, str]:
+    """An address as (root, name): ``hcloud_server.web`` → (``hcloud_server``, ``web``),
+    ``data.hcloud_image.debian`` → (``data.hcloud_image``, ``debian``), ``provider.hcloud.eu``
+    → (``provider``, ``hcloud.eu``). Names (logical ids) hold no dot."""
+    if address.startswith("provider."):
+        return "provider", address[9:]
+    root, _, name = address.rpartition(".")
+    return root, name
+
+
+class Owners:
+    """The elements of a stack by address, kept as root → name → element: a large stack's
+    elements are looked up without an address string made and held for each of them."""
+
+    __slots__ = ("_data_roots", "_roots")
+
+    def __init__(self) -> None:
+        self._roots: dict[str, dict[str, Element]] = {}
+        self._data_roots: dict[str, str] = {}  # type → "data.<type>", made once per type
+
+    def _key(self, element: Element) -> tuple[str, str]:
+        kind = type(element)
+        if kind is Resource and isinstance(element, Resource):
+            return element.type, element.logical_id
+        if kind is DataSource and isinstance(element, DataSource):
+            root = self._data_roots.get(element.type)
+            if root is None:
+                root = self._data_roots[element.type] = f"data.{element.type}"
+            return root, element.logical_id
+        if kind in _ROOTED:
+            return element.address_root, element.logical_id
+        return split_address(element.address)  # any other element: as it says
+
+    def add(self, element: Element) -> Element | None:
+        """Add `element`; if its address is taken, add nothing and return the owner."""
+        root, name = self._key(element)
+        names = self._roots.get(root)
+        if names is None:
+            names = self._roots[root] = {}
+        other = names.get(name)
+        if other is None:
+            names[name] = element
+        return other
+
+    def __contains__(self, address: str) -> bool:
+        root, name = split_address(address)
+        names = self._roots.get(root)
+        return names is not None and name in names
+
+    def missing(self, reads: Iterable[str]) -> tuple[str, ...]:
+        """The addresses of `reads` that name no element (yet)."""
+        roots, found = self._roots, []
+        for address in reads:
+            root, name = split_address(address)
+            names = roots.get(root)
+            if names is None or name not in names:
+                found.append(address)
+        return tuple(found)
+
+    def addresses(self) -> list[str]:
+        return [element.address for names in self._roots.values()
+                for element in names.values()]
+
+
+_ROOTED = frozenset({Variable, Output, Local, Module})
+"""Element classes whose address is ``<address_root>.<logical id>``."""
+
+
 @gc_paused
 def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     thaw()  # the tree is built: what growing it froze goes back to the collector
     problems: list[Problem] = []
     sections: dict[str, Any] = {}
     rendered = RenderedList()
-    owners: dict[str, Element] = {}
+    owners = Owners()
     reads_by_element: list[tuple[Element, Any, tuple[str, ...]]] = []
     used_providers: set[str] = set()
     provider_configs: set[str] = set()
@@ -150,7 +227,8 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     with rendering_stack(stack.name, foreign):  # one context for every element
         for construct in constructs:
             node = construct.node
-            if node._renamed_from:
+            rare = node._rare
+            if rare is not None and rare.renamed_from:
                 renamed = True
             if node._assertions:
                 assertions.extend(node._assertions)
@@ -158,31 +236,30 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
                 problems.append(Problem(path=node.path,
                                         message="stacks cannot be nested inside other stacks"))
                 continue
-            if node._validations:
+            if rare is not None and rare.validations:
                 for message in node.validate():
                     problems.append(Problem(path=node.path, message=message))
             if not isinstance(construct, Element):
                 continue
             element = construct
-            address = element.address
-            other = owners.get(address)
+            other = owners.add(element)
             if other is not None:
                 problems.append(Problem(
-                    path=node.path, address=address,
+                    path=node.path, address=element.address,
                     message=f"address collides with {other.node.path}; give one of them "
                     "another id",
                 ))
                 continue
-            owners[address] = element
             reads.clear()  # one set for every element: a large tree makes no garbage here
             try:
-                body = render(element.rendered_body(), reads)
+                body, owned = element.body_to_render()
+                body = render(body, reads, owned=owned)
             except RenderError as err:
-                problems.append(Problem(path=node.path, address=address,
+                problems.append(Problem(path=node.path, address=element.address,
                                         message=err.message, pointer=err.pointer))
                 continue
             except (ValueError, IndexError, TypeError) as err:
-                problems.append(Problem(path=node.path, address=address,
+                problems.append(Problem(path=node.path, address=element.address,
                                         message=f"override failed: {err}"))
                 continue
             if isinstance(element, Resource):  # also a DataSource
@@ -191,9 +268,9 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
                     reads.update(body["depends_on"])
                 # Kept for the end only what may fail there: reads of addresses not seen
                 # yet (most read an element created before them), and aliased providers.
-                pending = reads.difference(owners) if reads else reads
+                pending = owners.missing(reads) if reads else ()
                 if pending or (isinstance(body, dict) and "provider" in body):
-                    reads_by_element.append((element, body, tuple(pending)))
+                    reads_by_element.append((element, body, pending))
                 table = tables.get((element.section, element.type))
                 if table is None:
                     table = tables[element.section, element.type] = \
@@ -201,18 +278,18 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
                 table[element.logical_id] = body
                 if element.import_id is not None:
                     if isinstance(element, DataSource):
-                        problems.append(Problem(path=node.path, address=address,
+                        problems.append(Problem(path=node.path, address=element.address,
                                                 message="a data source cannot be imported; "
                                                 "drop import_id"))
                     else:
-                        imports.append({"to": address, "id": element.import_id})
+                        imports.append({"to": element.address, "id": element.import_id})
             else:
                 if isinstance(element, Provider):
                     used_providers.add(element.type)
                     provider_configs.add(element.meta_ref)
-                pending = reads.difference(owners) if reads else reads
+                pending = owners.missing(reads) if reads else ()
                 if pending:
-                    reads_by_element.append((element, body, tuple(pending)))
+                    reads_by_element.append((element, body, pending))
                 _place(sections, element, body)
             keep_element(element)
             keep_body(body)
@@ -278,7 +355,7 @@ def _place(sections: dict[str, Any], element: Element, body: Any) -> None:
 
 def _check_reads(
     reads_by_element: Iterable[tuple[Element, Any, tuple[str, ...]]],
-    owners: Mapping[str, Element],
+    owners: Owners,
     provider_configs: set[str],
 ) -> list[Problem]:
     problems: list[Problem] = []
@@ -310,8 +387,8 @@ def _is_encryption_var(element: Element, address: str) -> bool:
     return encryption is not None and address == f"var.{encryption.passphrase_variable}"
 
 
-def _hint(address: str, owners: Mapping[str, Element], own: str) -> str:
-    candidates = [a for a in owners if a != own]
+def _hint(address: str, owners: Owners, own: str) -> str:
+    candidates = [a for a in owners.addresses() if a != own]
     import difflib  # only when a reference is dangling
 
     close = difflib.get_close_matches(address, candidates, n=1, cutoff=0.8)
