@@ -4,6 +4,8 @@ synth starts (ADR 0039); a small one is never frozen."""
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,3 +67,22 @@ def test_a_cycle_dropped_while_the_tree_grows_is_freed_after_synth(tmp_path: Pat
     app.synth()
     gc.collect()
     assert alive() is None
+
+
+def test_after_a_large_tree_the_process_leaves_it_to_exit(tmp_path: Path) -> None:
+    code = f"""
+import atexit, gc
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))  # runs last
+from edgekit import App, Construct, LocalState, Resource, Stack
+from edgekit.core import gcpause
+app = App(outdir={str(tmp_path / "out")!r})
+stack = Stack(app, "s", state=LocalState(), encryption=None)
+for i in range(gcpause.FREEZE_EVERY):
+    Resource(Construct(stack, f"c{{i}}"), "Resource", type="random_id",
+             config={{"byte_length": 4}})
+app.synth()
+print("frozen after synth:", gc.get_freeze_count() > 0)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=tmp_path)
+    assert out.stdout.split("\n")[:2] == ["frozen after synth: False", "frozen at exit: True"]
