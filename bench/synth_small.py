@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from synth_wall import timed_run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,18 +84,6 @@ def count_resources(out: Path) -> int:
                for named in document.get(section, {}).values())
 
 
-def run_once(tree: Path, script: Path, out: Path) -> tuple[float, float]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(tree)  # this tree's edgekit, whatever the venv installed
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    subprocess.run([sys.executable, str(script), str(out)], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -117,7 +103,8 @@ def main() -> None:
             times: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
             for run in range(args.runs + 1):
                 for n, (name, tree) in enumerate(trees.items()):
-                    measured = run_once(tree, script, Path(tmp) / f"out-{n}")
+                    measured = timed_run(tree, [str(script), str(Path(tmp) / f"out-{n}")],
+                                         Path(tmp))
                     if run:  # the first run writes the bytecode caches
                         times[name].append(measured)
             resources = count_resources(Path(tmp) / "out-0")
