@@ -48,10 +48,22 @@ def _join_name(parts: list[str]) -> str:
     return "_".join(kept).replace("-", "_")
 
 
+class _Rare:
+    """What few elements have: overrides, and a resource's meta-arguments and import id
+    (kept apart so that each of the 100,000 elements of a large stack is smaller)."""
+
+    __slots__ = ("import_id", "meta_args", "overrides")
+
+    def __init__(self) -> None:
+        self.overrides: list[tuple[str, Any]] = []
+        self.meta_args: tuple[Any, ...] | None = None
+        self.import_id: str | None = None
+
+
 class Element(Construct):
     """A construct that renders one OpenTofu block."""
 
-    __slots__ = ("_overrides", "logical_id", "stack")
+    __slots__ = ("_rare", "logical_id", "stack")
 
     section: ClassVar[str]
     address_root: ClassVar[str] = ""
@@ -63,7 +75,12 @@ class Element(Construct):
         self.stack = stack
         self.logical_id = (id if scope is stack else _join_name(self.node.ids_below(stack))
                            ).replace("-", "_")  # logical_name, inline: once per element
-        self._overrides: list[tuple[str, Any]] | None = None  # created by a first override
+        self._rare: _Rare | None = None  # created by a first override, meta-argument, ...
+
+    def _rare_parts(self) -> _Rare:
+        if self._rare is None:
+            self._rare = _Rare()
+        return self._rare
 
     @property
     def address(self) -> str:
@@ -85,9 +102,7 @@ class Element(Construct):
     def override(self, path: str, value: Any) -> None:
         """Escape hatch: set `path` (dotted) in the rendered body; `DELETE` removes it."""
         split_path(path)
-        if self._overrides is None:
-            self._overrides = []
-        self._overrides.append((path, value))
+        self._rare_parts().overrides.append((path, value))
 
     def body(self) -> Any:
         """The block body before overrides; may hold `Ref`s and elements."""
@@ -105,9 +120,10 @@ class Element(Construct):
         shared with the configuration: rendering may then fill in its top level in place
         instead of copying it)."""
         body = self._body_view()
-        if self._overrides:
+        rare = self._rare
+        if rare is not None and rare.overrides:
             body = copy.deepcopy(body)
-            for path, value in self._overrides:
+            for path, value in rare.overrides:
                 apply_override(body, path, value)
             return body, True
         return body, self._view_is_new()
@@ -163,7 +179,7 @@ _NO_META: tuple[Any, ...] = (None, (), None, None, None)
 class Resource(Element):
     """``resource "<type>" "<name>" {...}``."""
 
-    __slots__ = ("_meta_args", "config", "import_id", "type")
+    __slots__ = ("config", "type")
     section = "resource"
 
     def __init__(
@@ -184,13 +200,28 @@ class Resource(Element):
         super().__init__(scope, id)
         self.config: dict[str, Any] = dict(config or {})
         meta = (provider, tuple(depends_on), count, for_each, lifecycle)
-        self._meta_args = meta if meta != _NO_META else None
-        self.import_id = import_id
+        if meta != _NO_META:
+            self._rare_parts().meta_args = meta
+        if import_id is not None:
+            self.import_id = import_id
+            if not isinstance(import_id, str) or not import_id:
+                raise ConstructError(f"[{self.node.path}] import_id must be a non-empty "
+                                     f"string (the provider's id of the existing object), "
+                                     f"got {import_id!r}")
+
+    @property
+    def import_id(self) -> str | None:
         """Adopt an existing object: synth emits ``import { to, id }`` for this resource."""
-        if import_id is not None and (not isinstance(import_id, str) or not import_id):
-            raise ConstructError(f"[{self.node.path}] import_id must be a non-empty string "
-                                 f"(the provider's id of the existing object), got "
-                                 f"{import_id!r}")
+        return self._rare.import_id if self._rare is not None else None
+
+    @import_id.setter
+    def import_id(self, value: str | None) -> None:
+        if value is not None or self._rare is not None:
+            self._rare_parts().import_id = value
+
+    @property
+    def _meta_args(self) -> tuple[Any, ...] | None:
+        return self._rare.meta_args if self._rare is not None else None
 
     def _address_for(self, name: str) -> str:
         return f"{self.type}.{name}"
