@@ -113,11 +113,28 @@ def _dump(value: Any, level: int) -> Chunk:
     return memoryview(out)[head:len(out) - tail]
 
 
+FEW = 8
+"""An object of at most this many items is looked into for one that holds a long list or
+object (`_holds_many`)."""
+
+
+def _holds_many(value: Any) -> bool:
+    """Whether `value` is an object with a list or object of more than `BATCH` items."""
+    return type(value) is dict and any(
+        (type(item) is list or type(item) is dict) and len(item) > BATCH
+        for item in value.values())
+
+
 def _batches(value: dict[str, Any] | list[Any] | LazyList[Any], level: int
              ) -> Iterator[Chunk]:
     """A non-empty object or array dumped `BATCH` items at a time: each batch is dumped
     as an object (array) of its own and written without its brackets. A `LazyList`'s
     items are made a batch at a time."""
+    if type(value) is dict and len(value) <= FEW and any(map(_holds_many, value.values())):
+        # a few items, one of them large (two pools of 10,000 origins): each item opened,
+        # its long lists and objects written a batch at a time, never one 7 MB piece
+        yield from _chunks(value, level, 2)
+        return
     if type(value) is not LazyList and len(value) <= BATCH:
         yield _dump(value, level)
         return
