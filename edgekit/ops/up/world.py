@@ -96,13 +96,6 @@ def logs_endpoint(estate: Estate) -> str:
     return os.environ.get(ENDPOINT_ENV) or r2_endpoint(estate.env.cloudflare.account_id)
 
 
-def primary_of(estate: Estate) -> str | None:
-    if estate.env.postgres.kind == "managed":
-        return None
-    nodes = sorted(n for n, spec in estate.env.nodes.items() if "postgres" in spec.roles)
-    return nodes[0] if nodes else None
-
-
 def _state_resources(tofu: Tofu, stack: str) -> list[Mapping[str, Any]]:
     done = tofu.run(stack, "show", "-json", "-no-color", check=True)
     try:
@@ -157,7 +150,7 @@ def make_hooks(root: Path, tofu: Tofu, choices: Choices, synth: Any,
         return s3_client(logs_endpoint(estate), tofu.env), estate.env.cloudflare.logs_bucket
 
     def primary_probe(estate: Estate, commit: str) -> Probe:
-        node = primary_of(estate)
+        node = estate.env.primary
         if node is None:
             return NothingToWaitFor(f"{env} has no self-hosted Postgres primary")
         if choices.wait_for == "status":
