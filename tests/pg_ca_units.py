@@ -29,7 +29,9 @@ def primary_tls_units(project: Path, dest: Path, env: str, *, tls_dir: Path,
     """The primary's report (`evaluate_node`) with its certificate unit writing into
     `tls_dir` (owned by root: tests run as root) and its publish unit PUTting to
     `endpoint`; `project` is where cue/export and nix/postgresql come from."""
-    estate = Estate.load(project, env, check_fresh=False)
+    # The zone and the primary come from this repository's CUE, which every project copy
+    # here is a copy of (loading a copy in-process would point the JSON Schemas at it).
+    estate = Estate.load(ROOT, env, check_fresh=False)
     primary = estate.env.primary
     assert primary is not None, f"{env} has no self-hosted primary"
     generated = json.loads((project / "nix" / "postgresql" / f"{env}.json").read_text())

@@ -101,7 +101,8 @@ def parse_authority(body: bytes, where: str, *, now: float | None = None) -> Aut
     if ssl.cert_time_to_seconds(not_after) <= (time.time() if now is None else now):
         raise PgCaError(f"{where}: the authority expired on {not_after}; make a new one on "
                         "the primary (ADR 0025, Rotation)")
-    subject = ", ".join(f"{k}={v}" for rdn in info.get("subject", ()) for k, v in rdn)
+    subject = ", ".join(f"{pair[0]}={pair[1]}" for rdn in info.get("subject", ())
+                        for pair in rdn)
     der = ssl.PEM_cert_to_DER_cert(pem)
     return Authority(pem, hashlib.sha256(der).hexdigest(), subject, not_after)
 
@@ -155,6 +156,27 @@ def plan_ca(stack: str, current: str | None, published: Authority, *,
             "accept it with --rotate; otherwise something other than the primary wrote that "
             "object")
     return "rotated"
+
+
+@attrs.frozen
+class Imported:
+    authority: Authority
+    change: Change
+    written: bool
+    """Whether ``cue/outputs/<stack>.pg-tls.cue`` changed (regenerate then)."""
+
+
+def import_published(root: Path, client: S3Client, bucket: str, stack: str, node: str,
+                     current: str | None, *, rotate: bool = False) -> Imported | None:
+    """What ``edgekit pg import-ca`` and ``edgekit up`` do: read `node`'s published
+    authority, decide (`plan_ca`, against `current`, the ``pg_tls_ca`` in CUE), write it.
+    None when nothing is published yet; PgCaError when it is refused (nothing written)."""
+    published = read_published(client, bucket, stack, node)
+    if published is None:
+        return None
+    change = plan_ca(stack, current, published, rotate=rotate)
+    written = change != "same" and write_ca(root, stack, published.pem)
+    return Imported(published, change, written)
 
 
 def render_cue(stack: str, pem: str) -> str:

@@ -22,9 +22,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from edgekit.constructs.pg_tls import CA_OUTPUT
@@ -235,7 +235,7 @@ def cmd_pg_import_ca(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from edgekit.cue.model import Estate
-    from edgekit.cue.pg_ca import file_name, object_key, plan_ca, read_published, write_ca
+    from edgekit.cue.pg_ca import file_name, import_published, object_key
     from edgekit.obs.cli import resolve_sink
     from edgekit.obs.sync import _refused, make_client, resolve_endpoint
 
@@ -250,25 +250,26 @@ def cmd_pg_import_ca(args: argparse.Namespace) -> int:
                       "with role 'postgres' and postgres.kind \"self\"): there is no node "
                       "authority to import")
     bucket, endpoint = resolve_sink(args, root)
-    where = f"s3://{bucket}/{object_key(args.stack, primary)}"
     client = make_client(endpoint_url=endpoint, profile=args.profile)
+    current = env.observed_value(CA_OUTPUT)
     try:
-        published = read_published(client, bucket, args.stack, primary)
+        done = import_published(root, client, bucket, args.stack, primary,
+                                current if isinstance(current, str) else None,
+                                rotate=args.rotate)
     except (BotoCoreError, ClientError) as exc:  # said the way `logs sync` says them
         raise _refused(exc, bucket, resolve_endpoint(endpoint)) from exc
-    if published is None:
-        print(f"edgekit: nothing published at {where} yet: has {primary} booted (its "
-              "edgekit-pg-tls-publish unit puts its authority there after edgekit-pg-tls)? "
-              "Nothing written", file=sys.stderr)
-        return EXIT_PROBLEMS
-    current = env.observed_value(CA_OUTPUT)
-    change = plan_ca(args.stack, current if isinstance(current, str) else None, published,
-                     rotate=args.rotate)
     target = f"cue/outputs/{file_name(args.stack)}"
-    if change == "same" or not write_ca(root, args.stack, published.pem):
+    if done is None:
+        print(f"edgekit: nothing published at s3://{bucket}/{object_key(args.stack, primary)} "
+              f"yet: has {primary} booted (its edgekit-pg-tls-publish unit puts its authority "
+              "there after edgekit-pg-tls)? Nothing written", file=sys.stderr)
+        return EXIT_PROBLEMS
+    published = done.authority
+    if not done.written:
         print(f"edgekit: pg_tls_ca of {args.stack} is already {primary}'s authority "
               f"({published.short}); {target} left as it was", file=sys.stderr)
         return EXIT_OK
+    change = done.change
     said = "rotated to" if change == "rotated" else "took"
     print(f"edgekit: {said} {primary}'s authority ({published.short}, {published.subject}, "
           f"valid until {published.not_after}) into {target}", file=sys.stderr)
