@@ -214,8 +214,8 @@ def test_ek221_refuses_a_lifecycle_over_the_whole_logs_bucket(document: dict[str
     lock["rules"].append({"id": "ca", "enabled": True, "prefix": "pg-tls/prod/",
                           "condition": {"type": "Indefinite"}})
     assert findings("EK220", doc, prod) == []
-    (found,) = findings("EK221", doc, prod)
-    assert "rule 'ca' (prefix 'pg-tls/prod/') locks" in found.message
+    (narrow,) = findings("EK221", doc, prod)
+    assert "rule 'ca' (prefix 'pg-tls/prod/') locks" in narrow.message
 
 
 # -- EK222: the backup lock fits pgBackRest's retention ---------------------------------------

@@ -209,11 +209,11 @@ class NodeStandIn(threading.Thread):
         tree = self.git.archive(self.repo, commit, self.workdir / "at" / commit[:12])
         report = primary_tls_units(tree, self.workdir / "eval" / commit[:12], "prod",
                                    tls_dir=self.authority, endpoint=self.s3.endpoint)
-        for unit in (TLS_UNIT, PUBLISH_UNIT):
-            done = run_script(report["services"][unit], self.s3.access_key,
-                              self.s3.secret_key)
-            if done.returncode != 0:
-                raise RuntimeError(f"{PRIMARY}: {unit} failed: {done.stdout}{done.stderr}")
+        for name in (TLS_UNIT, PUBLISH_UNIT):
+            ran = run_script(report["services"][name], self.s3.access_key,
+                             self.s3.secret_key)
+            if ran.returncode != 0:
+                raise RuntimeError(f"{PRIMARY}: {name} failed: {ran.stdout}{ran.stderr}")
         self.booted = True
 
     def status(self, client: Any, wanted: str, running: str | None, result: str,
