@@ -92,13 +92,14 @@ def add_up_parser(sub: Any, synthesize: Synthesize) -> None:
 
 
 def _token_check(env: Mapping[str, str]) -> Any:
-    def check(documents: Mapping[str, Mapping[str, Any]], estate: Estate) -> str:
+    def check(documents: Mapping[str, Mapping[str, Any]], estate: Estate,
+              later: Mapping[str, Mapping[str, str]]) -> str:
         from edgekit.check.permissions import all_needs
         from edgekit.ops.cloudflare_api import check_token
 
         side = estate.env.cloudflare
-        return check_token(env.get("TF_VAR_cloudflare_api_token"), all_needs(documents),
-                           side.account_id, [side.zone_id])
+        return check_token(env.get("TF_VAR_cloudflare_api_token"),
+                           all_needs(documents, later), side.account_id, [side.zone_id])
     return check
 
 

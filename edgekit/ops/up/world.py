@@ -256,7 +256,14 @@ def make_hooks(root: Path, tofu: Tofu, choices: Choices, synth: Any,
         return [root / "cue" / "outputs", root / "cue" / "export", *generated]
 
     def token(documents: Mapping[str, Mapping[str, Any]]) -> str:
-        result: str = token_check(documents, load_estate())
+        from edgekit.constructs.later import LATER_FILE, later_types
+
+        later = {}  # what the stacks add on a later synth (Hyperdrive): needed all the same
+        for stack in documents:
+            path = tofu.workspace.stack_dir(stack) / LATER_FILE
+            if path.is_file():
+                later[stack] = later_types({LATER_FILE: orjson.loads(path.read_bytes())})
+        result: str = token_check(documents, load_estate(), later)
         return result
 
     def exists(endpoint: str, bucket: str) -> bool:
