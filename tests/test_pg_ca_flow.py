@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -94,13 +93,8 @@ def test_the_authoritys_objects_are_one_of_the_nodes_own_keys() -> None:
 # -- end to end -------------------------------------------------------------------------------
 
 @pytest.fixture
-def s3(tmp_path: Path) -> Iterator[SeaweedS3]:
-    server = SeaweedS3.start(tmp_path / "s3")
-    try:
-        server.client().create_bucket(Bucket="edgekit-logs")  # prod's logs_bucket in CUE
-        yield server
-    finally:
-        server.stop()
+def s3(logs_s3: SeaweedS3) -> SeaweedS3:
+    return logs_s3
 
 
 def test_the_primarys_authority_reaches_cue_and_hyperdrive(

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,8 @@ PASSPHRASE = "up-test-passphrase-0123456789"
 
 
 @pytest.fixture
-def s3(tmp_path: Path) -> Iterator[SeaweedS3]:
-    server = SeaweedS3.start(tmp_path / "seaweed")
-    try:
-        server.client().create_bucket(Bucket="edgekit-logs")
-        yield server
-    finally:
-        server.stop()
+def s3(logs_s3: SeaweedS3) -> SeaweedS3:
+    return logs_s3
 
 
 @pytest.fixture

@@ -283,6 +283,8 @@ def cmd_pg_import_ca(args: argparse.Namespace) -> int:
 def add_pg_parser(sub: Any, regenerate: Regenerate) -> None:
     """Register ``pg``; `regenerate` (re-export CUE, rewrite the generated files) runs after
     ``import-ca`` wrote into cue/outputs/."""
+    from edgekit.obs.cli import add_sink_arguments
+
     pg = sub.add_parser("pg", help="the environment's Postgres: backups, restore, its TLS "
                         "authority")
     pg_sub = pg.add_subparsers(dest="pg_command", required=True, metavar="COMMAND")
@@ -327,11 +329,7 @@ def add_pg_parser(sub: Any, regenerate: Regenerate) -> None:
     ca.add_argument("--rotate", action="store_true",
                     help="accept an authority that differs from the one in CUE (it was "
                     "replaced on the primary on purpose)")
-    ca.add_argument("--bucket", help="the bucket (default: the stack's "
-                    "`cloudflare.logs_bucket` in cue/export/<stack>.json)")
-    ca.add_argument("--endpoint", metavar="URL", help="S3 endpoint (default: "
-                    "$EDGEKIT_R2_ENDPOINT, else the R2 of the stack's account)")
-    ca.add_argument("--profile", metavar="P", help="AWS profile holding the R2 keys")
+    add_sink_arguments(ca)
     ca.set_defaults(func=cmd_pg_import_ca, regenerate=regenerate)
 
 
