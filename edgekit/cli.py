@@ -16,6 +16,8 @@
                                  operate the stacks in dependency order (edgekit/ops/)
     edgekit up ENV               the whole first apply of an environment, re-runnable
     edgekit pg backups|restore   list the Postgres backups in R2; print a point-in-time restore
+    edgekit pg import-ca --stack S
+                                 the primary's published TLS authority -> cue/outputs/ (pg_tls_ca)
     edgekit status|deploy|rollback
                                  what each node runs; health-gated rollouts (edgekit/deploy/)
 
@@ -367,7 +369,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_mesh_parser(sub, regenerate=regenerate)
     from edgekit.pg.cli import add_pg_parser
 
-    add_pg_parser(sub)
+    add_pg_parser(sub, regenerate=regenerate)
     from edgekit.deploy.cli import add_deploy_parsers
 
     add_deploy_parsers(sub)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 The whole first apply of an environment, from an empty Cloudflare account to serving, in
-ten steps. Each step looks at where the estate is first and does only what is missing, so
+eleven steps. Each step looks at where the estate is first and does only what is missing, so
 `edgekit up ENV` can be run again after a failure or Ctrl-C: it continues from there. It
 only creates and updates: a plan that would replace or destroy anything stops it.
 
@@ -31,7 +31,7 @@ environment or --env-file (TF_VAR_*, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for
 and logs buckets) and are never printed.
 
 exit codes: 0 done (--dry-run: every step planned); 3 a wait timed out (run it again to
-keep waiting); 10+N failed at step N (11 preflight ... 20 hyperdrive); 2 bad command line;
+keep waiting); 10+N failed at step N (11 preflight ... 21 hyperdrive); 2 bad command line;
 130 interrupted."""
 
 
@@ -79,10 +79,12 @@ def add_up_parser(sub: Any, synthesize: Synthesize,
                     help="commit, but print the `git push` for you to run instead of pushing")
     up.add_argument("--remote", default="origin",
                     help="the git remote the nodes pull from (default: origin)")
-    up.add_argument("--wait-for", choices=PRIMARY_PROBES, default="postgres",
-                    help="what says the primary is up: its Postgres answering through its "
-                    "tunnel (default, `cloudflared access tcp`), or its status object in the "
-                    "logs bucket (status/ENV/NODE.json)")
+    up.add_argument("--wait-for", choices=PRIMARY_PROBES, default=PRIMARY_PROBES[0],
+                    help="what says the primary is up: its deploy agent's report in the logs "
+                    "bucket (default, status/ENV/NODE.json, judged as `edgekit status` does: "
+                    "fresh, running the pushed commit or a later one, every check ok, "
+                    "postgresql among them), or its Postgres answering through its tunnel "
+                    "(`cloudflared access tcp`, or --pg-address)")
     up.add_argument("--pg-address", type=_address, metavar="HOST:PORT",
                     help="ask Postgres here instead of through cloudflared (a forward you run)")
     up.add_argument("--timeout", type=_seconds, default=45 * 60.0, metavar="SECONDS",
@@ -93,13 +95,14 @@ def add_up_parser(sub: Any, synthesize: Synthesize,
 
 
 def _token_check(env: Mapping[str, str]) -> Any:
-    def check(documents: Mapping[str, Mapping[str, Any]], estate: Estate) -> str:
+    def check(documents: Mapping[str, Mapping[str, Any]], estate: Estate,
+              later: Mapping[str, Mapping[str, str]]) -> str:
         from edgekit.check.permissions import all_needs
         from edgekit.ops.cloudflare_api import check_token
 
         side = estate.env.cloudflare
-        return check_token(env.get("TF_VAR_cloudflare_api_token"), all_needs(documents),
-                           side.account_id, [side.zone_id])
+        return check_token(env.get("TF_VAR_cloudflare_api_token"),
+                           all_needs(documents, later), side.account_id, [side.zone_id])
     return check
 
 
