@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import contextlib
 import marshal
 import os
 import sys
@@ -168,16 +169,23 @@ class _BeforeAttrs:
     found): that module gets the cache as its ``compile`` before it runs, so the classes
     attrs defines for itself while it is imported (``Attribute``, its validators, ...; 28
     compiles, a tenth of importing attrs) are served from the cache too. Only the one
-    loader's ``exec_module`` is wrapped; the spec is the one the other finders give."""
+    loader's ``exec_module`` is wrapped; the spec is the one the other finders give. A
+    loader that cannot be wrapped gets the cache at the next import after it ran."""
 
     def __init__(self, cache: CodeCache) -> None:
         self.cache = cache
+        self.waiting = False
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if self.waiting:
+            loaded = sys.modules.get("attr._make")
+            if loaded is not None:
+                self._done()
+                self.cache.attach(loaded)
+            return None
         if name != "attr._make":
             return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
+        self._done()
         spec = None
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None)
@@ -186,16 +194,23 @@ class _BeforeAttrs:
                 break
         loader = spec.loader if spec is not None else None
         run = getattr(loader, "exec_module", None)
-        if run is None:
-            return spec  # not a loader we know how to wrap: `install` attaches afterwards
-        cache = self.cache
+        if run is not None:
+            cache = self.cache
 
-        def exec_module(module: ModuleType) -> None:
-            cache.attach(module)
-            run(module)
+            def exec_module(module: ModuleType) -> None:
+                cache.attach(module)
+                run(module)
 
-        loader.exec_module = exec_module  # type: ignore[union-attr]
+            with contextlib.suppress(AttributeError):  # a loader whose method is fixed
+                loader.exec_module = exec_module  # type: ignore[union-attr]
+                return spec
+        self.waiting = True
+        sys.meta_path.insert(0, self)
         return spec
+
+    def _done(self) -> None:
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
 
 
 def install() -> CodeCache | None:
