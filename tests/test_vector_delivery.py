@@ -186,7 +186,8 @@ class Service:
     """The real `api` service posting its telemetry to `vector_url`, and a thread that
     sends it requests; `served` counts the answered ones."""
 
-    def __init__(self, vector_url: str) -> None:
+    def __init__(self, vector_url: str, pause: float = 0.01) -> None:
+        self.pause = pause
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "services" / "api" / "app.py")],
@@ -210,7 +211,7 @@ class Service:
                                         timeout=10) as reply:
                 assert reply.status == 200
             self.served += 1
-            time.sleep(0.01)
+            time.sleep(self.pause)
 
     def keep_sending(self) -> None:
         self._thread.start()
