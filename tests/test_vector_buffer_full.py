@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 import subprocess
 import time
@@ -41,6 +40,7 @@ from tests.otlp_proto import CONTENT_TYPE, LogRecord, logs_request
 from tests.test_vector_delivery import (
     SERVED,
     Service,
+    disk_use,
     node,  # noqa: F401  (fixture)
     vector,  # noqa: F401  (fixture)
 )
@@ -79,17 +79,6 @@ def filler(count: int, tag: str = FILLER) -> bytes:
     now = time.time_ns()
     return logs_request([LogRecord(body=f"{tag} {i} {FILLER_RECORD}", time_unix_nano=now)
                          for i in range(count)], resource={"service.name": "filler"})
-
-
-def disk_use(folder: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(root, name)).st_size
-            except FileNotFoundError:
-                continue
-    return total
 
 
 class Bucket:
