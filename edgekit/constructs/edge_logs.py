@@ -4,7 +4,8 @@ Used when CUE chooses ``logs.edge: "logpush"`` (Workers Trace Events: the edge W
 ``console.log`` of each edge record, its outcome and exceptions; needs Workers Paid) and/or
 ``logs.http_requests: true`` (the zone's own HTTP request logs; needs Enterprise). `edgekit
 check` (EK224) holds both against the declared plan (EK225: a job writes what `edgekit logs`
-reads). The default, ``logs.edge: "worker"``, needs neither: the Worker writes its records through an R2 binding (`EdgeWorker`).
+reads). The default, ``logs.edge: "worker"``, needs neither: the Worker writes its records
+through an R2 binding (`EdgeWorker`).
 
 Each job writes gzip NDJSON under ``edge-logpush/<env>/<dataset>/{DATE}/`` of the logs bucket
 (locked and expired with the other log prefixes; `edgekit logs sync` mirrors it and `edgekit
