@@ -41,17 +41,22 @@ def copy_project(tree: Path, project: Path) -> None:
             shutil.copy2(source, project / name)
 
 
-def run_once(tree: Path, project: Path) -> tuple[float, float]:
+def timed_run(tree: Path, args: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall and process CPU (user + system) of ``python <args>`` with `tree`'s edgekit."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = str(tree)  # this tree's edgekit, whatever the venv installed
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from edgekit.cli import main; raise SystemExit("
-                    "main(['synth']))"], cwd=project, env=env, check=True,
+    subprocess.run([sys.executable, *args], cwd=cwd, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def run_once(tree: Path, project: Path) -> tuple[float, float]:
+    return timed_run(tree, ["-c", "from edgekit.cli import main; raise SystemExit("
+                            "main(['synth']))"], project)
 
 
 def main() -> None:

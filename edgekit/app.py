@@ -20,6 +20,7 @@ import sys
 import types
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,19 @@ from edgekit.core.synth import (
     Check,
     StackResult,
     provider_name,
+    rendered_pairs,
     run_aspects,
     synth_stack,
 )
 from edgekit.core.tftest import test_document
-from edgekit.core.writer import LazyFiles, LazyList, dump_json, json_chunks, write_tree
+from edgekit.core.writer import (
+    Chunk,
+    LazyFiles,
+    LazyList,
+    dump_json,
+    json_chunks,
+    write_tree,
+)
 from edgekit.providers.pins import PINS, mock_defaults
 
 MANIFEST_VERSION = "0.21.0"
@@ -333,7 +342,7 @@ def _schema_sensitive(resource_type: str, attribute: str) -> bool:
     return bool((block or {}).get("attributes", {}).get(attribute, {}).get("sensitive", False))
 
 
-def _test_chunks(result: StackResult) -> Iterator[bytes]:
+def _test_chunks(result: StackResult) -> Iterator[Chunk]:
     """The test file in pieces (its ``assert`` blocks a batch at a time)."""
     return json_chunks(_test_for(result), depth=3)
 
@@ -342,8 +351,7 @@ def _test_for(result: StackResult) -> dict[str, Any]:
     aliases: dict[str, list[str]] = {}
     mocked: dict[str, dict[str, dict[str, Any]]] = {}
     seen: set[str] = set()
-    for item in result.rendered:
-        element = item.element
+    for element, _ in rendered_pairs(result.rendered):
         if isinstance(element, Provider) and element.alias:
             aliases.setdefault(element.type, []).append(element.alias)
         if isinstance(element, Resource) and not isinstance(element, DataSource) \
@@ -362,9 +370,7 @@ def _test_for(result: StackResult) -> dict[str, Any]:
     encryption = result.stack.encryption
     given = {key for name, data in result.stack.files.items() if name.endswith(".tfvars.json")
              for key in data}
-    assertions = sorted(
-        (a for c in result.stack.node.walk() for a in c.node.assertions),
-        key=lambda a: (a.path, a.name, a.condition))
+    assertions = sorted(result.assertions, key=attrgetter("path", "name", "condition"))
     return test_document(
         providers=result.providers,
         aliases=aliases,

@@ -16,6 +16,8 @@
                                  operate the stacks in dependency order (edgekit/ops/)
     edgekit up ENV               the whole first apply of an environment, re-runnable
     edgekit pg backups|restore   list the Postgres backups in R2; print a point-in-time restore
+    edgekit pg import-ca --stack S
+                                 the primary's published TLS authority -> cue/outputs/ (pg_tls_ca)
     edgekit status|deploy|rollback
                                  what each node runs; health-gated rollouts (edgekit/deploy/)
 
@@ -356,19 +358,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         return _with_app_option(parser, sub)
     from edgekit.obs.cli import add_logs_parser  # boto3/duckdb load only when logs run
     from edgekit.ops.cli import add_ops_parsers  # plan, apply, drift, import, graph
+    from edgekit.ops.up.cli import add_up_parser  # edgekit up ENV (ADR 0031)
+    from edgekit.project import regenerate
 
     add_ops_parsers(sub, synthesize)
-    from edgekit.ops.up.cli import add_up_parser  # edgekit up ENV (ADR 0031)
-
-    add_up_parser(sub, synthesize)
+    add_up_parser(sub, synthesize, regenerate)
     add_logs_parser(sub)
     from edgekit.cue.mesh_cli import add_mesh_parser
-    from edgekit.project import regenerate
 
     add_mesh_parser(sub, regenerate=regenerate)
     from edgekit.pg.cli import add_pg_parser
 
-    add_pg_parser(sub)
+    add_pg_parser(sub, regenerate=regenerate)
     from edgekit.deploy.cli import add_deploy_parsers
 
     add_deploy_parsers(sub)

@@ -34,9 +34,10 @@ from edgekit.core.errors import EdgekitError
 from edgekit.core.stack import r2_endpoint
 from edgekit.core.writer import dump_json
 from edgekit.cue.generate import HEADER, generated_files
-from edgekit.cue.model import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Estate
+from edgekit.cue.model import PG_ADDRESS_OUTPUT, PG_CIDR_OUTPUT, Env, Estate
+from edgekit.cue.pg_ca import object_key as ca_object_key
 from edgekit.deploy.plan import agent_settings
-from edgekit.estate.mesh_plan import nixos_mesh
+from edgekit.estate.mesh_plan import PUBLISH_CREDENTIALS, nixos_mesh
 from edgekit.obs.vector import vector_settings
 from edgekit.pg.backup import BackupError, nixos_pgbackrest, settings_for
 
@@ -69,7 +70,8 @@ def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:
                 settings = nixos_postgresql(estate.services, listen_address=listen,
                                             private_cidr=network,
                                             tls_hostnames=[env.zone.origin_hostname("pg")],
-                                            hyperdrive=hyperdrive_service(estate.services))
+                                            hyperdrive=hyperdrive_service(estate.services),
+                                            publish_ca=_publish_ca(env, primary))
             except ValueError as err:
                 raise EdgekitError(
                     f"cue/outputs/{env.name}.cue: the imported {PG_ADDRESS_OUTPUT} "
@@ -92,6 +94,15 @@ def nix_files(root: Path, estates: Sequence[Estate]) -> dict[Path, bytes]:
             files[root / "nix" / "pgbackrest" / f"{env.name}.json"] = dump_json(
                 {"//": HEADER, **backups})
     return files
+
+
+def _publish_ca(env: Env, primary: str | None) -> dict[str, str] | None:
+    """Where the primary PUTs its authority's certificate (logs bucket, ADR 0025)."""
+    if primary is None:
+        return None
+    return {"endpoint": r2_endpoint(env.cloudflare.account_id),
+            "bucket": env.cloudflare.logs_bucket, "key": ca_object_key(env.name, primary),
+            "credentials": PUBLISH_CREDENTIALS}
 
 
 def clouds_json(root: Path) -> dict[Path, bytes]:

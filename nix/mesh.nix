@@ -11,9 +11,9 @@
 #                             and daily) keeps the public key in <its folder>/public and PUTs
 #                             it to settings.publish.
 #   settings.publish          { endpoint; bucket; key; credentials; }: the logs bucket's S3
-#                             endpoint and mesh/<env>/<node>.pub, signed (SigV4, curl) with the
-#                             log sink's write-only R2 keys from `credentials` (AWS_* lines,
-#                             root 0400), handed to curl on stdin, never on its command line.
+#                             endpoint and mesh/<env>/<node>.pub, PUT by nix/publish.nix (the
+#                             one signed upload: SigV4 with the log sink's R2 keys from
+#                             `credentials`, never on curl's command line).
 #                             `edgekit mesh import-keys --stack <env>` brings the keys into
 #                             cue/outputs/<env>.mesh.cue (edgekit.cue.mesh_keys).
 #   settings.peers            [{ name; publicKey; allowedIPs; endpoint; persistentKeepalive; }]
@@ -29,7 +29,8 @@ let
   iface = settings.interface;
   pg = settings.postgres;
   publish = settings.publish;
-  publishUrl = "${publish.endpoint}/${publish.bucket}/${publish.key}";
+  public = "${dirOf settings.privateKeyFile}/public";
+  publishUnit = import ./publish.nix { inherit pkgs; };
 in
 {
   networking.wireguard.interfaces.${iface} = {
@@ -51,31 +52,22 @@ in
   networking.firewall.interfaces.${iface}.allowedTCPPorts =
     if pg == null then [ ] else [ pg.port ];
 
-  # The public key goes to the logs bucket (path style, SigV4 for R2's region "auto", the
-  # body's sha256 as x-amz-content-sha256, which S3 requires and curl 7.x does not add); the
-  # keys reach curl as a config file on stdin (printf is a shell builtin: no argv exposure).
-  # No RemainAfterExit, so the daily timer publishes again (the bucket's retention expires
-  # old objects). One attribute set for systemd.services: a second top-level `systemd` in
-  # the `//` below would replace this one on the primary.
+  # The public key goes to the logs bucket by the one signed upload of nix/publish.nix.
+  # No RemainAfterExit, so the daily timer publishes again (a deleted object comes back).
+  # One attribute set for systemd.services: a second top-level `systemd` in the `//` below
+  # would replace this one on the primary.
   systemd.services = {
-    edgekit-mesh-key = {
+    edgekit-mesh-key = publishUnit {
       description = "edgekit: publish this node's WireGuard public key";
-      wantedBy = [ "multi-user.target" ];
-      after = [ "wireguard-${iface}.service" "edgekit-keys.service" "network-online.target" ];
-      wants = [ "wireguard-${iface}.service" "network-online.target" ];
-      serviceConfig = { Type = "oneshot"; EnvironmentFile = publish.credentials; };
-      path = [ pkgs.wireguard-tools pkgs.coreutils pkgs.curl ];
-      script = ''
-        public=${dirOf settings.privateKeyFile}/public
-        wg pubkey < ${settings.privateKeyFile} > "$public.tmp"
-        mv "$public.tmp" "$public"
-        echo "edgekit-mesh-public-key $(cat "$public")"
-        sha=$(sha256sum "$public" | cut -d' ' -f1)
-        printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
-          curl --config - --fail --silent --show-error --retry 20 --retry-connrefused \
-            --retry-delay 3 --aws-sigv4 aws:amz:auto:s3 -X PUT --data-binary "@$public" \
-            -H "x-amz-content-sha256: $sha" -H 'Content-Type: text/plain' \
-            ${publishUrl}
+      file = public;
+      inherit publish;
+      after = [ "wireguard-${iface}.service" ];
+      wants = [ "wireguard-${iface}.service" ];
+      path = [ pkgs.wireguard-tools ];
+      prepare = ''
+        wg pubkey < '${settings.privateKeyFile}' > '${public}.tmp'
+        mv '${public}.tmp' '${public}'
+        echo "edgekit-mesh-public-key $(cat '${public}')"
       '';
     };
   } // (if pg == null then { } else {

@@ -179,7 +179,24 @@ let
     };
     postgresql.after = [ "${pgUnit.tls.unit}.service" ];
     postgresql.requires = [ "${pgUnit.tls.unit}.service" ];
-  };
+  } // pgPublishUnit pkgs;
+
+  # The authority's certificate (public) to the logs bucket, for `edgekit pg import-ca`
+  # (ADR 0025), by the one signed upload (nix/publish.nix). A unit of its own, after the
+  # certificate unit and started with it (its timer too), so Postgres never waits for the
+  # network; a failed upload is in its own log and the next run repeats it.
+  pgPublishUnit = pkgs: let publish = pgUnit.tls.publish or null; in
+    if publish == null then { } else {
+      ${publish.unit} = import ./publish.nix { inherit pkgs; } {
+        description = "edgekit: publish the Postgres authority's certificate (public)";
+        inherit (publish) file;
+        publish = removeAttrs publish [ "unit" "file" ];
+        contentType = "application/x-pem-file";
+        after = [ "${pgUnit.tls.unit}.service" ];
+        requires = [ "${pgUnit.tls.unit}.service" ];
+        wantedBy = [ "multi-user.target" "${pgUnit.tls.unit}.service" ];
+      };
+    };
 
   pgTimers = if pg == null then { } else {
     ${pgUnit.tls.unit} = {

@@ -180,3 +180,15 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def logs_s3(tmp_path: Path) -> Iterator[SeaweedS3]:
+    """A SeaweedFS S3 server for one test, holding the reference estate's logs bucket
+    (prod's `cloudflare.logs_bucket`, where the nodes publish their keys and reports)."""
+    server = SeaweedS3.start(tmp_path / "logs-s3")
+    try:
+        server.client().create_bucket(Bucket="edgekit-logs")
+        yield server
+    finally:
+        server.stop()

@@ -165,6 +165,14 @@ class GitServer:
         """A file of repository `name` at `rev`."""
         return git("show", f"{rev}:{path}", cwd=self.root / name)
 
+    def archive(self, name: str, rev: str, dest: Path) -> Path:
+        """Every file of repository `name` at `rev`, written into `dest` (a checkout)."""
+        dest.mkdir(parents=True, exist_ok=True)
+        tar = subprocess.run(["git", "archive", "--format=tar", rev], cwd=self.root / name,
+                             capture_output=True, check=True, timeout=120).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=tar, check=True, timeout=120)
+        return dest
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()

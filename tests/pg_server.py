@@ -187,8 +187,11 @@ def make_certificates(server: PgServer, hostnames: tuple[str, ...] = ("localhost
 
 
 @contextlib.contextmanager
-def throwaway_postgres(prefix: str, hba: str = TEST_HBA) -> Iterator[PgServer]:
-    """A started cluster with TLS on (as the primary runs), `hba` as its pg_hba.conf."""
+def throwaway_postgres(prefix: str, hba: str = TEST_HBA,
+                       authority: Path | None = None) -> Iterator[PgServer]:
+    """A started cluster with TLS on (as the primary runs), `hba` as its pg_hba.conf; its
+    server certificate issued by the node authority in `authority` (``ca.crt``, ``ca.key``,
+    as the primary's edgekit-pg-tls unit left them) when given, else by a new one."""
     bin_dir = pg_bin()
     base = Path(tempfile.mkdtemp(prefix=prefix))
     base.chmod(0o755)  # traversable by the postgres OS user
@@ -201,6 +204,10 @@ def throwaway_postgres(prefix: str, hba: str = TEST_HBA) -> Iterator[PgServer]:
                          "-A", "trust", "--no-sync")
         assert init.returncode == 0, init.stdout + init.stderr
         (server.data / "pg_hba.conf").write_text(hba)
+        if authority is not None:  # the script keeps an authority it finds
+            server.tls.mkdir(mode=0o755)
+            for name in ("ca.crt", "ca.key"):
+                shutil.copy(authority / name, server.tls / name)
         make_certificates(server)
         options = (f"-c listen_addresses=127.0.0.1 -p {server.port} -k {server.run} "
                    f"-c fsync=off {server.tls_options()}")

@@ -76,7 +76,8 @@ def test_the_logs_bucket_is_locked_and_expired_per_log_prefix_for_the_cue_retent
              r["delete_objects_transition"]["condition"]["max_age"]) for r in life["rules"]] == [
         (p, days * DAY) for p in LOG_PREFIXES]
     # the nodes' own keys are neither locked nor expired
-    for key in ("status/staging/staging-1.json", "mesh/prod/edge-1.pub"):
+    for key in ("status/staging/staging-1.json", "mesh/prod/edge-1.pub",
+                "pg-tls/prod/pg-tokyo.crt"):
         assert not any(key.startswith(r["prefix"]) for r in lock["rules"])
         assert not any(key.startswith(r["conditions"]["prefix"]) for r in life["rules"])
 
@@ -195,7 +196,7 @@ def test_ek220_accepts_one_broader_lock_by_literal_name(document: dict[str, Any]
     assert findings("EK220", doc, prod) == []
     # ... which EK221 refuses: it locks the nodes' status and mesh keys too
     found = findings("EK221", doc, prod)
-    assert len(found) == 1 and "status/, mesh/" in found[0].message
+    assert len(found) == 1 and "status/, mesh/, pg-tls/" in found[0].message
 
 
 # -- EK221: the nodes' own keys stay writable -------------------------------------------------
@@ -209,7 +210,16 @@ def test_ek221_refuses_a_lifecycle_over_the_whole_logs_bucket(document: dict[str
     found = findings("EK221", doc, prod)
     assert len(found) == 1
     assert found[0].address == "cloudflare_r2_bucket_lifecycle.edge_logs_lifecycle"
-    assert "expires status/, mesh/ of the logs bucket 'edgekit-logs'" in found[0].message
+    assert "expires status/, mesh/, pg-tls/ of the logs bucket 'edgekit-logs'" in \
+        found[0].message
+    # a rule on the authority's prefix alone is refused too (the primary rewrites it)
+    doc = copy.deepcopy(document)
+    lock = doc["resource"]["cloudflare_r2_bucket_lock"]["edge_logs_lock"]
+    lock["rules"].append({"id": "ca", "enabled": True, "prefix": "pg-tls/prod/",
+                          "condition": {"type": "Indefinite"}})
+    assert findings("EK220", doc, prod) == []
+    (narrow,) = findings("EK221", doc, prod)
+    assert "rule 'ca' (prefix 'pg-tls/prod/') locks" in narrow.message
 
 
 # -- EK222: the backup lock fits pgBackRest's retention ---------------------------------------

@@ -66,12 +66,12 @@ def requests(start: datetime, count: int) -> list[dict[str, Any]]:
 
 
 def test_sync_mirrors_the_logpush_files_at_the_jobs_destination_and_queries_them(
-        s3: SeaweedS3, tmp_path: Path) -> None:
+        logs_s3: SeaweedS3, tmp_path: Path) -> None:
     wanted = destinations("prod")
     assert set(wanted) == {"http_requests", "workers_trace_events"}
     (bucket,) = {b for b, _ in wanted.values()}
-    client = s3.client()
-    client.create_bucket(Bucket=bucket)
+    assert bucket == "edgekit-logs"  # prod's logs bucket, which `logs_s3` holds
+    client = logs_s3.client()
     rng = random.Random(26)
     http_prefix = wanted["http_requests"][1]
     assert http_prefix == "edge-logpush/prod/http_requests/{DATE}"

@@ -42,7 +42,7 @@ def bucket(s3: SeaweedS3, request: pytest.FixtureRequest) -> str:
     return name
 
 
-def test_sync_mirrors_node_and_edge_objects_and_never_status_mesh_or_traces(
+def test_sync_mirrors_node_and_edge_objects_and_never_the_nodes_keys_or_traces(
         s3: SeaweedS3, bucket: str, tmp_path: Path) -> None:
     client = s3.client()
     node, edge = keys("otel", "edge-1", 3), keys("edge", "NRT", 2)
@@ -50,7 +50,7 @@ def test_sync_mirrors_node_and_edge_objects_and_never_status_mesh_or_traces(
         put(client, bucket, key)
     for key in edge:
         put(client, bucket, key, service="edge-worker")
-    others = ["status/prod/edge-1.json", "mesh/prod/edge-1.pub",
+    others = ["status/prod/edge-1.json", "mesh/prod/edge-1.pub", "pg-tls/prod/pg-tokyo.crt",
               "traces/prod/edge-1/date=2026-11-29/hour=06/1-x.log.gz",
               "edge-logpush/prod/workers/20261129/x.log.gz"]
     for key in others:

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,7 @@ import pytest
 
 from edgekit.cue.mesh_keys import MeshKeysError, object_key, plan_keys, render_cue
 from edgekit.nix.evaluate import INSTALL_HINT
-from edgekit.obs.testing import INSTALL_HINT as WEED_HINT
-from edgekit.obs.testing import SeaweedS3, weed_binary
+from edgekit.obs.testing import SeaweedS3
 from tests.conftest import ROOT, RunCli, tree_of
 
 A = "Zm9vYmFyIGZvb2JhciBmb29iYXIgZm9vYmFyIGZvb2I="
@@ -67,15 +65,8 @@ def test_rendered_cue_holds_only_public_keys() -> None:
 # -- end to end -------------------------------------------------------------------------------
 
 @pytest.fixture
-def s3(tmp_path: Path) -> Iterator[SeaweedS3]:
-    if weed_binary() is None:
-        pytest.fail(f"SeaweedFS `weed` not found; {WEED_HINT}")
-    server = SeaweedS3.start(tmp_path / "s3")
-    try:
-        server.client().create_bucket(Bucket="edgekit-logs")  # prod's logs_bucket in CUE
-        yield server
-    finally:
-        server.stop()
+def s3(logs_s3: SeaweedS3) -> SeaweedS3:
+    return logs_s3
 
 
 def _tools() -> None:

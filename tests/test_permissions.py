@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from edgekit.check.permissions import NEEDS, Need, all_needs, needed
+from edgekit.constructs.later import later_types
 from edgekit.ops.cloudflare_api import TokenError, check_token, missing
 from stacks import make_app
 from tests.conftest import ROOT, RunCli
@@ -27,10 +28,21 @@ ZONE = "fedcba9876543210fedcba9876543210"
 
 
 @pytest.fixture(scope="module")
-def documents(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
     app = make_app(outdir=tmp_path_factory.mktemp("perm") / "out")
     app.disable_schema_check()
-    return {r.stack.name: r.document for r in app.synth_results()}
+    return app.synth_results()
+
+
+@pytest.fixture(scope="module")
+def documents(synthesized: list[Any]) -> dict[str, dict[str, Any]]:
+    return {r.stack.name: r.document for r in synthesized}
+
+
+@pytest.fixture(scope="module")
+def later(synthesized: list[Any]) -> dict[str, dict[str, str]]:
+    """What the stacks add on a later synth (`edgekit.constructs.later`)."""
+    return {r.stack.name: later_types(r.stack.files) for r in synthesized}
 
 
 def test_each_stack_needs_what_its_resources_need(documents: dict[str, Any]) -> None:
@@ -49,6 +61,26 @@ def test_each_stack_needs_what_its_resources_need(documents: dict[str, Any]) -> 
         assert unknown == [], stack  # every Cloudflare type of the estate has a row
         for item in required:
             assert item.addresses and item.need.source.startswith("https://"), item
+
+
+def test_what_up_creates_last_is_asked_for_first(documents: dict[str, Any],
+                                                later: dict[str, dict[str, str]]) -> None:
+    """Before the primary's address and authority are imported no stack holds Hyperdrive
+    or its authority, yet `edgekit up` creates both in its last step: the token must be
+    allowed them from the start, or the first apply fails after every wait."""
+    for stack in ("prod", "staging"):
+        doc_types = set(documents[stack].get("resource", {}))
+        assert "cloudflare_hyperdrive_config" not in doc_types
+        assert set(later[stack]) == {"cloudflare_hyperdrive_config",
+                                     "cloudflare_mtls_certificate"}
+        rows = {(r.need.dashboard, r.addresses)
+                for r in needed(documents, later)[stack][0]}
+        assert ("Hyperdrive: Edit", ("cloudflare_hyperdrive_config (later)",)) in rows
+        assert ("SSL and Certificates: Edit", ("cloudflare_mtls_certificate (later)",)) in rows
+    groups = {n.dashboard for n in all_needs(documents, later)}
+    assert {"Hyperdrive: Edit", "SSL and Certificates: Edit"} <= groups
+    assert "Hyperdrive: Edit" not in {n.dashboard for n in all_needs(documents)}
+    assert later["zone"] == {} and later["bootstrap"] == {}
 
 
 def test_every_cloudflare_type_the_constructs_emit_has_a_sourced_row() -> None:
@@ -213,6 +245,8 @@ def test_check_permissions_prints_each_stacks_groups(cli: RunCli) -> None:
     assert "zone:\n  zone     Zone Settings: Edit" in done.stdout
     assert "cloudflare_ruleset.security_rate_limits" in done.stdout
     assert "account  Account API Tokens: Edit" in done.stdout
+    assert "account  Hyperdrive: Edit" in done.stdout  # what `up` adds at the end
+    assert "cloudflare_hyperdrive_config (later)" in done.stdout
     done = cli("check", "--permissions", "--format", "json", "bootstrap")
     report = json.loads(done.stdout)
     assert report["token"] == [{"dashboard": "Workers R2 Storage: Edit",
@@ -220,12 +254,18 @@ def test_check_permissions_prints_each_stacks_groups(cli: RunCli) -> None:
     assert cli("check", "--permissions", "--generated").returncode == 2
 
 
+@pytest.mark.parametrize(("drop", "named"), [
+    ("Cloudflare Tunnel Write", "account Cloudflare Tunnel: Edit"),
+    # only the last step creates Hyperdrive: still refused before anything is applied
+    ("Hyperdrive Write", "account Hyperdrive: Edit"),
+])
 def test_up_stops_before_any_apply_when_the_token_lacks_a_group(
-        api: tuple[StandIn, str], documents: dict[str, Any], project_copy: Path) -> None:
+        api: tuple[StandIn, str], documents: dict[str, Any],
+        later: dict[str, dict[str, str]], project_copy: Path, drop: str, named: str) -> None:
     stand_in, base = api
     stand_in.tokens["tok"] = {"id": "t6", "kind": "user", "status": "active",
-                              "policies": full_policies(all_needs(documents),
-                                                        drop="Cloudflare Tunnel Write")}
+                              "policies": full_policies(all_needs(documents, later),
+                                                        drop=drop)}
     subprocess.run(["git", "init", "-q"], cwd=project_copy, check=True)
     subprocess.run(["git", "remote", "add", "origin", "git://127.0.0.1:9/none"],
                    cwd=project_copy, check=True)
@@ -239,6 +279,6 @@ def test_up_stops_before_any_apply_when_the_token_lacks_a_group(
     assert done.returncode == 11, done.stderr
     report = json.loads(done.stdout)
     assert report["failed_step"] == 1
-    assert "lacks: account Cloudflare Tunnel: Edit" in report["steps"][0]["detail"]
+    assert f"lacks: {named}" in report["steps"][0]["detail"]
     assert "tok" not in done.stderr.replace("token", "")
     assert not (project_copy / ".edgekit" / "tofu").exists()  # no tofu ran at all

@@ -37,6 +37,8 @@ READERS = [
     (("pg", "bootstrap", "--stack", "prod"), "{}"),
     (("mesh", "import-keys", "--stack", "prod", "--bucket", "b", "--endpoint",
       "http://127.0.0.1:9"), None),
+    (("pg", "import-ca", "--stack", "prod", "--bucket", "b", "--endpoint",
+      "http://127.0.0.1:9"), None),
     (("logs", "sync", "--stack", "prod", "--dest", "/nonexistent/logs"), None),
 ]
 

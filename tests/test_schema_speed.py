@@ -3,6 +3,7 @@ and the compiled JSON Schema predicate that stands in front of jsonschema."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -26,10 +27,56 @@ from tests.conftest import ROOT
 @pytest.mark.parametrize("name", sorted(PINS))
 def test_committed_index_matches_its_dump(name: str) -> None:
     pin = PINS[name]
-    raw = zlib.decompress(schema_index.dump_path(pin.name, pin.version).read_bytes(), 31)
+    dump = schema_index.dump_path(pin.name, pin.version).read_bytes()
+    raw = gzip.decompress(dump)  # every member, by the standard library's own reader
     committed = schema_index.index_path(pin.name, pin.version).read_bytes()
-    assert committed == schema_index.render_index(schema_index.build_index(raw)), (
+    assert committed == schema_index.render_index(schema_index.build_index(raw, dump)), (
         "stale index: run tools/dump_schemas.py (or rebuild it with build_index)")
+
+
+@pytest.mark.parametrize("name", sorted(PINS))
+def test_committed_dump_is_cut_into_members_at_type_ends(name: str) -> None:
+    pin = PINS[name]
+    dump = schema_index.dump_path(pin.name, pin.version).read_bytes()
+    raw = gzip.decompress(dump)
+    index = orjson.loads(schema_index.index_path(pin.name, pin.version).read_bytes())
+    ends = {end for section in schema_index.SECTIONS for _, end in index[section].values()}
+    starts = [start for start, _ in index["members"]]
+    sizes = [b - a for a, b in zip(starts, [*starts[1:], len(raw)], strict=True)]
+    assert starts[0] == 0 and all(start in ends | {index["provider"][1]} for start in starts[1:])
+    assert all(size >= schema_index.MEMBER_BYTES for size in sizes[:-1]), sizes
+    if len(raw) > 2 * schema_index.MEMBER_BYTES:
+        assert len(starts) > 1, "a large dump is one gzip member: run tools/dump_schemas.py"
+
+
+def test_a_type_inflates_only_its_own_member() -> None:
+    pin = PINS["cloudflare"]
+    loaded = schema_index.ProviderSchema(
+        schema_index.dump_path(pin.name, pin.version).read_bytes(),
+        orjson.loads(schema_index.index_path(pin.name, pin.version).read_bytes()))
+    assert loaded.block("resource_schemas", "cloudflare_dns_record") is not None
+    assert len(loaded._inflated) == 1
+    assert len(loaded._members) > 10
+
+
+def test_an_index_without_members_reads_the_whole_dump() -> None:
+    pin = PINS["hcloud"]
+    raw = gzip.decompress(schema_index.dump_path(pin.name, pin.version).read_bytes())
+    index = schema_index.build_index(raw)  # no members: a dump written as one stream
+    one_stream = gzip.compress(raw)
+    assert zlib.decompress(one_stream, 31) == raw
+    loaded = schema_index.ProviderSchema(one_stream, index)
+    (full,) = orjson.loads(raw)["provider_schemas"].values()
+    assert loaded.block("resource_schemas", "hcloud_server") == \
+        full["resource_schemas"]["hcloud_server"]["block"]
+
+
+def test_inflate_reads_every_member() -> None:
+    two = gzip.compress(b'{"a":') + gzip.compress(b"1}")
+    assert zlib.decompress(two, 31) == b'{"a":'  # why inflate exists
+    assert schema_index.inflate(two) == b'{"a":1}'
+    with pytest.raises(ValueError, match="truncated"):
+        schema_index.inflate(two[:-3])
 
 
 @pytest.mark.parametrize("name", sorted(PINS))
@@ -37,7 +84,7 @@ def test_each_indexed_type_parses_to_the_dump_entry(name: str) -> None:
     pin = PINS[name]
     loaded = schema_index.load(pin.name, pin.version)
     assert loaded is not None
-    raw = zlib.decompress(schema_index.dump_path(pin.name, pin.version).read_bytes(), 31)
+    raw = gzip.decompress(schema_index.dump_path(pin.name, pin.version).read_bytes())
     (full,) = orjson.loads(raw)["provider_schemas"].values()
     assert loaded.provider_block() == full["provider"]["block"]
     for section in schema_index.SECTIONS:

@@ -22,6 +22,7 @@ from edgekit import (
     SynthError,
     Variable,
 )
+from edgekit.core.synth import run_aspects
 from tests.conftest import ACCOUNT
 
 
@@ -83,6 +84,25 @@ def test_address_collision_names_both_paths(app: App, stack: Stack) -> None:
     Resource(stack, "edge_1", type="random_id", config={"byte_length": 4})
     (line,) = problems(app)
     assert line.startswith("[test/edge_1] random_id.edge_1: address collides with test/edge-1")
+
+
+def test_addresses_of_every_kind_are_told_apart_and_found_when_read_first(
+        app: App, stack: Stack) -> None:
+    # read before any of them exists in tree order: resolved at the end of the stack
+    Output(stack, "early", value="${random_id.r_1.hex} ${data.random_id.r_1.id} ${var.v_1} "
+                                 "${local.v_1} ${module.m.y} ${local.missing}")
+    Resource(stack, "r-1", type="random_id", config={"byte_length": 4})
+    DataSource(stack, "r_1", type="random_id", config={})  # data.random_id.r_1: another
+    Variable(stack, "v-1", type="string")
+    Local(stack, "v_1", value=1)  # local.v_1, not var.v_1
+    Module(stack, "m", source="./m")
+    Provider(stack, "p1", type="random")
+    Provider(stack, "p2", type="random")  # the same address as p1: provider.random
+    assert problems(app) == [
+        "[test/p2] provider.random: address collides with test/p1; give one of them "
+        "another id",
+        "[test/early] output.early: reference to local.missing, which is not in stack "
+        "'test' @ $.value"]
 
 
 def test_dangling_reference_is_reported_with_its_pointer(app: App, stack: Stack) -> None:
@@ -203,6 +223,24 @@ def test_aspects_visit_every_construct_below_them_once(app: App, stack: Stack) -
     assert d["resource"]["hcloud_server"]["s1"]["labels"] == {"managed-by": "edgekit"}
     doc(app)  # a second synth does not run aspects again
     assert len(seen) == 4
+
+
+def test_an_aspect_deep_in_the_tree_runs_and_another_tree_has_none(app: App,
+                                                                   stack: Stack) -> None:
+    seen: list[str] = []
+
+    class Seen:
+        def visit(self, construct: Construct) -> None:
+            seen.append(construct.node.path)
+
+    other = App(outdir=app.outdir.parent / "other")
+    Server(Stack(other, "elsewhere", state=LocalState()), "s")
+    Server(stack, "s1")
+    stack.node.find_child("s1").node.find_child("Resource").node.add_aspect(Seen())
+    doc(app)
+    assert seen == ["test/s1/Resource"]
+    run_aspects(other)  # this tree has no aspect: nothing visits it
+    assert seen == ["test/s1/Resource"]
 
 
 def test_renamed_construct_emits_moved_blocks(app: App, stack: Stack) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +47,11 @@ def test_stack_validates_and_passes_tofu_test(
     assert not missing, (f"stack {name} needs providers that are not built: "
                          f"{', '.join(missing)}; run `make tools` (tools/build.sh)")
     folder = stack_dir_copy(synthesized / "stacks" / name)
+    assert "2 passed, 0 failed" in _tofu_checks(folder, tofu)
+
+
+def _tofu_checks(folder: Path, tofu: Tofu) -> str:
+    """init, validate (valid, no warning), test (passing); what `tofu test` printed."""
     init = tofu.init(folder)
     assert init.returncode == 0, init.stderr
     validate = tofu(folder, "validate", "-json")
@@ -57,7 +63,43 @@ def test_stack_validates_and_passes_tofu_test(
     assert report["warning_count"] == 0, "\n".join(messages)
     test = tofu(folder, "test")
     assert test.returncode == 0, test.stdout + test.stderr
-    assert "2 passed, 0 failed" in test.stdout
+    return test.stdout
+
+
+@pytest.mark.tools
+def test_prod_after_the_imports_validates_with_hyperdrive_and_its_authority(
+        tmp_path: Path, tofu: Tofu) -> None:
+    """The committed estate has no primary address or authority yet, so the stacks above
+    never hold what `edgekit up`'s last step creates: synthesize prod as it is after `up`
+    imported both (a real authority made by openssl) and put it through the same checks."""
+    import attrs
+
+    from edgekit.cue.model import Estate
+    from stacks.estate import EstateStack
+    from tests.conftest import ROOT
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", "/CN=ca",
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-keyout",
+                    str(tmp_path / "ca.key"), "-out", str(tmp_path / "ca.crt")],
+                   check=True, capture_output=True, timeout=60)
+    estate = Estate.load(ROOT, "prod", check_fresh=False)
+    observed = {**estate.env.observed,
+                "pg_primary_private_ip": {"sensitive": False, "type": "string",
+                                          "value": "10.2.0.3"},
+                "pg_tls_ca": {"sensitive": False, "type": "string",
+                              "value": (tmp_path / "ca.crt").read_text()}}
+    imported = attrs.evolve(estate, env=attrs.evolve(estate.env, observed=observed))
+    app = App(outdir=tmp_path / "out")  # the provider schema check is on
+    EstateStack(app, imported)
+    app.synth()
+    folder = tmp_path / "out" / "stacks" / "prod"
+    document = json.loads((folder / "cdk.tf.json").read_text())
+    assert set(document["resource"]["cloudflare_hyperdrive_config"]) == {"edge_hyperdrive"}
+    assert set(document["resource"]["cloudflare_mtls_certificate"]) == {
+        "edge_hyperdrive_server_ca"}
+    assert not (folder / "edgekit.later.json").exists()  # nothing left for later
+    assert "2 passed, 0 failed" in _tofu_checks(folder, tofu)
 
 
 @pytest.mark.tools

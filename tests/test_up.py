@@ -1,6 +1,7 @@
 """`edgekit up ENV` end to end: the real tofu and S3 backend (SeaweedFS), a real git remote,
-the project's CUE, the nodes' real mesh-key unit and a real PostgreSQL; the stacks' cloud
-resources and the nodes themselves are stood in for as `tests/up_rig.py` describes.
+the project's CUE, the nodes' real mesh-key unit, the primary's real TLS units and a real
+PostgreSQL; the stacks' cloud resources and the nodes themselves are stood in for as
+`tests/up_rig.py` describes.
 
 One estate goes through what a team meets on a first apply: a dry run, a failing zone
 apply, a wait that times out, a re-run that finishes, a re-run with nothing left to do, and
@@ -14,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,8 @@ PASSPHRASE = "up-test-passphrase-0123456789"
 
 
 @pytest.fixture
-def s3(tmp_path: Path) -> Iterator[SeaweedS3]:
-    server = SeaweedS3.start(tmp_path / "seaweed")
-    try:
-        server.client().create_bucket(Bucket="edgekit-logs")
-        yield server
-    finally:
-        server.stop()
+def s3(logs_s3: SeaweedS3) -> SeaweedS3:
+    return logs_s3
 
 
 @pytest.fixture
@@ -70,7 +65,8 @@ def env_for(project: Path, s3: SeaweedS3, **extra: str) -> dict[str, str]:
 
 
 UP = [sys.executable, "-m", "edgekit.cli", "--app", "upapp", "up", "prod",
-      "--wait-for", "status", "--interval", "0.2"]
+      "--interval", "0.2"]
+"""No --wait-for: the primary's status object is what `up` waits for by default."""
 
 
 def up(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -119,8 +115,8 @@ def test_up_from_nothing_is_rerunnable_and_never_replaces(
     assert b"encrypted_data" in bootstrap_state.read_bytes()  # local, still encrypted
 
     with contextlib.ExitStack() as servers:
-        def start_postgres() -> tuple[str, int]:
-            pg = servers.enter_context(throwaway_postgres("edgekit-up-"))
+        def start_postgres(authority: Path) -> tuple[str, int]:
+            pg = servers.enter_context(throwaway_postgres("edgekit-up-", authority=authority))
             return "127.0.0.1", pg.port
 
         node = NodeStandIn(git_server, repo, s3, tmp_path / "nodes", project / "pg-address",
@@ -140,34 +136,44 @@ def test_up_from_nothing_is_rerunnable_and_never_replaces(
             assert report["wait-primary"]["status"] == "timed-out"
             assert "the primary pg-tokyo to report it runs" in \
                 report["wait-primary"]["waited_for"]
+            assert report["pg-tls-ca"]["status"] == "not-run"
             assert report["hyperdrive"]["status"] == "not-run"
             pushed = git_server.ref(repo, "deploy/prod")
             assert pushed == git_in(project, "rev-parse", "HEAD").stdout.strip()
 
-            # again: the Hyperdrive stand-in now exists (address imported) but is held
-            # back until the primary is up; the node switches once `up` waits for it
+            # again: the node switches once `up` waits for it; `up` then imports the
+            # primary's authority, which its own unit published, and creates Hyperdrive
+            # pinned to it (the stand-in connects verifying the server against it)
+            assert not (project / "cue" / "outputs" / "prod.pg-tls.cue").exists()
             proc = subprocess.Popen([*UP, "--timeout", "120", "--json"], cwd=project, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            lines = read_lines(proc, "[9/10] wait-primary: …", timeout=300)
+            lines = read_lines(proc, "[9/11] wait-primary: …", timeout=300)
             node.may_switch.set()
             out, rest = proc.communicate(timeout=300)
             err = "".join(lines) + rest
             assert proc.returncode == 0, err + str(node.errors)
             report = {s["name"]: s for s in json.loads(out)["steps"]}
-            assert "held until the primary is up: terraform_data.hyperdrive" in \
-                report["environment"]["detail"]
             assert report["outputs"]["status"] == "unchanged"
             assert report["mesh-keys"]["status"] == "unchanged"
             assert report["wait-primary"]["status"] == "done"
+            assert "healthy (postgresql); reported" in report["wait-primary"]["detail"]
+            assert report["pg-tls-ca"]["status"] == "done"
+            assert "imported pg-tokyo's authority" in report["pg-tls-ca"]["detail"]
             assert report["hyperdrive"]["status"] == "done"
             assert "prod: applied (1 to add" in report["hyperdrive"]["detail"]
-            assert "[9/10] wait-primary: waiting for the primary pg-tokyo" in err
+            assert "[9/11] wait-primary: waiting for the primary pg-tokyo" in err
             assert node.errors == []
+            ca_pem = (node.authority / "ca.crt").read_text()
+            export = json.loads((project / "cue" / "export" / "prod.json").read_text())
+            # exactly what the primary's unit made and published
+            assert export["env"]["observed"]["pg_tls_ca"]["value"] == ca_pem
+            final = git_server.ref(repo, "deploy/prod")
+            assert final is not None and final != pushed  # the import went out too
+            assert json.dumps(ca_pem)[1:-1] in git_server.show(
+                repo, final, "cue/outputs/prod.pg-tls.cue")
 
             # every client node's WireGuard configuration at the pushed commit lists the
             # primary, with the key the primary's own unit published
-            final = git_server.ref(repo, "deploy/prod")
-            assert final is not None
             mesh = json.loads(git_server.show(repo, final, "nix/mesh/prod.json"))
             for client in (n for n in NODES if n != PRIMARY):
                 wg = wireguard_config(mesh["nodes"][client])
@@ -184,6 +190,7 @@ def test_up_from_nothing_is_rerunnable_and_never_replaces(
             report = steps(done)
             assert {s["status"] for s in report.values()} <= {
                 "done", "unchanged", "skipped"}, report
+            assert report["pg-tls-ca"]["status"] == "unchanged"
             assert report["hyperdrive"]["status"] == "unchanged"
             assert report["push"]["status"] == "unchanged"
             assert git_in(project, "rev-parse", "HEAD").stdout.strip() == head
@@ -205,7 +212,8 @@ def test_up_help_and_bad_command_line(estate: tuple[Path, str], s3: SeaweedS3) -
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     for words in ("10+N failed at step N", "3 a wait timed out", "--dry-run", "--no-push",
-                  "9. wait-primary", "only creates and updates"):
+                  "9. wait-primary", "10. pg-tls-ca", "11 preflight ... 21 hyperdrive",
+                  "only creates and updates"):
         assert words in done.stdout, words
     done = subprocess.run([*UP, "--timeout", "0"], cwd=project, env=env,
                           capture_output=True, text=True, timeout=60)

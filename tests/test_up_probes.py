@@ -9,13 +9,16 @@ import os
 import socket
 import stat
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edgekit.deploy.reports import parse_report
 from edgekit.ops.up.probes import (
     MeshKeysProbe,
+    ObjectProbe,
     PostgresProbe,
     ProbeError,
     Seen,
@@ -27,43 +30,74 @@ from edgekit.ops.up.probes import (
 )
 from tests.pg_server import free_port, throwaway_postgres
 
+NOW = datetime(2026, 12, 6, 20, 0, 0, tzinfo=UTC)
+"""The probe's injected clock; reports are dated relative to it, never to the day the test
+runs."""
+C1, C2, C3 = "1" * 40, "2" * 40, "3" * 40
+"""c1 < c2 < c3 in the repository's history."""
 
-def status(**changes: Any) -> bytes:
-    body = {"schema": "edgekit.status/v1", "env": "prod", "node": "pg-tokyo", "wanted": "c2",
-            "running": "c2", "generation": 3, "time": "2026-12-06T20:00:00Z",
-            "switch": {"result": "ok", "attempt": 1, "message": "switched"},
-            "health": {"postgresql": {"ok": True, "detail": "accepting connections"}}}
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status(at: datetime = NOW, **changes: Any) -> bytes:
+    body: dict[str, Any] = {
+        "schema": "edgekit.status/v1", "env": "prod", "node": "pg-tokyo", "wanted": C2,
+        "running": C2, "generation": 3, "time": stamp(at), "ref": "deploy/prod",
+        "switch": {"result": "ok", "attempt": 1, "max_attempts": 5, "message": "switched",
+                   "time": stamp(at - timedelta(minutes=2))},
+        "health": {"postgresql": {"ok": True, "detail": "accepting connections"}}}
     body.update(changes)
     return json.dumps(body).encode()
 
 
-def probe(raw: bytes | None, revision: str = "c2") -> StatusProbe:
-    history = {("c2", "c1"), ("c3", "c2"), ("c3", "c1")}  # c1 < c2 < c3
-    return StatusProbe(lambda key: raw if key == "status/prod/pg-tokyo.json" else None,
-                       "prod", "pg-tokyo", revision, lambda a, b: (a, b) in history)
+def probe(raw: bytes | None, revision: str = C2, now: datetime = NOW) -> StatusProbe:
+    """The probe over one stored object, read by the one reader (`parse_report`)."""
+    history = {(C2, C1), (C3, C2), (C3, C1)}
+    key = "s3://edgekit-logs/status/prod/pg-tokyo.json"
+    return StatusProbe(lambda: None if raw is None else parse_report(raw, key), "prod",
+                       "pg-tokyo", revision, lambda a, b: (a, b) in history, 900.0,
+                       lambda: now)
 
 
-def test_status_is_up_only_when_running_what_was_pushed_and_healthy() -> None:
-    assert probe(status()).check() == Seen(True, "runs c2, healthy (postgresql)")
-    assert probe(status(wanted="c3", running="c3")).check().ready  # a later commit is fine
-    older = probe(status(wanted="c1", running="c1")).check()
+def test_status_is_up_only_when_fresh_running_what_was_pushed_and_healthy() -> None:
+    assert probe(status(at=NOW - timedelta(seconds=30))).check() == Seen(
+        True, f"runs {C2[:12]}, healthy (postgresql); reported 30s ago")
+    assert probe(status(wanted=C3, running=C3)).check().ready  # a later commit is fine
+    older = probe(status(wanted=C1, running=C1)).check()
     assert not older.ready and "has not pulled the pushed commit yet" in older.detail
-    switching = probe(status(running="c1", switch={
-        "result": "pending", "attempt": 2, "message": "building"})).check()
-    assert switching == Seen(False, "runs c1, asked to run c2 (switch pending, attempt 2: "
-                             "building)")
+    switching = probe(status(running=C1, switch={
+        "result": "pending", "attempt": 2, "max_attempts": 5, "message": "building",
+        "time": stamp(NOW)})).check()
+    assert switching == Seen(False, "switching: attempt 2 of 5: building")
     sick = probe(status(health={"postgresql": {"ok": False, "detail": "no data volume"}}))
-    assert sick.check() == Seen(False, "runs c2, not healthy: postgresql: no data volume")
-    failed = probe(status(switch={"result": "rolled-back", "attempt": 3, "message": "x"}))
-    assert not failed.check().ready
+    assert sick.check() == Seen(False, "unhealthy: postgresql: no data volume")
+    failed = probe(status(switch={"result": "rolled-back", "attempt": 3, "max_attempts": 5,
+                                  "message": "health window", "time": stamp(NOW)}))
+    assert failed.check() == Seen(False, "rolled-back: health window")
     assert probe(None).check().detail.startswith("no status object yet")
+    # a primary that reports no Postgres check is not known to accept connections
+    blind = probe(status(health={"api": {"ok": True, "detail": "200"}})).check()
+    assert not blind.ready and "reports no postgresql check" in blind.detail
+
+
+def test_a_stale_report_is_never_up_by_the_rule_edgekit_status_uses() -> None:
+    """Stale after the environment's deploy.stale_after_seconds, whatever it said; the
+    same report read at another moment of the injected clock."""
+    report = status(at=NOW)
+    assert probe(report, now=NOW + timedelta(seconds=900)).check().ready
+    late = probe(report, now=NOW + timedelta(seconds=901)).check()
+    assert not late.ready and late.detail.startswith("stale: last report 15m ago")
 
 
 def test_a_status_object_that_is_not_one_is_an_error_not_a_wait() -> None:
-    with pytest.raises(ProbeError, match="is not JSON"):
+    with pytest.raises(ProbeError, match="not JSON"):
         probe(b"{nope").check()
-    with pytest.raises(ProbeError, match=r"not an edgekit\.status/v1 object"):
+    with pytest.raises(ProbeError, match=r"schema.*#NodeStatus"):
         probe(status(schema="other")).check()
+    with pytest.raises(ProbeError, match=r"\$\.time"):  # the contract's shape, field named
+        probe(status(time="yesterday")).check()
     with pytest.raises(ProbeError, match="is the status of prod/edge-1"):
         probe(status(node="edge-1")).check()
 
@@ -174,3 +208,12 @@ def test_mesh_keys_are_there_when_every_node_published() -> None:
     assert waiting.check() == Seen(False, "no key yet from edge-2")
     keys.append("mesh/prod/edge-2.pub")
     assert waiting.check().ready
+
+
+def test_the_authority_is_there_when_its_object_is() -> None:
+    keys: list[str] = ["pg-tls/prod/pg-tokyo.crt.tmp"]
+    waiting = ObjectProbe(lambda prefix: [k for k in keys if k.startswith(prefix)],
+                          "pg-tls/prod/pg-tokyo.crt", "the authority")
+    assert waiting.check() == Seen(False, "nothing at pg-tls/prod/pg-tokyo.crt yet")
+    keys.append("pg-tls/prod/pg-tokyo.crt")
+    assert waiting.check() == Seen(True, "pg-tls/prod/pg-tokyo.crt is there")

@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
+from edgekit.constructs.pg_tls import CA_OUTPUT
 from edgekit.cue.model import Estate
 from edgekit.ops.progress import Progress
 from edgekit.ops.tofu import OpsError, Tofu, Workspace
@@ -94,21 +96,26 @@ def test_exit_codes_tell_done_failed_at_step_and_timed_out_apart() -> None:
     assert result(dry_run=True).result == "dry-run"
     assert result(failed_step=5).exit_code == 15
     assert result(failed_step=10).exit_code == 20
+    assert result(failed_step=11).exit_code == 21
+    assert [name for name, _ in st.STEPS][9:] == ["pg-tls-ca", "hyperdrive"]
     assert result(timed_out=True).exit_code == 3
     assert result(interrupted=True, failed_step=9).exit_code == 130
     assert [name for name, _ in st.STEPS][8] == "wait-primary"
 
 
-def _up(tmp_path: Path, synth: Any, settings: UpSettings | None = None) -> Up:
-    def never(*_: Any) -> Any:
-        raise AssertionError("not reached")
+def never(*_: Any) -> Any:
+    raise AssertionError("not reached")
 
+
+def _up(tmp_path: Path, synth: Any, settings: UpSettings | None = None,
+        estate: Estate | None = None, **hooks_: Any) -> Up:
     hooks = Hooks(synth=synth, token_check=never, bucket_exists=never, primary_probe=never,
                   mesh_probe=never, import_outputs=never, import_mesh_keys=never,
                   committed_paths=never,
-                  load_estate=lambda: Estate.load(ROOT, "prod", check_fresh=False),
+                  load_estate=lambda: estate or Estate.load(ROOT, "prod", check_fresh=False),
                   stack_order=never,
-                  clock=None)  # type: ignore[arg-type]
+                  clock=None,  # type: ignore[arg-type]
+                  **{"ca_probe": never, "import_ca": never, **hooks_})
     tofu = Tofu(Workspace(tmp_path, tmp_path / "out"), {}, binary="tofu")
     return Up(tofu, settings or UpSettings(env="prod"), hooks, Progress())
 
@@ -131,3 +138,35 @@ def test_ctrl_c_is_reported_as_an_interruption_at_its_step(tmp_path: Path) -> No
     result = _up(tmp_path, synth).run()
     assert (result.interrupted, result.exit_code, result.failed_step) == (True, 130, 1)
     assert result.as_json()["result"] == "interrupted"
+
+
+def _with_ca(pem: str) -> Estate:
+    estate = Estate.load(ROOT, "prod", check_fresh=False)
+    observed = {**estate.env.observed, CA_OUTPUT: {"sensitive": False, "type": "string",
+                                                   "value": pem}}
+    return attrs.evolve(estate, env=attrs.evolve(estate.env, observed=observed))
+
+
+def test_the_authority_step_checks_a_known_authority_and_refuses_a_changed_one(
+        tmp_path: Path) -> None:
+    """Re-run after the import: nothing to wait for, one read; the primary's object
+    differing from pg_tls_ca fails the step (trust on first use), naming --rotate."""
+    def refused(_: Estate) -> list[str]:
+        raise OpsError("the published Postgres authority differs. A deliberate change: "
+                       "`edgekit pg import-ca --stack prod --rotate`")
+
+    step = st.StepResult(10, "pg-tls-ca")
+    _up(tmp_path, never, estate=_with_ca("PEM"), import_ca=lambda _: []).pg_tls_ca(step)
+    assert (step.status, step.waited_for) == ("unchanged", "")
+    assert step.detail == "pg_tls_ca in cue/ is the primary's published authority"
+    gone = st.StepResult(10, "pg-tls-ca")
+    _up(tmp_path, never, estate=_with_ca("PEM"), import_ca=lambda _: None).pg_tls_ca(gone)
+    assert gone.status == "unchanged" and "nothing at pg-tls/prod/pg-tokyo.crt now" in \
+        gone.detail
+    with pytest.raises(OpsError, match="--rotate"):
+        _up(tmp_path, never, estate=_with_ca("PEM"), import_ca=refused).pg_tls_ca(
+            st.StepResult(10, "pg-tls-ca"))
+    dry = st.StepResult(10, "pg-tls-ca")
+    _up(tmp_path, never, UpSettings(env="prod", dry_run=True)).pg_tls_ca(dry)
+    assert (dry.status, dry.detail) == (
+        "would", "wait for pg-tls/prod/pg-tokyo.crt, import it as pg_tls_ca, commit and push")

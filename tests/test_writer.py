@@ -242,6 +242,6 @@ def test_lazy_files_are_made_only_when_written_and_lazy_lists_one_item_at_a_time
     first = next(pieces)
     assert made == []
     rest = b"".join(pieces)
-    assert first + rest == dump_json({"run": {"assert": [{"n": n} for n in range(600)],
+    assert bytes(first) + rest == dump_json({"run": {"assert": [{"n": n} for n in range(600)],
                                               "x": 1}})
     assert len(made) == 600

@@ -1,9 +1,12 @@
 """The stand-ins `tests/test_up.py` runs `edgekit up` against (README: what is real).
 
 Real: `edgekit up` itself, OpenTofu with the `terraform_data` resources and the S3 backend
-on SeaweedFS (signatures checked, state encrypted), git and a `git daemon` remote, the CUE
-project and every import, the nodes' `edgekit-mesh-key` unit (evaluated from nix/mesh.nix
-at the pushed commit and run with the real `wg` and `curl`), PostgreSQL 15.
+on SeaweedFS (signatures checked, state encrypted), git and a git remote (`git
+http-backend`), the CUE project and every import, the nodes' `edgekit-mesh-key` unit
+(evaluated from nix/mesh.nix at the pushed commit and run with the real `wg` and `curl`), the
+primary's `edgekit-pg-tls` and `edgekit-pg-tls-publish` units (evaluated from nix/node.nix
+at the pushed commit, run with the real `openssl` and `curl`: its authority goes to the logs
+bucket), PostgreSQL of the node's major with a server certificate from that authority.
 
 Stood in for (no cloud or Cloudflare API is reachable here):
 
@@ -11,14 +14,16 @@ Stood in for (no cloud or Cloudflare API is reachable here):
   zone → prod through `known`) and outputs (`pg_primary_private_ip`, `mesh_endpoints`), with
   `terraform_data` in place of servers and Cloudflare resources. The bootstrap stack's
   bucket is made by a local-exec provisioner in SeaweedFS; the Hyperdrive stand-in exists,
-  like the real one, once the primary's address is imported, is gated the same way, and its
-  provisioner fails unless Postgres answers, as Cloudflare refuses to create a Hyperdrive
-  config whose database does not answer.
-* the nodes: `NodeStandIn` watches the remote's deploy ref as `system.autoUpgrade` would.
-  Once the environment is applied it "boots" every node: each runs its real mesh-key unit,
-  which PUTs its key into the logs bucket. The primary "switches" to the first commit whose
-  nix/mesh/prod.json gives it its peers: it starts PostgreSQL and writes its status object
-  (`edgekit.status/v1`) as the node's deploy agent will.
+  like the real one, once the primary's address and its authority (`pg_tls_ca`) are
+  imported, is gated the same way, and its provisioner fails unless Postgres answers with
+  TLS verified against that authority, as Cloudflare refuses to create a Hyperdrive config
+  whose database it cannot reach with `verify-full`.
+* the nodes: `NodeStandIn` watches the remote's deploy ref as the deploy agent would. Once
+  the environment is applied it "boots" every node: each runs its real mesh-key unit, which
+  PUTs its key into the logs bucket, and the primary its real TLS units. The primary
+  "switches" to the first commit whose nix/mesh/prod.json gives it its peers: it starts
+  PostgreSQL and writes its status object (cue/status.cue `#NodeStatus`, dated now, as the
+  agent dates it) as the node's deploy agent does.
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ import shutil
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edgekit.constructs.pg_tls import PUBLISH_UNIT, TLS_UNIT
 from edgekit.nix.evaluate import evaluate
 from tests.conftest import ROOT
 from tests.gitserver import GitServer, git_in
+from tests.pg_ca_units import primary_tls_units, run_script
 
 APP = '''
 import os
@@ -51,12 +59,14 @@ MAKE_BUCKET = (
     "import boto3, os; boto3.client('s3', endpoint_url=os.environ['UP_S3'], "
     "region_name='us-east-1').create_bucket(Bucket=os.environ['UP_BUCKET'])")
 PG_ANSWERS = (
-    "import os, socket, sys; p = os.environ['UP_PG_FILE']; "
+    "import os, socket, ssl, sys; p = os.environ['UP_PG_FILE']; "
     "host, port = open(p).read().split() if os.path.exists(p) else sys.exit("
     "'Postgres does not answer: no primary yet'); "
     "s = socket.create_connection((host, int(port)), timeout=5); "
     "s.sendall(bytes([0, 0, 0, 8, 4, 210, 22, 47])); "
-    "sys.exit(0 if s.recv(1) in (b'S', b'N') else 'not Postgres')")
+    "s.recv(1) == b'S' or sys.exit('Postgres offers no TLS'); "
+    "ssl.create_default_context(cadata=os.environ['UP_CA']).wrap_socket("
+    "s, server_hostname=host).close()")
 
 
 def _run(code, **env):
@@ -86,10 +96,11 @@ def make_app(outdir=None):
     Output(env, "mesh_endpoints", value={
         "edge-1": "203.0.113.11", "edge-2": "203.0.113.12", "edge-tokyo": "203.0.113.21",
         "pg-tokyo": "203.0.113.31"})
-    if estate.env.observed_value("pg_primary_private_ip") is not None:
+    ca = estate.env.observed_value("pg_tls_ca")
+    if estate.env.observed_value("pg_primary_private_ip") is not None and ca is not None:
         hyperdrive = Resource(env, "hyperdrive", type="terraform_data",
-                              config={"input": "prod-pg"})
-        hyperdrive.override("provisioner", _run(PG_ANSWERS))
+                              config={"input": {"name": "prod-pg", "ca": ca}})
+        hyperdrive.override("provisioner", _run(PG_ANSWERS, UP_CA=ca))
         add_gate(PRIMARY_UP, hyperdrive, "Cloudflare tests the connection on create")
     return app
 '''
@@ -144,6 +155,8 @@ class NodeStandIn(threading.Thread):
         self.running: str | None = None
         self.errors: list[str] = []
         self.keys: dict[str, str] = {}
+        self.authority = workdir / PRIMARY / "pg-tls"
+        """The primary's TLS folder, as its edgekit-pg-tls unit leaves it."""
 
     def run(self) -> None:
         while not self.stopped.wait(0.2):
@@ -171,7 +184,7 @@ class NodeStandIn(threading.Thread):
             self.status(client, commit, None, "pending", "waiting for peers")
             return
         if self.running is None:
-            host, port = self.start_postgres()
+            host, port = self.start_postgres(self.authority)
             self.pg_file.write_text(f"{host} {port}")
         self.running = commit
         self.status(client, commit, commit, "ok", "switched")
@@ -192,14 +205,25 @@ class NodeStandIn(threading.Thread):
             if done.returncode != 0:
                 raise RuntimeError(f"{node}: edgekit-mesh-key failed: {done.stderr}")
             self.keys[node] = (key_dir / "public").read_text().strip()
+        # the primary's authority and server certificate, made before Postgres, then published
+        tree = self.git.archive(self.repo, commit, self.workdir / "at" / commit[:12])
+        report = primary_tls_units(tree, self.workdir / "eval" / commit[:12], "prod",
+                                   tls_dir=self.authority, endpoint=self.s3.endpoint)
+        for name in (TLS_UNIT, PUBLISH_UNIT):
+            ran = run_script(report["services"][name], self.s3.access_key,
+                             self.s3.secret_key)
+            if ran.returncode != 0:
+                raise RuntimeError(f"{PRIMARY}: {name} failed: {ran.stdout}{ran.stderr}")
         self.booted = True
 
     def status(self, client: Any, wanted: str, running: str | None, result: str,
                message: str) -> None:
-        body = {"schema": "edgekit.status/v1", "env": "prod", "node": PRIMARY,
-                "wanted": wanted, "running": running, "generation": 2,
-                "time": "2026-12-06T20:00:00Z",
-                "switch": {"result": result, "attempt": 1, "message": message},
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # `up` judges staleness by
+        body = {"schema": "edgekit.status/v1", "env": "prod", "node": PRIMARY,  # the real clock
+                "wanted": wanted, "running": running, "generation": 2, "time": now,
+                "ref": "deploy/prod",
+                "switch": {"result": result, "attempt": 1, "max_attempts": 5,
+                           "message": message, "time": now},
                 "health": {"postgresql": {"ok": result == "ok", "detail": message}}}
         client.put_object(Bucket="edgekit-logs", Key=f"status/prod/{PRIMARY}.json",
                           Body=json.dumps(body).encode())

@@ -17,7 +17,6 @@ import argparse
 import keyword
 import re
 import sys
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from edgekit.core.files import write_atomic  # noqa: E402
 from edgekit.core.synth import ProviderPin  # noqa: E402
 from edgekit.providers.pins import PINS  # noqa: E402
-from edgekit.schema.schema_index import dump_path  # noqa: E402
+from edgekit.schema.schema_index import read_dump  # noqa: E402
 
 OUT = ROOT / "edgekit" / "bindings"
 WIDTH = 96
@@ -181,7 +180,7 @@ def _header(pin: ProviderPin, note: str) -> str:
 
 def render(pin: ProviderPin) -> dict[str, str]:
     """The stub and the runtime module of one provider's bindings (file name → text)."""
-    raw = zlib.decompress(dump_path(pin.name, pin.version).read_bytes(), 31)
+    raw = read_dump(pin.name, pin.version)
     (schema,) = orjson.loads(raw)["provider_schemas"].values()
     writer = _Writer()
     exported = [writer.block(camel(pin.name) + "Provider", schema["provider"]["block"],

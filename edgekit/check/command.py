@@ -110,6 +110,7 @@ def permissions(root: Path, stacks: Sequence[str], fmt: str,
     import json
 
     from edgekit.check.permissions import as_json, needed, render_text
+    from edgekit.constructs.later import later_types
 
     exports: dict[Path, bytes] = {}
     if (root / "cue" / "cue.mod").is_dir():
@@ -126,8 +127,10 @@ def permissions(root: Path, stacks: Sequence[str], fmt: str,
             sys.stdout.write(render(_as_findings(err), catalogue(), fmt))
             return 1
     documents = {r.stack.name: r.document for r in results}
+    later = {r.stack.name: later_types(r.stack.files) for r in results}
     if fmt == "text":
-        sys.stdout.write(render_text(documents))
+        sys.stdout.write(render_text(documents, later))
     else:
-        sys.stdout.write(json.dumps(as_json(documents), indent=2, sort_keys=True) + "\n")
-    return 1 if any(unknown for _, unknown in needed(documents).values()) else 0
+        sys.stdout.write(json.dumps(as_json(documents, later), indent=2, sort_keys=True)
+                         + "\n")
+    return 1 if any(unknown for _, unknown in needed(documents, later).values()) else 0

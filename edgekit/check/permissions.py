@@ -5,8 +5,10 @@ permission group(s) its create, update and read calls require, as the API refere
 for the endpoints the provider calls ("Required API token permissions: at least one of"):
 a `Need` is satisfied by any one of its groups. Names are the API's (``… Write``); the
 dashboard shows the same group as ``… : Edit``. `needed` walks synthesized documents and
-returns, per stack, the groups and the resources that need them; `edgekit check
---permissions` prints it and `edgekit up` checks the token against it before any apply.
+returns, per stack, the groups and the resources that need them, with the types a construct
+only adds on a later synth (``edgekit.later.json``, `edgekit.constructs.later`: Hyperdrive
+and its authority); `edgekit check --permissions` prints it and `edgekit up` checks the
+token against it before any apply.
 
 The tokens edgekit creates itself (R2 log writer, Postgres backups) are account-owned
 (``cloudflare_account_token``): they outlive the person who ran the apply, so creating them
@@ -143,15 +145,24 @@ def _typed(document: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
                     yield type_name, f"{prefix}{type_name}.{name}"
 
 
-def needed(documents: Mapping[str, Mapping[str, Any]]
+Later = Mapping[str, Mapping[str, str]]
+"""stack -> type -> why: resources a construct adds on a later synth
+(`edgekit.constructs.later`), needed all the same."""
+
+
+def needed(documents: Mapping[str, Mapping[str, Any]], later: Later | None = None
            ) -> dict[str, tuple[list[Required], list[Unknown]]]:
-    """Per stack: the permission groups its Cloudflare resources need, and any Cloudflare
-    type the table does not know (an error for `edgekit check --permissions`)."""
+    """Per stack: the permission groups its Cloudflare resources need (with those it adds
+    later, named ``<type> (later)``), and any Cloudflare type the table does not know (an
+    error for `edgekit check --permissions`)."""
     result: dict[str, tuple[list[Required], list[Unknown]]] = {}
     for stack, document in sorted(documents.items()):
         by_need: dict[tuple[Scope, tuple[str, ...]], tuple[Need, list[str]]] = {}
         unknown: list[Unknown] = []
-        for type_name, address in _typed(document):
+        have = {type_name for type_name, _ in _typed(document)}
+        coming = [(t, f"{t} (later)") for t in sorted((later or {}).get(stack, {}))
+                  if t not in have]
+        for type_name, address in [*_typed(document), *coming]:
             if not type_name.startswith("cloudflare_"):
                 continue
             needs = NEEDS.get(type_name)
@@ -166,18 +177,21 @@ def needed(documents: Mapping[str, Mapping[str, Any]]
     return result
 
 
-def all_needs(documents: Mapping[str, Mapping[str, Any]]) -> list[Need]:
-    """Every distinct need of the given stacks, sorted by scope and name."""
+def all_needs(documents: Mapping[str, Mapping[str, Any]], later: Later | None = None
+              ) -> list[Need]:
+    """Every distinct need of the given stacks (and of what they add later), sorted by
+    scope and name."""
     seen: dict[tuple[Scope, tuple[str, ...]], Need] = {}
-    for required, _ in needed(documents).values():
+    for required, _ in needed(documents, later).values():
         for item in required:
             seen.setdefault((item.need.scope, item.need.groups), item.need)
     return [seen[k] for k in sorted(seen)]
 
 
-def render_text(documents: Mapping[str, Mapping[str, Any]]) -> str:
+def render_text(documents: Mapping[str, Mapping[str, Any]], later: Later | None = None
+                ) -> str:
     lines: list[str] = []
-    for stack, (required, unknown) in needed(documents).items():
+    for stack, (required, unknown) in needed(documents, later).items():
         if not required and not unknown:
             lines.append(f"{stack}: no Cloudflare resources")
             continue
@@ -189,7 +203,7 @@ def render_text(documents: Mapping[str, Mapping[str, Any]]) -> str:
         for odd in unknown:
             lines.append(f"  ?        no permission known for {odd.address}: add its type "
                          "to edgekit/check/permissions.py NEEDS")
-    groups = all_needs(documents)
+    groups = all_needs(documents, later)
     if groups:
         lines.append("")
         lines.append("one token for all of them (dashboard → My Profile → API Tokens, or "
@@ -198,14 +212,15 @@ def render_text(documents: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def as_json(documents: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def as_json(documents: Mapping[str, Mapping[str, Any]], later: Later | None = None
+            ) -> dict[str, Any]:
     return {
         "stacks": {stack: {
             "required": [{"groups": list(r.need.groups), "scope": r.need.scope,
                           "dashboard": r.need.dashboard, "resources": list(r.addresses),
                           "source": r.need.source} for r in required],
             "unknown": [u.address for u in unknown]}
-            for stack, (required, unknown) in needed(documents).items()},
+            for stack, (required, unknown) in needed(documents, later).items()},
         "token": [{"groups": list(n.groups), "scope": n.scope, "dashboard": n.dashboard}
-                  for n in all_needs(documents)],
+                  for n in all_needs(documents, later)],
     }

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 
 from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.facts import record_services, record_zone
+from edgekit.constructs.later import add_later
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.promises import dns_record_proxied, tunnel_ends_with_catch_all
 from edgekit.constructs.values import CloudflareZone, Service, checked_services
@@ -122,6 +123,10 @@ class Hyperdrive(Construct):
         # the node's own authority, which Hyperdrive must trust: no config before the
         # authority's certificate is known (imported as the output `pg_tls_ca`).
         if not ready or ca_certificate is None:
+            # what the token must already be allowed when `edgekit up` adds them (ADR 0032)
+            add_later(self, ("cloudflare_mtls_certificate", "cloudflare_hyperdrive_config"),
+                      "Hyperdrive and the authority it pins, once the primary's address and "
+                      "TLS authority are imported (ADR 0025, 0031)")
             return
         ca = Resource(self, "server-ca", type="cloudflare_mtls_certificate", config={
             "account_id": account, "ca": True, "certificates": ca_certificate,

@@ -359,6 +359,7 @@ def nixos_postgresql(
     password_dir: str = PASSWORD_DIR,
     tls_hostnames: Sequence[str] = (),
     hyperdrive: Service | None = None,
+    publish_ca: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``services.postgresql`` for the primary's node, as plain (JSON-able) data.
 
@@ -388,7 +389,9 @@ def nixos_postgresql(
     - ``mkForce``: option paths the NixOS glue must set with ``lib.mkForce``, because the
       postgresql module defines them itself (``listen_addresses`` from ``enableTCPIP``);
     - ``tls``: the unit that makes the node's certificate authority and server certificate
-      (`pg_tls.tls_unit`), ordered before ``postgresql.service``;
+      (`pg_tls.tls_unit`), ordered before ``postgresql.service``; with `publish_ca`
+      (``{endpoint, bucket, key, credentials}``) its ``publish`` entry says where the
+      authority's certificate goes for ``edgekit pg import-ca`` (ADR 0025);
     - ``major``: `PG_MAJOR`, the package the node pins (``pkgs.postgresql_<major>``);
     - ``files``: path under /etc -> text: the scripts the unit runs (`bootstrap_sql` and one
       `password_sql` per role). None holds a password (each reads its role's key file at
@@ -448,7 +451,7 @@ def nixos_postgresql(
             "passwords": passwords,
             "commands": commands,
             "mkForce": ["settings.listen_addresses"],
-            "tls": tls_unit(hostnames=tls_hostnames, addresses=[listen]),
+            "tls": tls_unit(hostnames=tls_hostnames, addresses=[listen], publish=publish_ca),
             "major": PG_MAJOR,
             "files": {
                 BOOTSTRAP_SCRIPT: bootstrap_sql(services),

@@ -5,26 +5,32 @@ that authority.
 Pure data: the settings ``services.postgresql.settings`` takes, and the oneshot unit that
 makes the certificates (``edgekit-pg-tls``, ordered before ``postgresql.service``, run again
 daily by its timer). The private keys never leave the node: the authority's key is root's
-(0600), the server key the ``postgres`` user's (0600, as Postgres requires). The unit prints
-the authority's certificate (public) to its log as ``edgekit-pg-tls-ca <base64 PEM>``; the
-Hyperdrive configuration pins it (``cloudflare_mtls_certificate`` with ``ca = true`` and
-``sslmode = "verify-full"``) once it is in CUE as the output ``pg_tls_ca``.
+(0600), the server key the ``postgres`` user's (0600, as Postgres requires). The
+authority's certificate is public: the unit prints it to its log as ``edgekit-pg-tls-ca
+<base64 PEM>``, and its companion `PUBLISH_UNIT` PUTs it to ``pg-tls/<env>/<node>.crt`` in the
+logs bucket (the signed upload of ``nix/publish.nix``, the one the WireGuard keys take, ADR
+0010). ``edgekit pg import-ca`` (``edgekit.cue.pg_ca``) brings it into CUE as the output
+``pg_tls_ca``, trust on first use; the Hyperdrive configuration pins it
+(``cloudflare_mtls_certificate`` with ``ca = true`` and ``sslmode = "verify-full"``).
 
 Rotation: the server certificate (`SERVER_DAYS` days) is renewed by the unit when fewer than
 `RENEW_DAYS` days are left, and Postgres reloads it (``SIGHUP`` re-reads the TLS files). The
 authority (`CA_DAYS` days) is replaced only by deleting ``ca.key`` on the node and importing
-the new ``pg_tls_ca``; Hyperdrive then pins the new one on the next apply.
+the new ``pg_tls_ca`` (``edgekit pg import-ca --rotate``); Hyperdrive then pins the new one on
+the next apply.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 TLS_DIR = "/var/lib/edgekit/pg-tls"
 """Where the node keeps its authority and server certificate (root disk, not the volume)."""
 TLS_UNIT = "edgekit-pg-tls"
+PUBLISH_UNIT = f"{TLS_UNIT}-publish"
+"""Publishes the authority's certificate to the logs bucket after every run of `TLS_UNIT`."""
 CA_OUTPUT = "pg_tls_ca"
 """The CUE output holding the authority's PEM certificate, once imported."""
 CA_DAYS = 3650
@@ -105,7 +111,14 @@ echo "{LOG_MARK} $(base64 -w0 "$dir/ca.crt")"
 """
 
 
-def tls_unit(*, hostnames: Sequence[str], addresses: Sequence[str]) -> dict[str, Any]:
-    """The unit as data for ``nix/node.nix``: name, directory, script."""
-    return {"unit": TLS_UNIT, "directory": TLS_DIR,
-            "script": certificate_script(hostnames=hostnames, addresses=addresses)}
+def tls_unit(*, hostnames: Sequence[str], addresses: Sequence[str],
+             publish: Mapping[str, str] | None = None, directory: str = TLS_DIR,
+             owner: str = "postgres") -> dict[str, Any]:
+    """The unit as data for ``nix/node.nix``: name, directory, script, and where
+    `PUBLISH_UNIT` PUTs the authority's certificate (``{endpoint, bucket, key,
+    credentials}``; None: not published)."""
+    return {"unit": TLS_UNIT, "directory": directory,
+            "script": certificate_script(hostnames=hostnames, addresses=addresses,
+                                         directory=directory, owner=owner),
+            "publish": None if publish is None else {
+                "unit": PUBLISH_UNIT, "file": f"{directory}/ca.crt", **publish}}

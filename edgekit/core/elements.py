@@ -19,6 +19,9 @@ from edgekit.core.overrides import apply_override, split_path
 from edgekit.core.refs import Ref
 
 HIDDEN_IDS = frozenset({"Resource", "Default"})
+_ATTR_PATHS: dict[str, tuple[str]] = {}
+"""One ``(name,)`` per attribute name, shared by the `Ref`s to it (tuples are immutable;
+a large tree holds tens of thousands of references to a few attributes)."""
 
 
 def stack_of(construct: Construct) -> Construct:
@@ -32,23 +35,35 @@ def stack_of(construct: Construct) -> Construct:
 
 
 def logical_name(construct: Construct, stack: Construct) -> str:
-    return _join_name(relative_ids(construct, stack), construct.node.path)
+    return _join_name(relative_ids(construct, stack))
 
 
 def relative_ids(construct: Construct, stack: Construct) -> list[str]:
     """The ids from just below `stack` down to `construct`."""
-    return construct.node.path[len(stack.node.path) + 1 :].split("/")
+    return construct.node.ids_below(stack)
 
 
-def _join_name(parts: list[str], path: str) -> str:
+def _join_name(parts: list[str]) -> str:
     kept = [p for p in parts if p not in HIDDEN_IDS] or parts[-1:]
     return "_".join(kept).replace("-", "_")
+
+
+class _Rare:
+    """What few elements have: overrides, and a resource's meta-arguments and import id
+    (kept apart so that each of the 100,000 elements of a large stack is smaller)."""
+
+    __slots__ = ("import_id", "meta_args", "overrides")
+
+    def __init__(self) -> None:
+        self.overrides: list[tuple[str, Any]] = []
+        self.meta_args: tuple[Any, ...] | None = None
+        self.import_id: str | None = None
 
 
 class Element(Construct):
     """A construct that renders one OpenTofu block."""
 
-    __slots__ = ("_overrides", "logical_id", "stack")
+    __slots__ = ("_rare", "logical_id", "stack")
 
     section: ClassVar[str]
     address_root: ClassVar[str] = ""
@@ -56,9 +71,16 @@ class Element(Construct):
 
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
-        self.stack = stack_of(self)
-        self.logical_id = logical_name(self, self.stack)
-        self._overrides: list[tuple[str, Any]] | None = None  # created by a first override
+        stack = stack_of(self)
+        self.stack = stack
+        self.logical_id = (id if scope is stack else _join_name(self.node.ids_below(stack))
+                           ).replace("-", "_")  # logical_name, inline: once per element
+        self._rare: _Rare | None = None  # created by a first override, meta-argument, ...
+
+    def _rare_parts(self) -> _Rare:
+        if self._rare is None:
+            self._rare = _Rare()
+        return self._rare
 
     @property
     def address(self) -> str:
@@ -70,14 +92,17 @@ class Element(Construct):
 
     def attr(self, name: str) -> Ref:
         """A reference to one of this element's attributes."""
-        return Ref(self.address, (name,), self.stack.node.id)
+        path = _ATTR_PATHS.get(name) if type(name) is str else None
+        if path is None:
+            path = (name,)
+            if type(name) is str and len(_ATTR_PATHS) < 4096:
+                _ATTR_PATHS[name] = path
+        return Ref(self.address, path, self.stack.node.id)
 
     def override(self, path: str, value: Any) -> None:
         """Escape hatch: set `path` (dotted) in the rendered body; `DELETE` removes it."""
         split_path(path)
-        if self._overrides is None:
-            self._overrides = []
-        self._overrides.append((path, value))
+        self._rare_parts().overrides.append((path, value))
 
     def body(self) -> Any:
         """The block body before overrides; may hold `Ref`s and elements."""
@@ -88,12 +113,23 @@ class Element(Construct):
         return self.body()
 
     def rendered_body(self) -> Any:
+        return self.body_to_render()[0]
+
+    def body_to_render(self) -> tuple[Any, bool]:
+        """The body with its overrides, and whether it is this call's own object (not
+        shared with the configuration: rendering may then fill in its top level in place
+        instead of copying it)."""
         body = self._body_view()
-        if self._overrides:
+        rare = self._rare
+        if rare is not None and rare.overrides:
             body = copy.deepcopy(body)
-            for path, value in self._overrides:
+            for path, value in rare.overrides:
                 apply_override(body, path, value)
-        return body
+            return body, True
+        return body, self._view_is_new()
+
+    def _view_is_new(self) -> bool:
+        return False  # `body()` may return what the element holds (a Local's value)
 
     def old_address(self) -> str | None:
         """This element's address before a `renamed_from` on it or an ancestor."""
@@ -108,7 +144,7 @@ class Element(Construct):
         if not renamed:
             return None
         parts.reverse()
-        return self._address_for(_join_name(parts, self.node.path))
+        return self._address_for(_join_name(parts))
 
     def _address_for(self, name: str) -> str:
         return f"{self.address_root}.{name}"
@@ -132,8 +168,8 @@ def _meta(
         body["count"] = count
     if for_each is not None:
         body["for_each"] = for_each
-    if lifecycle:
-        body["lifecycle"] = dict(lifecycle)
+    if lifecycle:  # shared like the configuration (bodies are read, never changed)
+        body["lifecycle"] = lifecycle if type(lifecycle) is dict else dict(lifecycle)
     return body
 
 
@@ -143,7 +179,7 @@ _NO_META: tuple[Any, ...] = (None, (), None, None, None)
 class Resource(Element):
     """``resource "<type>" "<name>" {...}``."""
 
-    __slots__ = ("_meta_args", "config", "import_id", "type")
+    __slots__ = ("config", "type")
     section = "resource"
 
     def __init__(
@@ -164,13 +200,28 @@ class Resource(Element):
         super().__init__(scope, id)
         self.config: dict[str, Any] = dict(config or {})
         meta = (provider, tuple(depends_on), count, for_each, lifecycle)
-        self._meta_args = meta if meta != _NO_META else None
-        self.import_id = import_id
+        if meta != _NO_META:
+            self._rare_parts().meta_args = meta
+        if import_id is not None:
+            self.import_id = import_id
+            if not isinstance(import_id, str) or not import_id:
+                raise ConstructError(f"[{self.node.path}] import_id must be a non-empty "
+                                     f"string (the provider's id of the existing object), "
+                                     f"got {import_id!r}")
+
+    @property
+    def import_id(self) -> str | None:
         """Adopt an existing object: synth emits ``import { to, id }`` for this resource."""
-        if import_id is not None and (not isinstance(import_id, str) or not import_id):
-            raise ConstructError(f"[{self.node.path}] import_id must be a non-empty string "
-                                 f"(the provider's id of the existing object), got "
-                                 f"{import_id!r}")
+        return self._rare.import_id if self._rare is not None else None
+
+    @import_id.setter
+    def import_id(self, value: str | None) -> None:
+        if value is not None or self._rare is not None:
+            self._rare_parts().import_id = value
+
+    @property
+    def _meta_args(self) -> tuple[Any, ...] | None:
+        return self._rare.meta_args if self._rare is not None else None
 
     def _address_for(self, name: str) -> str:
         return f"{self.type}.{name}"
@@ -182,6 +233,9 @@ class Resource(Element):
 
     def _body_view(self) -> Any:
         return self.config if self._meta_args is None else self._with_meta()
+
+    def _view_is_new(self) -> bool:
+        return self._meta_args is not None  # `_with_meta` copies the configuration
 
     def _with_meta(self) -> dict[str, Any]:
         assert self._meta_args is not None

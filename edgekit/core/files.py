@@ -208,6 +208,10 @@ def swap_in(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+Chunk = bytes | memoryview
+"""A piece of a file as it is written: bytes, or a view of a larger output (not copied)."""
+
+
 class LazyFiles(Mapping[str, bytes]):
     """Relative path → bytes, each file rendered from its maker only when it is read and
     not kept: a folder of large files is staged one file (one piece) at a time.
@@ -218,12 +222,12 @@ class LazyFiles(Mapping[str, bytes]):
     """
 
     def __init__(self) -> None:
-        self._makers: dict[str, bytes | Callable[[], bytes | Iterable[bytes]]] = {}
+        self._makers: dict[str, bytes | Callable[[], bytes | Iterable[Chunk]]] = {}
 
-    def add(self, rel: str, made: bytes | Callable[[], bytes | Iterable[bytes]]) -> None:
+    def add(self, rel: str, made: bytes | Callable[[], bytes | Iterable[Chunk]]) -> None:
         self._makers[rel] = made
 
-    def chunks(self, rel: str) -> Iterable[bytes]:
+    def chunks(self, rel: str) -> Iterable[Chunk]:
         given = self._makers[rel]
         made = given if isinstance(given, bytes) else given()
         return (made,) if isinstance(made, bytes) else made
@@ -238,7 +242,7 @@ class LazyFiles(Mapping[str, bytes]):
         return len(self._makers)
 
 
-def _write_pieces(path: Path, pieces: Iterable[bytes]) -> None:
+def _write_pieces(path: Path, pieces: Iterable[Chunk]) -> None:
     with open(path, "wb") as handle:
         for piece in pieces:
             handle.write(piece)

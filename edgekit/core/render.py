@@ -38,7 +38,7 @@ _CROSS: ContextVar[tuple[str, list[Ref | Known]] | None] = ContextVar("edgekit_c
 
 
 def render(value: Any, reads: set[str], home: str | None = None,
-           foreign: list[Ref | Known] | None = None) -> Any:
+           foreign: list[Ref | Known] | None = None, *, owned: bool = False) -> Any:
     """Plain JSON data for `value`; every address it reads is added to `reads`.
 
     Copy on write: a dict or list that holds only plain data is returned as it is, so
@@ -48,12 +48,13 @@ def render(value: Any, reads: set[str], home: str | None = None,
     rendered as a read of that stack's remote state (``edgekit.core.crossref``); a
     `Known` value of another stack is written as its literal and added to `foreign`.
     Raises `RenderError` with the pointer of the first value JSON cannot hold.
+    `owned`: `value` is the caller's own new object, whose top level may be filled in place.
     """
     if home is None:  # the context `rendering_stack` set, if any
-        return _render(value, reads, _NO_NAMES)
+        return _render(value, reads, _NO_NAMES, owned)
     token = _CROSS.set((home, foreign if foreign is not None else []))
     try:
-        return _render(value, reads, _NO_NAMES)
+        return _render(value, reads, _NO_NAMES, owned)
     finally:
         _CROSS.reset(token)
 
@@ -69,8 +70,14 @@ def rendering_stack(home: str, foreign: list[Ref | Known]) -> Iterator[None]:
         _CROSS.reset(token)
 
 
-def _render(value: Any, reads: set[str], names: frozenset[str]) -> Any:
-    """`names`: local names in scope (iterators of the enclosing ``dynamic`` blocks)."""
+_PLAIN = frozenset({int, bool, type(None)})
+"""Values a container holds that render as themselves, read nothing and cannot be wrong:
+checked inline by the loops below (most values of a body), without a call each."""
+
+
+def _render(value: Any, reads: set[str], names: frozenset[str], owned: bool = False) -> Any:
+    """`names`: local names in scope (iterators of the enclosing ``dynamic`` blocks);
+    `owned`: a dict `value` is changed in place, not copied (see `render`)."""
     kind = type(value)
     if kind is str:
         if "{" in value:
@@ -81,6 +88,13 @@ def _render(value: Any, reads: set[str], names: frozenset[str]) -> Any:
         for key, item in value.items():
             if type(key) is not str:
                 raise RenderError("$", f"object keys must be strings, got {key!r}")
+            item_kind = type(item)
+            if item_kind is str:  # as `_render` does with a string, inline
+                if "{" in item:
+                    reads.update(template_addresses(item, names))
+                continue
+            if item_kind in _PLAIN:
+                continue
             try:
                 new = _dynamic(item, reads, names, labels=True) if key == "dynamic" \
                     else _render(item, reads, names)
@@ -88,12 +102,19 @@ def _render(value: Any, reads: set[str], names: frozenset[str]) -> Any:
                 raise err._within(f".{key}") from None
             if new is not item:
                 if out is None:
-                    out = dict(value)
-                out[key] = new
+                    out = value if owned else dict(value)
+                out[key] = new  # a key already there: the loop above is not disturbed
         return value if out is None else out
     if kind is list or kind is tuple:
         items = None
         for i, item in enumerate(value):
+            item_kind = type(item)
+            if item_kind is str:
+                if "{" in item:
+                    reads.update(template_addresses(item, names))
+                continue
+            if item_kind in _PLAIN:
+                continue
             try:
                 new = _render(item, reads, names)
             except RenderError as err:

@@ -13,10 +13,19 @@ from typing import Any, overload
 
 import attrs
 
-from edgekit.core.construct import Construct
-from edgekit.core.elements import DataSource, Element, Module, Provider, Resource
+from edgekit.core.construct import Construct, TestAssertion, tree_has_aspects
+from edgekit.core.elements import (
+    DataSource,
+    Element,
+    Local,
+    Module,
+    Output,
+    Provider,
+    Resource,
+    Variable,
+)
 from edgekit.core.errors import Problem
-from edgekit.core.gcpause import gc_paused
+from edgekit.core.gcpause import gc_paused, thaw
 from edgekit.core.overrides import apply_override
 from edgekit.core.refs import Known, Ref
 from edgekit.core.render import RenderError, find_reads, render, rendering_stack
@@ -95,6 +104,8 @@ class StackResult:
     foreign: list[Ref | Known] = attrs.field(factory=list)
     """References to elements of other stacks (read through their remote state), and
     `Known` values of other stacks (written as literals; dependencies only)."""
+    assertions: list[TestAssertion] = attrs.field(factory=list)
+    """The promises of the stack's constructs (``node.add_assertion``), in tree order."""
 
 
 def run_aspects(root: Construct) -> None:
@@ -104,9 +115,9 @@ def run_aspects(root: Construct) -> None:
     registered on an ancestor run before those registered lower down. Constructs
     an aspect adds are not visited in the same pass.
     """
-    constructs = root.node.find_all()
-    if not any(c.node.aspects for c in constructs):
+    if not tree_has_aspects(root):
         return  # no aspect anywhere (the common case): nothing can add one either
+    constructs = root.node.find_all()
     for construct in constructs:
         inherited = [a for scope in construct.node.scopes for a in scope.node.aspects]
         for aspect in inherited:
@@ -124,12 +135,81 @@ def provider_name(resource_type: str) -> str:
     return resource_type.split("_", 1)[0]
 
 
+def split_address(address: str) -> tuple[str, str]:
+    """An address as (root, name): ``hcloud_server.web`` → (``hcloud_server``, ``web``),
+    ``data.hcloud_image.debian`` → (``data.hcloud_image``, ``debian``), ``provider.hcloud.eu``
+    → (``provider``, ``hcloud.eu``). Names (logical ids) hold no dot."""
+    if address.startswith("provider."):
+        return "provider", address[9:]
+    root, _, name = address.rpartition(".")
+    return root, name
+
+
+class Owners:
+    """The elements of a stack by address, kept as root → name → element: a large stack's
+    elements are looked up without an address string made and held for each of them."""
+
+    __slots__ = ("_data_roots", "_roots")
+
+    def __init__(self) -> None:
+        self._roots: dict[str, dict[str, Element]] = {}
+        self._data_roots: dict[str, str] = {}  # type → "data.<type>", made once per type
+
+    def _key(self, element: Element) -> tuple[str, str]:
+        kind = type(element)
+        if kind is Resource and isinstance(element, Resource):
+            return element.type, element.logical_id
+        if kind is DataSource and isinstance(element, DataSource):
+            root = self._data_roots.get(element.type)
+            if root is None:
+                root = self._data_roots[element.type] = f"data.{element.type}"
+            return root, element.logical_id
+        if kind in _ROOTED:
+            return element.address_root, element.logical_id
+        return split_address(element.address)  # any other element: as it says
+
+    def add(self, element: Element) -> Element | None:
+        """Add `element`; if its address is taken, add nothing and return the owner."""
+        root, name = self._key(element)
+        names = self._roots.get(root)
+        if names is None:
+            names = self._roots[root] = {}
+        other = names.get(name)
+        if other is None:
+            names[name] = element
+        return other
+
+    def __contains__(self, address: str) -> bool:
+        root, name = split_address(address)
+        names = self._roots.get(root)
+        return names is not None and name in names
+
+    def missing(self, reads: Iterable[str]) -> tuple[str, ...]:
+        """The addresses of `reads` that name no element (yet)."""
+        roots, found = self._roots, []
+        for address in reads:
+            root, name = split_address(address)
+            names = roots.get(root)
+            if names is None or name not in names:
+                found.append(address)
+        return tuple(found)
+
+    def addresses(self) -> list[str]:
+        return [element.address for names in self._roots.values()
+                for element in names.values()]
+
+
+_ROOTED = frozenset({Variable, Output, Local, Module})
+"""Element classes whose address is ``<address_root>.<logical id>``."""
+
+
 @gc_paused
 def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
+    thaw()  # the tree is built: what growing it froze goes back to the collector
     problems: list[Problem] = []
     sections: dict[str, Any] = {}
     rendered = RenderedList()
-    owners: dict[str, Element] = {}
+    owners = Owners()
     reads_by_element: list[tuple[Element, Any, tuple[str, ...]]] = []
     used_providers: set[str] = set()
     provider_configs: set[str] = set()
@@ -138,68 +218,91 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
     imports: list[dict[str, str]] = []
 
     constructs = list(stack.node.walk())
-    renamed = any(c.node.old_id for c in constructs)  # else no element has an old address
+    renamed = False  # does any construct have an old id (else no element has an old address)
+    resource_types: set[str] = set()  # their providers are used
+    keep_element, keep_body = rendered._elements.append, rendered._bodies.append
+    tables: dict[tuple[str, str], dict[str, Any]] = {}  # (section, type) → its bodies
+    assertions: list[TestAssertion] = []
+    reads: set[str] = set()  # what the element being rendered reads
     with rendering_stack(stack.name, foreign):  # one context for every element
         for construct in constructs:
-            if construct is not stack and getattr(construct, "is_stack", False):
-                problems.append(Problem(path=construct.node.path,
+            node = construct.node
+            rare = node._rare
+            if rare is not None and rare.renamed_from:
+                renamed = True
+            if node._assertions:
+                assertions.extend(node._assertions)
+            if construct.is_stack and construct is not stack:
+                problems.append(Problem(path=node.path,
                                         message="stacks cannot be nested inside other stacks"))
                 continue
-            if construct.node._validations:
-                for message in construct.node.validate():
-                    problems.append(Problem(path=construct.node.path, message=message))
+            if rare is not None and rare.validations:
+                for message in node.validate():
+                    problems.append(Problem(path=node.path, message=message))
             if not isinstance(construct, Element):
                 continue
             element = construct
-            address = element.address
-            other = owners.get(address)
+            other = owners.add(element)
             if other is not None:
                 problems.append(Problem(
-                    path=element.node.path, address=address,
+                    path=node.path, address=element.address,
                     message=f"address collides with {other.node.path}; give one of them "
                     "another id",
                 ))
                 continue
-            owners[address] = element
-            reads: set[str] = set()
+            reads.clear()  # one set for every element: a large tree makes no garbage here
             try:
-                body = render(element.rendered_body(), reads)
+                body, owned = element.body_to_render()
+                body = render(body, reads, owned=owned)
             except RenderError as err:
-                problems.append(Problem(path=element.node.path, address=address,
+                problems.append(Problem(path=node.path, address=element.address,
                                         message=err.message, pointer=err.pointer))
                 continue
             except (ValueError, IndexError, TypeError) as err:
-                problems.append(Problem(path=element.node.path, address=address,
+                problems.append(Problem(path=node.path, address=element.address,
                                         message=f"override failed: {err}"))
                 continue
-            if isinstance(element, Resource):
-                if provider_name(element.type) != BUILTIN_PROVIDER:
-                    used_providers.add(provider_name(element.type))
-                for dep in body.get("depends_on", []) if isinstance(body, dict) else []:
-                    reads.add(dep)
-            if isinstance(element, Provider):
-                used_providers.add(element.type)
-                provider_configs.add(element.meta_ref)
-            # Kept for the end only what may fail there: reads of addresses not seen yet
-            # (most read an element created before them), and aliased provider arguments.
-            pending = tuple(a for a in reads if a not in owners)
-            if pending or (isinstance(element, Resource) and isinstance(body, dict)
-                           and "provider" in body):
-                reads_by_element.append((element, body, pending))
-            rendered.append(element, body)
-            _place(sections, element, body)
-            old = element.old_address() if renamed else None
-            if old is not None and isinstance(element, Resource | Module) and not isinstance(
-                element, DataSource
-            ):
-                moved.append({"from": old, "to": address})
-            if isinstance(element, Resource) and element.import_id is not None:
-                if isinstance(element, DataSource):
-                    problems.append(Problem(path=element.node.path, address=address,
-                                            message="a data source cannot be imported; drop "
-                                            "import_id"))
-                else:
-                    imports.append({"to": address, "id": element.import_id})
+            if isinstance(element, Resource):  # also a DataSource
+                resource_types.add(element.type)
+                if isinstance(body, dict) and "depends_on" in body:
+                    reads.update(body["depends_on"])
+                # Kept for the end only what may fail there: reads of addresses not seen
+                # yet (most read an element created before them), and aliased providers.
+                pending = owners.missing(reads) if reads else ()
+                if pending or (isinstance(body, dict) and "provider" in body):
+                    reads_by_element.append((element, body, pending))
+                table = tables.get((element.section, element.type))
+                if table is None:
+                    table = tables[element.section, element.type] = \
+                        sections.setdefault(element.section, {}).setdefault(element.type, {})
+                table[element.logical_id] = body
+                if element.import_id is not None:
+                    if isinstance(element, DataSource):
+                        problems.append(Problem(path=node.path, address=element.address,
+                                                message="a data source cannot be imported; "
+                                                "drop import_id"))
+                    else:
+                        imports.append({"to": element.address, "id": element.import_id})
+            else:
+                if isinstance(element, Provider):
+                    used_providers.add(element.type)
+                    provider_configs.add(element.meta_ref)
+                pending = owners.missing(reads) if reads else ()
+                if pending:
+                    reads_by_element.append((element, body, pending))
+                _place(sections, element, body)
+            keep_element(element)
+            keep_body(body)
+
+    for type_name in resource_types:
+        if provider_name(type_name) != BUILTIN_PROVIDER:
+            used_providers.add(provider_name(type_name))
+    if renamed:
+        for element in rendered._elements:
+            if isinstance(element, Resource | Module) and not isinstance(element, DataSource):
+                old = element.old_address()
+                if old is not None:
+                    moved.append({"from": old, "to": element.address})
 
     problems.extend(_check_reads(reads_by_element, owners, provider_configs))
 
@@ -232,7 +335,7 @@ def synth_stack(stack: Stack, pins: Mapping[str, ProviderPin]) -> StackResult:
         except (ValueError, IndexError) as err:
             problems.append(Problem(path=stack.node.path, message=f"override failed: {err}"))
     return StackResult(stack, document, rendered, sorted(used_providers), problems,
-                       foreign=foreign)
+                       foreign=foreign, assertions=assertions)
 
 
 def _place(sections: dict[str, Any], element: Element, body: Any) -> None:
@@ -252,7 +355,7 @@ def _place(sections: dict[str, Any], element: Element, body: Any) -> None:
 
 def _check_reads(
     reads_by_element: Iterable[tuple[Element, Any, tuple[str, ...]]],
-    owners: Mapping[str, Element],
+    owners: Owners,
     provider_configs: set[str],
 ) -> list[Problem]:
     problems: list[Problem] = []
@@ -284,8 +387,8 @@ def _is_encryption_var(element: Element, address: str) -> bool:
     return encryption is not None and address == f"var.{encryption.passphrase_variable}"
 
 
-def _hint(address: str, owners: Mapping[str, Element], own: str) -> str:
-    candidates = [a for a in owners if a != own]
+def _hint(address: str, owners: Owners, own: str) -> str:
+    candidates = [a for a in owners.addresses() if a != own]
     import difflib  # only when a reference is dangling
 
     close = difflib.get_close_matches(address, candidates, n=1, cutoff=0.8)

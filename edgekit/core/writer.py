@@ -18,9 +18,9 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from edgekit.core.files import LazyFiles, Transaction
+from edgekit.core.files import Chunk, LazyFiles, Transaction
 
-__all__ = ["LazyFiles", "LazyList", "dump_json", "json_chunks", "write_tree"]
+__all__ = ["Chunk", "LazyFiles", "LazyList", "dump_json", "json_chunks", "write_tree"]
 
 S = TypeVar("S")
 
@@ -57,7 +57,7 @@ def dump_json(data: Any) -> bytes:
     return orjson.dumps(data, default=_default, option=_JSON_OPTIONS)  # newline: no copy
 
 
-def json_chunks(data: Any, depth: int = 2) -> Iterator[bytes]:
+def json_chunks(data: Any, depth: int = 2) -> Iterator[Chunk]:
     """`dump_json(data)` in pieces, byte for byte: the objects and lists of the top
     `depth` levels are opened here, item by item, and what is below them is dumped one
     value at a time (depth 2: a document's section → resource type → its resources)."""
@@ -70,7 +70,7 @@ BATCH = 256
 resources is written 256 at a time, not as one 7 MB piece)."""
 
 
-def _chunks(value: Any, level: int, depth: int) -> Iterator[bytes]:
+def _chunks(value: Any, level: int, depth: int) -> Iterator[Chunk]:
     kind = type(value)
     if (kind is not dict and kind is not list and kind is not LazyList) or not value:
         yield _dump(value, level)  # a scalar, or empty
@@ -96,17 +96,45 @@ def _chunks(value: Any, level: int, depth: int) -> Iterator[bytes]:
         yield b"\n" + b"  " * level + b"]"
 
 
-def _dump(value: Any, level: int) -> bytes:
+def _dump(value: Any, level: int) -> Chunk:
+    """`value` as it is written `level` levels deep (its first line not indented).
+
+    Dumped inside `level` one-key objects, so orjson indents every line itself, and
+    returned as a view of that one output: a large value (a pool of 10,000 origins) is
+    never copied to be re-indented."""
+    if not level:
+        return orjson.dumps(value, default=_default, option=_NESTED_OPTIONS)
+    for _ in range(level):
+        value = {"": value}
     out = orjson.dumps(value, default=_default, option=_NESTED_OPTIONS)
-    # JSON strings escape their newlines, so every newline is the layout's own
-    return out.replace(b"\n", b"\n" + b"  " * level) if level and b"\n" in out else out
+    # '{\n  "": ' opens each wrapper and '\n}' (indented) closes it
+    head = sum(6 + 2 * k for k in range(1, level + 1))
+    tail = sum(2 + 2 * k for k in range(level))
+    return memoryview(out)[head:len(out) - tail]
+
+
+FEW = 8
+"""An object of at most this many items is looked into for one that holds a long list or
+object (`_holds_many`)."""
+
+
+def _holds_many(value: Any) -> bool:
+    """Whether `value` is an object with a list or object of more than `BATCH` items."""
+    return type(value) is dict and any(
+        (type(item) is list or type(item) is dict) and len(item) > BATCH
+        for item in value.values())
 
 
 def _batches(value: dict[str, Any] | list[Any] | LazyList[Any], level: int
-             ) -> Iterator[bytes]:
+             ) -> Iterator[Chunk]:
     """A non-empty object or array dumped `BATCH` items at a time: each batch is dumped
     as an object (array) of its own and written without its brackets. A `LazyList`'s
     items are made a batch at a time."""
+    if type(value) is dict and len(value) <= FEW and any(map(_holds_many, value.values())):
+        # a few items, one of them large (two pools of 10,000 origins): each item opened,
+        # its long lists and objects written a batch at a time, never one 7 MB piece
+        yield from _chunks(value, level, 2)
+        return
     if type(value) is not LazyList and len(value) <= BATCH:
         yield _dump(value, level)
         return
@@ -121,7 +149,9 @@ def _batches(value: dict[str, Any] | list[Any] | LazyList[Any], level: int
         opening, closing = b"[", b"]"
     separator = opening
     for part in parts:
-        yield separator + _dump(part, level)[1:-(2 + 2 * level)]  # "{" … "\n<indent>}"
+        yield separator
+        dumped = _dump(part, level)
+        yield memoryview(dumped)[1:len(dumped) - (2 + 2 * level)]  # "{" … "\n<indent>}"
         separator = b","
     yield b"\n" + b"  " * level + closing
 

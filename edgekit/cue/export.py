@@ -14,7 +14,6 @@ is found without running `cue`: synth refuses it (or re-exports when `cue` is he
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import Any
 from edgekit.core.errors import EdgekitError
 from edgekit.core.files import exists, read_bytes, staged_in, write_atomic
 from edgekit.core.writer import dump_json
-from edgekit.cue.runner import find_cue, run_cue
 from edgekit.schema.props import PACKAGE_SCHEMA_DIR, schema_dir, use_project_schemas
 
 DEFINITIONS = (
@@ -64,6 +62,8 @@ def _use_schemas_of(root: Path) -> None:
 
 def source_hash(root: Path) -> str:
     """sha256 over every .cue file of the module (path and content), in path order."""
+    import hashlib  # here: a Python stack's synth imports this module but never hashes
+
     base = cue_dir(root)
     digest = hashlib.sha256()
     for path in sorted(base.rglob("*.cue")):
@@ -74,6 +74,8 @@ def source_hash(root: Path) -> str:
 
 def render_exports(root: Path) -> dict[Path, bytes]:
     """Run `cue` and return every export file (absolute path → bytes). Writes nothing."""
+    from edgekit.cue.runner import run_cue  # with subprocess: only when cue runs
+
     base = cue_dir(root)
     digest = source_hash(root)
     run_cue(["vet", "-c", "./..."], base)
@@ -150,6 +152,8 @@ def fresh_exports(root: Path) -> tuple[dict[Path, bytes], list[Path]]:
     stale = stale_exports(root)
     if not stale:
         return {}, []
+    from edgekit.cue.runner import find_cue
+
     if find_cue() is None:
         listed = "\n".join(f"  {s}" for s in stale)
         raise StaleExportError(

@@ -73,6 +73,8 @@ def cmd_mesh_import_keys(args: argparse.Namespace) -> int:
 def add_mesh_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
                     regenerate: Regenerate) -> argparse.ArgumentParser:
     """Register ``mesh import-keys``; `regenerate` runs after a write."""
+    from edgekit.obs.cli import add_sink_arguments
+
     mesh = subparsers.add_parser("mesh", help="the environment's WireGuard mesh (ADR 0010)")
     sub = mesh.add_subparsers(dest="mesh_command", required=True, metavar="COMMAND")
     imp = sub.add_parser(
@@ -88,10 +90,6 @@ def add_mesh_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     imp.add_argument("--stack", required=True, help="the environment's stack, e.g. prod")
     imp.add_argument("--rekey", action="append", metavar="NODE",
                      help="accept a changed key for NODE (it was rebuilt); repeatable")
-    imp.add_argument("--bucket", help="the bucket (default: the stack's "
-                     "`cloudflare.logs_bucket` in cue/export/<stack>.json)")
-    imp.add_argument("--endpoint", metavar="URL", help="S3 endpoint (default: "
-                     "$EDGEKIT_R2_ENDPOINT, else the R2 of the stack's account)")
-    imp.add_argument("--profile", metavar="P", help="AWS profile holding the R2 keys")
+    add_sink_arguments(imp)
     imp.set_defaults(func=cmd_mesh_import_keys, regenerate=regenerate)
     return mesh

@@ -175,16 +175,22 @@ class Env:
             return None
         return str(ipaddress.ip_network(self.mesh.cidr).network_address + spec.mesh_host)
 
+    @property
+    def primary(self) -> str | None:
+        """The self-hosted Postgres primary's node (role ``postgres``; ``postgres.kind``
+        "self"), or None (a managed database, or no such node)."""
+        if self.postgres.kind != "self":
+            return None
+        return next((n for n, s in sorted(self.nodes.items()) if "postgres" in s.roles), None)
+
     def postgres_host(self) -> str | None:
         """Where services reach Postgres: the primary's mesh address (ADR 0010) when it is
         self-hosted on a mesh node, else the imported `PG_ADDRESS_OUTPUT` (the private
         address, or a managed database's host), or None before the first import."""
-        if self.postgres.kind == "self":
-            primary = next((n for n, s in sorted(self.nodes.items()) if "postgres" in s.roles),
-                           None)
-            mesh = self.mesh_address(primary) if primary else None
-            if mesh is not None:
-                return mesh
+        primary = self.primary
+        mesh = self.mesh_address(primary) if primary else None
+        if mesh is not None:
+            return mesh
         host = self.observed_value(PG_ADDRESS_OUTPUT)
         return host if isinstance(host, str) else None
 

@@ -69,6 +69,17 @@ def log_sink(stack: str, root: Path) -> tuple[str, str]:
     return side.logs_bucket, f"https://{side.account_id}.r2.cloudflarestorage.com"
 
 
+def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
+    """--bucket, --endpoint and --profile: where a stack's logs bucket is and the keys to read
+    it (`resolve_sink` reads them back)."""
+    parser.add_argument("--bucket", help="the logs bucket (default: the stack's "
+                        "`cloudflare.logs_bucket` in cue/export/<stack>.json)")
+    parser.add_argument("--endpoint", metavar="URL",
+                        help="S3 endpoint (default: $EDGEKIT_R2_ENDPOINT, else the R2 of the "
+                        "stack's `cloudflare.account_id` in the CUE export)")
+    parser.add_argument("--profile", metavar="P", help="AWS profile holding the R2 keys")
+
+
 def resolve_sink(args: argparse.Namespace, root: Path) -> tuple[str, str | None]:
     """--bucket/--endpoint when given; else the stack's sink in the CUE export; without a
     CUE project, $EDGEKIT_LOGS_BUCKET (or edgekit-logs) and the usual endpoint lookup."""
@@ -240,13 +251,8 @@ def add_logs_parser(
         "--profile / AWS_PROFILE. Endpoint: --endpoint, $EDGEKIT_R2_ENDPOINT, or\n"
         f"{r2_endpoint('$CLOUDFLARE_ACCOUNT_ID')}.")
     s.add_argument("--stack", required=True, help="the stack whose logs to fetch, e.g. prod")
-    s.add_argument("--bucket", help="the logs bucket (default: the stack's "
-                   "`cloudflare.logs_bucket` in cue/export/<stack>.json)")
+    add_sink_arguments(s)
     _add_dest(s, "(default: .edgekit/logs/<stack>)")
-    s.add_argument("--endpoint", metavar="URL",
-                   help="S3 endpoint (default: $EDGEKIT_R2_ENDPOINT, else the R2 of the "
-                   "stack's `cloudflare.account_id` in the CUE export)")
-    s.add_argument("--profile", metavar="P", help="AWS profile holding the R2 keys")
     s.add_argument("--full", action="store_true",
                    help="list every object, not only the recent hour folders of each node: "
                    "after a node could not reach R2 for more than 6 hours (its Vector then "

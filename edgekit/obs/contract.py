@@ -20,11 +20,11 @@ LOGPUSH_DATASETS = ("http_requests", "workers_trace_events")
 """The Logpush datasets edgekit's jobs write and `edgekit logs sync` mirrors."""
 LOG_PREFIXES = ("otel/", "traces/", f"{EDGE_ROOT}/", f"{LOGPUSH_ROOT}/")
 """Every key prefix that holds logs: locked for the retention, then deleted (ADR 0037).
-Other keys of a logs bucket (``status/``, ``mesh/``) are rewritten by the nodes: never locked,
-never expired, never synced."""
-NODE_KEYS = ("status/", "mesh/")
-"""Keys of a logs bucket the nodes rewrite: the status object (ADR 0033) and the WireGuard
-public keys (ADR 0010)."""
+Other keys of a logs bucket (`NODE_KEYS`) are rewritten by the nodes: never locked, never
+expired, never synced."""
+NODE_KEYS = ("status/", "mesh/", "pg-tls/")
+"""Keys of a logs bucket the nodes rewrite: the status object (ADR 0033), the WireGuard
+public keys (ADR 0010) and the Postgres primary's authority certificate (ADR 0025)."""
 OBJECT_SUFFIX = ".log.gz"
 STATE_FILE = ".edgekit-sync.json"
 """Written in the sync destination; names starting with a dot are never read as logs."""
@@ -32,7 +32,7 @@ STATE_FILE = ".edgekit-sync.json"
 SYNCED_ROOTS = (KEY_ROOT, EDGE_ROOT, LOGPUSH_ROOT)
 """The key roots `edgekit logs sync` mirrors, each as ``<root>/<stack>/``: the nodes' logs, the
 edge Worker's, and Cloudflare's Logpush files (only the `LOGPUSH_DATASETS` folders). Nothing
-else in the bucket (``status/``, ``mesh/``, ``traces/``) is listed."""
+else in the bucket (`NODE_KEYS`, ``traces/``) is listed."""
 
 KEY_RE = re.compile(
     r"^(?P<root>otel|edge)/(?P<stack>[A-Za-z0-9_.-]+)/(?P<node>[A-Za-z0-9_.-]+)/"

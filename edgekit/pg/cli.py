@@ -4,6 +4,7 @@
     edgekit pg restore --stack prod --to TIME       print the restore onto a fresh primary
     tofu output -json | edgekit pg bootstrap --stack prod
                                                     roles and grants on a managed Postgres
+    edgekit pg import-ca --stack prod [--rotate]    the primary's TLS authority -> CUE
 
 ``backups`` runs the real pgBackRest (``pgbackrest info``) against the stack's repository
 with the settings generated from CUE; the secrets come from the environment, never from a
@@ -21,10 +22,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from edgekit.constructs.pg_tls import CA_OUTPUT
 from edgekit.core.errors import EdgekitError
 from edgekit.pg.backup import (
     BackupError,
@@ -35,6 +38,8 @@ from edgekit.pg.backup import (
 )
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
+Regenerate = Callable[[Path], list[Path]]
+"""Re-export CUE and rewrite the generated files; returns the files written."""
 CIPHER_ENV = "EDGEKIT_PG_CIPHER_PASS"
 TIMEOUT = 300
 
@@ -223,8 +228,65 @@ def cmd_pg_bootstrap(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_pg_parser(sub: Any) -> None:
-    pg = sub.add_parser("pg", help="the environment's Postgres: backups and restore")
+def cmd_pg_import_ca(args: argparse.Namespace) -> int:
+    """The authority the primary published (pg-tls/<stack>/<node>.crt in the logs bucket)
+    into ``cue/outputs/<stack>.pg-tls.cue`` as ``pg_tls_ca``, trust on first use (ADR 0025),
+    then re-export and regenerate."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from edgekit.cue.model import Estate
+    from edgekit.cue.pg_ca import file_name, import_published, object_key
+    from edgekit.obs.cli import resolve_sink
+    from edgekit.obs.sync import _refused, make_client, resolve_endpoint
+
+    root = Path.cwd()
+    if args.stack not in Estate.env_names(root):
+        raise PgError(f"no environment {args.stack!r} in cue/ (have: "
+                      f"{', '.join(Estate.env_names(root))})")
+    env = Estate.load(root, args.stack).env
+    primary = env.primary
+    if primary is None:
+        raise PgError(f"environment {args.stack!r} has no self-hosted Postgres primary (a node "
+                      "with role 'postgres' and postgres.kind \"self\"): there is no node "
+                      "authority to import")
+    bucket, endpoint = resolve_sink(args, root)
+    client = make_client(endpoint_url=endpoint, profile=args.profile)
+    current = env.observed_value(CA_OUTPUT)
+    try:
+        done = import_published(root, client, bucket, args.stack, primary,
+                                current if isinstance(current, str) else None,
+                                rotate=args.rotate)
+    except (BotoCoreError, ClientError) as exc:  # said the way `logs sync` says them
+        raise _refused(exc, bucket, resolve_endpoint(endpoint)) from exc
+    target = f"cue/outputs/{file_name(args.stack)}"
+    if done is None:
+        print(f"edgekit: nothing published at s3://{bucket}/{object_key(args.stack, primary)} "
+              f"yet: has {primary} booted (its edgekit-pg-tls-publish unit puts its authority "
+              "there after edgekit-pg-tls)? Nothing written", file=sys.stderr)
+        return EXIT_PROBLEMS
+    published = done.authority
+    if not done.written:
+        print(f"edgekit: pg_tls_ca of {args.stack} is already {primary}'s authority "
+              f"({published.short}); {target} left as it was", file=sys.stderr)
+        return EXIT_OK
+    change = done.change
+    said = "rotated to" if change == "rotated" else "took"
+    print(f"edgekit: {said} {primary}'s authority ({published.short}, {published.subject}, "
+          f"valid until {published.not_after}) into {target}", file=sys.stderr)
+    for path in args.regenerate(root):
+        print(f"edgekit: regenerated {path.relative_to(root)}", file=sys.stderr)
+    print(f"edgekit: next: `edgekit synth {args.stack}` and apply (Hyperdrive pins it), or "
+          f"`edgekit up {args.stack}`", file=sys.stderr)
+    return EXIT_OK
+
+
+def add_pg_parser(sub: Any, regenerate: Regenerate) -> None:
+    """Register ``pg``; `regenerate` (re-export CUE, rewrite the generated files) runs after
+    ``import-ca`` wrote into cue/outputs/."""
+    from edgekit.obs.cli import add_sink_arguments
+
+    pg = sub.add_parser("pg", help="the environment's Postgres: backups, restore, its TLS "
+                        "authority")
     pg_sub = pg.add_subparsers(dest="pg_command", required=True, metavar="COMMAND")
     backups = pg_sub.add_parser(
         "backups", help="list the backups in the stack's R2 repository (pgbackrest info)",
@@ -247,5 +309,27 @@ def add_pg_parser(sub: Any) -> None:
         "tofu output -json | edgekit pg bootstrap --stack prod")
     boot.add_argument("--stack", required=True, help="the environment, e.g. prod")
     boot.set_defaults(func=cmd_pg_bootstrap)
+    ca = pg_sub.add_parser(
+        "import-ca", help="import the primary's TLS authority (public) into cue/outputs/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read pg-tls/<stack>/<primary>.crt from the stack's logs bucket (the\n"
+        "primary's edgekit-pg-tls-publish unit puts its certificate authority there, ADR\n"
+        "0025), check it is one PEM certificate authority, write it as the output pg_tls_ca\n"
+        "into cue/outputs/<stack>.pg-tls.cue (checked with cue vet first), then re-export and\n"
+        "regenerate. Hyperdrive pins it (verify-full) on the next synth and apply; without it\n"
+        "no Hyperdrive config is made. `edgekit up` runs this itself before its Hyperdrive\n"
+        "step.\n\n"
+        "Trust on first use: an authority that differs from the one in CUE is refused unless\n"
+        "--rotate says it was replaced on purpose. Exit 0: imported, or nothing new; 1:\n"
+        "nothing published yet, a changed authority without --rotate, or an object that is\n"
+        "not a certificate authority (nothing written).\n\n"
+        "Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (an R2 token that can read\n"
+        "the logs bucket), or --profile / AWS_PROFILE.")
+    ca.add_argument("--stack", required=True, help="the environment, e.g. prod")
+    ca.add_argument("--rotate", action="store_true",
+                    help="accept an authority that differs from the one in CUE (it was "
+                    "replaced on the primary on purpose)")
+    add_sink_arguments(ca)
+    ca.set_defaults(func=cmd_pg_import_ca, regenerate=regenerate)
 
 

@@ -208,6 +208,15 @@ def _object(c: _Compiler, schema: dict[str, Any]) -> Predicate:
             return False
         if high is not None and len(value) > high:
             return False
+        if not patterns:  # what CUE writes: each key is a property, or extra
+            for key, item in value.items():
+                known = props.get(key)
+                if known is None:
+                    if extra is not None and not extra(item):
+                        return False
+                elif not known(item):
+                    return False
+            return True
         for key, item in value.items():
             known = props.get(key)
             matched = known is not None

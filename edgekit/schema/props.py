@@ -107,10 +107,15 @@ def _predicate_for(definition: str, folder: Path, _generation: int) -> Predicate
 
 
 def problems_in(definition: str, data: Any, path: str) -> list[Problem]:
-    valid = predicate_for(definition)
+    return _problems_in(definition, schema_dir(), generation(), data, path)
+
+
+def _problems_in(definition: str, folder: Path, generation: int, data: Any, path: str
+                 ) -> list[Problem]:
+    valid = _predicate_for(definition, folder, generation)
     if valid is not None and valid(data):
         return []  # the common case; jsonschema describes what is wrong otherwise
-    errors = sorted(validator_for(definition).iter_errors(data),
+    errors = sorted(_validator_for(definition, folder, generation).iter_errors(data),
                     key=lambda e: (list(map(str, e.absolute_path)), e.validator or ""))
     return [Problem(path=path, address=f"#{definition}", message=describe(e),
                     pointer=pointer_of(e.absolute_path)) for e in _leaves(errors)]
@@ -118,7 +123,8 @@ def problems_in(definition: str, data: Any, path: str) -> list[Problem]:
 
 def structure(definition: str, cls: type[T], data: Mapping[str, Any], path: str) -> T:
     """Validate `data` against ``#<definition>`` and build `cls` from it; raise `PropsError`."""
-    problems = problems_in(definition, dict(data), path)
+    problems = _problems_in(definition, schema_dir(), generation(),
+                            data if type(data) is dict else dict(data), path)
     if problems:
         raise PropsError(problems)
     try:
@@ -142,9 +148,8 @@ def _build(cls: type[T], data: Mapping[str, Any]) -> T:
     from lists, dicts and optionals by the field types; anything unexpected raises (then
     cattrs runs and says what is wrong)."""
     fields = _fields_of(typing.cast(Any, cls))
-    unknown = set(data) - set(fields)
-    if unknown:
-        raise TypeError(f"unknown fields {sorted(unknown)}")
+    if not fields.keys() >= data.keys():
+        raise TypeError(f"unknown fields {sorted(set(data) - set(fields))}")
     return cls(**{name: convert(value) if convert else value
                   for name, value in data.items() for convert in (fields[name],)})
 

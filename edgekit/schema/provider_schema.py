@@ -36,28 +36,52 @@ class SchemaCheck:
 
     def __call__(self, result: StackResult) -> list[Problem]:
         problems: list[Problem] = []
-        seen: dict[tuple[str, str], tuple[str, str, frozenset[str]]] = {}
+        # per element class and type: its compiled check, or the problems of its type
+        checks: dict[tuple[type, str], BlockCheck | list[tuple[str, str]]] = {}
+        out: list[tuple[str, str]] = []
         for element, body in rendered_pairs(result.rendered):
             if isinstance(element, Resource):
-                kind = "data_source_schemas" if isinstance(element, DataSource) else \
-                    "resource_schemas"
-                known = seen.get((kind, element.type))
-                if known is None:  # the provider's name, once per type
-                    known = seen[kind, element.type] = (
-                        provider_name(element.type), element.type, RESOURCE_META)
-                name, type_name, meta = known
+                meta = RESOURCE_META
             elif isinstance(element, Provider):
-                kind, name, type_name, meta = "provider", element.type, element.type, PROVIDER_META
+                meta = PROVIDER_META
             else:
                 continue
-            for pointer, message in self._check_element(kind, name, type_name, body, meta):
-                problems.append(Problem(path=element.node.path, address=element.address,
-                                        pointer=pointer, message=message))
+            found = checks.get((type(element), element.type))
+            if found is None:
+                if isinstance(element, Provider):
+                    kind, name = "provider", element.type
+                else:
+                    kind = "data_source_schemas" if isinstance(element, DataSource) else \
+                        "resource_schemas"
+                    name = provider_name(element.type)
+                found = checks[type(element), element.type] = \
+                    self._compiled(kind, name, element.type)
+            if isinstance(found, BlockCheck):
+                found.check(body, "$", out, meta)
+                found_problems = out
+            else:
+                found_problems = found  # the type's own problems, every element of it
+            if found_problems:
+                for pointer, message in found_problems:
+                    problems.append(Problem(path=element.node.path, address=element.address,
+                                            pointer=pointer, message=message))
+                out = []
         return problems
 
     def _check_element(
         self, kind: str, name: str, type_name: str, body: Any, meta: frozenset[str]
     ) -> list[tuple[str, str]]:
+        compiled = self._compiled(kind, name, type_name)
+        if isinstance(compiled, list):
+            return compiled
+        out: list[tuple[str, str]] = []
+        compiled.check(body, "$", out, meta)
+        return out
+
+    def _compiled(self, kind: str, name: str, type_name: str
+                  ) -> BlockCheck | list[tuple[str, str]]:
+        """The check of one type (compiled once per process), or the problems of the type
+        itself (an unknown type, a provider without a committed schema)."""
         pin = self.pins.get(name)
         if pin is None:
             return []  # unpinned: reported by the terraform block
@@ -75,9 +99,7 @@ class SchemaCheck:
                 return [("", f"unknown {what} {type_name!r} for provider {name} {pin.version}"
                          + _suggest(type_name, schema.types(kind)))]
             compiled = _COMPILED[key] = BlockCheck(block)
-        out: list[tuple[str, str]] = []
-        compiled.check(body, "$", out, meta)
-        return out
+        return compiled
 
 
 _COMPILED: dict[tuple[str, str, str, str], BlockCheck] = {}
@@ -103,7 +125,8 @@ FieldCheck = Callable[[Any, str, Out], None]
 class BlockCheck:
     """A schema block compiled once into per-key checks (synth checks thousands of bodies)."""
 
-    __slots__ = ("blocks", "fields", "passing", "required", "required_blocks")
+    __slots__ = ("blocks", "entries", "fields", "passing", "required", "required_blocks",
+                 "required_keys")
 
     def __init__(self, block: dict[str, Any]) -> None:
         attributes: dict[str, Any] = block.get("attributes", {})
@@ -128,21 +151,23 @@ class BlockCheck:
         self.required_blocks = tuple(
             (key, n["min_items"]) for key, n in sorted(blocks.items()) if n.get("min_items", 0)
         )
+        self.required_keys = frozenset(key for key, _ in (*self.required, *self.required_blocks))
+        self.entries: dict[str, tuple[frozenset[type], FieldCheck]] = {
+            key: (self.passing.get(key, _NO_TYPES), check) for key, check in self.fields.items()}
+        """`fields` and `passing` in one lookup per key of a body."""
 
     def check(self, body: Any, pointer: str, out: Out,
               meta: frozenset[str] = frozenset({"//"})) -> None:
         if type(body) is not dict:
             out.append((pointer, f"expected an object (a block body), got {_kind(body)}"))
             return
-        fields, passing = self.fields, self.passing
-        dynamic: set[str] = set()
+        entries = self.entries
+        dynamic: set[str] | frozenset[str] = _NO_TYPES
         for key, value in body.items():
-            fast = passing.get(key)
-            if fast is not None and type(value) in fast:
-                continue
-            check = fields.get(key)
-            if check is not None:
-                check(value, f"{pointer}.{key}", out)
+            entry = entries.get(key)
+            if entry is not None:
+                if type(value) not in entry[0]:
+                    entry[1](value, f"{pointer}.{key}", out)
             elif key == "dynamic" and self.blocks:
                 dynamic = self._check_dynamic(value, f"{pointer}.dynamic", out)
             elif key not in meta:
@@ -151,6 +176,8 @@ class BlockCheck:
                 out.append((f"{pointer}.{key}", f"unknown attribute {key!r}{hint}" if hint else
                             f"unknown attribute {key!r} (expected one of: "
                             f"{', '.join(known)})"))
+        if body.keys() >= self.required_keys:
+            return  # the common case: nothing required is missing
         for key, description in self.required:
             if key not in body:
                 out.append((f"{pointer}.{key}",
@@ -212,6 +239,7 @@ class LazyBlock:
 
 
 _DYNAMIC_KEYS = frozenset({"for_each", "iterator", "labels", "content", "//"})
+_NO_TYPES: frozenset[Any] = frozenset()
 
 
 def _attribute_check(key: str, attribute: dict[str, Any]) -> FieldCheck:
@@ -226,10 +254,18 @@ def _attribute_check(key: str, attribute: dict[str, Any]) -> FieldCheck:
         return _nested_attribute_check(key, nested)
     type_expr = attribute.get("type", "dynamic")
     fast = _FAST_TYPES.get(type_expr) if isinstance(type_expr, str) else None
+    # A list, set or map of a primitive type: items of these types pass `_check_type`.
+    items_fast = _FAST_TYPES.get(type_expr[1]) if isinstance(type_expr, list) \
+        and type_expr[0] in ("list", "set", "map") and isinstance(type_expr[1], str) else None
+    is_map = isinstance(type_expr, list) and type_expr[0] == "map"
 
     def check(value: Any, pointer: str, out: Out) -> None:
         if value is None or (fast is not None and type(value) in fast):
             return
+        if items_fast is not None and type(value) is (dict if is_map else list):
+            items = value.values() if isinstance(value, dict) else value
+            if all(type(item) in items_fast or _is_expression(item) for item in items):
+                return
         if _is_expression(value):
             return
         if isinstance(value, dict | list) and type_expr in ("string", "number", "bool"):
@@ -297,11 +333,15 @@ def _nested_block_check(key: str, nested: dict[str, Any], inner: LazyBlock) -> F
     mode = nested.get("nesting_mode", "single")
     max_items = nested.get("max_items")
     min_items = nested.get("min_items", 0)
+    one_is_enough = not min_items or min_items <= 1
 
     def check(value: Any, pointer: str, out: Out) -> None:
         if not isinstance(value, dict | list):
             out.append((pointer, f"{key!r} is a block: write it as an object or a list of "
                         f"objects, not {_kind(value)}"))
+            return
+        if mode != "map" and isinstance(value, dict) and one_is_enough:
+            inner.compiled().check(value, pointer, out)  # one block: no count to check
             return
         if mode == "map":
             items = [(f"{pointer}.{k}", v) for k, v in value.items()] \

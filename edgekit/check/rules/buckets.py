@@ -110,8 +110,8 @@ def unlocked_buckets(ctx: Context) -> Iterator[Hit]:
 
 @rule("EK221", title="a logs bucket's lock and lifecycle leave the nodes' own keys alone",
       severity="error",
-      source=f"{LOCKS_DOC}; contracts: status/<env>/<node>.json and mesh/<env>/<node>.pub are "
-      "rewritten by the nodes",
+      source=f"{LOCKS_DOC}; contracts: status/<env>/<node>.json, mesh/<env>/<node>.pub and "
+      "pg-tls/<env>/<node>.crt are rewritten by the nodes (edgekit.obs.contract.NODE_KEYS)",
       fix="scope lock and lifecycle rules to the log prefixes (otel/, traces/, edge/, "
       "edge-logpush/), never the empty prefix")
 def node_keys_locked(ctx: Context) -> Iterator[Hit]:
@@ -127,7 +127,8 @@ def node_keys_locked(ctx: Context) -> Iterator[Hit]:
                     continue
                 prefix = (_prefix(rule_) if field == "prefix" else
                           _prefix(rule_.get("conditions") or {}))
-                hurt = [k for k in fact.keep if k.startswith(prefix)]
+                # a rule over a whole node prefix, or over part of one (mesh/prod/)
+                hurt = [k for k in fact.keep if k.startswith(prefix) or prefix.startswith(k)]
                 if hurt:
                     yield stack.hit(address, f"rule {rule_.get('id')!r} (prefix {prefix!r}) "
                                     f"{verb} {', '.join(hurt)} of the logs bucket {bucket!r}: "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 The whole first apply of an environment, from an empty Cloudflare account to serving, in
-ten steps. Each step looks at where the estate is first and does only what is missing, so
+eleven steps. Each step looks at where the estate is first and does only what is missing, so
 `edgekit up ENV` can be run again after a failure or Ctrl-C: it continues from there. It
 only creates and updates: a plan that would replace or destroy anything stops it.
 
@@ -30,7 +31,7 @@ environment or --env-file (TF_VAR_*, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for
 and logs buckets) and are never printed.
 
 exit codes: 0 done (--dry-run: every step planned); 3 a wait timed out (run it again to
-keep waiting); 10+N failed at step N (11 preflight ... 20 hyperdrive); 2 bad command line;
+keep waiting); 10+N failed at step N (11 preflight ... 21 hyperdrive); 2 bad command line;
 130 interrupted."""
 
 
@@ -56,9 +57,11 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_up_parser(sub: Any, synthesize: Synthesize) -> None:
+def add_up_parser(sub: Any, synthesize: Synthesize,
+                  regenerate: Callable[[Path], list[Path]]) -> None:
     """Register ``edgekit up``; `synthesize` is the project's one synth (as for plan/apply),
-    run before the first step and again after the outputs come back into CUE."""
+    run before the first step and again after the outputs come back into CUE, which
+    `regenerate` re-exports and regenerates (both handed in by the command line)."""
     from edgekit.ops.cli import _common
     from edgekit.ops.up.world import PRIMARY_PROBES
 
@@ -76,27 +79,30 @@ def add_up_parser(sub: Any, synthesize: Synthesize) -> None:
                     help="commit, but print the `git push` for you to run instead of pushing")
     up.add_argument("--remote", default="origin",
                     help="the git remote the nodes pull from (default: origin)")
-    up.add_argument("--wait-for", choices=PRIMARY_PROBES, default="postgres",
-                    help="what says the primary is up: its Postgres answering through its "
-                    "tunnel (default, `cloudflared access tcp`), or its status object in the "
-                    "logs bucket (status/ENV/NODE.json)")
+    up.add_argument("--wait-for", choices=PRIMARY_PROBES, default=PRIMARY_PROBES[0],
+                    help="what says the primary is up: its deploy agent's report in the logs "
+                    "bucket (default, status/ENV/NODE.json, judged as `edgekit status` does: "
+                    "fresh, running the pushed commit or a later one, every check ok, "
+                    "postgresql among them), or its Postgres answering through its tunnel "
+                    "(`cloudflared access tcp`, or --pg-address)")
     up.add_argument("--pg-address", type=_address, metavar="HOST:PORT",
                     help="ask Postgres here instead of through cloudflared (a forward you run)")
     up.add_argument("--timeout", type=_seconds, default=45 * 60.0, metavar="SECONDS",
                     help="how long each wait may take (default 2700: a first NixOS build)")
     up.add_argument("--interval", type=_seconds, default=15.0, metavar="SECONDS",
                     help="seconds between two questions while waiting (default 15)")
-    up.set_defaults(func=cmd_up, synthesize=synthesize)
+    up.set_defaults(func=cmd_up, synthesize=synthesize, regenerate=regenerate)
 
 
 def _token_check(env: Mapping[str, str]) -> Any:
-    def check(documents: Mapping[str, Mapping[str, Any]], estate: Estate) -> str:
+    def check(documents: Mapping[str, Mapping[str, Any]], estate: Estate,
+              later: Mapping[str, Mapping[str, str]]) -> str:
         from edgekit.check.permissions import all_needs
         from edgekit.ops.cloudflare_api import check_token
 
         side = estate.env.cloudflare
-        return check_token(env.get("TF_VAR_cloudflare_api_token"), all_needs(documents),
-                           side.account_id, [side.zone_id])
+        return check_token(env.get("TF_VAR_cloudflare_api_token"),
+                           all_needs(documents, later), side.account_id, [side.zone_id])
     return check
 
 
@@ -117,7 +123,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         args.stacks = []
         hooks = make_hooks(workspace.root, tofu, Choices(
             env=args.env, wait_for=args.wait_for, pg_address=args.pg_address,
-            remote=args.remote), lambda: _resynth(args), _token_check(tofu.env))
+            remote=args.remote), lambda: _resynth(args), _token_check(tofu.env),
+            args.regenerate)
     except EdgekitError as err:
         print(f"edgekit: {err}", file=sys.stderr)
         return st.EXIT_FAILED_BASE + 1

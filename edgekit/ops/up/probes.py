@@ -7,13 +7,15 @@ that is a failure of the step, not something to wait out.
 
 The primary is up when (ADR 0031):
 
-* ``status`` — its status object ``status/<env>/<node>.json`` in the logs bucket (the
-  shape fixed in the contract with the node's deploy agent: ``edgekit.status/v1``) says it
-  runs what it was asked to run (``running == wanted``), the wanted revision is the pushed
-  commit or one after it, the last switch was ``ok`` and every health entry is ok;
-* ``postgres`` — until nodes write status objects: Postgres answers on the address the
-  probe reaches, through the Postgres tunnel (``cloudflared access tcp`` with the Access
-  service token read from the environment's state) or an address the operator forwards.
+* ``status`` (the default) — its deploy agent's report ``status/<env>/<node>.json`` in the
+  logs bucket, read and judged as ``edgekit status`` does it (`StatusProbe`): fresh, running
+  the pushed commit or one after it (``running == wanted``), switched ``ok``, every health
+  check ok, ``postgresql`` among them;
+* ``postgres`` — Postgres answers on the address the probe reaches, through the Postgres
+  tunnel (``cloudflared access tcp`` with the Access service token read from the
+  environment's state) or an address the operator forwards.
+
+The primary's authority (ADR 0025) is there once its object exists (`ObjectProbe`).
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any, Protocol
 
 import attrs
-import orjson
 
+from edgekit.deploy.refs import status_key
+from edgekit.deploy.reports import Report as NodeReport
+from edgekit.deploy.reports import Unreadable
+from edgekit.deploy.view import ago, judge, short
 from edgekit.ops.tofu import OpsError
 
-STATUS_SCHEMA = "edgekit.status/v1"
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 """PostgreSQL's SSLRequest: any server answers it with one byte, ``S`` or ``N``, before any
 authentication (protocol docs, "SSL Session Encryption")."""
@@ -90,68 +95,30 @@ def wait_for(probe: Probe, *, timeout: float, interval: float, clock: Clock,
 
 # -- the status object ----------------------------------------------------------------------
 
-Reader = Callable[[str], "bytes | None"]
-"""Reads one object of the logs bucket by key; None when there is no such object."""
-
-
-def s3_reader(client: Any, bucket: str) -> Reader:
-    """A `Reader` over a boto3 S3 client; refused keys or a missing bucket raise."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    def read(key: str) -> bytes | None:
-        try:
-            body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError as err:
-            code = str(err.response.get("Error", {}).get("Code", ""))
-            if code in ("NoSuchKey", "404"):
-                return None
-            raise ProbeError(f"cannot read s3://{bucket}/{key}: {code or err} (the R2 keys "
-                             "must be allowed to read the logs bucket)") from err
-        except BotoCoreError as err:
-            raise ProbeError(f"cannot read s3://{bucket}/{key}: {err}") from err
-        return body
-
-    return read
-
-
-def status_key(env: str, node: str) -> str:
-    return f"status/{env}/{node}.json"
-
-
-def _is_ok(status: Mapping[str, Any]) -> tuple[bool, str]:
-    switch = status.get("switch") or {}
-    health = status.get("health") or {}
-    running, wanted = status.get("running"), status.get("wanted")
-    if running != wanted or not running:
-        return False, (f"runs {_short(running)}, asked to run {_short(wanted)} "
-                       f"(switch {switch.get('result', '?')}, attempt "
-                       f"{switch.get('attempt', '?')}: {switch.get('message', '')})").strip()
-    if switch.get("result") != "ok":
-        return False, f"last switch {switch.get('result')}: {switch.get('message', '')}"
-    sick = sorted(name for name, entry in health.items()
-                  if not (isinstance(entry, Mapping) and entry.get("ok") is True))
-    if sick:
-        details = "; ".join(f"{n}: {health[n].get('detail', '')}" if isinstance(
-            health[n], Mapping) else n for n in sick)
-        return False, f"runs {_short(running)}, not healthy: {details}"
-    return True, f"runs {_short(running)}, healthy ({', '.join(sorted(health)) or 'no checks'})"
-
-
-def _short(revision: object) -> str:
-    return str(revision)[:12] if revision else "nothing"
+ReadReport = Callable[[], NodeReport]
+"""The node's report as `edgekit.deploy.reports.read_reports` reads it (None: none yet)."""
+Now = Callable[[], datetime]
 
 
 @attrs.frozen
 class StatusProbe:
-    """The node's own report (contract ``edgekit.status/v1``)."""
+    """The node's own report, read and judged as `edgekit status` does (one reader,
+    `edgekit.deploy.reports`, CUE ``#NodeStatus``; one judgement, `edgekit.deploy.view.judge`,
+    with the environment's ``deploy.stale_after_seconds``): up when a fresh report says it
+    runs the pushed commit or a later one, switched to it, every check passing, and the
+    checks in `required` among them."""
 
-    read: Reader
+    read: ReadReport
     env: str
     node: str
     revision: str
     """The commit `edgekit up` pushed: the node must run it or a later one."""
     descends: Callable[[str, str], bool]
     """``descends(later, earlier)``: whether commit `later` contains `earlier`."""
+    stale_after: float
+    now: Now
+    required: tuple[str, ...] = ("postgresql",)
+    """Checks the report must hold: on the primary, Postgres accepting connections."""
 
     @property
     def what(self) -> str:
@@ -159,24 +126,33 @@ class StatusProbe:
                 f"({status_key(self.env, self.node)})")
 
     def check(self) -> Seen:
-        key = status_key(self.env, self.node)
-        raw = self.read(key)
-        if raw is None:
+        report = self.read()
+        if report is None:
             return Seen(False, "no status object yet (the node writes it after its first switch)")
-        try:
-            status = orjson.loads(raw)
-        except orjson.JSONDecodeError as err:
-            raise ProbeError(f"{key} is not JSON: {err}") from err
-        if not isinstance(status, dict) or status.get("schema") != STATUS_SCHEMA:
-            raise ProbeError(f"{key} is not an {STATUS_SCHEMA} object")
-        if (status.get("env"), status.get("node")) != (self.env, self.node):
-            raise ProbeError(f"{key} is the status of {status.get('env')}/{status.get('node')}")
-        ok, detail = _is_ok(status)
-        wanted = str(status.get("wanted") or "")
-        if ok and not (wanted == self.revision or self.descends(wanted, self.revision)):
-            return Seen(False, f"runs {_short(wanted)}, which is not {self.revision[:12]} or "
-                        "after it: the node has not pulled the pushed commit yet")
-        return Seen(ok, detail)
+        if isinstance(report, Unreadable):
+            raise ProbeError(f"{report.key}: {report.reason} (not what cue/status.cue "
+                             "#NodeStatus says a node reports)")
+        if (report.env, report.node) != (self.env, self.node):
+            raise ProbeError(f"{status_key(self.env, self.node)} is the status of "
+                             f"{report.env}/{report.node}")
+        wanted = report.wanted
+        later = wanted is not None and (wanted == self.revision
+                                        or self.descends(wanted, self.revision))
+        state, detail = judge(wanted if later else self.revision, report, self.now(),
+                              self.stale_after)
+        if state == "pending" and wanted is not None and not later and \
+                report.running == wanted:
+            detail = (f"runs {short(wanted)}, which is not {short(self.revision)} or after "
+                      "it: the node has not pulled the pushed commit yet")
+        if state != "ok":
+            return Seen(False, f"{state}: {detail}")
+        absent = [c for c in self.required if c not in report.health]
+        if absent:
+            return Seen(False, f"runs {short(wanted)} but reports no {', '.join(absent)} "
+                        "check: not the primary's deploy agent settings?")
+        age = (self.now() - report.written()).total_seconds()
+        return Seen(True, f"runs {short(wanted)}, healthy "
+                    f"({', '.join(sorted(report.health))}); reported {ago(age)}")
 
 
 # -- Postgres answering ---------------------------------------------------------------------
@@ -283,6 +259,25 @@ class MeshKeysProbe:
         if missing:
             return Seen(False, f"no key yet from {', '.join(missing)}")
         return Seen(True, f"keys published by {', '.join(self.nodes)}")
+
+
+@attrs.frozen
+class ObjectProbe:
+    """One object of the logs bucket exists (the primary's authority certificate,
+    ``pg-tls/<env>/<node>.crt``, which its edgekit-pg-tls-publish unit PUTs at boot)."""
+
+    list_keys: Lister
+    key: str
+    waits_for: str
+
+    @property
+    def what(self) -> str:
+        return self.waits_for
+
+    def check(self) -> Seen:
+        if self.key in self.list_keys(self.key):
+            return Seen(True, f"{self.key} is there")
+        return Seen(False, f"nothing at {self.key} yet")
 
 
 def s3_lister(client: Any, bucket: str) -> Lister:

@@ -1,4 +1,4 @@
-"""`edgekit up ENV`: the whole first apply of an environment, in ten steps (ADR 0031).
+"""`edgekit up ENV`: the whole first apply of an environment, in eleven steps (ADR 0031).
 
 Each step first reads where the estate is (the state bucket, the stacks' state through
 their plans, the remote deploy ref, the imported values in ``cue/``, the bucket's key and
@@ -62,6 +62,11 @@ class Hooks:
     """``tofu output -json`` text → imported into cue/; returns what changed."""
     import_mesh_keys: Callable[[Estate], list[str]]
     """The published keys → cue/; returns what changed (raises on a changed key)."""
+    ca_probe: Callable[[Estate], Probe]
+    """What says the primary published its TLS authority (ADR 0025)."""
+    import_ca: Callable[[Estate], list[str] | None]
+    """The published authority → cue/ as ``pg_tls_ca``; what changed ([] nothing new), or
+    None when nothing is published (raises on a changed authority: trust on first use)."""
     committed_paths: Callable[[], list[Path]]
     """The files and folders `up` writes (imported values, exports, generated files)."""
     load_estate: Callable[[], Estate]
@@ -97,7 +102,8 @@ class Up:
     def run(self) -> UpResult:
         runs: list[Callable[[StepResult], None]] = [
             self.preflight, self.bootstrap, self.account, self.deploy_ref, self.environment,
-            self.outputs, self.mesh_keys, self.push, self.wait_primary, self.hyperdrive]
+            self.outputs, self.mesh_keys, self.push, self.wait_primary, self.pg_tls_ca,
+            self.hyperdrive]
         for step, run in zip(self.result.steps, runs, strict=True):
             started = time.perf_counter()
             self._say(step, "…")
@@ -327,19 +333,24 @@ class Up:
         if self.s.dry_run:
             step.status, step.detail = st.WOULD, f"commit what edgekit wrote, push to {ref.ref}"
             return
-        commit = ref.commit(self.hooks.committed_paths(),
-                            f"{self.env}: observed outputs and mesh keys (edgekit up)")
+        step.status, step.detail = self._commit_and_push(
+            f"{self.env}: observed outputs and mesh keys (edgekit up)",
+            "waiting for the primary next")
+
+    def _commit_and_push(self, message: str, then: str) -> tuple[str, str]:
+        """Commit the files `up` wrote, push HEAD to the deploy ref (or print the push);
+        the step's (status, detail)."""
+        ref = self._ref()
+        commit = ref.commit(self.hooks.committed_paths(), message)
         head = ref.head()
         made = f"committed {commit[:12]}; " if commit else ""
         if ref.remote_head() == head:
-            step.status = st.DONE if commit else st.UNCHANGED
-            step.detail = f"{made}{ref.remote} {ref.ref} is at {head[:12]}"
-        elif not self.s.push:
-            step.status = st.PRINTED
-            step.detail = f"{made}run `{ref.push_command()}`; waiting for the primary next"
-        else:
-            ref.push()
-            step.status, step.detail = st.DONE, f"{made}pushed {head[:12]} to {ref.ref}"
+            return (st.DONE if commit else st.UNCHANGED,
+                    f"{made}{ref.remote} {ref.ref} is at {head[:12]}")
+        if not self.s.push:
+            return st.PRINTED, f"{made}run `{ref.push_command()}`; {then}"
+        ref.push()
+        return st.DONE, f"{made}pushed {head[:12]} to {ref.ref}"
 
     def wait_primary(self, step: StepResult) -> None:
         if self.s.dry_run:
@@ -349,6 +360,42 @@ class Up:
         seen = self._wait(step, probe)
         self.primary_up = True
         step.status, step.detail = st.DONE, seen.detail
+
+    def pg_tls_ca(self, step: StepResult) -> None:
+        from edgekit.constructs.pg_tls import CA_OUTPUT
+        from edgekit.cue.pg_ca import object_key
+
+        estate = self._estate()
+        primary = estate.env.primary
+        if primary is None:
+            step.status, step.detail = st.SKIPPED, f"{self.env} has no self-hosted primary"
+            return
+        key = object_key(self.env, primary)
+        known = isinstance(estate.env.observed_value(CA_OUTPUT), str)
+        if self.s.dry_run:
+            step.status = st.WOULD
+            step.detail = (f"check that {key} is still the pg_tls_ca in cue/" if known else
+                           f"wait for {key}, import it as pg_tls_ca, commit and push")
+            return
+        if not known:
+            self._wait(step, self.hooks.ca_probe(estate))
+        changed = self.hooks.import_ca(estate)
+        if changed is None and not known:
+            raise StepFailed(f"{key} was there and is gone: is something deleting the "
+                             "logs bucket's pg-tls/ keys? Run `edgekit up` again")
+        if not changed:
+            step.status = st.UNCHANGED
+            step.detail = ("pg_tls_ca in cue/ is the primary's published authority"
+                           if changed is not None else
+                           f"pg_tls_ca is in cue/; nothing at {key} now (the primary "
+                           "publishes it again at its next certificate check)")
+            return
+        self.estate = None
+        status, pushed = self._commit_and_push(
+            f"{self.env}: the primary's Postgres authority (edgekit up)",
+            "Hyperdrive is applied next")
+        step.status = st.PRINTED if status == st.PRINTED else st.DONE
+        step.detail = f"imported {primary}'s authority; wrote {', '.join(changed)}; {pushed}"
 
     def hyperdrive(self, step: StepResult) -> None:
         if self.s.dry_run:

@@ -16,6 +16,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("mesh-keys", "wait for the mesh nodes' public keys; import them (peers)"),
     ("push", "commit what edgekit wrote, push it to {ref}"),
     ("wait-primary", "wait for the primary to report it is up"),
+    ("pg-tls-ca", "wait for the primary's TLS authority; import it (Hyperdrive pins it)"),
     ("hyperdrive", "plan and apply {env} again: what waited for the primary"),
 )
 """(name, what it does) in order; a step's number is its index + 1."""
@@ -24,7 +25,7 @@ EXIT_DONE = 0
 EXIT_USAGE = 2
 EXIT_TIMED_OUT = 3
 EXIT_FAILED_BASE = 10
-"""Failed at step N: exit 10 + N (11 preflight … 20 hyperdrive)."""
+"""Failed at step N: exit 10 + N (11 preflight … 21 hyperdrive)."""
 EXIT_INTERRUPTED = 130
 
 DONE, UNCHANGED, SKIPPED, PLANNED, WOULD, PRINTED = (

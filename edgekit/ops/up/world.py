@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,21 @@ from edgekit.ops.tofu import OpsError, Tofu
 from edgekit.ops.up.deploy_ref import DeployRef
 from edgekit.ops.up.probes import (
     MeshKeysProbe,
+    ObjectProbe,
     PostgresProbe,
     Probe,
+    ProbeError,
     Seen,
     StatusProbe,
     SystemClock,
     cloudflared_forward,
     direct,
     s3_lister,
-    s3_reader,
 )
 from edgekit.ops.up.runner import Hooks
 
-PRIMARY_PROBES = ("postgres", "status")
+PRIMARY_PROBES = ("status", "postgres")
+"""What says the primary is up; the first is the default (ADR 0031)."""
 
 
 @attrs.frozen
@@ -41,7 +44,7 @@ class Choices:
     """How `up` reaches what it waits for (from the command line)."""
 
     env: str
-    wait_for: str = "postgres"
+    wait_for: str = PRIMARY_PROBES[0]
     pg_address: tuple[str, int] | None = None
     cloudflared: str = "cloudflared"
     remote: str = "origin"
@@ -96,13 +99,6 @@ def logs_endpoint(estate: Estate) -> str:
     return os.environ.get(ENDPOINT_ENV) or r2_endpoint(estate.env.cloudflare.account_id)
 
 
-def primary_of(estate: Estate) -> str | None:
-    if estate.env.postgres.kind == "managed":
-        return None
-    nodes = sorted(n for n, spec in estate.env.nodes.items() if "postgres" in spec.roles)
-    return nodes[0] if nodes else None
-
-
 def _state_resources(tofu: Tofu, stack: str) -> list[Mapping[str, Any]]:
     done = tofu.run(stack, "show", "-json", "-no-color", check=True)
     try:
@@ -133,7 +129,9 @@ def tunnel_access(tofu: Tofu, stack: str) -> tuple[str, str, str]:
 
 
 def make_hooks(root: Path, tofu: Tofu, choices: Choices, synth: Any,
-               token_check: Any) -> Hooks:
+               token_check: Any, regenerate_project: Callable[[Path], list[Path]]) -> Hooks:
+    """The real hooks; `synth` and `regenerate_project` are the project's one synth and its
+    CUE-side regeneration, handed in by the command line (operations never import it)."""
     env = choices.env
     ref_cache: dict[str, DeployRef] = {}
 
@@ -157,13 +155,15 @@ def make_hooks(root: Path, tofu: Tofu, choices: Choices, synth: Any,
         return s3_client(logs_endpoint(estate), tofu.env), estate.env.cloudflare.logs_bucket
 
     def primary_probe(estate: Estate, commit: str) -> Probe:
-        node = primary_of(estate)
+        node = estate.env.primary
         if node is None:
             return NothingToWaitFor(f"{env} has no self-hosted Postgres primary")
         if choices.wait_for == "status":
             client, bucket = logs_client(estate)
-            return StatusProbe(s3_reader(client, bucket), env, node, commit,
-                               deploy_ref(estate).descends)
+            return StatusProbe(report_of(client, bucket, node), env, node, commit,
+                               deploy_ref(estate).descends,
+                               float(estate.env.deploy.stale_after_seconds),
+                               lambda: datetime.now(UTC))
         if choices.pg_address is not None:
             host, port = choices.pg_address
             return PostgresProbe(direct(host, port), f"{host}:{port}, --pg-address")
@@ -175,13 +175,53 @@ def make_hooks(root: Path, tofu: Tofu, choices: Choices, synth: Any,
         return PostgresProbe(cloudflared_forward(choices.cloudflared, hostname, token_id,
                                                  secret), f"{hostname} through cloudflared")
 
+    def report_of(client: Any, bucket: str, node: str) -> Any:
+        from edgekit.deploy.reports import DeployError, Report, read_reports
+
+        def read() -> Report:
+            try:
+                return read_reports(client, bucket, env, [node])[node]
+            except DeployError as err:
+                raise ProbeError(str(err)) from err
+        return read
+
+    def ca_probe(estate: Estate) -> Probe:
+        from edgekit.cue.pg_ca import object_key
+
+        client, bucket = logs_client(estate)
+        node = estate.env.primary or ""
+        return ObjectProbe(s3_lister(client, bucket), object_key(env, node),
+                           f"the primary {node} to publish its Postgres authority "
+                           f"({object_key(env, node)})")
+
+    def import_ca(estate: Estate) -> list[str] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from edgekit.constructs.pg_tls import CA_OUTPUT
+        from edgekit.cue.pg_ca import PgCaError, file_name, import_published
+
+        client, bucket = logs_client(estate)
+        current = estate.env.observed_value(CA_OUTPUT)
+        try:
+            done = import_published(root, client, bucket, env, estate.env.primary or "",
+                                    current if isinstance(current, str) else None)
+        except PgCaError as err:
+            raise OpsError(f"{err}. A deliberate change: `edgekit pg import-ca --stack {env} "
+                           "--rotate`, then `edgekit up` again") from err
+        except (BotoCoreError, ClientError) as err:
+            raise ProbeError(f"cannot read the primary's authority from s3://{bucket}: "
+                             f"{err}") from err
+        if done is None:
+            return None
+        if not done.written:
+            return []
+        return [f"cue/outputs/{file_name(env)}", *regenerate()]
+
     def mesh_probe(estate: Estate, nodes: Sequence[str]) -> Probe:
         client, bucket = logs_client(estate)
         return MeshKeysProbe(s3_lister(client, bucket), env, tuple(nodes))
 
     def regenerate() -> list[str]:
-        from edgekit.project import regenerate as regenerate_project
-
         return [str(p.relative_to(root)) for p in regenerate_project(root)]
 
     def import_outputs(text: str) -> list[str]:
@@ -216,7 +256,14 @@ def make_hooks(root: Path, tofu: Tofu, choices: Choices, synth: Any,
         return [root / "cue" / "outputs", root / "cue" / "export", *generated]
 
     def token(documents: Mapping[str, Mapping[str, Any]]) -> str:
-        result: str = token_check(documents, load_estate())
+        from edgekit.constructs.later import LATER_FILE, later_types
+
+        later = {}  # what the stacks add on a later synth (Hyperdrive): needed all the same
+        for stack in documents:
+            path = tofu.workspace.stack_dir(stack) / LATER_FILE
+            if path.is_file():
+                later[stack] = later_types({LATER_FILE: orjson.loads(path.read_bytes())})
+        result: str = token_check(documents, load_estate(), later)
         return result
 
     def exists(endpoint: str, bucket: str) -> bool:
@@ -225,5 +272,6 @@ def make_hooks(root: Path, tofu: Tofu, choices: Choices, synth: Any,
     return Hooks(synth=synth, token_check=token, bucket_exists=exists,
                  primary_probe=primary_probe, mesh_probe=mesh_probe,
                  import_outputs=import_outputs, import_mesh_keys=import_mesh_keys,
+                 ca_probe=ca_probe, import_ca=import_ca,
                  committed_paths=committed_paths, load_estate=load_estate,
                  stack_order=order, clock=SystemClock())
