@@ -21,8 +21,8 @@ import attrs
 
 from edgekit.core.errors import ConstructError, EdgekitError, Problem
 from edgekit.core.files import exists, generation, read_bytes
+from edgekit.core.jsonkind import value_kind
 from edgekit.schema.fastcheck import Predicate, compile_schema
-from edgekit.schema.values import value_kind
 
 if TYPE_CHECKING:  # jsonschema is imported only to describe invalid properties
     from jsonschema import Draft202012Validator
