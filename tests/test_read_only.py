@@ -40,6 +40,10 @@ READERS = [
     (("pg", "import-ca", "--stack", "prod", "--bucket", "b", "--endpoint",
       "http://127.0.0.1:9"), None),
     (("logs", "sync", "--stack", "prod", "--dest", "/nonexistent/logs"), None),
+    # status, deploy and rollback worked from the stale nodes and waves without a word
+    (("status", "--stack", "prod"), None),
+    (("deploy", "prod", "HEAD", "--endpoint", "http://127.0.0.1:9"), None),
+    (("rollback", "prod", "--endpoint", "http://127.0.0.1:9"), None),
 ]
 
 
