@@ -322,6 +322,8 @@ def test_provider_names_that_collide_between_environments(root: Path, prod: Esta
         app.synth_results()
     assert any(p.address == "hcloud_server.nodes_edge_1" and "EK142 hcloud_server name "
                "'edge-1'" in p.message and "names are unique per Hetzner project" in p.message
+               and p.message.endswith("(fix: rename one of the constructs in cue/envs.cue "
+                                      "(ids become provider names))")
                for p in raised.value.problems)
 
 
@@ -337,6 +339,9 @@ def test_provider_names_too_long_for_the_cloud(root: Path, prod: Estate,
     assert instance.message.startswith(f"EK141 linode_instance label 'shop-{long}' is 55 "
                                        "characters; expected 3-50")
     assert "linode/instance/schema_resource.go" in instance.message  # the rule, its source
+    assert instance.message.endswith("(fix: choose a shorter id or one with the allowed "
+                                     "characters in tests/test_one_rule_set.py; edgekit "
+                                     "never rewrites names silently)")
     assert firewall.message.startswith(f"EK141 linode_firewall label 'shop-{long}-firewall' "
                                        "is 64 characters; expected 3-32")
     name = "edge-tokyo-" + "x" * 40
