@@ -44,7 +44,7 @@ def _estate(env: str) -> Estate:
     if env not in names:
         raise DeployError(f"no environment {env!r} in cue/ (environments: "
                           f"{', '.join(names) or 'none'})")
-    return Estate.load(root, env, check_fresh=False)
+    return Estate.load(root, env)  # stale exports refused: no rollout from old values
 
 
 def _live(args: argparse.Namespace, estate: Estate) -> Live:

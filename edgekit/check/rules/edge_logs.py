@@ -72,7 +72,7 @@ def wanted(logs: EdgeLogsFact) -> list[tuple[str, str]]:
 @rule("EK224", title="the edge logs asked for are on the declared Cloudflare plan",
       severity="error",
       source="; ".join(f"{k}: {n.source}" for k, n in NEEDS.items()),
-      fix="declare the plan the feature needs in cue/envs.cue (cloudflare.plan, "
+      fix="declare the plan the feature needs in {file} (cloudflare.plan, "
       "cloudflare.workers_paid), or choose logs.edge: \"worker\" (any plan) and "
       "logs.http_requests: false")
 def edge_logs_plan(ctx: Context) -> Iterator[Hit]:
