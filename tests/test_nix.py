@@ -308,7 +308,12 @@ def test_postgres_node_modules() -> None:
     assert nixos_postgresql(estate.services, listen_address="10.100.0.1",
                             private_cidr="10.100.0.0/24",
                             tls_hostnames=[estate.env.zone.origin_hostname("pg")],
-                            hyperdrive=hyperdrive_service(estate.services)) == {
+                            hyperdrive=hyperdrive_service(estate.services),
+                            publish_ca={  # the primary's authority, to the logs bucket
+                                "endpoint": "https://0123456789abcdef0123456789abcdef"
+                                            ".r2.cloudflarestorage.com",
+                                "bucket": "edgekit-logs", "key": "pg-tls/prod/pg-tokyo.crt",
+                                "credentials": "/run/keys/edgekit/vector.env"}) == {
         k: v for k, v in generated.items() if k != "//"}
 
 

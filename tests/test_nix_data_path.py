@@ -125,7 +125,7 @@ def test_mesh_module_on_the_primary_and_an_edge_node() -> None:
     edge = _module(ROOT / "nix" / "mesh.nix", data["nodes"]["edge-1"])
     assert edge["postgresql"] is None
     assert edge["networking"]["firewall"]["interfaces"]["wg-edgekit"]["allowedTCPPorts"] == []
-    assert "wg pubkey < /var/lib/edgekit/wireguard/private" in \
+    assert "wg pubkey < '/var/lib/edgekit/wireguard/private'" in \
         edge["services"]["edgekit-mesh-key"]["script"]
 
 
