@@ -324,6 +324,29 @@ def test_upstream_assertions_are_evaluated() -> None:
                for m in failed)
 
 
+def test_etc_is_upstreams_etc_nix() -> None:
+    """`environment.etc` is declared and built by the vendored etc.nix, not a stand-in: a
+    text entry's source is upstream's store file (named etc-<name, '/' -> '-'>), a wrong
+    type of an entry option is refused by upstream's declaration, and the script upstream
+    builds /etc with (system.build.etc) links every enabled entry and no other."""
+    from tests.test_nix import evaluate_modules
+    found = evaluate_modules(
+        "[ { environment.etc.\"edgekit/a.conf\".text = \"x\"; "
+        "environment.etc.\"off.conf\" = { text = \"y\"; enable = false; }; } ]",
+        "{ source = toString c.environment.etc.\"edgekit/a.conf\".source; "
+        "builder = c.system.build.etc.text; "
+        "overlay = c.system.etc.overlay.enable; "
+        "standin = c.edgekit.standins.allowances ? \"environment.etc\"; }")
+    assert found["source"].endswith("-etc-edgekit-a.conf"), found
+    assert found["overlay"] is False and found["standin"] is False
+    entries = [line.strip() for line in found["builder"].splitlines()
+               if line.strip().startswith("makeEtcEntry ")]
+    assert entries == [f"makeEtcEntry {found['source']} edgekit/a.conf symlink +0 +0"]
+    with pytest.raises(NixError, match=r"environment\.etc\.\"x\.conf\"\.mode"):
+        evaluate_modules("[ { environment.etc.\"x.conf\" = { text = \"z\"; mode = 600; }; } ]",
+                         "r.etc")
+
+
 @pytest.mark.parametrize("node", ["pg-tokyo"])
 def test_the_hyperdrive_line_admits_only_the_address_cloudflared_dials(
         reports: dict[str, Any], node: str, tmp_path: Path) -> None:
