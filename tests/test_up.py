@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from edgekit.obs.testing import SeaweedS3
+from tests.conftest import RunCli
 from tests.gitserver import GitServer, git_in, git_server  # noqa: F401 (fixture)
 from tests.pg_server import throwaway_postgres
 from tests.up_rig import (
@@ -221,3 +222,23 @@ def test_up_help_and_bad_command_line(estate: tuple[Path, str], s3: SeaweedS3) -
     done = up(project, {**env, "AWS_SECRET_ACCESS_KEY": ""})
     assert done.returncode == 11, done.stderr  # preflight: the missing variable is named
     assert "AWS_SECRET_ACCESS_KEY" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    # the environment is unknown to CUE: the estate is read in step 1
+    (("up", "nosuch", "--json"), "no CUE export for environment 'nosuch'"),
+    # the app cannot be loaded: the synth before step 1 fails it
+    (("--app", "nosuchmod", "up", "staging", "--json"), "cannot import app module 'nosuchmod'"),
+])
+def test_any_failure_is_a_failed_step_with_its_exit_code_and_json(
+        cli: RunCli, argv: tuple[str, ...], said: str) -> None:
+    """Whatever stops `up` (CUE, the synth, an import: not only tofu and git) is reported
+    as the step it stopped at, with exit 10 + N and the --json document machines read."""
+    done = cli(*argv)
+    assert done.returncode == 11, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["result"], report["failed_step"], report["exit_code"]) == ("failed", 1, 11)
+    first, *rest = report["steps"]
+    assert first["status"] == "failed" and said in first["detail"]
+    assert {s["status"] for s in rest} == {"not-run"}
+    assert "failed at step 1 (preflight)" in done.stderr and "Traceback" not in done.stderr

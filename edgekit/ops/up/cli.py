@@ -125,12 +125,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             env=args.env, wait_for=args.wait_for, pg_address=args.pg_address,
             remote=args.remote), lambda: _resynth(args), _token_check(tofu.env),
             args.regenerate)
-    except EdgekitError as err:
+    except EdgekitError as err:  # the synth before step 1: a failure of the preflight
+        result = st.UpResult.start(args.env, args.dry_run)
+        result.fail_before_the_steps(str(err))
         print(f"edgekit: {err}", file=sys.stderr)
-        return st.EXIT_FAILED_BASE + 1
-    settings = UpSettings(env=args.env, dry_run=args.dry_run, push=not args.no_push,
-                          remote=args.remote, timeout=args.timeout, interval=args.interval)
-    result = Up(tofu, settings, hooks, progress).run()
+    else:
+        settings = UpSettings(env=args.env, dry_run=args.dry_run, push=not args.no_push,
+                              remote=args.remote, timeout=args.timeout,
+                              interval=args.interval)
+        result = Up(tofu, settings, hooks, progress).run()
     if args.json:
         sys.stdout.write(orjson.dumps(result.as_json(), option=orjson.OPT_INDENT_2).decode()
                          + "\n")
