@@ -258,6 +258,7 @@ def test_each_command_explains_itself(cli: RunCli, command: str) -> None:
     assert "--json" in done.stdout and "AWS_ACCESS_KEY_ID" in done.stdout
     assert {"status": "stale", "deploy": "wave", "rollback": "last revision"}[command] in \
         done.stdout
+    assert "Exit 0 when every" in done.stdout and "1 when" in done.stdout  # what 0/1 mean
 
 
 def test_an_unknown_environment_or_revision_is_a_clear_error(cli: RunCli) -> None:
