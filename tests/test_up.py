@@ -4,8 +4,8 @@ PostgreSQL; the stacks' cloud resources and the nodes themselves are stood in fo
 `tests/up_rig.py` describes.
 
 One estate goes through what a team meets on a first apply: a dry run, a failing zone
-apply, a wait that times out, a re-run that finishes, a re-run with nothing left to do, and
-a change that would replace something.
+apply, a wait that times out, a Ctrl-C while waiting, a re-run that finishes, a re-run with
+nothing left to do, and a change that would replace something.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,18 @@ def test_up_from_nothing_is_rerunnable_and_never_replaces(
             assert report["hyperdrive"]["status"] == "not-run"
             pushed = git_server.ref(repo, "deploy/prod")
             assert pushed == git_in(project, "rev-parse", "HEAD").stdout.strip()
+
+            # Ctrl-C while it waits for the primary: exit 130, nothing undone or pushed twice
+            proc = subprocess.Popen([*UP, "--timeout", "120", "--json"], cwd=project, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            lines = read_lines(proc, "[9/11] wait-primary: waiting for", timeout=300)
+            proc.send_signal(signal.SIGINT)
+            out, rest = proc.communicate(timeout=120)
+            assert proc.returncode == 130, "".join(lines) + rest
+            interrupted = json.loads(out)
+            assert (interrupted["result"], interrupted["failed_step"]) == ("interrupted", 9)
+            assert "interrupted during step 9" in rest
+            assert git_server.ref(repo, "deploy/prod") == pushed
 
             # again: the node switches once `up` waits for it; `up` then imports the
             # primary's authority, which its own unit published, and creates Hyperdrive
