@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit.core.stack import r2_endpoint
+from edgekit.ops.up.cli import seconds
 
 if TYPE_CHECKING:
     from edgekit.cue.model import Estate
@@ -138,10 +139,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _waiting(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wave-timeout", type=float, metavar="SECONDS",
+    parser.add_argument("--wave-timeout", type=seconds, metavar="SECONDS",
                         help="how long a wave may take to report healthy (default: "
                         "envs.<env>.deploy.wave_timeout_seconds, 1200)")
-    parser.add_argument("--poll", type=float, default=5.0, metavar="SECONDS",
+    parser.add_argument("--poll", type=seconds, default=5.0, metavar="SECONDS",
                         help="how often the reports are read while waiting (default: 5)")
 
 
@@ -163,7 +164,7 @@ def add_deploy_parsers(
         "Exit 0 when every node is ok; 1 when any is not (or the refs or reports cannot\n"
         "be read); 2 a bad command line.\n\n" + CREDENTIALS)
     status.add_argument("--stack", metavar="ENV", help="one environment (default: all)")
-    status.add_argument("--stale-after", type=float, metavar="SECONDS",
+    status.add_argument("--stale-after", type=seconds, metavar="SECONDS",
                         help="a report older than this is stale (default: "
                         "envs.<env>.deploy.stale_after_seconds, 900)")
     _common(status)

@@ -47,7 +47,8 @@ def _address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds more than 0 (waits, timeouts, intervals)."""
     try:
         value = float(text)
     except ValueError:
@@ -87,9 +88,9 @@ def add_up_parser(sub: Any, synthesize: Synthesize,
                     "(`cloudflared access tcp`, or --pg-address)")
     up.add_argument("--pg-address", type=_address, metavar="HOST:PORT",
                     help="ask Postgres here instead of through cloudflared (a forward you run)")
-    up.add_argument("--timeout", type=_seconds, default=45 * 60.0, metavar="SECONDS",
+    up.add_argument("--timeout", type=seconds, default=45 * 60.0, metavar="SECONDS",
                     help="how long each wait may take (default 2700: a first NixOS build)")
-    up.add_argument("--interval", type=_seconds, default=15.0, metavar="SECONDS",
+    up.add_argument("--interval", type=seconds, default=15.0, metavar="SECONDS",
                     help="seconds between two questions while waiting (default 15)")
     up.set_defaults(func=cmd_up, synthesize=synthesize, regenerate=regenerate)
 
