@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from edgekit.core.construct import ID_PATTERN
-from edgekit.core.crossref import stack_order
+from edgekit.core.crossref import stack_order, with_dependencies
 from edgekit.core.errors import EdgekitError
 from edgekit.core.jsonkind import PROSE, value_kind
 
@@ -48,14 +48,7 @@ class Manifest:
 
     def with_dependencies(self, names: list[str]) -> list[str]:
         """`names` and every stack they depend on, transitively, in dependency order."""
-        deps = self.dependencies
-        todo, seen = list(names), set(names)
-        while todo:
-            for dep in deps.get(todo.pop(), ()):
-                if dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
-        return self.order(sorted(seen))
+        return with_dependencies(names, self.dependencies)
 
 
 def read_manifest(outdir: Path) -> Manifest:

@@ -152,8 +152,10 @@ def client_config(*, max_attempts: int, pool: int) -> Config:
     )
 
 
-def _refused(exc: Exception, bucket: str, endpoint: str) -> LogsError:
-    """Turn a botocore failure into a LogsError that says what to do."""
+def refusal(exc: Exception, bucket: str, endpoint: str) -> LogsError:
+    """Turn a botocore failure into a LogsError that says what to do: the one wording of a
+    refused or unreachable bucket, for every command that reads the logs bucket
+    (`logs sync`, `mesh import-keys`, `pg import-ca`, `status`/`deploy`)."""
     if isinstance(exc, NoCredentialsError):
         return LogsError(f"no credentials found for {endpoint}; {CREDENTIALS_HELP}")
     if isinstance(exc, EndpointConnectionError):
@@ -286,7 +288,7 @@ def sync(
         listing = list_stack(client, bucket, prefixes, state.listings, now=listed_at,
                              full=full or verify or prune, workers=workers)
     except (ClientError, BotoCoreError) as exc:
-        raise _refused(exc, bucket, endpoint) from exc
+        raise refusal(exc, bucket, endpoint) from exc
     if prune:
         report.pruned = prune_gone(state, dest, prefixes, {i.key for i in listing.items})
     listed = listing.items
@@ -375,7 +377,7 @@ def sync(
                 try:
                     staged = future.result()
                 except (ClientError, BotoCoreError) as exc:
-                    raise _refused(exc, bucket, endpoint) from exc
+                    raise refusal(exc, bucket, endpoint) from exc
                 if staged.problem is not None or staged.tmp is None:
                     report.skipped.append(Skipped(staged.key, staged.problem or "not written"))
                     if verify and staged.refused:  # every line was checked: keep it out
