@@ -61,6 +61,7 @@ _LAZY = {
     "CloudName": "edgekit.clouds",
     "Role": "edgekit.constructs.values",
     "TunnelStrategy": "edgekit.constructs.values",
+    "R2Location": "edgekit.constructs.values",
 }
 """Public names imported on first use: name → module."""
 
@@ -84,6 +85,7 @@ if TYPE_CHECKING:
         Cache,
         CloudflareZone,
         Needs,
+        R2Location,
         RateLimit,
         Role,
         Service,
@@ -145,6 +147,7 @@ __all__ = [
     "Problem",
     "Provider",
     "R2Bucket",
+    "R2Location",
     "R2LogSink",
     "R2State",
     "RateLimit",

@@ -179,11 +179,16 @@ class App(Construct):
         if not isinstance(state, LocalState) or \
                 not state.inside_output(stack.name, str(self.outdir.absolute())):
             return []
+        if state.path is None:  # the output folder is where the state goes by default
+            fix = (f"write the output elsewhere (--out, CDKTF_OUTDIR: not a folder named "
+                   f"{LOCAL_STATE_DIR.split('/')[0]}) or give LocalState a path outside it")
+        else:
+            fix = (f"leave path out (the state then lives in ../../../{LOCAL_STATE_DIR}/"
+                   f"{stack.name}/, beside the output folder) or name a file outside it")
         return [Problem(path=stack.node.path, message=(
             f"LocalState(path={state.path!r}) puts the state inside the output folder "
-            f"{self.outdir}, which every synth replaces: the state would be lost. Leave "
-            f"path out (the state then lives in ../../../{LOCAL_STATE_DIR}/{stack.name}/, "
-            "beside the output folder) or name a file outside it"))]
+            f"{self.outdir}, which every synth replaces: the state would be lost. {fix[0].upper()}"
+            f"{fix[1:]}"))]
 
     def synth_files(self, only: Sequence[str] | None = None) -> dict[str, bytes]:
         """Every output file (relative path → bytes) of the chosen stacks and the manifest."""

@@ -330,7 +330,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                        help="output format (sarif: SARIF 2.1.0 for code-scanning UIs)")
     check.add_argument("--permissions", action="store_true",
                        help="print the Cloudflare API permission groups each stack needs, "
-                       "derived from its resources (what `edgekit up` checks the token for)")
+                       "derived from its resources, with the stacks it builds on (what "
+                       "`edgekit up STACK` applies and checks the token for)")
     check.add_argument("--generated", action="store_true",
                        help="exit 1 listing every generated file that differs from what "
                        "cue/ and stacks/ produce now")

@@ -1,7 +1,8 @@
 """Logs a node cannot erase (issue 26, ADR 0037): the locks and lifecycle rules the constructs
-synthesize, and the checks EK220-EK224 that refuse an unlocked bucket, a lock on the nodes'
+synthesize, and the checks EK220-EK225 that refuse an unlocked bucket, a lock on the nodes'
 own keys, a backup lock pgBackRest's retention cannot live with, a token that reaches more
-than one bucket, and edge logs the declared plan does not have."""
+than one bucket, edge logs the declared plan does not have, and a Logpush job `edgekit logs`
+cannot read."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import attrs
 import pytest
 
+from edgekit import App
 from edgekit.check.context import context_from_documents
 from edgekit.check.engine import REGISTRY, Finding, run
 from edgekit.check.rules import catalogue
@@ -24,7 +26,9 @@ from edgekit.obs.contract import LOG_PREFIXES
 from edgekit.pg.backup import BackupSettings
 from edgekit.testing import synth
 from stacks import make_app
+from stacks.estate import EstateStack
 from tests.conftest import ROOT
+from tests.test_edge_logs_stack import LOGPUSH, with_edge_logs
 
 DAY = 86400
 
@@ -292,3 +296,50 @@ def test_ek224_reads_logpush_jobs_in_the_stack_too(document: dict[str, Any],
     found = findings("EK224", doc, prod)
     assert [(f.address, f.pointer) for f in found] == [
         ("cloudflare_logpush_job.by_hand", "$.dataset")]
+
+
+# -- EK225: a Logpush job writes what `edgekit logs` reads -------------------------------------
+
+@pytest.fixture(scope="module")
+def logpush_document() -> dict[str, Any]:
+    return synth(EstateStack(App(), with_edge_logs("prod", **LOGPUSH)))
+
+
+def test_ek225_the_jobs_edgekit_makes_write_what_it_reads(logpush_document: dict[str, Any],
+                                                          prod: Estate) -> None:
+    assert len(logpush_document["resource"]["cloudflare_logpush_job"]) == 2
+    assert findings("EK225", logpush_document, prod) == []
+
+
+@pytest.mark.parametrize(("change", "pointer", "said"), [
+    (lambda job: job.update(destination_conf=job["destination_conf"].replace(
+        "edge-logpush/prod/http_requests/{DATE}", "logs/{DATE}")),
+     "$.destination_conf", "not to r2://<logs bucket>/edge-logpush/<stack>/http_requests/{DATE}"),
+    (lambda job: job.update(destination_conf=job["destination_conf"].replace(
+        "/http_requests/", "/workers_trace_events/")),
+     "$.destination_conf", "the folder `edgekit logs sync` mirrors"),
+    (lambda job: job["output_options"].update(timestamp_format="rfc3339"),
+     "$.output_options.timestamp_format", "writes timestamps as 'rfc3339'"),
+    (lambda job: job["output_options"].update(output_type="csv"),
+     "$.output_options.output_type", "writes 'csv'"),
+    (lambda job: job["output_options"].update(field_names=["RayID", "ClientIP"]),
+     "$.output_options.field_names", "does not ask for EdgeStartTimestamp"),
+])
+def test_ek225_refuses_a_job_edgekit_logs_cannot_read(
+        logpush_document: dict[str, Any], prod: Estate, change: Any, pointer: str,
+        said: str) -> None:
+    doc = copy.deepcopy(logpush_document)
+    change(resource(doc, "cloudflare_logpush_job", "edge_logpush_http_requests"))
+    found = findings("EK225", doc, prod)
+    assert [(f.address, f.pointer) for f in found] == [
+        ("cloudflare_logpush_job.edge_logpush_http_requests", pointer)]
+    assert said in found[0].message and "Logpush job of http_requests" in found[0].message
+
+
+def test_ek225_leaves_a_dataset_edgekit_does_not_read_alone(
+        logpush_document: dict[str, Any], prod: Estate) -> None:
+    doc = copy.deepcopy(logpush_document)
+    doc["resource"]["cloudflare_logpush_job"]["firewall"] = {
+        "zone_id": prod.env.cloudflare.zone_id, "dataset": "firewall_events",
+        "destination_conf": "s3://elsewhere/{DATE}"}
+    assert findings("EK225", doc, prod) == []

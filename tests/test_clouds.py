@@ -359,3 +359,22 @@ def test_every_cloud_has_a_nixos_disk_layout(provider: str) -> None:
                       '{ modulesPath = "/modules"; }')
     assert config["boot"]["loader"]["grub"]["device"] in ("/dev/sda", "/dev/vda", "nodev")
     assert config["fileSystems"]["/"]["device"].startswith("/dev/")
+
+
+def name_rules_table() -> str:
+    """The README's table of provider-side names, made from the cloud modules' own tables
+    (`Kind.names`, `Kind.unique`): what EK141 and EK142 hold a stack to, per cloud."""
+    rows = ["| Cloud | Resource | Name | Length | Form | Unique |",
+            "|---|---|---|---|---|---|"]
+    for name, cloud in sorted(CLOUDS.items()):
+        for type_name, kind in sorted(cloud.kinds.items()):
+            for rule in kind.names:
+                unique = kind.unique.scope if kind.unique else "—"
+                rows.append(f"| {name} | `{type_name}` | `{'.'.join(rule.attribute)}` | "
+                            f"{rule.min}-{rule.max} | {rule.expected} | {unique} |")
+    return "\n".join(rows) + "\n"
+
+
+def test_the_readme_lists_each_clouds_name_rules() -> None:
+    """Issue 23: name rules "documented beside each cloud"; the table is the modules' own."""
+    assert name_rules_table() in (ROOT / "README.md").read_text()

@@ -14,13 +14,19 @@ import pytest
 
 from edgekit import App, SynthError
 from edgekit.cue.model import Estate
+from edgekit.obs.logpush import FIELDS
 from edgekit.testing import synth
 from stacks.estate import EstateStack
 from tests.conftest import ROOT, Tofu
 
 
 def staging(**changes: Any) -> Estate:
-    estate = Estate.load(ROOT, "staging", check_fresh=False)
+    return with_edge_logs("staging", **changes)
+
+
+def with_edge_logs(env_name: str, **changes: Any) -> Estate:
+    """Environment `env_name` of the estate with its edge logs (and plan) changed."""
+    estate = Estate.load(ROOT, env_name, check_fresh=False)
     env = estate.env
     logs = attrs.evolve(env.logs, **{k: v for k, v in changes.items()
                                      if k in ("edge", "http_requests")})
@@ -69,6 +75,13 @@ def test_logpush_jobs_for_the_worker_and_the_zone_when_the_plan_has_them() -> No
     (script,) = resources(doc, "cloudflare_workers_script").values()
     assert script["logpush"] is True
     assert json.loads(trace["filter"])["where"]["and"][0]["value"] == script["script_name"]
+    # what `edgekit logs` reads is what the jobs write: these fields, as unix nanoseconds
+    for job in (trace, http):
+        assert job["output_options"]["timestamp_format"] == "unixnano"
+        assert job["output_options"]["field_names"] == list(FIELDS[job["dataset"]])
+    assert {"RayID", "ParentRayID", "EdgeStartTimestamp", "WorkerSubrequest"} <= set(
+        http["output_options"]["field_names"])
+    assert {"Event", "Logs", "EventTimestampMs"} <= set(trace["output_options"]["field_names"])
 
 
 @pytest.mark.parametrize(("changes", "said"), [

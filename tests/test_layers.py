@@ -239,3 +239,34 @@ def test_the_floor_check_can_fail(source: str, line: str, expected: list[str],
 
 def test_the_cycle_check_can_fail() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def private_imports(root: Path) -> list[str]:
+    """``from edgekit.<a>… import _name`` in a module of another package <b>: a private
+    helper one package reaches into another for (make it public, in one place)."""
+    found = []
+    for module, path in sorted(modules(root).items()):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or node.level or \
+                    not (node.module or "").startswith("edgekit."):
+                continue
+            if str(node.module).split(".")[:2] == module.split(".")[:2]:
+                continue
+            found += [f"{module} imports {node.module}.{alias.name}" for alias in node.names
+                      if alias.name.startswith("_") and not alias.name.startswith("__")]
+    return found
+
+
+def test_no_package_imports_another_packages_private_names() -> None:
+    assert private_imports(ROOT) == []
+
+
+def test_the_private_import_check_can_fail(tmp_path: Path) -> None:
+    for folder in ("obs", "deploy"):
+        (tmp_path / "edgekit" / folder).mkdir(parents=True)
+        (tmp_path / "edgekit" / folder / "__init__.py").write_text("")
+    (tmp_path / "edgekit/obs/sync.py").write_text("def _refused(): ...\n")
+    (tmp_path / "edgekit/deploy/reports.py").write_text(
+        "def f():\n    from edgekit.obs.sync import _refused\n")
+    assert private_imports(tmp_path) == [
+        "edgekit.deploy.reports imports edgekit.obs.sync._refused"]

@@ -114,7 +114,7 @@ def test_a_service_without_a_private_path_is_refused() -> None:
          "primary 'pg-tokyo': edge-1 not in the mesh, and edge-1 (hetzner fsn1) "
          "shares no private network with pg-tokyo (vultr nrt)"),
     ]
-    assert found[0].fix.endswith("or place the service elsewhere in cue/envs.cue")
+    assert found[0].fix.endswith("or place the service elsewhere, in cue/envs.cue")
     assert _private_path_findings(estate) == []
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from edgekit.deploy import agent
-from tests.test_nix import _reports
+from tests.conftest import ROOT
+from tests.test_nix import _nix, _reports, evaluate_modules
 
 pytestmark = pytest.mark.tools
 
@@ -37,3 +38,25 @@ def test_the_node_runs_exactly_the_deployed_revision(node: str) -> None:
     assert forbidden.isdisjoint(words)
 
 
+
+
+def test_a_node_without_the_agent_upgrades_to_the_deployed_revision_only() -> None:
+    """Where no deploy agent runs, nix/node.nix turns on system.autoUpgrade; the unit the
+    vendored upstream auto-upgrade.nix makes from it must neither update an input nor write
+    the lock (it adds --refresh itself: that re-reads the ref's newest commit, whose own
+    flake.lock then pins every input)."""
+    modules = (f"(let est = import {_nix(ROOT / 'nix' / 'estate.nix')} {{ }}; n = est.edge-1; "
+               f"in import {_nix(ROOT / 'nix' / 'node.nix')} {{ name = \"edge-1\"; "
+               "node = n.composed; modules = e.gluedModules; vector = n.vector; "
+               "vectorPackage = e.pkgs.vector // { version = \"0.45.0\"; }; "
+               "upgradeFlake = \"git+https://git.example/estate?ref=deploy/prod\"; })")
+    unit = evaluate_modules(modules, "r.services.nixos-upgrade")
+    (line,) = unit["script"].strip().splitlines()
+    words = line.split()
+    assert words[0].endswith("/bin/nixos-rebuild") and words[1] == "switch"
+    assert words[words.index("--flake") + 1] == \
+        "git+https://git.example/estate?ref=deploy/prod#edge-1"
+    assert {"--no-write-lock-file", "--no-update-lock-file"} <= set(words)
+    forbidden = {"--upgrade", "--upgrade-all", "--update-input", "--recreate-lock-file",
+                 "--commit-lock-file", "--override-input"}
+    assert forbidden.isdisjoint(words), line

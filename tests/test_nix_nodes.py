@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -321,3 +322,59 @@ def test_upstream_assertions_are_evaluated() -> None:
     assert any("Either networking.wireguard.interfaces.wg9.privateKey or "
                "networking.wireguard.interfaces.wg9.privateKeyFile must be set." in m
                for m in failed)
+
+
+def test_etc_is_upstreams_etc_nix() -> None:
+    """`environment.etc` is declared and built by the vendored etc.nix, not a stand-in: a
+    text entry's source is upstream's store file (named etc-<name, '/' -> '-'>), a wrong
+    type of an entry option is refused by upstream's declaration, and the script upstream
+    builds /etc with (system.build.etc) links every enabled entry and no other."""
+    from tests.test_nix import evaluate_modules
+    found = evaluate_modules(
+        "[ { environment.etc.\"edgekit/a.conf\".text = \"x\"; "
+        "environment.etc.\"off.conf\" = { text = \"y\"; enable = false; }; } ]",
+        "{ source = toString c.environment.etc.\"edgekit/a.conf\".source; "
+        "builder = c.system.build.etc.text; "
+        "overlay = c.system.etc.overlay.enable; "
+        "standin = c.edgekit.standins.allowances ? \"environment.etc\"; }")
+    assert found["source"].endswith("-etc-edgekit-a.conf"), found
+    assert found["overlay"] is False and found["standin"] is False
+    entries = [line.strip() for line in found["builder"].splitlines()
+               if line.strip().startswith("makeEtcEntry ")]
+    assert entries == [f"makeEtcEntry {found['source']} edgekit/a.conf symlink +0 +0"]
+    with pytest.raises(NixError, match=r"environment\.etc\.\"x\.conf\"\.mode"):
+        evaluate_modules("[ { environment.etc.\"x.conf\" = { text = \"z\"; mode = 600; }; } ]",
+                         "r.etc")
+
+
+@pytest.mark.parametrize("node", ["pg-tokyo"])
+def test_the_hyperdrive_line_admits_only_the_address_cloudflared_dials(
+        reports: dict[str, Any], node: str, tmp_path: Path) -> None:
+    """The joint of issue 22's Hyperdrive defect, read from both ends: the address the
+    synthesized tunnel ingress makes cloudflared dial (a local address of the primary, so the
+    kernel gives the connection that address as its source, ADR 0025) is the one address the
+    evaluated pg_hba admits Hyperdrive's role from, as a /32 over TLS; no other line admits
+    anything from an address of the primary."""
+    import ipaddress
+
+    from edgekit.constructs.hyperdrive import hyperdrive_service
+    from tests.test_first_apply import edge_doc, observed
+
+    estate = Estate.load(ROOT, NODES[node], check_fresh=False)
+    doc = edge_doc(tmp_path, observed(estate, "10.2.0.3"))
+    tunnels = doc["resource"]["cloudflare_zero_trust_tunnel_cloudflared_config"]
+    (tunnel,) = [c for name, c in tunnels.items() if "hyperdrive" in name]
+    dial = re.fullmatch(r"tcp://([0-9.]+):(\d+)", tunnel["config"]["ingress"][0]["service"])
+    assert dial is not None
+    pg = reports[node]["postgresql"]
+    assert dial.group(1) in pg["settings"]["listen_addresses"].split(",")
+    assert int(dial.group(2)) == pg["settings"]["port"]
+    reader = hyperdrive_service(estate.services)
+    assert reader is not None
+    own = {ipaddress.ip_network(a) for a in pg["settings"]["listen_addresses"].split(",")}
+    admitting = [line.split() for line in pg["authentication"].splitlines()
+                 if line.startswith("host") and not line.endswith("reject")]
+    from_primary = [words for words in admitting
+                    if any(ipaddress.ip_network(words[3], strict=False).overlaps(a) for a in own)]
+    assert from_primary == [["hostssl", reader.pg_database, reader.pg_role,
+                             f"{dial.group(1)}/32", "scram-sha-256"]]

@@ -23,6 +23,7 @@ import pytest
 
 from edgekit import (
     App,
+    CloudflareZone,
     LocalState,
     PrivateNetwork,
     Service,
@@ -321,6 +322,8 @@ def test_provider_names_that_collide_between_environments(root: Path, prod: Esta
         app.synth_results()
     assert any(p.address == "hcloud_server.nodes_edge_1" and "EK142 hcloud_server name "
                "'edge-1'" in p.message and "names are unique per Hetzner project" in p.message
+               and p.message.endswith("(fix: rename one of the constructs in cue/envs.cue "
+                                      "(ids become provider names))")
                for p in raised.value.problems)
 
 
@@ -336,6 +339,9 @@ def test_provider_names_too_long_for_the_cloud(root: Path, prod: Estate,
     assert instance.message.startswith(f"EK141 linode_instance label 'shop-{long}' is 55 "
                                        "characters; expected 3-50")
     assert "linode/instance/schema_resource.go" in instance.message  # the rule, its source
+    assert instance.message.endswith("(fix: choose a shorter id or one with the allowed "
+                                     "characters in tests/test_one_rule_set.py; edgekit "
+                                     "never rewrites names silently)")
     assert firewall.message.startswith(f"EK141 linode_firewall label 'shop-{long}-firewall' "
                                        "is 64 characters; expected 3-32")
     name = "edge-tokyo-" + "x" * 40
@@ -367,6 +373,48 @@ def test_fix_hints_name_the_file_the_user_edits(root: Path, prod: Estate) -> Non
               if f.rule == "EK122"]
     assert cue.fix == "remove the repeated name from the node's placement list in cue/envs.cue"
     assert "cue/envs.cue" not in problem.message
+
+
+def test_no_fix_hint_hard_codes_a_cue_file() -> None:
+    """A hint names ``{file}``/``{services_file}``, which the finding fills with the file
+    that built its stack; "cue/envs.cue" told a Python user to edit a file they do not
+    have (EK126, EK131, EK201, EK202, EK222, ...)."""
+    hard = [(r.id, r.fix) for r in catalogue()
+            if "cue/envs.cue" in r.fix or "cue/services.cue" in r.fix]
+    assert hard == []
+
+
+def fixes_of(app: App, rule: str) -> list[str]:
+    with pytest.raises(SynthError) as raised:
+        app.synth_results()
+    return [p.message.rsplit(" (fix: ", 1)[1] for p in raised.value.problems
+            if p.message.startswith(f"{rule} ")]
+
+
+def test_a_finding_on_a_stacks_documents_names_the_file_that_built_it(
+        prod: Estate, tmp_path: Path) -> None:
+    """EK126 judges the synthesized tunnel config, not a layout: its hint named
+    cue/envs.cue for a Python stack too."""
+    app = App(outdir=tmp_path / "py.out")
+    stack = Stack(app, "shop", state=LocalState())
+    node = VpsNode(stack, "web-1", provider="hetzner", region="nbg1", size="small")
+    Tunnel(stack, "tunnel", zone=CloudflareZone(
+        account_id="0" * 32, zone_id="f" * 32, zone="example.com", environment="shop"),
+        services={"shop": Service(name="shop", port=8080, hostnames=("shop.example.com",))},
+        nodes=[node], placement={})
+    (python,) = fixes_of(app, "EK126")
+    assert python == ("place at least one service on the tunnel's node(s) in "
+                      "tests/test_one_rule_set.py, or drop the tunnel)")
+    from stacks.estate import EstateStack
+
+    cue_app = App(outdir=tmp_path / "cue.out")
+    EstateStack(cue_app, prod)
+    config = next(c for c in cue_app.node.walk() if getattr(c, "type", "") ==
+                  "cloudflare_zero_trust_tunnel_cloudflared_config")
+    config.override("config.ingress", [{"service": "http_status:404"}])  # type: ignore[attr-defined]
+    (cue,) = set(fixes_of(cue_app, "EK126"))
+    assert cue == ("place at least one service on the tunnel's node(s) in cue/envs.cue, "
+                   "or drop the tunnel)")
 
 
 def test_the_reference_estate_passes_every_rule() -> None:

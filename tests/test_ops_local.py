@@ -7,6 +7,11 @@ is a located error — never a traceback, never a path outside the output."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +149,49 @@ def test_a_manifest_that_is_not_what_synth_writes_is_a_located_error(
     assert "Traceback" not in err and out == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]  # nothing outside
     assert not (project / ".edgekit").exists()  # no tofu init anywhere
+
+
+SLOW_APP = '''
+from edgekit import App, LocalState, Resource, Stack
+
+app = App(outdir="cdktf.out")
+stack = Stack(app, "slow", state=LocalState())
+a = Resource(stack, "a", type="terraform_data", config={{"input": "made first"}})
+b = Resource(stack, "b", type="terraform_data", config={{"input": a.attr("id")}})
+b.override("provisioner", [{{"local-exec": {{"command": "touch {marker} && sleep 60"}}}}])
+app.synth()
+'''
+
+
+@pytest.mark.tools
+def test_ctrl_c_during_apply_lets_tofu_write_its_state_and_release_its_lock(
+        project: Path) -> None:
+    """Interrupted while `tofu apply` runs (a slow create), edgekit passes the interrupt
+    on and waits: tofu writes what it created to its state and releases its lock, so a run
+    after it neither creates that again nor waits on a lock (`subprocess.run` used to kill
+    tofu 0.25 s after the KeyboardInterrupt, leaving both behind)."""
+    marker = project / "b-is-being-created"
+    (project / "slow.py").write_text(SLOW_APP.format(marker=marker))
+    env = {**os.environ, "NO_COLOR": "1"}
+    edgekit_cli = [sys.executable, "-m", "edgekit.cli"]
+    done = subprocess.run([*edgekit_cli, "plan", "--app", "slow.py"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    apply = subprocess.Popen([*edgekit_cli, "apply", "--app", "slow.py", "--yes"],
+                             cwd=project, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and apply.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), apply.communicate(timeout=60)
+    apply.send_signal(signal.SIGINT)  # what Ctrl-C sends edgekit
+    _, err = apply.communicate(timeout=120)
+    assert apply.returncode == 130, err
+    state_dir = project / ".edgekit/state/slow"
+    assert not (state_dir / ".terraform.tfstate.lock.info").exists(), err
+    done = subprocess.run([*edgekit_cli, "plan", "--app", "slow.py", "--json"], cwd=project,
+                          env=env, capture_output=True, text=True, timeout=300)
+    (summary,) = json.loads(done.stdout)["stacks"]
+    # `a` is in the state: only the interrupted `b` is still to make
+    assert summary["add"] + summary["replace"] == 1, (summary, done.stderr)
+    assert "waiting for tofu to stop cleanly" in err  # and the operator was told why

@@ -196,3 +196,25 @@ def test_a_broken_previous_manifest_stops_the_synth_and_keeps_everything(
     assert "invalid stack name '../x'" in str(err.value)
     assert f"fix the manifest or delete {out}" in str(err.value)
     assert tree_of(out) == before
+
+
+@pytest.mark.parametrize("path", [None, "../../../out/s.tfstate"])
+def test_local_state_that_climbs_back_into_the_output_is_refused(
+        tmp_path: Path, path: str | None) -> None:
+    """With an output folder named `.edgekit`, the default state (`<out>/../.edgekit/state`)
+    was inside it, and the next synth deleted it; so was a path that climbs out of the
+    output and back in by its name."""
+    from edgekit import SynthError
+
+    out = tmp_path / (".edgekit" if path is None else "out")
+    app = App(outdir=out, check_schemas=False)
+    Stack(app, "local", state=LocalState(path=path), encryption=None)
+    with pytest.raises(SynthError) as err:
+        app.synth()
+    text = str(err.value)
+    assert f"[local] LocalState(path={path!r}) puts the state inside the output folder {out}" \
+        in text
+    if path is None:
+        assert "Write the output elsewhere (--out, CDKTF_OUTDIR: not a folder named " \
+            ".edgekit) or give LocalState a path outside it" in text
+    assert not out.exists()

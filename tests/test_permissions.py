@@ -254,6 +254,22 @@ def test_check_permissions_prints_each_stacks_groups(cli: RunCli) -> None:
     assert cli("check", "--permissions", "--generated").returncode == 2
 
 
+def test_check_permissions_of_an_environment_is_the_token_up_checks_for(
+        cli: RunCli, documents: dict[str, Any], later: dict[str, dict[str, str]]) -> None:
+    """`edgekit up staging` applies bootstrap and zone too and checks the token for all
+    three: the list the README has a team build its token from must be that one."""
+    done = cli("check", "--permissions", "--format", "json", "staging")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert sorted(report["stacks"]) == ["bootstrap", "staging", "zone"]
+    up_checks = all_needs({s: documents[s] for s in ("bootstrap", "zone", "staging")},
+                          {s: later[s] for s in ("bootstrap", "zone", "staging")})
+    assert [(t["scope"], t["dashboard"]) for t in report["token"]] == [
+        (n.scope, n.dashboard) for n in up_checks]
+    assert {"Zone WAF: Edit", "Zone Settings: Edit"} <= {t["dashboard"] for t in report["token"]}
+    assert "with what staging build on (bootstrap, zone)" in done.stderr
+
+
 @pytest.mark.parametrize(("drop", "named"), [
     ("Cloudflare Tunnel Write", "account Cloudflare Tunnel: Edit"),
     # only the last step creates Hyperdrive: still refused before anything is applied

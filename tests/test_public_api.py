@@ -24,7 +24,7 @@ def test_public_names_are_locked() -> None:
         # the plain values they take
         "Service", "Needs", "Cache", "RateLimit", "CloudflareZone",
         # the enumerations they take, as Literal types (a typo is a type error)
-        "CloudName", "Role", "TunnelStrategy",
+        "CloudName", "Role", "TunnelStrategy", "R2Location",
     ])
     for name in edgekit.__all__:
         assert hasattr(edgekit, name), name

@@ -40,6 +40,10 @@ READERS = [
     (("pg", "import-ca", "--stack", "prod", "--bucket", "b", "--endpoint",
       "http://127.0.0.1:9"), None),
     (("logs", "sync", "--stack", "prod", "--dest", "/nonexistent/logs"), None),
+    # status, deploy and rollback worked from the stale nodes and waves without a word
+    (("status", "--stack", "prod"), None),
+    (("deploy", "prod", "HEAD", "--endpoint", "http://127.0.0.1:9"), None),
+    (("rollback", "prod", "--endpoint", "http://127.0.0.1:9"), None),
 ]
 
 
@@ -96,4 +100,19 @@ def test_an_environment_without_nodes_is_named(project_copy: Path, cli: RunCli) 
     assert done.returncode == 1
     assert ("environment staging has no nodes: add at least one under envs.staging.nodes"
             in done.stderr), done.stderr
+    assert stat_tree(project_copy) == before
+
+
+def test_schemas_never_exported_are_a_message_not_a_traceback(project_copy: Path,
+                                                              cli: RunCli) -> None:
+    """Where the project's JSON Schemas were never exported (edgekit installed apart from a
+    project whose cue/export/schema is missing), building the app raised a KeyError."""
+    missing = project_copy / "no-schemas"
+    missing.mkdir()
+    before = stat_tree(project_copy)
+    done = cli("stacks", env={"EDGEKIT_SCHEMA_DIR": str(missing)})
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert (f"edgekit: no exported JSON Schema for #Service in {missing} (exported there: "
+            "none); run `edgekit cue export`") in done.stderr, done.stderr
     assert stat_tree(project_copy) == before

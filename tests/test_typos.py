@@ -21,6 +21,7 @@ from edgekit import (
     LocalState,
     Needs,
     PrivateNetwork,
+    R2LogSink,
     Service,
     Stack,
     Tunnel,
@@ -40,9 +41,11 @@ def write_with_typos(stack: Stack) -> None:
            strategy="per-node")  # type: ignore[arg-type]
     Service(name="api", kind="vm")  # type: ignore[arg-type]
     Needs(postgres="rx")  # type: ignore[arg-type]
+    R2LogSink(stack, "logs", account_id="0" * 32, bucket="logs",
+              location_hint="europe")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("line", range(4))
+@pytest.mark.parametrize("line", range(5))
 def test_the_same_typos_are_refused_at_run_time(line: int, tmp_path: Path) -> None:
     stack = Stack(App(outdir=tmp_path), "prod", state=LocalState())
     calls: list[Callable[[], object]] = [
@@ -55,6 +58,8 @@ def test_the_same_typos_are_refused_at_run_time(line: int, tmp_path: Path) -> No
         lambda: Tunnel(stack, "tunnel", zone=CloudflareZone(
             account_id="0" * 32, zone_id="1" * 32, zone="example.com", environment="prod"),
             services={}, nodes=[], strategy="per-node"),  # type: ignore[arg-type]
+        lambda: R2LogSink(stack, "logs", account_id="0" * 32, bucket="logs",
+                          location_hint="europe"),  # type: ignore[arg-type]
     ]
     with pytest.raises(ConstructError, match=r"expected one of"):
         calls[line]()

@@ -4,8 +4,8 @@ PostgreSQL; the stacks' cloud resources and the nodes themselves are stood in fo
 `tests/up_rig.py` describes.
 
 One estate goes through what a team meets on a first apply: a dry run, a failing zone
-apply, a wait that times out, a re-run that finishes, a re-run with nothing left to do, and
-a change that would replace something.
+apply, a wait that times out, a Ctrl-C while waiting, a re-run that finishes, a re-run with
+nothing left to do, and a change that would replace something.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from edgekit.obs.testing import SeaweedS3
+from tests.conftest import RunCli
 from tests.gitserver import GitServer, git_in, git_server  # noqa: F401 (fixture)
 from tests.pg_server import throwaway_postgres
 from tests.up_rig import (
@@ -141,6 +143,18 @@ def test_up_from_nothing_is_rerunnable_and_never_replaces(
             pushed = git_server.ref(repo, "deploy/prod")
             assert pushed == git_in(project, "rev-parse", "HEAD").stdout.strip()
 
+            # Ctrl-C while it waits for the primary: exit 130, nothing undone or pushed twice
+            proc = subprocess.Popen([*UP, "--timeout", "120", "--json"], cwd=project, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            lines = read_lines(proc, "[9/11] wait-primary: waiting for", timeout=300)
+            proc.send_signal(signal.SIGINT)
+            out, rest = proc.communicate(timeout=120)
+            assert proc.returncode == 130, "".join(lines) + rest
+            interrupted = json.loads(out)
+            assert (interrupted["result"], interrupted["failed_step"]) == ("interrupted", 9)
+            assert "interrupted during step 9" in rest
+            assert git_server.ref(repo, "deploy/prod") == pushed
+
             # again: the node switches once `up` waits for it; `up` then imports the
             # primary's authority, which its own unit published, and creates Hyperdrive
             # pinned to it (the stand-in connects verifying the server against it)
@@ -221,3 +235,23 @@ def test_up_help_and_bad_command_line(estate: tuple[Path, str], s3: SeaweedS3) -
     done = up(project, {**env, "AWS_SECRET_ACCESS_KEY": ""})
     assert done.returncode == 11, done.stderr  # preflight: the missing variable is named
     assert "AWS_SECRET_ACCESS_KEY" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    # the environment is unknown to CUE: the estate is read in step 1
+    (("up", "nosuch", "--json"), "no CUE export for environment 'nosuch'"),
+    # the app cannot be loaded: the synth before step 1 fails it
+    (("--app", "nosuchmod", "up", "staging", "--json"), "cannot import app module 'nosuchmod'"),
+])
+def test_any_failure_is_a_failed_step_with_its_exit_code_and_json(
+        cli: RunCli, argv: tuple[str, ...], said: str) -> None:
+    """Whatever stops `up` (CUE, the synth, an import: not only tofu and git) is reported
+    as the step it stopped at, with exit 10 + N and the --json document machines read."""
+    done = cli(*argv)
+    assert done.returncode == 11, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["result"], report["failed_step"], report["exit_code"]) == ("failed", 1, 11)
+    first, *rest = report["steps"]
+    assert first["status"] == "failed" and said in first["detail"]
+    assert {s["status"] for s in rest} == {"not-run"}
+    assert "failed at step 1 (preflight)" in done.stderr and "Traceback" not in done.stderr

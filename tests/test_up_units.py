@@ -109,13 +109,14 @@ def never(*_: Any) -> Any:
 
 def _up(tmp_path: Path, synth: Any, settings: UpSettings | None = None,
         estate: Estate | None = None, **hooks_: Any) -> Up:
+    """`Up` over `tmp_path` as its project (a git checkout, for the steps that use git)."""
     hooks = Hooks(synth=synth, token_check=never, bucket_exists=never, primary_probe=never,
                   mesh_probe=never, import_outputs=never, import_mesh_keys=never,
-                  committed_paths=never,
                   load_estate=lambda: estate or Estate.load(ROOT, "prod", check_fresh=False),
                   stack_order=never,
                   clock=None,  # type: ignore[arg-type]
-                  **{"ca_probe": never, "import_ca": never, **hooks_})
+                  **{"ca_probe": never, "import_ca": never, "committed_paths": never,
+                     **hooks_})
     tofu = Tofu(Workspace(tmp_path, tmp_path / "out"), {}, binary="tofu")
     return Up(tofu, settings or UpSettings(env="prod"), hooks, Progress())
 
@@ -170,3 +171,30 @@ def test_the_authority_step_checks_a_known_authority_and_refuses_a_changed_one(
     _up(tmp_path, never, UpSettings(env="prod", dry_run=True)).pg_tls_ca(dry)
     assert (dry.status, dry.detail) == (
         "would", "wait for pg-tls/prod/pg-tokyo.crt, import it as pg_tls_ca, commit and push")
+
+
+def test_no_push_commits_and_prints_the_push_and_pushes_nothing(
+        repo: tuple[Path, GitServer]) -> None:
+    """--no-push: the deploy-ref and push steps print the command (never run it), the
+    files up wrote are committed; once the operator pushed, a re-run has nothing to do."""
+    root, server = repo
+    up = _up(root, never, UpSettings(env="prod", push=False),
+             committed_paths=lambda: [root / "cue" / "outputs"])
+    up.ref = DeployRef(root, "origin", "deploy/prod")  # what the preflight sets
+    first = st.StepResult(4, "deploy-ref")
+    up.deploy_ref(first)
+    assert first.status == "printed"
+    assert "run `git push origin HEAD:refs/heads/deploy/prod`" in first.detail
+    (root / "cue" / "outputs" / "prod.cue").write_text("imported\n")
+    second = st.StepResult(8, "push")
+    up.push(second)
+    assert second.status == "printed" and second.detail.startswith("committed ")
+    assert "git push origin HEAD:refs/heads/deploy/prod" in second.detail
+    assert server.ref("estate", "deploy/prod") is None  # nothing pushed
+    assert git_in(root, "show", "--name-only", "--format=", "HEAD").stdout.split() == [
+        "cue/outputs/prod.cue"]
+    git_in(root, "push", "--quiet", "origin", "HEAD:refs/heads/deploy/prod")  # the operator
+    again = st.StepResult(8, "push")
+    up.push(again)
+    assert again.status == "unchanged"
+    assert server.ref("estate", "deploy/prod") == git_in(root, "rev-parse", "HEAD").stdout.strip()

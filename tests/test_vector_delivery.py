@@ -186,7 +186,8 @@ class Service:
     """The real `api` service posting its telemetry to `vector_url`, and a thread that
     sends it requests; `served` counts the answered ones."""
 
-    def __init__(self, vector_url: str) -> None:
+    def __init__(self, vector_url: str, pause: float = 0.01) -> None:
+        self.pause = pause
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "services" / "api" / "app.py")],
@@ -210,7 +211,7 @@ class Service:
                                         timeout=10) as reply:
                 assert reply.status == 200
             self.served += 1
-            time.sleep(0.01)
+            time.sleep(self.pause)
 
     def keep_sending(self) -> None:
         self._thread.start()
@@ -378,7 +379,7 @@ def test_an_s3_outage_loses_nothing_keeps_the_disk_bounded_and_is_logged(
         outage_ends = time.monotonic() + OUTAGE_SECONDS
         biggest = 0
         while time.monotonic() < outage_ends:
-            biggest = max(biggest, _size(Path(vector.settings["data_dir"])))
+            biggest = max(biggest, disk_use(Path(vector.settings["data_dir"])))
             time.sleep(0.5)
         during = vector.log_text()[len(before):]
         served_in_outage = service.served
@@ -400,7 +401,8 @@ def test_an_s3_outage_loses_nothing_keeps_the_disk_bounded_and_is_logged(
         s3.stop()
 
 
-def _size(folder: Path) -> int:
+def disk_use(folder: Path) -> int:
+    """Bytes of the files below `folder` (files removed meanwhile are left out)."""
     total = 0
     for root, _dirs, files in os.walk(folder):
         for name in files:

@@ -105,12 +105,15 @@ def _check(root: Path, stacks: Sequence[str], fmt: str,
 
 def permissions(root: Path, stacks: Sequence[str], fmt: str,
                 load_app: Callable[[], App]) -> int:
-    """Print the Cloudflare permission groups the stacks need (ADR 0032). Exit 1 when a
-    Cloudflare type has no known permission (the table must learn it first)."""
+    """Print the Cloudflare permission groups the stacks need (ADR 0032), with the stacks
+    they build on: what `edgekit up STACK` checks the token for, since it applies those
+    too. Exit 1 when a Cloudflare type has no known permission (the table must learn it
+    first)."""
     import json
 
     from edgekit.check.permissions import as_json, needed, render_text
     from edgekit.constructs.later import later_types
+    from edgekit.core.crossref import with_dependencies
 
     exports: dict[Path, bytes] = {}
     if (root / "cue" / "cue.mod").is_dir():
@@ -123,9 +126,17 @@ def permissions(root: Path, stacks: Sequence[str], fmt: str,
         app.disable_rules()
         try:
             results = app.synth_results(stacks or None)
+            wanted = with_dependencies(stacks, app.dependencies) if stacks else []
+            if len(wanted) > len(stacks):  # up applies what they build on: its token too
+                results = app.synth_results(wanted)
         except SynthError as err:
             sys.stdout.write(render(_as_findings(err), catalogue(), fmt))
             return 1
+    added = [name for name in wanted if name not in stacks]
+    if added:
+        print(f"edgekit: with what {', '.join(stacks)} build on ({', '.join(added)}): "
+              "`edgekit up` applies those stacks too, and checks the token for all of them",
+              file=sys.stderr)
     documents = {r.stack.name: r.document for r in results}
     later = {r.stack.name: later_types(r.stack.files) for r in results}
     if fmt == "text":

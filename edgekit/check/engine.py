@@ -12,8 +12,9 @@ constructs recorded, `edgekit.constructs.facts`, and what the CUE adapter made o
 estate, `edgekit.cue.layout`: one shape, so one rule judges both). `edgekit check` and
 every synth build one; the mutation benchmark builds one from JSON alone.
 
-A fix hint may name ``{file}`` and ``{services_file}``: a finding about a layout fills them
-with the file the user edits (a Python stack's own file, or ``cue/envs.cue``).
+A fix hint may name ``{file}`` and ``{services_file}``: a finding fills them with the file
+the user edits (a Python stack's own file, or ``cue/envs.cue``): the rule's own choice, else
+the file that built the finding's stack (its layout). A fix never hard-codes a CUE file.
 """
 
 from __future__ import annotations
@@ -181,6 +182,13 @@ def run(ctx: Context, rules: Sequence[Rule]) -> list[Finding]:
     """Every finding of `rules` (suppressed ones marked), sorted by place and rule
     (`edgekit.check.rules.catalogue()` is every rule)."""
     findings: list[Finding] = []
+    # a finding about a stack's documents names the file that built the stack: the first
+    # layout of the stack (CUE's before the constructs', as the context orders them)
+    files_of: dict[str, Mapping[str, str]] = {}
+    for layout in ctx.layouts:
+        if layout.file:
+            files_of.setdefault(layout.stack, {"file": layout.file,
+                                               "services_file": layout.services_file})
     for entry in rules:
         try:
             hits = list(entry.func(ctx))
@@ -197,7 +205,7 @@ def run(ctx: Context, rules: Sequence[Rule]) -> list[Finding]:
             findings.append(Finding(
                 rule=entry.id, severity=entry.severity, message=hit.message, path=path,
                 address=hit.address, pointer=hit.pointer, stack=hit.stack,
-                fix=fix_text(entry.fix, hit.files),
+                fix=fix_text(entry.fix, hit.files or files_of.get(hit.stack)),
                 suppressed=suppression_for(ctx, entry.id, path)))
     findings.sort(key=lambda f: (f.stack, f.path, f.rule, f.address, f.pointer, f.message))
     return findings

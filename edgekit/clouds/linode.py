@@ -193,14 +193,19 @@ NODE_FACTS = NodeFacts(
                 "install-nixos-on-linode: the \"GRUB 2\" kernel of the configuration "
                 "profile runs on the host and reads /boot/grub/grub.cfg from the disk, which "
                 "has no partition table (root /dev/sda): grub device nodev, forceInstall, "
-                "console=ttyS0,19200n8 for LISH",
+                "console=ttyS0,19200n8 for LISH; that a Linode created from an image gets "
+                "a configuration profile with kernel \"linode/grub2\": linodego 1.69.0 "
+                "test/integration/fixtures, recorded API responses: "
+                "TestNodeBalancerNode_Create_InVPC.yaml (POST /v4beta/linode/instances with "
+                "image linode/ubuntu22.04, then GET …/configs: \"kernel\": \"linode/grub2\") "
+                "and TestVLANs_GetIPAMAddress.yaml (image linode/debian9, the same)",
         "second_disk": "linode 3.13.0 docs/resources/volume.md: filesystem_path is "
                        "\"/dev/disk/by-id/scsi-0Linode_Volume_\" + the volume label",
         "network": "the same guide: networking.interfaces.eth0.useDHCP with predictable "
                    "interface names off (Network Helper does nothing on NixOS)",
     },
-    unverified=("boot: the default configuration profile of linode/debian12 boots "
-                "\"GRUB 2\" (the provider sets the kernel \"based on image choice\")",
+    unverified=("boot: recorded for linode/ubuntu22.04 and linode/debian9 (kernel "
+                "linode/grub2), not for linode/debian12 itself",
                 "network: the VPC interface (eth1) gets its address by DHCP"),
 )
 

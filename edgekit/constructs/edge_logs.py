@@ -3,13 +3,15 @@
 Used when CUE chooses ``logs.edge: "logpush"`` (Workers Trace Events: the edge Worker's
 ``console.log`` of each edge record, its outcome and exceptions; needs Workers Paid) and/or
 ``logs.http_requests: true`` (the zone's own HTTP request logs; needs Enterprise). `edgekit
-check` (EK224) holds both against the declared plan. The default, ``logs.edge: "worker"``,
-needs neither: the Worker writes its records through an R2 binding (`EdgeWorker`).
+check` (EK224) holds both against the declared plan (EK225: a job writes what `edgekit logs`
+reads). The default, ``logs.edge: "worker"``, needs neither: the Worker writes its records
+through an R2 binding (`EdgeWorker`).
 
 Each job writes gzip NDJSON under ``edge-logpush/<env>/<dataset>/{DATE}/`` of the logs bucket
-(locked and expired with the other log prefixes), with the S3 credentials of an API token
-scoped to that one bucket. The credentials appear in ``destination_conf`` only as references
-to the token (never as text in the JSON).
+(locked and expired with the other log prefixes; `edgekit logs sync` mirrors it and `edgekit
+logs query` reads it as ``logpush_<dataset>``), timestamps as ``unixnano``, with the S3
+credentials of an API token scoped to that one bucket. The credentials appear in
+``destination_conf`` only as references to the token (never as text in the JSON).
 """
 
 from __future__ import annotations
@@ -22,16 +24,15 @@ from edgekit.constructs.values import CloudflareZone
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource
 from edgekit.obs.contract import LOGPUSH_ROOT
+from edgekit.obs.logpush import FIELDS, TIMESTAMP_FORMAT
 
-TRACE_EVENT_FIELDS = ("EventTimestampMs", "Outcome", "ScriptName", "Logs", "Exceptions",
-                      "Event", "CPUTimeMs", "WallTimeMs")
+TRACE_EVENT_FIELDS = tuple(FIELDS["workers_trace_events"])
 """Workers Trace Events fields kept (developers.cloudflare.com/logs/reference/log-fields/
-account/workers_trace_events/); ``Logs`` holds the edge records the Worker prints."""
-HTTP_REQUEST_FIELDS = ("RayID", "EdgeStartTimestamp", "EdgeEndTimestamp", "ClientRequestHost",
-                       "ClientRequestMethod", "ClientRequestURI", "EdgeResponseStatus",
-                       "OriginResponseStatus", "CacheCacheStatus", "EdgeColoCode",
-                       "WorkerSubrequest", "WorkerStatus")
-"""HTTP requests fields kept; ``RayID`` joins the Worker's ``cf.ray`` attribute."""
+account/workers_trace_events/); ``Logs`` holds the edge records the Worker prints. The list is
+`edgekit.obs.logpush`'s, which checks and reads what the job writes."""
+HTTP_REQUEST_FIELDS = tuple(FIELDS["http_requests"])
+"""HTTP requests fields kept; ``RayID`` joins the Worker's ``cf.ray`` attribute, ``ParentRayID``
+the Worker's request to the origin to the client's."""
 
 
 class EdgeLogpush(Construct):
@@ -67,7 +68,8 @@ class EdgeLogpush(Construct):
                 "filter": json.dumps({"where": {"and": [
                     {"key": "ScriptName", "operator": "eq", "value": script_name}]}}),
                 "destination_conf": destination("workers_trace_events"),
-                "output_options": {"output_type": "ndjson", "timestamp_format": "rfc3339",
+                "output_options": {"output_type": "ndjson",
+                                   "timestamp_format": TIMESTAMP_FORMAT,
                                    "field_names": list(TRACE_EVENT_FIELDS)},
             }))
         if http_requests:
@@ -76,6 +78,7 @@ class EdgeLogpush(Construct):
                 "zone_id": zone.zone_id, "dataset": "http_requests", "enabled": True,
                 "name": f"edgekit-{env}-http-requests",
                 "destination_conf": destination("http_requests"),
-                "output_options": {"output_type": "ndjson", "timestamp_format": "rfc3339",
+                "output_options": {"output_type": "ndjson",
+                                   "timestamp_format": TIMESTAMP_FORMAT,
                                    "field_names": list(HTTP_REQUEST_FIELDS)},
             }))

@@ -114,7 +114,8 @@ class PgBackups(Construct):
                 f"[{self.node.path}] backups of {settings.stanza}: cannot lock the backup "
                 f"bucket: retention_full {settings.retention_full} with full_calendar "
                 f"{settings.full_calendar!r} gives no lock of a day or more; keep more full "
-                "backups, or set postgres.backups.lock_days in cue/envs.cue (ADR 0037)")
+                "backups, or set lock_days (BackupSettings(lock_days=...), or "
+                "postgres.backups.lock_days in cue/envs.cue; ADR 0037)")
         self.lock = bucket_lock(self, "lock", account_id=account_id,
                                 bucket=self.bucket.name_ref,
                                 prefixes=lock_prefixes(settings.stanza), days=days)

@@ -11,10 +11,11 @@ from typing import Literal
 
 import attrs
 
+from edgekit.constructs.values import R2Location, Role
+
 Provider = str
 """A cloud's name: a key of `edgekit.clouds.CLOUDS` (CUE's ``#Provider`` lists the same
 names, and the JSON Schema refuses any other; a test keeps the two equal)."""
-Role = Literal["edge", "postgres"]
 
 
 @attrs.frozen(kw_only=True)
@@ -58,7 +59,7 @@ class R2LogSinkProps:
     bucket: str
     retention_days: int = 30
     """Objects older than this are deleted by a lifecycle rule."""
-    location_hint: Literal["apac", "wnam", "enam", "weur", "eeur", "oc"] = "apac"
+    location_hint: R2Location = "apac"
     """Where R2 places the bucket; near the nodes by default (Asia-Pacific)."""
 
 

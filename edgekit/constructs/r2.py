@@ -24,6 +24,7 @@ from edgekit.constructs.cloudflare import cloudflare_provider
 from edgekit.constructs.facts import BucketFact, Where, record_bucket
 from edgekit.constructs.node import VpsNode
 from edgekit.constructs.props import R2LogSinkProps
+from edgekit.constructs.values import R2Location
 from edgekit.core.construct import Construct
 from edgekit.core.elements import Resource, stack_of
 from edgekit.core.refs import Ref
@@ -68,7 +69,7 @@ class R2Bucket(Construct):
     'uploads'
     """
     def __init__(self, scope: Construct, id: str, *, account_id: str, name: str,
-                 location: str = "apac") -> None:
+                 location: R2Location = "apac") -> None:
         super().__init__(scope, id)
         self.name = name
         self.account_id = account_id
@@ -97,7 +98,7 @@ class R2LogSink(Construct):
     'prod-logs'
     """
     def __init__(self, scope: Construct, id: str, *, account_id: str, bucket: str,
-                 retention_days: int = 30, location_hint: str = "apac",
+                 retention_days: int = 30, location_hint: R2Location = "apac",
                  nodes: Sequence[VpsNode] = ()) -> None:
         super().__init__(scope, id)
         self.props = validated(self, "R2LogSink", R2LogSinkProps, {

@@ -25,6 +25,9 @@ PG_CIDR_OUTPUT = "pg_private_cidr"
 Role = Literal["edge", "postgres"]
 """What a node is for: ``edge`` runs services behind the tunnel, ``postgres`` the primary."""
 TunnelStrategy = Literal["replicas", "per_node"]
+R2Location = Literal["apac", "wnam", "enam", "weur", "eeur", "oc"]
+"""Where R2 places a bucket (its location hint): Asia-Pacific, western and eastern North
+America, western and eastern Europe, Oceania."""
 CloudflarePlan = Literal["free", "pro", "business", "enterprise"]
 """How a `Tunnel` reaches its nodes (ADR 0006)."""
 WORKER_COMPATIBILITY_DATE = "2026-04-01"

@@ -247,3 +247,14 @@ def stack_order(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list
         for rest in pending.values():
             rest.difference_update(ready)
     return order
+
+
+def with_dependencies(names: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[str]:
+    """`names` and every stack they depend on, transitively, in dependency order."""
+    todo, seen = list(names), set(names)
+    while todo:
+        for dep in deps.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return stack_order(sorted(seen), deps)

@@ -15,8 +15,9 @@ from typing import Any
 import attrs
 
 from edgekit.core.construct import ID_PATTERN
-from edgekit.core.crossref import stack_order
+from edgekit.core.crossref import stack_order, with_dependencies
 from edgekit.core.errors import EdgekitError
+from edgekit.core.jsonkind import PROSE, value_kind
 
 MANIFEST = "manifest.json"
 
@@ -47,14 +48,7 @@ class Manifest:
 
     def with_dependencies(self, names: list[str]) -> list[str]:
         """`names` and every stack they depend on, transitively, in dependency order."""
-        deps = self.dependencies
-        todo, seen = list(names), set(names)
-        while todo:
-            for dep in deps.get(todo.pop(), ()):
-                if dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
-        return self.order(sorted(seen))
+        return with_dependencies(names, self.dependencies)
 
 
 def read_manifest(outdir: Path) -> Manifest:
@@ -68,11 +62,12 @@ def read_manifest(outdir: Path) -> Manifest:
     except ValueError as err:
         raise _fault(path, "$", f"not JSON ({err})") from err
     if not isinstance(data, dict):
-        raise _fault(path, "$", f"expected an object with 'stacks', got {_kind(data)}")
+        raise _fault(path, "$",
+                     f"expected an object with 'stacks', got {value_kind(data, PROSE)}")
     stacks = data.get("stacks")
     if not isinstance(stacks, dict):
         raise _fault(path, "$.stacks", f"expected an object (stack name → stack), got "
-                     f"{_kind(stacks)}")
+                     f"{value_kind(stacks, PROSE)}")
     for name, entry in stacks.items():
         where = f"$.stacks[{json.dumps(name)}]"
         if not ID_PATTERN.match(name):
@@ -80,11 +75,12 @@ def read_manifest(outdir: Path) -> Manifest:
                          "followed by letters, digits, '_' or '-' (a stack name becomes a "
                          "folder name)")
         if not isinstance(entry, dict):
-            raise _fault(path, where, f"expected an object (the stack), got {_kind(entry)}")
+            raise _fault(path, where,
+                         f"expected an object (the stack), got {value_kind(entry, PROSE)}")
         deps = entry.get("dependencies", [])
         if not isinstance(deps, list):
             raise _fault(path, f"{where}.dependencies", "expected a list of stack names, "
-                         f"got {_kind(deps)}")
+                         f"got {value_kind(deps, PROSE)}")
         for index, dep in enumerate(deps):
             at = f"{where}.dependencies[{index}]"
             if not isinstance(dep, str) or dep not in stacks:
@@ -98,12 +94,6 @@ def read_manifest(outdir: Path) -> Manifest:
     except ValueError as err:
         raise _fault(path, "$.stacks", str(err)) from err
     return manifest
-
-
-def _kind(value: object) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-             type(None): "null", int: "a number", float: "a number"}
-    return names.get(type(value), type(value).__name__)
 
 
 def _fault(path: Path, pointer: str, message: str) -> ManifestError:

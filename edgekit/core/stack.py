@@ -103,12 +103,15 @@ class LocalState:
         return {"local": {"path": self.path or default}}
 
     def inside_output(self, stack_name: str, outdir: str) -> bool:
-        """Whether the state file would lie inside the output folder `outdir`."""
+        """Whether the state file would lie inside the output folder `outdir` (absolute).
+        A relative path is resolved from the stack's folder in `outdir` itself: one that
+        climbs out and back in by the folder's name (the default with an output folder
+        called ``.edgekit``) is inside."""
         path = self.backend(stack_name)["local"]["path"]
-        if posixpath.isabs(path):
-            relative = posixpath.relpath(posixpath.normpath(path), posixpath.normpath(outdir))
-        else:
-            relative = posixpath.normpath(f"stacks/{stack_name}/{path}")
+        out = posixpath.normpath(outdir)
+        where = posixpath.normpath(path if posixpath.isabs(path)
+                                   else posixpath.join(out, "stacks", stack_name, path))
+        relative = posixpath.relpath(where, out)
         return not (relative == ".." or relative.startswith("../"))
 
 

@@ -30,7 +30,7 @@ def cmd_mesh_import_keys(args: argparse.Namespace) -> int:
     from edgekit.cue.model import Estate
     from edgekit.estate.mesh_plan import mesh_plan
     from edgekit.obs.cli import resolve_sink
-    from edgekit.obs.sync import _refused, make_client, resolve_endpoint
+    from edgekit.obs.sync import make_client, refusal, resolve_endpoint
 
     root = Path.cwd()
     env = Estate.load(root, args.stack).env
@@ -39,7 +39,7 @@ def cmd_mesh_import_keys(args: argparse.Namespace) -> int:
     try:
         published = read_published(client, bucket, args.stack)
     except (BotoCoreError, ClientError) as exc:  # said the way `logs sync` says them
-        raise _refused(exc, bucket, resolve_endpoint(endpoint)) from exc
+        raise refusal(exc, bucket, resolve_endpoint(endpoint)) from exc
     for line in published.refused:
         print(f"edgekit: ignored {line}", file=sys.stderr)
     plan = plan_keys(args.stack, mesh_plan(env).addresses, env.mesh.public_keys,

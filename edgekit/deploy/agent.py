@@ -27,6 +27,9 @@ first-boot unit (``edgekit.constructs.boot``) starts ``agent.py first-switch --b
 
 What it remembers (the state file): which revision built each generation, the generation
 waiting for its first boot, the revision given up on, and the last report.
+
+Why one file of more than ~400 lines: it is shipped as one file (in the user data for the
+first switch, in the store for the unit) to a node with only the standard library (ADR 0034).
 """
 
 from __future__ import annotations

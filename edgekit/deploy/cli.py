@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit.core.stack import r2_endpoint
+from edgekit.ops.up.cli import seconds
 
 if TYPE_CHECKING:
     from edgekit.cue.model import Estate
@@ -44,7 +45,7 @@ def _estate(env: str) -> Estate:
     if env not in names:
         raise DeployError(f"no environment {env!r} in cue/ (environments: "
                           f"{', '.join(names) or 'none'})")
-    return Estate.load(root, env, check_fresh=False)
+    return Estate.load(root, env)  # stale exports refused: no rollout from old values
 
 
 def _live(args: argparse.Namespace, estate: Estate) -> Live:
@@ -138,10 +139,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _waiting(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wave-timeout", type=float, metavar="SECONDS",
+    parser.add_argument("--wave-timeout", type=seconds, metavar="SECONDS",
                         help="how long a wave may take to report healthy (default: "
                         "envs.<env>.deploy.wave_timeout_seconds, 1200)")
-    parser.add_argument("--poll", type=float, default=5.0, metavar="SECONDS",
+    parser.add_argument("--poll", type=seconds, default=5.0, metavar="SECONDS",
                         help="how often the reports are read while waiting (default: 5)")
 
 
@@ -160,9 +161,10 @@ def add_deploy_parsers(
         "(older than deploy.stale_after_seconds) or unreadable report is never ok.\n"
         "When the nodes follow different revisions (a rollout under way or stopped), the\n"
         "commands that resume or undo it are printed.\n\n"
-        "Exit 0 when every node is ok, else 1.\n\n" + CREDENTIALS)
+        "Exit 0 when every node is ok; 1 when any is not (or the refs or reports cannot\n"
+        "be read); 2 a bad command line.\n\n" + CREDENTIALS)
     status.add_argument("--stack", metavar="ENV", help="one environment (default: all)")
-    status.add_argument("--stale-after", type=float, metavar="SECONDS",
+    status.add_argument("--stale-after", type=seconds, metavar="SECONDS",
                         help="a report older than this is stale (default: "
                         "envs.<env>.deploy.stale_after_seconds, 900)")
     _common(status)
@@ -183,7 +185,11 @@ def add_deploy_parsers(
         "(deploy/<env>) moves to REV: the last revision healthy on every node.\n\n"
         "Safe to run again: after a crash or Ctrl-C the same command goes on from the\n"
         "first wave not done (the state is in the refs and the reports, not here).\n"
-        "`edgekit rollback ENV` undoes a rollout that stopped.\n\n" + CREDENTIALS)
+        "`edgekit rollback ENV` undoes a rollout that stopped.\n\n"
+        "Exit 0 when every wave is done and deploy/<env> names REV; 1 when the rollout\n"
+        "stopped (the nodes named, `edgekit status --stack ENV` shows where each is) or\n"
+        "could not start (an unknown ENV or REV, refused credentials); 2 a bad command line.\n\n"
+        + CREDENTIALS)
     deploy.add_argument("env", metavar="ENV", help="the environment, e.g. staging")
     deploy.add_argument("rev", metavar="REV", help="a commit of this repository (branch, "
                         "tag or revision); it is pushed with the refs")
@@ -199,7 +205,9 @@ def add_deploy_parsers(
         "every node reports it running and healthy. A node that had rolled back by itself\n"
         "from a bad revision will try that revision again only when a deploy names it\n"
         "after this. To go back further, `edgekit deploy ENV <older revision>`.\n\n"
-        + CREDENTIALS)
+        "Exit 0 when every node reports that revision running and healthy; 1 when one\n"
+        "does not within the wave timeout (named) or nothing could be moved; 2 a bad\n"
+        "command line.\n\n" + CREDENTIALS)
     rollback.add_argument("env", metavar="ENV", help="the environment, e.g. prod")
     _waiting(rollback)
     _common(rollback)

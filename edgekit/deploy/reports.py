@@ -114,7 +114,7 @@ def read_reports(client: S3Client, bucket: str, env: str,
     """Each node's report (None where there is none), in node order."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from edgekit.obs.sync import _refused
+    from edgekit.obs.sync import refusal
 
     reports: dict[str, Report] = {}
     endpoint = str(client.meta.endpoint_url)
@@ -128,9 +128,9 @@ def read_reports(client: S3Client, bucket: str, env: str,
             if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 reports[node] = None
                 continue
-            raise DeployError(str(_refused(err, bucket, endpoint))) from err
+            raise DeployError(str(refusal(err, bucket, endpoint))) from err
         except BotoCoreError as err:
-            raise DeployError(str(_refused(err, bucket, endpoint))) from err
+            raise DeployError(str(refusal(err, bucket, endpoint))) from err
         if len(body) > MAX_REPORT_BYTES:
             reports[node] = Unreadable(where, f"larger than {MAX_REPORT_BYTES} bytes")
         else:

@@ -13,6 +13,10 @@ returning why the object is refused, or None), two depths:
 * `GunzipCheck` (``--verify``, and any object whose ETag is not an MD5): the whole stream is
   inflated (its CRC-32 and length trailers checked) and every line is parsed and checked, as
   `validate_object` does for a whole object in memory. About ten times the CPU per byte.
+
+A line is checked against the nodes' contract, or, for a Logpush file (``dataset`` given, from
+its key), against the fields edgekit's job writes for that dataset
+(`edgekit.obs.logpush.check_record`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
+
+from edgekit.obs.logpush import check_record
 
 _STRING_FIELDS = ("observed_timestamp", "severity_text", "trace_id", "span_id", "source_type")
 _OBJECT_FIELDS = ("attributes", "resources")
@@ -57,35 +63,36 @@ def check_event(event: Any) -> str | None:
     return None
 
 
-def check_line(line: bytes, number: int) -> str | None:
-    """Why NDJSON line ``number`` is not a contract event (blank lines are allowed)."""
+def check_line(line: bytes, number: int, dataset: str | None = None) -> str | None:
+    """Why NDJSON line ``number`` is not a contract event, or not a `dataset` record of
+    edgekit's Logpush job (blank lines are allowed)."""
     if not line.strip():
         return None
     try:
         event = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         return f"line {number}: not JSON ({exc})"
-    if (problem := check_event(event)) is not None:
-        return f"line {number}: {problem}"
-    return None
+    problem = check_event(event) if dataset is None else check_record(dataset, event)
+    return None if problem is None else f"line {number}: {problem}"
 
 
-def validate_object(data: bytes) -> str | None:
-    """Why ``data`` is not a valid log object (gzip NDJSON of events), or None when it is.
-    Every line is checked."""
+def validate_object(data: bytes, dataset: str | None = None) -> str | None:
+    """Why ``data`` is not a valid log object (gzip NDJSON of events, or of `dataset`
+    records), or None when it is. Every line is checked."""
     if not data:
         return "not a gzip stream (an empty object)"
     try:
         raw = gzip.decompress(data)  # handles multi-member streams too
     except (OSError, EOFError, zlib.error) as exc:
         return f"not a gzip stream ({exc})"
-    return validate_ndjson(raw)
+    return validate_ndjson(raw, dataset)
 
 
-def validate_ndjson(raw: bytes) -> str | None:
-    """Why ``raw`` is not NDJSON of contract events, or None when it is (every line)."""
+def validate_ndjson(raw: bytes, dataset: str | None = None) -> str | None:
+    """Why ``raw`` is not NDJSON of contract events (or `dataset` records), or None when it
+    is (every line)."""
     for number, line in enumerate(raw.split(b"\n"), 1):
-        if (problem := check_line(line, number)) is not None:
+        if (problem := check_line(line, number, dataset)) is not None:
             return problem
     return None
 
@@ -103,7 +110,8 @@ class Check(Protocol):
 class LineCheck:
     """Every complete line checked as `validate_ndjson` does."""
 
-    def __init__(self) -> None:
+    def __init__(self, dataset: str | None = None) -> None:
+        self.dataset = dataset
         self.rest = b""
         self.number = 0
         self.problem: str | None = None
@@ -124,7 +132,7 @@ class LineCheck:
     def _check(self, lines: list[bytes]) -> None:
         for line in lines:
             self.number += 1
-            if (problem := check_line(line, self.number)) is not None:
+            if (problem := check_line(line, self.number, self.dataset)) is not None:
                 self.problem = problem
                 return
 
@@ -133,9 +141,9 @@ class GunzipCheck:
     """Gzip (one or more members) fed in pieces, inflated whole (its CRC-32 and length
     trailers checked) and every line of its NDJSON checked by a `LineCheck`."""
 
-    def __init__(self) -> None:
+    def __init__(self, dataset: str | None = None) -> None:
         self.inflate = zlib.decompressobj(31)
-        self.lines = LineCheck()
+        self.lines = LineCheck(dataset)
         self.started = False
         self.problem: str | None = None
 
@@ -167,8 +175,9 @@ class DigestCheck:
     """The bytes hash to the object's ETag (`MD5_ETAG`), and the gzip stream opens with a
     contract line: only that first line is inflated."""
 
-    def __init__(self, etag: str) -> None:
+    def __init__(self, etag: str, dataset: str | None = None) -> None:
         self.etag = etag
+        self.dataset = dataset
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.inflate = zlib.decompressobj(31)
         self.head = b""
@@ -197,14 +206,15 @@ class DigestCheck:
             return
         if nl >= 0 or len(self.head) >= HEAD_LIMIT:
             self.head_done = True
-            self.problem = check_line(self.head[:nl] if nl >= 0 else self.head, 1)
+            self.problem = check_line(self.head[:nl] if nl >= 0 else self.head, 1,
+                                      self.dataset)
 
     def finish(self) -> str | None:
         if self.problem is None and not self.head_done:  # no newline in the whole object
             if not self.fed:
                 self.problem = "not a gzip stream (an empty object)"
             else:
-                self.problem = check_line(self.head, 1)
+                self.problem = check_line(self.head, 1, self.dataset)
         if self.problem is None and self.md5.hexdigest() != self.etag:
             self.problem = (
                 f"its bytes do not match its ETag {self.etag} (their MD5 is "

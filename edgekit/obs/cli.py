@@ -35,7 +35,11 @@ the view `logs` has the columns:
   trace_id, span_id, attributes JSON, resources JSON, observed_timestamp, record_id,
   source ('otel': a node's service, 'edge': the edge Worker)
 one row per record id (a record delivered twice is counted once); `logs_all` is every
-stored line. The query can read only the synced files (exit code 2 otherwise).
+stored line. Cloudflare's Logpush files (logs.edge "logpush", logs.http_requests) are the
+views `logpush_http_requests` (timestamp, ray_id, parent_ray_id, worker_subrequest, host,
+method, uri, status, origin_status, cache, colo, ...) and `logpush_workers_trace_events`
+(timestamp, ray_id, trace_id, span_id, request_id, outcome, status, message, record JSON,
+...). The query can read only the synced files (exit code 2 otherwise).
 e.g.
   edgekit logs query "select service, severity, count(*) from logs group by all order by all"
   edgekit logs query "select timestamp, body from logs where trace_id = '4bf92f35'"
@@ -301,9 +305,10 @@ def add_logs_parser(
     r = sub.add_parser(
         "trace", help="every line of one request, edge to database, in time order",
         description="Every line of one request from the synced logs, oldest first: the edge "
-        "Worker's record, then the services' lines (they continue the Worker's W3C trace). ID "
-        "is a trace id (32 hex digits) or a request id (the x-request-id every response "
-        "carries).")
+        "Worker's record, then the services' lines (they continue the Worker's W3C trace); "
+        "with Logpush, also Cloudflare's lines of the client's request and of the Worker's "
+        "request to the origin (joined by ray id). ID is a trace id (32 hex digits) or a "
+        "request id (the x-request-id every response carries).")
     r.add_argument("id", metavar="ID", help="a trace id or an x-request-id")
     r.add_argument("--stack", help="read only this stack's folder (.edgekit/logs/<stack>)")
     _add_dest(r, "(default: .edgekit/logs, every synced stack)")

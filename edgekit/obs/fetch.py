@@ -22,6 +22,7 @@ import attrs
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from edgekit.obs.checks import MD5_ETAG, Check, DigestCheck, GunzipCheck, LineCheck
+from edgekit.obs.contract import logpush_dataset
 from edgekit.obs.listing import Listed, etag_of
 from edgekit.obs.transport import NETWORK_ERRORS, Presigner, Transport
 
@@ -133,12 +134,13 @@ class Fetcher:
             self.folders.add(target.parent)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         check: Check
+        dataset = logpush_dataset(key)  # a Logpush file: Cloudflare's fields, not the nodes'
         if decoded:
-            check = LineCheck()
+            check = LineCheck(dataset)
         elif self.full_check or not MD5_ETAG.fullmatch(etag):
-            check = GunzipCheck()
+            check = GunzipCheck(dataset)  # also Logpush's multipart uploads ("<md5>-<parts>")
         else:
-            check = DigestCheck(etag)
+            check = DigestCheck(etag, dataset)
         deflate = zlib.compressobj(1, zlib.DEFLATED, 31) if decoded else None
         size = 0
         # os-level calls, not a buffered file object: a tenth of a ms less per object.

@@ -12,6 +12,9 @@
   listing after it landed. A disk buffer flushing after a longer R2 outage breaks that, so
   a node folder without a record, a sync without records, a last full listing older than
   FULL_EVERY, and ``full=True`` list everything.
+* Logpush's dataset folders (``edge-logpush/<stack>/<dataset>/``) are listed the same way;
+  their sub-folders are days (``YYYYMMDD``, the job's ``{DATE}``), so an incremental listing
+  starts at the day folder of ``L - SETTLE``.
 * Node folders are listed in parallel (at most ``workers`` at a time).
 """
 
@@ -27,6 +30,8 @@ from xml.etree import ElementTree
 
 import attrs
 from botocore.exceptions import BotoCoreError, ClientError
+
+from edgekit.obs.contract import LOGPUSH_ROOT, folder_synced
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -196,11 +201,23 @@ def worth_recording(before: ListingRecords, after: ListingRecords) -> bool:
                    for f in after.nodes)
 
 
+HOUR_FOLDERS = "date=%Y-%m-%d/hour=%H/"
+DAY_FOLDERS = "%Y%m%d/"
+"""Below a node folder, Vector's (and the Worker's) hour folders; below a Logpush dataset
+folder, Logpush's day folders."""
+
+
+def time_folders(folder: str) -> str:
+    """How the folders below `folder` are named (a strftime format ending in ``/``)."""
+    return DAY_FOLDERS if folder.startswith(f"{LOGPUSH_ROOT}/") else HOUR_FOLDERS
+
+
 def start_after(folder: str, listed_at: datetime) -> str:
     """The StartAfter of an incremental listing of `folder` last listed at `listed_at`: its
-    hour folder of ``floor(listed_at - SETTLE)``, which sorts before that folder's keys."""
+    hour (or, for Logpush, day) folder of ``floor(listed_at - SETTLE)``, which sorts before
+    that folder's keys."""
     hour = (listed_at.astimezone(UTC) - SETTLE).replace(minute=0, second=0, microsecond=0)
-    return f"{folder}date={hour:%Y-%m-%d}/hour={hour:%H}/"
+    return f"{folder}{hour:{time_folders(folder)}}"
 
 
 def wants_full(records: ListingRecords, now: datetime) -> bool:
@@ -237,7 +254,7 @@ class Listing:
 
     def hours(self) -> int:
         """How many hours back the incremental folders were listed (the widest)."""
-        starts = [datetime.strptime(s[len(f):], "date=%Y-%m-%d/hour=%H/").replace(tzinfo=UTC)
+        starts = [datetime.strptime(s[len(f):], time_folders(f)).replace(tzinfo=UTC)
                   for f, s in self.since.items() if s]
         return -(-int((self.started - min(starts)).total_seconds()) // 3600) if starts else 0
 
@@ -275,7 +292,7 @@ def list_stack(client: S3Client, bucket: str, prefixes: tuple[str, ...],
     for prefix in prefixes:
         for found, subs in _list_pages(client, bucket, prefix, "/"):
             items.extend(found)
-            folders.extend(subs)
+            folders.extend(sub for sub in subs if folder_synced(sub))
     since = plan(records, sorted(folders), now, full)
     jobs = list(since.items())
     if len(jobs) <= 1:

@@ -1,4 +1,6 @@
-"""Query synced logs with DuckDB: views ``logs`` and ``logs_all`` over ``<dest>/**/*.log.gz``.
+"""Query synced logs with DuckDB: views ``logs`` and ``logs_all`` over the nodes' and the edge
+Worker's files (``<dest>/**/date=*/hour=*/*.log.gz``), and a view per Logpush dataset
+(``logpush_http_requests``, ``logpush_workers_trace_events``, :mod:`edgekit.obs.logpush`).
 
 ``logs_all`` is one ``read_json`` scan over every object file, with the column types given
 (no sampling, no schema inference) and no join or union on top, so DuckDB inlines it: only
@@ -46,7 +48,8 @@ from typing import Any, Literal
 import duckdb
 
 from edgekit.core.files import publish
-from edgekit.obs.contract import OBJECT_SUFFIX, PATH_RE_SQL, LogsError
+from edgekit.obs import logpush
+from edgekit.obs.contract import NODE_FILES, OBJECT_SUFFIX, PATH_RE_SQL, LogsError
 from edgekit.obs.sandbox import QueryRefused, refusal, sandboxed
 
 RAW_COLUMNS: dict[str, str] = {
@@ -96,7 +99,8 @@ def _quote(text: str) -> str:
 
 
 def log_files_glob(dest: Path) -> str:
-    return (dest.resolve() / "**" / f"*{OBJECT_SUFFIX}").as_posix()
+    """The nodes' and the Worker's files below `dest` (not Logpush's: other fields)."""
+    return (dest.resolve() / "**" / NODE_FILES).as_posix()
 
 
 def raw_scan_sql(
@@ -118,9 +122,12 @@ def first_log_file(dest: Path) -> Path | None:
     if not dest.is_dir():
         return None
     for root, _dirs, files in os.walk(dest):
+        folder = Path(root)
+        if not (folder.name.startswith("hour=") and folder.parent.name.startswith("date=")):
+            continue
         for name in files:
             if name.endswith(OBJECT_SUFFIX) and not name.startswith("."):
-                return Path(root) / name
+                return folder / name
     return None
 
 
@@ -179,6 +186,7 @@ def connect(dest: Path) -> duckdb.DuckDBPyConnection:
     con = sandboxed([dest])
     try:
         con.execute(view_sql(dest))
+        con.execute(logpush.views_sql(dest))
     except duckdb.Error as exc:
         con.close()
         raise failed(f"cannot open the logs in {dest}", exc, dest) from exc
@@ -233,6 +241,7 @@ def connect_for(
     first = first_log_file(dest)
     con = sandboxed([dest], writes)
     try:
+        con.execute(logpush.views_sql(dest))
         if first is None:
             con.execute(view_sql(dest))
             return con

@@ -1,8 +1,10 @@
 """Mirror a stack's log objects from R2 into a local folder, resumably.
 
-``sync(client, bucket, stack, dest)`` lists ``otel/<stack>/`` and downloads every object the
-folder does not hold yet, to ``dest/<object key>`` (the bucket layout is kept, so
-``dest/otel/<stack>/<node>/date=…/hour=…/….log.gz``).
+``sync(client, bucket, stack, dest)`` lists ``otel/<stack>/``, ``edge/<stack>/`` and the Logpush
+dataset folders ``edge-logpush/<stack>/<dataset>/`` and downloads every object the folder does
+not hold yet, to ``dest/<object key>`` (the bucket layout is kept, so
+``dest/otel/<stack>/<node>/date=…/hour=…/….log.gz``, ``dest/edge-logpush/<stack>/<dataset>/
+<YYYYMMDD>/….log.gz``).
 
 Guarantees, whatever happens part way (an exception, Ctrl-C, a killed process):
 
@@ -97,6 +99,8 @@ it), and report it, until its ETag changes."""
 REFUSED_REASON = ("refused by an earlier `logs sync --verify` (a line breaks the contract); "
                   "fetched again when its ETag changes, or with --verify")
 DEFAULT_WORKERS = 8
+KEY_LAYOUTS = ("key not laid out as <otel|edge>/<stack>/<node>/date=YYYY-MM-DD/hour=HH/"
+               "<name>.log.gz, nor as edge-logpush/<stack>/<dataset>/YYYYMMDD/<name>.log.gz")
 PUT_IN_PLACE_BATCH = 32
 """Downloaded files are put on disk with one syncfs per this many (where the system has it),
 then renamed into place and recorded: a journal commit per batch, not per file (ADR 0022)."""
@@ -148,8 +152,10 @@ def client_config(*, max_attempts: int, pool: int) -> Config:
     )
 
 
-def _refused(exc: Exception, bucket: str, endpoint: str) -> LogsError:
-    """Turn a botocore failure into a LogsError that says what to do."""
+def refusal(exc: Exception, bucket: str, endpoint: str) -> LogsError:
+    """Turn a botocore failure into a LogsError that says what to do: the one wording of a
+    refused or unreachable bucket, for every command that reads the logs bucket
+    (`logs sync`, `mesh import-keys`, `pg import-ca`, `status`/`deploy`)."""
     if isinstance(exc, NoCredentialsError):
         return LogsError(f"no credentials found for {endpoint}; {CREDENTIALS_HELP}")
     if isinstance(exc, EndpointConnectionError):
@@ -282,7 +288,7 @@ def sync(
         listing = list_stack(client, bucket, prefixes, state.listings, now=listed_at,
                              full=full or verify or prune, workers=workers)
     except (ClientError, BotoCoreError) as exc:
-        raise _refused(exc, bucket, endpoint) from exc
+        raise refusal(exc, bucket, endpoint) from exc
     if prune:
         report.pruned = prune_gone(state, dest, prefixes, {i.key for i in listing.items})
     listed = listing.items
@@ -318,10 +324,7 @@ def sync(
             continue
         parsed = parse_key(item.key)
         if parsed is None or parsed.stack != stack or not item.key.endswith(OBJECT_SUFFIX):
-            report.skipped.append(
-                Skipped(item.key, "key not laid out as otel/<stack>/<node>/date=YYYY-MM-DD/"
-                        "hour=HH/<name>.log.gz")
-            )
+            report.skipped.append(Skipped(item.key, KEY_LAYOUTS))
         elif state.holds(item.key, item.etag, dest, present):
             report.held += 1
         else:
@@ -374,7 +377,7 @@ def sync(
                 try:
                     staged = future.result()
                 except (ClientError, BotoCoreError) as exc:
-                    raise _refused(exc, bucket, endpoint) from exc
+                    raise refusal(exc, bucket, endpoint) from exc
                 if staged.problem is not None or staged.tmp is None:
                     report.skipped.append(Skipped(staged.key, staged.problem or "not written"))
                     if verify and staged.refused:  # every line was checked: keep it out

@@ -303,3 +303,49 @@ def upload(client: S3Client, bucket: str, objects: Mapping[str, bytes]) -> None:
         # As the sink does with compression = "gzip": Content-Encoding gzip, text/x-log.
         client.put_object(Bucket=bucket, Key=key, Body=body, ContentEncoding="gzip",
                           ContentType="text/x-log")
+
+
+# -- Cloudflare Logpush files, as edgekit's jobs write them (edgekit.obs.logpush) --------------
+
+def logpush_key(prefix: str, first: datetime, last: datetime, rng: random.Random) -> str:
+    """A Logpush object key below a job's destination path with ``{DATE}`` filled in
+    (``prefix`` is ``edge-logpush/<stack>/<dataset>/{DATE}``): ``<start>_<end>_<hash>.log.gz``
+    under the day of `first` (Cloudflare's names: ``20261206T100000Z_20261206T100030Z_…``)."""
+    folder = prefix.replace("{DATE}", f"{first.astimezone(UTC):%Y%m%d}")
+    return (f"{folder}/{first.astimezone(UTC):%Y%m%dT%H%M%SZ}_"
+            f"{last.astimezone(UTC):%Y%m%dT%H%M%SZ}_{rng.getrandbits(32):08x}.log.gz")
+
+
+def unix_nanos(moment: datetime) -> int:
+    """A ``unixnano`` timestamp (the jobs' ``timestamp_format``)."""
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+
+
+def http_request(ray: str, start: datetime, end: datetime, *, host: str, uri: str,
+                 status: int, colo: str, parent: str = "00",
+                 origin_status: int = 0) -> dict[str, Any]:
+    """One ``http_requests`` line with the fields edgekit's job asks for; ``parent`` is the
+    client request's ray for the Worker's request to the origin (``WorkerSubrequest``)."""
+    return {"RayID": ray, "ParentRayID": parent, "EdgeStartTimestamp": unix_nanos(start),
+            "EdgeEndTimestamp": unix_nanos(end), "ClientRequestHost": host,
+            "ClientRequestMethod": "GET", "ClientRequestURI": uri,
+            "EdgeResponseStatus": status, "OriginResponseStatus": origin_status,
+            "CacheCacheStatus": "dynamic", "EdgeColoCode": colo,
+            "WorkerSubrequest": parent != "00", "WorkerStatus": "ok" if parent == "00" else ""}
+
+
+def trace_event(record: Mapping[str, Any], script: str, ray: str) -> dict[str, Any]:
+    """One ``workers_trace_events`` line for the invocation that printed the edge `record`
+    (``console.log`` in ``logpush`` mode), with the fields edgekit's job asks for."""
+    start = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
+    millis = int(start.timestamp() * 1000)
+    attributes = record["attributes"]
+    url = f"https://{attributes['server.address']}{attributes['url.path']}"
+    status = attributes["http.response.status_code"]
+    return {"EventTimestampMs": millis, "EventType": "fetch", "ScriptName": script,
+            "Outcome": "ok", "CPUTimeMs": 1, "WallTimeMs": attributes["edge.duration_ms"],
+            "Event": {"RayID": ray, "Request": {"URL": url, "Method": "GET"},
+                      "Response": {"Status": status}},
+            "Logs": [{"Level": "log", "Message": [orjson.dumps(record).decode()],
+                      "TimestampMs": millis}],
+            "Exceptions": []}

@@ -19,7 +19,15 @@ from typing import Any
 VECTOR_VERSION = "0.45.0"
 OTLP_GRPC = "127.0.0.1:4317"
 OTLP_HTTP = "127.0.0.1:4318"
-DISK_BUFFER_BYTES = 268_435_488  # Vector's minimum for a disk buffer (256 MiB)
+DISK_BUFFER_BYTES = 268_435_488
+"""The disk buffer's ``max_size``: Vector 0.45's smallest (two data files of
+`VECTOR_DATA_FILE_BYTES` plus its 32-byte ledger; a byte less is refused at start)."""
+VECTOR_DATA_FILE_BYTES = 128 * 1024 * 1024
+"""Vector 0.45's disk buffer data file size (not configurable). The buffer blocks once the
+records not yet acknowledged reach ``max_size`` minus one data file, so that its files never
+exceed ``max_size`` (``lib/vector-buffers/src/variants/disk_v2/common.rs``)."""
+BUFFER_HOLDS_BYTES = DISK_BUFFER_BYTES - VECTOR_DATA_FILE_BYTES
+"""What the node's buffer holds before ``when_full = block`` stops the source (ADR 0036)."""
 RETRY_BACKOFF_CAP_SECS = 10
 """The longest wait between two tries of an upload (Vector's default is 30 s): after an R2
 outage the held batches leave at most this long after R2 answers again (ADR 0036)."""

@@ -16,12 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from edgekit.obs.checks import GunzipCheck
+from edgekit.obs.contract import logpush_dataset
 from edgekit.obs.fetch import CHUNK
 
 
-def check_file(path: Path) -> str | None:
-    """Why the mirrored file at ``path`` is not a valid log object, or None when it is."""
-    check = GunzipCheck()
+def check_file(path: Path, key: str = "") -> str | None:
+    """Why the mirrored file at ``path`` (of object `key`) is not a valid log object, or None
+    when it is."""
+    check = GunzipCheck(logpush_dataset(key))
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
             check.feed(chunk)
@@ -36,7 +38,7 @@ def recheck(dest: Path, keys: Iterable[str], workers: int) -> list[str]:
     ordered = sorted(keys)
     with ThreadPoolExecutor(max_workers=max(1, workers),
                             thread_name_prefix="edgekit-verify") as pool:
-        problems = list(pool.map(lambda key: check_file(dest / key), ordered))
+        problems = list(pool.map(lambda key: check_file(dest / key, key), ordered))
     bad = [key for key, problem in zip(ordered, problems, strict=True) if problem is not None]
     for key in bad:
         (dest / key).unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -99,6 +100,41 @@ class Workspace:
         return digest.hexdigest()
 
 
+def run_to_the_end(argv: Sequence[str], cwd: Path,
+                   env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run tofu and let it finish, even on Ctrl-C.
+
+    `subprocess.run` kills its child 0.25 s after a KeyboardInterrupt: a `tofu apply` killed
+    so has created resources it never wrote to its state and leaves its state lock held, so
+    the next `edgekit up`/`apply` would create them again or wait on the lock. Here tofu runs
+    in a session of its own (a terminal's Ctrl-C reaches only edgekit), gets exactly one
+    SIGINT from us, stops the way it does on Ctrl-C (no new operations, the state written,
+    the lock released), and only then does the KeyboardInterrupt go on. A second Ctrl-C is
+    passed on too: tofu then exits at once, as it does when asked twice.
+    """
+    with subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            sys.stderr.write("edgekit: interrupted: waiting for tofu to stop cleanly (it "
+                             "writes its state and releases its lock); Ctrl-C again to stop "
+                             "it at once\n")
+            try:
+                proc.communicate()
+            except KeyboardInterrupt:
+                proc.send_signal(signal.SIGINT)
+                proc.communicate()
+            raise
+    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+
 @attrs.define
 class Tofu:
     """The tofu binary with the environment every run gets (secrets included, in memory)."""
@@ -120,8 +156,8 @@ class Tofu:
         env = {**self.env, "TF_DATA_DIR": str(self.workspace.data_dir(stack)),
                "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
         try:
-            done = subprocess.run([self.binary, *args], cwd=cwd or self.workspace.stack_dir(
-                stack), env=env, capture_output=True, text=True, timeout=TIMEOUT)
+            done = run_to_the_end([self.binary, *args], cwd or self.workspace.stack_dir(stack),
+                                  env)
         except OSError as err:
             raise OpsError(f"cannot run {self.binary}: {err}") from err
         except subprocess.TimeoutExpired as err:

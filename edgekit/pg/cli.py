@@ -237,7 +237,7 @@ def cmd_pg_import_ca(args: argparse.Namespace) -> int:
     from edgekit.cue.model import Estate
     from edgekit.cue.pg_ca import file_name, import_published, object_key
     from edgekit.obs.cli import resolve_sink
-    from edgekit.obs.sync import _refused, make_client, resolve_endpoint
+    from edgekit.obs.sync import make_client, refusal, resolve_endpoint
 
     root = Path.cwd()
     if args.stack not in Estate.env_names(root):
@@ -257,7 +257,7 @@ def cmd_pg_import_ca(args: argparse.Namespace) -> int:
                                 current if isinstance(current, str) else None,
                                 rotate=args.rotate)
     except (BotoCoreError, ClientError) as exc:  # said the way `logs sync` says them
-        raise _refused(exc, bucket, resolve_endpoint(endpoint)) from exc
+        raise refusal(exc, bucket, resolve_endpoint(endpoint)) from exc
     target = f"cue/outputs/{file_name(args.stack)}"
     if done is None:
         print(f"edgekit: nothing published at s3://{bucket}/{object_key(args.stack, primary)} "

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from edgekit.core.errors import ConstructError, Problem
+from edgekit.core.errors import ConstructError, EdgekitError, Problem
 from edgekit.core.files import exists, generation, read_bytes
+from edgekit.core.jsonkind import value_kind
 from edgekit.schema.fastcheck import Predicate, compile_schema
-from edgekit.schema.values import value_kind
 
 if TYPE_CHECKING:  # jsonschema is imported only to describe invalid properties
     from jsonschema import Draft202012Validator
@@ -68,6 +68,11 @@ class PropsError(ConstructError):
         super().__init__(f"invalid properties:\n{lines}")
 
 
+class SchemaMissingError(EdgekitError):
+    """A CUE definition has no exported JSON Schema: a message for the user (run the
+    export), never a traceback (it was a KeyError from every command building the app)."""
+
+
 def schema_for(definition: str) -> dict[str, Any]:
     return _schema_for(definition, schema_dir(), generation())
 
@@ -76,9 +81,10 @@ def schema_for(definition: str) -> dict[str, Any]:
 def _schema_for(definition: str, folder: Path, _generation: int) -> dict[str, Any]:
     path = folder / f"{definition}.json"
     if not exists(path):
-        known = sorted(p.stem for p in schema_dir().glob("*.json"))
-        raise KeyError(f"no exported JSON Schema for #{definition} (exported: "
-                       f"{', '.join(known)}); run `edgekit cue export`")
+        known = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+        raise SchemaMissingError(
+            f"no exported JSON Schema for #{definition} in {folder} (exported there: "
+            f"{', '.join(known) or 'none'}); run `edgekit cue export`")
     schema: dict[str, Any] = json.loads(read_bytes(path))
     return schema
 

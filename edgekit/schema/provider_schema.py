@@ -18,9 +18,9 @@ from typing import Any
 
 from edgekit.core.elements import DataSource, Provider, Resource
 from edgekit.core.errors import Problem
+from edgekit.core.jsonkind import OPENTOFU, value_kind
 from edgekit.core.synth import ProviderPin, StackResult, provider_name, rendered_pairs
 from edgekit.schema import schema_index
-from edgekit.schema.values import OPENTOFU, value_kind
 
 RESOURCE_META = frozenset(
     {"count", "for_each", "provider", "depends_on", "lifecycle", "connection", "provisioner", "//"}

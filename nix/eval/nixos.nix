@@ -37,6 +37,7 @@ let
   # Every vendored module (nix/upstream/pin.json lists them with their provenance).
   upstreamModules = [
     (nixos + "/modules/misc/assertions.nix")
+    (nixos + "/modules/system/etc/etc.nix")  # imports ../build.nix (system.build)
     (nixos + "/modules/config/users-groups.nix")
     (nixos + "/modules/services/databases/postgresql.nix")
     (nixos + "/modules/services/logging/vector.nix")

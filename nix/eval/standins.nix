@@ -55,25 +55,6 @@ in
     };
 
     environment = {
-      etc = mkOption {
-        default = { };
-        type = types.attrsOf (types.submodule ({ name, config, options, ... }: {
-          options = {
-            enable = mkOption { type = types.bool; default = true; };
-            target = mkOption { type = types.str; default = name; };
-            text = mkOption { type = types.nullOr types.lines; default = null; };
-            source = mkOption { type = types.path; };
-            mode = mkOption { type = types.str; default = "symlink"; };
-            uid = mkOption { type = types.int; default = 0; };
-            gid = mkOption { type = types.int; default = 0; };
-            user = mkOption { type = types.str; default = "+${toString config.uid}"; };
-            group = mkOption { type = types.str; default = "+${toString config.gid}"; };
-          };
-          # as nixos/modules/system/etc/etc.nix: text becomes a store file etc-<basename>
-          config.source = lib.mkIf (config.text != null)
-            (lib.mkDerivedConfig options.text (pkgs.writeText "etc-${baseNameOf name}"));
-        }));
-      };
       systemPackages = mkOption { type = types.listOf types.package; default = [ ]; };
     };
 
@@ -101,8 +82,6 @@ in
 
     system = {
       stateVersion = mkOption { type = types.str; };
-      # read by auto-upgrade.nix: the nixos-rebuild of the system (nixos-rebuild-ng.nix)
-      build = mkOption { type = types.lazyAttrsOf types.unspecified; default = { }; };
       checks = sinkList;
     };
 
@@ -203,12 +182,11 @@ in
           "systemd.services/targets/timers/paths/sockets/slices" = "declared by nixos/modules/system/boot/systemd.nix, which needs the whole boot of NixOS; typed with the vendored systemd-types.nix";
           "systemd.tmpfiles.rules" = "nixos/modules/system/boot/systemd/tmpfiles.nix (not vendored)";
           "systemd.package/globalEnvironment/enableStrictShellChecks/packages" = "read by the vendored systemd-lib.nix; upstream defaults of systemd.nix";
-          "environment.etc" = "nixos/modules/system/etc/etc.nix (not vendored); same entry options, text -> etc-<basename> store file";
           "environment.systemPackages" = "nixos/modules/config/system-path.nix (not vendored)";
           "users.defaultUserShell/systemd.sysusers.enable/boot.initrd.systemd.enable/security.googleOsLogin.enable/programs.{fish,xonsh,zsh}.enable/environment.extraOutputsToInstall/system.path" = "read by the vendored users-groups.nix; upstream defaults of modules not vendored";
           "ids.uids/ids.gids" = "nixos/modules/misc/ids.nix (a table of numbers): the ids the vendored modules read (root, nobody, postgres and the groups users-groups.nix makes), copied in nix/eval/nixos.nix";
           "system.stateVersion" = "nixos/modules/misc/version.nix (not vendored)";
-          "system.build" = "nixos/modules/system/activation/top-level.nix and nixos-rebuild-ng.nix (not vendored): system.build.nixos-rebuild is the pkgs stand-in's nixos-rebuild";
+          "system.build.nixos-rebuild" = "nixos/modules/installer/tools/nixos-rebuild-ng.nix (not vendored; read by the vendored auto-upgrade.nix): the pkgs stand-in's nixos-rebuild, set in nix/eval/nixos.nix";
           "nix.package/nix.envVars/programs.ssh.package/networking.proxy.envVars/environment.sessionVariables" = "read by the vendored auto-upgrade.nix; upstream defaults of modules not vendored";
           "startAt -> timer" = "nixos/modules/system/boot/systemd.nix makes a timer (OnCalendar = startAt, wantedBy timers.target) for each service with startAt; nix/eval/standins.nix does the same";
           "networking.hostName" = "nixos/modules/tasks/network-interfaces.nix (not vendored)";

@@ -20,11 +20,11 @@ the password from ``PGPASSWORD``, or the file ``PGPASSWORD_FILE``, or the system
 Telemetry never holds a request up: one span and one log record per request go into a
 bounded queue that a background thread posts. A batch the collector did not accept (refused,
 timed out, not 2xx) is kept and posted again, with a growing pause, so a restart of the
-node's Vector loses nothing; only when more than ``capacity`` records wait are the oldest
-dropped (counted, and said on stderr when the service stops). Every log record carries
-``log.record.uid`` (OpenTelemetry's attribute for a record's unique id): a batch posted
-twice (the answer lost, then retried) is the same records, which ``edgekit logs`` counts
-once (ADR 0036).
+node's Vector loses nothing; only when more than ``capacity`` records of a kind wait are the
+oldest dropped (counted per kind, and said on stderr when it starts and when the service
+stops). Every log record carries ``log.record.uid`` (OpenTelemetry's attribute for a record's
+unique id): a batch posted twice (the answer lost, then retried) is the same records, which
+``edgekit logs`` counts once (ADR 0036).
 """
 
 from __future__ import annotations
@@ -126,6 +126,8 @@ class Telemetry:
 
     RETRY_PAUSE_MAX = 5.0
     """Seconds, at most, between two posts of a batch the collector did not accept."""
+    DROP_NOTICE_EVERY = 10_000
+    """After the first, a "dropping" line on stderr per this many more dropped items."""
 
     def __init__(self, endpoint: str | None, resource: dict[str, Any], *, delay: float,
                  disabled: bool = False, capacity: int = 2048) -> None:
@@ -138,7 +140,11 @@ class Telemetry:
         self.held: dict[str, list[dict[str, Any]]] = {"traces": [], "logs": []}
         """Items posted but not accepted yet, oldest first; posted again before new ones."""
         self.failures = 0
-        self.dropped = 0
+        self.dropped: dict[str, int] = {"traces": 0, "logs": 0}
+        """Per kind: items given up (more than ``capacity`` waited), oldest first."""
+        self.dropped_lock = threading.Lock()  # request threads and the exporter count
+        self.said_dropped = 0
+        """How many drops the last "dropping" line on stderr told of."""
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="otel-export", daemon=True)
         if self.enabled:
@@ -150,7 +156,7 @@ class Telemetry:
         try:
             self.queue.put_nowait((kind, item))
         except queue.Full:
-            self.dropped += 1
+            self._drop(kind, 1)
 
     def span(self, name: str, *, trace_id: str, span_id: str, parent: str | None,
              start: int, end: int, attributes: dict[str, Any], error: bool) -> None:
@@ -205,11 +211,30 @@ class Telemetry:
                 accepted = self._post(kind, items[sent:sent + 512])
                 sent += 512 if accepted else 0
             left = items[sent:]
-            if len(left) > self.capacity:  # the oldest go first; counted, said at close
-                self.dropped += len(left) - self.capacity
+            if len(left) > self.capacity:  # the oldest go first; counted, said on stderr
+                self._drop(kind, len(left) - self.capacity)
                 left = left[len(left) - self.capacity:]
             self.held[kind] = left
+        self._say_dropping()
         return accepted
+
+    def _drop(self, kind: str, count: int) -> None:
+        with self.dropped_lock:
+            self.dropped[kind] += count
+
+    def _say_dropping(self) -> None:
+        """Say on stderr (the unit's journal) that items are being dropped when it starts,
+        then once per `DROP_NOTICE_EVERY` more: an operator learns of it then, not at exit."""
+        total = sum(self.dropped.values())
+        if total < (self.said_dropped + self.DROP_NOTICE_EVERY if self.said_dropped else 1):
+            return
+        self.said_dropped = total
+        print(f"telemetry: {self.endpoint} is not accepting telemetry; keeping the newest "
+              f"{self.capacity} of each kind, dropped so far: {self._counts()}",
+              file=sys.stderr, flush=True)
+
+    def _counts(self) -> str:
+        return f"{self.dropped['logs']} log record(s) and {self.dropped['traces']} span(s)"
 
     def _run(self) -> None:
         pause = self.delay
@@ -226,8 +251,8 @@ class Telemetry:
         if self.thread.is_alive():
             self.thread.join(timeout)
         waiting = sum(map(len, self.held.values())) + self.queue.qsize()
-        if self.dropped or waiting:
-            print(f"telemetry: {self.dropped} record(s) dropped (more than {self.capacity} "
+        if any(self.dropped.values()) or waiting:
+            print(f"telemetry: {self._counts()} dropped (more than {self.capacity} "
                   f"waited), {waiting} not accepted by {self.endpoint} at exit",
                   file=sys.stderr, flush=True)
 

@@ -258,6 +258,16 @@ def test_each_command_explains_itself(cli: RunCli, command: str) -> None:
     assert "--json" in done.stdout and "AWS_ACCESS_KEY_ID" in done.stdout
     assert {"status": "stale", "deploy": "wave", "rollback": "last revision"}[command] in \
         done.stdout
+    assert "Exit 0 when every" in done.stdout and "1 when" in done.stdout  # what 0/1 mean
+
+
+@pytest.mark.parametrize("argv", [("deploy", "prod", "HEAD", "--poll", "0"),
+                                  ("rollback", "prod", "--wave-timeout", "-5"),
+                                  ("status", "--stale-after", "0")])
+def test_a_wait_of_no_time_is_a_bad_command_line(cli: RunCli, argv: tuple[str, ...]) -> None:
+    done = cli(*argv)  # --poll 0 would read the bucket in a busy loop
+    assert done.returncode == 2, done.stderr
+    assert "must be more than 0 seconds" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_an_unknown_environment_or_revision_is_a_clear_error(cli: RunCli) -> None:

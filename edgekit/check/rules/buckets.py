@@ -141,8 +141,8 @@ def node_keys_locked(ctx: Context) -> Iterator[Hit]:
       severity="error",
       source="edgekit/constructs/pg_lock.py (expire deletes a set (N-1) x full interval "
       "after its last file at the earliest); pgBackRest 2.57 src/command/expire/expire.c",
-      fix="lower postgres.backups.lock_days in cue/envs.cue, or keep more full backups "
-      "(retention_full)")
+      fix="lower the backups' lock_days in {file} (BackupSettings(lock_days=...), or "
+      "postgres.backups.lock_days in CUE), or keep more full backups (retention_full)")
 def backup_lock_too_long(ctx: Context) -> Iterator[Hit]:
     for stack, fact in bucket_facts(ctx):
         longest = fact.longest_lock_seconds

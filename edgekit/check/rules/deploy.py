@@ -24,7 +24,7 @@ def _hits(ctx: Context, wanted: str) -> Iterator[Hit]:
 @rule("EK240", title="deploy waves name only nodes of the environment",
       severity="error", source="adr/0033-rollouts-in-waves.md (a wave moves the refs of "
       "the nodes it names: <ref>.nodes/<node>)",
-      fix="name the node as it is under nodes in cue/envs.cue, or drop it from the wave")
+      fix="name the node as it is under nodes in {file}, or drop it from the wave")
 def wave_unknown_node(ctx: Context) -> Iterator[Hit]:
     yield from _hits(ctx, "EK240")
 

@@ -1,4 +1,5 @@
-"""The edge's logs use only what the declared Cloudflare plan has (ADR 0035).
+"""The edge's logs use only what the declared Cloudflare plan has, and a Logpush job writes
+what `edgekit logs` reads (ADR 0035).
 
 What each way of getting the edge's side of a request into R2 needs is data, `NEEDS`, held
 against the environment's ``cloudflare.plan`` / ``workers_paid`` / ``addons`` (contracts: the
@@ -6,12 +7,15 @@ plan declaration of issue 24)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from edgekit.check.engine import Context, Hit, rule
+from edgekit.obs.contract import LOGPUSH_DATASETS, LOGPUSH_ROOT
+from edgekit.obs.logpush import REQUIRED, TIMESTAMP_FORMAT
 
 if TYPE_CHECKING:  # annotations only: a synth that recorded no layout never loads them
     from edgekit.constructs.facts import EdgeLogsFact, PlanFact
@@ -70,7 +74,7 @@ def wanted(logs: EdgeLogsFact) -> list[tuple[str, str]]:
 @rule("EK224", title="the edge logs asked for are on the declared Cloudflare plan",
       severity="error",
       source="; ".join(f"{k}: {n.source}" for k, n in NEEDS.items()),
-      fix="declare the plan the feature needs in cue/envs.cue (cloudflare.plan, "
+      fix="declare the plan the feature needs in {file} (cloudflare.plan, "
       "cloudflare.workers_paid), or choose logs.edge: \"worker\" (any plan) and "
       "logs.http_requests: false")
 def edge_logs_plan(ctx: Context) -> Iterator[Hit]:
@@ -92,3 +96,52 @@ def edge_logs_plan(ctx: Context) -> Iterator[Hit]:
             why = job.missing(plan) if job is not None else None
             if job is not None and why is not None:
                 yield view.hit(address, f"{job.what} {why}", "$.dataset")
+
+
+LOGPUSH_PATH = re.compile(
+    rf"^r2://[^/?]+/{LOGPUSH_ROOT}/[A-Za-z0-9_.-]+/(?P<dataset>[A-Za-z0-9_]+)/\{{DATE\}}/?(\?|$)")
+"""A destination `edgekit logs sync` mirrors: ``r2://<bucket>/edge-logpush/<stack>/<dataset>/
+{DATE}`` (the dataset's own folder, day folders below it)."""
+
+
+def logpush_problems(body: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(pointer, why) for each way a job of a dataset `edgekit logs` reads writes what it
+    cannot read (`edgekit.obs.logpush`)."""
+    dataset = str(body.get("dataset"))
+    destination = body.get("destination_conf")
+    m = LOGPUSH_PATH.match(destination) if isinstance(destination, str) else None
+    if m is None or m["dataset"] != dataset:
+        yield ("$.destination_conf", f"writes to {destination!r}, not to "
+               f"r2://<logs bucket>/{LOGPUSH_ROOT}/<stack>/{dataset}/{{DATE}}, the folder "
+               "`edgekit logs sync` mirrors")
+    options = body.get("output_options")
+    options = options if isinstance(options, Mapping) else {}
+    if options.get("output_type", "ndjson") != "ndjson":
+        yield ("$.output_options.output_type",
+               f"writes {options.get('output_type')!r}; `edgekit logs` reads ndjson")
+    stamp = options.get("timestamp_format", TIMESTAMP_FORMAT)
+    if stamp != TIMESTAMP_FORMAT:
+        yield ("$.output_options.timestamp_format", f"writes timestamps as {stamp!r}; "
+               f"`edgekit logs` reads {TIMESTAMP_FORMAT!r} (integers, nanoseconds)")
+    names = options.get("field_names")
+    listed = set(names) if isinstance(names, list) else set()
+    missing = [name for name in REQUIRED[dataset] if name not in listed]
+    if missing:
+        yield ("$.output_options.field_names",
+               f"does not ask for {', '.join(missing)}, which every {dataset} line "
+               "`edgekit logs` reads has (the views order and join on them)")
+
+
+@rule("EK225", title="a Logpush job writes what `edgekit logs` reads", severity="error",
+      source="edgekit/obs/logpush.py (the fields and timestamp format the views read); "
+      "https://developers.cloudflare.com/logs/logpush/logpush-job/log-output-options/",
+      fix="let EdgeLogpush make the job (cue: logs.edge / logs.http_requests), or write to "
+      "edge-logpush/<stack>/<dataset>/{DATE} of the logs bucket as ndjson, timestamp_format "
+      "\"unixnano\", with the fields edgekit.obs.logpush.FIELDS lists")
+def logpush_readable(ctx: Context) -> Iterator[Hit]:
+    for view in ctx.stacks:
+        for _, address, body in view.resources("cloudflare_logpush_job"):
+            if body.get("dataset") not in LOGPUSH_DATASETS:
+                continue  # a dataset edgekit does not read: the operator's own
+            for pointer, why in logpush_problems(body):
+                yield view.hit(address, f"Logpush job of {body['dataset']} {why}", pointer)

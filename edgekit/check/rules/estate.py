@@ -77,8 +77,8 @@ def service_twice(ctx: Context) -> Iterator[Hit]:
 @rule("EK123", title="placement names only nodes of the environment",
       severity="error", source="cue/envs.cue (placement keys are nodes of the env); the "
       "VpsNodes of a Python stack",
-      fix="add the node (under nodes in cue/envs.cue, or a VpsNode in your stack), or fix "
-      "the name in the placement in {file}")
+      fix="add the node (a VpsNode, or under nodes in CUE) or fix the name in the "
+      "placement, in {file}")
 def placement_unknown_node(ctx: Context) -> Iterator[Hit]:
     for layout in ctx.layouts:
         if layout.origin == "constructs" and not layout.nodes:
@@ -125,8 +125,8 @@ def _needing(layout: Layout) -> list[str]:
 @rule("EK127", title="services that need Postgres have one",
       severity="error", source="edgekit/estate/patterns.py (the primary runs on the "
       "node with the postgres role); PgPrimary and ManagedPg in a Python stack",
-      fix="give one node the 'postgres' role (cue/envs.cue) or a PgPrimary (in {file}), or "
-      "choose a managed database (postgres.kind: \"managed\", or ManagedPg; ADR 0012)")
+      fix="give one node the postgres role (a PgPrimary on it, or roles in CUE) or choose "
+      "a managed database (ManagedPg, or postgres.kind: \"managed\"; ADR 0012), in {file}")
 def postgres_missing(ctx: Context) -> Iterator[Hit]:
     for layout in ctx.layouts:
         if layout.origin == "constructs" and not layout.nodes:
@@ -150,8 +150,8 @@ def _private_path(layout: Layout, node: str, other: str) -> bool:
       source="adr/0010-wireguard-mesh.md (private networks do not cross clouds; a WireGuard "
       "mesh joins nodes on any clouds); adr/0001-edge-infrastructure.md (Postgres is never "
       "public)",
-      fix="put both nodes in one WireGuard mesh (mesh_host in cue/envs.cue, or a Mesh in "
-      "your stack), in one private network, or place the service elsewhere in {file}")
+      fix="put both nodes in one WireGuard mesh (a Mesh, or mesh_host in CUE) or in one "
+      "private network, or place the service elsewhere, in {file}")
 def no_private_path(ctx: Context) -> Iterator[Hit]:
     for layout in ctx.layouts:
         pg = primary(layout)

@@ -74,8 +74,8 @@ def _name_problem(value: str, spec: NameRule) -> str | None:
       severity="error",
       source=lambda: "per resource type, the cloud adapter's `Kind.names` (Cloudflare's "
       "here): " + _sources(),
-      fix="choose a shorter id or one with the allowed characters; edgekit never rewrites "
-      "names silently")
+      fix="choose a shorter id or one with the allowed characters in {file}; edgekit never "
+      "rewrites names silently")
 def provider_name_rules(ctx: Context) -> Iterator[Hit]:
     for stack in ctx.stacks:
         for type_name, address, body in stack.resources():
@@ -94,7 +94,7 @@ def provider_name_rules(ctx: Context) -> Iterator[Hit]:
       source="per resource type, the cloud adapter's `Kind.unique` (e.g. "
       "https://docs.hetzner.cloud/reference/cloud#servers-create-a-server: names unique per "
       "project); Cloudflare names are unique per account",
-      fix="rename one of the constructs (ids become provider names)")
+      fix="rename one of the constructs in {file} (ids become provider names)")
 def derived_names_collide(ctx: Context) -> Iterator[Hit]:
     groups: dict[tuple[str, str], list[tuple[StackView, str]]] = defaultdict(list)
     for stack in ctx.stacks:

@@ -172,7 +172,7 @@ def postgres_firewall_wider(ctx: Context) -> Iterator[Hit]:
       source="https://developers.cloudflare.com/cloudflare-one/networks/connectors/"
       "cloudflare-tunnel/configure-tunnels/local-management/configuration-file/ (ingress "
       "rules; the last one catches everything)",
-      fix="place at least one service on the tunnel's node(s) in cue/envs.cue, or drop the "
+      fix="place at least one service on the tunnel's node(s) in {file}, or drop the "
       "tunnel")
 def tunnel_serves_only_404(ctx: Context) -> Iterator[Hit]:
     for stack in ctx.stacks:

@@ -68,8 +68,9 @@ def _named(plan: str | None, what: str) -> str:
 
 @rule("EK200", title="every environment on a zone declares the same plan and known add-ons",
       severity="error", source=plans.SOURCES["rate_limits"] + " (a plan is per zone)",
-      fix="give envs.<env>.cloudflare.plan/addons/workers_paid the same values for every "
-      "environment on the zone; add-ons: " + ", ".join(plans.ADDONS))
+      fix="give the zone the same plan, addons and workers_paid in every environment on "
+      "it, in {file} (CloudflareZone(...), or envs.<env>.cloudflare in CUE); add-ons: "
+      + ", ".join(plans.ADDONS))
 def plans_agree(ctx: Context) -> Iterator[Hit]:
     seen: dict[str, tuple[str, Any]] = {}
     for layout, fact in plan_facts(ctx):
@@ -105,8 +106,9 @@ def _rate_rules(ctx: Context) -> Iterator[tuple[StackView, str, str, int, dict[s
 
 @rule("EK201", title="the zone's plan allows this many rate limiting rules", severity="error",
       source=plans.SOURCES["rate_limits"] + " (Number of rules: Free 1, Pro 2, Business 5, "
-      "Enterprise 100)", fix="declare the plan named in the message (envs.<env>.cloudflare"
-      ".plan), or rate-limit fewer services (cue/services.cue rate_limit)")
+      "Enterprise 100)", fix="declare the plan named in the message in {file} "
+      "(CloudflareZone(plan=...), or envs.<env>.cloudflare.plan in CUE), or rate-limit "
+      "fewer services (their rate_limit in {services_file})")
 def rate_rule_count(ctx: Context) -> Iterator[Hit]:
     zones = declared(ctx)
     counts: dict[str, list[tuple[StackView, str]]] = {}
@@ -150,8 +152,8 @@ def _refused(stack: StackView, address: str, index: int, item: dict[str, Any], p
 @rule("EK202", title="rate limiting rules count over a period the plan offers",
       severity="error", source=plans.SOURCES["rate_limits"] + " (Counting periods: Free 10 s, "
       "Pro 10 s or 1 min, Business up to 10 min, Enterprise up to 1 h)",
-      fix="declare the plan named in the message, or a period the plan offers "
-      "(rate_limit.period_seconds in cue/services.cue)")
+      fix="declare the plan named in the message in {file}, or a period the plan offers "
+      "(the service's rate_limit.period_seconds in {services_file})")
 def rate_rule_period(ctx: Context) -> Iterator[Hit]:
     def counts_over(p: str, v: int) -> bool:
         return v in plans.RATE_LIMITS[p].periods
@@ -255,8 +257,9 @@ def managed_ruleset_plan(ctx: Context) -> Iterator[Hit]:
 
 @rule("EK207", title="load balancers are bought: the zone declares the load_balancing add-on",
       severity="error", source=plans.SOURCES["load_balancing"],
-      fix="add \"load_balancing\" to envs.<env>.cloudflare.addons (and buy it), or use the "
-      "replicas tunnel strategy")
+      fix="add \"load_balancing\" to the zone's addons in {file} (CloudflareZone(addons="
+      "...), or envs.<env>.cloudflare.addons in CUE) and buy it, or use the replicas "
+      "tunnel strategy")
 def load_balancing_addon(ctx: Context) -> Iterator[Hit]:
     zones = declared(ctx)
     for stack in ctx.stacks:

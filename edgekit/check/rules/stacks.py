@@ -46,7 +46,8 @@ def _shared(groups: dict[str, list[Owner]], what: str) -> Iterator[Hit]:
       source="https://developers.cloudflare.com/dns/manage-dns-records/troubleshooting/"
       "records-with-same-name/ (a proxied name has one owner; two stacks overwrite "
       "each other)",
-      fix="give each environment its own hostnames (host_label in cue/envs.cue)")
+      fix="give each environment its own hostnames in {file} (the zone's host_label: "
+      "CloudflareZone(host_label=...), or host_label in CUE)")
 def hostname_claimed_twice(ctx: Context) -> Iterator[Hit]:
     groups: dict[str, list[Owner]] = defaultdict(list)
     for stack in ctx.stacks:

@@ -47,7 +47,8 @@ def _address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds more than 0 (waits, timeouts, intervals)."""
     try:
         value = float(text)
     except ValueError:
@@ -87,9 +88,9 @@ def add_up_parser(sub: Any, synthesize: Synthesize,
                     "(`cloudflared access tcp`, or --pg-address)")
     up.add_argument("--pg-address", type=_address, metavar="HOST:PORT",
                     help="ask Postgres here instead of through cloudflared (a forward you run)")
-    up.add_argument("--timeout", type=_seconds, default=45 * 60.0, metavar="SECONDS",
+    up.add_argument("--timeout", type=seconds, default=45 * 60.0, metavar="SECONDS",
                     help="how long each wait may take (default 2700: a first NixOS build)")
-    up.add_argument("--interval", type=_seconds, default=15.0, metavar="SECONDS",
+    up.add_argument("--interval", type=seconds, default=15.0, metavar="SECONDS",
                     help="seconds between two questions while waiting (default 15)")
     up.set_defaults(func=cmd_up, synthesize=synthesize, regenerate=regenerate)
 
@@ -125,12 +126,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             env=args.env, wait_for=args.wait_for, pg_address=args.pg_address,
             remote=args.remote), lambda: _resynth(args), _token_check(tofu.env),
             args.regenerate)
-    except EdgekitError as err:
+    except EdgekitError as err:  # the synth before step 1: a failure of the preflight
+        result = st.UpResult.start(args.env, args.dry_run)
+        result.fail_before_the_steps(str(err))
         print(f"edgekit: {err}", file=sys.stderr)
-        return st.EXIT_FAILED_BASE + 1
-    settings = UpSettings(env=args.env, dry_run=args.dry_run, push=not args.no_push,
-                          remote=args.remote, timeout=args.timeout, interval=args.interval)
-    result = Up(tofu, settings, hooks, progress).run()
+    else:
+        settings = UpSettings(env=args.env, dry_run=args.dry_run, push=not args.no_push,
+                              remote=args.remote, timeout=args.timeout,
+                              interval=args.interval)
+        result = Up(tofu, settings, hooks, progress).run()
     if args.json:
         sys.stdout.write(orjson.dumps(result.as_json(), option=orjson.OPT_INDENT_2).decode()
                          + "\n")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import orjson
 
+from edgekit.core.errors import EdgekitError
 from edgekit.core.gates import GATES_FILE, PRIMARY_UP
 from edgekit.estate.account_stacks import BOOTSTRAP_STATE
 from edgekit.ops.commands import apply, plan
@@ -91,8 +92,7 @@ class Up:
         self.progress = progress
         self.deps: dict[str, list[str]] = {}
         self.order: list[str] = []
-        self.result = UpResult(settings.env, [StepResult(i + 1, name) for i, (name, _) in
-                                              enumerate(st.STEPS)], dry_run=settings.dry_run)
+        self.result = UpResult.start(settings.env, settings.dry_run)
         self.estate: Estate | None = None
         self.ref: DeployRef | None = None
         self.primary_up = False
@@ -109,7 +109,7 @@ class Up:
             self._say(step, "…")
             try:
                 run(step)
-            except (StepFailed, OpsError) as err:
+            except (StepFailed, EdgekitError) as err:  # OpsError, CUE, synth, imports
                 step.status, step.detail = st.FAILED, str(err)
                 self.result.failed_step = step.number
             except WaitTimedOut as err:

@@ -96,6 +96,17 @@ class UpResult:
             return "failed"
         return "dry-run" if self.dry_run else "done"
 
+    @classmethod
+    def start(cls, env: str, dry_run: bool = False) -> UpResult:
+        """Every step not run yet."""
+        return cls(env, [StepResult(i + 1, name) for i, (name, _) in enumerate(STEPS)],
+                   dry_run=dry_run)
+
+    def fail_before_the_steps(self, why: str) -> None:
+        """What stops `up` before its first step runs (the synth) fails that step."""
+        first = self.steps[0]
+        first.status, first.detail, self.failed_step = FAILED, why, first.number
+
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"command": "up", "env": self.env, "result": self.result,
                                 "exit_code": self.exit_code, "dry_run": self.dry_run,

@@ -2,9 +2,11 @@
 // request id, waits (bounded) until the Worker's edge records are in its R2 binding, and
 // writes each object it stored to OUT/<key>, byte for byte. Prints a JSON summary.
 // tests/test_edge_trace.py uses it to put the Worker in front of the real `api` service.
+// `--ray R` (once per --id, optional) sends R as the request's `cf-ray` header, as Cloudflare's
+// edge does in front of a deployed Worker.
 //
 //   node tools/run-requests.mjs --origin http://127.0.0.1:PORT --out DIR --env prod \
-//        --path /healthz --id req-1 --id req-2
+//        --path /healthz --id req-1 --id req-2 [--ray 8f0…-AMS --ray 8f1…-AMS]
 
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -20,10 +22,14 @@ const { values } = parseArgs({
   options: {
     origin: { type: "string" }, out: { type: "string" }, env: { type: "string" },
     path: { type: "string", default: "/healthz" }, id: { type: "string", multiple: true },
+    ray: { type: "string", multiple: true },
   },
 });
-if (!values.origin || !values.out || !values.env || !values.id?.length) {
-  console.error("usage: run-requests.mjs --origin URL --out DIR --env NAME --id ID [--id ID]");
+const rays = values.ray ?? [];
+if (!values.origin || !values.out || !values.env || !values.id?.length ||
+    (rays.length && rays.length !== values.id.length)) {
+  console.error("usage: run-requests.mjs --origin URL --out DIR --env NAME --id ID [--id ID] " +
+    "[--ray RAY, one per --id]");
   process.exit(2);
 }
 
@@ -44,10 +50,9 @@ const mf = new Miniflare({
 try {
   await mf.ready;
   const requests = [];
-  for (const id of values.id) {
-    const res = await mf.dispatchFetch(`http://${host}${values.path}`, {
-      headers: { "x-request-id": id },
-    });
+  for (const [i, id] of values.id.entries()) {
+    const headers = { "x-request-id": id, ...(rays.length ? { "cf-ray": rays[i] } : {}) };
+    const res = await mf.dispatchFetch(`http://${host}${values.path}`, { headers });
     await res.arrayBuffer();
     requests.push({ id, status: res.status, request_id: res.headers.get("x-request-id") });
   }

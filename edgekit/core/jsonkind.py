@@ -1,6 +1,7 @@
 """What kind of JSON value a value is, in the words of whoever reads the message: JSON
-Schema's (the CUE-exported schemas of construct properties) or OpenTofu's (provider
-schemas). One implementation for both."""
+Schema's (the CUE-exported schemas of construct properties), OpenTofu's (provider
+schemas) or plain prose (a file edgekit reads back, e.g. the manifest). One
+implementation for all three."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ JSON_SCHEMA = {"bool": "boolean", "int": "integer", "float": "number", "str": "s
                "list": "array", "dict": "object", "none": "null"}
 OPENTOFU = {"bool": "bool", "int": "number", "float": "number", "str": "string",
             "list": "list", "dict": "object", "none": "null"}
+PROSE = {"bool": "a boolean", "int": "a number", "float": "a number", "str": "a string",
+         "list": "a list", "dict": "an object", "none": "null"}
 
 
 def value_kind(value: Any, words: dict[str, str] = JSON_SCHEMA) -> str:
