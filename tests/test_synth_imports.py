@@ -44,7 +44,8 @@ def test_a_small_stack_synth_loads_no_subprocess_hashlib_or_jsonschema(
 LAZY = """
 print(sorted(m for m in ("edgekit.clouds.linode", "edgekit.clouds.vultr",
                          "edgekit.clouds.digitalocean", "edgekit.cue.model",
-                         "edgekit.constructs.facts", "edgekit.deploy.waves")
+                         "edgekit.constructs.facts", "edgekit.deploy.waves",
+                         "edgekit.obs.contract", "edgekit.obs.logpush")
              if m in sys.modules))
 """
 
