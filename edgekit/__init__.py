@@ -10,6 +10,7 @@ docstring with a call that works (the tests run them). The reference estate's CU
 
 from typing import TYPE_CHECKING
 
+import edgekit.core  # noqa: F401  (first: its code cache is in place before attrs loads, ADR 0042)
 from edgekit.app import App, SynthReport
 from edgekit.core.aspects import Aspect
 from edgekit.core.construct import Construct, Node

@@ -37,7 +37,7 @@ from edgekit.core.errors import (
     SynthError,
 )
 from edgekit.core.files import check_owned_output
-from edgekit.core.gcpause import gc_paused
+from edgekit.core.gcpause import freeze_at_exit, gc_paused
 from edgekit.core.manifest import MANIFEST, ManifestError, read_manifest
 from edgekit.core.refs import Known, output_name
 from edgekit.core.stack import LOCAL_STATE_DIR, LocalState, Stack
@@ -144,6 +144,7 @@ class App(Construct):
     @gc_paused
     def synth_results(self, only: Sequence[str] | None = None) -> list[StackResult]:
         """Render and check the chosen stacks; raise `SynthError` with every problem."""
+        freeze_at_exit()  # the process's objects are left to its end, not freed one by one
         if not self._aspects_ran:
             run_aspects(self)
             self._aspects_ran = True

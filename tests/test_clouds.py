@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from edgekit import App, ConstructError, LocalState, Stack
-from edgekit.clouds import CLOUDS, PROVIDERS, CloudName
+from edgekit.clouds import CLOUDS, MODULES, PROVIDERS, CloudName
 from edgekit.constructs.addresses import FloatingIp
 from edgekit.constructs.firewall import Firewall
 from edgekit.constructs.load_balancer import LoadBalancer
@@ -93,6 +93,10 @@ def document(app: App) -> dict[str, Any]:
 def test_every_cloud_is_registered_with_its_pin_and_cue_name() -> None:
     assert PROVIDERS == ("hetzner", "linode", "vultr", "digitalocean") == tuple(CLOUDS)
     assert set(EXPECTED) == set(CLOUDS)
+    for name, (provider, module) in MODULES.items():  # what is known without loading it
+        cloud = CLOUDS[name]
+        assert (cloud.name, cloud.tofu_provider, cloud.pin.name) == (name, provider, provider)
+        assert type(cloud).__module__ == module and PINS[provider] is cloud.pin
     for cloud in CLOUDS.values():
         assert cloud.tofu_provider in PINS, cloud.name
         assert cloud.catalog.provider == cloud.name

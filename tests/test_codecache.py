@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from edgekit.core import codecache
 from tests.conftest import ROOT
@@ -118,3 +119,48 @@ def test_processes_writing_at_once_leave_one_whole_file(tmp_path: Path) -> None:
     assert len(codecache._read(_file(tmp_path))) > 10
     assert not [p for p in _file(tmp_path).parent.iterdir() if p.name.endswith(".tmp")]
     assert _run(tmp_path, "5")["compiled"] == 0
+
+
+OWN = """
+import json
+import edgekit  # imports its core first: the cache is in place before attrs loads
+import attr
+from attr import _make
+cache = vars(_make).get("compile")  # none with EDGEKIT_CODE_CACHE=0
+print(json.dumps({"compiled": cache and cache.compiled, "flags": cache and cache.flags,
+                  "served": sorted(name for name, _ in cache.used
+                                   if name.startswith("<attrs generated ") and
+                                   (" attr._make." in name or " attr.validators." in name))
+                            if cache else [],
+                  "hash": hash(attr.Factory("x")), "eq": attr.Factory("x") == attr.Factory("x"),
+                  "repr": repr(attr.Factory("x"))}))
+"""
+
+
+def test_the_classes_attrs_defines_for_itself_come_from_the_cache_too(tmp_path: Path) -> None:
+    """edgekit imports its core before attrs: ``attr._make`` gets the cache as it loads, so
+    attrs' own classes (``Attribute``, ``Factory``, the validators) are not compiled again
+    in every process, and behave as compiled (their ``__hash__`` holds this process's
+    number, here compared with a process without the cache and the same hash seed)."""
+    script = tmp_path / "own.py"
+    script.write_text(OWN)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONDONTWRITEBYTECODE", "EDGEKIT_CODE_CACHE")}
+    env.update({"XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)})
+
+    def run(seed: str, **more: str) -> dict[str, Any]:
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                             env={**env, "PYTHONHASHSEED": seed, **more}, check=True,
+                             cwd=tmp_path)
+        result: dict[str, Any] = json.loads(out.stdout)
+        return result
+
+    first, second = run("1"), run("2")
+    assert first["compiled"] > 10 and second["compiled"] == 0
+    assert "<attrs generated methods attr.validators._InstanceOfValidator>" in second["served"]
+    assert "<attrs generated __hash__ attr._make.Factory>" in second["served"]
+    assert first["flags"] == second["flags"] != 0  # attr._make's `from __future__` flags
+    fresh = run("2", EDGEKIT_CODE_CACHE="0")
+    assert (second["hash"], second["eq"], second["repr"]) == \
+        (fresh["hash"], fresh["eq"], fresh["repr"])
+    assert second["hash"] != first["hash"]  # another seed: the number was put back

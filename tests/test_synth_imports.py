@@ -39,3 +39,24 @@ def test_a_small_stack_synth_loads_no_subprocess_hashlib_or_jsonschema(
                          capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
     assert (tmp_path / "out" / "stacks" / "small" / "cdk.tf.json").is_file()
+
+
+LAZY = """
+print(sorted(m for m in ("edgekit.clouds.linode", "edgekit.clouds.vultr",
+                         "edgekit.clouds.digitalocean", "edgekit.cue.model",
+                         "edgekit.constructs.facts", "edgekit.deploy.waves",
+                         "edgekit.obs.contract", "edgekit.obs.logpush")
+             if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(("stack", "loaded"), [("raw", []), ("constructs", [
+    "edgekit.constructs.facts"])])
+def test_a_hetzner_stack_loads_no_other_cloud_and_plain_resources_no_layouts(
+        tmp_path: Path, stack: str, loaded: list[str]) -> None:
+    """Cloud adapters load on first use, and the rules load the layout code only where a
+    construct recorded a layout (ADR 0042): the raw stack is plain `Resource`s."""
+    code = STACKS[stack] + LAZY
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == str(loaded)

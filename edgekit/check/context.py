@@ -4,6 +4,7 @@ JSON documents alone; and the hook every synth runs."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,12 +13,16 @@ import attrs
 
 from edgekit.check.engine import Context, Finding, StackView, run
 from edgekit.check.rules import catalogue
-from edgekit.constructs.facts import Layout, layouts_in
 from edgekit.core.construct import Construct
 from edgekit.core.errors import Problem
 
 if TYPE_CHECKING:
+    from edgekit.constructs.facts import Layout
     from edgekit.core.synth import StackResult
+
+FACTS = "edgekit.constructs.facts"
+"""Where layouts are made: until something imported it, no construct recorded a layout and
+no stack declares one, so a stack of plain resources never loads it (ADR 0042)."""
 
 
 SYNTH_DOES = frozenset({"EK100"})
@@ -34,8 +39,21 @@ def suppressions_of(root: Construct) -> dict[str, dict[str, str]]:
 def declared_layouts(root: Construct) -> list[Layout]:
     """The layouts the stacks of the tree were built from (``stack.declared_layout``: the
     reference estate's environment in CUE, set by its L3 stack)."""
+    if FACTS not in sys.modules:
+        return []
+    from edgekit.constructs.facts import Layout
+
     found = [getattr(child, "declared_layout", None) for child in root.node.children]
     return [layout for layout in found if isinstance(layout, Layout)]
+
+
+def recorded_layouts(root: Construct) -> list[Layout]:
+    """The layouts the constructs below `root` recorded (`edgekit.constructs.facts`)."""
+    if FACTS not in sys.modules:
+        return []
+    from edgekit.constructs.facts import layouts_in
+
+    return layouts_in(root)
 
 
 def context_for(root: Construct, results: Sequence[StackResult],
@@ -49,7 +67,7 @@ def context_for(root: Construct, results: Sequence[StackResult],
     from_cue = {layout.stack: layout for layout in extra_layouts}
     for layout in declared_layouts(root):
         from_cue.setdefault(layout.stack, layout)
-    layouts = [from_cue[k] for k in sorted(from_cue)] + layouts_in(root)
+    layouts = [from_cue[k] for k in sorted(from_cue)] + recorded_layouts(root)
     return Context(stacks=tuple(views), layouts=tuple(layouts),
                    suppressions=suppressions_of(root))
 

@@ -92,19 +92,25 @@ class Rule:
     id: str
     title: str
     severity: Severity
-    source: str
-    """Where the fact comes from: a documentation URL or a provider source file."""
+    source_of: str | Callable[[], str] = attrs.field(alias="source")
+    """Where the fact comes from: a documentation URL or a provider source file; or what
+    says it when asked (a text made from every cloud's tables loads every cloud)."""
     fix: str
     concern: str
     func: RuleFunc = attrs.field(eq=False, repr=False)
+
+    @property
+    def source(self) -> str:
+        return self.source_of if isinstance(self.source_of, str) else self.source_of()
 
 
 REGISTRY: dict[str, Rule] = {}
 
 
-def rule(id: str, *, title: str, severity: Severity, source: str,
+def rule(id: str, *, title: str, severity: Severity, source: str | Callable[[], str],
          fix: str) -> Callable[[RuleFunc], RuleFunc]:
-    """Register a rule function under a stable id (decorator)."""
+    """Register a rule function under a stable id (decorator); `source` may be a function
+    that makes the text when it is first shown."""
     if not RULE_ID.match(id):
         raise ValueError(f"rule id {id!r} is not EK followed by three digits")
 

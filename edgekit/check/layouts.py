@@ -9,10 +9,13 @@ the CUE estate and the constructs built from it both show is reported once.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from edgekit.check.engine import Hit
-from edgekit.constructs.facts import Layout, PlacementFact, Where
-from edgekit.constructs.values import Service
+
+if TYPE_CHECKING:  # annotations only: a synth that recorded no layout never loads them
+    from edgekit.constructs.facts import Layout, PlacementFact, Where
+    from edgekit.constructs.values import Service
 
 
 def hit(layout: Layout, where: Where, message: str, suffix: str = "") -> Hit:

@@ -147,7 +147,7 @@ def cloud_config(boot_local: str, provider: str | None = None) -> dict[str, Any]
             "content": f"${{jsonencode(local.{boot_local})}}",
         }],
     }
-    if provider in CLOUDS:
+    if provider is not None and provider in CLOUDS:
         content = first_switch_nix(provider)
         document["write_files"].append({"path": FIRST_SWITCH_PATH, "permissions": "0644",
                                         "content": content.replace("${", "$${")})

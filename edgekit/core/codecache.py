@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import contextlib
 import marshal
 import os
 import sys
@@ -55,12 +56,27 @@ def _read(path: Path) -> dict[_Key, tuple[CodeType, int | None]]:
 class CodeCache:
     """Stands in for ``compile`` inside one module (attrs' ``attr._make``)."""
 
-    def __init__(self, path: Path, flags: int) -> None:
+    def __init__(self, path: Path, module: ModuleType | None = None) -> None:
         self.path = path
-        self.flags = flags
+        self.module = module
+        self._flags: int | None = None
         self.codes = _read(path)
         self.used: dict[_Key, tuple[CodeType, int | None]] = {}
         self.compiled = 0
+
+    def attach(self, module: ModuleType) -> None:
+        """Stand in for ``compile`` in `module` (a module global shadows the builtin)."""
+        self.module = module
+        module.compile = self  # type: ignore[attr-defined]
+
+    @property
+    def flags(self) -> int:
+        """The ``__future__`` flags of the module's code, which its ``compile`` calls
+        inherit: read at the first call, when the module's ``from __future__`` lines (they
+        come first) have run, even if the cache was attached before the module ran."""
+        if self._flags is None:
+            self._flags = _future_flags(self.module) if self.module is not None else 0
+        return self._flags
 
     def __call__(self, source: Any, filename: Any, mode: str, flags: int = 0,
                  dont_inherit: bool = False, optimize: int = -1, **kw: Any) -> Any:
@@ -101,7 +117,7 @@ class CodeCache:
             pass  # a cache: failing to write it costs the next run time, nothing else
 
 
-_METHODS = "<attrs generated methods "
+_GENERATED = "<attrs generated "
 
 
 def _key(filename: str, source: str) -> tuple[_Key, int | None]:
@@ -110,9 +126,12 @@ def _key(filename: str, source: str) -> tuple[_Key, int | None]:
     attrs writes ``hash("<attrs generated hash <class>>")`` into a class's ``__hash__`` as
     a literal, and string hashes differ from process to process (PYTHONHASHSEED): the key
     has a placeholder where that number stands, and a hit gets the number of this
-    process back into its constants (`_with_constant`)."""
-    if filename.startswith(_METHODS):
-        number = hash("<attrs generated hash " + filename[len(_METHODS):])
+    process back into its constants (`_with_constant`). The script is named
+    ``<attrs generated methods <class>>`` (all methods at once) or, for the classes attrs
+    makes for itself, ``<attrs generated __hash__ <class>>``."""
+    if filename.startswith(_GENERATED):
+        _, _, cls = filename[len(_GENERATED):].partition(" ")
+        number = hash(_GENERATED + "hash " + cls)
         text = str(number)
         if source.count(text) == 1:
             return (filename, source.replace(text, "{type_hash}")), number
@@ -142,16 +161,76 @@ def _future_flags(module: ModuleType) -> int:
     return flags
 
 
+_INSTALLED: list[CodeCache] = []
+
+
+class _BeforeAttrs:
+    """A one-shot import hook (first on ``sys.meta_path`` until attrs' ``attr._make`` is
+    found): that module gets the cache as its ``compile`` before it runs, so the classes
+    attrs defines for itself while it is imported (``Attribute``, its validators, ...; 28
+    compiles, a tenth of importing attrs) are served from the cache too. Only the one
+    loader's ``exec_module`` is wrapped; the spec is the one the other finders give. A
+    loader that cannot be wrapped gets the cache at the next import after it ran."""
+
+    def __init__(self, cache: CodeCache) -> None:
+        self.cache = cache
+        self.waiting = False
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if self.waiting:
+            loaded = sys.modules.get("attr._make")
+            if loaded is not None:
+                self._done()
+                self.cache.attach(loaded)
+            return None
+        if name != "attr._make":
+            return None
+        self._done()
+        spec = None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                break
+        loader = spec.loader if spec is not None else None
+        run = getattr(loader, "exec_module", None)
+        if run is not None:
+            cache = self.cache
+
+            def exec_module(module: ModuleType) -> None:
+                cache.attach(module)
+                run(module)
+
+            with contextlib.suppress(AttributeError):  # a loader whose method is fixed
+                loader.exec_module = exec_module  # type: ignore[union-attr]
+                return spec
+        self.waiting = True
+        sys.meta_path.insert(0, self)
+        return spec
+
+    def _done(self) -> None:
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+
+
 def install() -> CodeCache | None:
-    """Serve attrs' compiles from the cache (once per process); None when turned off."""
+    """Serve attrs' compiles from the cache (once per process); None when turned off.
+
+    Before attrs is imported (``edgekit`` imports its core first), the cache is attached to
+    ``attr._make`` as it loads (`_BeforeAttrs`); after, to the loaded module."""
     if os.environ.get("EDGEKIT_CODE_CACHE", "1") == "0":
         return None
-    from attr import _make
-
-    current = _make.__dict__.get("compile")
+    if _INSTALLED:
+        return _INSTALLED[0]
+    _make = sys.modules.get("attr._make")
+    current = _make.__dict__.get("compile") if _make is not None else None
     if isinstance(current, CodeCache):
         return current
-    cache = CodeCache(cache_file(), _future_flags(_make))
-    _make.compile = cache  # type: ignore[attr-defined]  # a module global shadows the builtin
+    cache = CodeCache(cache_file())
+    if _make is None:
+        sys.meta_path.insert(0, _BeforeAttrs(cache))
+    else:
+        cache.attach(_make)
+    _INSTALLED.append(cache)
     atexit.register(cache.save)
     return cache

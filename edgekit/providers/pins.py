@@ -25,26 +25,33 @@ OWN: dict[str, ProviderPin] = {
 
 
 class Pins(Mapping[str, ProviderPin]):
-    """Provider name → pin: `OWN` and every registered cloud's (`edgekit.clouds`)."""
-
-    _cache: tuple[tuple[str, ...], dict[str, ProviderPin]] = ((), {})
-
-    def _all(self) -> dict[str, ProviderPin]:
-        from edgekit.clouds import CLOUDS  # loaded on first use: `import edgekit` stays small
-
-        names = tuple(CLOUDS)
-        if self._cache[0] != names or not self._cache[1]:
-            self._cache = (names, {**OWN, **{c.pin.name: c.pin for c in CLOUDS.values()}})
-        return self._cache[1]
+    """Provider name → pin: `OWN` and every registered cloud's (`edgekit.clouds`). A cloud's
+    pin is its adapter's, which is loaded when that provider's pin is first asked for; the
+    names are known without loading any (a cloud's pin is named after its provider)."""
 
     def __getitem__(self, name: str) -> ProviderPin:
-        return self._all()[name]
+        own = OWN.get(name)
+        if own is not None:
+            return own
+        from edgekit.clouds import CLOUDS  # loaded on first use: `import edgekit` stays small
+
+        owner = CLOUDS.by_provider(name)
+        if owner is None:
+            raise KeyError(name)
+        return owner.pin
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
+        from edgekit.clouds import CLOUDS
+
+        return iter([*OWN, *(p for p in CLOUDS.providers() if p not in OWN)])
 
     def __len__(self) -> int:
-        return len(self._all())
+        return sum(1 for _ in self)
+
+    def __contains__(self, name: object) -> bool:
+        from edgekit.clouds import CLOUDS
+
+        return name in OWN or name in CLOUDS.providers()
 
 
 PINS = Pins()

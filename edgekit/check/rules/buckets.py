@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgekit.check.engine import Context, Hit, StackView, rule
 from edgekit.check.walk import blocks
-from edgekit.constructs.facts import BucketFact
+
+if TYPE_CHECKING:  # annotations only: a synth that recorded no layout never loads them
+    from edgekit.constructs.facts import BucketFact
 
 DAY = 86400
 R2_ITEM_GROUPS = {"2efd5506f9c8494dacb1fa10a3e7d5b6": "Workers R2 Storage Bucket Item Write",

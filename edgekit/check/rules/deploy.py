@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from edgekit.check.engine import Context, Hit, rule
-from edgekit.deploy.waves import wave_problems
 
 
 def _hits(ctx: Context, wanted: str) -> Iterator[Hit]:
     for layout in ctx.layouts:
         if layout.waves is None:
             continue
+        from edgekit.deploy.waves import wave_problems  # loaded where a layout has waves
+
         where = layout.waves.where
         for rule_id, pointer, message in wave_problems(layout.stack, layout.nodes,
                                                        layout.waves.waves):

@@ -5,10 +5,13 @@ origin behind the Access token the Worker holds."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from edgekit.check.engine import Context, Hit, rule
 from edgekit.check.layouts import hit
-from edgekit.constructs.facts import Layout, TunnelFact
+
+if TYPE_CHECKING:  # annotations only: a synth that recorded no layout never loads them
+    from edgekit.constructs.facts import Layout, TunnelFact
 
 TUNNELS = "adr/0006-tunnel-strategy.md (a tunnel's ingress comes from placement)"
 

@@ -7,16 +7,17 @@ plan declaration of issue 24)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from edgekit.check.engine import Context, Hit, rule
-from edgekit.constructs.facts import EdgeLogsFact, PlanFact
-from edgekit.obs.contract import LOGPUSH_DATASETS, LOGPUSH_ROOT
-from edgekit.obs.logpush import REQUIRED, TIMESTAMP_FORMAT
+
+if TYPE_CHECKING:  # annotations only: a synth that recorded no layout never loads them
+    from edgekit.constructs.facts import EdgeLogsFact, PlanFact
 
 PLANS = ("free", "pro", "business", "enterprise")
 
@@ -96,18 +97,26 @@ def edge_logs_plan(ctx: Context) -> Iterator[Hit]:
                 yield view.hit(address, f"{job.what} {why}", "$.dataset")
 
 
-LOGPUSH_PATH = re.compile(
-    rf"^r2://[^/?]+/{LOGPUSH_ROOT}/[A-Za-z0-9_.-]+/(?P<dataset>[A-Za-z0-9_]+)/\{{DATE\}}/?(\?|$)")
-"""A destination `edgekit logs sync` mirrors: ``r2://<bucket>/edge-logpush/<stack>/<dataset>/
-{DATE}`` (the dataset's own folder, day folders below it)."""
+@functools.cache
+def logpush_path() -> re.Pattern[str]:
+    """A destination `edgekit logs sync` mirrors: ``r2://<bucket>/edge-logpush/<stack>/<dataset>/
+    {DATE}`` (the dataset's own folder, day folders below it). Made when a stack has a
+    Logpush job: the logs' contract is not loaded for a synth without one (ADR 0042)."""
+    from edgekit.obs.contract import LOGPUSH_ROOT
+
+    return re.compile(rf"^r2://[^/?]+/{LOGPUSH_ROOT}/[A-Za-z0-9_.-]+/"
+                      r"(?P<dataset>[A-Za-z0-9_]+)/\{DATE\}/?(\?|$)")
 
 
 def logpush_problems(body: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """(pointer, why) for each way a job of a dataset `edgekit logs` reads writes what it
     cannot read (`edgekit.obs.logpush`)."""
+    from edgekit.obs.contract import LOGPUSH_ROOT
+    from edgekit.obs.logpush import REQUIRED, TIMESTAMP_FORMAT
+
     dataset = str(body.get("dataset"))
     destination = body.get("destination_conf")
-    m = LOGPUSH_PATH.match(destination) if isinstance(destination, str) else None
+    m = logpush_path().match(destination) if isinstance(destination, str) else None
     if m is None or m["dataset"] != dataset:
         yield ("$.destination_conf", f"writes to {destination!r}, not to "
                f"r2://<logs bucket>/{LOGPUSH_ROOT}/<stack>/{dataset}/{{DATE}}, the folder "
@@ -139,6 +148,8 @@ def logpush_problems(body: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 def logpush_readable(ctx: Context) -> Iterator[Hit]:
     for view in ctx.stacks:
         for _, address, body in view.resources("cloudflare_logpush_job"):
+            from edgekit.obs.contract import LOGPUSH_DATASETS  # only where there is a job
+
             if body.get("dataset") not in LOGPUSH_DATASETS:
                 continue  # a dataset edgekit does not read: the operator's own
             for pointer, why in logpush_problems(body):

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from edgekit.check.engine import Context, Hit, rule
 from edgekit.check.layouts import has_postgres, hit, placed, primary
-from edgekit.constructs.facts import Layout
+
+if TYPE_CHECKING:  # annotations only: a synth that recorded no layout never loads them
+    from edgekit.constructs.facts import Layout
 
 OTLP_GRPC_PORT, OTLP_HTTP_PORT = 4317, 4318
 POSTGRES_PORT = 5432

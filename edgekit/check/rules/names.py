@@ -53,6 +53,8 @@ def unique_name(type_name: str) -> Unique | None:
 
 
 def _sources() -> str:
+    """The sources of every name rule, Cloudflare's and each registered cloud's: EK141's
+    source, made when it is shown (it loads every cloud adapter, which a synth need not)."""
     from edgekit.clouds import CLOUDS
 
     found = {r.source for rules in CLOUDFLARE_NAMES.values() for r in rules}
@@ -70,8 +72,8 @@ def _name_problem(value: str, spec: NameRule) -> str | None:
 
 @rule("EK141", title="provider names and labels fit each provider's length and characters",
       severity="error",
-      source="per resource type, the cloud adapter's `Kind.names` (Cloudflare's here): "
-      + _sources(),
+      source=lambda: "per resource type, the cloud adapter's `Kind.names` (Cloudflare's "
+      "here): " + _sources(),
       fix="choose a shorter id or one with the allowed characters in {file}; edgekit never "
       "rewrites names silently")
 def provider_name_rules(ctx: Context) -> Iterator[Hit]:

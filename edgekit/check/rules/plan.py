@@ -8,14 +8,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from edgekit.check import plans
 from edgekit.check.engine import Context, Hit, StackView, rule
 from edgekit.check.walk import at
-from edgekit.constructs.facts import Layout, PlanFact
+
+if TYPE_CHECKING:  # annotations only: a synth that recorded no layout never loads them
+    from edgekit.constructs.facts import Layout, PlanFact
 
 _FIELD = re.compile(r"\b([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+)\b")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')

@@ -7,10 +7,13 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from edgekit.check.engine import Context, Hit, rule
 from edgekit.check.layouts import hit
-from edgekit.constructs.facts import Layout, Where
+
+if TYPE_CHECKING:  # annotations only: a synth that recorded no layout never loads them
+    from edgekit.constructs.facts import Layout, Where
 
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE|_KEY$|^KEY$|"
                          r"APIKEY|API_KEY|DSN$|DATABASE_URL$)")
