@@ -36,8 +36,11 @@ def _committed(root: Path) -> None:
 
 
 def _porcelain(root: Path) -> str:
-    return subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=root,
-                          check=True, capture_output=True, text=True).stdout
+    """Every untracked, ignored or changed path, but Python's own bytecode of the imported
+    stacks (written whenever PYTHONDONTWRITEBYTECODE is unset; not edgekit's writing)."""
+    lines = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=root,
+                           check=True, capture_output=True, text=True).stdout.splitlines()
+    return "".join(f"{line}\n" for line in lines if not line.endswith("__pycache__/"))
 
 
 def test_synth_out_dot_refuses_and_deletes_nothing(project_copy: Path, cli: RunCli) -> None:
