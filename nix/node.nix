@@ -120,11 +120,43 @@ let
 
   # The data volume: formatted once (label pgDataLabel) from the device the boot document
   # names, then mounted by label on /var/lib/postgresql, where the data directory lives.
+  # A name with "*" (Vultr: the volume's /dev/disk/by-id/virtio-<mount_id> exists only after
+  # the server, so its user data cannot hold it) stands for the one whole disk it matches
+  # that is not the disk the root filesystem is on; two such disks are an error, not a guess.
   pgVolumeScript = ''
-    device=$(jq -r '.postgres.volume_device // empty' /etc/edgekit/boot.json)
-    [ -n "$device" ] || { echo "edgekit: boot.json names no Postgres volume" >&2; exit 1; }
-    for _ in $(seq 1 60); do [ -b "$device" ] && break; sleep 2; done
-    [ -b "$device" ] || { echo "edgekit: Postgres volume $device did not appear" >&2; exit 1; }
+    wanted=$(jq -r '.postgres.volume_device // empty' /etc/edgekit/boot.json)
+    [ -n "$wanted" ] || { echo "edgekit: boot.json names no Postgres volume" >&2; exit 1; }
+    resolve() {
+      device=
+      count=0
+      case "$wanted" in
+        *"*"*) ;;
+        *) if [ -b "$wanted" ]; then device=$wanted; fi; return 0 ;;
+      esac
+      root=$(findmnt -nvo SOURCE / || true)
+      rootdisk=$(lsblk -ndo PKNAME "$root" 2>/dev/null || true)
+      [ -n "$rootdisk" ] || rootdisk=$(basename "$root")
+      matches=
+      for link in $wanted; do
+        case "$link" in *-part[0-9]*) continue ;; esac
+        [ -b "$link" ] || continue
+        [ "$(basename "$(readlink -f "$link")")" != "$rootdisk" ] || continue
+        matches="$matches $link"
+        count=$((count + 1))
+      done
+      if [ "$count" -eq 1 ]; then device=$(echo $matches); fi
+    }
+    for _ in $(seq 1 60); do
+      resolve
+      [ -z "$device" ] || break
+      if [ "$count" -gt 1 ]; then
+        echo "edgekit: $count disks match $wanted besides the root disk ($rootdisk):" \
+          "$matches; the Postgres data volume must be the only one attached" >&2
+        exit 1
+      fi
+      sleep 2
+    done
+    [ -n "$device" ] || { echo "edgekit: Postgres volume $wanted did not appear" >&2; exit 1; }
     type=$(blkid -o value -s TYPE "$device" || true)
     label=$(blkid -o value -s LABEL "$device" || true)
     if [ -z "$type" ]; then

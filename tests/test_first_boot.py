@@ -187,7 +187,7 @@ def test_linode_conversion_installs_no_boot_sector() -> None:
 # -- Postgres data ------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("stack", "node", "device"), [
-    ("prod", "pg-tokyo", "/dev/vdb"),
+    ("prod", "pg-tokyo", "/dev/disk/by-id/virtio-*"),  # vultr: resolved at boot (below)
     ("staging", "staging-1",
      "/dev/disk/by-id/scsi-0HC_Volume_${hcloud_volume.nodes_postgres_data.id}"),
 ])
@@ -213,6 +213,54 @@ def test_postgres_data_lives_on_its_volume(docs: dict[str, Any], stack: str, nod
     snapshots = {t for t in docs[stack]["resource"] if t.endswith("_snapshot")}
     assert snapshots == set()  # backups are continuous (pgBackRest, issue 13)
 
+
+
+def test_vultr_volume_is_the_one_virtio_disk_that_is_not_the_root_disk(tmp_path: Path) -> None:
+    """Vultr's boot document named /dev/vdb, which no Vultr document promises; the stable
+    name, /dev/disk/by-id/virtio-<mount_id>, exists only after the instance (whose user data
+    is fixed at creation). The node's unit now resolves the pattern on real block devices
+    (loop devices this test attaches, linked as /dev/disk/by-id would link them): the root
+    disk and partitions are skipped, the one other disk is formatted, two are an error."""
+    script = _node_modules("prod", "pg-tokyo")["config"]["systemd"][
+        "services"]["edgekit-pg-volume"]["script"]
+    devices = []
+    try:
+        for name in ("root", "volume", "stray"):
+            image = tmp_path / f"{name}.img"
+            image.write_bytes(b"")
+            os.truncate(image, 32 * 1024 * 1024)
+            devices.append(subprocess.run(["losetup", "--find", "--show", str(image)],
+                                          check=True, capture_output=True,
+                                          text=True).stdout.strip())
+        root, volume, stray = devices
+        by_id = tmp_path / "by-id"
+        by_id.mkdir()
+        for link, target in (("virtio-rootserial", root), ("virtio-rootserial-part1", root),
+                             ("virtio-mountid", volume)):
+            (by_id / link).symlink_to(target)
+        # The one stand-in: findmnt names the root loop device as the disk "/" is on (this
+        # test's own root filesystem is not one it may offer to mkfs).
+        shim = tmp_path / "bin"
+        shim.mkdir()
+        (shim / "findmnt").write_text(f"#!/bin/sh\necho {root}\n")
+        (shim / "findmnt").chmod(0o755)
+        pattern = f"{by_id}/virtio-*"
+        labels = "; ".join(f"blkid -o value -s LABEL {d} || echo none" for d in devices)
+        assert run_volume_script(tmp_path, script, pattern, labels,
+                                 first_on_path=shim).split() == [
+            "none", "edgekit-pgdata", "none"]
+        # a second virtio disk besides the root disk: nothing is formatted, the error says why
+        subprocess.run(["wipefs", "-a", volume], check=True, capture_output=True)
+        (by_id / "virtio-other").symlink_to(stray)
+        error = run_volume_script(tmp_path, script, pattern, labels, first_on_path=shim,
+                                  fails=True)
+        assert f"2 disks match {pattern} besides the root disk ({Path(root).name})" in error
+        assert "must be the only one attached" in error
+        for device in devices:
+            assert subprocess.run(["blkid", device], capture_output=True).returncode != 0
+    finally:
+        for device in devices:
+            subprocess.run(["losetup", "--detach", device], check=True)
 
 # -- cloudflared ---------------------------------------------------------------------------
 
@@ -403,12 +451,14 @@ def test_metadata_service_answers_root_only(tmp_path: Path, env: str, node: str)
         assert "fd00:a9fe:a9fe::1" in addresses
 
 
-def run_volume_script(tmp_path: Path, script: str, device: str, after: str) -> str:
+def run_volume_script(tmp_path: Path, script: str, device: str, after: str, *,
+                      first_on_path: Path | None = None, fails: bool = False) -> str:
     boot = tmp_path / "boot.json"
     boot.write_text(json.dumps({"postgres": {"volume_device": device}}))
+    path = f"{first_on_path}:$PATH" if first_on_path else "$PATH"
     wrapper = textwrap.dedent(f"""\
         set -e
-        export PATH="$PATH:/usr/sbin:/sbin"
+        export PATH="{path}:/usr/sbin:/sbin"
         mount -t tmpfs edgekit-etc /etc
         mkdir -p /etc/edgekit && cp {boot} /etc/edgekit/boot.json
         sh -e -c {shlex.quote(script)}
@@ -416,8 +466,8 @@ def run_volume_script(tmp_path: Path, script: str, device: str, after: str) -> s
         """)
     done = subprocess.run(["unshare", "--mount", "--fork", "sh", "-c", wrapper],
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    assert (done.returncode != 0) == fails, done.stderr
+    return done.stderr if fails else done.stdout
 
 
 def test_postgres_volume_is_formatted_once_and_never_again(tmp_path: Path) -> None:

@@ -28,7 +28,10 @@ class Boot:
     kernel_params: tuple[str, ...] = ()
     second_disk: str
     """How the first volume attached to the server shows up (the Postgres data volume);
-    ``<name>`` stands for what `second_disk_of` fills in (the volume's id or label)."""
+    ``<name>`` stands for what `second_disk_of` fills in (the volume's id or label). A path
+    with ``*`` is a pattern the node resolves at boot (``nix/node.nix``, the volume unit):
+    the one disk it matches that is not the root disk, for a cloud whose stable name for
+    the volume is only known after the server exists (Vultr)."""
 
     def second_disk_of(self, name: str) -> str:
         return self.second_disk.replace("<name>", name)

@@ -198,14 +198,20 @@ NODE_FACTS = NodeFacts(
                 "test/integration/fixtures, recorded API responses: "
                 "TestNodeBalancerNode_Create_InVPC.yaml (POST /v4beta/linode/instances with "
                 "image linode/ubuntu22.04, then GET …/configs: \"kernel\": \"linode/grub2\") "
-                "and TestVLANs_GetIPAMAddress.yaml (image linode/debian9, the same)",
+                "and TestVLANs_GetIPAMAddress.yaml (image linode/debian9, the same); that "
+                "GRUB 2 is Linode's default boot option: linode/docs docs/guides (slug "
+                "dirty-frag-mitigation, published 2026-05-14, "
+                "https://www.linode.com/docs/guides/dirty-frag-mitigation/), in its words: "
+                "If you are using \"GRUB 2\" (default since August 2018), your Linode will "
+                "boot with the kernel in the OS disk image",
         "second_disk": "linode 3.13.0 docs/resources/volume.md: filesystem_path is "
                        "\"/dev/disk/by-id/scsi-0Linode_Volume_\" + the volume label",
         "network": "the same guide: networking.interfaces.eth0.useDHCP with predictable "
                    "interface names off (Network Helper does nothing on NixOS)",
     },
-    unverified=("boot: recorded for linode/ubuntu22.04 and linode/debian9 (kernel "
-                "linode/grub2), not for linode/debian12 itself",
+    unverified=("boot: kernel linode/grub2 recorded for linode/ubuntu22.04 and "
+                "linode/debian9 and documented as the default since August 2018; no "
+                "recorded linode/debian12 profile",
                 "network: the VPC interface (eth1) gets its address by DHCP"),
 )
 

@@ -112,22 +112,27 @@ KINDS: dict[str, Kind] = {
 NODE_FACTS = NodeFacts(
     metadata_addresses=("169.254.169.254",),
     boot=Boot(grub_device="/dev/vda", root_device="/dev/vda1",
-              second_disk="/dev/vdb"),
+              second_disk="/dev/disk/by-id/virtio-*"),
     network=Network(method="dhcp"),
     sources={
         "metadata": "cloud-init doc/rtd/reference/datasources/vultr.rst (\"served over HTTP "
                     "from the address 169.254.169.254\")",
         "boot": "Vultr's Debian 12 image: virtio-blk /dev/vda, root on its first partition, "
                 "BIOS GRUB",
-        "second_disk": "vultr 2.32.0 website/docs/r/block_storage.html.markdown: mount_id, "
-                       "\"when mounted the ID can be found in /dev/disk/by-id prefixed with "
-                       "virtio\"; the boot document is written before the volume attaches "
-                       "(attached_to_instance needs the instance), so it names the first "
-                       "virtio disk after the root disk, /dev/vdb",
+        "second_disk": "vultr 2.32.0 website/docs/r/block_storage.html.markdown and "
+                       "https://docs.vultr.com/reference/terraform/data-sources/block_storage: "
+                       "mount_id, \"An ID associated with the instance, when mounted the ID "
+                       "can be found in /dev/disk/by-id prefixed with virtio\". mount_id is "
+                       "Computed (vultr/resource_vultr_block_storage.go) and "
+                       "attached_to_instance takes the instance's id, while the instance's "
+                       "user_data is written at creation (ForceNew), so the boot document "
+                       "cannot name virtio-<mount_id> (vultr_instance.block_devices, which "
+                       "could, is for VX1 plans only: website/docs/r/instance.html.markdown). "
+                       "It carries the pattern and the node takes the one disk matching it "
+                       "that is not its root disk. No Vultr document found names /dev/vdb",
         "network": "cloud-init's Vultr datasource (public interface dhcp4 from the metadata)",
     },
-    unverified=("boot", "second_disk: /dev/vdb rather than /dev/disk/by-id/virtio-<mount_id>",
-                "network: the VPC interface (eth1) gets its address by DHCP"),
+    unverified=("boot", "network: the VPC interface (eth1) gets its address by DHCP"),
 )
 
 
@@ -200,8 +205,9 @@ class Vultr(Cloud):
             "label": label, "region": region, "size_gb": size_gb,
             "attached_to_instance": server_id, "live": True,
         })
-        # The first block storage attached is the second virtio disk. (Its id cannot be
-        # named: the volume attaches to the instance, so it comes after it.)
+        # The volume's /dev/disk/by-id/virtio-<mount_id> cannot be named: the volume
+        # attaches to the instance, so it comes after the user data. The node resolves the
+        # pattern to the one matching disk that is not its root disk (NODE_FACTS).
         return volume, self.node_facts.boot.second_disk
 
     def floating_ip(self, scope: Construct, *, label: str, region: str,

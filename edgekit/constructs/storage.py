@@ -1,7 +1,8 @@
 """Volume (block storage attached to a node) and Snapshot (a point-in-time copy of a node).
 
 The resources are the node's cloud adapter's (`Cloud.volume`, `Cloud.snapshot`). A volume
-comes with the stable device path the node sees it at, known before the node boots. A
+comes with the stable device path the node sees it at, known before the node boots (or,
+where the cloud names the volume only once attached, a pattern the node resolves). A
 cloud without a snapshot resource keeps managed backups of the node instead (its adapter
 says which, and turns them on).
 """
@@ -42,7 +43,8 @@ class Volume(Construct):
                 f"[{self.node.path}] volume in {self.region}, but its node {node.node.path} "
                 f"is in {node.region}; a volume can only attach to a node in its own region")
         self.device_path: str
-        """Where the node sees the volume: a stable path, known before the node boots."""
+        """Where the node sees the volume: a stable path known before the node boots, or a
+        pattern the node resolves at boot (`edgekit.clouds.facts.Boot.second_disk`)."""
         self.resource, self.device_path = node.cloud.volume(
             self, label=label(self), region=self.region, size_gb=size_gb,
             server_id=node.id_ref)
