@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -192,3 +193,11 @@ def logs_s3(tmp_path: Path) -> Iterator[SeaweedS3]:
         yield server
     finally:
         server.stop()
+
+
+def default_ctrl_c() -> None:
+    """A child's Ctrl-C as in a terminal (pass as ``preexec_fn``): a shell that starts the
+    suite in the background (``make test &``, nohup, some CI runners) ignores SIGINT, its
+    children inherit that, and Python then never raises KeyboardInterrupt, so a test that
+    sends SIGINT would test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

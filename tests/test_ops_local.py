@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from edgekit.cli import main
+from tests.conftest import default_ctrl_c
 from tools.toolpaths import plugin_dir, tofu_bin
 
 APP = '''
@@ -179,7 +180,7 @@ def test_ctrl_c_during_apply_lets_tofu_write_its_state_and_release_its_lock(
     assert done.returncode == 2, done.stderr
     apply = subprocess.Popen([*edgekit_cli, "apply", "--app", "slow.py", "--yes"],
                              cwd=project, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, preexec_fn=default_ctrl_c)
     deadline = time.monotonic() + 120
     while not marker.exists() and apply.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)

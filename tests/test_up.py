@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from edgekit.obs.testing import SeaweedS3
-from tests.conftest import RunCli
+from tests.conftest import RunCli, default_ctrl_c
 from tests.gitserver import GitServer, git_in, git_server  # noqa: F401 (fixture)
 from tests.pg_server import throwaway_postgres
 from tests.up_rig import (
@@ -145,7 +145,8 @@ def test_up_from_nothing_is_rerunnable_and_never_replaces(
 
             # Ctrl-C while it waits for the primary: exit 130, nothing undone or pushed twice
             proc = subprocess.Popen([*UP, "--timeout", "120", "--json"], cwd=project, env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    preexec_fn=default_ctrl_c)
             lines = read_lines(proc, "[9/11] wait-primary: waiting for", timeout=300)
             proc.send_signal(signal.SIGINT)
             out, rest = proc.communicate(timeout=120)
@@ -160,7 +161,8 @@ def test_up_from_nothing_is_rerunnable_and_never_replaces(
             # pinned to it (the stand-in connects verifying the server against it)
             assert not (project / "cue" / "outputs" / "prod.pg-tls.cue").exists()
             proc = subprocess.Popen([*UP, "--timeout", "120", "--json"], cwd=project, env=env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    preexec_fn=default_ctrl_c)
             lines = read_lines(proc, "[9/11] wait-primary: …", timeout=300)
             node.may_switch.set()
             out, rest = proc.communicate(timeout=300)
